@@ -1,0 +1,21 @@
+/* The subcommands of the emudiff binary and the exit statuses they share. */
+#ifndef EMUDIFF_CLI_H
+#define EMUDIFF_CLI_H
+
+enum cli_exit {
+	CLI_EXIT_OK = 0,	 /* no divergence beyond the known list */
+	CLI_EXIT_DIVERGED = 1,	 /* new divergences */
+	CLI_EXIT_USAGE = 2,	 /* bad usage or bad input */
+	CLI_EXIT_ENVIRONMENT = 3 /* no /dev/kvm, no permission, missing library */
+};
+
+struct cli_command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+int cli_record(int argc, char **argv);
+int cli_info(int argc, char **argv);
+
+#endif
