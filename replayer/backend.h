@@ -1,0 +1,99 @@
+/* The replay backend interface: one x86 engine (emu, unicorn, kvm) that can be
+ * given a full state and memory, run one recorded step, and report the state
+ * and memory writes that resulted. Functions return 0 or -errno; on failure
+ * they leave a one-line message in the err buffer given to open. */
+#ifndef EMUDIFF_BACKEND_H
+#define EMUDIFF_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../schema/trace.h"
+#include "../schema/x86_state.h"
+
+struct backend;
+
+/* A guest-physical region the backend must back: RAM (written through
+ * write_mem) or ROM; everything else is MMIO and reads recorded values. */
+struct backend_region {
+	uint64_t gpa;
+	uint64_t len;
+	bool rom;
+};
+
+struct backend_config {
+	const struct backend_region *regions;
+	size_t n_regions;
+	/* CPUID table of the recording (leaf, subleaf, eax, ebx, ecx, edx), for engines that execute CPUID. */
+	const uint32_t (*cpuid)[6];
+	size_t n_cpuid;
+};
+
+/* What one step consumes: the recorded inputs, in order, and an event the
+ * recorder injected before the step (NULL when none). */
+struct backend_step_input {
+	uint64_t step;
+	const struct trace_input *inputs;
+	uint32_t n_inputs;
+	const struct trace_event *event;
+};
+
+enum backend_outcome {
+	BACKEND_STEPPED = 0,	 /* ran the step; post-state valid */
+	BACKEND_UNSUPPORTED = 1, /* the engine cannot do this step; reason says why */
+	BACKEND_CRASH = 2,	 /* the engine died (e.g. unicorn's tcg fatal error); restarted */
+	BACKEND_FAILED = 3,	 /* the backend itself failed (host error); reason says why */
+};
+
+#define BACKEND_MAX_WRITES 64
+#define BACKEND_MAX_PORTS 16
+
+struct backend_write {
+	uint64_t gpa;
+	uint8_t len; /* 1..16 */
+	uint8_t data[16];
+};
+
+struct backend_port {
+	uint16_t port;
+	uint8_t size;
+	bool is_out;
+	uint32_t value;
+};
+
+struct backend_result {
+	enum backend_outcome outcome;
+	char reason[160];
+	struct x86_state post;
+	/* Bytes set to 0xff mark fields of post this engine cannot observe or model;
+	 * the differ ignores them. */
+	struct x86_state unobserved;
+	uint32_t n_writes;
+	struct backend_write writes[BACKEND_MAX_WRITES];
+	bool writes_overflow;
+	uint32_t n_ports;
+	struct backend_port ports[BACKEND_MAX_PORTS];
+};
+
+struct backend_ops {
+	const char *name;
+	/* -ENODEV when the engine is unavailable here (no /dev/kvm, wrong libunicorn). */
+	int (*open)(struct backend **out, const struct backend_config *cfg, char *err, size_t errlen);
+	/* Guest memory: the replayer writes every region once and then every byte that changes. */
+	int (*write_mem)(struct backend *b, uint64_t gpa, const void *data, size_t len);
+	int (*read_mem)(struct backend *b, uint64_t gpa, void *data, size_t len);
+	int (*set_state)(struct backend *b, const struct x86_state *st);
+	/* Runs one step from the current state; fills out completely. */
+	int (*step)(struct backend *b, const struct backend_step_input *in, struct backend_result *out);
+	void (*close)(struct backend *b);
+};
+
+extern const struct backend_ops backend_emu_ops;
+extern const struct backend_ops backend_unicorn_ops;
+extern const struct backend_ops backend_kvm_ops;
+
+/* Lookup by name ("emu", "unicorn", "kvm"); NULL when unknown. */
+const struct backend_ops *backend_find(const char *name);
+
+#endif
