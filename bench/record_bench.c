@@ -1,0 +1,124 @@
+/* Recorder figures, each ratio measured side by side in one run on the same guest:
+ *   record.step.rate_ratio       step-mode recording rate / raw single-step rate
+ *   record.exits.overhead_ratio  exits-mode recording time / unrecorded run time
+ *   trace.step.bytes_per_insn    trace file bytes / instructions, step mode */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../recorder/recorder.h"
+#include "../vmx-shim/devices.h"
+#include "../vmx-shim/shim.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static struct shim_vm *boot(const char *guest)
+{
+	struct shim_vm *vm;
+	struct shim_config cfg = {.ram_bytes = 16u << 20, .dirty_log = false};
+	if (shim_open(&vm, &cfg)) {
+		fprintf(stderr, "record_bench: %s\n", shim_last_open_error());
+		exit(3);
+	}
+	FILE *f = fopen(guest, "rb");
+	if (!f || fread(shim_ram(vm) + 0x7c00, 1, 1 << 20, f) == 0) {
+		fprintf(stderr, "record_bench: cannot read %s\n", guest);
+		exit(2);
+	}
+	fclose(f);
+	struct x86_state st;
+	x86_state_real(&st, 0, 0x7c00, 0);
+	shim_set_state(vm, &st);
+	return vm;
+}
+
+/* The guest on KVM with its devices and nothing recorded. */
+static double run_unrecorded(const char *guest)
+{
+	struct shim_vm *vm = boot(guest);
+	struct devbus *bus = devbus_new();
+	devbus_add_standard(bus);
+	double t0 = now_s();
+	for (;;) {
+		struct shim_exit ex;
+		if (shim_run(vm, &ex))
+			break;
+		if (ex.kind == SHIM_EXIT_IO || ex.kind == SHIM_EXIT_MMIO) {
+			if (ex.kind == SHIM_EXIT_IO)
+				devbus_pio(bus, (uint16_t)ex.addr, ex.size, ex.is_write,
+					   ex.pio_data ? ex.pio_data : ex.data, ex.count ? ex.count : 1);
+			else
+				devbus_mmio(bus, ex.addr, ex.size, ex.is_write, ex.data);
+			shim_complete_io(vm, &ex);
+			if (devbus_guest_exited(bus, NULL))
+				break;
+		} else if (ex.kind != SHIM_EXIT_INTR) {
+			break;
+		}
+	}
+	double dt = now_s() - t0;
+	devbus_free(bus);
+	shim_close(vm);
+	return dt;
+}
+
+static double record(const char *guest, const char *out, enum rec_mode mode, struct rec_summary *sum)
+{
+	struct rec_options opt = {.output = out, .force = true, .mode = mode, .mem_bytes = 16u << 20,
+				  .load_addr = 0x7c00, .guest_path = guest, .command_line = "bench"};
+	char err[512];
+	double t0 = now_s();
+	if (recorder_run(&opt, sum, err, sizeof(err))) {
+		fprintf(stderr, "record_bench: %s\n", err);
+		exit(1);
+	}
+	return now_s() - t0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *corpus = getenv("EMUDIFF_CORPUS");
+	char guest[512], out[] = "/tmp/emudiff-bench-XXXXXX";
+	snprintf(guest, sizeof(guest), "%s/modeswitch_1m.bin", argc > 1 ? argv[1] : corpus ? corpus : "build/corpus");
+	if (!mkdtemp(out))
+		return 3;
+	char trace_path[600];
+	snprintf(trace_path, sizeof(trace_path), "%s/step.db", out);
+
+	struct rec_summary sum;
+	double rec_s = record(guest, trace_path, REC_MODE_STEP, &sum);
+	struct stat sb;
+	stat(trace_path, &sb);
+
+	struct shim_vm *vm = boot(guest);
+	uint64_t done = 0;
+	double t0 = now_s();
+	shim_step_raw(vm, sum.insn_steps, &done);
+	double raw_s = now_s() - t0;
+	shim_close(vm);
+
+	double plain_s = run_unrecorded(guest);
+	struct rec_summary esum;
+	double exits_s = record(guest, trace_path, REC_MODE_EXITS, &esum);
+
+	double raw_rate = (double)done / raw_s, rec_rate = (double)sum.insn_steps / rec_s;
+	printf("record.step.raw_steps_per_s %.0f\n", raw_rate);
+	printf("record.step.steps_per_s %.0f\n", rec_rate);
+	printf("record.step.rate_ratio %.3f\n", rec_rate / raw_rate);
+	printf("record.exits.unrecorded_s %.3f\n", plain_s);
+	printf("record.exits.recorded_s %.3f\n", exits_s);
+	printf("record.exits.overhead_ratio %.3f\n", exits_s / plain_s);
+	printf("trace.step.insns %llu\n", (unsigned long long)sum.insn_steps);
+	printf("trace.step.bytes_per_insn %.3f\n", (double)sb.st_size / (double)sum.insn_steps);
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", out);
+	return system(cmd) == 0 ? 0 : 1;
+}

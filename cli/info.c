@@ -1,0 +1,146 @@
+/* emudiff info TRACE: what a trace holds and what its reference really is. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../schema/trace.h"
+#include "cli.h"
+
+struct exit_counts {
+	uint64_t by_reason[16];
+};
+
+static int count_exit(void *arg, const struct trace_exit *e)
+{
+	struct exit_counts *c = arg;
+	c->by_reason[e->reason < 16 ? e->reason : 0]++;
+	return 0;
+}
+
+static const char *exit_reason_name(unsigned reason)
+{
+	static const char *const names[] = {
+		[TRACE_EXIT_IO] = "io",
+		[TRACE_EXIT_MMIO] = "mmio",
+		[TRACE_EXIT_HLT] = "hlt",
+		[TRACE_EXIT_SHUTDOWN] = "shutdown",
+		[TRACE_EXIT_INTERNAL_ERROR] = "emulation-failure",
+		[TRACE_EXIT_DEBUG] = "debug",
+		[TRACE_EXIT_FAIL_ENTRY] = "fail-entry",
+		[TRACE_EXIT_OTHER] = "other",
+	};
+	return reason < sizeof(names) / sizeof(names[0]) && names[reason] ? names[reason] : "unknown";
+}
+
+static void print_meta(struct trace *t, const char *label, const char *key)
+{
+	char buf[512];
+	if (trace_meta_get(t, key, buf, sizeof(buf)) == 0 && buf[0])
+		printf("%-12s %s\n", label, buf);
+}
+
+int cli_info(int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+			printf("usage: emudiff info TRACE\n");
+			return CLI_EXIT_OK;
+		}
+		fprintf(stderr, "usage: emudiff info TRACE\n");
+		return CLI_EXIT_USAGE;
+	}
+	const char *path = argv[1];
+	struct trace *t = NULL;
+	if (trace_open(&t, path)) {
+		fprintf(stderr, "emudiff info: %s\n", trace_last_open_error());
+		return CLI_EXIT_USAGE;
+	}
+	struct trace_stats st;
+	if (trace_stats(t, &st)) {
+		fprintf(stderr, "emudiff info: %s\n", trace_error(t));
+		trace_close(t);
+		return CLI_EXIT_USAGE;
+	}
+	char ref[64] = "unknown", flavour[32] = "unknown";
+	trace_meta_get(t, "reference", ref, sizeof(ref));
+	trace_meta_get(t, "kvm_flavour", flavour, sizeof(flavour));
+	printf("%-12s %s\n", "trace", path);
+	if (!strcmp(ref, "kvm-emulator"))
+		printf("%-12s %s (KVM %s: real mode, protected mode and CPL0 code ran in KVM's in-kernel emulator, "
+		       "not on silicon)\n",
+		       "reference", ref, flavour);
+	else
+		printf("%-12s %s (KVM %s)\n", "reference", ref, flavour);
+	print_meta(t, "guest", "guest_image");
+	print_meta(t, "sha256", "guest_sha256");
+	print_meta(t, "mode", "mode");
+	print_meta(t, "demand", "demand");
+	print_meta(t, "command", "command_line");
+	print_meta(t, "host cpu", "host_cpu");
+	print_meta(t, "memory", "memory_layout");
+	if (trace_is_complete(t))
+		print_meta(t, "ended", "end_reason");
+	else
+		printf("%-12s INCOMPLETE: the recorder stopped before finishing; the %llu steps up to its last "
+		       "commit are readable\n",
+		       "ended", (unsigned long long)st.steps);
+
+	printf("%-12s %llu (instructions %llu, unrecorded runs %llu, emu fallbacks %llu)\n", "steps",
+	       (unsigned long long)st.steps, (unsigned long long)st.insn_steps, (unsigned long long)st.run_steps,
+	       (unsigned long long)st.fallback_steps);
+
+	struct exit_counts ec;
+	memset(&ec, 0, sizeof(ec));
+	int rc = trace_foreach_exit(t, count_exit, &ec);
+	printf("%-12s %llu", "exits", (unsigned long long)st.exits);
+	const char *sep = " (";
+	for (unsigned i = 0; i < 16; i++) {
+		if (!ec.by_reason[i])
+			continue;
+		printf("%s%s %llu", sep, exit_reason_name(i), (unsigned long long)ec.by_reason[i]);
+		sep = ", ";
+	}
+	printf("%s\n", strcmp(sep, " (") ? ")" : "");
+	printf("%-12s %llu\n", "events", (unsigned long long)st.events);
+
+	/* Instructions per mode and CPL, from every recorded pre-state. */
+	uint64_t per_mode[6] = {0}, per_cpl[4] = {0};
+	struct trace_iter *it = NULL;
+	struct trace_step step;
+	if (!rc)
+		rc = trace_iter_start(t, 0, &it);
+	while (!rc && (rc = trace_iter_next(it, &step)) == 1) {
+		if (step.kind == TRACE_STEP_RUN)
+			continue;
+		per_mode[x86_state_mode(&step.pre)]++;
+		per_cpl[x86_state_cpl(&step.pre) & 3]++;
+	}
+	trace_iter_end(it);
+	if (rc < 0) {
+		fprintf(stderr, "emudiff info: %s\n", trace_error(t));
+		trace_close(t);
+		return CLI_EXIT_USAGE;
+	}
+	printf("%-12s", "modes");
+	for (int m = 0; m < 6; m++)
+		if (per_mode[m])
+			printf(" %s %llu", x86_mode_name((enum x86_mode)m), (unsigned long long)per_mode[m]);
+	printf("\n%-12s", "cpls");
+	for (int c = 0; c < 4; c++)
+		if (per_cpl[c])
+			printf(" cpl%d %llu", c, (unsigned long long)per_cpl[c]);
+	printf("\n");
+	uint64_t insns = st.insn_steps + st.fallback_steps;
+	printf("%-12s %llu bytes, %llu distinct pages", "size", (unsigned long long)st.file_bytes,
+	       (unsigned long long)st.pages);
+	if (insns)
+		printf(", %.2f bytes/instruction", (double)st.file_bytes / (double)insns);
+	printf("\n");
+	char console[4096];
+	if (trace_meta_get(t, "console", console, sizeof(console)) == 0 && console[0]) {
+		size_t n = strcspn(console, "\n");
+		printf("%-12s %.*s%s\n", "console", (int)n, console, console[n] && console[n + 1] ? " ..." : "");
+	}
+	trace_close(t);
+	return CLI_EXIT_OK;
+}

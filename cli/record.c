@@ -1,0 +1,204 @@
+/* emudiff record: option parsing; the work is recorder_run(). */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../recorder/recorder.h"
+#include "args.h"
+#include "cli.h"
+
+static void record_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: emudiff record [-o TRACE] [--force] [--mode step|exits|demand]\n"
+		"                      [--demand real|cpl0|rip=A-B] [--max-steps N] [--mem MiB]\n"
+		"                      [--load ADDR] [--fallback emu] [--echo] [GUEST]\n"
+		"Runs GUEST (a flat binary, loaded at ADDR, default 0x7c00, started in real mode at 0:ADDR)\n"
+		"on /dev/kvm and writes a trace (default trace.db). Without GUEST, records the bundled\n"
+		"corpus guest modeswitch.bin.\n");
+}
+
+static char *join_args(int argc, char **argv)
+{
+	size_t len = 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = calloc(1, len);
+	if (!s)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+/* The bundled default guest lives in corpus/ beside the binary. */
+static const char *default_guest(char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return NULL;
+	self[n] = 0;
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return NULL;
+	*slash = 0;
+	snprintf(buf, len, "%s/corpus/modeswitch.bin", self);
+	return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+static bool parse_demand(const char *text, struct rec_options *opt)
+{
+	if (!strcmp(text, "real")) {
+		opt->demand = REC_DEMAND_REAL;
+		return true;
+	}
+	if (!strcmp(text, "cpl0")) {
+		opt->demand = REC_DEMAND_CPL0;
+		return true;
+	}
+	if (!strncmp(text, "rip=", 4)) {
+		char lo[64], *dash = strchr(text + 4, '-');
+		if (dash && (size_t)(dash - (text + 4)) < sizeof(lo)) {
+			memcpy(lo, text + 4, (size_t)(dash - (text + 4)));
+			lo[dash - (text + 4)] = 0;
+			if (cli_parse_u64("record", "--demand rip=A-B", lo, &opt->rip_lo) &&
+			    cli_parse_u64("record", "--demand rip=A-B", dash + 1, &opt->rip_hi) &&
+			    opt->rip_lo < opt->rip_hi) {
+				opt->demand = REC_DEMAND_RIP;
+				return true;
+			}
+		}
+	}
+	fprintf(stderr, "emudiff record: --demand takes real, cpl0 or rip=A-B (A < B), not '%s'\n", text);
+	return false;
+}
+
+int cli_record(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"output", required_argument, NULL, 'o'},    {"force", no_argument, NULL, 'f'},
+		{"mode", required_argument, NULL, 'm'},	     {"demand", required_argument, NULL, 'd'},
+		{"max-steps", required_argument, NULL, 'n'}, {"mem", required_argument, NULL, 'M'},
+		{"load", required_argument, NULL, 'l'},	     {"fallback", required_argument, NULL, 'F'},
+		{"echo", no_argument, NULL, 'e'},	     {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct rec_options opt = {
+		.output = "trace.db",
+		.mode = REC_MODE_STEP,
+		.demand = REC_DEMAND_REAL,
+		.mem_bytes = 16u << 20,
+		.load_addr = 0x7c00,
+	};
+	bool demand_given = false;
+	uint64_t v;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			opt.output = optarg;
+			break;
+		case 'f':
+			opt.force = true;
+			break;
+		case 'm':
+			if (!strcmp(optarg, "step"))
+				opt.mode = REC_MODE_STEP;
+			else if (!strcmp(optarg, "exits"))
+				opt.mode = REC_MODE_EXITS;
+			else if (!strcmp(optarg, "demand"))
+				opt.mode = REC_MODE_DEMAND;
+			else {
+				fprintf(stderr, "emudiff record: --mode takes step, exits or demand, not '%s'\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'd':
+			if (!parse_demand(optarg, &opt))
+				return CLI_EXIT_USAGE;
+			demand_given = true;
+			break;
+		case 'n':
+			if (!cli_parse_u64("record", "--max-steps", optarg, &opt.max_steps))
+				return CLI_EXIT_USAGE;
+			break;
+		case 'M':
+			if (!cli_parse_u64("record", "--mem", optarg, &v))
+				return CLI_EXIT_USAGE;
+			if (v < 1 || v > 3072) {
+				fprintf(stderr, "emudiff record: --mem takes MiB between 1 and 3072, not %s\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			opt.mem_bytes = (size_t)v << 20;
+			break;
+		case 'l':
+			if (!cli_parse_u64("record", "--load", optarg, &opt.load_addr))
+				return CLI_EXIT_USAGE;
+			if (opt.load_addr > 0xffff0) {
+				fprintf(stderr, "emudiff record: --load must be below 1 MiB (real-mode start), not %s\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'F':
+			if (strcmp(optarg, "emu") != 0) {
+				fprintf(stderr, "emudiff record: --fallback takes 'emu', not '%s'\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			opt.fallback_emu = true;
+			break;
+		case 'e':
+			opt.echo_console = true;
+			break;
+		case 'h':
+			record_usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			record_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (demand_given && opt.mode != REC_MODE_DEMAND) {
+		fprintf(stderr, "emudiff record: --demand needs --mode demand\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (argc - optind > 1) {
+		fprintf(stderr, "emudiff record: one GUEST at most, got '%s' and '%s'\n", argv[optind],
+			argv[optind + 1]);
+		return CLI_EXIT_USAGE;
+	}
+	char defbuf[PATH_MAX + 32];
+	if (optind < argc) {
+		opt.guest_path = argv[optind];
+	} else if (!(opt.guest_path = default_guest(defbuf, sizeof(defbuf)))) {
+		fprintf(stderr, "emudiff record: no GUEST given and the bundled corpus/modeswitch.bin is not beside "
+				"the binary; pass a guest image\n");
+		return CLI_EXIT_USAGE;
+	}
+	char *cmdline = join_args(argc, argv);
+	opt.command_line = cmdline ? cmdline : "record";
+
+	struct rec_summary sum;
+	char err[512] = "";
+	int rc = recorder_run(&opt, &sum, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "emudiff record: %s\n", err);
+		free(cmdline);
+		return rc;
+	}
+	fprintf(stderr, "emudiff record: %s: %llu steps (%llu instructions, %llu exits), ended: %s%s%s\n",
+		opt.output, (unsigned long long)sum.steps, (unsigned long long)sum.insn_steps,
+		(unsigned long long)sum.exits, rec_end_name(sum.end), sum.end_detail[0] ? ": " : "",
+		sum.end_detail);
+	free(cmdline);
+	return CLI_EXIT_OK;
+}

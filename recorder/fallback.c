@@ -1,0 +1,208 @@
+/* --fallback emu: where KVM's emulator gives up (protected-mode IRET, INT n,
+ * LAR on PVM hosts), emu executes that one instruction against the VM's
+ * memory and devices, the result goes back into KVM, and the step is marked
+ * FALLBACK so that no replay takes it for ground truth. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../emu/emu.h"
+#include "../vmx-shim/devices.h"
+#include "../vmx-shim/shim.h"
+#include "private.h"
+
+static int fb_record_input(struct rec *r, enum trace_input_kind kind, uint64_t addr, unsigned size, const void *data)
+{
+	if (r->n_inputs == REC_MAX_INPUTS)
+		return -E2BIG;
+	struct trace_input *in = &r->inputs[r->n_inputs++];
+	memset(in, 0, sizeof(*in));
+	in->kind = (uint8_t)kind;
+	in->size = (uint8_t)size;
+	in->count = 1;
+	in->addr = addr;
+	memcpy(in->data, data, size);
+	return 0;
+}
+
+static enum emu_status fb_read_phys(void *opaque, uint64_t gpa, void *buf, unsigned len)
+{
+	struct rec *r = opaque;
+	if (gpa + len <= r->ram_size) {
+		memcpy(buf, r->ram + gpa, len);
+		return EMU_OK;
+	}
+	if (len > 8)
+		return EMU_IO_ERROR;
+	memset(buf, 0, len);
+	devbus_mmio(r->bus, gpa, len, false, buf);
+	return fb_record_input(r, TRACE_INPUT_MMIO_READ, gpa, len, buf) ? EMU_IO_ERROR : EMU_OK;
+}
+
+static enum emu_status fb_write_phys(void *opaque, uint64_t gpa, const void *buf, unsigned len)
+{
+	struct rec *r = opaque;
+	if (gpa + len <= r->ram_size) {
+		memcpy(r->ram + gpa, buf, len);
+		return EMU_OK;
+	}
+	if (len > 8)
+		return EMU_IO_ERROR;
+	uint8_t tmp[8];
+	memcpy(tmp, buf, len);
+	devbus_mmio(r->bus, gpa, len, true, tmp);
+	return EMU_OK;
+}
+
+static enum emu_status fb_port_in(void *opaque, uint16_t port, unsigned size, uint32_t *value)
+{
+	struct rec *r = opaque;
+	uint8_t data[4] = {0};
+	devbus_pio(r->bus, port, size, false, data, 1);
+	*value = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+	return fb_record_input(r, TRACE_INPUT_PIO_IN, port, size, data) ? EMU_IO_ERROR : EMU_OK;
+}
+
+static enum emu_status fb_port_out(void *opaque, uint16_t port, unsigned size, uint32_t value)
+{
+	struct rec *r = opaque;
+	uint8_t data[4] = {(uint8_t)value, (uint8_t)(value >> 8), (uint8_t)(value >> 16), (uint8_t)(value >> 24)};
+	devbus_pio(r->bus, port, size, true, data, 1);
+	return EMU_OK;
+}
+
+static enum emu_status fb_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	struct rec *r = opaque;
+	const struct shim_cpuid_entry *e;
+	size_t n;
+	memset(out, 0, 4 * sizeof(out[0]));
+	if (shim_cpuid_table(r->vm, &e, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (e[i].function != leaf || (e[i].index != subleaf && e[i].index != 0))
+				continue;
+			out[0] = e[i].eax, out[1] = e[i].ebx, out[2] = e[i].ecx, out[3] = e[i].edx;
+			if (e[i].index == subleaf)
+				break;
+		}
+	}
+	return fb_record_input(r, TRACE_INPUT_CPUID, leaf | (uint64_t)subleaf << 32, 16, out) ? EMU_IO_ERROR
+											       : EMU_OK;
+}
+
+/* The virtual TSC advances with recorded steps, never with wall time. */
+static enum emu_status fb_rdtsc(void *opaque, uint64_t *tsc)
+{
+	struct rec *r = opaque;
+	*tsc = r->virtual_tsc = r->virtual_tsc + r->summary->steps + 1;
+	return fb_record_input(r, TRACE_INPUT_RDTSC, 0, 8, tsc) ? EMU_IO_ERROR : EMU_OK;
+}
+
+/* A recorded fallback has no entropy source: RDRAND reports failure (CF=0), as silicon may. */
+static enum emu_status fb_rdrand(void *opaque, bool seed, unsigned size, uint64_t *value, bool *ok)
+{
+	struct rec *r = opaque;
+	*value = 0;
+	*ok = false;
+	return fb_record_input(r, TRACE_INPUT_RDRAND, seed, size, value) ? EMU_IO_ERROR : EMU_OK;
+}
+
+static enum emu_status fb_msr_unknown(void *opaque, uint32_t msr, uint64_t *value, bool *known)
+{
+	(void)opaque;
+	(void)msr;
+	*value = 0;
+	*known = false;
+	return EMU_OK;
+}
+
+static enum emu_status fb_wrmsr_unknown(void *opaque, uint32_t msr, uint64_t value, bool *known)
+{
+	(void)opaque;
+	(void)msr;
+	(void)value;
+	*known = false;
+	return EMU_OK;
+}
+
+static const struct emu_ops fb_ops = {
+	.read_phys = fb_read_phys,
+	.write_phys = fb_write_phys,
+	.port_in = fb_port_in,
+	.port_out = fb_port_out,
+	.cpuid = fb_cpuid,
+	.rdtsc = fb_rdtsc,
+	.rdrand = fb_rdrand,
+	.rdmsr = fb_msr_unknown,
+	.wrmsr = fb_wrmsr_unknown,
+};
+
+int rec_fallback_step(struct rec *r, const struct x86_state *pre)
+{
+	struct x86_state st;
+	int rc = shim_get_state(r->vm, &st, true);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return rc;
+	}
+	struct x86_state before = st;
+	struct emu_ctxt ctxt = {.st = &st, .ops = &fb_ops, .opaque = r, .deliver_exceptions = true};
+	r->n_writes = 0;
+	r->arena_used = 0;
+	r->n_inputs = 0;
+	enum emu_status s = emu_step(&ctxt);
+	switch (s) {
+	case EMU_OK:
+	case EMU_HALT:
+	case EMU_EXCEPTION:
+		break;
+	case EMU_SHUTDOWN:
+		r->ended = true;
+		r->summary->end = REC_END_SHUTDOWN;
+		snprintf(r->summary->end_detail, sizeof(r->summary->end_detail),
+			 "triple fault in the emu fallback at %04x:%llx", pre->seg[X86_CS].selector,
+			 (unsigned long long)pre->rip);
+		return 0;
+	default:
+		r->ended = true;
+		r->summary->end = REC_END_EMULATION_FAILURE;
+		snprintf(r->summary->end_detail, sizeof(r->summary->end_detail),
+			 "KVM and emu both cannot execute the instruction at %04x:%llx (emu: %s %s)",
+			 pre->seg[X86_CS].selector, (unsigned long long)pre->rip, emu_status_name(s),
+			 ctxt.info.unimplemented);
+		return 0;
+	}
+	rc = shim_set_state(r->vm, &st);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "writing the emu result back into KVM: %s", shim_error(r->vm));
+		return rc;
+	}
+	/* Host writes are invisible to the dirty log: the step's writes come from emu's access log. */
+	for (uint32_t i = 0; i < ctxt.info.n_access; i++) {
+		const struct emu_access *a = &ctxt.info.access[i];
+		if (a->kind != EMU_ACC_WRITE || a->addr + a->size > r->ram_size)
+			continue;
+		memcpy(r->shadow + a->addr, a->data, a->size);
+		rc = rec_add_write(r, a->addr, a->data, a->size);
+		if (rc)
+			return rc;
+	}
+	struct trace_step step = {
+		.index = r->summary->steps,
+		.kind = TRACE_STEP_FALLBACK,
+		.pre = before,
+		.n_writes = (uint32_t)r->n_writes,
+		.writes = r->writes,
+		.n_inputs = (uint32_t)r->n_inputs,
+		.inputs = r->inputs,
+	};
+	rc = trace_append_step(r->t, &step);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+		return rc;
+	}
+	r->summary->steps++;
+	r->summary->fallback_steps++;
+	r->cur = st;
+	return 0;
+}

@@ -1,0 +1,754 @@
+/* The record loop. One rule serves every exit: the state after an
+ * instruction is the state once KVM has completed its pending I/O (measured
+ * here: OUT and MMIO writes exit after the instruction, IN and MMIO reads
+ * before it; completing with immediate_exit gives the post-state in both). */
+#include "recorder.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../emu/emu.h"
+#include "../schema/trace.h"
+#include "../vmx-shim/devices.h"
+#include "../vmx-shim/shim.h"
+#include "private.h"
+#include "sha256.h"
+
+static volatile sig_atomic_t rec_stop_signal;
+
+static void rec_on_signal(int sig)
+{
+	rec_stop_signal = sig;
+}
+
+const char *rec_end_name(enum rec_end end)
+{
+	static const char *const names[] = {
+		[REC_END_GUEST_EXIT] = "guest exit",
+		[REC_END_HALT] = "guest halted",
+		[REC_END_SHUTDOWN] = "triple fault (shutdown)",
+		[REC_END_MAX_STEPS] = "--max-steps reached",
+		[REC_END_EMULATION_FAILURE] = "KVM emulation failure",
+		[REC_END_INTERRUPTED] = "interrupted",
+	};
+	return (unsigned)end < sizeof(names) / sizeof(names[0]) ? names[end] : "?";
+}
+
+/* Appends a byte range to the step's write list, copying the data into the arena. */
+int rec_add_write(struct rec *r, uint64_t gpa, const uint8_t *data, uint32_t len)
+{
+	if (r->n_writes == r->cap_writes) {
+		size_t cap = r->cap_writes ? r->cap_writes * 2 : 64;
+		struct trace_write *w = realloc(r->writes, cap * sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		r->writes = w;
+		r->cap_writes = cap;
+	}
+	if (r->arena_used + len > r->arena_cap) {
+		size_t cap = r->arena_cap ? r->arena_cap : 65536;
+		while (cap < r->arena_used + len)
+			cap *= 2;
+		uint8_t *a = realloc(r->arena, cap);
+		if (!a)
+			return -ENOMEM;
+		/* Earlier writes point into the arena: rebase them. */
+		for (size_t i = 0; i < r->n_writes; i++)
+			r->writes[i].data = a + (r->writes[i].data - r->arena);
+		r->arena = a;
+		r->arena_cap = cap;
+	}
+	memcpy(r->arena + r->arena_used, data, len);
+	r->writes[r->n_writes++] = (struct trace_write){.gpa = gpa, .len = len, .data = r->arena + r->arena_used};
+	r->arena_used += len;
+	return 0;
+}
+
+static void rec_reset_step(struct rec *r)
+{
+	r->n_writes = 0;
+	r->arena_used = 0;
+	r->n_inputs = 0;
+}
+
+/* Byte ranges where a dirty page differs from the shadow copy; the shadow is then updated. */
+static void rec_diff_page(void *arg, uint64_t gpa)
+{
+	struct rec *r = arg;
+	if (gpa + TRACE_PAGE_SIZE > r->ram_size || r->err)
+		return;
+	uint8_t *now = r->ram + gpa, *old = r->shadow + gpa;
+	if (!memcmp(now, old, TRACE_PAGE_SIZE))
+		return;
+	uint32_t i = 0;
+	while (i < TRACE_PAGE_SIZE) {
+		if (now[i] == old[i]) {
+			i++;
+			continue;
+		}
+		uint32_t start = i, end = i + 1, j = i + 1;
+		/* Runs separated by fewer than 8 equal bytes become one range: cheaper to store. */
+		while (j < TRACE_PAGE_SIZE && j - end < 8) {
+			if (now[j] != old[j])
+				end = j + 1;
+			j++;
+		}
+		if (rec_add_write(r, gpa + start, now + start, end - start))
+			r->err = -ENOMEM;
+		i = end;
+	}
+	memcpy(old, now, TRACE_PAGE_SIZE);
+}
+
+/* For RUN steps: whole pages written during native execution become page snapshots. */
+static void rec_snapshot_page(void *arg, uint64_t gpa)
+{
+	struct rec *r = arg;
+	if (gpa + TRACE_PAGE_SIZE > r->ram_size || r->err)
+		return;
+	if (!memcmp(r->ram + gpa, r->shadow + gpa, TRACE_PAGE_SIZE))
+		return;
+	memcpy(r->shadow + gpa, r->ram + gpa, TRACE_PAGE_SIZE);
+	int rc = trace_put_memory(r->t, gpa, r->ram + gpa, TRACE_PAGE_SIZE);
+	if (rc)
+		r->err = rc;
+}
+
+static int rec_add_input(struct rec *r, enum trace_input_kind kind, uint64_t addr, unsigned size, uint32_t count,
+			 const uint8_t *data)
+{
+	if (r->n_inputs == REC_MAX_INPUTS)
+		return -E2BIG;
+	struct trace_input *in = &r->inputs[r->n_inputs++];
+	memset(in, 0, sizeof(*in));
+	in->kind = (uint8_t)kind;
+	in->size = (uint8_t)size;
+	in->count = count;
+	in->addr = addr;
+	memcpy(in->data, data, size < sizeof(in->data) ? size : sizeof(in->data));
+	return 0;
+}
+
+static int rec_append_exit(struct rec *r, uint64_t step, const struct shim_exit *ex)
+{
+	static const uint32_t reason[] = {
+		[SHIM_EXIT_IO] = TRACE_EXIT_IO,
+		[SHIM_EXIT_MMIO] = TRACE_EXIT_MMIO,
+		[SHIM_EXIT_HLT] = TRACE_EXIT_HLT,
+		[SHIM_EXIT_DEBUG] = TRACE_EXIT_DEBUG,
+		[SHIM_EXIT_SHUTDOWN] = TRACE_EXIT_SHUTDOWN,
+		[SHIM_EXIT_INTERNAL_ERROR] = TRACE_EXIT_INTERNAL_ERROR,
+		[SHIM_EXIT_FAIL_ENTRY] = TRACE_EXIT_FAIL_ENTRY,
+		[SHIM_EXIT_INTR] = TRACE_EXIT_OTHER,
+		[SHIM_EXIT_OTHER] = TRACE_EXIT_OTHER,
+	};
+	struct trace_exit e = {
+		.step = step,
+		.reason = reason[ex->kind],
+		.kvm_reason = ex->kvm_reason,
+		.addr = ex->addr,
+		.size = ex->size,
+		.is_write = ex->is_write,
+		.count = ex->count,
+		.data_len = ex->data_len < sizeof(e.data) ? ex->data_len : sizeof(e.data),
+		.suberror = ex->suberror,
+	};
+	memcpy(e.data, ex->data, e.data_len);
+	r->summary->exits++;
+	return trace_append_exit(r->t, &e);
+}
+
+/* Answers an I/O or MMIO exit from the device model and lets KVM complete the instruction. */
+static int rec_answer_io(struct rec *r, struct shim_exit *ex)
+{
+	int rc;
+	if (ex->kind == SHIM_EXIT_IO) {
+		unsigned size = ex->size, count = ex->count ? ex->count : 1;
+		uint8_t *buf = ex->pio_data ? ex->pio_data : ex->data;
+		if (!ex->pio_data && (size_t)size * count > sizeof(ex->data)) {
+			snprintf(r->errbuf, r->errlen, "port 0x%llx: %u x %u-byte I/O without KVM's data buffer",
+				 (unsigned long long)ex->addr, count, size);
+			return -E2BIG;
+		}
+		devbus_pio(r->bus, (uint16_t)ex->addr, size, ex->is_write, buf, count);
+		if (!ex->is_write) {
+			/* REP INS may move more than one input row holds: one row per 16 bytes. */
+			size_t total = (size_t)size * count;
+			for (size_t off = 0; off < total; off += sizeof(ex->data)) {
+				size_t n = total - off < sizeof(ex->data) ? total - off : sizeof(ex->data);
+				rc = rec_add_input(r, TRACE_INPUT_PIO_IN, ex->addr, (unsigned)n, (uint32_t)(n / size),
+						   buf + off);
+				if (rc)
+					return rc;
+			}
+			memcpy(ex->data, buf, total < sizeof(ex->data) ? total : sizeof(ex->data));
+		}
+	} else {
+		devbus_mmio(r->bus, ex->addr, ex->size, ex->is_write, ex->data);
+		if (!ex->is_write) {
+			ex->data_len = ex->size;
+			rc = rec_add_input(r, TRACE_INPUT_MMIO_READ, ex->addr, ex->size, 1, ex->data);
+			if (rc)
+				return rc;
+		}
+	}
+	rc = shim_complete_io(r->vm, ex);
+	if (rc)
+		snprintf(r->errbuf, r->errlen, "completing I/O: %s", shim_error(r->vm));
+	return rc;
+}
+
+/* The instruction bytes at the state's CS:RIP, read from RAM through the page tables. */
+static unsigned rec_fetch_insn(const struct rec *r, const struct x86_state *st, uint8_t insn[15])
+{
+	uint64_t linear = st->seg[X86_CS].base + st->rip;
+	if (x86_state_mode(st) != X86_MODE_LONG64)
+		linear &= 0xffffffffu;
+	unsigned got = 0;
+	while (got < 15) {
+		uint64_t gpa;
+		if (shim_translate(st, r->ram, r->ram_size, linear + got, &gpa) || gpa >= r->ram_size)
+			break;
+		unsigned chunk = TRACE_PAGE_SIZE - (unsigned)(gpa & (TRACE_PAGE_SIZE - 1));
+		if (chunk > 15 - got)
+			chunk = 15 - got;
+		if (gpa + chunk > r->ram_size)
+			chunk = (unsigned)(r->ram_size - gpa);
+		memcpy(insn + got, r->ram + gpa, chunk);
+		got += chunk;
+	}
+	return got;
+}
+
+/* The opcode after legacy prefixes (and REX in 64-bit code); -1 when unknown. */
+static int rec_opcode(const uint8_t *insn, unsigned len, enum x86_mode mode)
+{
+	for (unsigned i = 0; i < len; i++) {
+		uint8_t b = insn[i];
+		switch (b) {
+		case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
+		case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+			continue;
+		default:
+			if (mode == X86_MODE_LONG64 && (b & 0xf0) == 0x40)
+				continue;
+			return b;
+		}
+	}
+	return -1;
+}
+
+/* FPU, SSE, debug registers, XCR0 and MSRs change only through 0F-map, x87 and FWAIT opcodes. */
+static bool rec_touches_slow_state(int opcode)
+{
+	return opcode < 0 || opcode == 0x0f || opcode == 0x9b || (opcode >= 0xd8 && opcode <= 0xdf);
+}
+
+static bool rec_predicate(const struct rec *r, const struct x86_state *st)
+{
+	switch (r->opt->mode) {
+	case REC_MODE_STEP:
+		return true;
+	case REC_MODE_EXITS:
+		return false;
+	case REC_MODE_DEMAND:
+		break;
+	}
+	switch (r->opt->demand) {
+	case REC_DEMAND_REAL:
+		return !(st->cr0 & X86_CR0_PE);
+	case REC_DEMAND_CPL0:
+		return x86_state_cpl(st) == 0;
+	case REC_DEMAND_RIP:
+		return st->rip >= r->opt->rip_lo && st->rip < r->opt->rip_hi;
+	}
+	return false;
+}
+
+static void rec_end(struct rec *r, enum rec_end end, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void rec_end(struct rec *r, enum rec_end end, const char *fmt, ...)
+{
+	r->ended = true;
+	r->summary->end = end;
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(r->summary->end_detail, sizeof(r->summary->end_detail), fmt, ap);
+		va_end(ap);
+	}
+}
+
+static int rec_append(struct rec *r, enum trace_step_kind kind, const struct x86_state *pre)
+{
+	struct trace_step s = {
+		.index = r->summary->steps,
+		.kind = kind,
+		.pre = *pre,
+		.n_writes = (uint32_t)r->n_writes,
+		.writes = r->writes,
+		.n_inputs = (uint32_t)r->n_inputs,
+		.inputs = r->inputs,
+	};
+	int rc = trace_append_step(r->t, &s);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+		return rc;
+	}
+	r->summary->steps++;
+	if (kind == TRACE_STEP_INSN)
+		r->summary->insn_steps++;
+	else if (kind == TRACE_STEP_FALLBACK)
+		r->summary->fallback_steps++;
+	return 0;
+}
+
+/* What ends the recording after an instruction: the debug-exit port, or HLT with nothing to wake it. */
+static void rec_check_end(struct rec *r, int opcode)
+{
+	uint32_t status;
+	if (devbus_guest_exited(r->bus, &status)) {
+		r->summary->guest_status = (int)status;
+		rec_end(r, REC_END_GUEST_EXIT, "%s", devbus_exit_message(r->bus));
+	} else if (opcode == 0xf4 && !devbus_intr_pending(r->bus)) {
+		rec_end(r, REC_END_HALT, "HLT with no interrupt source");
+	}
+}
+
+/* The reference could not execute the instruction: record it, and complete it in emu when asked. */
+static int rec_emulation_failure(struct rec *r, const struct x86_state *pre, struct shim_exit *ex)
+{
+	int rc = rec_append_exit(r, r->summary->steps, ex);
+	if (rc)
+		return rc;
+	if (!r->opt->fallback_emu) {
+		char bytes[64] = "";
+		for (unsigned i = 0; i < ex->data_len && i < 15; i++)
+			snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, "%02x ", ex->data[i]);
+		rec_end(r, REC_END_EMULATION_FAILURE,
+			"KVM's emulator cannot execute the instruction at %04x:%llx (%s); rerun with --fallback emu "
+			"to complete it in emu",
+			pre->seg[X86_CS].selector, (unsigned long long)pre->rip, bytes);
+		return 0;
+	}
+	return rec_fallback_step(r, pre);
+}
+
+/* One single-stepped instruction. */
+static int rec_step_one(struct rec *r)
+{
+	struct x86_state pre = r->cur;
+	struct shim_exit ex;
+	uint8_t insn[15];
+	unsigned insn_len = rec_fetch_insn(r, &pre, insn);
+	int opcode = rec_opcode(insn, insn_len, x86_state_mode(&pre));
+	int rc;
+
+	rec_reset_step(r);
+	for (;;) {
+		rc = shim_run(r->vm, &ex);
+		if (rc) {
+			snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+			return rc;
+		}
+		if (ex.kind == SHIM_EXIT_INTR && rec_stop_signal) {
+			rec_end(r, REC_END_INTERRUPTED, "signal %d", (int)rec_stop_signal);
+			return 0;
+		}
+		if (ex.kind != SHIM_EXIT_INTR)
+			break;
+	}
+	switch (ex.kind) {
+	case SHIM_EXIT_DEBUG:
+	case SHIM_EXIT_HLT:
+		break;
+	case SHIM_EXIT_IO:
+	case SHIM_EXIT_MMIO:
+		rc = rec_answer_io(r, &ex);
+		if (!rc)
+			rc = rec_append_exit(r, r->summary->steps, &ex);
+		if (rc)
+			return rc;
+		break;
+	case SHIM_EXIT_SHUTDOWN:
+		rc = rec_append_exit(r, r->summary->steps, &ex);
+		rec_end(r, REC_END_SHUTDOWN, "triple fault at %04x:%llx", pre.seg[X86_CS].selector,
+			(unsigned long long)pre.rip);
+		return rc;
+	case SHIM_EXIT_INTERNAL_ERROR:
+		return rec_emulation_failure(r, &pre, &ex);
+	default:
+		snprintf(r->errbuf, r->errlen, "unexpected KVM exit %u (%s) at %04x:%llx", ex.kvm_reason,
+			 ex.kind == SHIM_EXIT_FAIL_ENTRY ? "entry failed" : "unhandled", pre.seg[X86_CS].selector,
+			 (unsigned long long)pre.rip);
+		return -EIO;
+	}
+	rc = shim_get_state(r->vm, &r->cur, rec_touches_slow_state(opcode));
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return rc;
+	}
+	rc = shim_dirty_pages(r->vm, rec_diff_page, r);
+	if (rc || r->err) {
+		snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
+		return rc ? rc : r->err;
+	}
+	rc = rec_append(r, TRACE_STEP_INSN, &pre);
+	if (rc)
+		return rc;
+	devbus_advance(r->bus, 1);
+	rec_check_end(r, opcode);
+	return 0;
+}
+
+/* Instruction length of OUT/HLT forms that exit after the instruction, so the pre-state can be rebuilt. */
+static unsigned rec_post_exit_insn_len(const struct rec *r, const struct x86_state *post, const struct shim_exit *ex)
+{
+	enum x86_mode mode = x86_state_mode(post);
+	for (unsigned len = 1; len <= 15 && len <= post->rip; len++) {
+		struct x86_state cand = *post;
+		cand.rip -= len;
+		uint8_t insn[15];
+		unsigned got = rec_fetch_insn(r, &cand, insn);
+		if (got < len || emu_insn_length(insn, got, mode) != len)
+			continue;
+		int op = rec_opcode(insn, len, mode);
+		if (ex->kind == SHIM_EXIT_HLT && op == 0xf4)
+			return len;
+		if (ex->kind == SHIM_EXIT_IO && ex->is_write && ex->count <= 1 &&
+		    (op == 0xe6 || op == 0xe7 || op == 0xee || op == 0xef))
+			return len;
+	}
+	return 0;
+}
+
+/* Native execution up to the next exit, then the exiting instruction. */
+static int rec_run_to_exit(struct rec *r)
+{
+	struct x86_state run_pre = r->cur, at_exit = r->cur;
+	struct shim_exit ex;
+	int rc;
+
+	rec_reset_step(r);
+	for (;;) {
+		rc = shim_run(r->vm, &ex);
+		if (rc) {
+			snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+			return rc;
+		}
+		if (ex.kind != SHIM_EXIT_INTR)
+			break;
+		if (rec_stop_signal) {
+			rec_end(r, REC_END_INTERRUPTED, "signal %d", (int)rec_stop_signal);
+			break;
+		}
+	}
+	rc = shim_get_state(r->vm, &at_exit, true);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return rc;
+	}
+	/* The unrecorded stretch: one RUN step, then the pages it wrote as seen at the exit. */
+	if (memcmp(&at_exit, &run_pre, sizeof(at_exit)) != 0) {
+		rc = rec_append(r, TRACE_STEP_RUN, &run_pre);
+		if (rc)
+			return rc;
+	}
+	rc = shim_dirty_pages(r->vm, rec_snapshot_page, r);
+	if (rc || r->err) {
+		snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
+		return rc ? rc : r->err;
+	}
+	r->cur = at_exit;
+	if (r->ended)
+		return 0;
+
+	switch (ex.kind) {
+	case SHIM_EXIT_IO:
+	case SHIM_EXIT_MMIO:
+		rc = rec_answer_io(r, &ex);
+		break;
+	case SHIM_EXIT_HLT:
+		break;
+	case SHIM_EXIT_DEBUG:
+		return 0;
+	case SHIM_EXIT_SHUTDOWN:
+		rc = rec_append_exit(r, r->summary->steps, &ex);
+		rec_end(r, REC_END_SHUTDOWN, "triple fault at %04x:%llx", at_exit.seg[X86_CS].selector,
+			(unsigned long long)at_exit.rip);
+		return rc;
+	case SHIM_EXIT_INTERNAL_ERROR:
+		return rec_emulation_failure(r, &at_exit, &ex);
+	default:
+		snprintf(r->errbuf, r->errlen, "unexpected KVM exit %u at %04x:%llx", ex.kvm_reason,
+			 at_exit.seg[X86_CS].selector, (unsigned long long)at_exit.rip);
+		return -EIO;
+	}
+	if (rc)
+		return rc;
+	struct x86_state post;
+	memset(&post, 0, sizeof(post));
+	rc = shim_get_state(r->vm, &post, true);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return rc;
+	}
+	/* IN and MMIO reads exit before the instruction; OUT, MMIO writes and HLT after it. */
+	struct x86_state pre = at_exit;
+	bool have_pre = memcmp(&post, &at_exit, sizeof(post)) != 0;
+	if (!have_pre) {
+		unsigned len = rec_post_exit_insn_len(r, &post, &ex);
+		if (len) {
+			pre.rip -= len;
+			have_pre = true;
+		}
+	}
+	uint8_t insn[15];
+	unsigned insn_len = rec_fetch_insn(r, &pre, insn);
+	int opcode = rec_opcode(insn, insn_len, x86_state_mode(&pre));
+	if (have_pre) {
+		/* The RUN step ends where the next step begins: at this instruction's pre-state. */
+		rc = shim_dirty_pages(r->vm, rec_diff_page, r);
+		if (rc || r->err) {
+			snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
+			return rc ? rc : r->err;
+		}
+		rc = rec_append_exit(r, r->summary->steps, &ex);
+		if (!rc)
+			rc = rec_append(r, TRACE_STEP_INSN, &pre);
+	} else {
+		rc = rec_append_exit(r, r->summary->steps ? r->summary->steps - 1 : 0, &ex);
+		if (!rc)
+			rc = shim_dirty_pages(r->vm, rec_snapshot_page, r);
+	}
+	if (rc)
+		return rc;
+	r->cur = post;
+	devbus_advance(r->bus, 1);
+	rec_check_end(r, ex.kind == SHIM_EXIT_HLT ? 0xf4 : opcode);
+	return 0;
+}
+
+static int rec_read_guest(struct rec *r, uint8_t **image, size_t *len)
+{
+	const char *path = r->opt->guest_path;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(r->errbuf, r->errlen, "%s: cannot open the guest image: %s", path, strerror(errno));
+		return CLI_STATUS_USAGE;
+	}
+	struct stat sb;
+	if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) {
+		snprintf(r->errbuf, r->errlen, "%s: not a regular file; pass a flat guest binary", path);
+		fclose(f);
+		return CLI_STATUS_USAGE;
+	}
+	if (sb.st_size == 0 || (uint64_t)sb.st_size + r->opt->load_addr > r->opt->mem_bytes ||
+	    (uint64_t)sb.st_size + r->opt->load_addr > 0x100000) {
+		snprintf(r->errbuf, r->errlen,
+			 "%s: %lld bytes do not fit between the load address 0x%llx and the end of memory or of the "
+			 "first MiB; use a smaller image, --load or --mem",
+			 path, (long long)sb.st_size, (unsigned long long)r->opt->load_addr);
+		fclose(f);
+		return CLI_STATUS_USAGE;
+	}
+	*image = malloc((size_t)sb.st_size);
+	if (!*image || fread(*image, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
+		snprintf(r->errbuf, r->errlen, "%s: cannot read the guest image: %s", path,
+			 *image ? strerror(errno ? errno : EIO) : "out of memory");
+		fclose(f);
+		return CLI_STATUS_USAGE;
+	}
+	*len = (size_t)sb.st_size;
+	fclose(f);
+	return 0;
+}
+
+static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
+{
+	char buf[512], sha[65];
+	const char *mode = r->opt->mode == REC_MODE_STEP ? "step" : r->opt->mode == REC_MODE_EXITS ? "exits" : "demand";
+	enum shim_flavour fl = shim_flavour(r->vm);
+	sha256_hex(image, image_len, sha);
+	const char *base = strrchr(r->opt->guest_path, '/');
+	int rc = 0;
+	rc |= trace_meta_set(r->t, "tool_version", "emudiff " EMUDIFF_VERSION);
+	rc |= trace_meta_set(r->t, "kvm_flavour", shim_flavour_name(fl));
+	rc |= trace_meta_set(r->t, "reference", shim_reference_name(fl));
+	rc |= trace_meta_set(r->t, "guest_image", base ? base + 1 : r->opt->guest_path);
+	rc |= trace_meta_set(r->t, "guest_sha256", sha);
+	rc |= trace_meta_set(r->t, "mode", mode);
+	if (r->opt->mode == REC_MODE_DEMAND) {
+		if (r->opt->demand == REC_DEMAND_RIP)
+			snprintf(buf, sizeof(buf), "rip=0x%llx-0x%llx", (unsigned long long)r->opt->rip_lo,
+				 (unsigned long long)r->opt->rip_hi);
+		else
+			snprintf(buf, sizeof(buf), "%s", r->opt->demand == REC_DEMAND_REAL ? "real" : "cpl0");
+		rc |= trace_meta_set(r->t, "demand", buf);
+	}
+	rc |= trace_meta_set(r->t, "command_line", r->opt->command_line);
+	rc |= trace_meta_set(r->t, "host_cpu", rec_host_cpu(buf, sizeof(buf)));
+	snprintf(buf, sizeof(buf),
+		 "ram 0x0-0x%llx; mmio-test 0x%llx-0x%llx; load 0x%llx; start real mode 0000:%04llx",
+		 (unsigned long long)r->ram_size, (unsigned long long)DEVBUS_MMIO_TEST_BASE,
+		 (unsigned long long)(DEVBUS_MMIO_TEST_BASE + DEVBUS_MMIO_TEST_SIZE),
+		 (unsigned long long)r->opt->load_addr, (unsigned long long)r->opt->load_addr);
+	rc |= trace_meta_set(r->t, "memory_layout", buf);
+	snprintf(buf, sizeof(buf), "%zu", r->ram_size);
+	rc |= trace_meta_set(r->t, "ram_bytes", buf);
+	rc |= trace_meta_set(r->t, "clock_unit", "instructions (step) or exits (exits)");
+	char *cpuid = rec_cpuid_text(r->vm);
+	rc |= trace_meta_set(r->t, "cpuid", cpuid ? cpuid : "");
+	free(cpuid);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+		return CLI_STATUS_USAGE;
+	}
+	return 0;
+}
+
+static int rec_finish(struct rec *r)
+{
+	size_t clen = 0;
+	const uint8_t *con = devbus_console(r->bus, &clen);
+	char *console = malloc(clen + 1);
+	if (console) {
+		memcpy(console, con, clen);
+		console[clen] = 0;
+		trace_meta_set(r->t, "console", console);
+		free(console);
+	}
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%d", r->summary->guest_status);
+	if (r->summary->end == REC_END_GUEST_EXIT)
+		trace_meta_set(r->t, "guest_status", buf);
+	char reason[256];
+	snprintf(reason, sizeof(reason), "%s%s%s", rec_end_name(r->summary->end), r->summary->end_detail[0] ? ": " : "",
+		 r->summary->end_detail);
+	int rc = trace_finish(r->t, &r->cur, reason);
+	if (rc)
+		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+	return rc;
+}
+
+int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *err, size_t errlen)
+{
+	struct rec r = {.opt = opt, .summary = out, .errbuf = err, .errlen = errlen};
+	uint8_t *image = NULL;
+	size_t image_len = 0;
+	int status = 0, rc;
+
+	memset(out, 0, sizeof(*out));
+	status = rec_read_guest(&r, &image, &image_len);
+	if (status)
+		goto out;
+
+	struct shim_config cfg = {.ram_bytes = opt->mem_bytes, .dirty_log = true};
+	rc = shim_open(&r.vm, &cfg);
+	if (rc) {
+		snprintf(err, errlen, "%s", shim_last_open_error());
+		status = CLI_STATUS_ENVIRONMENT;
+		goto out;
+	}
+	r.ram = shim_ram(r.vm);
+	r.ram_size = shim_ram_size(r.vm);
+	r.bus = devbus_new();
+	if (!r.bus || devbus_add_standard(r.bus)) {
+		snprintf(err, errlen, "cannot set up the device model: out of memory");
+		status = CLI_STATUS_ENVIRONMENT;
+		goto out;
+	}
+	devbus_set_echo(r.bus, opt->echo_console);
+	memcpy(r.ram + opt->load_addr, image, image_len);
+	r.shadow = malloc(r.ram_size);
+	if (!r.shadow) {
+		snprintf(err, errlen, "cannot allocate %zu bytes for the shadow copy of guest memory", r.ram_size);
+		status = CLI_STATUS_ENVIRONMENT;
+		goto out;
+	}
+	memcpy(r.shadow, r.ram, r.ram_size);
+
+	/* CS:IP = 0:ADDR while ADDR fits in IP (the boot-sector convention), else ADDR>>4:ADDR&15. */
+	if (opt->load_addr <= 0xffff)
+		x86_state_real(&r.cur, 0, (uint16_t)opt->load_addr, 0);
+	else
+		x86_state_real(&r.cur, (uint16_t)(opt->load_addr >> 4), (uint16_t)(opt->load_addr & 0xf), 0);
+	if (shim_set_state(r.vm, &r.cur) || shim_get_state(r.vm, &r.cur, true) ||
+	    shim_dirty_pages(r.vm, NULL, NULL)) {
+		snprintf(err, errlen, "setting up the vCPU: %s", shim_error(r.vm));
+		status = CLI_STATUS_ENVIRONMENT;
+		goto out;
+	}
+
+	rc = trace_create(&r.t, opt->output, opt->force);
+	if (rc) {
+		snprintf(err, errlen, "%s", trace_last_open_error());
+		status = CLI_STATUS_USAGE;
+		goto out;
+	}
+	status = rec_write_meta(&r, image, image_len);
+	if (status)
+		goto out;
+	if (trace_put_memory(r.t, 0, r.ram, r.ram_size)) {
+		snprintf(err, errlen, "%s", trace_error(r.t));
+		status = CLI_STATUS_USAGE;
+		goto out;
+	}
+
+	struct sigaction sa = {.sa_handler = rec_on_signal}, old_int, old_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	rec_stop_signal = 0;
+
+	bool stepping = false;
+	while (!r.ended) {
+		if (opt->max_steps && out->steps >= opt->max_steps) {
+			rec_end(&r, REC_END_MAX_STEPS, "%llu steps", (unsigned long long)opt->max_steps);
+			break;
+		}
+		if (rec_stop_signal) {
+			rec_end(&r, REC_END_INTERRUPTED, "signal %d", (int)rec_stop_signal);
+			break;
+		}
+		bool want = rec_predicate(&r, &r.cur);
+		if (want != stepping) {
+			if (shim_set_singlestep(r.vm, want)) {
+				snprintf(err, errlen, "%s", shim_error(r.vm));
+				rc = -EIO;
+				break;
+			}
+			stepping = want;
+		}
+		rc = stepping ? rec_step_one(&r) : rec_run_to_exit(&r);
+		if (rc)
+			break;
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (!r.ended) {
+		/* A host-side failure: keep what was recorded, marked incomplete by the missing finish. */
+		trace_commit(r.t);
+		status = CLI_STATUS_ENVIRONMENT;
+		goto out;
+	}
+	if (rec_finish(&r)) {
+		status = CLI_STATUS_USAGE;
+		goto out;
+	}
+out:
+	trace_close(r.t);
+	devbus_free(r.bus);
+	shim_close(r.vm);
+	free(r.shadow);
+	free(r.writes);
+	free(r.arena);
+	free(image);
+	return status;
+}

@@ -1,0 +1,56 @@
+/* recorder: run a guest on KVM through vmx-shim and write what it does into a
+ * trace. Modes: step (every instruction), exits (every VM exit, the guest runs
+ * natively between them), demand (step while a predicate holds). */
+#ifndef EMUDIFF_RECORDER_H
+#define EMUDIFF_RECORDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum rec_mode { REC_MODE_STEP, REC_MODE_EXITS, REC_MODE_DEMAND };
+
+enum rec_demand { REC_DEMAND_REAL, REC_DEMAND_CPL0, REC_DEMAND_RIP };
+
+struct rec_options {
+	const char *output;
+	bool force;
+	enum rec_mode mode;
+	enum rec_demand demand;
+	uint64_t rip_lo, rip_hi; /* REC_DEMAND_RIP: [lo, hi) */
+	uint64_t max_steps;	 /* 0: no limit */
+	size_t mem_bytes;
+	uint64_t load_addr;
+	const char *guest_path;
+	bool fallback_emu;  /* complete KVM emulation failures in emu */
+	bool echo_console;  /* copy guest serial output to stderr */
+	const char *command_line;
+};
+
+/* Why a recording ended. */
+enum rec_end {
+	REC_END_GUEST_EXIT,	 /* the guest wrote its status to the debug-exit port */
+	REC_END_HALT,		 /* HLT with nothing that could wake the guest */
+	REC_END_SHUTDOWN,	 /* triple fault */
+	REC_END_MAX_STEPS,
+	REC_END_EMULATION_FAILURE, /* KVM could not execute an instruction (no --fallback emu) */
+	REC_END_INTERRUPTED,	 /* SIGINT/SIGTERM: the trace is complete up to here */
+};
+
+struct rec_summary {
+	uint64_t steps;
+	uint64_t insn_steps;
+	uint64_t exits;
+	uint64_t fallback_steps;
+	enum rec_end end;
+	int guest_status; /* REC_END_GUEST_EXIT */
+	char end_detail[160];
+};
+
+const char *rec_end_name(enum rec_end end);
+
+/* Returns 0, or a cli exit status (2 bad input, 3 environment) with a
+ * one-line message in err. */
+int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *err, size_t errlen);
+
+#endif
