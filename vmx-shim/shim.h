@@ -21,9 +21,12 @@ const char *shim_flavour_name(enum shim_flavour f);
  * real mode and CPL0 code (PVM). */
 const char *shim_reference_name(enum shim_flavour f);
 
+/* RAM ends below the MMIO holes (devices.h test region, 4 GiB - 128 KiB firmware). */
+#define SHIM_RAM_MAX (3ull << 30)
+
 struct shim_config {
-	size_t ram_bytes;	    /* guest RAM at GPA 0, a multiple of 4 KiB */
-	bool dirty_log;		    /* track writes to RAM */
+	size_t ram_bytes; /* guest RAM at GPA 0, a multiple of 4 KiB, at most SHIM_RAM_MAX */
+	bool dirty_log;   /* track writes to RAM */
 };
 
 /* -ENOENT/-EACCES/-ENODEV: /dev/kvm missing or unusable (exit status 3). */
@@ -37,13 +40,25 @@ enum shim_flavour shim_flavour(const struct shim_vm *vm);
 
 uint8_t *shim_ram(struct shim_vm *vm);
 size_t shim_ram_size(const struct shim_vm *vm);
-/* A read-only slot holding a copy of data (firmware). */
+/* A read-only slot holding a copy of data (firmware); len is rounded up to
+ * 4 KiB (zero fill). Guest writes to it come back as MMIO write exits.
+ * -EEXIST when it overlaps RAM or another ROM. */
 int shim_map_rom(struct shim_vm *vm, uint64_t gpa, const void *data, size_t len);
 
 /* Full state. shim_get_state reads regs, sregs and events from the synced
  * kvm_run area and, when `full`, also FPU, debug registers, XCR0 and MSRs
  * (several ioctls). shim_get_state(.., false) fills only the synced parts and
- * leaves the rest of *st untouched. */
+ * leaves the rest of *st untouched.
+ * TSC: the TSC advances with wall time, so it is not deterministic and not
+ * part of a recording: shim_get_state(.., true) stores msr[X86_MSR_TSC] = 0
+ * and shim_set_state never writes the TSC.
+ * halted: KVM without an in-kernel irqchip (this shim) never enters the
+ * halted MP state: HLT is a SHIM_EXIT_HLT exit and events.halted reads 0;
+ * shim_set_state ignores events.halted. XCR0 = 0 is left unwritten (an
+ * invalid value; the CPU's reset value is 1).
+ * shim_set_state writes regs, sregs and events through the kvm_run area
+ * (kvm_dirty_regs, loaded by KVM at the next KVM_RUN) and FPU, debug
+ * registers, XCR0 and MSRs with ioctls at once. */
 int shim_get_state(struct shim_vm *vm, struct x86_state *st, bool full);
 int shim_set_state(struct shim_vm *vm, const struct x86_state *st);
 
@@ -60,11 +75,11 @@ enum shim_exit_kind {
 	SHIM_EXIT_IO,
 	SHIM_EXIT_MMIO,
 	SHIM_EXIT_HLT,
-	SHIM_EXIT_DEBUG,	  /* single-step or breakpoint */
-	SHIM_EXIT_SHUTDOWN,	  /* triple fault */
+	SHIM_EXIT_DEBUG,          /* single-step or breakpoint */
+	SHIM_EXIT_SHUTDOWN,       /* triple fault */
 	SHIM_EXIT_INTERNAL_ERROR, /* emulation failure: insn bytes in data */
 	SHIM_EXIT_FAIL_ENTRY,
-	SHIM_EXIT_INTR,		  /* interrupted by a signal or immediate_exit */
+	SHIM_EXIT_INTR, /* interrupted by a signal or immediate_exit */
 	SHIM_EXIT_OTHER,
 };
 
@@ -75,17 +90,84 @@ struct shim_exit {
 	uint64_t addr; /* port or gpa */
 	uint8_t size;
 	bool is_write;
-	uint32_t count; /* PIO repetitions */
+	uint32_t count;   /* PIO repetitions */
 	uint8_t data[16]; /* written value (out) / read value to fill (in) */
 	uint32_t data_len;
+	/* IO only: KVM's buffer of count*size bytes inside kvm_run, valid until
+	 * the next shim_run. OUT: the written bytes. IN with count*size > 16
+	 * (REP INS): the caller fills it (data[] holds only the first 16). */
+	uint8_t *pio_data;
 };
+/* Field use per kind:
+ *   IO:    addr = port, size = 1/2/4, count, is_write = OUT, data = the
+ *          first min(count*size, 16) bytes, data_len = count*size.
+ *   MMIO:  addr = gpa, size = data_len = 1..8, is_write, data.
+ *   DEBUG: addr = the linear RIP KVM reports (debug.arch.pc), suberror =
+ *          the exception vector (1 single-step, 3 breakpoint), data[0..7] = DR6.
+ *   INTERNAL_ERROR: suberror (1 = KVM_INTERNAL_ERROR_EMULATION). For an
+ *          emulation failure with instruction bytes: data = the bytes,
+ *          data_len = size = their number (up to 15). Otherwise data = the
+ *          first internal.data words, data_len = 8 * min(ndata, 2).
+ *   FAIL_ENTRY: addr = hardware_entry_failure_reason.
+ *   OTHER: kvm_reason says which. */
 
 /* Runs the vCPU until the next exit. I/O and MMIO exits are not answered
- * here: the caller fills exit->data for reads and calls shim_complete_io(). */
+ * here: the caller fills exit->data for reads and calls shim_complete_io().
+ * Under single-step a HLT comes back as SHIM_EXIT_HLT (kvm_reason
+ * KVM_EXIT_DEBUG, RIP after the HLT): KVM's emulator reports it only as the
+ * single-step trap and does not halt the vCPU.
+ *
+ * Where an exit leaves the instruction, measured on a PVM host (kvm_pvm, the
+ * in-kernel emulator runs the guest) in real mode and in 32-bit protected
+ * mode, with and without single-step, through the synced kvm_run state:
+ *   OUT (imm8 and DX forms), MMIO write: the exit comes AFTER the
+ *     instruction: RIP is past it, every register holds its result; the
+ *     written data is in the exit. shim_complete_io changes no register.
+ *     Under single-step no separate single-step trap follows: the IO/MMIO
+ *     exit is that instruction's step.
+ *   IN (imm8 and DX forms), MMIO read: the exit comes BEFORE the instruction
+ *     completes: RIP points at it and the destination is unchanged (the
+ *     instruction's pre-state). After shim_complete_io the state is the
+ *     post-state (RIP past it, destination loaded with exit->data).
+ * So the exit state is the pre-state for reads only. On VT-x hosts KVM's
+ * fast PIO path exits with RIP at the OUT (pre-state) as well; a recorder
+ * should take the state after shim_complete_io as the post-state of the
+ * instruction in every case, which holds everywhere. */
 int shim_run(struct shim_vm *vm, struct shim_exit *exit);
 /* Hands the read data of the last IN/MMIO exit back to KVM and completes the
- * instruction without running further (KVM_CAP_IMMEDIATE_EXIT). */
+ * instruction without running further (KVM_CAP_IMMEDIATE_EXIT). Returns 0
+ * when the instruction is complete (a single-step trap it raised is
+ * consumed: the next shim_run runs the next instruction); 1 when the same
+ * instruction needs another exit (the write half of a read-modify-write on
+ * MMIO such as `add [mmio], al`): the next shim_run returns that exit without
+ * running the vCPU; -errno on failure. */
 int shim_complete_io(struct shim_vm *vm, const struct shim_exit *exit);
+
+/* Raw single-step rate for bench/: single-steps up to n instructions with no
+ * state read (kvm_run sync area off), answers IN/MMIO reads with all ones
+ * and drops writes; stops early at any other exit (HLT, shutdown, emulation
+ * failure) with *done counting the instructions stepped. Restores the sync
+ * area and single-step setting before returning. */
+int shim_step_raw(struct shim_vm *vm, uint64_t n, uint64_t *done);
+
+/* Injects an external interrupt (KVM_INTERRUPT) to be taken at the next
+ * KVM_RUN; the caller checks that the guest can take it (RFLAGS.IF, no
+ * shadow, kvm_run ready_for_interrupt_injection via shim_can_inject). */
+int shim_inject_interrupt(struct shim_vm *vm, uint8_t vector);
+bool shim_can_inject(const struct shim_vm *vm);
+
+/* Loads a flat binary image file at gpa in RAM; *len (may be NULL) gets its
+ * size. Errors name the file: -ENOENT/-EACCES (cannot open), -EFBIG (does not
+ * fit in RAM at gpa), -EINVAL (empty). */
+int shim_load_flat(struct shim_vm *vm, const char *path, uint64_t gpa, size_t *len);
+/* Copies a buffer into RAM at gpa; -EFBIG when it does not fit. */
+int shim_load_bytes(struct shim_vm *vm, const void *data, size_t len, uint64_t gpa);
+/* Initial state of a boot sector: real mode, CS:IP = 0:7C00, SS:SP = 0:7C00, DL = 0x80. */
+void shim_state_boot(struct x86_state *st);
+/* Flat 32-bit protected mode at CPL0 (paging off): writes a GDT at gdt_gpa
+ * in RAM (0x08 code, 0x10 data, both base 0 limit 4 GiB) and sets st to use it
+ * with EIP = eip, ESP = esp; -EFBIG when the GDT does not fit in RAM. */
+int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip, uint32_t esp);
 
 /* Dirty log: calls fn for every 4 KiB page of RAM written since the last
  * call, in address order, and clears the log. */
@@ -94,6 +176,6 @@ int shim_dirty_pages(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), vo
 /* Linear to physical translation with the current paging mode (no A/D
  * updates); -EFAULT when not mapped. */
 int shim_translate(const struct x86_state *st, const uint8_t *ram, size_t ram_size, uint64_t linear,
-		   uint64_t *gpa);
+                   uint64_t *gpa);
 
 #endif

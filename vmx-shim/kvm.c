@@ -1,0 +1,694 @@
+/* The VM, its memory slots, the vCPU, KVM_RUN and its exits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "private.h"
+
+/* Out of the way of RAM (<= 3 GiB), the MMIO test page and the firmware at 4 GiB - 128 KiB. */
+#define SHIM_IDENTITY_MAP_ADDR 0xfffbc000ull
+#define SHIM_TSS_ADDR          0xfffbd000ull
+#define SHIM_SYNC_ALL          (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS)
+#define SHIM_PAGE              4096ull
+
+static char shim_open_err[320];
+
+int shim_fail(struct shim_vm *vm, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(vm->err, sizeof(vm->err), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(vm->err))
+		snprintf(vm->err + n, sizeof(vm->err) - (size_t)n, ": %s", strerror(-err));
+	return err;
+}
+
+const char *shim_error(const struct shim_vm *vm)
+{
+	return vm ? vm->err : shim_open_err;
+}
+
+const char *shim_last_open_error(void)
+{
+	return shim_open_err;
+}
+
+const char *shim_flavour_name(enum shim_flavour f)
+{
+	switch (f) {
+	case SHIM_FLAVOUR_VMX:
+		return "vmx";
+	case SHIM_FLAVOUR_SVM:
+		return "svm";
+	case SHIM_FLAVOUR_PVM:
+		return "pvm";
+	default:
+		return "unknown";
+	}
+}
+
+const char *shim_reference_name(enum shim_flavour f)
+{
+	switch (f) {
+	case SHIM_FLAVOUR_VMX:
+	case SHIM_FLAVOUR_SVM:
+		return "silicon";
+	case SHIM_FLAVOUR_PVM:
+		return "kvm-emulator";
+	default:
+		return "unknown";
+	}
+}
+
+static bool dir_exists(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Looks for a whole word in the first "flags" line of cpuinfo. */
+static bool cpuinfo_has_flag(const char *cpuinfo_path, const char *flag)
+{
+	char line[8192];
+	bool found = false;
+	FILE *f = fopen(cpuinfo_path, "r");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		char *colon;
+
+		if (strncmp(line, "flags", 5) != 0 || !(colon = strchr(line, ':')))
+			continue;
+		for (char *tok = strtok(colon + 1, " \t\n"); tok; tok = strtok(NULL, " \t\n"))
+			if (strcmp(tok, flag) == 0)
+				found = true;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+/* The loaded vendor module decides who runs the guest; the CPU flag alone does
+ * not (a VT-x host may still run kvm_pvm). Two vendor modules at once cannot
+ * be told apart from user space: unknown, not a guess. */
+enum shim_flavour shim_detect_flavour(const char *cpuinfo_path, const char *sysmodule_dir)
+{
+	bool pvm = dir_exists(sysmodule_dir, "kvm_pvm");
+	bool intel = dir_exists(sysmodule_dir, "kvm_intel");
+	bool amd = dir_exists(sysmodule_dir, "kvm_amd");
+	int nmod = pvm + intel + amd;
+
+	if (nmod > 1)
+		return SHIM_FLAVOUR_UNKNOWN;
+	if (pvm)
+		return SHIM_FLAVOUR_PVM;
+	if (intel)
+		return SHIM_FLAVOUR_VMX;
+	if (amd)
+		return SHIM_FLAVOUR_SVM;
+	/* Vendor module built in without a /sys/module entry: the CPU flag is all there is. */
+	if (cpuinfo_has_flag(cpuinfo_path, "vmx"))
+		return SHIM_FLAVOUR_VMX;
+	if (cpuinfo_has_flag(cpuinfo_path, "svm"))
+		return SHIM_FLAVOUR_SVM;
+	return SHIM_FLAVOUR_UNKNOWN;
+}
+
+enum shim_flavour shim_flavour(const struct shim_vm *vm)
+{
+	return vm->flavour;
+}
+
+uint8_t *shim_ram(struct shim_vm *vm)
+{
+	return vm->ram;
+}
+
+size_t shim_ram_size(const struct shim_vm *vm)
+{
+	return vm->ram_size;
+}
+
+static int set_slot(struct shim_vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size, void *mem)
+{
+	struct kvm_userspace_memory_region r = {
+	    .slot = slot,
+	    .flags = flags,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uint64_t)(uintptr_t)mem,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return shim_fail(vm, -errno, "KVM_SET_USER_MEMORY_REGION (slot %u at %#llx, %#llx bytes)",
+		                 slot, (unsigned long long)gpa, (unsigned long long)size);
+	return 0;
+}
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+int shim_map_rom(struct shim_vm *vm, uint64_t gpa, const void *data, size_t len)
+{
+	struct shim_rom *rom;
+	size_t size = (len + SHIM_PAGE - 1) & ~(SHIM_PAGE - 1);
+	int err;
+
+	if (len == 0 || gpa % SHIM_PAGE || gpa + size < gpa)
+		return shim_fail(vm, -EINVAL,
+		                 "ROM at %#llx (%zu bytes): needs a 4 KiB aligned address and data",
+		                 (unsigned long long)gpa, len);
+	if (vm->nroms == SHIM_MAX_ROMS)
+		return shim_fail(vm, -ENOSPC, "ROM at %#llx: more than %d ROMs", (unsigned long long)gpa,
+		                 SHIM_MAX_ROMS);
+	if (ranges_overlap(gpa, size, 0, vm->ram_size))
+		return shim_fail(vm, -EEXIST, "ROM at %#llx overlaps RAM", (unsigned long long)gpa);
+	for (unsigned i = 0; i < vm->nroms; i++)
+		if (ranges_overlap(gpa, size, vm->roms[i].gpa, vm->roms[i].len))
+			return shim_fail(vm, -EEXIST, "ROM at %#llx overlaps the ROM at %#llx",
+			                 (unsigned long long)gpa, (unsigned long long)vm->roms[i].gpa);
+	rom = &vm->roms[vm->nroms];
+	rom->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (rom->mem == MAP_FAILED)
+		return shim_fail(vm, -errno, "mmap of %zu bytes for the ROM at %#llx", size,
+		                 (unsigned long long)gpa);
+	memcpy(rom->mem, data, len);
+	rom->gpa = gpa;
+	rom->len = size;
+	rom->slot = 1 + vm->nroms;
+	err = set_slot(vm, rom->slot, KVM_MEM_READONLY, gpa, size, rom->mem);
+	if (err) {
+		munmap(rom->mem, size);
+		return err;
+	}
+	vm->nroms++;
+	return 0;
+}
+
+static int setup_cpuid(struct shim_vm *vm)
+{
+	int nent = 64;
+
+	for (;;) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (size_t)nent * sizeof(c->entries[0]));
+
+		if (!c)
+			return shim_fail(vm, -ENOMEM, "CPUID table");
+		c->nent = (uint32_t)nent;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			vm->cpuid = c;
+			break;
+		}
+		free(c);
+		if (errno != E2BIG || nent >= 4096)
+			return shim_fail(vm, -errno, "KVM_GET_SUPPORTED_CPUID");
+		nent *= 2;
+	}
+	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, vm->cpuid) < 0)
+		return shim_fail(vm, -errno, "KVM_SET_CPUID2");
+	vm->ncpuid = vm->cpuid->nent;
+	vm->cpuid_table = calloc(vm->ncpuid ? vm->ncpuid : 1, sizeof(*vm->cpuid_table));
+	if (!vm->cpuid_table)
+		return shim_fail(vm, -ENOMEM, "CPUID table");
+	for (size_t i = 0; i < vm->ncpuid; i++) {
+		const struct kvm_cpuid_entry2 *e = &vm->cpuid->entries[i];
+
+		vm->cpuid_table[i] = (struct shim_cpuid_entry){e->function, e->index, e->flags, e->eax,
+		                                               e->ebx,      e->ecx,   e->edx};
+	}
+	return 0;
+}
+
+int shim_cpuid_table(const struct shim_vm *vm, const struct shim_cpuid_entry **entries, size_t *n)
+{
+	*entries = vm->cpuid_table;
+	*n = vm->ncpuid;
+	return 0;
+}
+
+static int check_cap(struct shim_vm *vm, long cap, const char *name, int *value)
+{
+	int r = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, cap);
+
+	if (r < 0)
+		return shim_fail(vm, -errno, "KVM_CHECK_EXTENSION(%s)", name);
+	if (r == 0)
+		return shim_fail(vm, -ENODEV, "KVM_CHECK_EXTENSION(%s): not supported by this kernel", name);
+	if (value)
+		*value = r;
+	return 0;
+}
+
+/* Fills the kvm_run sync area once, so shim_get_state(.., false) is valid before the first KVM_RUN. */
+static int prime_sync_area(struct shim_vm *vm)
+{
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &vm->run->s.regs.regs) < 0)
+		return shim_fail(vm, -errno, "KVM_GET_REGS");
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &vm->run->s.regs.sregs) < 0)
+		return shim_fail(vm, -errno, "KVM_GET_SREGS");
+	if (ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &vm->run->s.regs.events) < 0)
+		return shim_fail(vm, -errno, "KVM_GET_VCPU_EVENTS");
+	return 0;
+}
+
+static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
+{
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE, .args = {1}};
+	uint64_t ident = SHIM_IDENTITY_MAP_ADDR;
+	int r, sync = 0;
+
+	if (cfg->ram_bytes == 0 || cfg->ram_bytes % SHIM_PAGE || cfg->ram_bytes > SHIM_RAM_MAX)
+		return shim_fail(vm, -EINVAL,
+		                 "guest RAM of %zu bytes: use a multiple of 4 KiB up to %llu MiB",
+		                 cfg->ram_bytes, SHIM_RAM_MAX >> 20);
+	r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (r != KVM_API_VERSION)
+		return shim_fail(vm, -ENODEV, "KVM_GET_API_VERSION: %d, expected %d", r, KVM_API_VERSION);
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return shim_fail(vm, -errno, "KVM_CREATE_VM");
+	if ((r = check_cap(vm, KVM_CAP_SYNC_REGS, "KVM_CAP_SYNC_REGS", &sync)))
+		return r;
+	if ((sync & SHIM_SYNC_ALL) != SHIM_SYNC_ALL)
+		return shim_fail(vm, -ENODEV, "KVM_CAP_SYNC_REGS: regs/sregs/events not all synced (%#x)",
+		                 sync);
+	if ((r = check_cap(vm, KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", NULL)))
+		return r;
+	if ((r = check_cap(vm, KVM_CAP_SET_GUEST_DEBUG, "KVM_CAP_SET_GUEST_DEBUG", NULL)))
+		return r;
+	if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+		return shim_fail(vm, -errno, "KVM_ENABLE_CAP(KVM_CAP_EXIT_ON_EMULATION_FAILURE)");
+	/* Both belong to VMX real-mode support; they must precede KVM_CREATE_VCPU. */
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0)
+		return shim_fail(vm, -errno, "KVM_SET_IDENTITY_MAP_ADDR(%#llx)", (unsigned long long)ident);
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)SHIM_TSS_ADDR) < 0)
+		return shim_fail(vm, -errno, "KVM_SET_TSS_ADDR(%#llx)", SHIM_TSS_ADDR);
+
+	vm->ram_size = cfg->ram_bytes;
+	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->ram == MAP_FAILED) {
+		vm->ram = NULL;
+		return shim_fail(vm, -errno, "mmap of %zu bytes of guest RAM", vm->ram_size);
+	}
+	vm->dirty_log = cfg->dirty_log;
+	if (vm->dirty_log) {
+		size_t words = (vm->ram_size / SHIM_PAGE + 63) / 64;
+
+		vm->dirty_bitmap = calloc(words, sizeof(uint64_t));
+		if (!vm->dirty_bitmap)
+			return shim_fail(vm, -ENOMEM, "dirty bitmap");
+	}
+	if ((r = set_slot(vm, 0, vm->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0, 0, vm->ram_size, vm->ram)))
+		return r;
+
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0)
+		return shim_fail(vm, -errno, "KVM_CREATE_VCPU");
+	r = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (r < (int)sizeof(struct kvm_run))
+		return shim_fail(vm, r < 0 ? -errno : -ENODEV, "KVM_GET_VCPU_MMAP_SIZE");
+	vm->run_size = (size_t)r;
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		return shim_fail(vm, -errno, "mmap of the vCPU's kvm_run");
+	}
+	if ((r = setup_cpuid(vm)))
+		return r;
+	vm->run->kvm_valid_regs = SHIM_SYNC_ALL;
+	return prime_sync_area(vm);
+}
+
+int shim_open(struct shim_vm **out, const struct shim_config *cfg)
+{
+	struct shim_vm *vm;
+	int err;
+
+	*out = NULL;
+	shim_open_err[0] = 0;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		snprintf(shim_open_err, sizeof(shim_open_err), "out of memory");
+		return -ENOMEM;
+	}
+	vm->vm_fd = vm->vcpu_fd = -1;
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		err = -errno;
+		if (err == -ENOENT || err == -ENXIO || err == -ENODEV)
+			snprintf(shim_open_err, sizeof(shim_open_err),
+			         "/dev/kvm: %s: load the kvm module (kvm_intel, kvm_amd or kvm_pvm) or run "
+			         "on a host "
+			         "with KVM",
+			         strerror(-err));
+		else if (err == -EACCES || err == -EPERM)
+			snprintf(shim_open_err, sizeof(shim_open_err),
+			         "/dev/kvm: %s: run as root or add your user to the group owning /dev/kvm "
+			         "(usually 'kvm')",
+			         strerror(-err));
+		else
+			snprintf(shim_open_err, sizeof(shim_open_err), "/dev/kvm: %s", strerror(-err));
+		if (err == -ENXIO || err == -ENODEV)
+			err = -ENOENT;
+		if (err == -EPERM)
+			err = -EACCES;
+		free(vm);
+		return err;
+	}
+	vm->flavour = shim_detect_flavour("/proc/cpuinfo", "/sys/module");
+	err = open_vm(vm, cfg);
+	if (err) {
+		snprintf(shim_open_err, sizeof(shim_open_err), "/dev/kvm: %s", vm->err);
+		shim_close(vm);
+		return err;
+	}
+	*out = vm;
+	return 0;
+}
+
+void shim_close(struct shim_vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->run)
+		munmap(vm->run, vm->run_size);
+	if (vm->vcpu_fd >= 0)
+		close(vm->vcpu_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	for (unsigned i = 0; i < vm->nroms; i++)
+		munmap(vm->roms[i].mem, vm->roms[i].len);
+	free(vm->dirty_bitmap);
+	free(vm->cpuid);
+	free(vm->cpuid_table);
+	free(vm);
+}
+
+static int set_guest_debug(struct shim_vm *vm, uint32_t control)
+{
+	struct kvm_guest_debug dbg = {.control = control};
+
+	if (ioctl(vm->vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
+		return shim_fail(vm, -errno, "KVM_SET_GUEST_DEBUG(%#x)", control);
+	vm->guestdbg = control;
+	return 0;
+}
+
+int shim_set_singlestep(struct shim_vm *vm, bool on)
+{
+	/* BLOCKIRQ: no interrupt may slip in between two recorded steps. */
+	return set_guest_debug(vm, on ? KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_BLOCKIRQ
+	                              : 0);
+}
+
+static void decode_exit(struct shim_vm *vm, struct shim_exit *e)
+{
+	struct kvm_run *run = vm->run;
+
+	memset(e, 0, sizeof(*e));
+	e->kvm_reason = run->exit_reason;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO: {
+		size_t total = (size_t)run->io.size * run->io.count;
+
+		e->kind = SHIM_EXIT_IO;
+		e->addr = run->io.port;
+		e->size = run->io.size;
+		e->count = run->io.count;
+		e->is_write = run->io.direction == KVM_EXIT_IO_OUT;
+		e->pio_data = (uint8_t *)run + run->io.data_offset;
+		e->data_len = (uint32_t)total;
+		if (e->is_write)
+			memcpy(e->data, e->pio_data, total < sizeof(e->data) ? total : sizeof(e->data));
+		vm->io_pending = true;
+		break;
+	}
+	case KVM_EXIT_MMIO:
+		e->kind = SHIM_EXIT_MMIO;
+		e->addr = run->mmio.phys_addr;
+		e->size = (uint8_t)(run->mmio.len <= 8 ? run->mmio.len : 8);
+		e->data_len = e->size;
+		e->is_write = run->mmio.is_write;
+		if (e->is_write)
+			memcpy(e->data, run->mmio.data, e->size);
+		vm->io_pending = true;
+		break;
+	case KVM_EXIT_HLT:
+		e->kind = SHIM_EXIT_HLT;
+		break;
+	case KVM_EXIT_DEBUG:
+		e->kind = SHIM_EXIT_DEBUG;
+		e->addr = run->debug.arch.pc;
+		e->suberror = run->debug.arch.exception;
+		memcpy(e->data, &run->debug.arch.dr6, 8);
+		e->data_len = 8;
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		e->kind = SHIM_EXIT_SHUTDOWN;
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		e->kind = SHIM_EXIT_INTERNAL_ERROR;
+		e->suberror = run->internal.suberror;
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+		    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) &&
+		    run->emulation_failure.ndata >= 3) {
+			uint8_t n = run->emulation_failure.insn_size;
+
+			if (n > sizeof(run->emulation_failure.insn_bytes))
+				n = sizeof(run->emulation_failure.insn_bytes);
+			memcpy(e->data, run->emulation_failure.insn_bytes, n);
+			e->size = n;
+			e->data_len = n;
+		} else {
+			uint32_t nd = run->internal.ndata < 2 ? run->internal.ndata : 2;
+
+			memcpy(e->data, run->internal.data, nd * 8);
+			e->data_len = nd * 8;
+		}
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		e->kind = SHIM_EXIT_FAIL_ENTRY;
+		e->addr = run->fail_entry.hardware_entry_failure_reason;
+		break;
+	case KVM_EXIT_INTR:
+		e->kind = SHIM_EXIT_INTR;
+		break;
+	default:
+		e->kind = SHIM_EXIT_OTHER;
+		break;
+	}
+}
+
+static const char *dirty_what(uint64_t dirty)
+{
+	return dirty ? " (loading the state given to shim_set_state)" : "";
+}
+
+/* Under single-step, KVM's emulator reports HLT as the single-step trap that
+ * follows it (no KVM_EXIT_HLT, and the vCPU does not halt): a trap right
+ * after a one-byte F4 is reported as the HLT exit it is. */
+static bool stepped_over_hlt(struct shim_vm *vm, uint64_t cs_base, uint64_t rip)
+{
+	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
+	struct x86_state st;
+	uint64_t gpa;
+
+	if (vm->run->s.regs.regs.rip != rip + 1 || s->cs.base != cs_base)
+		return false;
+	memset(&st, 0, sizeof(st));
+	st.cr0 = s->cr0;
+	st.cr3 = s->cr3;
+	st.cr4 = s->cr4;
+	st.efer = s->efer;
+	if (shim_translate(&st, vm->ram, vm->ram_size, cs_base + rip, &gpa))
+		return false;
+	return gpa < vm->ram_size && vm->ram[gpa] == 0xf4;
+}
+
+int shim_run(struct shim_vm *vm, struct shim_exit *exit)
+{
+	struct kvm_run *run = vm->run;
+	uint64_t dirty = run->kvm_dirty_regs;
+	uint64_t cs_base = run->s.regs.sregs.cs.base, rip = run->s.regs.regs.rip;
+
+	if (vm->has_pending) {
+		*exit = vm->pending;
+		vm->has_pending = false;
+		vm->io_pending = exit->kind == SHIM_EXIT_IO || exit->kind == SHIM_EXIT_MMIO;
+		return 0;
+	}
+	run->immediate_exit = 0;
+	run->kvm_valid_regs = SHIM_SYNC_ALL;
+	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+		int err = -errno;
+
+		if (err == -EINTR || err == -EAGAIN) {
+			memset(exit, 0, sizeof(*exit));
+			exit->kind = SHIM_EXIT_INTR;
+			exit->kvm_reason = KVM_EXIT_INTR;
+			vm->io_pending = false;
+			return 0;
+		}
+		return shim_fail(vm, err, "KVM_RUN%s", dirty_what(dirty));
+	}
+	vm->io_pending = false;
+	decode_exit(vm, exit);
+	if (exit->kind == SHIM_EXIT_DEBUG && exit->suberror == 1 &&
+	    (vm->guestdbg & KVM_GUESTDBG_SINGLESTEP) && stepped_over_hlt(vm, cs_base, rip))
+		exit->kind = SHIM_EXIT_HLT;
+	return 0;
+}
+
+int shim_complete_io(struct shim_vm *vm, const struct shim_exit *exit)
+{
+	struct kvm_run *run = vm->run;
+	uint64_t dirty = run->kvm_dirty_regs;
+	int r;
+
+	if (!vm->io_pending)
+		return shim_fail(vm, -EINVAL, "shim_complete_io: the last exit was not an IO or MMIO exit");
+	if (exit->kind == SHIM_EXIT_IO && !exit->is_write && run->exit_reason == KVM_EXIT_IO) {
+		size_t total = (size_t)run->io.size * run->io.count;
+
+		if (total <= sizeof(exit->data))
+			memcpy((uint8_t *)run + run->io.data_offset, exit->data, total);
+	} else if (exit->kind == SHIM_EXIT_MMIO && !exit->is_write && run->exit_reason == KVM_EXIT_MMIO) {
+		memcpy(run->mmio.data, exit->data, run->mmio.len <= 8 ? run->mmio.len : 8);
+	}
+	vm->io_pending = false;
+	run->immediate_exit = 1;
+	run->kvm_valid_regs = SHIM_SYNC_ALL;
+	r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	run->immediate_exit = 0;
+	if (r < 0)
+		return errno == EINTR ? 0
+		                      : shim_fail(vm, -errno, "KVM_RUN (completing IO)%s", dirty_what(dirty));
+	/* A single-step trap raised by completing the instruction is consumed here:
+	 * the instruction is done, and the next shim_run runs the next one. */
+	if (run->exit_reason == KVM_EXIT_DEBUG || run->exit_reason == KVM_EXIT_INTR)
+		return 0;
+	/* The same instruction needs another exit (the write half of a read-modify-write to MMIO, the
+	 * next chunk of a string I/O): the next shim_run returns it. */
+	decode_exit(vm, &vm->pending);
+	vm->has_pending = true;
+	vm->io_pending = false;
+	return 1;
+}
+
+int shim_inject_interrupt(struct shim_vm *vm, uint8_t vector)
+{
+	struct kvm_interrupt irq = {.irq = vector};
+
+	if (ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0)
+		return shim_fail(vm, -errno, "KVM_INTERRUPT(%#x)", vector);
+	return 0;
+}
+
+bool shim_can_inject(const struct shim_vm *vm)
+{
+	return vm->run->ready_for_interrupt_injection && vm->run->if_flag;
+}
+
+int shim_step_raw(struct shim_vm *vm, uint64_t n, uint64_t *done)
+{
+	struct kvm_run *run = vm->run;
+	uint32_t saved = vm->guestdbg;
+	uint64_t i = 0;
+	int err = 0;
+
+	*done = 0;
+	if ((err = shim_set_singlestep(vm, true)))
+		return err;
+	run->kvm_valid_regs = 0;
+	while (i < n) {
+		run->immediate_exit = 0;
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR)
+				continue;
+			err = shim_fail(vm, -errno, "KVM_RUN");
+			break;
+		}
+		if (run->exit_reason == KVM_EXIT_DEBUG) {
+			i++;
+			continue;
+		}
+		if (run->exit_reason == KVM_EXIT_IO) {
+			if (run->io.direction == KVM_EXIT_IO_IN)
+				memset((uint8_t *)run + run->io.data_offset, 0xff,
+				       (size_t)run->io.size * run->io.count);
+		} else if (run->exit_reason == KVM_EXIT_MMIO) {
+			if (!run->mmio.is_write)
+				memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+		} else {
+			break;
+		}
+		/* Complete the access; its step ends with the single-step trap or right here. */
+		run->immediate_exit = 1;
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0 && errno != EINTR) {
+			err = shim_fail(vm, -errno, "KVM_RUN (completing IO)");
+			break;
+		}
+		i++;
+	}
+	run->immediate_exit = 0;
+	*done = i;
+	/* Refresh the sync area: the steps above ran without it. */
+	run->kvm_valid_regs = SHIM_SYNC_ALL;
+	{
+		int e2 = prime_sync_area(vm);
+
+		if (!err)
+			err = e2;
+	}
+	if (saved != vm->guestdbg) {
+		int e3 = set_guest_debug(vm, saved);
+
+		if (!err)
+			err = e3;
+	}
+	return err;
+}
+
+int shim_dirty_pages(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), void *arg)
+{
+	struct kvm_dirty_log log = {.slot = 0};
+	size_t pages = vm->ram_size / SHIM_PAGE;
+
+	if (!vm->dirty_log)
+		return shim_fail(vm, -EINVAL, "dirty log: the VM was opened without dirty_log");
+	log.dirty_bitmap = vm->dirty_bitmap;
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		return shim_fail(vm, -errno, "KVM_GET_DIRTY_LOG");
+	for (size_t w = 0; w < (pages + 63) / 64; w++) {
+		uint64_t bits = vm->dirty_bitmap[w];
+
+		while (bits) {
+			unsigned b = (unsigned)__builtin_ctzll(bits);
+
+			bits &= bits - 1;
+			if (w * 64 + b < pages)
+				fn(arg, (uint64_t)(w * 64 + b) * SHIM_PAGE);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,102 @@
+/* Guest images into RAM, and the initial CPU states that start them. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "private.h"
+
+int shim_load_bytes(struct shim_vm *vm, const void *data, size_t len, uint64_t gpa)
+{
+	if (gpa > vm->ram_size || vm->ram_size - gpa < len)
+		return shim_fail(vm, -EFBIG, "%zu bytes at %#llx do not fit in %zu bytes of RAM", len,
+		                 (unsigned long long)gpa, vm->ram_size);
+	memcpy(vm->ram + gpa, data, len);
+	return 0;
+}
+
+int shim_load_flat(struct shim_vm *vm, const char *path, uint64_t gpa, size_t *len)
+{
+	struct stat sb;
+	FILE *f = fopen(path, "rb");
+	size_t size, got;
+	int err = 0;
+
+	if (len)
+		*len = 0;
+	if (!f)
+		return shim_fail(vm, -errno, "%s: cannot open the guest image", path);
+	if (fstat(fileno(f), &sb) < 0) {
+		err = shim_fail(vm, -errno, "%s: cannot stat the guest image", path);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		err = -EINVAL;
+		snprintf(vm->err, sizeof(vm->err), "%s: not a regular file: give a flat binary image", path);
+		goto out;
+	}
+	size = (size_t)sb.st_size;
+	if (size == 0) {
+		err = -EINVAL;
+		snprintf(vm->err, sizeof(vm->err), "%s: empty guest image", path);
+		goto out;
+	}
+	if (gpa > vm->ram_size || vm->ram_size - gpa < size) {
+		err = -EFBIG;
+		snprintf(
+		    vm->err, sizeof(vm->err),
+		    "%s: %zu bytes do not fit in RAM at %#llx (%zu bytes of RAM): use more --mem or a lower "
+		    "--load address",
+		    path, size, (unsigned long long)gpa, vm->ram_size);
+		goto out;
+	}
+	got = fread(vm->ram + gpa, 1, size, f);
+	if (got != size) {
+		err = ferror(f) ? -EIO : -EINVAL;
+		snprintf(vm->err, sizeof(vm->err), "%s: read %zu of %zu bytes: %s", path, got, size,
+		         ferror(f) ? "read error" : "file shrank while loading");
+		goto out;
+	}
+	if (len)
+		*len = size;
+out:
+	fclose(f);
+	return err;
+}
+
+void shim_state_boot(struct x86_state *st)
+{
+	x86_state_real(st, 0, 0x7c00, 0x7c00);
+	/* BIOSes hand the boot drive number to the boot sector in DL. */
+	st->gpr[X86_RDX] = 0x80;
+}
+
+static void flat_seg(struct x86_segment *s, uint16_t sel, uint32_t type)
+{
+	s->selector = sel;
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->attr = type | X86_SEG_S | X86_SEG_P | X86_SEG_DB | X86_SEG_G;
+}
+
+int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip, uint32_t esp)
+{
+	/* null, 0x08 code (exec/read, accessed), 0x10 data (read/write, accessed), 4 GiB flat. */
+	static const uint64_t gdt[3] = {0, 0x00cf9b000000ffffull, 0x00cf93000000ffffull};
+	int err = shim_load_bytes(vm, gdt, sizeof(gdt), gdt_gpa);
+
+	if (err)
+		return err;
+	x86_state_real(st, 0, 0, 0);
+	st->rip = eip;
+	st->gpr[X86_RSP] = esp;
+	st->cr0 |= X86_CR0_PE;
+	for (int i = X86_ES; i <= X86_GS; i++)
+		flat_seg(&st->seg[i], 0x10, 0x3);
+	flat_seg(&st->seg[X86_CS], 0x08, 0xb);
+	st->gdtr.base = gdt_gpa;
+	st->gdtr.limit = sizeof(gdt) - 1;
+	st->idtr.base = 0;
+	st->idtr.limit = 0;
+	return 0;
+}

@@ -1,0 +1,46 @@
+/* vmx-shim internals shared by kvm.c, state.c and loader.c; nobody else includes this. */
+#ifndef EMUDIFF_SHIM_PRIVATE_H
+#define EMUDIFF_SHIM_PRIVATE_H
+
+#include <linux/kvm.h>
+#include <stdarg.h>
+
+#include "shim.h"
+
+#define SHIM_MAX_ROMS 8
+
+struct shim_rom {
+	uint64_t gpa;
+	size_t len; /* page-rounded */
+	void *mem;
+	uint32_t slot;
+};
+
+struct shim_vm {
+	int kvm_fd, vm_fd, vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *ram;
+	size_t ram_size;
+	bool dirty_log;
+	uint64_t *dirty_bitmap;
+	struct shim_rom roms[SHIM_MAX_ROMS];
+	unsigned nroms;
+	struct kvm_cpuid2 *cpuid;
+	struct shim_cpuid_entry *cpuid_table;
+	size_t ncpuid;
+	enum shim_flavour flavour;
+	uint32_t guestdbg; /* control bits last given to KVM_SET_GUEST_DEBUG */
+	bool io_pending;   /* last exit was IO/MMIO and is not completed yet */
+	bool has_pending;  /* completing an access produced this exit: shim_run returns it */
+	struct shim_exit pending;
+	char err[256];
+};
+
+/* Records "what: strerror(-err)" in vm->err and returns err (a -errno). */
+int shim_fail(struct shim_vm *vm, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Flavour from a cpuinfo file and a /sys/module directory (parameters for tests). */
+enum shim_flavour shim_detect_flavour(const char *cpuinfo_path, const char *sysmodule_dir);
+
+#endif
