@@ -1,0 +1,390 @@
+/* The emu backend: emudiff's own emulator on a private copy of guest memory.
+ * Addresses outside every region are MMIO and read the step's recorded values;
+ * IN, CPUID, RDTSC, RDRAND and RDMSR are answered from the recorded inputs too. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../emu/emu.h"
+#include "backend.h"
+#include "replay.h"
+
+struct emu_region {
+	uint64_t gpa, len;
+	bool rom;
+	uint8_t *mem;
+};
+
+struct backend {
+	struct emu_region *regions;
+	size_t n_regions;
+	uint32_t (*cpuid)[6];
+	size_t n_cpuid;
+	struct x86_state st;
+	/* per step */
+	const struct backend_step_input *in;
+	struct backend_result *out;
+	uint32_t *used; /* repetitions consumed of each recorded input */
+	size_t used_cap;
+	bool missing;
+	char missing_reason[128];
+};
+
+static struct emu_region *region_of(struct backend *b, uint64_t gpa, uint64_t len)
+{
+	for (size_t i = 0; i < b->n_regions; i++) {
+		struct emu_region *r = &b->regions[i];
+		if (gpa >= r->gpa && gpa - r->gpa < r->len && len <= r->len - (gpa - r->gpa))
+			return r;
+	}
+	return NULL;
+}
+
+/* The next unconsumed recorded input of this kind and address, in recorded order. */
+static const struct trace_input *take_input(struct backend *b, uint8_t kind, uint64_t addr, bool match_addr)
+{
+	const struct backend_step_input *in = b->in;
+	for (uint32_t i = 0; i < in->n_inputs; i++) {
+		const struct trace_input *x = &in->inputs[i];
+		uint32_t count = x->count ? x->count : 1;
+		if (x->kind != kind || (match_addr && x->addr != addr) || b->used[i] >= count)
+			continue;
+		b->used[i]++;
+		return x;
+	}
+	return NULL;
+}
+
+/* The step needs a value the recording does not have: a divergence of class io. */
+static enum emu_status missing(struct backend *b, const char *what, uint64_t addr, unsigned size)
+{
+	if (!b->missing) {
+		b->missing = true;
+		snprintf(b->missing_reason, sizeof(b->missing_reason),
+		         REPLAY_IO_REASON "no recorded %s 0x%llx (%u bytes)", what, (unsigned long long)addr,
+		         size);
+	}
+	return EMU_IO_ERROR;
+}
+
+static uint64_t input_value(const struct trace_input *x, unsigned size)
+{
+	uint64_t v = 0;
+	memcpy(&v, x->data, size < 8 ? size : 8);
+	return v;
+}
+
+static void note_write(struct backend *b, uint64_t gpa, const uint8_t *data, unsigned len)
+{
+	struct backend_result *out = b->out;
+	while (len) {
+		struct backend_write *last = out->n_writes ? &out->writes[out->n_writes - 1] : NULL;
+		if (last && last->gpa + last->len == gpa && last->len < 16) {
+			unsigned room = 16u - last->len, n = room < len ? room : len;
+			memcpy(last->data + last->len, data, n);
+			last->len += n;
+			gpa += n, data += n, len -= n;
+			continue;
+		}
+		if (out->n_writes == BACKEND_MAX_WRITES) {
+			out->writes_overflow = true;
+			return;
+		}
+		struct backend_write *w = &out->writes[out->n_writes++];
+		unsigned n = len < 16 ? len : 16;
+		w->gpa = gpa;
+		w->len = (uint8_t)n;
+		memcpy(w->data, data, n);
+		gpa += n, data += n, len -= n;
+	}
+}
+
+static void note_port(struct backend *b, uint16_t port, unsigned size, bool is_out, uint32_t value)
+{
+	struct backend_result *out = b->out;
+	if (out->n_ports == BACKEND_MAX_PORTS)
+		return;
+	out->ports[out->n_ports++] =
+	    (struct backend_port){.port = port, .size = (uint8_t)size, .is_out = is_out, .value = value};
+}
+
+static enum emu_status cb_read_phys(void *opaque, uint64_t gpa, void *buf, unsigned len)
+{
+	struct backend *b = opaque;
+	struct emu_region *r = region_of(b, gpa, len);
+	if (r) {
+		memcpy(buf, r->mem + (gpa - r->gpa), len);
+		return EMU_OK;
+	}
+	const struct trace_input *x = take_input(b, TRACE_INPUT_MMIO_READ, gpa, true);
+	if (!x || x->size != len)
+		return missing(b, "MMIO read at", gpa, len);
+	memcpy(buf, x->data, len);
+	return EMU_OK;
+}
+
+static enum emu_status cb_write_phys(void *opaque, uint64_t gpa, const void *buf, unsigned len)
+{
+	struct backend *b = opaque;
+	struct emu_region *r = region_of(b, gpa, len);
+	/* ROM and MMIO writes leave memory as it is. */
+	if (!r || r->rom)
+		return EMU_OK;
+	memcpy(r->mem + (gpa - r->gpa), buf, len);
+	note_write(b, gpa, buf, len);
+	return EMU_OK;
+}
+
+static enum emu_status cb_port_in(void *opaque, uint16_t port, unsigned size, uint32_t *value)
+{
+	struct backend *b = opaque;
+	const struct trace_input *x = take_input(b, TRACE_INPUT_PIO_IN, port, true);
+	if (!x)
+		return missing(b, "IN from port", port, size);
+	*value = (uint32_t)input_value(x, size);
+	note_port(b, port, size, false, *value);
+	return EMU_OK;
+}
+
+static enum emu_status cb_port_out(void *opaque, uint16_t port, unsigned size, uint32_t value)
+{
+	note_port(opaque, port, size, true, value);
+	return EMU_OK;
+}
+
+static enum emu_status cb_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	struct backend *b = opaque;
+	const struct trace_input *x = take_input(b, TRACE_INPUT_CPUID, leaf | (uint64_t)subleaf << 32, true);
+	if (!x)
+		x = take_input(b, TRACE_INPUT_CPUID, leaf, true);
+	if (x) {
+		memcpy(out, x->data, 16);
+		return EMU_OK;
+	}
+	/* Not recorded per step: the recording's CPUID table answers. */
+	for (size_t i = 0; i < b->n_cpuid; i++) {
+		if (b->cpuid[i][0] == leaf && b->cpuid[i][1] == subleaf) {
+			memcpy(out, &b->cpuid[i][2], 16);
+			return EMU_OK;
+		}
+	}
+	return missing(b, "CPUID for leaf", leaf | (uint64_t)subleaf << 32, 16);
+}
+
+static enum emu_status cb_rdtsc(void *opaque, uint64_t *tsc)
+{
+	struct backend *b = opaque;
+	const struct trace_input *x = take_input(b, TRACE_INPUT_RDTSC, 0, false);
+	if (!x)
+		return missing(b, "RDTSC value at", 0, 8);
+	*tsc = input_value(x, 8);
+	return EMU_OK;
+}
+
+static enum emu_status cb_rdrand(void *opaque, bool seed, unsigned size, uint64_t *value, bool *ok)
+{
+	struct backend *b = opaque;
+	(void)seed;
+	const struct trace_input *x = take_input(b, TRACE_INPUT_RDRAND, 0, false);
+	if (!x)
+		return missing(b, "RDRAND value at", 0, size);
+	*value = input_value(x, size);
+	*ok = true;
+	return EMU_OK;
+}
+
+static enum emu_status cb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, bool *known)
+{
+	struct backend *b = opaque;
+	const struct trace_input *x = take_input(b, TRACE_INPUT_RDMSR, msr, true);
+	/* No recorded value: the reference raised #GP for it. */
+	*known = x != NULL;
+	*value = x ? input_value(x, 8) : 0;
+	return EMU_OK;
+}
+
+static enum emu_status cb_wrmsr(void *opaque, uint32_t msr, uint64_t value, bool *known)
+{
+	(void)opaque, (void)msr, (void)value;
+	*known = true;
+	return EMU_OK;
+}
+
+static const struct emu_ops emu_backend_ops = {
+    .read_phys = cb_read_phys,
+    .write_phys = cb_write_phys,
+    .port_in = cb_port_in,
+    .port_out = cb_port_out,
+    .cpuid = cb_cpuid,
+    .rdtsc = cb_rdtsc,
+    .rdrand = cb_rdrand,
+    .rdmsr = cb_rdmsr,
+    .wrmsr = cb_wrmsr,
+};
+
+static void emu_close(struct backend *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n_regions; i++)
+		free(b->regions[i].mem);
+	free(b->regions);
+	free(b->cpuid);
+	free(b->used);
+	free(b);
+}
+
+static int emu_open(struct backend **out, const struct backend_config *cfg, char *err, size_t errlen)
+{
+	struct backend *b = calloc(1, sizeof(*b));
+	if (!b)
+		goto nomem;
+	b->regions = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof(*b->regions));
+	if (!b->regions)
+		goto nomem;
+	for (size_t i = 0; i < cfg->n_regions; i++) {
+		struct emu_region *r = &b->regions[b->n_regions];
+		r->gpa = cfg->regions[i].gpa;
+		r->len = cfg->regions[i].len;
+		r->rom = cfg->regions[i].rom;
+		r->mem = calloc(1, r->len ? r->len : 1);
+		if (!r->mem)
+			goto nomem;
+		b->n_regions++;
+	}
+	if (cfg->n_cpuid) {
+		b->cpuid = calloc(cfg->n_cpuid, sizeof(*b->cpuid));
+		if (!b->cpuid)
+			goto nomem;
+		memcpy(b->cpuid, cfg->cpuid, cfg->n_cpuid * sizeof(*b->cpuid));
+		b->n_cpuid = cfg->n_cpuid;
+	}
+	*out = b;
+	return 0;
+nomem:
+	snprintf(err, errlen, "emu backend: out of memory for guest memory");
+	emu_close(b);
+	return -ENOMEM;
+}
+
+static int emu_write_mem(struct backend *b, uint64_t gpa, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	while (len) {
+		struct emu_region *r = region_of(b, gpa, 1);
+		if (!r)
+			return -EFAULT;
+		size_t n = r->len - (gpa - r->gpa);
+		if (n > len)
+			n = len;
+		memcpy(r->mem + (gpa - r->gpa), p, n);
+		gpa += n, p += n, len -= n;
+	}
+	return 0;
+}
+
+static int emu_read_mem(struct backend *b, uint64_t gpa, void *data, size_t len)
+{
+	uint8_t *p = data;
+	while (len) {
+		struct emu_region *r = region_of(b, gpa, 1);
+		if (!r)
+			return -EFAULT;
+		size_t n = r->len - (gpa - r->gpa);
+		if (n > len)
+			n = len;
+		memcpy(p, r->mem + (gpa - r->gpa), n);
+		gpa += n, p += n, len -= n;
+	}
+	return 0;
+}
+
+static int emu_set_state(struct backend *b, const struct x86_state *st)
+{
+	b->st = *st;
+	return 0;
+}
+
+/* An injected event becomes a pending event that emu delivers as this step. */
+static void inject(struct x86_state *st, const struct trace_event *ev)
+{
+	if (ev->type == 2) {
+		st->events.nmi_pending = 1;
+		return;
+	}
+	st->events.exc_pending = 1;
+	st->events.exc_vector = ev->vector;
+	st->events.exc_has_error = ev->has_error ? 1 : 0;
+	st->events.exc_error_code = ev->error_code;
+}
+
+static int emu_backend_step(struct backend *b, const struct backend_step_input *in,
+                            struct backend_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (in->n_inputs > b->used_cap) {
+		uint32_t *u = realloc(b->used, in->n_inputs * sizeof(*u));
+		if (!u)
+			return -ENOMEM;
+		b->used = u;
+		b->used_cap = in->n_inputs;
+	}
+	if (in->n_inputs)
+		memset(b->used, 0, in->n_inputs * sizeof(*b->used));
+	b->in = in;
+	b->out = out;
+	b->missing = false;
+	if (in->event)
+		inject(&b->st, in->event);
+
+	struct x86_state before = b->st;
+	struct emu_ctxt ctxt = {
+	    .st = &b->st, .ops = &emu_backend_ops, .opaque = b, .deliver_exceptions = true};
+	enum emu_status s = emu_step(&ctxt);
+	b->in = NULL;
+	b->out = NULL;
+	switch (s) {
+	case EMU_OK:
+	case EMU_HALT:
+	case EMU_SHUTDOWN:
+	case EMU_EXCEPTION:
+		/* An exception that could not be delivered stays pending, as KVM reports it. */
+		if (s == EMU_EXCEPTION) {
+			b->st.events.exc_pending = 1;
+			b->st.events.exc_vector = ctxt.event.vector;
+			b->st.events.exc_has_error = ctxt.event.has_error;
+			b->st.events.exc_error_code = ctxt.event.error_code;
+		}
+		if (s == EMU_SHUTDOWN)
+			snprintf(out->reason, sizeof(out->reason), "triple fault");
+		out->outcome = BACKEND_STEPPED;
+		break;
+	case EMU_UNIMPLEMENTED:
+		out->outcome = BACKEND_UNSUPPORTED;
+		snprintf(out->reason, sizeof(out->reason), "emu: %s not implemented",
+		         ctxt.info.unimplemented[0] ? ctxt.info.unimplemented : "instruction");
+		b->st = before;
+		break;
+	case EMU_IO_ERROR:
+	default:
+		out->outcome = BACKEND_UNSUPPORTED;
+		snprintf(out->reason, sizeof(out->reason), "%s",
+		         b->missing ? b->missing_reason : "emu: a memory or I/O callback failed");
+		b->st = before;
+		break;
+	}
+	out->post = b->st;
+	return 0;
+}
+
+const struct backend_ops backend_emu_ops = {
+    .name = "emu",
+    .open = emu_open,
+    .write_mem = emu_write_mem,
+    .read_mem = emu_read_mem,
+    .set_state = emu_set_state,
+    .step = emu_backend_step,
+    .close = emu_close,
+};

@@ -1,0 +1,894 @@
+/* The replay loop. The replayer keeps its own image of guest memory as the trace
+ * has it before the current step; each backend has a list of ranges where its
+ * memory may differ from that image (what it wrote, what the recording wrote),
+ * rewritten from the image before the backend's next step. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../emu/emu.h"
+#include "../vmx-shim/shim.h"
+#include "replay.h"
+
+struct range {
+	uint64_t gpa, len;
+};
+
+struct img_region {
+	uint64_t gpa, len;
+	bool rom;
+	uint8_t *mem;
+};
+
+struct rbackend {
+	const struct backend_ops *ops;
+	struct backend *b;
+	struct range *dirty;
+	size_t n_dirty, cap_dirty;
+	bool full_refresh; /* rewrite all of memory before the next step */
+	bool need_state;   /* load the recorded pre-state before the next step */
+	struct backend_result res;
+};
+
+/* A step copied out of the iterator, whose pointers die at the next call. */
+struct owned_step {
+	struct trace_step s;
+	struct trace_write *writes;
+	size_t cap_writes;
+	uint8_t *data;
+	size_t cap_data;
+	struct trace_input *inputs;
+	size_t cap_inputs;
+};
+
+struct replayer {
+	const struct replay_options *opt;
+	struct replay_summary *sum;
+	char *err;
+	size_t errlen;
+	struct trace *t;
+	struct trace_iter *it;
+	struct img_region *regions;
+	size_t n_regions;
+	struct backend_region *bregions;
+	uint32_t (*cpuid)[6];
+	size_t n_cpuid;
+	struct rbackend bk[REPLAY_MAX_BACKENDS];
+	size_t n_bk;
+	struct trace_exit *exits;
+	size_t n_exits, cap_exits;
+	struct trace_event *events;
+	size_t n_events, cap_events;
+	struct differ_rules *rules;
+	struct differ_known *known;
+	struct differ_results *results;
+	bool img_stale;
+	uint8_t *scratch;
+	struct owned_step cur, nx;
+	struct differ_divergence div;
+};
+
+#define SCRATCH_BYTES (1u << 20)
+
+void replay_reference(struct trace *t, char *buf, size_t len)
+{
+	char v[64];
+	if (trace_meta_get(t, "reference", v, sizeof(v)) < 0 || !v[0])
+		snprintf(v, sizeof(v), "unknown");
+	snprintf(buf, len, "%s", v);
+}
+
+int replay_parse_shard(const char *s, unsigned *k, unsigned *n)
+{
+	char *end;
+	unsigned long a, b;
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	a = strtoul(s, &end, 10);
+	if (*end != '/' || end[1] < '0' || end[1] > '9')
+		return -EINVAL;
+	b = strtoul(end + 1, &end, 10);
+	if (*end || a < 1 || b < 1 || a > b || b > 1000000)
+		return -EINVAL;
+	*k = (unsigned)a;
+	*n = (unsigned)b;
+	return 0;
+}
+
+void replay_shard_range(uint64_t first, uint64_t end, unsigned k, unsigned n, uint64_t *lo, uint64_t *hi)
+{
+	uint64_t total = end > first ? end - first : 0;
+	if (!n) {
+		*lo = first;
+		*hi = first + total;
+		return;
+	}
+	/* Split without overflow: floor(total * i / n) = q*i + floor(r*i/n). */
+	uint64_t q = total / n, r = total % n;
+	*lo = first + q * (k - 1) + r * (k - 1) / n;
+	*hi = first + q * k + r * k / n;
+}
+
+static int fail(struct replayer *r, int ret, const char *fmt, const char *a, const char *b)
+{
+	snprintf(r->err, r->errlen, fmt, a, b);
+	return ret;
+}
+
+/* Memory layout from the trace's meta: "ram 0x0-0xN" / "rom A-B" entries of memory_layout, else ram_bytes. */
+static int add_region(struct replayer *r, uint64_t gpa, uint64_t len, bool rom)
+{
+	struct img_region *n = realloc(r->regions, (r->n_regions + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	r->regions = n;
+	n[r->n_regions] = (struct img_region){.gpa = gpa, .len = len, .rom = rom};
+	n[r->n_regions].mem = calloc(1, len ? len : 1);
+	if (!n[r->n_regions].mem)
+		return -ENOMEM;
+	r->n_regions++;
+	return 0;
+}
+
+static int load_layout(struct replayer *r)
+{
+	char layout[1024], buf[64];
+	int ret;
+	if (trace_meta_get(r->t, "memory_layout", layout, sizeof(layout)) == 0) {
+		for (char *tok = strtok(layout, ";"); tok; tok = strtok(NULL, ";")) {
+			char kind[16];
+			unsigned long long a, b;
+			while (*tok == ' ')
+				tok++;
+			if (sscanf(tok, "%15s %llx-%llx", kind, &a, &b) != 3 || b <= a)
+				continue;
+			if (strcmp(kind, "ram") && strcmp(kind, "rom"))
+				continue;
+			ret = add_region(r, a, b - a, !strcmp(kind, "rom"));
+			if (ret < 0)
+				return ret;
+		}
+	}
+	if (!r->n_regions && trace_meta_get(r->t, "ram_bytes", buf, sizeof(buf)) == 0) {
+		unsigned long long n = strtoull(buf, NULL, 0);
+		if (n) {
+			ret = add_region(r, 0, n, false);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	if (!r->n_regions)
+		return fail(r, -EINVAL, "%s: the trace's meta has no memory layout (ram_bytes)%s",
+		            r->opt->trace_path, "");
+	r->bregions = calloc(r->n_regions, sizeof(*r->bregions));
+	if (!r->bregions)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n_regions; i++)
+		r->bregions[i] = (struct backend_region){
+		    .gpa = r->regions[i].gpa, .len = r->regions[i].len, .rom = r->regions[i].rom};
+	return 0;
+}
+
+/* The recording's CPUID table from meta "cpuid": lines of six numbers (leaf subleaf eax ebx ecx edx). */
+static int load_cpuid(struct replayer *r)
+{
+	size_t cap = 1 << 16;
+	char *text = malloc(cap);
+	if (!text)
+		return -ENOMEM;
+	if (trace_meta_get(r->t, "cpuid", text, cap) == 0) {
+		for (char *line = strtok(text, "\n;"); line; line = strtok(NULL, "\n;")) {
+			unsigned long long v[6];
+			if (sscanf(line, "%lli %lli %lli %lli %lli %lli", &v[0], &v[1], &v[2], &v[3], &v[4],
+			           &v[5]) != 6)
+				continue;
+			uint32_t(*n)[6] = realloc(r->cpuid, (r->n_cpuid + 1) * sizeof(*n));
+			if (!n) {
+				free(text);
+				return -ENOMEM;
+			}
+			r->cpuid = n;
+			for (int i = 0; i < 6; i++)
+				n[r->n_cpuid][i] = (uint32_t)v[i];
+			r->n_cpuid++;
+		}
+	}
+	free(text);
+	return 0;
+}
+
+static int collect_exit(void *arg, const struct trace_exit *e)
+{
+	struct replayer *r = arg;
+	if (r->n_exits == r->cap_exits) {
+		size_t cap = r->cap_exits ? r->cap_exits * 2 : 256;
+		struct trace_exit *n = realloc(r->exits, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		r->exits = n;
+		r->cap_exits = cap;
+	}
+	r->exits[r->n_exits++] = *e;
+	return 0;
+}
+
+static int collect_event(void *arg, const struct trace_event *e)
+{
+	struct replayer *r = arg;
+	if (r->n_events == r->cap_events) {
+		size_t cap = r->cap_events ? r->cap_events * 2 : 64;
+		struct trace_event *n = realloc(r->events, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		r->events = n;
+		r->cap_events = cap;
+	}
+	r->events[r->n_events++] = *e;
+	return 0;
+}
+
+static const struct trace_exit *exit_of(struct replayer *r, uint64_t step)
+{
+	size_t lo = 0, hi = r->n_exits;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->exits[mid].step < step)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < r->n_exits && r->exits[lo].step == step ? &r->exits[lo] : NULL;
+}
+
+static const struct trace_event *event_of(struct replayer *r, uint64_t step)
+{
+	size_t lo = 0, hi = r->n_events;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->events[mid].step < step)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < r->n_events && r->events[lo].step == step ? &r->events[lo] : NULL;
+}
+
+static int copy_step(struct owned_step *o, const struct trace_step *s)
+{
+	size_t bytes = 0;
+	for (uint32_t i = 0; i < s->n_writes; i++)
+		bytes += s->writes[i].len;
+	if (s->n_writes > o->cap_writes) {
+		struct trace_write *n = realloc(o->writes, s->n_writes * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		o->writes = n;
+		o->cap_writes = s->n_writes;
+	}
+	if (bytes > o->cap_data) {
+		uint8_t *n = realloc(o->data, bytes);
+		if (!n)
+			return -ENOMEM;
+		o->data = n;
+		o->cap_data = bytes;
+	}
+	if (s->n_inputs > o->cap_inputs) {
+		struct trace_input *n = realloc(o->inputs, s->n_inputs * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		o->inputs = n;
+		o->cap_inputs = s->n_inputs;
+	}
+	o->s = *s;
+	size_t off = 0;
+	for (uint32_t i = 0; i < s->n_writes; i++) {
+		o->writes[i] = s->writes[i];
+		if (s->writes[i].len)
+			memcpy(o->data + off, s->writes[i].data, s->writes[i].len);
+		o->writes[i].data = o->data + off;
+		off += s->writes[i].len;
+	}
+	if (s->n_inputs)
+		memcpy(o->inputs, s->inputs, s->n_inputs * sizeof(*o->inputs));
+	o->s.writes = o->writes;
+	o->s.inputs = o->inputs;
+	return 0;
+}
+
+static void free_step(struct owned_step *o)
+{
+	free(o->writes);
+	free(o->data);
+	free(o->inputs);
+}
+
+static struct img_region *img_region_of(struct replayer *r, uint64_t gpa)
+{
+	for (size_t i = 0; i < r->n_regions; i++)
+		if (gpa >= r->regions[i].gpa && gpa - r->regions[i].gpa < r->regions[i].len)
+			return &r->regions[i];
+	return NULL;
+}
+
+/* Reads the image; bytes outside every region read as zero (and return -EFAULT). */
+static int img_read(void *arg, uint64_t gpa, void *buf, size_t len)
+{
+	struct replayer *r = arg;
+	uint8_t *p = buf;
+	int ret = 0;
+	while (len) {
+		struct img_region *g = img_region_of(r, gpa);
+		size_t n = 1;
+		if (g) {
+			n = g->len - (gpa - g->gpa);
+			if (n > len)
+				n = len;
+			memcpy(p, g->mem + (gpa - g->gpa), n);
+		} else {
+			*p = 0;
+			ret = -EFAULT;
+		}
+		gpa += n, p += n, len -= n;
+	}
+	return ret;
+}
+
+static void img_write(struct replayer *r, uint64_t gpa, const uint8_t *data, size_t len)
+{
+	while (len) {
+		struct img_region *g = img_region_of(r, gpa);
+		size_t n = 1;
+		if (g) {
+			n = g->len - (gpa - g->gpa);
+			if (n > len)
+				n = len;
+			memcpy(g->mem + (gpa - g->gpa), data, n);
+		}
+		gpa += n, data += n, len -= n;
+	}
+}
+
+static int add_dirty(struct rbackend *bk, uint64_t gpa, uint64_t len)
+{
+	if (bk->full_refresh || !len)
+		return 0;
+	if (bk->n_dirty) {
+		struct range *last = &bk->dirty[bk->n_dirty - 1];
+		if (gpa >= last->gpa && gpa + len <= last->gpa + last->len)
+			return 0;
+		if (gpa == last->gpa + last->len) {
+			last->len += len;
+			return 0;
+		}
+	}
+	if (bk->n_dirty == bk->cap_dirty) {
+		/* Past this many ranges one full rewrite is cheaper. */
+		if (bk->cap_dirty >= 65536) {
+			bk->full_refresh = true;
+			bk->n_dirty = 0;
+			return 0;
+		}
+		size_t cap = bk->cap_dirty ? bk->cap_dirty * 2 : 64;
+		struct range *n = realloc(bk->dirty, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		bk->dirty = n;
+		bk->cap_dirty = cap;
+	}
+	bk->dirty[bk->n_dirty++] = (struct range){gpa, len};
+	return 0;
+}
+
+/* Brings a backend's memory back to the image. */
+static int sync_backend_memory(struct replayer *r, struct rbackend *bk)
+{
+	int ret;
+	if (bk->full_refresh) {
+		for (size_t i = 0; i < r->n_regions; i++) {
+			ret = bk->ops->write_mem(bk->b, r->regions[i].gpa, r->regions[i].mem,
+			                         r->regions[i].len);
+			if (ret < 0)
+				return ret;
+		}
+		bk->full_refresh = false;
+		bk->n_dirty = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < bk->n_dirty; i++) {
+		uint64_t gpa = bk->dirty[i].gpa, len = bk->dirty[i].len;
+		while (len) {
+			struct img_region *g = img_region_of(r, gpa);
+			uint64_t n = 1;
+			if (g) {
+				n = g->len - (gpa - g->gpa);
+				if (n > len)
+					n = len;
+				ret = bk->ops->write_mem(bk->b, gpa, g->mem + (gpa - g->gpa), n);
+				if (ret < 0)
+					return ret;
+			}
+			gpa += n, len -= n;
+		}
+	}
+	bk->n_dirty = 0;
+	return 0;
+}
+
+/* Reloads the image from the iterator (memory before the step it returned last);
+ * pages that changed become dirty for every backend. */
+static int refresh_image(struct replayer *r, bool all_dirty)
+{
+	int ret;
+	for (size_t i = 0; i < r->n_regions; i++) {
+		struct img_region *g = &r->regions[i];
+		for (uint64_t off = 0; off < g->len; off += SCRATCH_BYTES) {
+			uint64_t n = g->len - off < SCRATCH_BYTES ? g->len - off : SCRATCH_BYTES;
+			ret = trace_iter_memory(r->it, g->gpa + off, r->scratch, n);
+			if (ret < 0)
+				return fail(r, ret, "%s: cannot read guest memory: %s", r->opt->trace_path,
+				            trace_error(r->t));
+			for (uint64_t p = 0; p < n; p += TRACE_PAGE_SIZE) {
+				uint64_t pl = n - p < TRACE_PAGE_SIZE ? n - p : TRACE_PAGE_SIZE;
+				if (!memcmp(g->mem + off + p, r->scratch + p, pl))
+					continue;
+				memcpy(g->mem + off + p, r->scratch + p, pl);
+				if (all_dirty)
+					continue;
+				for (size_t k = 0; k < r->n_bk; k++) {
+					ret = add_dirty(&r->bk[k], g->gpa + off + p, pl);
+					if (ret < 0)
+						return ret;
+				}
+			}
+		}
+	}
+	r->img_stale = false;
+	return 0;
+}
+
+static void set_progress(struct replayer *r, uint64_t done, uint64_t total)
+{
+	if (r->opt->progress)
+		r->opt->progress(r->opt->progress_arg, done, total);
+}
+
+static unsigned fetch_insn(struct replayer *r, const struct x86_state *st, uint8_t insn[16])
+{
+	struct img_region *ram = img_region_of(r, 0);
+	enum x86_mode mode = x86_state_mode(st);
+	uint64_t linear = st->seg[X86_CS].base + st->rip;
+	unsigned got = 0;
+	if (mode != X86_MODE_LONG64)
+		linear &= 0xffffffffu;
+	memset(insn, 0, 16);
+	while (got < 15) {
+		uint64_t gpa = linear + got;
+		if (st->cr0 & X86_CR0_PG) {
+			if (!ram || ram->rom || shim_translate(st, ram->mem, ram->len, linear + got, &gpa))
+				break;
+		}
+		unsigned chunk = TRACE_PAGE_SIZE - (unsigned)(gpa & (TRACE_PAGE_SIZE - 1));
+		if (chunk > 15 - got)
+			chunk = 15 - got;
+		if (img_read(r, gpa, insn + got, chunk) < 0)
+			break;
+		got += chunk;
+	}
+	return got;
+}
+
+/* Files one divergence: known list, results database, summary. */
+static int record_divergence(struct replayer *r, struct differ_divergence *d, bool *is_new)
+{
+	bool known = r->known && differ_known_match(r->known, d);
+	int ret = 0;
+	if (r->results) {
+		ret = differ_results_add(r->results, d, known);
+		if (ret < 0)
+			return fail(r, ret, "%s: cannot write the results database%s", r->opt->results_path,
+			            "");
+	}
+	r->sum->divergences++;
+	if (!known) {
+		r->sum->new_divergences++;
+		if (!r->sum->have_first) {
+			r->sum->have_first = true;
+			r->sum->first_divergence = *d;
+		}
+	}
+	*is_new = !known;
+	return 0;
+}
+
+/* One INSN step on every backend. Returns 1 to stop (stop_at_first or on_step), 0 to go on. */
+static int run_insn_step(struct replayer *r, const struct trace_step *s, const struct x86_state *expected)
+{
+	uint8_t insn[16];
+	unsigned avail = fetch_insn(r, &s->pre, insn);
+	enum x86_mode mode = x86_state_mode(&s->pre);
+	unsigned len = emu_insn_length(insn, avail, mode);
+	struct backend_step_input in = {
+	    .step = s->index, .inputs = s->inputs, .n_inputs = s->n_inputs, .event = event_of(r, s->index)};
+	int stop = 0, ret;
+
+	for (size_t k = 0; k < r->n_bk; k++) {
+		struct rbackend *bk = &r->bk[k];
+		struct backend_result *res = &bk->res;
+		if (!r->opt->continuous || bk->need_state) {
+			ret = bk->ops->set_state(bk->b, &s->pre);
+			if (ret < 0) {
+				char step[32];
+				snprintf(step, sizeof(step), "%" PRIu64, s->index);
+				return fail(r, ret, "%s backend: cannot load the recorded state of step %s",
+				            bk->ops->name, step);
+			}
+			bk->need_state = false;
+		}
+		ret = sync_backend_memory(r, bk);
+		if (ret < 0)
+			return fail(r, ret, "%s backend: cannot write guest memory%s", bk->ops->name, "");
+		ret = bk->ops->step(bk->b, &in, res);
+		if (ret < 0) {
+			memset(res, 0, sizeof(*res));
+			res->outcome = BACKEND_FAILED;
+			res->post = s->pre;
+			snprintf(res->reason, sizeof(res->reason), "%s backend failed: %s", bk->ops->name,
+			         strerror(-ret));
+		}
+		switch (res->outcome) {
+		case BACKEND_UNSUPPORTED:
+			r->sum->unsupported++;
+			break;
+		case BACKEND_CRASH:
+			r->sum->crashes++;
+			break;
+		case BACKEND_FAILED:
+			r->sum->failures++;
+			break;
+		default:
+			break;
+		}
+		if (r->results)
+			differ_results_count_step(r->results, bk->ops->name, res->outcome);
+
+		struct differ_input din = {
+		    .step = s->index,
+		    .backend = bk->ops->name,
+		    .mode = mode,
+		    .cpl = x86_state_cpl(&s->pre),
+		    .insn = insn,
+		    .insn_len = len ? len : avail,
+		    .pre = &s->pre,
+		    .expected = expected,
+		    .expected_writes = s->writes,
+		    .n_expected_writes = s->n_writes,
+		    .expected_exit = exit_of(r, s->index),
+		    .actual = res,
+		    .undefined_rflags = len ? emu_undefined_flags(insn, len, mode) : 0,
+		    .read_pre_mem = img_read,
+		    .mem_arg = r,
+		};
+		struct differ_divergence *d = &r->div;
+		memset(d, 0, sizeof(*d));
+		int diverged = differ_compare(r->rules, &din, d);
+		if (diverged < 0)
+			return fail(r, diverged, "%s: the differ failed on a step%s", r->opt->trace_path, "");
+		bool io = res->outcome != BACKEND_STEPPED &&
+		          !strncmp(res->reason, REPLAY_IO_REASON, strlen(REPLAY_IO_REASON));
+		if (io) {
+			/* A recorded input the step needs is missing: the recording and the backend disagree
+			 * on I/O. */
+			if (!diverged) {
+				d->step = s->index;
+				snprintf(d->backend, sizeof(d->backend), "%s", bk->ops->name);
+				d->outcome = res->outcome;
+				d->mode = mode;
+				d->cpl = x86_state_cpl(&s->pre);
+				memcpy(d->insn, insn, sizeof(d->insn));
+				d->insn_len = (uint8_t)din.insn_len;
+				d->pre = s->pre;
+				d->expected = *expected;
+				d->actual = res->post;
+				d->unobserved = res->unobserved;
+			}
+			snprintf(d->cls, sizeof(d->cls), "io");
+			snprintf(d->detail, sizeof(d->detail), "%s", res->reason + strlen(REPLAY_IO_REASON));
+			diverged = 1;
+		}
+		bool is_new = false;
+		if (diverged) {
+			ret = record_divergence(r, d, &is_new);
+			if (ret < 0)
+				return ret;
+			if (is_new && r->opt->stop_at_first)
+				stop = 1;
+		}
+		if (r->opt->on_step) {
+			struct replay_step_report rep = {.step = s->index,
+			                                 .backend = bk->ops->name,
+			                                 .input = &din,
+			                                 .result = res,
+			                                 .divergence = diverged ? d : NULL,
+			                                 .known = diverged && !is_new};
+			if (r->opt->on_step(r->opt->on_step_arg, &rep))
+				stop = 1;
+		}
+		/* Memory: what the backend wrote goes back to the recording's bytes. */
+		if (res->writes_overflow) {
+			bk->full_refresh = true;
+		} else {
+			for (uint32_t w = 0; w < res->n_writes; w++) {
+				ret = add_dirty(bk, res->writes[w].gpa, res->writes[w].len);
+				if (ret < 0)
+					return ret;
+			}
+		}
+		if (r->opt->continuous && (diverged || res->outcome != BACKEND_STEPPED)) {
+			bk->need_state = true;
+			r->sum->resyncs++;
+		}
+	}
+	return stop;
+}
+
+static int open_backends(struct replayer *r)
+{
+	struct backend_config cfg = {.regions = r->bregions,
+	                             .n_regions = r->n_regions,
+	                             .cpuid = (const uint32_t(*)[6])r->cpuid,
+	                             .n_cpuid = r->n_cpuid};
+	for (size_t i = 0; i < r->opt->n_backends; i++) {
+		const char *name = r->opt->backends[i];
+		const struct backend_ops *ops = backend_find(name);
+		char berr[256] = "";
+		if (!ops && !strcmp(name, "unicorn")) {
+			if (!r->opt->optional_backends)
+				return fail(r, -ENODEV,
+				            "--backends: the %s backend is not built into this emudiff%s",
+				            name, "");
+			fprintf(stderr,
+			        "emudiff: note: the %s backend is not built here; replaying without it\n",
+			        name);
+			continue;
+		}
+		if (!ops) {
+			return fail(r, -EINVAL,
+			            "--backends: unknown backend '%s'; known: emu, unicorn, kvm%s", name, "");
+		}
+		for (size_t j = 0; j < r->n_bk; j++)
+			if (r->bk[j].ops == ops)
+				return fail(r, -EINVAL, "--backends: '%s' given twice%s", name, "");
+		if (r->n_bk == REPLAY_MAX_BACKENDS)
+			return fail(r, -EINVAL, "--backends: too many backends%s%s", "", "");
+		struct rbackend *bk = &r->bk[r->n_bk];
+		int ret = ops->open(&bk->b, &cfg, berr, sizeof(berr));
+		if (ret == -ENODEV && r->opt->optional_backends) {
+			fprintf(stderr, "emudiff: note: %s; replaying without the %s backend\n", berr, name);
+			continue;
+		}
+		if (ret < 0)
+			return fail(r, ret, "%s%s", berr[0] ? berr : "a backend failed to open", "");
+		bk->ops = ops;
+		bk->full_refresh = true;
+		bk->need_state = true;
+		snprintf(r->sum->backends[r->n_bk], sizeof(r->sum->backends[0]), "%s", name);
+		r->n_bk++;
+	}
+	r->sum->n_backends = r->n_bk;
+	if (!r->n_bk)
+		return fail(r, -ENODEV, "no backend is available to replay with%s%s", "", "");
+	return 0;
+}
+
+static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
+{
+	struct trace_step s;
+	int ret, got;
+
+	if (lo >= hi)
+		return 0;
+	ret = trace_iter_start(r->t, lo, &r->it);
+	if (ret < 0)
+		return fail(r, ret, "%s: %s", r->opt->trace_path, trace_error(r->t));
+	got = trace_iter_next(r->it, &s);
+	if (got <= 0)
+		return fail(r, got ? got : -EINVAL, "%s: cannot read the first step: %s", r->opt->trace_path,
+		            trace_error(r->t));
+	ret = copy_step(&r->cur, &s);
+	if (ret < 0)
+		return ret;
+	ret = refresh_image(r, true);
+	if (ret < 0)
+		return ret;
+
+	uint64_t total = hi - lo, done = 0, count = trace_step_count(r->t);
+	for (uint64_t i = lo; i < hi; i++) {
+		const struct trace_step *c = &r->cur.s;
+		struct x86_state expected;
+		bool have_next = false;
+		/* The step's memory must be exact before it runs. */
+		if (r->img_stale && c->kind == TRACE_STEP_INSN) {
+			ret = refresh_image(r, false);
+			if (ret < 0)
+				return ret;
+		}
+		if (i + 1 < count) {
+			got = trace_iter_next(r->it, &s);
+			if (got < 0)
+				return fail(r, got, "%s: %s", r->opt->trace_path, trace_error(r->t));
+			if (got > 0) {
+				ret = copy_step(&r->nx, &s);
+				if (ret < 0)
+					return ret;
+				expected = r->nx.s.pre;
+				have_next = true;
+			}
+		}
+		if (!have_next) {
+			ret = trace_state_at(r->t, i + 1, &expected);
+			if (ret < 0)
+				return fail(r, ret, "%s: no state after the last step: %s",
+				            r->opt->trace_path, trace_error(r->t));
+		}
+
+		int stop = 0;
+		switch (c->kind) {
+		case TRACE_STEP_INSN:
+			r->sum->insn_steps++;
+			stop = run_insn_step(r, c, &expected);
+			if (stop < 0)
+				return stop;
+			break;
+		case TRACE_STEP_RUN:
+			r->sum->run_steps++;
+			for (size_t k = 0; k < r->n_bk; k++)
+				r->bk[k].need_state = true;
+			break;
+		case TRACE_STEP_FALLBACK:
+		default:
+			r->sum->fallback_steps++;
+			for (size_t k = 0; k < r->n_bk; k++)
+				r->bk[k].need_state = true;
+			break;
+		}
+
+		/* The image moves on to memory before step i + 1. */
+		if (c->kind == TRACE_STEP_RUN) {
+			r->img_stale = true;
+		} else if (!r->img_stale) {
+			for (uint32_t w = 0; w < c->n_writes; w++) {
+				img_write(r, c->writes[w].gpa, c->writes[w].data, c->writes[w].len);
+				for (size_t k = 0; k < r->n_bk; k++) {
+					ret = add_dirty(&r->bk[k], c->writes[w].gpa, c->writes[w].len);
+					if (ret < 0)
+						return ret;
+				}
+			}
+		}
+		done++;
+		if (!(done & 1023) || done == total)
+			set_progress(r, done, total);
+		if (stop || !have_next)
+			break;
+		struct owned_step tmp = r->cur;
+		r->cur = r->nx;
+		r->nx = tmp;
+	}
+	return 0;
+}
+
+int replay_run(const struct replay_options *opt, struct replay_summary *sum, char *err, size_t errlen)
+{
+	struct replayer r = {.opt = opt, .sum = sum, .err = err, .errlen = errlen};
+	char derr[256] = "";
+	int ret;
+
+	memset(sum, 0, sizeof(*sum));
+	err[0] = 0;
+	ret = trace_open(&r.t, opt->trace_path);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", trace_last_open_error());
+		return ret == -ENOMEM ? ret : -ENOENT == ret ? -ENOENT : -EINVAL;
+	}
+	replay_reference(r.t, sum->reference, sizeof(sum->reference));
+	uint64_t count = trace_step_count(r.t);
+	uint64_t first = opt->from, end = opt->to == UINT64_MAX || opt->to > count ? count : opt->to;
+	if (opt->from > count || (opt->to != UINT64_MAX && opt->to > count)) {
+		char a[48], b[64];
+		snprintf(a, sizeof(a), "%" PRIu64, opt->from > count ? opt->from : opt->to);
+		snprintf(b, sizeof(b), "%" PRIu64 " steps", count);
+		ret = fail(&r, -ERANGE, "--from/--to: step %s is past the end of the trace (%s)", a, b);
+		goto out;
+	}
+	if (first > end) {
+		ret = fail(&r, -EINVAL, "--from/--to: the range is empty (from > to)%s%s", "", "");
+		goto out;
+	}
+	replay_shard_range(first, end, opt->shard_n ? opt->shard_k : 1, opt->shard_n, &sum->first, &sum->end);
+
+	r.scratch = malloc(SCRATCH_BYTES);
+	if (!r.scratch) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = load_layout(&r);
+	if (ret < 0)
+		goto out;
+	ret = load_cpuid(&r);
+	if (ret < 0)
+		goto out;
+	ret = trace_foreach_exit(r.t, collect_exit, &r);
+	if (ret == 0)
+		ret = trace_foreach_event(r.t, collect_event, &r);
+	if (ret < 0) {
+		fail(&r, ret, "%s: cannot read exits and events: %s", opt->trace_path, trace_error(r.t));
+		goto out;
+	}
+	ret = differ_rules_default(&r.rules);
+	if (ret < 0) {
+		fail(&r, ret, "the built-in divergence rules table does not load%s%s", "", "");
+		goto out;
+	}
+	if (opt->known_path) {
+		ret = differ_known_load(opt->known_path, &r.known, derr, sizeof(derr));
+		if (ret < 0) {
+			if (derr[0])
+				snprintf(err, errlen, "%s", derr);
+			else
+				fail(&r, ret, "--known: cannot load %s%s", opt->known_path, "");
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	ret = open_backends(&r);
+	if (ret < 0)
+		goto out;
+	if (opt->results_path) {
+		struct differ_run_info info = {.trace_path = opt->trace_path,
+		                               .reference = sum->reference,
+		                               .replay_mode = opt->continuous ? "continuous" : "per-step",
+		                               .command_line = opt->command_line ? opt->command_line : ""};
+		ret = differ_results_create(&r.results, opt->results_path, &info, derr, sizeof(derr));
+		if (ret < 0) {
+			snprintf(err, errlen, "%s", derr[0] ? derr : "cannot create the results database");
+			ret = -EINVAL;
+			goto out;
+		}
+		differ_results_set_range(r.results, sum->first, sum->end);
+	}
+	ret = replay_loop(&r, sum->first, sum->end);
+	if (ret > 0)
+		ret = 0;
+out:
+	if (r.results) {
+		if (r.known && ret == 0)
+			differ_results_add_known(r.results, r.known);
+		int cret = differ_results_close(r.results);
+		if (cret < 0 && ret == 0) {
+			fail(&r, cret, "%s: cannot write the results database%s", opt->results_path, "");
+			ret = cret;
+		}
+	}
+	if (r.it)
+		trace_iter_end(r.it);
+	for (size_t k = 0; k < r.n_bk; k++) {
+		r.bk[k].ops->close(r.bk[k].b);
+		free(r.bk[k].dirty);
+	}
+	for (size_t i = 0; i < r.n_regions; i++)
+		free(r.regions[i].mem);
+	free(r.regions);
+	free(r.bregions);
+	free(r.cpuid);
+	free(r.exits);
+	free(r.events);
+	free(r.scratch);
+	free_step(&r.cur);
+	free_step(&r.nx);
+	differ_rules_free(r.rules);
+	differ_known_free(r.known);
+	trace_close(r.t);
+	return ret;
+}

@@ -1,0 +1,85 @@
+/* The replay loop: runs the recorded INSN steps of a trace through one or more
+ * backends and hands every step to the differ.
+ *
+ * Per-step mode gives every backend the recorded pre-state and memory of each
+ * step (each instruction is an independent test case; --shard K/N splits the
+ * range into N contiguous parts). Continuous mode lets each backend run on its
+ * own state and resynchronises it from the trace only after a divergence, a
+ * RUN step (unrecorded execution) or a FALLBACK step (never ground truth).
+ * Functions return 0 or -errno with a one-line message in err; -ENODEV means
+ * the environment lacks a requested backend (no /dev/kvm, ...). */
+#ifndef EMUDIFF_REPLAY_H
+#define EMUDIFF_REPLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../differ/differ.h"
+#include "backend.h"
+
+/* A backend's step that could not run because a recorded input it needed is
+ * missing starts its reason with this; the replayer files it as class io. */
+#define REPLAY_IO_REASON "io: "
+
+#define REPLAY_MAX_BACKENDS 4
+
+/* What the replayer hands to on_step for one backend on one compared step. */
+struct replay_step_report {
+	uint64_t step;
+	const char *backend;
+	const struct differ_input *input; /* recorded side: pre, expected post, writes, insn */
+	const struct backend_result *result;
+	const struct differ_divergence *divergence; /* NULL when the step matched */
+	bool known;
+};
+
+struct replay_options {
+	const char *trace_path;
+	const char *const *backends; /* names for backend_find() */
+	size_t n_backends;
+	/* Drop a backend that is unavailable here (-ENODEV) with a note on stderr instead of failing. */
+	bool optional_backends;
+	uint64_t from;             /* first step */
+	uint64_t to;               /* one past the last step; UINT64_MAX: to the end */
+	unsigned shard_k, shard_n; /* part K (1-based) of N contiguous parts; 0/0 for all */
+	bool continuous;
+	bool stop_at_first;       /* stop after the step with the first divergence */
+	const char *results_path; /* results database to create; NULL for none */
+	const char *known_path;   /* known divergences; NULL for none */
+	const char *command_line;
+	void (*progress)(void *arg, uint64_t done, uint64_t total);
+	void *progress_arg;
+	/* Called for every backend on every compared step; nonzero stops the replay. */
+	int (*on_step)(void *arg, const struct replay_step_report *r);
+	void *on_step_arg;
+};
+
+struct replay_summary {
+	uint64_t first, end;      /* the steps replayed: [first, end) */
+	uint64_t insn_steps;      /* compared */
+	uint64_t run_steps;       /* not single instructions: backends resynchronised */
+	uint64_t fallback_steps;  /* executed by emu while recording: not ground truth, skipped */
+	uint64_t divergences;     /* (step, backend) pairs */
+	uint64_t new_divergences; /* not on the known list */
+	uint64_t unsupported, crashes, failures;
+	uint64_t resyncs; /* continuous mode: resynchronisations after a divergence */
+	bool have_first;
+	struct differ_divergence first_divergence;
+	char reference[32]; /* "silicon", "kvm-emulator", or "unknown" */
+	char backends[REPLAY_MAX_BACKENDS][16];
+	size_t n_backends;
+};
+
+int replay_run(const struct replay_options *opt, struct replay_summary *sum, char *err, size_t errlen);
+
+/* The reference a trace records, from its meta: "silicon", "kvm-emulator" or "unknown". */
+void replay_reference(struct trace *t, char *buf, size_t len);
+
+/* Parses "K/N" (1 <= K <= N); -EINVAL when malformed. */
+int replay_parse_shard(const char *s, unsigned *k, unsigned *n);
+
+/* The steps of part K of N of [first, end): [*lo, *hi). */
+void replay_shard_range(uint64_t first, uint64_t end, unsigned k, unsigned n, uint64_t *lo, uint64_t *hi);
+
+#endif

@@ -1,0 +1,110 @@
+/* The program: at 0000:1000, SS:SP = 0000:8000, RFLAGS = 2.
+ *   0 b8 34 12  mov ax, 0x1234   rax 0x1234
+ *   1 05 01 00  add ax, 1        rax 0x1235, PF (0x35 has four bits set)
+ *   2 50        push ax          sp 0x7ffe, [0x7ffe] = 35 12
+ *   3 40        inc ax           rax 0x1236, PF
+ *   4 89 c3     mov bx, ax       rbx 0x1236
+ *   5 90        nop */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "synth.h"
+
+char *synth_tmp(const char *suffix)
+{
+	static unsigned seq;
+	char *p = malloc(256);
+	if (p)
+		snprintf(p, 256, "%s/emudiff-replay-test-%d-%u%s",
+		         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid(), seq++, suffix);
+	return p;
+}
+
+int synth_trace(const char *path, enum synth_plant plant)
+{
+	static const uint8_t code[] = {0xb8, 0x34, 0x12, 0x05, 0x01, 0x00, 0x50, 0x40, 0x89, 0xc3, 0x90};
+	static const uint8_t code_in[] = {0xe4, 0x60, 0x90, 0x90, 0x90, 0x90, 0x90};
+	struct x86_state s[SYNTH_STEPS + 1];
+	struct trace *t = NULL;
+	uint8_t *ram = calloc(1, SYNTH_RAM);
+	int ret = -ENOMEM;
+	bool io = plant == SYNTH_IN_NO_INPUT || plant == SYNTH_IN_WITH_INPUT;
+
+	if (!ram)
+		return -ENOMEM;
+	memcpy(ram + SYNTH_CODE, io ? code_in : code, io ? sizeof(code_in) : sizeof(code));
+	x86_state_real(&s[0], 0, SYNTH_CODE, SYNTH_STACK);
+	if (io) {
+		for (unsigned i = 1; i <= SYNTH_STEPS; i++) {
+			s[i] = s[i - 1];
+			s[i].rip = SYNTH_CODE + (i == 1 ? 2 : s[i - 1].rip - SYNTH_CODE + 1);
+			if (i == 1)
+				s[i].gpr[X86_RAX] = 0xab;
+		}
+	} else {
+		uint64_t ax1 = plant == SYNTH_TWO_BAD ? 0x1299 : 0x1235;
+		for (unsigned i = 1; i <= SYNTH_STEPS; i++)
+			s[i] = s[i - 1];
+		s[1].gpr[X86_RAX] = 0x1234, s[1].rip = 0x1003;
+		s[2].gpr[X86_RAX] = ax1, s[2].rip = 0x1006, s[2].rflags = 0x6;
+		s[3].gpr[X86_RSP] = 0x7ffe, s[3].rip = 0x1007;
+		s[4].gpr[X86_RAX] = ax1 + 1, s[4].rip = 0x1008, s[4].rflags = 0x6;
+		s[5].gpr[X86_RBX] = ax1 + 1, s[5].rip = 0x100a;
+		s[6].rip = 0x100b;
+		for (unsigned i = 3; i <= SYNTH_STEPS; i++)
+			s[i].gpr[X86_RSP] = 0x7ffe;
+		for (unsigned i = 4; i <= SYNTH_STEPS; i++)
+			s[i].rflags = 0x6;
+		for (unsigned i = 5; i <= SYNTH_STEPS; i++)
+			s[i].gpr[X86_RBX] = ax1 + 1;
+		if (plant == SYNTH_BAD_RAX_AT_4)
+			s[5].gpr[X86_RAX] = s[6].gpr[X86_RAX] = 0x5555;
+		if (plant == SYNTH_TWO_BAD)
+			s[6].gpr[X86_RCX] = 7;
+	}
+
+	ret = trace_create(&t, path, true);
+	if (ret < 0)
+		goto out;
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%u", SYNTH_RAM);
+	ret = trace_meta_set(t, "ram_bytes", buf);
+	if (!ret)
+		ret = trace_meta_set(t, "reference", "kvm-emulator");
+	if (!ret)
+		ret = trace_put_memory(t, 0, ram, SYNTH_RAM);
+	for (unsigned i = 0; !ret && i < SYNTH_STEPS; i++) {
+		uint16_t pushed = (uint16_t)s[2].gpr[X86_RAX];
+		struct trace_write w = {.gpa = 0x7ffe, .len = 2, .data = (const uint8_t *)&pushed};
+		struct trace_input in = {.kind = TRACE_INPUT_PIO_IN, .size = 1, .count = 1, .addr = 0x60};
+		in.data[0] = 0xab;
+		struct trace_step st = {.index = i, .kind = TRACE_STEP_INSN, .pre = s[i]};
+		if (!io && i == 2) {
+			st.writes = &w;
+			st.n_writes = 1;
+		}
+		if (plant == SYNTH_IN_WITH_INPUT && i == 0) {
+			st.inputs = &in;
+			st.n_inputs = 1;
+		}
+		if (plant == SYNTH_RUN_FALLBACK && i == 2)
+			st.kind = TRACE_STEP_RUN, st.n_writes = 0;
+		if (plant == SYNTH_RUN_FALLBACK && i == 3)
+			st.kind = TRACE_STEP_FALLBACK;
+		ret = trace_append_step(t, &st);
+		/* The RUN step's page, as the recorder stores it: the whole page after the step. */
+		if (!ret && plant == SYNTH_RUN_FALLBACK && i == 2) {
+			memcpy(ram + 0x7ffe, &pushed, 2);
+			ret = trace_put_memory(t, 0x7000, ram + 0x7000, 0x1000);
+		}
+	}
+	if (!ret)
+		ret = trace_finish(t, &s[SYNTH_STEPS], "synthetic");
+out:
+	trace_close(t);
+	free(ram);
+	return ret;
+}

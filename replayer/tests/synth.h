@@ -1,0 +1,31 @@
+/* Synthetic traces for the replayer tests: a few real-mode instructions whose states are computed by hand. */
+#ifndef EMUDIFF_REPLAYER_TESTS_SYNTH_H
+#define EMUDIFF_REPLAYER_TESTS_SYNTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../schema/trace.h"
+
+#define SYNTH_CODE  0x1000u
+#define SYNTH_STACK 0x8000u
+#define SYNTH_RAM   (64u * 1024)
+#define SYNTH_STEPS 6u
+
+/* What to plant in the recording. */
+enum synth_plant {
+	SYNTH_CLEAN,
+	SYNTH_BAD_RAX_AT_4,  /* step 4 (mov bx, ax) records rax = 0x5555: one divergence */
+	SYNTH_TWO_BAD,       /* step 1 records rax = 0x1299 (the rest consistent with it), step 5 rcx = 7 */
+	SYNTH_IN_NO_INPUT,   /* step 0 is in al, 0x60 with no recorded input */
+	SYNTH_IN_WITH_INPUT, /* step 0 is in al, 0x60 reading 0xab */
+	SYNTH_RUN_FALLBACK,  /* step 2 is a RUN step, step 3 a FALLBACK step */
+};
+
+/* Writes the trace to path; 0 or -errno. */
+int synth_trace(const char *path, enum synth_plant plant);
+
+/* A fresh temporary path ending in suffix (caller frees). */
+char *synth_tmp(const char *suffix);
+
+#endif

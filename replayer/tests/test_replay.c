@@ -1,0 +1,401 @@
+/* The replay loop through the emu backend on synthetic traces with planted divergences. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "../replay.h"
+#include "synth.h"
+
+struct seen {
+	unsigned n;
+	uint64_t steps[64];
+	char cls[64][40];
+	bool diverged[64];
+	char fields[64][DIFFER_MAX_FIELDS * 33];
+};
+
+static int on_step(void *arg, const struct replay_step_report *r)
+{
+	struct seen *s = arg;
+	if (s->n == 64)
+		return 0;
+	s->steps[s->n] = r->step;
+	s->diverged[s->n] = r->divergence != NULL;
+	if (r->divergence) {
+		snprintf(s->cls[s->n], sizeof(s->cls[0]), "%s", r->divergence->cls);
+		for (uint32_t i = 0; i < r->divergence->n_fields; i++) {
+			strcat(s->fields[s->n], r->divergence->fields[i].field);
+			strcat(s->fields[s->n], " ");
+		}
+	}
+	s->n++;
+	return 0;
+}
+
+static const char *emu_only[] = {"emu"};
+
+/* Replays a synthetic trace through emu; returns the summary, fills seen. */
+static void replay_synth(enum synth_plant plant, bool continuous, unsigned k, unsigned n, const char *results,
+                         struct replay_summary *sum, struct seen *seen)
+{
+	char *path = synth_tmp(".db"), err[512];
+	assert_non_null(path);
+	assert_int_equal(synth_trace(path, plant), 0);
+	struct replay_options o = {.trace_path = path,
+	                           .backends = emu_only,
+	                           .n_backends = 1,
+	                           .to = UINT64_MAX,
+	                           .shard_k = k,
+	                           .shard_n = n,
+	                           .continuous = continuous,
+	                           .results_path = results,
+	                           .command_line = "emudiff replay synthetic",
+	                           .on_step = on_step,
+	                           .on_step_arg = seen};
+	memset(seen, 0, sizeof(*seen));
+	int ret = replay_run(&o, sum, err, sizeof(err));
+	if (ret)
+		fail_msg("replay_run: %d: %s", ret, err);
+	unlink(path);
+	free(path);
+}
+
+static void test_clean_trace_has_no_divergence(void **state)
+{
+	struct replay_summary sum;
+	struct seen seen;
+	(void)state;
+	replay_synth(SYNTH_CLEAN, false, 0, 0, NULL, &sum, &seen);
+	assert_int_equal(sum.insn_steps, SYNTH_STEPS);
+	assert_int_equal(seen.n, SYNTH_STEPS);
+	for (unsigned i = 0; i < seen.n; i++) {
+		if (seen.diverged[i])
+			fail_msg("step %u diverges: %s (%s)", (unsigned)seen.steps[i], seen.cls[i],
+			         seen.fields[i]);
+	}
+	assert_int_equal(sum.divergences, 0);
+	assert_false(sum.have_first);
+	assert_string_equal(sum.reference, "kvm-emulator");
+}
+
+static void test_planted_rax_found_at_its_step(void **state)
+{
+	struct replay_summary sum;
+	struct seen seen;
+	(void)state;
+	replay_synth(SYNTH_BAD_RAX_AT_4, false, 0, 0, NULL, &sum, &seen);
+	assert_int_equal(sum.divergences, 1);
+	assert_true(sum.have_first);
+	assert_int_equal(sum.first_divergence.step, 4);
+	assert_string_equal(sum.first_divergence.backend, "emu");
+	bool rax = false;
+	for (uint32_t i = 0; i < sum.first_divergence.n_fields; i++)
+		rax |= !strcmp(sum.first_divergence.fields[i].field, "rax");
+	assert_true(rax);
+	for (unsigned i = 0; i < seen.n; i++)
+		assert_int_equal(seen.diverged[i], seen.steps[i] == 4);
+}
+
+static void test_continuous_resyncs_and_finds_both(void **state)
+{
+	struct replay_summary sum;
+	struct seen seen;
+	(void)state;
+	replay_synth(SYNTH_TWO_BAD, true, 0, 0, NULL, &sum, &seen);
+	assert_int_equal(seen.n, SYNTH_STEPS);
+	unsigned found = 0;
+	for (unsigned i = 0; i < seen.n; i++) {
+		if (!seen.diverged[i])
+			continue;
+		found++;
+		if (seen.steps[i] != 1 && seen.steps[i] != 5)
+			fail_msg("unexpected divergence at step %u: %s (%s)", (unsigned)seen.steps[i],
+			         seen.cls[i], seen.fields[i]);
+	}
+	/* Without the resync after step 1, steps 2-4 would diverge too (push writes 35 12, not 99 12). */
+	assert_int_equal(found, 2);
+	assert_int_equal(sum.divergences, 2);
+	assert_int_equal(sum.resyncs, 2);
+	assert_int_equal(sum.first_divergence.step, 1);
+}
+
+static void test_stop_at_first(void **state)
+{
+	struct replay_summary sum;
+	struct seen seen;
+	char *path = synth_tmp(".db"), err[256];
+	(void)state;
+	assert_int_equal(synth_trace(path, SYNTH_TWO_BAD), 0);
+	struct replay_options o = {.trace_path = path,
+	                           .backends = emu_only,
+	                           .n_backends = 1,
+	                           .to = UINT64_MAX,
+	                           .continuous = true,
+	                           .stop_at_first = true,
+	                           .on_step = on_step,
+	                           .on_step_arg = &seen};
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(replay_run(&o, &sum, err, sizeof(err)), 0);
+	assert_int_equal(sum.first_divergence.step, 1);
+	assert_int_equal(seen.n, 2);
+	unlink(path);
+	free(path);
+}
+
+static void test_shard_partitions_steps(void **state)
+{
+	(void)state;
+	for (unsigned n = 1; n <= 4; n++) {
+		bool hit[SYNTH_STEPS] = {false};
+		uint64_t total = 0;
+		for (unsigned k = 1; k <= n; k++) {
+			struct replay_summary sum;
+			struct seen seen;
+			replay_synth(SYNTH_CLEAN, false, k, n, NULL, &sum, &seen);
+			total += sum.insn_steps;
+			for (unsigned i = 0; i < seen.n; i++) {
+				assert_true(seen.steps[i] < SYNTH_STEPS);
+				assert_false(hit[seen.steps[i]]);
+				hit[seen.steps[i]] = true;
+			}
+		}
+		assert_int_equal(total, SYNTH_STEPS);
+		for (unsigned i = 0; i < SYNTH_STEPS; i++)
+			assert_true(hit[i]);
+	}
+}
+
+static const struct {
+	uint64_t first, end;
+	unsigned n;
+	const char *file;
+	int line;
+} shard_rows[] = {
+    {0, 0, 3, __FILE__, __LINE__},   {0, 1, 4, __FILE__, __LINE__},
+    {5, 17, 5, __FILE__, __LINE__},  {0, 1000003, 7, __FILE__, __LINE__},
+    {10, 11, 1, __FILE__, __LINE__}, {0, UINT64_MAX - 1, 3, __FILE__, __LINE__},
+};
+
+static void test_shard_ranges_table(void **state)
+{
+	(void)state;
+	for (size_t r = 0; r < sizeof(shard_rows) / sizeof(shard_rows[0]); r++) {
+		uint64_t expect = shard_rows[r].first, size_min = UINT64_MAX, size_max = 0;
+		for (unsigned k = 1; k <= shard_rows[r].n; k++) {
+			uint64_t lo, hi;
+			replay_shard_range(shard_rows[r].first, shard_rows[r].end, k, shard_rows[r].n, &lo,
+			                   &hi);
+			if (lo != expect || hi < lo)
+				fail_msg("%s:%d: shard %u: [%llu, %llu) does not follow %llu",
+				         shard_rows[r].file, shard_rows[r].line, k, (unsigned long long)lo,
+				         (unsigned long long)hi, (unsigned long long)expect);
+			expect = hi;
+			size_min = hi - lo < size_min ? hi - lo : size_min;
+			size_max = hi - lo > size_max ? hi - lo : size_max;
+		}
+		if (expect != shard_rows[r].end || size_max - size_min > 1)
+			fail_msg("%s:%d: shards do not cover the range evenly", shard_rows[r].file,
+			         shard_rows[r].line);
+	}
+}
+
+static const struct {
+	const char *text;
+	int ret;
+	unsigned k, n;
+	int line;
+} parse_rows[] = {
+    {"1/1", 0, 1, 1, __LINE__},        {"3/8", 0, 3, 8, __LINE__},        {"0/3", -EINVAL, 0, 0, __LINE__},
+    {"4/3", -EINVAL, 0, 0, __LINE__},  {"1/", -EINVAL, 0, 0, __LINE__},   {"/2", -EINVAL, 0, 0, __LINE__},
+    {"1/2x", -EINVAL, 0, 0, __LINE__}, {"-1/2", -EINVAL, 0, 0, __LINE__}, {"", -EINVAL, 0, 0, __LINE__},
+};
+
+static void test_parse_shard_table(void **state)
+{
+	(void)state;
+	for (size_t r = 0; r < sizeof(parse_rows) / sizeof(parse_rows[0]); r++) {
+		unsigned k = 0, n = 0;
+		int ret = replay_parse_shard(parse_rows[r].text, &k, &n);
+		if (ret != parse_rows[r].ret || (ret == 0 && (k != parse_rows[r].k || n != parse_rows[r].n)))
+			fail_msg("%s:%d: '%s' parsed as %d %u/%u", __FILE__, parse_rows[r].line,
+			         parse_rows[r].text, ret, k, n);
+	}
+}
+
+/* Every table's rows, in a fixed order, as text. */
+static char *dump_db(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *tables, *rows;
+	size_t cap = 1 << 16, len = 0;
+	char *out = calloc(1, cap);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", -1,
+	                       &tables, NULL),
+	    SQLITE_OK);
+	unsigned n_tables = 0;
+	while (sqlite3_step(tables) == SQLITE_ROW) {
+		char q[256];
+		n_tables++;
+		snprintf(q, sizeof(q), "SELECT * FROM \"%s\" ORDER BY 1, 2", sqlite3_column_text(tables, 0));
+		assert_int_equal(sqlite3_prepare_v2(db, q, -1, &rows, NULL), SQLITE_OK);
+		len += snprintf(out + len, cap - len, "[%s]\n", sqlite3_column_text(tables, 0));
+		while (sqlite3_step(rows) == SQLITE_ROW) {
+			for (int c = 0; c < sqlite3_column_count(rows); c++) {
+				const void *blob = sqlite3_column_blob(rows, c);
+				int bytes = sqlite3_column_bytes(rows, c);
+				if (len + 2 * (size_t)bytes + 64 > cap) {
+					cap = 2 * (cap + 2 * (size_t)bytes + 64);
+					out = realloc(out, cap);
+				}
+				for (int i = 0; blob && i < bytes; i++)
+					len += snprintf(out + len, cap - len, "%02x",
+					                ((const uint8_t *)blob)[i]);
+				len += snprintf(out + len, cap - len, "|");
+			}
+			len += snprintf(out + len, cap - len, "\n");
+		}
+		sqlite3_finalize(rows);
+	}
+	sqlite3_finalize(tables);
+	sqlite3_close(db);
+	assert_true(n_tables > 0);
+	return out;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	char *buf = calloc(1, 1 << 22);
+	size_t n = fread(buf, 1, (1 << 22) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+static void test_replay_twice_is_identical(void **state)
+{
+	char *db[2], *txt[2], *json[2];
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		struct replay_summary sum;
+		struct seen seen;
+		db[i] = synth_tmp(".results.db");
+		txt[i] = synth_tmp(".txt");
+		json[i] = synth_tmp(".json");
+		replay_synth(SYNTH_TWO_BAD, false, 0, 0, db[i], &sum, &seen);
+		assert_int_equal(sum.divergences, 2);
+		FILE *f = fopen(txt[i], "w");
+		assert_non_null(f);
+		assert_int_equal(differ_report_text(db[i], f), 0);
+		fclose(f);
+		assert_int_equal(differ_report_json(db[i], json[i]), 0);
+		assert_int_equal(differ_results_new_count(db[i]), 2);
+	}
+	char *a = dump_db(db[0]), *b = dump_db(db[1]);
+	assert_string_equal(a, b);
+	free(a), free(b);
+	a = slurp(txt[0]), b = slurp(txt[1]);
+	assert_true(strlen(a) > 0);
+	assert_string_equal(a, b);
+	free(a), free(b);
+	a = slurp(json[0]), b = slurp(json[1]);
+	assert_string_equal(a, b);
+	free(a), free(b);
+	for (int i = 0; i < 2; i++) {
+		unlink(db[i]), unlink(txt[i]), unlink(json[i]);
+		free(db[i]), free(txt[i]), free(json[i]);
+	}
+}
+
+static void test_missing_input_is_class_io(void **state)
+{
+	struct replay_summary sum;
+	struct seen seen;
+	(void)state;
+	replay_synth(SYNTH_IN_NO_INPUT, false, 0, 0, NULL, &sum, &seen);
+	assert_int_equal(sum.divergences, 1);
+	assert_int_equal(sum.first_divergence.step, 0);
+	assert_string_equal(sum.first_divergence.cls, "io");
+
+	replay_synth(SYNTH_IN_WITH_INPUT, false, 0, 0, NULL, &sum, &seen);
+	for (unsigned i = 0; i < seen.n; i++)
+		if (seen.diverged[i])
+			fail_msg("step %u diverges: %s (%s)", (unsigned)seen.steps[i], seen.cls[i],
+			         seen.fields[i]);
+	assert_int_equal(sum.divergences, 0);
+}
+
+static void test_run_and_fallback_are_not_compared(void **state)
+{
+	(void)state;
+	for (int continuous = 0; continuous < 2; continuous++) {
+		struct replay_summary sum;
+		struct seen seen;
+		replay_synth(SYNTH_RUN_FALLBACK, continuous, 0, 0, NULL, &sum, &seen);
+		assert_int_equal(sum.run_steps, 1);
+		assert_int_equal(sum.fallback_steps, 1);
+		assert_int_equal(sum.insn_steps, SYNTH_STEPS - 2);
+		for (unsigned i = 0; i < seen.n; i++) {
+			assert_true(seen.steps[i] != 2 && seen.steps[i] != 3);
+			/* Steps after the RUN step need the page it wrote: a stale image would diverge. */
+			if (seen.diverged[i])
+				fail_msg("step %u diverges: %s (%s)", (unsigned)seen.steps[i], seen.cls[i],
+				         seen.fields[i]);
+		}
+	}
+}
+
+static void test_bad_inputs(void **state)
+{
+	struct replay_summary sum;
+	char err[512];
+	(void)state;
+	struct replay_options o = {
+	    .trace_path = "/nonexistent/trace.db", .backends = emu_only, .n_backends = 1, .to = UINT64_MAX};
+	assert_true(replay_run(&o, &sum, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "/nonexistent/trace.db"));
+
+	char *path = synth_tmp(".db");
+	assert_int_equal(synth_trace(path, SYNTH_CLEAN), 0);
+	o.trace_path = path;
+	o.from = 100;
+	assert_true(replay_run(&o, &sum, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "--from"));
+	o.from = 0;
+	const char *bogus[] = {"bogus"};
+	o.backends = bogus;
+	assert_true(replay_run(&o, &sum, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "bogus"));
+	unlink(path);
+	free(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_clean_trace_has_no_divergence),
+	    cmocka_unit_test(test_planted_rax_found_at_its_step),
+	    cmocka_unit_test(test_continuous_resyncs_and_finds_both),
+	    cmocka_unit_test(test_stop_at_first),
+	    cmocka_unit_test(test_shard_partitions_steps),
+	    cmocka_unit_test(test_shard_ranges_table),
+	    cmocka_unit_test(test_parse_shard_table),
+	    cmocka_unit_test(test_replay_twice_is_identical),
+	    cmocka_unit_test(test_missing_input_is_class_io),
+	    cmocka_unit_test(test_run_and_fallback_are_not_compared),
+	    cmocka_unit_test(test_bad_inputs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
