@@ -1,0 +1,1526 @@
+/* The unicorn replay backend. Guest RAM and a request block live in shared
+ * memory; a child process owns the uc_engine, loads each state through the raw
+ * uc_context (QEMU's CPUX86State inside libunicorn 2.0.1, see
+ * notes/unicorn-2.0.1.md), single-steps with EFLAGS.TF and feeds the recorded
+ * inputs from hooks. When unicorn aborts the child (tcg fatal error on some
+ * invalid encodings) the step becomes backend.crash, the bytes it wrote are put
+ * back and a new child takes over with the last good state. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <unicorn/unicorn.h>
+
+#include "backend.h"
+
+#define UNICORN_MAX_INPUTS 256
+#define UNICORN_MAX_DIRTY  64
+#define UNICORN_MAX_UNDO   128
+
+/* One RAM or ROM region, backed by a MAP_SHARED mapping both processes see. */
+struct unicorn_region {
+	uint64_t gpa;
+	uint64_t len; /* rounded up to whole pages */
+	bool rom;
+	uint8_t *host;
+};
+
+/* Bytes a step overwrote, so an unsupported or crashed step leaves guest memory as it was. */
+struct unicorn_undo {
+	uint64_t gpa;
+	uint8_t len;
+	uint8_t data[8];
+};
+
+struct unicorn_shm {
+	/* parent -> child */
+	struct x86_state state; /* loaded before the next step when load_state is set */
+	uint32_t load_state;
+	uint32_t n_dirty;
+	bool dirty_overflow;
+	struct {
+		uint64_t gpa;
+		uint64_t len;
+	} dirty[UNICORN_MAX_DIRTY];
+	uint64_t step;
+	uint32_t n_inputs;
+	struct trace_input inputs[UNICORN_MAX_INPUTS];
+	bool has_event;
+	struct trace_event event;
+	/* child -> parent */
+	int32_t status; /* start-up: 0 or -errno, with msg */
+	char msg[200];
+	uint32_t n_undo;
+	bool undo_overflow;
+	struct unicorn_undo undo[UNICORN_MAX_UNDO];
+	struct backend_result result;
+};
+
+/* What the child inherits from the parent. */
+struct unicorn_setup {
+	struct unicorn_shm *shm;
+	struct unicorn_region *regions;
+	size_t n_regions;
+	const uint32_t (*cpuid)[6];
+	size_t n_cpuid;
+	int fd; /* the child's end of the socketpair */
+};
+
+#define UNICORN_CMD_STEP    'S'
+#define UNICORN_REPLY_READY 'R'
+#define UNICORN_REPLY_DONE  'D'
+
+/* ---- the child: owns the engine ---- */
+
+/* Offsets into CPUX86State as libunicorn 2.0.1 lays it out; checked at start-up. */
+#define CTX_DATA     16 /* struct uc_context header: size, mode, arch */
+#define ENV_REGS     0
+#define ENV_EIP      128
+#define ENV_HFLAGS   176
+#define ENV_SEGS     184
+#define ENV_SEG_SIZE 24
+#define ENV_LDT      328
+#define ENV_TR       352
+#define ENV_GDT      376
+#define ENV_IDT      400
+#define ENV_CR       424
+#define ENV_EFER     560
+#define ENV_MIN_SIZE 5468
+#define SEGC_BASE    8
+#define SEGC_LIMIT   16
+#define SEGC_FLAGS   20
+
+/* QEMU's hflags bits (target/i386/cpu.h). */
+#define HF_CPL_MASK    3u
+#define HF_INHIBIT_IRQ (1u << 3)
+#define HF_CS32        (1u << 4)
+#define HF_SS32        (1u << 5)
+#define HF_ADDSEG      (1u << 6)
+#define HF_PE          (1u << 7)
+#define HF_TF          (1u << 8)
+#define HF_MP          (1u << 9)
+#define HF_EM          (1u << 10)
+#define HF_TS          (1u << 11)
+#define HF_IOPL        (3u << 12)
+#define HF_LMA         (1u << 14)
+#define HF_CS64        (1u << 15)
+#define HF_VM          (1u << 17)
+#define HF_OSFXSR      (1u << 22)
+#define HF_SMAP        (1u << 23)
+/* Bits x86_update_hflags recomputes; the rest are kept. */
+#define HF_RECOMPUTED                                                                                        \
+	(HF_CPL_MASK | HF_INHIBIT_IRQ | HF_CS32 | HF_SS32 | HF_ADDSEG | HF_PE | HF_TF | HF_MP | HF_EM |      \
+	 HF_TS | HF_IOPL | HF_LMA | HF_CS64 | HF_VM | HF_OSFXSR | HF_SMAP)
+
+#define DESC_P (1u << 15)
+#define DESC_L (1u << 21)
+#define DESC_B (1u << 22)
+
+#define PAGE_MASK_4K   0xfffull
+#define PTE_ADDR       0x000ffffffffff000ull
+#define TLB_DUMMY_PAGE 0xffffff000ull
+
+enum insn_class {
+	INSN_OTHER,
+	INSN_PUSHF,
+	INSN_POPF,
+	INSN_IRET,
+	INSN_HLT,
+	INSN_STI,
+	INSN_RDTSC,
+	INSN_SOFT_INT, /* vector in soft_vector */
+};
+
+struct child {
+	const struct unicorn_setup *setup;
+	struct unicorn_shm *shm;
+	uc_engine *uc;
+	uc_context *ctx;
+	uint8_t *env;
+	struct x86_state cur; /* the guest state in the engine (guest TF, not the stepping TF) */
+	bool loaded;
+	bool msrs_loaded;
+	uint64_t msr_loaded[X86_NMSR];
+	/* per step */
+	struct backend_result *res;
+	bool consumed[UNICORN_MAX_INPUTS];
+	uint32_t reps_used[UNICORN_MAX_INPUTS];
+	int intr;
+	bool paging;
+	bool paging_mismatch;
+	uint64_t mismatch_la;
+	uint64_t scratch[8];
+	unsigned n_scratch;
+	bool scratch_overflow;
+};
+
+static struct child C;
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static uint8_t *unicorn_host_ptr(const struct unicorn_region *regions, size_t n, uint64_t gpa, uint64_t len,
+                                 const struct unicorn_region **which)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct unicorn_region *r = &regions[i];
+		if (gpa >= r->gpa && len <= r->len && gpa - r->gpa <= r->len - len) {
+			if (which)
+				*which = r;
+			return r->host + (gpa - r->gpa);
+		}
+	}
+	return NULL;
+}
+
+static void unicorn_undo_apply(const struct unicorn_setup *setup)
+{
+	struct unicorn_shm *shm = setup->shm;
+	for (uint32_t i = shm->n_undo; i-- > 0;) {
+		const struct unicorn_undo *u = &shm->undo[i];
+		uint8_t *p = unicorn_host_ptr(setup->regions, setup->n_regions, u->gpa, u->len, NULL);
+		if (p)
+			memcpy(p, u->data, u->len);
+	}
+	shm->n_undo = 0;
+}
+
+static uint8_t *ram(uint64_t gpa, uint64_t len, const struct unicorn_region **which)
+{
+	return unicorn_host_ptr(C.setup->regions, C.setup->n_regions, gpa, len, which);
+}
+
+static uint32_t attr_to_flags(uint32_t attr)
+{
+	uint32_t flags = ((attr & 0xffu) << 8) | ((attr & 0xf000u) << 8);
+	if (attr & X86_SEG_UNUSABLE)
+		flags &= ~DESC_P;
+	return flags;
+}
+
+static uint32_t flags_to_attr(uint32_t flags)
+{
+	uint32_t attr = ((flags >> 8) & 0xffu) | ((flags >> 8) & 0xf000u);
+	if (!(flags & DESC_P))
+		attr |= X86_SEG_UNUSABLE;
+	return attr;
+}
+
+static void put_seg(uint8_t *p, const struct x86_segment *s)
+{
+	put32(p, s->selector);
+	put64(p + SEGC_BASE, s->base);
+	put32(p + SEGC_LIMIT, s->limit);
+	put32(p + SEGC_FLAGS, attr_to_flags(s->attr));
+}
+
+/* Keeps the loaded segment exactly when the engine left its cache alone. */
+static void get_seg(const uint8_t *p, const struct x86_segment *pre, struct x86_segment *s)
+{
+	uint16_t sel = (uint16_t)get32(p);
+	uint64_t base = get64(p + SEGC_BASE);
+	uint32_t limit = get32(p + SEGC_LIMIT);
+	uint32_t flags = get32(p + SEGC_FLAGS);
+	if (sel == pre->selector && base == pre->base && limit == pre->limit &&
+	    flags == attr_to_flags(pre->attr)) {
+		*s = *pre;
+		return;
+	}
+	memset(s, 0, sizeof(*s));
+	s->selector = sel;
+	s->base = base;
+	s->limit = limit;
+	s->attr = flags_to_attr(flags);
+}
+
+static uint32_t compute_hflags(const struct x86_state *st, uint32_t old)
+{
+	uint32_t cs = attr_to_flags(st->seg[X86_CS].attr), ss = attr_to_flags(st->seg[X86_SS].attr);
+	uint32_t h = old & ~HF_RECOMPUTED;
+	h |= x86_state_cpl(st) & HF_CPL_MASK;
+	if (st->cr0 & X86_CR0_PE)
+		h |= HF_PE;
+	if (st->cr0 & X86_CR0_MP)
+		h |= HF_MP;
+	if (st->cr0 & X86_CR0_EM)
+		h |= HF_EM;
+	if (st->cr0 & X86_CR0_TS)
+		h |= HF_TS;
+	h |= (uint32_t)(st->rflags & (X86_RFLAGS_TF | X86_RFLAGS_VM | X86_RFLAGS_IOPL));
+	if (st->cr4 & X86_CR4_OSFXSR)
+		h |= HF_OSFXSR;
+	if (st->cr4 & X86_CR4_SMAP)
+		h |= HF_SMAP;
+	if (st->efer & X86_EFER_LMA)
+		h |= HF_LMA;
+	if ((h & HF_LMA) && (cs & DESC_L)) {
+		h |= HF_CS32 | HF_SS32 | HF_CS64;
+	} else {
+		if (cs & DESC_B)
+			h |= HF_CS32;
+		if (ss & DESC_B)
+			h |= HF_SS32;
+		if (!(st->cr0 & X86_CR0_PE) || (st->rflags & X86_RFLAGS_VM) || !(h & HF_CS32))
+			h |= HF_ADDSEG;
+		else if ((st->seg[X86_DS].base | st->seg[X86_ES].base | st->seg[X86_SS].base) != 0)
+			h |= HF_ADDSEG;
+	}
+	if (st->events.shadow)
+		h |= HF_INHIBIT_IRQ;
+	return h;
+}
+
+/* A map and unmap flushes QEMU's TLB (notes/unicorn-2.0.1.md). */
+static void flush_tlb(void)
+{
+	if (uc_mem_map(C.uc, TLB_DUMMY_PAGE, 0x1000, UC_PROT_READ) == UC_ERR_OK)
+		uc_mem_unmap(C.uc, TLB_DUMMY_PAGE, 0x1000);
+}
+
+static const int fpu_regs[] = {
+    UC_X86_REG_FP0, UC_X86_REG_FP1, UC_X86_REG_FP2, UC_X86_REG_FP3,
+    UC_X86_REG_FP4, UC_X86_REG_FP5, UC_X86_REG_FP6, UC_X86_REG_FP7,
+};
+
+static void load_fpu(const struct x86_fpu *f)
+{
+	unsigned top = (f->fsw >> 11) & 7;
+	uint16_t tag = 0;
+	for (unsigned i = 0; i < 8; i++) {
+		/* FXSAVE keeps ST(i); unicorn's FPn is the physical register n. */
+		uint8_t v[10];
+		memcpy(v, f->st[i], 10);
+		uc_reg_write(C.uc, fpu_regs[(top + i) & 7], v);
+		if (!(f->ftw & (1u << i)))
+			tag |= (uint16_t)(3u << (2 * i));
+	}
+	uint16_t fcw = f->fcw, fsw = f->fsw;
+	uint32_t mxcsr = f->mxcsr;
+	uc_reg_write(C.uc, UC_X86_REG_FPCW, &fcw);
+	uc_reg_write(C.uc, UC_X86_REG_FPSW, &fsw);
+	uc_reg_write(C.uc, UC_X86_REG_FPTAG, &tag);
+	uc_reg_write(C.uc, UC_X86_REG_MXCSR, &mxcsr);
+	for (int i = 0; i < 16; i++)
+		uc_reg_write(C.uc, UC_X86_REG_XMM0 + i, f->xmm[i]);
+}
+
+static void read_fpu(struct x86_fpu *f)
+{
+	uint16_t fcw = 0, fsw = 0, tag = 0;
+	uint32_t mxcsr = 0;
+	uc_reg_read(C.uc, UC_X86_REG_FPCW, &fcw);
+	uc_reg_read(C.uc, UC_X86_REG_FPSW, &fsw);
+	uc_reg_read(C.uc, UC_X86_REG_FPTAG, &tag);
+	uc_reg_read(C.uc, UC_X86_REG_MXCSR, &mxcsr);
+	f->fcw = fcw;
+	f->fsw = fsw;
+	f->mxcsr = mxcsr;
+	f->ftw = 0;
+	unsigned top = (fsw >> 11) & 7;
+	for (unsigned i = 0; i < 8; i++) {
+		uint8_t v[16] = {0};
+		uc_reg_read(C.uc, fpu_regs[(top + i) & 7], v);
+		memset(v + 10, 0, 6);
+		memcpy(f->st[i], v, 16);
+		if (((tag >> (2 * i)) & 3) != 3)
+			f->ftw |= (uint8_t)(1u << i);
+	}
+	for (int i = 0; i < 16; i++)
+		uc_reg_read(C.uc, UC_X86_REG_XMM0 + i, f->xmm[i]);
+}
+
+/* The MSRs QEMU's wrmsr models; TSC and APIC_BASE are not among them. */
+static bool msr_modelled(int i)
+{
+	return i != X86_MSR_TSC && i != X86_MSR_APIC_BASE;
+}
+
+static void load_state(const struct x86_state *st)
+{
+	bool flush = !C.loaded || st->cr0 != C.cur.cr0 || st->cr3 != C.cur.cr3 || st->cr4 != C.cur.cr4 ||
+	             st->efer != C.cur.efer;
+	uint8_t *env = C.env;
+
+	uc_context_save(C.uc, C.ctx);
+	for (int i = 0; i < X86_NGPR; i++)
+		put64(env + ENV_REGS + 8 * i, st->gpr[i]);
+	put64(env + ENV_EIP, st->rip);
+	for (int i = X86_ES; i <= X86_GS; i++)
+		put_seg(env + ENV_SEGS + ENV_SEG_SIZE * i, &st->seg[i]);
+	put_seg(env + ENV_LDT, &st->seg[X86_LDTR]);
+	put_seg(env + ENV_TR, &st->seg[X86_TR]);
+	put64(env + ENV_GDT + SEGC_BASE, st->gdtr.base);
+	put32(env + ENV_GDT + SEGC_LIMIT, st->gdtr.limit);
+	put64(env + ENV_IDT + SEGC_BASE, st->idtr.base);
+	put32(env + ENV_IDT + SEGC_LIMIT, st->idtr.limit);
+	put64(env + ENV_CR + 0, st->cr0);
+	put64(env + ENV_CR + 16, st->cr2);
+	put64(env + ENV_CR + 24, st->cr3);
+	put64(env + ENV_CR + 32, st->cr4);
+	put64(env + ENV_EFER, st->efer);
+	put32(env + ENV_HFLAGS, compute_hflags(st, get32(env + ENV_HFLAGS)));
+	uc_context_restore(C.uc, C.ctx);
+
+	uint64_t rflags = st->rflags;
+	uc_reg_write(C.uc, UC_X86_REG_RFLAGS, &rflags);
+	for (int i = 0; i < 4; i++) {
+		uint64_t v = st->dr[i];
+		uc_reg_write(C.uc, UC_X86_REG_DR0 + i, &v);
+	}
+	load_fpu(&st->fpu);
+	for (int i = 0; i < X86_NMSR; i++) {
+		if (!msr_modelled(i) || (C.msrs_loaded && C.msr_loaded[i] == st->msr[i]))
+			continue;
+		uc_x86_msr m = {.rid = x86_msr_numbers[i], .value = st->msr[i]};
+		uc_reg_write(C.uc, UC_X86_REG_MSR, &m);
+		C.msr_loaded[i] = st->msr[i];
+	}
+	C.msrs_loaded = true;
+	C.cur = *st;
+	C.loaded = true;
+	if (flush)
+		flush_tlb();
+}
+
+static void read_state(const struct x86_state *pre, struct x86_state *st)
+{
+	const uint8_t *env = C.env;
+
+	*st = *pre;
+	uc_context_save(C.uc, C.ctx);
+	for (int i = 0; i < X86_NGPR; i++)
+		st->gpr[i] = get64(env + ENV_REGS + 8 * i);
+	st->rip = get64(env + ENV_EIP);
+	for (int i = X86_ES; i <= X86_GS; i++)
+		get_seg(env + ENV_SEGS + ENV_SEG_SIZE * i, &pre->seg[i], &st->seg[i]);
+	get_seg(env + ENV_LDT, &pre->seg[X86_LDTR], &st->seg[X86_LDTR]);
+	get_seg(env + ENV_TR, &pre->seg[X86_TR], &st->seg[X86_TR]);
+	st->gdtr.base = get64(env + ENV_GDT + SEGC_BASE);
+	st->gdtr.limit = get32(env + ENV_GDT + SEGC_LIMIT);
+	st->idtr.base = get64(env + ENV_IDT + SEGC_BASE);
+	st->idtr.limit = get32(env + ENV_IDT + SEGC_LIMIT);
+	st->cr0 = get64(env + ENV_CR + 0);
+	st->cr2 = get64(env + ENV_CR + 16);
+	st->cr3 = get64(env + ENV_CR + 24);
+	st->cr4 = get64(env + ENV_CR + 32);
+	st->efer = get64(env + ENV_EFER);
+	st->events.shadow = (get32(env + ENV_HFLAGS) & HF_INHIBIT_IRQ) ? X86_SHADOW_MOV_SS : 0;
+	uint64_t rflags = 0;
+	uc_reg_read(C.uc, UC_X86_REG_RFLAGS, &rflags);
+	st->rflags = rflags;
+	for (int i = 0; i < 4; i++) {
+		uint64_t v = 0;
+		uc_reg_read(C.uc, UC_X86_REG_DR0 + i, &v);
+		st->dr[i] = v;
+	}
+	read_fpu(&st->fpu);
+	for (int i = 0; i < X86_NMSR; i++) {
+		if (!msr_modelled(i))
+			continue;
+		uc_x86_msr m = {.rid = x86_msr_numbers[i], .value = 0};
+		uc_reg_read(C.uc, UC_X86_REG_MSR, &m);
+		st->msr[i] = m.value;
+		C.msr_loaded[i] = m.value;
+	}
+}
+
+/* Fields of x86_state this backend cannot observe: the differ skips them. */
+static void mark_unobserved(struct x86_state *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->cr8 = ~0ull;
+	u->xcr0 = ~0ull;
+	u->dr6 = ~0ull;
+	u->dr7 = ~0ull;
+	u->msr[X86_MSR_TSC] = ~0ull;
+	u->msr[X86_MSR_APIC_BASE] = ~0ull;
+	memset(&u->events, 0xff, sizeof(u->events));
+	u->events.shadow = 0;
+	u->events.halted = 0;
+	u->fpu.fip = ~0ull;
+	u->fpu.fdp = ~0ull;
+	u->fpu.fop = 0xffff;
+	for (int i = 0; i < 8; i++)
+		memset(u->fpu.st[i] + 10, 0xff, 6);
+}
+
+/* Guest linear to physical through the guest's own page tables; -1 when not present. */
+static int walk(uint64_t la, uint64_t *pa)
+{
+	const struct x86_state *s = &C.cur;
+	const uint8_t *p;
+	if (!(s->cr0 & X86_CR0_PG)) {
+		*pa = la;
+		return 0;
+	}
+	if (s->efer & X86_EFER_LMA) {
+		int levels = (s->cr4 & X86_CR4_LA57) ? 5 : 4;
+		uint64_t table = s->cr3 & PTE_ADDR;
+		for (int lvl = levels; lvl >= 1; lvl--) {
+			unsigned shift = 12 + 9 * (lvl - 1);
+			if (!(p = ram(table + ((la >> shift) & 0x1ff) * 8, 8, NULL)))
+				return -1;
+			uint64_t e = get64(p);
+			if (!(e & 1))
+				return -1;
+			if ((lvl == 2 || lvl == 3) && (e & 0x80)) {
+				uint64_t size = 1ull << shift;
+				*pa = (e & PTE_ADDR & ~(size - 1)) | (la & (size - 1));
+				return 0;
+			}
+			table = e & PTE_ADDR;
+		}
+		*pa = table | (la & PAGE_MASK_4K);
+		return 0;
+	}
+	la &= 0xffffffffull;
+	if (s->cr4 & X86_CR4_PAE) {
+		if (!(p = ram((s->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8, 8, NULL)))
+			return -1;
+		uint64_t e = get64(p);
+		if (!(e & 1))
+			return -1;
+		if (!(p = ram((e & PTE_ADDR) + ((la >> 21) & 0x1ff) * 8, 8, NULL)))
+			return -1;
+		e = get64(p);
+		if (!(e & 1))
+			return -1;
+		if (e & 0x80) {
+			*pa = (e & PTE_ADDR & ~0x1fffffull) | (la & 0x1fffff);
+			return 0;
+		}
+		if (!(p = ram((e & PTE_ADDR) + ((la >> 12) & 0x1ff) * 8, 8, NULL)))
+			return -1;
+		e = get64(p);
+		if (!(e & 1))
+			return -1;
+		*pa = (e & PTE_ADDR) | (la & PAGE_MASK_4K);
+		return 0;
+	}
+	if (!(p = ram((s->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4, 4, NULL)))
+		return -1;
+	uint32_t e = get32(p);
+	if (!(e & 1))
+		return -1;
+	if ((s->cr4 & X86_CR4_PSE) && (e & 0x80)) {
+		*pa = (e & 0xffc00000ull) | ((uint64_t)((e >> 13) & 0xff) << 32) | (la & 0x3fffff);
+		return 0;
+	}
+	if (!(p = ram((e & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4, 4, NULL)))
+		return -1;
+	e = get32(p);
+	if (!(e & 1))
+		return -1;
+	*pa = (e & 0xfffff000ull) | (la & PAGE_MASK_4K);
+	return 0;
+}
+
+/* Unicorn 2.0.1 accesses the linear address as if it were physical: flag every access where it is not. */
+static bool paging_differs(uint64_t la, int size)
+{
+	if (!C.paging)
+		return false;
+	uint64_t last = la + (uint64_t)(size > 0 ? size - 1 : 0);
+	uint64_t pa;
+	for (uint64_t a = la & ~PAGE_MASK_4K; a <= (last & ~PAGE_MASK_4K); a += 0x1000) {
+		if (walk(a, &pa) == 0 && pa != a) {
+			if (!C.paging_mismatch)
+				C.mismatch_la = a;
+			C.paging_mismatch = true;
+			uc_emu_stop(C.uc);
+			return true;
+		}
+		if (a + 0x1000 < a)
+			break;
+	}
+	return false;
+}
+
+static bool in_scratch(uint64_t addr)
+{
+	for (unsigned i = 0; i < C.n_scratch; i++)
+		if ((addr & ~PAGE_MASK_4K) == C.scratch[i])
+			return true;
+	return false;
+}
+
+/* The next recorded input of this kind; repetitions of one row are consumed one by one. */
+static const struct trace_input *next_input(uint8_t kind, uint32_t *rep)
+{
+	struct unicorn_shm *shm = C.shm;
+	for (uint32_t i = 0; i < shm->n_inputs && i < UNICORN_MAX_INPUTS; i++) {
+		const struct trace_input *in = &shm->inputs[i];
+		if (C.consumed[i] || in->kind != kind)
+			continue;
+		uint32_t count = in->count ? in->count : 1;
+		*rep = C.reps_used[i]++;
+		if (C.reps_used[i] >= count)
+			C.consumed[i] = true;
+		return in;
+	}
+	return NULL;
+}
+
+/* The value of repetition rep, little-endian, size bytes. */
+static uint64_t input_value(const struct trace_input *in, uint32_t rep, int size)
+{
+	uint64_t v = 0;
+	unsigned sz = in->size ? in->size : (unsigned)size;
+	unsigned off = (sz * rep + sz <= sizeof(in->data)) ? sz * rep : 0;
+	memcpy(&v, in->data + off, sz > 8 ? 8 : sz);
+	if (size < 8)
+		v &= (1ull << (8 * size)) - 1;
+	return v;
+}
+
+static void hook_intr(uc_engine *uc, uint32_t intno, void *user)
+{
+	(void)user;
+	if (C.intr < 0)
+		C.intr = (int)intno;
+	uc_emu_stop(uc);
+}
+
+static void hook_mem_read(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
+{
+	(void)type, (void)value, (void)user;
+	if (paging_differs(addr, size) || !in_scratch(addr))
+		return;
+	uint32_t rep = 0;
+	const struct trace_input *in = next_input(TRACE_INPUT_MMIO_READ, &rep);
+	uint64_t v = in ? input_value(in, rep, size) : ~0ull;
+	uint8_t buf[8];
+	memcpy(buf, &v, 8);
+	uc_mem_write(uc, addr, buf, (size_t)(size > 8 ? 8 : size));
+}
+
+static void add_write(uint64_t addr, int size, uint64_t value)
+{
+	struct backend_result *res = C.res;
+	uint8_t bytes[8];
+	memcpy(bytes, &value, 8);
+	if (res->n_writes) {
+		struct backend_write *w = &res->writes[res->n_writes - 1];
+		if (w->gpa + w->len == addr && w->len + size <= 16) {
+			memcpy(w->data + w->len, bytes, (size_t)size);
+			w->len = (uint8_t)(w->len + size);
+			return;
+		}
+	}
+	if (res->n_writes >= BACKEND_MAX_WRITES) {
+		res->writes_overflow = true;
+		return;
+	}
+	struct backend_write *w = &res->writes[res->n_writes++];
+	w->gpa = addr;
+	w->len = (uint8_t)size;
+	memcpy(w->data, bytes, (size_t)size);
+}
+
+static void hook_mem_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value,
+                           void *user)
+{
+	(void)uc, (void)type, (void)user;
+	if (size <= 0 || size > 8 || paging_differs(addr, size))
+		return;
+	const struct unicorn_region *r = NULL;
+	uint8_t *p = ram(addr, (uint64_t)size, &r);
+	if (!p)
+		return; /* MMIO: the recording has it as an exit, not as RAM */
+	struct unicorn_shm *shm = C.shm;
+	if (shm->n_undo < UNICORN_MAX_UNDO) {
+		struct unicorn_undo *u = &shm->undo[shm->n_undo++];
+		u->gpa = addr;
+		u->len = (uint8_t)size;
+		memcpy(u->data, p, (size_t)size);
+	} else {
+		shm->undo_overflow = true;
+	}
+	if (!r->rom)
+		add_write(addr, size, (uint64_t)value);
+}
+
+static bool map_scratch(uint64_t addr, int size)
+{
+	uint64_t last = addr + (uint64_t)(size > 0 ? size - 1 : 0);
+	for (uint64_t a = addr & ~PAGE_MASK_4K; a <= (last & ~PAGE_MASK_4K); a += 0x1000) {
+		if (in_scratch(a) || ram(a, 1, NULL))
+			continue;
+		if (C.n_scratch >= sizeof(C.scratch) / sizeof(C.scratch[0])) {
+			C.scratch_overflow = true;
+			return false;
+		}
+		if (uc_mem_map(C.uc, a, 0x1000, UC_PROT_READ | UC_PROT_WRITE) != UC_ERR_OK)
+			return false;
+		C.scratch[C.n_scratch++] = a;
+	}
+	return true;
+}
+
+static bool hook_unmapped(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
+{
+	(void)uc, (void)value, (void)user;
+	if (type == UC_MEM_FETCH_UNMAPPED || paging_differs(addr, size))
+		return false;
+	return map_scratch(addr, size);
+}
+
+static void add_port(uint16_t port, int size, bool is_out, uint32_t value)
+{
+	struct backend_result *res = C.res;
+	if (res->n_ports >= BACKEND_MAX_PORTS)
+		return;
+	struct backend_port *p = &res->ports[res->n_ports++];
+	p->port = port;
+	p->size = (uint8_t)size;
+	p->is_out = is_out;
+	p->value = value;
+}
+
+static uint32_t hook_in(uc_engine *uc, uint32_t port, int size, void *user)
+{
+	(void)uc, (void)user;
+	uint32_t rep = 0;
+	const struct trace_input *in = next_input(TRACE_INPUT_PIO_IN, &rep);
+	uint32_t v = in ? (uint32_t)input_value(in, rep, size) : (uint32_t)((1ull << (8 * size)) - 1);
+	add_port((uint16_t)port, size, false, v);
+	return v;
+}
+
+static void hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user)
+{
+	(void)uc, (void)user;
+	add_port((uint16_t)port, size, true, value);
+}
+
+/* CPUID answers come from the recording, then the recorded CPUID table, then unicorn itself. */
+static int hook_cpuid(uc_engine *uc, void *user)
+{
+	(void)user;
+	uint64_t rax = 0, rcx = 0;
+	uc_reg_read(uc, UC_X86_REG_RAX, &rax);
+	uc_reg_read(uc, UC_X86_REG_RCX, &rcx);
+	uint32_t leaf = (uint32_t)rax, sub = (uint32_t)rcx, out[4];
+	uint32_t rep = 0;
+	const struct trace_input *in = next_input(TRACE_INPUT_CPUID, &rep);
+	if (in) {
+		memcpy(out, in->data, 16);
+	} else {
+		size_t i, n = C.setup->n_cpuid;
+		const uint32_t(*t)[6] = C.setup->cpuid;
+		for (i = 0; i < n; i++)
+			if (t[i][0] == leaf && t[i][1] == sub)
+				break;
+		for (size_t j = 0; i == n && j < n; j++)
+			if (t[j][0] == leaf && t[j][1] == 0)
+				i = j;
+		if (i == n)
+			return 0;
+		memcpy(out, &t[i][2], 16);
+	}
+	static const int regs[4] = {UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDX};
+	for (int r = 0; r < 4; r++) {
+		uint64_t v = out[r];
+		uc_reg_write(uc, regs[r], &v);
+	}
+	return 1;
+}
+
+/* Names what the instruction at RIP is, as far as this backend needs to know. */
+static enum insn_class classify(const uint8_t *b, size_t n, bool long64, unsigned *soft_vector)
+{
+	size_t i = 0;
+	while (i < n) {
+		uint8_t c = b[i];
+		if (c == 0x66 || c == 0x67 || c == 0xf0 || c == 0xf2 || c == 0xf3 || c == 0x2e || c == 0x36 ||
+		    c == 0x3e || c == 0x26 || c == 0x64 || c == 0x65 || (long64 && (c & 0xf0) == 0x40))
+			i++;
+		else
+			break;
+	}
+	if (i >= n)
+		return INSN_OTHER;
+	switch (b[i]) {
+	case 0x9c:
+		return INSN_PUSHF;
+	case 0x9d:
+		return INSN_POPF;
+	case 0xcf:
+		return INSN_IRET;
+	case 0xf4:
+		return INSN_HLT;
+	case 0xfb:
+		return INSN_STI;
+	case 0xcc:
+		*soft_vector = 3;
+		return INSN_SOFT_INT;
+	case 0xf1:
+		*soft_vector = 1;
+		return INSN_SOFT_INT;
+	case 0xcd:
+		*soft_vector = i + 1 < n ? b[i + 1] : 0;
+		return INSN_SOFT_INT;
+	case 0x0f:
+		if (i + 1 < n && b[i + 1] == 0x31)
+			return INSN_RDTSC;
+		if (i + 3 < n && b[i + 1] == 0x01 && b[i + 2] == 0xf9)
+			return INSN_RDTSC;
+		return INSN_OTHER;
+	default:
+		return INSN_OTHER;
+	}
+}
+
+__attribute__((format(printf, 2, 3))) static void unsupported(struct backend_result *res, const char *fmt,
+                                                              ...)
+{
+	va_list ap;
+	res->outcome = BACKEND_UNSUPPORTED;
+	va_start(ap, fmt);
+	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+	va_end(ap);
+}
+
+static void unmap_scratch(void)
+{
+	for (unsigned i = 0; i < C.n_scratch; i++)
+		uc_mem_unmap(C.uc, C.scratch[i], 0x1000);
+	C.n_scratch = 0;
+}
+
+/* Drops what the engine wrote to ROM: the bus ignores such writes. */
+static void undo_rom_writes(void)
+{
+	struct unicorn_shm *shm = C.shm;
+	for (uint32_t i = shm->n_undo; i-- > 0;) {
+		const struct unicorn_undo *u = &shm->undo[i];
+		const struct unicorn_region *r = NULL;
+		uint8_t *p = ram(u->gpa, u->len, &r);
+		if (p && r->rom)
+			memcpy(p, u->data, u->len);
+	}
+}
+
+static void do_step(void)
+{
+	struct unicorn_shm *shm = C.shm;
+	struct backend_result *res = &shm->result;
+	struct x86_state pre;
+	uc_err err;
+
+	memset(res, 0, sizeof(*res));
+	C.res = res;
+	shm->n_undo = 0;
+	shm->undo_overflow = false;
+	memset(C.consumed, 0, sizeof(C.consumed));
+	memset(C.reps_used, 0, sizeof(C.reps_used));
+	C.intr = -1;
+	C.paging_mismatch = false;
+	C.scratch_overflow = false;
+
+	if (shm->load_state || !C.loaded) {
+		load_state(&shm->state);
+		shm->load_state = 0;
+	}
+	if (shm->dirty_overflow) {
+		uc_ctl_flush_tlb(C.uc);
+	} else {
+		for (uint32_t i = 0; i < shm->n_dirty; i++)
+			uc_ctl_remove_cache(C.uc, shm->dirty[i].gpa, shm->dirty[i].gpa + shm->dirty[i].len);
+	}
+	if ((shm->n_dirty || shm->dirty_overflow) && (C.cur.cr0 & X86_CR0_PG))
+		flush_tlb();
+	shm->n_dirty = 0;
+	shm->dirty_overflow = false;
+
+	pre = C.cur;
+	res->post = pre;
+	memset(&res->unobserved, 0xff, sizeof(res->unobserved));
+	C.paging = (pre.cr0 & X86_CR0_PG) && (pre.cr0 & X86_CR0_PE);
+
+	if (shm->has_event) {
+		unsupported(res, "unicorn does not deliver exceptions/interrupts (vector %u)",
+		            shm->event.vector);
+		return;
+	}
+	if (pre.rflags & X86_RFLAGS_TF) {
+		unsupported(res, "guest EFLAGS.TF is set: unicorn does not deliver the #DB (vector 1)");
+		return;
+	}
+
+	bool long64 = (pre.efer & X86_EFER_LMA) && (pre.seg[X86_CS].attr & X86_SEG_L);
+	uint64_t la = long64 ? pre.rip : pre.seg[X86_CS].base + pre.rip;
+	if (!long64 && !(pre.efer & X86_EFER_LMA))
+		la &= 0xffffffffull;
+	uint8_t bytes[15] = {0};
+	size_t n = 0;
+	uint64_t pa = la;
+	for (n = 0; n < sizeof(bytes); n++) {
+		if (walk(la + n, &pa) != 0)
+			break;
+		if (C.paging && pa != la + n) {
+			unsupported(
+			    res,
+			    "unicorn 2.0.1 discards the paging translation (linear %#llx is physical %#llx)",
+			    (unsigned long long)(la + n), (unsigned long long)pa);
+			return;
+		}
+		const uint8_t *p = ram(pa, 1, NULL);
+		if (!p)
+			break;
+		bytes[n] = *p;
+	}
+	if (n == 0) {
+		unsupported(res, "instruction fetch at %#llx is not backed by a RAM/ROM region",
+		            (unsigned long long)la);
+		return;
+	}
+	unsigned soft_vector = 0;
+	enum insn_class cls = classify(bytes, n, long64, &soft_vector);
+	if (cls == INSN_SOFT_INT) {
+		unsupported(res, "unicorn does not deliver exceptions/interrupts (vector %u)", soft_vector);
+		return;
+	}
+	if (cls == INSN_RDTSC) {
+		unsupported(res,
+		            "unicorn 2.0.1 cannot be fed a recorded RDTSC value (RDTSC is not hookable)");
+		return;
+	}
+	for (uint32_t i = 0; i < shm->n_inputs; i++) {
+		if (shm->inputs[i].kind == TRACE_INPUT_RDMSR || shm->inputs[i].kind == TRACE_INPUT_RDTSC ||
+		    shm->inputs[i].kind == TRACE_INPUT_RDRAND) {
+			unsupported(res, "unicorn 2.0.1 cannot be fed a recorded %s value",
+			            shm->inputs[i].kind == TRACE_INPUT_RDMSR   ? "RDMSR"
+			            : shm->inputs[i].kind == TRACE_INPUT_RDTSC ? "RDTSC"
+			                                                       : "RDRAND");
+			return;
+		}
+	}
+
+	uint64_t rflags = pre.rflags | X86_RFLAGS_TF;
+	uc_reg_write(C.uc, UC_X86_REG_RFLAGS, &rflags);
+	/* begin is RIP, not CS.base + RIP: the 64-bit engine stores it into EIP unchanged. The end
+	 * address is never reached (TF stops first), but unicorn walks the page tables for the byte
+	 * before it, so it must be an address that translates: the instruction's own first byte. */
+	err = uc_emu_start(C.uc, pre.rip, la + 1, 0, 0);
+	unmap_scratch();
+
+	bool halted = false;
+	if (C.paging_mismatch) {
+		unsupported(
+		    res, "unicorn 2.0.1 discards the paging translation (linear %#llx is mapped elsewhere)",
+		    (unsigned long long)C.mismatch_la);
+	} else if (C.intr >= 0 && C.intr != 1) {
+		unsupported(res, "unicorn does not deliver exceptions/interrupts (vector %d)", C.intr);
+	} else if (err == UC_ERR_INSN_INVALID) {
+		unsupported(res, "unicorn does not deliver exceptions/interrupts (vector 6)");
+	} else if (err == UC_ERR_FETCH_UNMAPPED) {
+		unsupported(res, "instruction fetch outside the RAM/ROM regions");
+	} else if (C.scratch_overflow) {
+		unsupported(res, "the step touches more MMIO pages than this backend maps");
+	} else if (err != UC_ERR_OK) {
+		unsupported(res, "unicorn stopped with: %s", uc_strerror(err));
+	} else if (C.intr < 0) {
+		if (cls == INSN_HLT)
+			halted = true;
+		else
+			unsupported(res, "unicorn stopped before the single-step trap");
+	}
+	if (res->outcome != BACKEND_STEPPED) {
+		unicorn_undo_apply(C.setup);
+		load_state(&pre);
+		res->post = pre;
+		return;
+	}
+	undo_rom_writes();
+
+	read_state(&pre, &res->post);
+	struct x86_state *post = &res->post;
+	if (cls != INSN_POPF && cls != INSN_IRET)
+		post->rflags = (post->rflags & ~X86_RFLAGS_TF) | (pre.rflags & X86_RFLAGS_TF);
+	post->rflags &= ~X86_RFLAGS_RF;
+	if (post->events.shadow)
+		post->events.shadow = cls == INSN_STI ? X86_SHADOW_STI : X86_SHADOW_MOV_SS;
+	post->events.halted = halted;
+	if (cls == INSN_PUSHF) {
+		/* The stepping TF must not show in the pushed image. */
+		for (uint32_t i = 0; i < res->n_writes; i++) {
+			struct backend_write *w = &res->writes[i];
+			if (w->len >= 2 && !(pre.rflags & X86_RFLAGS_TF)) {
+				w->data[1] &= (uint8_t) ~(X86_RFLAGS_TF >> 8);
+				uint8_t *p = ram(w->gpa + 1, 1, NULL);
+				if (p)
+					*p &= (uint8_t) ~(X86_RFLAGS_TF >> 8);
+			}
+		}
+	}
+	rflags = post->rflags;
+	uc_reg_write(C.uc, UC_X86_REG_RFLAGS, &rflags);
+	C.cur = *post;
+	mark_unobserved(&res->unobserved);
+}
+
+/* Round-trips known values between the register API and the raw context. */
+static int check_layout(char *msg, size_t len)
+{
+	static const int gprs[X86_NGPR] = {
+	    UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX, UC_X86_REG_RSP, UC_X86_REG_RBP,
+	    UC_X86_REG_RSI, UC_X86_REG_RDI, UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
+	    UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
+	};
+	const char *bad = NULL;
+	size_t off = 0;
+	uint8_t *env = C.env;
+
+	if (uc_context_size(C.uc) < CTX_DATA + ENV_MIN_SIZE) {
+		snprintf(msg, len,
+		         "libunicorn context is %zu bytes, expected at least %d; emudiff needs 2.0.1",
+		         uc_context_size(C.uc), CTX_DATA + ENV_MIN_SIZE);
+		return -ENODEV;
+	}
+	for (int i = 0; i < X86_NGPR; i++) {
+		uint64_t v = 0x1111111111111111ull * (uint64_t)(i + 1) + 0x0102030405ull;
+		uc_reg_write(C.uc, gprs[i], &v);
+	}
+	uint64_t rip = 0x123456789aull, cr2 = 0xabcdef012345ull, cr3 = 0x7654000ull, fsb = 0x5555aaaa0000ull,
+	         gsb = 0x6666bbbb0000ull;
+	uc_reg_write(C.uc, UC_X86_REG_RIP, &rip);
+	uc_reg_write(C.uc, UC_X86_REG_CR2, &cr2);
+	uc_reg_write(C.uc, UC_X86_REG_CR3, &cr3);
+	uc_reg_write(C.uc, UC_X86_REG_FS_BASE, &fsb);
+	uc_reg_write(C.uc, UC_X86_REG_GS_BASE, &gsb);
+	uc_x86_mmr ldt = {.selector = 0x28, .base = 0x12345000, .limit = 0x3ff, .flags = 0x8200};
+	uc_x86_mmr tr = {.selector = 0x30, .base = 0x23456000, .limit = 0x67, .flags = 0x8b00};
+	uc_x86_mmr gdt = {.selector = 0, .base = 0x34567000, .limit = 0x1ff, .flags = 0};
+	uc_x86_mmr idt = {.selector = 0, .base = 0x45678000, .limit = 0x7ff, .flags = 0};
+	uc_reg_write(C.uc, UC_X86_REG_LDTR, &ldt);
+	uc_reg_write(C.uc, UC_X86_REG_TR, &tr);
+	uc_reg_write(C.uc, UC_X86_REG_GDTR, &gdt);
+	uc_reg_write(C.uc, UC_X86_REG_IDTR, &idt);
+	uc_x86_msr efer = {.rid = 0xc0000080, .value = 0};
+	uc_reg_read(C.uc, UC_X86_REG_MSR, &efer);
+	uc_context_save(C.uc, C.ctx);
+
+	for (int i = 0; i < X86_NGPR && !bad; i++)
+		if (get64(env + ENV_REGS + 8 * i) !=
+		    0x1111111111111111ull * (uint64_t)(i + 1) + 0x0102030405ull)
+			bad = "general registers", off = ENV_REGS + 8 * (size_t)i;
+	if (!bad && get64(env + ENV_EIP) != rip)
+		bad = "eip", off = ENV_EIP;
+	if (!bad && (get32(env + ENV_HFLAGS) & (HF_LMA | HF_CS64 | HF_PE)) != (HF_LMA | HF_CS64 | HF_PE))
+		bad = "hflags", off = ENV_HFLAGS;
+	if (!bad && get64(env + ENV_SEGS + 4 * ENV_SEG_SIZE + SEGC_BASE) != fsb)
+		bad = "segs[FS].base", off = ENV_SEGS + 4 * ENV_SEG_SIZE + SEGC_BASE;
+	if (!bad && get64(env + ENV_SEGS + 5 * ENV_SEG_SIZE + SEGC_BASE) != gsb)
+		bad = "segs[GS].base", off = ENV_SEGS + 5 * ENV_SEG_SIZE + SEGC_BASE;
+	const struct {
+		const char *name;
+		size_t at;
+		const uc_x86_mmr *m;
+		bool full;
+	} tabs[] = {
+	    {"ldt", ENV_LDT, &ldt, true},
+	    {"tr", ENV_TR, &tr, true},
+	    {"gdt", ENV_GDT, &gdt, false},
+	    {"idt", ENV_IDT, &idt, false},
+	};
+	for (size_t i = 0; i < sizeof(tabs) / sizeof(tabs[0]) && !bad; i++) {
+		const uint8_t *p = env + tabs[i].at;
+		if (get64(p + SEGC_BASE) != tabs[i].m->base || get32(p + SEGC_LIMIT) != tabs[i].m->limit ||
+		    (tabs[i].full &&
+		     (get32(p) != tabs[i].m->selector || get32(p + SEGC_FLAGS) != tabs[i].m->flags)))
+			bad = tabs[i].name, off = tabs[i].at;
+	}
+	if (!bad && get64(env + ENV_CR + 16) != cr2)
+		bad = "cr2", off = ENV_CR + 16;
+	if (!bad && get64(env + ENV_CR + 24) != cr3)
+		bad = "cr3", off = ENV_CR + 24;
+	if (!bad && (get64(env + ENV_EFER) != efer.value || !(efer.value & X86_EFER_LMA)))
+		bad = "efer", off = ENV_EFER;
+
+	/* The other direction: raw pokes must read back through the API. */
+	if (!bad) {
+		put32(env + ENV_SEGS + X86_DS * ENV_SEG_SIZE, 0x1234);
+		put64(env + ENV_CR + 32, X86_CR4_PAE | X86_CR4_OSFXSR | X86_CR4_PGE);
+		put64(env + ENV_CR + 0, X86_CR0_PE | X86_CR0_ET | X86_CR0_PG);
+		uc_context_restore(C.uc, C.ctx);
+		uint16_t ds = 0;
+		uint64_t cr4 = 0, cr0 = 0;
+		uc_reg_read(C.uc, UC_X86_REG_DS, &ds);
+		uc_reg_read(C.uc, UC_X86_REG_CR4, &cr4);
+		uc_reg_read(C.uc, UC_X86_REG_CR0, &cr0);
+		if (ds != 0x1234)
+			bad = "segs[DS].selector", off = ENV_SEGS + X86_DS * ENV_SEG_SIZE;
+		else if (cr4 != (X86_CR4_PAE | X86_CR4_OSFXSR | X86_CR4_PGE))
+			bad = "cr4", off = ENV_CR + 32;
+		else if (cr0 != (X86_CR0_PE | X86_CR0_ET | X86_CR0_PG))
+			bad = "cr0", off = ENV_CR;
+	}
+	if (bad) {
+		snprintf(
+		    msg, len,
+		    "libunicorn raw context layout differs from 2.0.1 (%s at offset %zu); install Debian's "
+		    "libunicorn-dev 2.0.1",
+		    bad, off);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+static int child_start(char *msg, size_t len)
+{
+	const struct unicorn_setup *s = C.setup;
+	uc_hook h;
+	uc_err err = uc_open(UC_ARCH_X86, UC_MODE_64, &C.uc);
+	if (err != UC_ERR_OK) {
+		snprintf(msg, len, "uc_open: %s", uc_strerror(err));
+		return -ENODEV;
+	}
+	if (uc_context_alloc(C.uc, &C.ctx) != UC_ERR_OK) {
+		snprintf(msg, len, "uc_context_alloc failed");
+		return -ENOMEM;
+	}
+	C.env = (uint8_t *)C.ctx + CTX_DATA;
+	int ret = check_layout(msg, len);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < s->n_regions; i++) {
+		const struct unicorn_region *r = &s->regions[i];
+		err = uc_mem_map_ptr(C.uc, r->gpa, r->len, UC_PROT_ALL, r->host);
+		if (err != UC_ERR_OK) {
+			snprintf(msg, len, "uc_mem_map_ptr(%#llx, %#llx): %s", (unsigned long long)r->gpa,
+			         (unsigned long long)r->len, uc_strerror(err));
+			return -EINVAL;
+		}
+	}
+	if (uc_hook_add(C.uc, &h, UC_HOOK_INTR, (void *)hook_intr, NULL, 1, 0) ||
+	    uc_hook_add(C.uc, &h, UC_HOOK_MEM_READ, (void *)hook_mem_read, NULL, 1, 0) ||
+	    uc_hook_add(C.uc, &h, UC_HOOK_MEM_WRITE, (void *)hook_mem_write, NULL, 1, 0) ||
+	    uc_hook_add(C.uc, &h, UC_HOOK_MEM_UNMAPPED, (void *)hook_unmapped, NULL, 1, 0) ||
+	    uc_hook_add(C.uc, &h, UC_HOOK_INSN, (void *)hook_in, NULL, 1, 0, UC_X86_INS_IN) ||
+	    uc_hook_add(C.uc, &h, UC_HOOK_INSN, (void *)hook_out, NULL, 1, 0, UC_X86_INS_OUT) ||
+	    uc_hook_add(C.uc, &h, UC_HOOK_INSN, (void *)hook_cpuid, NULL, 1, 0, UC_X86_INS_CPUID)) {
+		snprintf(msg, len, "uc_hook_add failed");
+		return -ENODEV;
+	}
+	return 0;
+}
+
+__attribute__((noreturn)) static void unicorn_child_main(const struct unicorn_setup *setup)
+{
+	char c;
+	memset(&C, 0, sizeof(C));
+	C.setup = setup;
+	C.shm = setup->shm;
+	C.shm->status = child_start(C.shm->msg, sizeof(C.shm->msg));
+	c = UNICORN_REPLY_READY;
+	if (write(setup->fd, &c, 1) != 1 || C.shm->status)
+		_exit(1);
+	for (;;) {
+		ssize_t n = read(setup->fd, &c, 1);
+		if (n == 1 && c == UNICORN_CMD_STEP) {
+			do_step();
+			c = UNICORN_REPLY_DONE;
+			if (write(setup->fd, &c, 1) != 1)
+				_exit(1);
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else {
+			_exit(0);
+		}
+	}
+}
+
+/* ---- the parent: backend_ops ---- */
+
+#define UNICORN_REPLY_TIMEOUT_MS 10000
+/* Larger dirty ranges flush every translation instead of invalidating page by page. */
+#define UNICORN_DIRTY_FLUSH_ALL (16ull << 20)
+
+struct backend {
+	struct unicorn_setup setup;
+	struct unicorn_region *regions;
+	uint32_t (*cpuid)[6];
+	pid_t pid;
+	int fd;
+	int errfd;
+	bool dead;
+	struct x86_state state; /* the state the engine holds, for a restart */
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4))) static void set_msg(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	if (!buf || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* 1 with the reply byte, 0 when the child is gone, -ETIMEDOUT when it hangs. */
+static int wait_reply(struct backend *b, char *c)
+{
+	struct pollfd p = {.fd = b->fd, .events = POLLIN};
+	for (;;) {
+		int n = poll(&p, 1, UNICORN_REPLY_TIMEOUT_MS);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return -ETIMEDOUT;
+		if (n < 0)
+			return -errno;
+		ssize_t r = read(b->fd, c, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r == 1 ? 1 : 0;
+	}
+}
+
+/* Reaps the child; describes how it ended and what it printed. */
+static void reap_child(struct backend *b, char *why, size_t len)
+{
+	int status = 0;
+	char out[512] = "";
+	if (b->pid > 0) {
+		if (waitpid(b->pid, &status, WNOHANG) == 0) {
+			kill(b->pid, SIGKILL);
+			waitpid(b->pid, &status, 0);
+		}
+	}
+	if (b->errfd >= 0) {
+		ssize_t n = read(b->errfd, out, sizeof(out) - 1);
+		out[n > 0 ? n : 0] = '\0';
+		char *nl = strchr(out, '\n');
+		if (nl)
+			*nl = '\0';
+		close(b->errfd);
+		b->errfd = -1;
+	}
+	if (b->fd >= 0) {
+		close(b->fd);
+		b->fd = -1;
+	}
+	if (why) {
+		if (b->pid > 0 && WIFSIGNALED(status))
+			set_msg(why, len, "unicorn died with signal %d%s%s", WTERMSIG(status),
+			        out[0] ? ": " : "", out);
+		else
+			set_msg(why, len, "unicorn exited with status %d%s%s",
+			        WIFEXITED(status) ? WEXITSTATUS(status) : -1, out[0] ? ": " : "", out);
+	}
+	b->pid = -1;
+}
+
+static int start_child(struct backend *b)
+{
+	int sv[2] = {-1, -1}, ep[2] = {-1, -1};
+	char c = 0;
+	int ret;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto out_sv;
+	}
+	b->setup.shm->status = 0;
+	b->setup.shm->msg[0] = '\0';
+	b->setup.shm->state = b->state;
+	b->setup.shm->load_state = 1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		goto out_ep;
+	}
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(sv[0]);
+		close(ep[0]);
+		if (dup2(ep[1], STDERR_FILENO) < 0)
+			_exit(1);
+		signal(SIGPIPE, SIG_IGN);
+		b->setup.fd = sv[1];
+		unicorn_child_main(&b->setup);
+	}
+	close(sv[1]);
+	close(ep[1]);
+	fcntl(ep[0], F_SETFL, O_NONBLOCK);
+	b->pid = pid;
+	b->fd = sv[0];
+	b->errfd = ep[0];
+	ret = wait_reply(b, &c);
+	if (ret == 1 && c == UNICORN_REPLY_READY && b->setup.shm->status == 0)
+		return 0;
+	if (ret == 1 || ret == 0) {
+		ret = b->setup.shm->status ? b->setup.shm->status : -ECHILD;
+		if (b->setup.shm->msg[0])
+			set_msg(b->err, b->errlen, "unicorn backend: %s", b->setup.shm->msg);
+		else
+			reap_child(b, b->err, b->errlen);
+	} else {
+		set_msg(b->err, b->errlen, "unicorn backend: the engine process did not start");
+	}
+	reap_child(b, NULL, 0);
+	return ret;
+out_ep:
+	close(ep[0]);
+	close(ep[1]);
+out_sv:
+	close(sv[0]);
+	close(sv[1]);
+	return ret;
+}
+
+static void unicorn_close(struct backend *b)
+{
+	if (!b)
+		return;
+	if (b->fd >= 0)
+		close(b->fd); /* the child sees end-of-file and exits */
+	b->fd = -1;
+	if (b->pid > 0)
+		waitpid(b->pid, NULL, 0);
+	b->pid = -1;
+	if (b->errfd >= 0)
+		close(b->errfd);
+	for (size_t i = 0; b->regions && i < b->setup.n_regions; i++)
+		if (b->regions[i].host)
+			munmap(b->regions[i].host, b->regions[i].len);
+	if (b->setup.shm)
+		munmap(b->setup.shm, sizeof(*b->setup.shm));
+	free(b->regions);
+	free(b->cpuid);
+	free(b);
+}
+
+static int unicorn_open(struct backend **out, const struct backend_config *cfg, char *err, size_t errlen)
+{
+	unsigned major = 0, minor = 0;
+	unsigned v = uc_version(&major, &minor);
+	unsigned patch = (v >> 8) & 0xff;
+	struct backend *b;
+	int ret;
+
+	*out = NULL;
+	if (major != 2 || minor != 0 || patch != 1) {
+		set_msg(err, errlen, "libunicorn %u.%u.%u found; emudiff needs 2.0.1 (Debian libunicorn-dev)",
+		        major, minor, patch);
+		return -ENODEV;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->fd = b->errfd = -1;
+	b->pid = -1;
+	b->err = err;
+	b->errlen = errlen;
+	x86_state_reset(&b->state);
+	b->setup.shm =
+	    mmap(NULL, sizeof(*b->setup.shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (b->setup.shm == MAP_FAILED) {
+		b->setup.shm = NULL;
+		ret = -errno;
+		set_msg(err, errlen, "unicorn backend: cannot map the shared request block");
+		goto out;
+	}
+	b->regions = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof(*b->regions));
+	if (!b->regions) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	b->setup.regions = b->regions;
+	for (size_t i = 0; i < cfg->n_regions; i++) {
+		const struct backend_region *r = &cfg->regions[i];
+		uint64_t len = (r->len + 0xfff) & ~0xfffull;
+		if ((r->gpa & 0xfff) || !r->len || len < r->len) {
+			set_msg(err, errlen, "unicorn backend: region %#llx+%#llx is not page-aligned",
+			        (unsigned long long)r->gpa, (unsigned long long)r->len);
+			ret = -EINVAL;
+			goto out;
+		}
+		void *host = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		                  MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (host == MAP_FAILED) {
+			ret = -errno;
+			set_msg(err, errlen, "unicorn backend: cannot map %llu bytes of guest memory",
+			        (unsigned long long)len);
+			goto out;
+		}
+		b->regions[i] =
+		    (struct unicorn_region){.gpa = r->gpa, .len = len, .rom = r->rom, .host = host};
+		b->setup.n_regions = i + 1;
+	}
+	if (cfg->n_cpuid) {
+		b->cpuid = calloc(cfg->n_cpuid, sizeof(*b->cpuid));
+		if (!b->cpuid) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(b->cpuid, cfg->cpuid, cfg->n_cpuid * sizeof(*b->cpuid));
+	}
+	b->setup.cpuid = (const uint32_t(*)[6])b->cpuid;
+	b->setup.n_cpuid = cfg->n_cpuid;
+	ret = start_child(b);
+	if (ret)
+		goto out;
+	*out = b;
+	return 0;
+out:
+	unicorn_close(b);
+	return ret;
+}
+
+static int unicorn_mem(struct backend *b, uint64_t gpa, void *data, size_t len, bool write)
+{
+	const struct unicorn_region *r = NULL;
+	uint8_t *p = unicorn_host_ptr(b->regions, b->setup.n_regions, gpa, len, &r);
+	if (!p)
+		return -EFAULT;
+	if (!write) {
+		memcpy(data, p, len);
+		return 0;
+	}
+	memcpy(p, data, len);
+	struct unicorn_shm *shm = b->setup.shm;
+	if (len >= UNICORN_DIRTY_FLUSH_ALL || shm->dirty_overflow) {
+		shm->dirty_overflow = true;
+		return 0;
+	}
+	if (shm->n_dirty) {
+		uint64_t *lg = &shm->dirty[shm->n_dirty - 1].gpa, *ll = &shm->dirty[shm->n_dirty - 1].len;
+		if (gpa >= *lg && gpa <= *lg + *ll) {
+			if (gpa + len > *lg + *ll)
+				*ll = gpa + len - *lg;
+			return 0;
+		}
+	}
+	if (shm->n_dirty >= UNICORN_MAX_DIRTY) {
+		shm->dirty_overflow = true;
+		return 0;
+	}
+	shm->dirty[shm->n_dirty].gpa = gpa;
+	shm->dirty[shm->n_dirty].len = len;
+	shm->n_dirty++;
+	return 0;
+}
+
+static int unicorn_write_mem(struct backend *b, uint64_t gpa, const void *data, size_t len)
+{
+	return unicorn_mem(b, gpa, (void *)data, len, true);
+}
+
+static int unicorn_read_mem(struct backend *b, uint64_t gpa, void *data, size_t len)
+{
+	return unicorn_mem(b, gpa, data, len, false);
+}
+
+static int unicorn_set_state(struct backend *b, const struct x86_state *st)
+{
+	b->state = *st;
+	b->setup.shm->state = *st;
+	b->setup.shm->load_state = 1;
+	return 0;
+}
+
+static void result_invalid(struct backend *b, struct backend_result *out, enum backend_outcome outcome)
+{
+	out->outcome = outcome;
+	out->post = b->state;
+	memset(&out->unobserved, 0xff, sizeof(out->unobserved));
+	out->n_writes = 0;
+	out->n_ports = 0;
+	out->writes_overflow = false;
+}
+
+static int unicorn_step(struct backend *b, const struct backend_step_input *in, struct backend_result *out)
+{
+	struct unicorn_shm *shm = b->setup.shm;
+	char c = UNICORN_CMD_STEP;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (b->dead) {
+		result_invalid(b, out, BACKEND_FAILED);
+		set_msg(out->reason, sizeof(out->reason), "unicorn engine process could not be restarted");
+		return 0;
+	}
+	if (in->n_inputs > UNICORN_MAX_INPUTS) {
+		result_invalid(b, out, BACKEND_UNSUPPORTED);
+		set_msg(out->reason, sizeof(out->reason),
+		        "step %llu has %u recorded inputs; this backend takes %d",
+		        (unsigned long long)in->step, in->n_inputs, UNICORN_MAX_INPUTS);
+		return 0;
+	}
+	shm->step = in->step;
+	shm->n_inputs = in->n_inputs;
+	if (in->n_inputs)
+		memcpy(shm->inputs, in->inputs, in->n_inputs * sizeof(*in->inputs));
+	shm->has_event = in->event != NULL;
+	if (in->event)
+		shm->event = *in->event;
+	shm->n_undo = 0;
+
+	if (send(b->fd, &c, 1, MSG_NOSIGNAL) == 1 && (ret = wait_reply(b, &c)) == 1 &&
+	    c == UNICORN_REPLY_DONE) {
+		*out = shm->result;
+		if (out->outcome == BACKEND_STEPPED)
+			b->state = out->post;
+		return 0;
+	}
+
+	/* The engine died or hung: undo its writes, report the step, carry on with a new one. */
+	char why[sizeof(out->reason)];
+	reap_child(b, why, sizeof(why));
+	unicorn_undo_apply(&b->setup);
+	result_invalid(b, out, BACKEND_CRASH);
+	set_msg(out->reason, sizeof(out->reason), "%s", why);
+	if (start_child(b) != 0)
+		b->dead = true;
+	return 0;
+}
+
+const struct backend_ops backend_unicorn_ops = {
+    .name = "unicorn",
+    .open = unicorn_open,
+    .write_mem = unicorn_write_mem,
+    .read_mem = unicorn_read_mem,
+    .set_state = unicorn_set_state,
+    .step = unicorn_step,
+    .close = unicorn_close,
+};

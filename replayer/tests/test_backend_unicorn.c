@@ -1,0 +1,498 @@
+/* The unicorn backend against hand-made states: each row loads a state and
+ * code, runs one step and compares the whole post-state (except the fields the
+ * backend marks unobserved), the memory writes and the port accesses. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backend.h"
+
+#define RAM_SIZE  0x100000u
+#define MMIO_ADDR 0xfec00000u
+
+static const struct backend_region test_regions[] = {
+    {.gpa = 0, .len = RAM_SIZE, .rom = false},
+    {.gpa = 0x100000, .len = 0x1000, .rom = true},
+};
+
+struct ctx {
+	struct backend *b;
+	const struct backend_ops *ops;
+};
+
+static void wmem(struct backend *b, uint64_t gpa, const void *data, size_t len)
+{
+	assert_int_equal(backend_unicorn_ops.write_mem(b, gpa, data, len), 0);
+}
+
+static void put_desc(struct backend *b, uint64_t gdt, unsigned sel, uint32_t base, uint32_t limit,
+                     unsigned type_s_dpl_p, unsigned flags)
+{
+	uint8_t d[8];
+	d[0] = (uint8_t)limit;
+	d[1] = (uint8_t)(limit >> 8);
+	d[2] = (uint8_t)base;
+	d[3] = (uint8_t)(base >> 8);
+	d[4] = (uint8_t)(base >> 16);
+	d[5] = (uint8_t)type_s_dpl_p;
+	d[6] = (uint8_t)(((limit >> 16) & 0xf) | (flags << 4));
+	d[7] = (uint8_t)(base >> 24);
+	wmem(b, gdt + (sel & ~7u), d, 8);
+}
+
+static void seg(struct x86_state *st, int i, uint16_t sel, uint64_t base, uint32_t limit, uint32_t attr)
+{
+	st->seg[i].selector = sel;
+	st->seg[i].base = base;
+	st->seg[i].limit = limit;
+	st->seg[i].attr = attr;
+}
+
+#define ATTR_CODE32 (0xbu | X86_SEG_S | X86_SEG_P | X86_SEG_DB | X86_SEG_G)
+#define ATTR_DATA32 (0x3u | X86_SEG_S | X86_SEG_P | X86_SEG_DB | X86_SEG_G)
+#define ATTR_CODE64 (0xbu | X86_SEG_S | X86_SEG_P | X86_SEG_L | X86_SEG_G)
+
+/* Real mode, CS=0100 (code at 0x1000), SS=2000, DS=ES=3000. */
+static void pre_real(struct backend *b, struct x86_state *st)
+{
+	(void)b;
+	x86_state_real(st, 0x0100, 0x0000, 0xfffe);
+	seg(st, X86_SS, 0x2000, 0x20000, 0xffff, 0x3 | X86_SEG_S | X86_SEG_P);
+	seg(st, X86_DS, 0x3000, 0x30000, 0xffff, 0x3 | X86_SEG_S | X86_SEG_P);
+	seg(st, X86_ES, 0x3000, 0x30000, 0xffff, 0x3 | X86_SEG_S | X86_SEG_P);
+}
+
+static void pre_add(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->gpr[X86_RAX] = 0xffff;
+	st->gpr[X86_RBX] = 1;
+}
+
+static void pre_push(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->gpr[X86_RAX] = 0x1234;
+}
+
+static void pre_movsb(struct backend *b, struct x86_state *st)
+{
+	static const uint8_t src[3] = {0x5a, 0x6b, 0x7c};
+	pre_real(b, st);
+	st->gpr[X86_RCX] = 3;
+	st->gpr[X86_RSI] = 0x100;
+	st->gpr[X86_RDI] = 0x200;
+	wmem(b, 0x30100, src, sizeof(src));
+}
+
+static void pre_in(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->gpr[X86_RDX] = 0x60;
+}
+
+static void pre_out(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->gpr[X86_RDX] = 0x80;
+	st->gpr[X86_RAX] = 0x55;
+}
+
+static void pre_lock_cmp(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->gpr[X86_RBX] = 0x10;
+}
+
+/* 32-bit protected mode, flat data, CS base 0x10000 (code at 0x10000 + EIP 0x100). */
+#define GDT 0x500
+static void pre_pm32(struct backend *b, struct x86_state *st)
+{
+	x86_state_real(st, 0, 0, 0);
+	put_desc(b, GDT, 0x08, 0x10000, 0xfffff, 0x9b, 0xc);
+	put_desc(b, GDT, 0x10, 0, 0xfffff, 0x93, 0xc);
+	put_desc(b, GDT, 0x18, 0x20000, 0xfffff, 0x9b, 0xc);
+	st->cr0 = X86_CR0_PE | X86_CR0_ET;
+	st->gdtr.base = GDT;
+	st->gdtr.limit = 0x1f;
+	seg(st, X86_CS, 0x08, 0x10000, 0xffffffff, ATTR_CODE32);
+	for (int i = X86_ES; i <= X86_GS; i++)
+		if (i != X86_CS)
+			seg(st, i, 0x10, 0, 0xffffffff, ATTR_DATA32);
+	st->rip = 0x100;
+	st->gpr[X86_RSP] = 0x8000;
+}
+
+/* Long mode with identity-mapped 2 MiB page at 0, code at 0x1000. */
+static void pre_long(struct backend *b, struct x86_state *st)
+{
+	uint64_t pml4 = 0x71000 | 3, pdpt = 0x72000 | 3, pd = 0x0 | 0x83;
+	x86_state_real(st, 0, 0, 0);
+	wmem(b, 0x70000, &pml4, 8);
+	wmem(b, 0x71000, &pdpt, 8);
+	wmem(b, 0x72000, &pd, 8);
+	st->cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_PG;
+	st->cr3 = 0x70000;
+	st->cr4 = X86_CR4_PAE;
+	st->efer = X86_EFER_LME | X86_EFER_LMA;
+	seg(st, X86_CS, 0x08, 0, 0xffffffff, ATTR_CODE64);
+	for (int i = X86_ES; i <= X86_GS; i++)
+		if (i != X86_CS)
+			seg(st, i, 0x10, 0, 0xffffffff, ATTR_DATA32);
+	st->rip = 0x1000;
+	st->gpr[X86_RSP] = 0x8000;
+	static const uint64_t val = 0x1122334455667788ull;
+	wmem(b, 0x1107, &val, 8);
+}
+
+/* Long mode where linear page 0x5000 maps to physical 0x6000. */
+static void pre_long_remap(struct backend *b, struct x86_state *st)
+{
+	uint64_t pd = 0x73000 | 3, pt[16];
+	pre_long(b, st);
+	wmem(b, 0x72000, &pd, 8);
+	for (int i = 0; i < 16; i++)
+		pt[i] = ((uint64_t)i << 12) | 3;
+	pt[5] = 0x6000 | 3;
+	wmem(b, 0x73000, pt, sizeof(pt));
+	st->gpr[X86_RBX] = 0x5000;
+}
+
+static void post_mov(struct x86_state *st)
+{
+	st->gpr[X86_RAX] = 0x1234;
+	st->rip += 3;
+}
+
+static void post_add(struct x86_state *st)
+{
+	st->gpr[X86_RAX] = 0;
+	st->rflags = X86_RFLAGS_FIXED | X86_RFLAGS_CF | X86_RFLAGS_PF | X86_RFLAGS_AF | X86_RFLAGS_ZF;
+	st->rip += 2;
+}
+
+static void post_push(struct x86_state *st)
+{
+	st->gpr[X86_RSP] = 0xfffc;
+	st->rip += 1;
+}
+
+static void post_movsb(struct x86_state *st)
+{
+	st->gpr[X86_RCX] = 2;
+	st->gpr[X86_RSI] = 0x101;
+	st->gpr[X86_RDI] = 0x201;
+}
+
+static void post_in(struct x86_state *st)
+{
+	st->gpr[X86_RAX] = 0xab;
+	st->rip += 1;
+}
+
+static void post_out(struct x86_state *st)
+{
+	st->rip += 1;
+}
+
+static void post_mmio(struct x86_state *st)
+{
+	st->gpr[X86_RAX] = 0x11223344;
+	st->rip += 5;
+}
+
+static void post_far_jmp(struct x86_state *st)
+{
+	seg(st, X86_CS, 0x18, 0x20000, 0xffffffff, ATTR_CODE32);
+	st->rip = 0x40;
+}
+
+static void post_rip_rel(struct x86_state *st)
+{
+	st->gpr[X86_RAX] = 0x1122334455667788ull;
+	st->rip += 7;
+}
+
+static void post_pushf(struct x86_state *st)
+{
+	st->gpr[X86_RSP] = 0xfffc;
+	st->rip += 1;
+}
+
+static void post_rom_write(struct x86_state *st)
+{
+	st->rip += 7;
+}
+
+static void post_same(struct x86_state *st)
+{
+	(void)st;
+}
+
+struct row {
+	const char *name;
+	void (*pre)(struct backend *b, struct x86_state *st);
+	uint8_t code[16];
+	size_t code_len;
+	struct trace_input inputs[2];
+	uint32_t n_inputs;
+	enum backend_outcome outcome;
+	void (*post)(struct x86_state *st);
+	struct backend_write writes[2];
+	uint32_t n_writes;
+	struct backend_port ports[1];
+	uint32_t n_ports;
+	const char *reason;
+	const char *file;
+	int line;
+};
+
+#define ROW(...)                                                                                             \
+	{                                                                                                    \
+		__VA_ARGS__, .file = __FILE__, .line = __LINE__                                              \
+	}
+#define IN8(port, v)                                                                                         \
+	{                                                                                                    \
+		.kind = TRACE_INPUT_PIO_IN, .size = 1, .count = 1, .addr = (port), .data = {(v) }            \
+	}
+
+static const struct row rows[] = {
+    ROW(.name = "mov ax,1234h", .pre = pre_real, .code = {0xb8, 0x34, 0x12}, .code_len = 3, .post = post_mov),
+    ROW(.name = "add ax,bx", .pre = pre_add, .code = {0x01, 0xd8}, .code_len = 2, .post = post_add),
+    ROW(.name = "push ax", .pre = pre_push, .code = {0x50}, .code_len = 1, .post = post_push,
+        .writes = {{.gpa = 0x2fffc, .len = 2, .data = {0x34, 0x12}}}, .n_writes = 1),
+    ROW(.name = "rep movsb, one iteration", .pre = pre_movsb, .code = {0xf3, 0xa4}, .code_len = 2,
+        .post = post_movsb, .writes = {{.gpa = 0x30200, .len = 1, .data = {0x5a}}}, .n_writes = 1),
+    ROW(.name = "in al,dx", .pre = pre_in, .code = {0xec}, .code_len = 1, .inputs = {IN8(0x60, 0xab)},
+        .n_inputs = 1, .post = post_in, .ports = {{.port = 0x60, .size = 1, .is_out = false, .value = 0xab}},
+        .n_ports = 1),
+    ROW(.name = "out dx,al", .pre = pre_out, .code = {0xee}, .code_len = 1, .post = post_out,
+        .ports = {{.port = 0x80, .size = 1, .is_out = true, .value = 0x55}}, .n_ports = 1),
+    ROW(.name = "pushf hides the stepping TF", .pre = pre_real, .code = {0x9c}, .code_len = 1,
+        .post = post_pushf, .writes = {{.gpa = 0x2fffc, .len = 2, .data = {0x02, 0x00}}}, .n_writes = 1),
+    ROW(.name = "pm32 mmio read", .pre = pre_pm32, .code = {0xa1, 0x00, 0x00, 0xc0, 0xfe}, .code_len = 5,
+        .inputs = {{.kind = TRACE_INPUT_MMIO_READ,
+                    .size = 4,
+                    .count = 1,
+                    .addr = MMIO_ADDR,
+                    .data = {0x44, 0x33, 0x22, 0x11}}},
+        .n_inputs = 1, .post = post_mmio),
+    ROW(.name = "pm32 far jmp to a CS with base", .pre = pre_pm32,
+        .code = {0xea, 0x40, 0x00, 0x00, 0x00, 0x18, 0x00}, .code_len = 7, .post = post_far_jmp),
+    ROW(.name = "rom write is dropped", .pre = pre_pm32, .code = {0xc6, 0x05, 0x10, 0x00, 0x10, 0x00, 0x99},
+        .code_len = 7, .post = post_rom_write),
+    ROW(.name = "int3", .pre = pre_real, .code = {0xcc}, .code_len = 1, .outcome = BACKEND_UNSUPPORTED,
+        .post = post_same, .reason = "vector 3"),
+    ROW(.name = "rdtsc", .pre = pre_real, .code = {0x0f, 0x31}, .code_len = 2, .outcome = BACKEND_UNSUPPORTED,
+        .post = post_same, .reason = "RDTSC"),
+    ROW(.name = "#DE", .pre = pre_real, .code = {0xf6, 0xf3}, .code_len = 2, .outcome = BACKEND_UNSUPPORTED,
+        .post = post_same, .reason = "vector 0"),
+    ROW(.name = "lock cmp [bx],al aborts unicorn", .pre = pre_lock_cmp, .code = {0xf0, 0x38, 0x07},
+        .code_len = 3, .outcome = BACKEND_CRASH, .post = post_same, .reason = "signal"),
+    ROW(.name = "long mode mov rax,[rip+100h]", .pre = pre_long,
+        .code = {0x48, 0x8b, 0x05, 0x00, 0x01, 0x00, 0x00}, .code_len = 7, .post = post_rip_rel),
+    ROW(.name = "long mode write through a remapped page", .pre = pre_long_remap, .code = {0x88, 0x03},
+        .code_len = 2, .outcome = BACKEND_UNSUPPORTED, .post = post_same, .reason = "paging"),
+};
+
+static const struct backend_config test_config = {
+    .regions = test_regions,
+    .n_regions = sizeof(test_regions) / sizeof(test_regions[0]),
+};
+
+static char open_err[256];
+
+static int setup(void **state)
+{
+	static struct ctx c;
+	int ret = backend_unicorn_ops.open(&c.b, &test_config, open_err, sizeof(open_err));
+	if (ret) {
+		fprintf(stderr, "open: %s\n", open_err);
+		return -1;
+	}
+	*state = &c;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct ctx *c = *state;
+	backend_unicorn_ops.close(c->b);
+	return 0;
+}
+
+/* Compares post against want except the bytes unobserved marks; names the first field that differs. */
+static void check_state(const struct x86_state *post, const struct x86_state *want,
+                        const struct x86_state *unobs, const struct row *r)
+{
+	const uint8_t *p = (const uint8_t *)post, *w = (const uint8_t *)want, *u = (const uint8_t *)unobs;
+	for (size_t i = 0; i < sizeof(*post); i++) {
+		if (u[i] == 0xff || p[i] == w[i])
+			continue;
+		const char *name = "?";
+		for (size_t f = 0; f < x86_field_count; f++)
+			if (i >= x86_fields[f].offset &&
+			    i < (size_t)x86_fields[f].offset + x86_fields[f].size)
+				name = x86_fields[f].name;
+		fail_msg("%s:%d %s: %s differs (got %#llx, want %#llx)", r->file, r->line, r->name, name,
+		         (unsigned long long)x86_field_get(post, x86_field_find(name) ? x86_field_find(name)
+		                                                                      : &x86_fields[0]),
+		         (unsigned long long)x86_field_get(want, x86_field_find(name) ? x86_field_find(name)
+		                                                                      : &x86_fields[0]));
+	}
+}
+
+static void run_row(struct ctx *c, const struct row *r)
+{
+	struct x86_state pre, want;
+	static struct backend_result res;
+	static uint8_t zero[RAM_SIZE];
+
+	wmem(c->b, 0, zero, sizeof(zero));
+	memset(&pre, 0, sizeof(pre));
+	r->pre(c->b, &pre);
+	wmem(c->b, pre.seg[X86_CS].base + pre.rip, r->code, r->code_len);
+	assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
+	struct backend_step_input in = {
+	    .step = 1, .inputs = r->inputs, .n_inputs = r->n_inputs, .event = NULL};
+	assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+	if (res.outcome != r->outcome)
+		fail_msg("%s:%d %s: outcome %d, want %d (%s)", r->file, r->line, r->name, res.outcome,
+		         r->outcome, res.reason);
+	if (r->reason && !strstr(res.reason, r->reason))
+		fail_msg("%s:%d %s: reason \"%s\" lacks \"%s\"", r->file, r->line, r->name, res.reason,
+		         r->reason);
+	if (r->outcome != BACKEND_STEPPED)
+		return;
+	want = pre;
+	r->post(&want);
+	check_state(&res.post, &want, &res.unobserved, r);
+	if (res.n_writes != r->n_writes)
+		fail_msg("%s:%d %s: %u writes, want %u", r->file, r->line, r->name, res.n_writes,
+		         r->n_writes);
+	for (uint32_t i = 0; i < r->n_writes; i++) {
+		assert_int_equal(res.writes[i].gpa, r->writes[i].gpa);
+		assert_int_equal(res.writes[i].len, r->writes[i].len);
+		assert_memory_equal(res.writes[i].data, r->writes[i].data, r->writes[i].len);
+		uint8_t mem[16];
+		assert_int_equal(backend_unicorn_ops.read_mem(c->b, r->writes[i].gpa, mem, r->writes[i].len),
+		                 0);
+		assert_memory_equal(mem, r->writes[i].data, r->writes[i].len);
+	}
+	if (res.n_ports != r->n_ports)
+		fail_msg("%s:%d %s: %u port accesses, want %u", r->file, r->line, r->name, res.n_ports,
+		         r->n_ports);
+	for (uint32_t i = 0; i < r->n_ports; i++) {
+		assert_int_equal(res.ports[i].port, r->ports[i].port);
+		assert_int_equal(res.ports[i].size, r->ports[i].size);
+		assert_int_equal(res.ports[i].is_out, r->ports[i].is_out);
+		assert_int_equal(res.ports[i].value, r->ports[i].value);
+	}
+}
+
+static void test_rows(void **state)
+{
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		run_row(*state, &rows[i]);
+}
+
+/* After the abort the backend is back: the same handle steps the next instruction. */
+static void test_crash_then_step(void **state)
+{
+	struct ctx *c = *state;
+	run_row(c, &rows[13]);
+	assert_int_equal(rows[13].outcome, BACKEND_CRASH);
+	run_row(c, &rows[0]);
+	run_row(c, &rows[13]);
+	run_row(c, &rows[3]);
+}
+
+/* Consecutive steps without set_state carry the engine's state forward. */
+static void test_steps_chain(void **state)
+{
+	struct ctx *c = *state;
+	static const uint8_t code[] = {0xf3, 0xa4, 0x40}; /* rep movsb; inc ax */
+	static struct backend_result res;
+	struct x86_state pre;
+	struct backend_step_input in = {.step = 0};
+	pre_movsb(c->b, &pre);
+	wmem(c->b, 0x1000, code, sizeof(code));
+	assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+		assert_int_equal(res.outcome, BACKEND_STEPPED);
+		/* the last iteration completes the instruction */
+		assert_int_equal(res.post.rip, i < 2 ? 0 : 2);
+		assert_int_equal(res.post.gpr[X86_RCX], 2 - i);
+	}
+	assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+	assert_int_equal(res.post.rip, 3);
+	assert_int_equal(res.post.gpr[X86_RAX], 1);
+	uint8_t dst[3];
+	assert_int_equal(backend_unicorn_ops.read_mem(c->b, 0x30200, dst, 3), 0);
+	assert_memory_equal(dst, "\x5a\x6b\x7c", 3);
+}
+
+/* Code the replayer rewrites between steps must not run from a stale translation. */
+static void test_code_rewrite(void **state)
+{
+	struct ctx *c = *state;
+	static struct backend_result res;
+	struct x86_state pre;
+	struct backend_step_input in = {.step = 0};
+	pre_real(c->b, &pre);
+	wmem(c->b, 0x1000, "\xb8\x34\x12", 3);
+	assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
+	assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+	assert_int_equal(res.post.gpr[X86_RAX], 0x1234);
+	wmem(c->b, 0x1000, "\xb8\x78\x56", 3);
+	assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
+	assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+	assert_int_equal(res.post.gpr[X86_RAX], 0x5678);
+}
+
+static void test_event_unsupported(void **state)
+{
+	struct ctx *c = *state;
+	static struct backend_result res;
+	struct x86_state pre;
+	struct trace_event ev = {.step = 0, .vector = 0x20, .type = 0};
+	struct backend_step_input in = {.step = 0, .event = &ev};
+	pre_real(c->b, &pre);
+	wmem(c->b, 0x1000, "\x90", 1);
+	assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
+	assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+	assert_int_equal(res.outcome, BACKEND_UNSUPPORTED);
+	assert_non_null(strstr(res.reason, "vector 32"));
+}
+
+static void test_mem_bounds(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t buf[4] = {1, 2, 3, 4}, back[4];
+	assert_int_equal(backend_unicorn_ops.write_mem(c->b, RAM_SIZE - 4, buf, 4), 0);
+	assert_int_equal(backend_unicorn_ops.read_mem(c->b, RAM_SIZE - 4, back, 4), 0);
+	assert_memory_equal(buf, back, 4);
+	assert_int_equal(backend_unicorn_ops.write_mem(c->b, RAM_SIZE - 2, buf, 4), -EFAULT);
+	assert_int_equal(backend_unicorn_ops.read_mem(c->b, MMIO_ADDR, back, 4), -EFAULT);
+	assert_string_equal(backend_unicorn_ops.name, "unicorn");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rows),
+	    cmocka_unit_test(test_crash_then_step),
+	    cmocka_unit_test(test_steps_chain),
+	    cmocka_unit_test(test_code_rewrite),
+	    cmocka_unit_test(test_event_unsupported),
+	    cmocka_unit_test(test_mem_bounds),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
