@@ -27,12 +27,22 @@ struct differ_input {
 	const struct trace_exit *expected_exit; /* the recorded I/O of this step, or NULL */
 	const struct backend_result *actual;
 	uint64_t undefined_rflags; /* flags the instruction leaves undefined */
+	/* Optional: guest memory before the step. When set, a byte written on one side
+	 * only is no divergence if it equals the memory it overwrote (a store of the same value). */
+	int (*read_pre_mem)(void *arg, uint64_t gpa, void *buf, size_t len);
+	void *mem_arg;
 };
 
+/* A side that did not make the access at all (memory byte not written, no port access). */
+#define DIFFER_MISSING_EXPECTED 1u
+#define DIFFER_MISSING_ACTUAL   2u
+
 struct differ_field_diff {
-	char field[32]; /* x86_fields name, or "mem[0x1234]", "port" */
+	char field[32]; /* x86_fields name ("xmm3.hi": high half), "mem[0x1234]", "port.addr", ... */
 	uint64_t expected;
 	uint64_t actual;
+	uint8_t width;   /* bytes compared: field size, or 1..8 for a run of memory bytes (little-endian) */
+	uint8_t missing; /* DIFFER_MISSING_* */
 };
 
 #define DIFFER_MAX_FIELDS 32
@@ -40,10 +50,20 @@ struct differ_field_diff {
 struct differ_divergence {
 	uint64_t step;
 	char backend[16];
-	char cls[40];	  /* "iret.pm_outer", "backend.unsupported", "unclassified", ... */
+	char cls[40];     /* "iret.pm_outer", "backend.unsupported", "unclassified", ... */
 	char detail[160]; /* "DS not nulled", the backend's reason, ... */
 	uint32_t n_fields;
 	struct differ_field_diff fields[DIFFER_MAX_FIELDS];
+	/* Added for the results database and the reports. */
+	uint32_t n_fields_total; /* all differing fields; fields[] holds the first DIFFER_MAX_FIELDS */
+	enum backend_outcome outcome;
+	enum x86_mode mode;
+	unsigned cpl;
+	uint8_t insn[16];
+	uint8_t insn_len;
+	char disasm[80]; /* Capstone: "iretd", "mov ss, ax", or "(bad)" */
+	uint64_t undefined_rflags;
+	struct x86_state pre, expected, actual, unobserved;
 };
 
 /* The rules table, loaded once; differ_rules_default() reads the built-in copy of classes.tsv. */
@@ -51,29 +71,44 @@ struct differ_rules;
 int differ_rules_default(struct differ_rules **out);
 int differ_rules_load(const char *path, struct differ_rules **out, char *err, size_t errlen);
 void differ_rules_free(struct differ_rules *r);
+/* The rows of a rules table, for listing and tests. */
+size_t differ_rules_count(const struct differ_rules *r);
+const char *differ_rules_class(const struct differ_rules *r, size_t i);
+unsigned differ_rules_line(const struct differ_rules *r, size_t i);
 
 /* 1 and *out filled when the step diverges, 0 when it matches. */
-int differ_compare(const struct differ_rules *rules, const struct differ_input *in, struct differ_divergence *out);
+int differ_compare(const struct differ_rules *rules, const struct differ_input *in,
+                   struct differ_divergence *out);
 
 /* Known divergences (--known FILE). */
 struct differ_known;
 int differ_known_load(const char *path, struct differ_known **out, char *err, size_t errlen);
 bool differ_known_match(struct differ_known *k, const struct differ_divergence *d);
 void differ_known_free(struct differ_known *k);
+/* Entries of the list and how many divergences each matched so far. */
+size_t differ_known_count(const struct differ_known *k);
+uint64_t differ_known_hits(const struct differ_known *k, size_t i);
 
 /* Results database: run, backend, step, class, field, expected, actual. */
 struct differ_results;
 struct differ_run_info {
 	const char *trace_path;
-	const char *reference; /* "silicon" or "kvm-emulator" */
+	const char *reference;   /* "silicon" or "kvm-emulator" */
 	const char *replay_mode; /* "per-step" or "continuous" */
 	const char *command_line;
+	/* Full states are stored for the first N divergences of each backend and class; 0: 100. */
+	unsigned states_per_class;
 };
 int differ_results_create(struct differ_results **out, const char *path, const struct differ_run_info *run,
-			  char *err, size_t errlen);
+                          char *err, size_t errlen);
 int differ_results_count_step(struct differ_results *r, const char *backend, enum backend_outcome outcome);
 /* known: true when the known list expects it (XFAIL). */
 int differ_results_add(struct differ_results *r, const struct differ_divergence *d, bool known);
+/* Optional: the replayed step range [first, end); known entries for steps outside it are not XPASS. */
+int differ_results_set_range(struct differ_results *r, uint64_t first, uint64_t end);
+/* Stores the known list with its hit counts: call after the last differ_known_match, before close.
+ * An entry that matched nothing on a backend that ran is reported as fixed (XPASS). */
+int differ_results_add_known(struct differ_results *r, const struct differ_known *k);
 int differ_results_close(struct differ_results *r);
 
 /* Reports from a results database; return 0, or -errno with a message on stderr. */
@@ -83,5 +118,7 @@ int differ_report_junit(const char *results_path, const char *out_path);
 int differ_report_html(const char *results_path, const char *out_path);
 /* New (not known) divergences in a results database; <0 on error. */
 long differ_results_new_count(const char *results_path);
+/* Known entries that no longer occur (XPASS) in a results database; <0 on error. */
+long differ_results_xpass_count(const char *results_path);
 
 #endif

@@ -1,0 +1,595 @@
+/* differ_compare: masks (undefined flags, unobserved bytes), memory and port
+ * comparison, and classification of hand-built divergences for every class
+ * of the built-in rules table. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "differ.h"
+
+struct fx {
+	struct x86_state pre, exp;
+	struct backend_result res;
+	struct differ_input in;
+	struct trace_write w[4];
+	uint8_t wdata[4][16];
+	struct trace_exit exit;
+	uint8_t oldmem[16]; /* memory at 0x500 before the step */
+};
+
+struct tcase {
+	const char *file;
+	int line;
+	const char *name;
+	uint8_t insn[15];
+	unsigned len;
+	enum x86_mode mode;
+	void (*setup)(struct fx *fx);
+	int want; /* differ_compare's result */
+	const char *cls;
+	const char *detail; /* substring of the detail, or NULL */
+	const char *field;  /* first differing field, or NULL */
+};
+
+static void seg_set(struct x86_segment *s, uint16_t sel, uint32_t type, unsigned dpl, bool db, bool l)
+{
+	s->selector = sel;
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->attr = type | X86_SEG_S | X86_SEG_P | (dpl << X86_SEG_DPL_SHIFT) | X86_SEG_G |
+	          (db ? X86_SEG_DB : 0) | (l ? X86_SEG_L : 0);
+}
+
+static void base_state(struct x86_state *st, enum x86_mode mode)
+{
+	x86_state_real(st, 0x1000, 0x100, 0xfffe);
+	if (mode == X86_MODE_REAL)
+		return;
+	st->cr0 |= X86_CR0_PE;
+	if (mode == X86_MODE_V86) {
+		st->rflags |= X86_RFLAGS_VM;
+		return;
+	}
+	bool l = mode == X86_MODE_LONG64;
+	seg_set(&st->seg[X86_CS], 0x08, 0xb, 0, !l, l);
+	for (int i = X86_ES; i <= X86_GS; i++)
+		if (i != X86_CS)
+			seg_set(&st->seg[i], 0x10, 0x3, 0, true, false);
+	st->rip = 0x1000;
+	st->gpr[X86_RSP] = 0x8000;
+	if (l || mode == X86_MODE_COMPAT) {
+		st->cr0 |= X86_CR0_PG;
+		st->cr4 |= X86_CR4_PAE;
+		st->efer |= X86_EFER_LME | X86_EFER_LMA;
+	}
+}
+
+static int read_old(void *arg, uint64_t gpa, void *buf, size_t len)
+{
+	struct fx *fx = arg;
+	if (gpa < 0x500 || gpa + len > 0x510)
+		return -1;
+	memcpy(buf, fx->oldmem + (gpa - 0x500), len);
+	return 0;
+}
+
+/* Setups: each changes the recorded and/or the backend side. */
+static void s_none(struct fx *fx)
+{
+	(void)fx;
+}
+static void s_mul_af_masked(struct fx *fx)
+{
+	fx->in.undefined_rflags = X86_RFLAGS_SF | X86_RFLAGS_ZF | X86_RFLAGS_AF | X86_RFLAGS_PF;
+	fx->res.post.rflags ^= X86_RFLAGS_AF;
+}
+static void s_af(struct fx *fx)
+{
+	fx->res.post.rflags ^= X86_RFLAGS_AF;
+}
+static void s_mul_cf(struct fx *fx)
+{
+	fx->in.undefined_rflags = X86_RFLAGS_SF | X86_RFLAGS_ZF | X86_RFLAGS_AF | X86_RFLAGS_PF;
+	fx->res.post.rflags ^= X86_RFLAGS_CF | X86_RFLAGS_AF;
+}
+static void s_cr8_unobserved(struct fx *fx)
+{
+	fx->res.post.cr8 = 5;
+	memset(&fx->res.unobserved.cr8, 0xff, sizeof(fx->res.unobserved.cr8));
+}
+static void s_rcx_rax_unobserved(struct fx *fx)
+{
+	fx->res.post.gpr[X86_RCX] = 7;
+	fx->res.post.gpr[X86_RAX] = 9;
+	memset(&fx->res.unobserved.gpr[X86_RAX], 0xff, 8);
+}
+static void s_unsupported(struct fx *fx)
+{
+	fx->res.outcome = BACKEND_UNSUPPORTED;
+	snprintf(fx->res.reason, sizeof(fx->res.reason), "emu: opcode 0f 02 (lar) not implemented");
+	memset(&fx->res.post, 0, sizeof(fx->res.post));
+}
+static void s_crash(struct fx *fx)
+{
+	fx->res.outcome = BACKEND_CRASH;
+	snprintf(fx->res.reason, sizeof(fx->res.reason), "unicorn: tcg fatal error");
+	memset(&fx->res.post, 0, sizeof(fx->res.post));
+}
+static void s_failed(struct fx *fx)
+{
+	fx->res.outcome = BACKEND_FAILED;
+	snprintf(fx->res.reason, sizeof(fx->res.reason), "kvm: KVM_RUN: Bad address");
+}
+static void s_io_reason(struct fx *fx)
+{
+	fx->res.outcome = BACKEND_UNSUPPORTED;
+	snprintf(fx->res.reason, sizeof(fx->res.reason), "io: no recorded IN for port 0x60");
+}
+static void s_shadow1(struct fx *fx)
+{
+	fx->exp.events.shadow = X86_SHADOW_MOV_SS;
+	fx->res.post.events.shadow = X86_SHADOW_MOV_SS;
+	fx->res.post.events.shadow = 0;
+}
+static void s_shadow_sti(struct fx *fx)
+{
+	fx->exp.rflags |= X86_RFLAGS_IF;
+	fx->res.post.rflags |= X86_RFLAGS_IF;
+	fx->exp.events.shadow = X86_SHADOW_STI;
+}
+static void s_shadow_kept(struct fx *fx)
+{
+	fx->pre.events.shadow = X86_SHADOW_MOV_SS;
+	fx->res.post.events.shadow = X86_SHADOW_MOV_SS;
+}
+static void s_exc_vector(struct fx *fx)
+{
+	fx->exp.events.exc_pending = 1;
+	fx->exp.events.exc_vector = 13;
+	fx->res.post.events.exc_pending = 1;
+	fx->res.post.events.exc_vector = 6;
+}
+static void s_exc_error(struct fx *fx)
+{
+	fx->exp.events.exc_pending = fx->res.post.events.exc_pending = 1;
+	fx->exp.events.exc_vector = fx->res.post.events.exc_vector = 13;
+	fx->exp.events.exc_has_error = fx->res.post.events.exc_has_error = 1;
+	fx->exp.events.exc_error_code = 0x10;
+	fx->res.post.events.exc_error_code = 0;
+}
+static void s_rip_off(struct fx *fx)
+{
+	fx->exp.rip = 0x4242;
+	fx->res.post.rip = 0x4244;
+}
+static void s_nt(struct fx *fx)
+{
+	fx->pre.rflags |= X86_RFLAGS_NT;
+	s_rip_off(fx);
+}
+static void s_to_v86(struct fx *fx)
+{
+	fx->exp.rflags |= X86_RFLAGS_VM;
+	s_rip_off(fx);
+}
+static void ring3(struct x86_state *st)
+{
+	st->seg[X86_CS].selector = 0x1b;
+	st->seg[X86_CS].attr |= 3u << X86_SEG_DPL_SHIFT;
+	st->seg[X86_SS].selector = 0x23;
+	st->seg[X86_SS].attr |= 3u << X86_SEG_DPL_SHIFT;
+}
+static void s_outer_ds(struct fx *fx)
+{
+	ring3(&fx->exp);
+	ring3(&fx->res.post);
+	fx->exp.seg[X86_DS].selector = 0;
+	fx->exp.seg[X86_DS].attr = X86_SEG_UNUSABLE;
+}
+static void s_outer_ss(struct fx *fx)
+{
+	ring3(&fx->exp);
+	ring3(&fx->res.post);
+	fx->res.post.seg[X86_SS].base = 0x1000;
+}
+static void s_same_rsp(struct fx *fx)
+{
+	fx->res.post.gpr[X86_RSP] += 4;
+}
+static void s_ad_bits(struct fx *fx)
+{
+	fx->pre.cr0 |= X86_CR0_PG;
+	fx->exp.cr0 |= X86_CR0_PG;
+	fx->res.post.cr0 |= X86_CR0_PG;
+	fx->wdata[0][0] = 0x67; /* PTE with A and D */
+	fx->w[0] = (struct trace_write){0x2004, 1, fx->wdata[0]};
+	fx->in.n_expected_writes = 1;
+	fx->res.writes[0] = (struct backend_write){.gpa = 0x2004, .len = 1, .data = {0x27}};
+	fx->res.n_writes = 1;
+}
+static void s_cr2(struct fx *fx)
+{
+	fx->exp.cr2 = 0x400000;
+	fx->res.post.cr2 = 0x400004;
+}
+static void s_out_value(struct fx *fx)
+{
+	fx->exit =
+	    (struct trace_exit){.reason = TRACE_EXIT_IO, .addr = 0x3f8, .size = 1, .is_write = 1, .count = 1};
+	fx->exit.data[0] = 0x41;
+	fx->in.expected_exit = &fx->exit;
+	fx->res.ports[0] = (struct backend_port){.port = 0x3f8, .size = 1, .is_out = true, .value = 0x42};
+	fx->res.n_ports = 1;
+}
+static void s_out_same(struct fx *fx)
+{
+	s_out_value(fx);
+	fx->res.ports[0].value = 0x41;
+}
+static void s_out_missing(struct fx *fx)
+{
+	s_out_value(fx);
+	fx->res.n_ports = 0;
+}
+static void s_rcx(struct fx *fx)
+{
+	fx->res.post.gpr[X86_RCX] = 3;
+}
+static void s_rsi(struct fx *fx)
+{
+	fx->res.post.gpr[X86_RSI] = 0x77;
+}
+static void s_rax(struct fx *fx)
+{
+	fx->res.post.gpr[X86_RAX] = 0x1234;
+}
+static void s_rdx(struct fx *fx)
+{
+	fx->res.post.gpr[X86_RDX] = 0x1234;
+}
+static void s_star(struct fx *fx)
+{
+	fx->res.post.msr[X86_MSR_STAR] = 0x1234;
+}
+static void s_cpuid(struct fx *fx)
+{
+	fx->pre.gpr[X86_RAX] = 1;
+	fx->res.post.gpr[X86_RBX] = 0x800;
+}
+static void s_ds_base(struct fx *fx)
+{
+	fx->res.post.seg[X86_DS].base = 0x100;
+}
+static void s_es_attr(struct fx *fx)
+{
+	fx->res.post.seg[X86_ES].attr ^= 1; /* accessed bit */
+}
+static void s_gdtr(struct fx *fx)
+{
+	fx->exp.gdtr.base = 0x9000;
+	fx->res.post.gdtr.base = 0x9001;
+}
+static void s_cr0(struct fx *fx)
+{
+	fx->exp.cr0 |= X86_CR0_PE;
+}
+static void s_dr7(struct fx *fx)
+{
+	fx->res.post.dr7 = 0x401;
+}
+static void s_halted(struct fx *fx)
+{
+	fx->exp.events.halted = 1;
+}
+static void s_short(struct fx *fx)
+{
+	fx->res.post.rip = fx->pre.rip + 1;
+}
+static void s_jmp(struct fx *fx)
+{
+	fx->exp.rip = fx->pre.rip + 0x12;
+	fx->res.post.rip = fx->pre.rip + 0x14;
+}
+static void s_xmm3_hi(struct fx *fx)
+{
+	fx->res.post.fpu.xmm[3][12] = 1;
+}
+static void s_st0_reserved(struct fx *fx)
+{
+	fx->res.post.fpu.st[0][12] = 0xaa;
+}
+static void s_store(struct fx *fx)
+{
+	memcpy(fx->wdata[0], "\x11\x22\x33\x44", 4);
+	fx->w[0] = (struct trace_write){0x500, 4, fx->wdata[0]};
+	fx->in.n_expected_writes = 1;
+	fx->res.writes[0] = (struct backend_write){.gpa = 0x500, .len = 4, .data = {0x11, 0x22, 0x34, 0x44}};
+	fx->res.n_writes = 1;
+}
+static void s_store_missing(struct fx *fx)
+{
+	s_store(fx);
+	fx->res.n_writes = 0;
+}
+static void s_store_same_as_old(struct fx *fx)
+{
+	/* The backend reports a store of the value already there; the recording lists no write. */
+	memcpy(fx->oldmem, "\xaa\xbb", 2);
+	fx->in.read_pre_mem = read_old;
+	fx->in.mem_arg = fx;
+	fx->res.writes[0] = (struct backend_write){.gpa = 0x500, .len = 2, .data = {0xaa, 0xbb}};
+	fx->res.n_writes = 1;
+}
+static void s_store_new_value(struct fx *fx)
+{
+	s_store_same_as_old(fx);
+	fx->res.writes[0].data[1] = 0xbc;
+}
+static void s_mmio_write(struct fx *fx)
+{
+	fx->exit =
+	    (struct trace_exit){.reason = TRACE_EXIT_MMIO, .addr = 0xfee000b0, .size = 4, .is_write = 1};
+	fx->in.expected_exit = &fx->exit;
+	fx->res.writes[0] = (struct backend_write){.gpa = 0xfee000b0, .len = 4};
+	fx->res.n_writes = 1;
+}
+static void s_alu(struct fx *fx)
+{
+	fx->res.post.gpr[X86_RAX] = 5;
+	fx->res.post.rflags ^= X86_RFLAGS_ZF;
+}
+static void s_mixed(struct fx *fx)
+{
+	fx->res.post.gpr[X86_RAX] = 5;
+	fx->res.post.seg[X86_ES].attr ^= 1;
+}
+
+#define R(...)                                                                                               \
+	{                                                                                                    \
+		__FILE__, __LINE__, __VA_ARGS__                                                              \
+	}
+#define RM  X86_MODE_REAL
+#define P32 X86_MODE_PROT32
+#define L64 X86_MODE_LONG64
+
+static const struct tcase cases[] = {
+    /* masks */
+    R("identical", {0x90}, 1, P32, s_none, 0, NULL, NULL, NULL),
+    R("mul: undefined AF masked", {0xf7, 0xe1}, 2, P32, s_mul_af_masked, 0, NULL, NULL, NULL),
+    R("add: AF is defined, not masked", {0x01, 0xc8}, 2, P32, s_af, 1, "flags.defined", "AF differ",
+      "rflags"),
+    R("mul: CF is defined even with the undefined mask", {0xf7, 0xe1}, 2, P32, s_mul_cf, 1, "flags.defined",
+      "CF differ", "rflags"),
+    R("unobserved cr8 masked", {0x90}, 1, P32, s_cr8_unobserved, 0, NULL, NULL, NULL),
+    R("unobserved rax masked, rcx not", {0x90}, 1, P32, s_rcx_rax_unobserved, 1, "result.gpr", "rcx", "rcx"),
+    R("st0 reserved bytes ignored", {0x90}, 1, P32, s_st0_reserved, 0, NULL, NULL, NULL),
+    R("store of the value already in memory", {0x89, 0x03}, 2, P32, s_store_same_as_old, 0, NULL, NULL, NULL),
+    R("OUT with the recorded value", {0xee}, 1, P32, s_out_same, 0, NULL, NULL, NULL),
+    R("MMIO store reported as a write", {0x89, 0x03}, 2, P32, s_mmio_write, 0, NULL, NULL, NULL),
+    /* outcomes */
+    R("unsupported", {0x0f, 0x02, 0xc0}, 3, P32, s_unsupported, 1, "backend.unsupported",
+      "lar) not implemented", NULL),
+    R("crash", {0x90}, 1, P32, s_crash, 1, "backend.crash", "tcg fatal error", NULL),
+    R("failed", {0x90}, 1, P32, s_failed, 1, "backend.failed", "KVM_RUN", NULL),
+    R("missing input", {0xe4, 0x60}, 2, RM, s_io_reason, 1, "io", "no recorded IN", NULL),
+    /* shadow */
+    R("mov ss shadow", {0x8e, 0xd0}, 2, RM, s_shadow1, 1, "shadow.mov_ss", "MOV SS/POP SS interrupt shadow",
+      "events.shadow"),
+    R("pop ss shadow", {0x17}, 1, RM, s_shadow1, 1, "shadow.mov_ss", "expected 0x1, got 0", "events.shadow"),
+    R("sti shadow", {0xfb}, 1, RM, s_shadow_sti, 1, "shadow.sti", "STI interrupt shadow", "events.shadow"),
+    R("shadow not ended", {0x90}, 1, RM, s_shadow_kept, 1, "shadow.mov_ss", "not ended by nop",
+      "events.shadow"),
+    /* exceptions */
+    R("exception vector", {0x8e, 0xd8}, 2, P32, s_exc_vector, 1, "exception.vector", "expected 0xd, got 0x6",
+      "events.exc_vector"),
+    R("error code", {0x8e, 0xd8}, 2, P32, s_exc_error, 1, "exception.error_code", "expected 0x10, got 0",
+      "events.exc_error_code"),
+    /* iret */
+    R("iret real", {0xcf}, 1, RM, s_rip_off, 1, "iret.real", "real-mode iret", "rip"),
+    R("iret v86", {0xcf}, 1, X86_MODE_V86, s_rip_off, 1, "iret.v86", "virtual-8086", "rip"),
+    R("iret task", {0xcf}, 1, P32, s_nt, 1, "iret.task", "NT set", "rip"),
+    R("iret to v86", {0xcf}, 1, P32, s_to_v86, 1, "iret.v86", "to virtual-8086", "rip"),
+    R("iretq", {0x48, 0xcf}, 2, L64, s_rip_off, 1, "iret.long", "iretq", "rip"),
+    R("iret to ring 3, DS kept", {0xcf}, 1, P32, s_outer_ds, 1, "iret.pm_outer",
+      "DS not nulled on return to CPL 3 (expected 0, got 0x10)", "ds.sel"),
+    R("iret to ring 3, SS base", {0xcf}, 1, P32, s_outer_ss, 1, "iret.pm_outer", "outer stack wrong",
+      "ss.base"),
+    R("iret same ring", {0xcf}, 1, P32, s_same_rsp, 1, "iret.pm_same", "at CPL 0", "rsp"),
+    /* other transfers */
+    R("int real", {0xcd, 0x10}, 2, RM, s_rip_off, 1, "int.real", "int 0x10", "rip"),
+    R("int prot", {0xcd, 0x80}, 2, P32, s_rip_off, 1, "int.prot", "int 0x80", "rip"),
+    R("int long", {0xcd, 0x80}, 2, L64, s_rip_off, 1, "int.long", "int 0x80", "rip"),
+    R("far call", {0x9a, 0, 0x10, 0, 0, 0x08, 0}, 7, P32, s_rip_off, 1, "far.call", "lcall", "rip"),
+    R("far jmp", {0xea, 0, 0x10, 0, 0, 0x08, 0}, 7, P32, s_rip_off, 1, "far.jmp", "ljmp", "rip"),
+    R("far ret", {0xcb}, 1, P32, s_rip_off, 1, "far.ret", "retf", "rip"),
+    R("syscall", {0x0f, 0x05}, 2, L64, s_rip_off, 1, "sys.fast", "syscall", "rip"),
+    /* paging */
+    R("A/D bits", {0x8b, 0x03}, 2, P32, s_ad_bits, 1, "paging.ad_bits", "expected 0x67, got 0x27",
+      "mem[0x2004]"),
+    R("cr2", {0x8b, 0x03}, 2, P32, s_cr2, 1, "paging.fault", "CR2 expected 0x400000, got 0x400004", "cr2"),
+    /* io, string, msr, cpuid */
+    R("out value", {0xee}, 1, P32, s_out_value, 1, "io",
+      "port.value after out dx, al: expected 0x41, got 0x42", "port.value"),
+    R("out missing", {0xee}, 1, P32, s_out_missing, 1, "io", "got none", "port.addr"),
+    R("in result", {0xe4, 0x60}, 2, RM, s_rax, 1, "io", "rax differ after in al, 0x60", "rax"),
+    R("rep movsb count", {0xf3, 0xa4}, 2, RM, s_rcx, 1, "string.rep", "REP count after rep movsb", "rcx"),
+    R("movsb rsi", {0xa4}, 1, RM, s_rsi, 1, "string.rep", "rsi differ after movsb", "rsi"),
+    R("rep stosq count", {0xf3, 0x48, 0xab}, 3, L64, s_rcx, 1, "string.rep", "rep stosq", "rcx"),
+    R("rdmsr", {0x0f, 0x32}, 2, P32, s_rdx, 1, "msr", "rdx differ after rdmsr", "rdx"),
+    R("msr field", {0x90}, 1, P32, s_star, 1, "msr", "msr.star after nop", "msr.star"),
+    R("cpuid", {0x0f, 0xa2}, 2, P32, s_cpuid, 1, "cpuid", "CPUID leaf 0x1", "rbx"),
+    /* segments and system registers */
+    R("mov ds", {0x8e, 0xd8}, 2, P32, s_ds_base, 1, "segment.load", "DS load by mov ds, eax", "ds.base"),
+    R("es cache", {0x90}, 1, P32, s_es_attr, 1, "segment.cache", "ES descriptor cache differs", "es.attr"),
+    R("lgdt", {0x0f, 0x01, 0x10}, 3, P32, s_gdtr, 1, "sysreg.dtable", "gdtr.base", "gdtr.base"),
+    R("mov cr0", {0x0f, 0x22, 0xc0}, 3, RM, s_cr0, 1, "sysreg.cr", "cr0 after mov cr0, eax", "cr0"),
+    R("dr7", {0x0f, 0x23, 0xf8}, 3, P32, s_dr7, 1, "sysreg.dr", "dr7", "dr7"),
+    R("hlt", {0xf4}, 1, P32, s_halted, 1, "halt", "events.halted", "events.halted"),
+    /* flags */
+    R("mul AF unmasked", {0xf7, 0xe1}, 2, P32, s_af, 1, "flags.undefined", "AF differ; undefined after mul",
+      "rflags"),
+    R("and AF", {0x21, 0xc8}, 2, P32, s_af, 1, "flags.undefined", "undefined after and", "rflags"),
+    /* single-field classes */
+    R("decode length", {0x66, 0x90}, 2, P32, s_short, 1, "decode.length",
+      "RIP advanced by 1 bytes, the instruction nop is 2 bytes", "rip"),
+    R("jmp target", {0xeb, 0x10}, 2, P32, s_jmp, 1, "branch.target", "expected 0x1012, got 0x1014", "rip"),
+    R("xmm3 high half", {0x90}, 1, P32, s_xmm3_hi, 1, "fpu", "xmm3.hi", "xmm3.hi"),
+    R("store value", {0x89, 0x03}, 2, P32, s_store, 1, "memory.write",
+      "at mem[0x502]: expected 0x33, got 0x34", "mem[0x502]"),
+    R("store missing", {0x89, 0x03}, 2, P32, s_store_missing, 1, "memory.write",
+      "expected 0x44332211, got none", "mem[0x500]"),
+    R("store of a new value, not recorded", {0x89, 0x03}, 2, P32, s_store_new_value, 1, "memory.write",
+      "expected none, got 0xbc", "mem[0x501]"),
+    R("alu result", {0x01, 0xd8}, 2, P32, s_alu, 1, "result.gpr", "rax,rflags differ after add eax, ebx",
+      "rax"),
+    /* fallback */
+    R("mixed: unclassified", {0x90}, 1, P32, s_mixed, 1, "unclassified", "rax,es.attr differ after nop",
+      "rax"),
+};
+
+static void run_case(const struct differ_rules *rules, const struct tcase *t, struct differ_divergence *d,
+                     int *ret)
+{
+	static struct fx fx;
+
+	memset(&fx, 0, sizeof(fx));
+	base_state(&fx.pre, t->mode);
+	fx.exp = fx.pre;
+	fx.exp.rip += t->len;
+	fx.res.outcome = BACKEND_STEPPED;
+	fx.in = (struct differ_input){
+	    .step = 42,
+	    .backend = "emu",
+	    .mode = t->mode,
+	    .insn = t->insn,
+	    .insn_len = t->len,
+	    .pre = &fx.pre,
+	    .expected = &fx.exp,
+	    .expected_writes = fx.w,
+	    .actual = &fx.res,
+	};
+	fx.res.post = fx.exp;
+	t->setup(&fx);
+	fx.in.cpl = x86_state_cpl(&fx.pre);
+	*ret = differ_compare(rules, &fx.in, d);
+}
+
+static void test_cases(void **state)
+{
+	const struct differ_rules *rules = *state;
+	static struct differ_divergence d;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct tcase *t = &cases[i];
+		int ret;
+		run_case(rules, t, &d, &ret);
+		if (ret != t->want)
+			fail_msg("%s:%d: %s: differ_compare returned %d, want %d (class %s, detail '%s')",
+			         t->file, t->line, t->name, ret, t->want, d.cls, d.detail);
+		if (ret != 1)
+			continue;
+		if (strcmp(d.cls, t->cls) != 0)
+			fail_msg("%s:%d: %s: class %s, want %s (detail '%s')", t->file, t->line, t->name,
+			         d.cls, t->cls, d.detail);
+		if (t->detail && !strstr(d.detail, t->detail))
+			fail_msg("%s:%d: %s: detail '%s' lacks '%s'", t->file, t->line, t->name, d.detail,
+			         t->detail);
+		if (t->field && (d.n_fields == 0 || strcmp(d.fields[0].field, t->field) != 0))
+			fail_msg("%s:%d: %s: first field '%s', want '%s'", t->file, t->line, t->name,
+			         d.n_fields ? d.fields[0].field : "(none)", t->field);
+		if (!t->field && d.n_fields != 0)
+			fail_msg("%s:%d: %s: %u fields, want none (outcome, not a state diff)", t->file,
+			         t->line, t->name, d.n_fields);
+		if (d.step != 42 || strcmp(d.backend, "emu") != 0)
+			fail_msg("%s:%d: %s: step/backend not carried", t->file, t->line, t->name);
+	}
+}
+
+/* Every class of the built-in table is exercised by at least one row above. */
+static void test_every_class_covered(void **state)
+{
+	const struct differ_rules *rules = *state;
+	size_t n = differ_rules_count(rules);
+
+	assert_true(n > 20);
+	for (size_t i = 0; i < n; i++) {
+		const char *cls = differ_rules_class(rules, i);
+		size_t j;
+		for (j = 0; j < sizeof(cases) / sizeof(cases[0]); j++)
+			if (cases[j].cls && strcmp(cases[j].cls, cls) == 0)
+				break;
+		if (j == sizeof(cases) / sizeof(cases[0]))
+			fail_msg("differ/classes.tsv:%u: class %s has no test row",
+			         differ_rules_line(rules, i), cls);
+	}
+}
+
+static void test_many_fields_truncated(void **state)
+{
+	const struct differ_rules *rules = *state;
+	struct x86_state pre, exp;
+	static struct backend_result res;
+	static struct differ_divergence d;
+	const uint8_t nop = 0x90;
+
+	base_state(&pre, P32);
+	exp = pre;
+	exp.rip++;
+	memset(&res, 0, sizeof(res));
+	res.post = exp;
+	for (int i = 0; i < 16; i++) {
+		res.post.gpr[i] ^= 1;
+		memset(res.post.fpu.xmm[i], 0x5a, 16);
+	}
+	struct differ_input in = {.backend = "unicorn",
+	                          .mode = P32,
+	                          .insn = &nop,
+	                          .insn_len = 1,
+	                          .pre = &pre,
+	                          .expected = &exp,
+	                          .actual = &res};
+	assert_int_equal(differ_compare(rules, &in, &d), 1);
+	assert_int_equal(d.n_fields, DIFFER_MAX_FIELDS);
+	assert_int_equal(d.n_fields_total, 16 + 32);
+	assert_string_equal(d.cls, "unclassified");
+	assert_non_null(strstr(d.detail, "(48 fields)"));
+}
+
+static void test_bad_input(void **state)
+{
+	static struct differ_divergence d;
+	struct differ_input in = {0};
+	assert_int_equal(differ_compare(*state, &in, &d), -EINVAL);
+}
+
+static int setup(void **state)
+{
+	struct differ_rules *r;
+	if (differ_rules_default(&r) < 0)
+		return -1;
+	*state = r;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	differ_rules_free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_every_class_covered),
+	    cmocka_unit_test(test_many_fields_truncated),
+	    cmocka_unit_test(test_bad_input),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
