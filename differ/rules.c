@@ -152,11 +152,14 @@ static char *trim(char *s)
 	return s;
 }
 
-static int parse_alt(char *text, struct rule_alt *a)
+static int parse_alt(const char *alt, struct rule_alt *a)
 {
-	char *tok[8];
+	char *tok[8], text[64];
 	int n = 0;
 
+	if (strlen(alt) >= sizeof(text))
+		return -1;
+	snprintf(text, sizeof(text), "%s", alt);
 	memset(a, 0, sizeof(*a));
 	a->modrm_reg = -1;
 	for (char *save = NULL, *t = strtok_r(text, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
@@ -187,6 +190,9 @@ static int parse_alt(char *text, struct rule_alt *a)
 	if (n > 2 || strlen(tok[0]) >= sizeof(a->mnem) || (n == 2 && strlen(tok[1]) >= sizeof(a->operand)))
 		return -1;
 	for (const char *c = tok[0]; *c; c++)
+		if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '*' && *c != '?')
+			return -1;
+	for (const char *c = n == 2 ? tok[1] : ""; *c; c++)
 		if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '*' && *c != '?')
 			return -1;
 	snprintf(a->mnem, sizeof(a->mnem), "%s", tok[0]);
