@@ -1,0 +1,462 @@
+/* System instructions, the minimal set a boot passes through: HLT, CPUID,
+ * RDTSC, RDMSR/WRMSR, control and debug registers, descriptor-table
+ * registers, LMSW/SMSW/CLTS, cache and TLB maintenance as no-ops. */
+#include <stdio.h>
+
+#include "private.h"
+
+#define MSR_EFER    0xc0000080u
+#define MSR_FS_BASE 0xc0000100u
+#define MSR_GS_BASE 0xc0000101u
+#define MSR_TSC_AUX 0xc0000103u
+
+/* The MSR numbers of x86_state.msr[] (schema's x86_msr_numbers, kept here so emu links nothing). */
+static const uint32_t msr_numbers[X86_NMSR] = {
+    [X86_MSR_SYSENTER_CS] = 0x174,  [X86_MSR_SYSENTER_ESP] = 0x175,
+    [X86_MSR_SYSENTER_EIP] = 0x176, [X86_MSR_STAR] = 0xc0000081,
+    [X86_MSR_LSTAR] = 0xc0000082,   [X86_MSR_CSTAR] = 0xc0000083,
+    [X86_MSR_SFMASK] = 0xc0000084,  [X86_MSR_KERNEL_GS_BASE] = 0xc0000102,
+    [X86_MSR_PAT] = 0x277,          [X86_MSR_TSC] = 0x10,
+    [X86_MSR_APIC_BASE] = 0x1b,
+};
+
+static enum emu_status need_cpl0(struct emu_exec *x)
+{
+	return x->cpl ? EMU_RAISE_GP0(x) : EMU_OK;
+}
+
+enum emu_status em_hlt(struct emu_exec *x)
+{
+	EMU_TRY(need_cpl0(x));
+	return EMU_HALT;
+}
+
+enum emu_status em_cpuid(struct emu_exec *x)
+{
+	uint32_t out[4] = {0, 0, 0, 0};
+	if (x->ops->cpuid(x->opaque, (uint32_t)x->st->gpr[X86_RAX], (uint32_t)x->st->gpr[X86_RCX], out) !=
+	    EMU_OK)
+		return EMU_IO_ERROR;
+	x->st->gpr[X86_RAX] = out[0];
+	x->st->gpr[X86_RBX] = out[1];
+	x->st->gpr[X86_RCX] = out[2];
+	x->st->gpr[X86_RDX] = out[3];
+	return EMU_OK;
+}
+
+enum emu_status em_rdtsc(struct emu_exec *x)
+{
+	uint64_t tsc;
+	if ((x->st->cr4 & X86_CR4_TSD) && x->cpl)
+		return EMU_RAISE_GP0(x);
+	if (x->ops->rdtsc(x->opaque, &tsc) != EMU_OK)
+		return EMU_IO_ERROR;
+	x->st->gpr[X86_RAX] = (uint32_t)tsc;
+	x->st->gpr[X86_RDX] = tsc >> 32;
+	return EMU_OK;
+}
+
+static int msr_index(uint32_t msr)
+{
+	for (int k = 0; k < X86_NMSR; k++)
+		if (msr_numbers[k] == msr)
+			return k;
+	return -1;
+}
+
+static enum emu_status read_msr(struct emu_exec *x, uint32_t msr, uint64_t *v)
+{
+	bool known = false;
+	int k;
+	switch (msr) {
+	case MSR_EFER:
+		*v = x->st->efer;
+		return EMU_OK;
+	case MSR_FS_BASE:
+		*v = x->st->seg[X86_FS].base;
+		return EMU_OK;
+	case MSR_GS_BASE:
+		*v = x->st->seg[X86_GS].base;
+		return EMU_OK;
+	}
+	k = msr_index(msr);
+	if (k >= 0) {
+		*v = x->st->msr[k];
+		return EMU_OK;
+	}
+	if (!x->ops->rdmsr)
+		return EMU_RAISE_GP0(x);
+	if (x->ops->rdmsr(x->opaque, msr, v, &known) != EMU_OK)
+		return EMU_IO_ERROR;
+	return known ? EMU_OK : EMU_RAISE_GP0(x);
+}
+
+enum emu_status em_rdmsr(struct emu_exec *x)
+{
+	uint64_t v;
+	EMU_TRY(need_cpl0(x));
+	EMU_TRY(read_msr(x, (uint32_t)x->st->gpr[X86_RCX], &v));
+	x->st->gpr[X86_RAX] = (uint32_t)v;
+	x->st->gpr[X86_RDX] = v >> 32;
+	return EMU_OK;
+}
+
+enum emu_status em_wrmsr(struct emu_exec *x)
+{
+	uint32_t msr = (uint32_t)x->st->gpr[X86_RCX];
+	uint64_t v = (x->st->gpr[X86_RAX] & 0xffffffffu) | (x->st->gpr[X86_RDX] << 32);
+	bool known = false;
+	int k;
+	EMU_TRY(need_cpl0(x));
+	switch (msr) {
+	case MSR_EFER:
+		/* SCE, LME, NXE are writable; LMA follows CR0.PG; LME cannot change while paging is on. */
+		if (v & ~(X86_EFER_SCE | X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE))
+			return EMU_RAISE_GP0(x);
+		if ((x->st->cr0 & X86_CR0_PG) && ((v ^ x->st->efer) & X86_EFER_LME))
+			return EMU_RAISE_GP0(x);
+		x->st->efer = (v & ~X86_EFER_LMA) | (x->st->efer & X86_EFER_LMA);
+		return EMU_OK;
+	case MSR_FS_BASE:
+	case MSR_GS_BASE:
+	case 0xc0000102: /* KERNEL_GS_BASE */
+	case 0xc0000082: /* LSTAR */
+	case 0xc0000083: /* CSTAR */
+		if (!emu_canonical(v))
+			return EMU_RAISE_GP0(x);
+		if (msr == MSR_FS_BASE || msr == MSR_GS_BASE) {
+			x->st->seg[msr == MSR_FS_BASE ? X86_FS : X86_GS].base = v;
+			return EMU_OK;
+		}
+		break;
+	}
+	k = msr_index(msr);
+	if (k >= 0) {
+		x->st->msr[k] = v;
+		return EMU_OK;
+	}
+	if (!x->ops->wrmsr)
+		return EMU_RAISE_GP0(x);
+	if (x->ops->wrmsr(x->opaque, msr, v, &known) != EMU_OK)
+		return EMU_IO_ERROR;
+	return known ? EMU_OK : EMU_RAISE_GP0(x);
+}
+
+enum emu_status emu_write_cr(struct emu_exec *x, unsigned cr, uint64_t v)
+{
+	struct x86_state *st = x->st;
+	bool long_mode = st->efer & X86_EFER_LMA;
+	switch (cr) {
+	case 0:
+		if (v >> 32)
+			return EMU_RAISE_GP0(x);
+		v |= X86_CR0_ET;
+		if ((v & X86_CR0_PG) && !(v & X86_CR0_PE))
+			return EMU_RAISE_GP0(x);
+		if ((v & X86_CR0_NW) && !(v & X86_CR0_CD))
+			return EMU_RAISE_GP0(x);
+		if ((v & X86_CR0_PG) && !(st->cr0 & X86_CR0_PG) && (st->efer & X86_EFER_LME)) {
+			/* Entering long mode: PAE required, and not from a 64-bit... (CS.L must be 0). */
+			if (!(st->cr4 & X86_CR4_PAE) || (st->seg[X86_CS].attr & X86_SEG_L))
+				return EMU_RAISE_GP0(x);
+			st->efer |= X86_EFER_LMA;
+		} else if (!(v & X86_CR0_PG) && (st->cr0 & X86_CR0_PG) && long_mode) {
+			if (x->mode == X86_MODE_LONG64)
+				return EMU_RAISE_GP0(x);
+			st->efer &= ~X86_EFER_LMA;
+		}
+		if ((v ^ st->cr0) & (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE))
+			emu_tlb_flush(x, true, 0);
+		st->cr0 = v;
+		return EMU_OK;
+	case 2:
+		st->cr2 = long_mode ? v : (uint32_t)v;
+		return EMU_OK;
+	case 3:
+		if (long_mode && (v >> 52))
+			return EMU_RAISE_GP0(x);
+		st->cr3 = long_mode ? v : (uint32_t)v;
+		emu_tlb_flush(x, false, 0);
+		return EMU_OK;
+	case 4:
+		/* Bits this model knows; the rest are reserved. */
+		if (v & ~0x3f7fffull)
+			return EMU_RAISE_GP0(x);
+		if (long_mode && !(v & X86_CR4_PAE))
+			return EMU_RAISE_GP0(x);
+		if ((v ^ st->cr4) & (X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PSE | X86_CR4_SMEP))
+			emu_tlb_flush(x, true, 0);
+		st->cr4 = v;
+		return EMU_OK;
+	case 8:
+		if (v & ~0xfull)
+			return EMU_RAISE_GP0(x);
+		st->cr8 = v;
+		return EMU_OK;
+	}
+	return EMU_RAISE_UD(x);
+}
+
+/* 0F 20 / 0F 22: the ModRM mod field is ignored; operands are 32-bit, or 64-bit in long mode */
+enum emu_status em_mov_cr(struct emu_exec *x)
+{
+	unsigned cr = x->i.reg, w = x->mode == X86_MODE_LONG64 ? 8 : 4;
+	uint64_t v;
+	if (cr != 0 && cr != 2 && cr != 3 && cr != 4 && cr != 8)
+		return EMU_RAISE_UD(x);
+	if (cr == 8 && x->mode != X86_MODE_LONG64)
+		return EMU_RAISE_UD(x);
+	EMU_TRY(need_cpl0(x));
+	if (x->i.b == 0x22)
+		return emu_write_cr(x, cr, emu_reg_get(x, x->i.rm, w));
+	switch (cr) {
+	case 0:
+		v = x->st->cr0;
+		break;
+	case 2:
+		v = x->st->cr2;
+		break;
+	case 3:
+		v = x->st->cr3;
+		break;
+	case 4:
+		v = x->st->cr4;
+		break;
+	default:
+		v = x->st->cr8;
+	}
+	emu_reg_set(x, x->i.rm, w, v);
+	return EMU_OK;
+}
+
+/* 0F 21 / 0F 23: DR4/DR5 alias DR6/DR7 unless CR4.DE */
+enum emu_status em_mov_dr(struct emu_exec *x)
+{
+	unsigned dr = x->i.reg, w = x->mode == X86_MODE_LONG64 ? 8 : 4;
+	uint64_t v;
+	if (dr > 7)
+		return EMU_RAISE_UD(x);
+	if (dr == 4 || dr == 5) {
+		if (x->st->cr4 & X86_CR4_DE)
+			return EMU_RAISE_UD(x);
+		dr += 2;
+	}
+	EMU_TRY(need_cpl0(x));
+	if (x->i.b == 0x23) {
+		v = emu_reg_get(x, x->i.rm, w);
+		if (dr < 4) {
+			x->st->dr[dr] = v;
+		} else {
+			if (v >> 32)
+				return EMU_RAISE_GP0(x);
+			if (dr == 6)
+				x->st->dr6 = (v & 0x1e00f) | 0xffff0ff0u;
+			else
+				x->st->dr7 = (v & 0xffff2bffu) | 0x400;
+		}
+		return EMU_OK;
+	}
+	v = dr < 4 ? x->st->dr[dr] : dr == 6 ? x->st->dr6 : x->st->dr7;
+	emu_reg_set(x, x->i.rm, w, v);
+	return EMU_OK;
+}
+
+enum emu_status em_clts(struct emu_exec *x)
+{
+	EMU_TRY(need_cpl0(x));
+	x->st->cr0 &= ~X86_CR0_TS;
+	return EMU_OK;
+}
+
+/* 0F 08 INVD, 0F 09 WBINVD: no caches are modeled */
+enum emu_status em_wbinvd(struct emu_exec *x)
+{
+	return need_cpl0(x);
+}
+
+/* 0F 0B UD2, 0F B9 UD1, 0F FF UD0 */
+enum emu_status em_ud(struct emu_exec *x)
+{
+	return EMU_RAISE_UD(x);
+}
+
+/* 0F 0D, 0F 18 - 0F 1F: prefetches and hint NOPs access no memory */
+enum emu_status em_hint_nop(struct emu_exec *x)
+{
+	(void)x;
+	return EMU_OK;
+}
+
+static bool umip_blocks(const struct emu_exec *x)
+{
+	return (x->st->cr4 & X86_CR4_UMIP) && x->cpl > 0;
+}
+
+/* SGDT/SIDT: limit, then a 32-bit base (64-bit in long mode) */
+static enum emu_status store_dt(struct emu_exec *x, const struct x86_dtable *dt)
+{
+	uint8_t b[10];
+	unsigned n = x->mode == X86_MODE_LONG64 ? 10 : 6;
+	if (umip_blocks(x))
+		return EMU_RAISE_GP0(x);
+	b[0] = (uint8_t)dt->limit;
+	b[1] = (uint8_t)(dt->limit >> 8);
+	for (unsigned k = 0; k < 8; k++)
+		b[2 + k] = (uint8_t)(dt->base >> (8 * k));
+	return emu_mem_write(x, x->i.ea_seg, x->i.ea, b, n);
+}
+
+static enum emu_status load_dt(struct emu_exec *x, struct x86_dtable *dt)
+{
+	uint8_t b[10] = {0};
+	unsigned n = x->mode == X86_MODE_LONG64 ? 10 : 6;
+	uint64_t base = 0;
+	EMU_TRY(need_cpl0(x));
+	EMU_TRY(emu_mem_read(x, x->i.ea_seg, x->i.ea, b, n));
+	for (unsigned k = 0; k < n - 2; k++)
+		base |= (uint64_t)b[2 + k] << (8 * k);
+	if (x->mode == X86_MODE_LONG64) {
+		if (!emu_canonical(base))
+			return EMU_RAISE_GP0(x);
+	} else if (x->i.opsize == 2) {
+		base &= 0xffffff;
+	}
+	dt->base = base;
+	dt->limit = (uint32_t)b[0] | ((uint32_t)b[1] << 8);
+	return EMU_OK;
+}
+
+/* LMSW changes PE MP EM TS only, and cannot clear PE */
+static enum emu_status lmsw(struct emu_exec *x)
+{
+	uint64_t v, cr0 = x->st->cr0;
+	EMU_TRY(need_cpl0(x));
+	EMU_TRY(emu_rm_read(x, 2, &v));
+	cr0 = (cr0 & ~0xeull) | (v & 0xe) | ((v | cr0) & X86_CR0_PE);
+	return emu_write_cr(x, 0, cr0);
+}
+
+/* 0F 01 */
+enum emu_status em_grp7(struct emu_exec *x)
+{
+	unsigned op = (x->i.modrm >> 3) & 7, rm = x->i.modrm & 7;
+	struct x86_state *st = x->st;
+	if (x->i.mod != 3) {
+		switch (op) {
+		case 0:
+			return store_dt(x, &st->gdtr);
+		case 1:
+			return store_dt(x, &st->idtr);
+		case 2: {
+			struct x86_dtable dt;
+			EMU_TRY(load_dt(x, &dt));
+			st->gdtr.base = dt.base;
+			st->gdtr.limit = dt.limit;
+			return EMU_OK;
+		}
+		case 3: {
+			struct x86_dtable dt;
+			EMU_TRY(load_dt(x, &dt));
+			st->idtr.base = dt.base;
+			st->idtr.limit = dt.limit;
+			return EMU_OK;
+		}
+		case 4:
+			if (umip_blocks(x))
+				return EMU_RAISE_GP0(x);
+			return emu_mem_write_u(x, x->i.ea_seg, x->i.ea, 2, st->cr0);
+		case 6:
+			return lmsw(x);
+		case 7:
+			EMU_TRY(need_cpl0(x));
+			emu_tlb_flush(x, false, x->i.ea);
+			return EMU_OK;
+		}
+		return emu_unimplemented(x);
+	}
+	switch (op) {
+	case 1:
+		if (rm == 2 || rm == 3) { /* CLAC, STAC */
+			if (!(st->cr4 & X86_CR4_SMAP))
+				return EMU_RAISE_UD(x);
+			EMU_TRY(need_cpl0(x));
+			if (rm == 2)
+				st->rflags &= ~X86_RFLAGS_AC;
+			else
+				st->rflags |= X86_RFLAGS_AC;
+			return EMU_OK;
+		}
+		break;
+	case 2:
+		if (rm == 0 || rm == 1) { /* XGETBV, XSETBV */
+			if (!(st->cr4 & X86_CR4_OSXSAVE))
+				return EMU_RAISE_UD(x);
+			if ((uint32_t)st->gpr[X86_RCX] != 0)
+				return EMU_RAISE_GP0(x);
+			if (rm == 0) {
+				st->gpr[X86_RAX] = (uint32_t)st->xcr0;
+				st->gpr[X86_RDX] = st->xcr0 >> 32;
+				return EMU_OK;
+			}
+			EMU_TRY(need_cpl0(x));
+			uint64_t v = (st->gpr[X86_RAX] & 0xffffffffu) | (st->gpr[X86_RDX] << 32);
+			if (!(v & 1) || ((v & 4) && !(v & 2)))
+				return EMU_RAISE_GP0(x);
+			st->xcr0 = v;
+			return EMU_OK;
+		}
+		break;
+	case 4:
+		if (umip_blocks(x))
+			return EMU_RAISE_GP0(x);
+		emu_reg_set(x, x->i.rm, x->i.opsize, st->cr0);
+		return EMU_OK;
+	case 6:
+		return lmsw(x);
+	case 7:
+		if (rm == 0) { /* SWAPGS */
+			if (x->mode != X86_MODE_LONG64)
+				return EMU_RAISE_UD(x);
+			EMU_TRY(need_cpl0(x));
+			uint64_t t = st->seg[X86_GS].base;
+			st->seg[X86_GS].base = st->msr[X86_MSR_KERNEL_GS_BASE];
+			st->msr[X86_MSR_KERNEL_GS_BASE] = t;
+			return EMU_OK;
+		}
+		if (rm == 1) { /* RDTSCP */
+			uint64_t aux;
+			EMU_TRY(em_rdtsc(x));
+			EMU_TRY(read_msr(x, MSR_TSC_AUX, &aux));
+			st->gpr[X86_RCX] = (uint32_t)aux;
+			return EMU_OK;
+		}
+		break;
+	}
+	return emu_unimplemented(x);
+}
+
+/* 0F 00: SLDT and STR here; LLDT LTR VERR VERW need the descriptor checks of the next issue */
+enum emu_status em_grp6(struct emu_exec *x)
+{
+	unsigned op = (x->i.modrm >> 3) & 7;
+	if (x->mode == X86_MODE_REAL || x->mode == X86_MODE_V86)
+		return EMU_RAISE_UD(x);
+	switch (op) {
+	case 0:
+	case 1:
+		if (umip_blocks(x))
+			return EMU_RAISE_GP0(x);
+		{
+			uint16_t sel = x->st->seg[op == 0 ? X86_LDTR : X86_TR].selector;
+			if (x->i.mod == 3) {
+				emu_reg_set(x, x->i.rm, x->i.opsize, sel);
+				return EMU_OK;
+			}
+			return emu_mem_write_u(x, x->i.ea_seg, x->i.ea, 2, sel);
+		}
+	case 6:
+	case 7:
+		return EMU_RAISE_UD(x);
+	}
+	return emu_unimplemented(x);
+}
