@@ -56,9 +56,11 @@ int shim_map_rom(struct shim_vm *vm, uint64_t gpa, const void *data, size_t len)
  * halted MP state: HLT is a SHIM_EXIT_HLT exit and events.halted reads 0;
  * shim_set_state ignores events.halted. XCR0 = 0 is left unwritten (an
  * invalid value; the CPU's reset value is 1).
- * shim_set_state writes regs, sregs and events through the kvm_run area
- * (kvm_dirty_regs, loaded by KVM at the next KVM_RUN) and FPU, debug
- * registers, XCR0 and MSRs with ioctls at once. */
+ * shim_set_state writes FPU, debug registers, XCR0 and MSRs with ioctls,
+ * and regs, sregs and events through the kvm_run area (kvm_dirty_regs),
+ * which it has KVM load at once with an immediate-exit KVM_RUN that runs no
+ * guest code; between an IO/MMIO exit and shim_complete_io they are loaded
+ * by the next KVM_RUN instead. */
 int shim_get_state(struct shim_vm *vm, struct x86_state *st, bool full);
 int shim_set_state(struct shim_vm *vm, const struct x86_state *st);
 

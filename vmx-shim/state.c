@@ -156,32 +156,56 @@ static void events_to_kvm(struct kvm_vcpu_events *e, const struct x86_state *st)
 	e->flags = KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_NMI_PENDING;
 }
 
-static void fpu_from_kvm(struct x86_fpu *f, const struct kvm_fpu *k)
+/* The FXSAVE-format legacy region at the start of an XSAVE image (SDM Vol. 1, 10.5.1). KVM_GET_FPU
+ * and KVM_SET_FPU leave MXCSR out, so the FPU goes through KVM_GET_XSAVE/KVM_SET_XSAVE. */
+#define XS_FCW         0
+#define XS_FSW         2
+#define XS_FTW         4
+#define XS_FOP         6
+#define XS_FIP         8
+#define XS_FDP         16
+#define XS_MXCSR       24
+#define XS_ST          32
+#define XS_XMM         160
+#define XS_XSTATE_BV   512
+#define XSTATE_X87_SSE 3ull
+
+static void fpu_from_xsave(struct x86_fpu *f, const uint8_t *x)
 {
 	memset(f, 0, sizeof(*f));
-	memcpy(f->st, k->fpr, sizeof(f->st));
-	memcpy(f->xmm, k->xmm, sizeof(f->xmm));
-	f->fip = k->last_ip;
-	f->fdp = k->last_dp;
-	f->fcw = k->fcw;
-	f->fsw = k->fsw;
-	f->ftw = k->ftwx;
-	f->fop = k->last_opcode;
-	f->mxcsr = k->mxcsr;
+	memcpy(&f->fcw, x + XS_FCW, 2);
+	memcpy(&f->fsw, x + XS_FSW, 2);
+	f->ftw = x[XS_FTW];
+	memcpy(&f->fop, x + XS_FOP, 2);
+	memcpy(&f->fip, x + XS_FIP, 8);
+	memcpy(&f->fdp, x + XS_FDP, 8);
+	memcpy(&f->mxcsr, x + XS_MXCSR, 4);
+	for (int i = 0; i < 8; i++)
+		memcpy(f->st[i], x + XS_ST + 16 * i, 10);
+	memcpy(f->xmm, x + XS_XMM, sizeof(f->xmm));
 }
 
-static void fpu_to_kvm(struct kvm_fpu *k, const struct x86_fpu *f)
+static void fpu_to_xsave(uint8_t *x, const struct x86_fpu *f)
 {
-	memset(k, 0, sizeof(*k));
-	memcpy(k->fpr, f->st, sizeof(k->fpr));
-	memcpy(k->xmm, f->xmm, sizeof(k->xmm));
-	k->last_ip = f->fip;
-	k->last_dp = f->fdp;
-	k->fcw = f->fcw;
-	k->fsw = f->fsw;
-	k->ftwx = f->ftw;
-	k->last_opcode = f->fop;
-	k->mxcsr = f->mxcsr;
+	uint64_t bv;
+
+	memcpy(x + XS_FCW, &f->fcw, 2);
+	memcpy(x + XS_FSW, &f->fsw, 2);
+	x[XS_FTW] = f->ftw;
+	x[XS_FTW + 1] = 0;
+	memcpy(x + XS_FOP, &f->fop, 2);
+	memcpy(x + XS_FIP, &f->fip, 8);
+	memcpy(x + XS_FDP, &f->fdp, 8);
+	memcpy(x + XS_MXCSR, &f->mxcsr, 4);
+	for (int i = 0; i < 8; i++) {
+		memset(x + XS_ST + 16 * i, 0, 16);
+		memcpy(x + XS_ST + 16 * i, f->st[i], 10);
+	}
+	memcpy(x + XS_XMM, f->xmm, sizeof(f->xmm));
+	/* The x87 and SSE components now hold data, not their init state. */
+	memcpy(&bv, x + XS_XSTATE_BV, 8);
+	bv |= XSTATE_X87_SSE;
+	memcpy(x + XS_XSTATE_BV, &bv, 8);
 }
 
 struct shim_msrs {
@@ -243,7 +267,7 @@ static int set_msrs(struct shim_vm *vm, const struct x86_state *st)
 int shim_get_state(struct shim_vm *vm, struct x86_state *st, bool full)
 {
 	const struct kvm_sync_regs *s = &vm->run->s.regs;
-	struct kvm_fpu fpu;
+	struct kvm_xsave xs;
 	struct kvm_debugregs dbg;
 	struct kvm_xcrs xcrs;
 	int r;
@@ -253,9 +277,9 @@ int shim_get_state(struct shim_vm *vm, struct x86_state *st, bool full)
 	events_from_kvm(st, &s->events);
 	if (!full)
 		return 0;
-	if (ioctl(vm->vcpu_fd, KVM_GET_FPU, &fpu) < 0)
-		return shim_fail(vm, -errno, "KVM_GET_FPU");
-	fpu_from_kvm(&st->fpu, &fpu);
+	if (ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &xs) < 0)
+		return shim_fail(vm, -errno, "KVM_GET_XSAVE");
+	fpu_from_xsave(&st->fpu, (const uint8_t *)xs.region);
 	if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &dbg) < 0)
 		return shim_fail(vm, -errno, "KVM_GET_DEBUGREGS");
 	memcpy(st->dr, dbg.db, sizeof(st->dr));
@@ -283,13 +307,17 @@ int shim_get_state(struct shim_vm *vm, struct x86_state *st, bool full)
 int shim_set_state(struct shim_vm *vm, const struct x86_state *st)
 {
 	struct kvm_sync_regs *s = &vm->run->s.regs;
-	struct kvm_fpu fpu;
+	struct kvm_xsave xs;
 	struct kvm_debugregs dbg;
 	int r;
 
-	fpu_to_kvm(&fpu, &st->fpu);
-	if (ioctl(vm->vcpu_fd, KVM_SET_FPU, &fpu) < 0)
-		return shim_fail(vm, -errno, "KVM_SET_FPU");
+	/* Read-modify-write keeps the AVX and later components as they are. */
+	if (ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &xs) < 0)
+		return shim_fail(vm, -errno, "KVM_GET_XSAVE");
+	fpu_to_xsave((uint8_t *)xs.region, &st->fpu);
+	if (ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &xs) < 0)
+		return shim_fail(vm, -errno, "KVM_SET_XSAVE (fcw %#x, mxcsr %#x)", st->fpu.fcw,
+		                 st->fpu.mxcsr);
 	memset(&dbg, 0, sizeof(dbg));
 	memcpy(dbg.db, st->dr, sizeof(dbg.db));
 	dbg.dr6 = st->dr6;
@@ -313,5 +341,17 @@ int shim_set_state(struct shim_vm *vm, const struct x86_state *st)
 	sregs_to_kvm(&s->sregs, st);
 	events_to_kvm(&s->events, st);
 	vm->run->kvm_dirty_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
+	if (vm->io_pending || vm->has_pending)
+		return 0;
+	/* Load them now without running the guest, so a refused state fails here and the sync area
+	 * holds what KVM really took. */
+	vm->run->immediate_exit = 1;
+	r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	vm->run->immediate_exit = 0;
+	if (r < 0 && errno != EINTR) {
+		r = -errno;
+		vm->run->kvm_dirty_regs = 0;
+		return shim_fail(vm, r, "KVM_RUN (loading regs/sregs/events given to shim_set_state)");
+	}
 	return 0;
 }
