@@ -7,7 +7,6 @@
  * back and a new child takes over with the last good state. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,6 +131,7 @@ struct unicorn_setup {
 #define PAGE_MASK_4K   0xfffull
 #define PTE_ADDR       0x000ffffffffff000ull
 #define TLB_DUMMY_PAGE 0xffffff000ull
+#define UNICORN_UNTIL  0xffffff801ull
 
 enum insn_class {
 	INSN_OTHER,
@@ -933,9 +934,11 @@ static void do_step(void)
 	uint64_t rflags = pre.rflags | X86_RFLAGS_TF;
 	uc_reg_write(C.uc, UC_X86_REG_RFLAGS, &rflags);
 	/* begin is RIP, not CS.base + RIP: the 64-bit engine stores it into EIP unchanged. The end
-	 * address is never reached (TF stops first), but unicorn walks the page tables for the byte
-	 * before it, so it must be an address that translates: the instruction's own first byte. */
-	err = uc_emu_start(C.uc, pre.rip, la + 1, 0, 0);
+	 * address is never reached (TF stops first), but unicorn invalidates the translations around
+	 * it and, with paging on, walks the page tables for the byte before it (a failed walk sets CR2).
+	 * So: without paging an address no region backs, with paging the instruction's own address. */
+	uint64_t until = C.paging || ram(UNICORN_UNTIL, 1, NULL) ? la + 1 : UNICORN_UNTIL;
+	err = uc_emu_start(C.uc, pre.rip, until, 0, 0);
 	unmap_scratch();
 
 	bool halted = false;
@@ -1166,7 +1169,7 @@ __attribute__((noreturn)) static void unicorn_child_main(const struct unicorn_se
 
 /* ---- the parent: backend_ops ---- */
 
-#define UNICORN_REPLY_TIMEOUT_MS 10000
+#define UNICORN_REPLY_TIMEOUT_S 10
 /* Larger dirty ranges flush every translation instead of invalidating page by page. */
 #define UNICORN_DIRTY_FLUSH_ALL (16ull << 20)
 
@@ -1193,21 +1196,15 @@ __attribute__((format(printf, 3, 4))) static void set_msg(char *buf, size_t len,
 	va_end(ap);
 }
 
-/* 1 with the reply byte, 0 when the child is gone, -ETIMEDOUT when it hangs. */
+/* 1 with the reply byte, 0 when the child is gone, -ETIMEDOUT when it hangs (SO_RCVTIMEO). */
 static int wait_reply(struct backend *b, char *c)
 {
-	struct pollfd p = {.fd = b->fd, .events = POLLIN};
 	for (;;) {
-		int n = poll(&p, 1, UNICORN_REPLY_TIMEOUT_MS);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0)
-			return -ETIMEDOUT;
-		if (n < 0)
-			return -errno;
 		ssize_t r = read(b->fd, c, 1);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return -ETIMEDOUT;
 		return r == 1 ? 1 : 0;
 	}
 }
@@ -1281,6 +1278,8 @@ static int start_child(struct backend *b)
 	close(sv[1]);
 	close(ep[1]);
 	fcntl(ep[0], F_SETFL, O_NONBLOCK);
+	struct timeval tv = {.tv_sec = UNICORN_REPLY_TIMEOUT_S};
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	b->pid = pid;
 	b->fd = sv[0];
 	b->errfd = ep[0];
