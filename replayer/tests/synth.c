@@ -37,6 +37,7 @@ int synth_trace(const char *path, enum synth_plant plant)
 		return -ENOMEM;
 	memcpy(ram + SYNTH_CODE, io ? code_in : code, io ? sizeof(code_in) : sizeof(code));
 	x86_state_real(&s[0], 0, SYNTH_CODE, SYNTH_STACK);
+	s[0].xcr0 = 1; /* x87 enabled, as after reset and as KVM reports it */
 	if (io) {
 		for (unsigned i = 1; i <= SYNTH_STEPS; i++) {
 			s[i] = s[i - 1];
@@ -46,20 +47,12 @@ int synth_trace(const char *path, enum synth_plant plant)
 		}
 	} else {
 		uint64_t ax1 = plant == SYNTH_TWO_BAD ? 0x1299 : 0x1235;
-		for (unsigned i = 1; i <= SYNTH_STEPS; i++)
-			s[i] = s[i - 1];
-		s[1].gpr[X86_RAX] = 0x1234, s[1].rip = 0x1003;
-		s[2].gpr[X86_RAX] = ax1, s[2].rip = 0x1006, s[2].rflags = 0x6;
-		s[3].gpr[X86_RSP] = 0x7ffe, s[3].rip = 0x1007;
-		s[4].gpr[X86_RAX] = ax1 + 1, s[4].rip = 0x1008, s[4].rflags = 0x6;
-		s[5].gpr[X86_RBX] = ax1 + 1, s[5].rip = 0x100a;
-		s[6].rip = 0x100b;
-		for (unsigned i = 3; i <= SYNTH_STEPS; i++)
-			s[i].gpr[X86_RSP] = 0x7ffe;
-		for (unsigned i = 4; i <= SYNTH_STEPS; i++)
-			s[i].rflags = 0x6;
-		for (unsigned i = 5; i <= SYNTH_STEPS; i++)
-			s[i].gpr[X86_RBX] = ax1 + 1;
+		s[1] = s[0], s[1].gpr[X86_RAX] = 0x1234, s[1].rip = 0x1003;
+		s[2] = s[1], s[2].gpr[X86_RAX] = ax1, s[2].rip = 0x1006, s[2].rflags = 0x6;
+		s[3] = s[2], s[3].gpr[X86_RSP] = 0x7ffe, s[3].rip = 0x1007;
+		s[4] = s[3], s[4].gpr[X86_RAX] = ax1 + 1, s[4].rip = 0x1008;
+		s[5] = s[4], s[5].gpr[X86_RBX] = ax1 + 1, s[5].rip = 0x100a;
+		s[6] = s[5], s[6].rip = 0x100b;
 		if (plant == SYNTH_BAD_RAX_AT_4)
 			s[5].gpr[X86_RAX] = s[6].gpr[X86_RAX] = 0x5555;
 		if (plant == SYNTH_TWO_BAD)
@@ -95,6 +88,17 @@ int synth_trace(const char *path, enum synth_plant plant)
 		if (plant == SYNTH_RUN_FALLBACK && i == 3)
 			st.kind = TRACE_STEP_FALLBACK;
 		ret = trace_append_step(t, &st);
+		if (!ret && io && i == 0) {
+			struct trace_exit ex = {.step = 0,
+			                        .reason = TRACE_EXIT_IO,
+			                        .kvm_reason = 2,
+			                        .addr = 0x60,
+			                        .size = 1,
+			                        .count = 1,
+			                        .data_len = 1};
+			ex.data[0] = 0xab;
+			ret = trace_append_exit(t, &ex);
+		}
 		/* The RUN step's page, as the recorder stores it: the whole page after the step. */
 		if (!ret && plant == SYNTH_RUN_FALLBACK && i == 2) {
 			memcpy(ram + 0x7ffe, &pushed, 2);

@@ -125,10 +125,9 @@ static void test_replay_writes_results_and_report_rerenders(void **state)
 	run(r2, args);
 	assert_int_equal(r2->status, 1);
 	assert_true(access(html, R_OK) == 0);
-	/* The report of the database is the report the replay printed (after its own first line). */
-	const char *body = strchr(r->out, '\n');
-	assert_non_null(body);
-	assert_true(!strncmp(body + 1, r2->out, strlen(r2->out)));
+	/* The report of the database is the report the replay printed. */
+	assert_true(strlen(r2->out) > 0);
+	assert_true(!strncmp(r->out, r2->out, strlen(r2->out)));
 	unlink(db), unlink(html);
 	free(db), free(html), free(r), free(r2);
 }
