@@ -17,5 +17,9 @@ struct cli_command {
 
 int cli_record(int argc, char **argv);
 int cli_info(int argc, char **argv);
+int cli_replay(int, char **);
+int cli_diff(int, char **);
+int cli_bisect(int, char **);
+int cli_report(int, char **);
 
 #endif

@@ -7,6 +7,10 @@
 static const struct cli_command commands[] = {
 	{"record", cli_record, "run a guest on KVM and write a trace"},
 	{"info", cli_info, "summarise a trace"},
+	{"replay", cli_replay, "replay a trace through the backends and report divergences"},
+	{"diff", cli_diff, "one step, every backend side by side"},
+	{"bisect", cli_bisect, "first divergent step of a trace, or first diverging commit (--commits)"},
+	{"report", cli_report, "render a results database again"},
 };
 
 static void usage(FILE *out)
