@@ -592,7 +592,12 @@ int shim_complete_io(struct shim_vm *vm, const struct shim_exit *exit)
 	decode_exit(vm, &vm->pending);
 	vm->has_pending = true;
 	vm->io_pending = false;
-	return 1;
+	return 0;
+}
+
+bool shim_exit_pending(const struct shim_vm *vm)
+{
+	return vm->has_pending;
 }
 
 int shim_inject_interrupt(struct shim_vm *vm, uint8_t vector)
@@ -686,7 +691,7 @@ int shim_dirty_pages(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), vo
 			unsigned b = (unsigned)__builtin_ctzll(bits);
 
 			bits &= bits - 1;
-			if (w * 64 + b < pages)
+			if (fn && w * 64 + b < pages)
 				fn(arg, (uint64_t)(w * 64 + b) * SHIM_PAGE);
 		}
 	}

@@ -137,13 +137,15 @@ struct shim_exit {
  * instruction in every case, which holds everywhere. */
 int shim_run(struct shim_vm *vm, struct shim_exit *exit);
 /* Hands the read data of the last IN/MMIO exit back to KVM and completes the
- * instruction without running further (KVM_CAP_IMMEDIATE_EXIT). Returns 0
- * when the instruction is complete (a single-step trap it raised is
- * consumed: the next shim_run runs the next instruction); 1 when the same
- * instruction needs another exit (the write half of a read-modify-write on
- * MMIO such as `add [mmio], al`): the next shim_run returns that exit without
- * running the vCPU; -errno on failure. */
+ * instruction without running further (KVM_CAP_IMMEDIATE_EXIT); 0 or -errno.
+ * Normally the instruction is then complete (a single-step trap it raised is
+ * consumed: the next shim_run runs the next instruction). Some instructions
+ * need a second exit (the write half of a read-modify-write on MMIO such as
+ * `add [mmio], al`): then shim_exit_pending() is true, the state is still
+ * mid-instruction, and the next shim_run returns that exit without running
+ * the vCPU. */
 int shim_complete_io(struct shim_vm *vm, const struct shim_exit *exit);
+bool shim_exit_pending(const struct shim_vm *vm);
 
 /* Raw single-step rate for bench/: single-steps up to n instructions with no
  * state read (kvm_run sync area off), answers IN/MMIO reads with all ones
@@ -171,8 +173,9 @@ void shim_state_boot(struct x86_state *st);
  * with EIP = eip, ESP = esp; -EFBIG when the GDT does not fit in RAM. */
 int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip, uint32_t esp);
 
-/* Dirty log: calls fn for every 4 KiB page of RAM written since the last
- * call, in address order, and clears the log. */
+/* Dirty log: calls fn for every 4 KiB page of RAM written by the guest since
+ * the last call, in address order, and clears the log (fn NULL: only clears).
+ * Host writes through shim_ram() are not logged. */
 int shim_dirty_pages(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), void *arg);
 
 /* Linear to physical translation with the current paging mode (no A/D
