@@ -164,6 +164,51 @@ static void pre_long_remap(struct backend *b, struct x86_state *st)
 	st->gpr[X86_RBX] = 0x5000;
 }
 
+static void pre_pm32_sse(struct backend *b, struct x86_state *st)
+{
+	pre_pm32(b, st);
+	st->cr4 |= X86_CR4_OSFXSR;
+	for (int i = 0; i < 16; i++)
+		st->fpu.xmm[0][i] = (uint8_t)(0xa0 + i);
+}
+
+/* 32-bit paging, 4 KiB pages, identity map of the first 4 MiB. */
+static void pre_pm32_paging(struct backend *b, struct x86_state *st)
+{
+	static uint32_t pt[1024];
+	uint32_t pde = 0x71000 | 3;
+	static const uint32_t val = 0xcafef00d;
+	pre_pm32(b, st);
+	for (uint32_t i = 0; i < 1024; i++)
+		pt[i] = (i << 12) | 3;
+	wmem(b, 0x70000, &pde, 4);
+	wmem(b, 0x71000, pt, sizeof(pt));
+	wmem(b, 0x3000, &val, 4);
+	st->cr0 |= X86_CR0_PG;
+	st->cr3 = 0x70000;
+	st->gpr[X86_RBX] = 0x3000;
+}
+
+static void pre_popf(struct backend *b, struct x86_state *st)
+{
+	static const uint16_t image = 0x0103; /* TF and CF */
+	pre_real(b, st);
+	wmem(b, 0x2fffe, &image, 2);
+}
+
+static void pre_cpuid(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->gpr[X86_RAX] = 0;
+}
+
+static void pre_rdmsr(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->gpr[X86_RCX] = 0xc0000081;
+	st->msr[X86_MSR_STAR] = 0x0023001000000000ull;
+}
+
 static void post_mov(struct x86_state *st)
 {
 	st->gpr[X86_RAX] = 0x1234;
@@ -230,6 +275,63 @@ static void post_rom_write(struct x86_state *st)
 	st->rip += 7;
 }
 
+static void post_fld1(struct x86_state *st)
+{
+	static const uint8_t one[10] = {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f};
+	memcpy(st->fpu.st[0], one, 10);
+	st->fpu.fsw = 7 << 11;
+	st->fpu.ftw = 0x80; /* physical register 7 */
+	st->rip += 2;
+}
+
+static void post_movdqa(struct x86_state *st)
+{
+	memcpy(st->fpu.xmm[1], st->fpu.xmm[0], 16);
+	st->rip += 4;
+}
+
+static void post_paging_load(struct x86_state *st)
+{
+	st->gpr[X86_RAX] = 0xcafef00d;
+	st->rip += 2;
+}
+
+static void post_sti(struct x86_state *st)
+{
+	st->rflags |= X86_RFLAGS_IF;
+	st->events.shadow = X86_SHADOW_STI;
+	st->rip += 1;
+}
+
+static void post_hlt(struct x86_state *st)
+{
+	st->events.halted = 1;
+	st->rip += 1;
+}
+
+static void post_popf(struct x86_state *st)
+{
+	st->rflags = 0x0103;
+	st->gpr[X86_RSP] = 0;
+	st->rip += 1;
+}
+
+static void post_cpuid(struct x86_state *st)
+{
+	st->gpr[X86_RAX] = 0xd;
+	st->gpr[X86_RBX] = 0x756e6547;
+	st->gpr[X86_RDX] = 0x49656e69;
+	st->gpr[X86_RCX] = 0x6c65746e;
+	st->rip += 2;
+}
+
+static void post_rdmsr(struct x86_state *st)
+{
+	st->gpr[X86_RAX] = 0;
+	st->gpr[X86_RDX] = 0x00230010;
+	st->rip += 2;
+}
+
 static void post_same(struct x86_state *st)
 {
 	(void)st;
@@ -287,6 +389,22 @@ static const struct row rows[] = {
         .code = {0xea, 0x40, 0x00, 0x00, 0x00, 0x18, 0x00}, .code_len = 7, .post = post_far_jmp),
     ROW(.name = "rom write is dropped", .pre = pre_pm32, .code = {0xc6, 0x05, 0x10, 0x00, 0x10, 0x00, 0x99},
         .code_len = 7, .post = post_rom_write),
+    ROW(.name = "fld1", .pre = pre_real, .code = {0xd9, 0xe8}, .code_len = 2, .post = post_fld1),
+    ROW(.name = "movdqa xmm1,xmm0", .pre = pre_pm32_sse, .code = {0x66, 0x0f, 0x6f, 0xc8}, .code_len = 4,
+        .post = post_movdqa),
+    ROW(.name = "pm32 paging load", .pre = pre_pm32_paging, .code = {0x8b, 0x03}, .code_len = 2,
+        .post = post_paging_load),
+    ROW(.name = "sti shadow", .pre = pre_real, .code = {0xfb}, .code_len = 1, .post = post_sti),
+    ROW(.name = "hlt", .pre = pre_real, .code = {0xf4}, .code_len = 1, .post = post_hlt),
+    ROW(.name = "popf loads TF", .pre = pre_popf, .code = {0x9d}, .code_len = 1, .post = post_popf),
+    ROW(.name = "cpuid from the recording", .pre = pre_cpuid, .code = {0x0f, 0xa2}, .code_len = 2,
+        .inputs = {{.kind = TRACE_INPUT_CPUID,
+                    .size = 16,
+                    .count = 1,
+                    .addr = 0,
+                    .data = {0xd, 0, 0, 0, 'G', 'e', 'n', 'u', 'n', 't', 'e', 'l', 'i', 'n', 'e', 'I'}}},
+        .n_inputs = 1, .post = post_cpuid),
+    ROW(.name = "rdmsr star", .pre = pre_rdmsr, .code = {0x0f, 0x32}, .code_len = 2, .post = post_rdmsr),
     ROW(.name = "int3", .pre = pre_real, .code = {0xcc}, .code_len = 1, .outcome = BACKEND_UNSUPPORTED,
         .post = post_same, .reason = "vector 3"),
     ROW(.name = "rdtsc", .pre = pre_real, .code = {0x0f, 0x31}, .code_len = 2, .outcome = BACKEND_UNSUPPORTED,
@@ -396,6 +514,26 @@ static void run_row(struct ctx *c, const struct row *r)
 	}
 }
 
+static const struct row *find_row(const char *name)
+{
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (strcmp(rows[i].name, name) == 0)
+			return &rows[i];
+	fail_msg("no row %s", name);
+	return NULL;
+}
+
+/* The engine's write to ROM is not in the result and does not reach memory. */
+static void test_rom_unchanged(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t v = 0x11;
+	assert_int_equal(backend_unicorn_ops.write_mem(c->b, 0x100010, &v, 1), 0);
+	run_row(c, find_row("rom write is dropped"));
+	assert_int_equal(backend_unicorn_ops.read_mem(c->b, 0x100010, &v, 1), 0);
+	assert_int_equal(v, 0x11);
+}
+
 static void test_rows(void **state)
 {
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
@@ -406,11 +544,12 @@ static void test_rows(void **state)
 static void test_crash_then_step(void **state)
 {
 	struct ctx *c = *state;
-	run_row(c, &rows[13]);
-	assert_int_equal(rows[13].outcome, BACKEND_CRASH);
-	run_row(c, &rows[0]);
-	run_row(c, &rows[13]);
-	run_row(c, &rows[3]);
+	const struct row *crash = find_row("lock cmp [bx],al aborts unicorn");
+	assert_int_equal(crash->outcome, BACKEND_CRASH);
+	run_row(c, crash);
+	run_row(c, find_row("mov ax,1234h"));
+	run_row(c, crash);
+	run_row(c, find_row("rep movsb, one iteration"));
 }
 
 /* Consecutive steps without set_state carry the engine's state forward. */
@@ -493,6 +632,7 @@ int main(void)
 	    cmocka_unit_test(test_code_rewrite),
 	    cmocka_unit_test(test_event_unsupported),
 	    cmocka_unit_test(test_mem_bounds),
+	    cmocka_unit_test(test_rom_unchanged),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
