@@ -100,3 +100,50 @@ int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa
 	st->idtr.limit = 0;
 	return 0;
 }
+
+int shim_state_long64(struct shim_vm *vm, struct x86_state *st, uint64_t tables_gpa, uint64_t rip,
+                      uint64_t rsp)
+{
+	/* null, 0x08 64-bit code, 0x10 data. */
+	static const uint64_t gdt[3] = {0, 0x00209b0000000000ull, 0x00cf93000000ffffull};
+	uint64_t pml4 = tables_gpa, pdpt = tables_gpa + 0x1000, pd = tables_gpa + 0x2000,
+	         gdt_gpa = tables_gpa + 0x3000;
+	uint64_t e;
+	int err;
+
+	if (tables_gpa % 0x1000)
+		return shim_fail(vm, -EINVAL, "page tables at %#llx: need a 4 KiB aligned address",
+		                 (unsigned long long)tables_gpa);
+	if (tables_gpa > vm->ram_size || vm->ram_size - tables_gpa < 0x4000)
+		return shim_fail(vm, -EFBIG, "page tables at %#llx: 16 KiB do not fit in %zu bytes of RAM",
+		                 (unsigned long long)tables_gpa, vm->ram_size);
+	memset(vm->ram + tables_gpa, 0, 0x3000);
+	e = pdpt | 0x7; /* present, writable, user */
+	memcpy(vm->ram + pml4, &e, 8);
+	e = pd | 0x7;
+	memcpy(vm->ram + pdpt, &e, 8);
+	for (uint64_t i = 0; i < 512; i++) {
+		e = (i << 21) | 0x87; /* 2 MiB page, present, writable, user */
+		memcpy(vm->ram + pd + 8 * i, &e, 8);
+	}
+	if ((err = shim_load_bytes(vm, gdt, sizeof(gdt), gdt_gpa)))
+		return err;
+	x86_state_real(st, 0, 0, 0);
+	st->rip = rip;
+	st->gpr[X86_RSP] = rsp;
+	st->cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_NE | X86_CR0_PG;
+	st->cr3 = pml4;
+	st->cr4 = X86_CR4_PAE;
+	st->efer = X86_EFER_LME | X86_EFER_LMA;
+	for (int i = X86_ES; i <= X86_GS; i++)
+		flat_seg(&st->seg[i], 0x10, 0x3);
+	st->seg[X86_CS] = (struct x86_segment){.selector = 0x08,
+	                                       .limit = 0xffffffff,
+	                                       .attr = 0xb | X86_SEG_S | X86_SEG_P | X86_SEG_L | X86_SEG_G};
+	st->seg[X86_TR].attr = 0xb | X86_SEG_P; /* a 64-bit busy TSS type */
+	st->gdtr.base = gdt_gpa;
+	st->gdtr.limit = sizeof(gdt) - 1;
+	st->idtr.base = 0;
+	st->idtr.limit = 0;
+	return 0;
+}

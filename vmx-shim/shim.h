@@ -173,6 +173,12 @@ void shim_state_boot(struct x86_state *st);
  * with EIP = eip, ESP = esp; -EFBIG when the GDT does not fit in RAM. */
 int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip, uint32_t esp);
 
+/* 64-bit mode at CPL0: identity-maps the first GiB with 2 MiB pages in three
+ * tables at tables_gpa (PML4, PDPT, PD) and puts a GDT in the fourth page
+ * (0x08 64-bit code, 0x10 data); needs 16 KiB of RAM at tables_gpa. */
+int shim_state_long64(struct shim_vm *vm, struct x86_state *st, uint64_t tables_gpa, uint64_t rip,
+                      uint64_t rsp);
+
 /* Dirty log: calls fn for every 4 KiB page of RAM written by the guest since
  * the last call, in address order, and clears the log (fn NULL: only clears).
  * Host writes through shim_ram() are not logged. */

@@ -448,6 +448,60 @@ static void test_shadow_reported(void **state)
 	shim_close(vm);
 }
 
+static void test_long_mode_step(void **state)
+{
+	static const uint8_t code[] = {
+	    0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* mov rax, 0x1122334455667788 */
+	    0x48, 0x89, 0x04, 0x25, 0x00, 0x30, 0x00, 0x00,             /* mov [0x3000], rax */
+	    0x48, 0x01, 0xc0,                                           /* add rax, rax */
+	    0x50,                                                       /* push rax */
+	    0x5b,                                                       /* pop rbx */
+	    0xf4,                                                       /* hlt */
+	};
+	static const struct {
+		uint64_t rip, rax, rbx, rsp;
+		int line;
+	} rows[] = {
+	    {0x100a, 0x1122334455667788ull, 0, 0x8000, __LINE__},
+	    {0x1012, 0x1122334455667788ull, 0, 0x8000, __LINE__},
+	    {0x1015, 0x22446688aaccef10ull, 0, 0x8000, __LINE__},
+	    {0x1016, 0x22446688aaccef10ull, 0, 0x7ff8, __LINE__},
+	    {0x1017, 0x22446688aaccef10ull, 0x22446688aaccef10ull, 0x8000, __LINE__},
+	};
+	struct x86_state st;
+	struct shim_exit e;
+	struct shim_vm *vm = vm_open(true);
+	struct pages p = {0};
+	uint64_t gpa;
+
+	(void)state;
+	ok(vm, shim_load_bytes(vm, code, sizeof(code), CODE32));
+	ok(vm, shim_state_long64(vm, &st, 0x10000, CODE32, 0x8000));
+	ok(vm, shim_set_state(vm, &st));
+	ok(vm, shim_get_state(vm, &st, true));
+	assert_int_equal(x86_state_mode(&st), X86_MODE_LONG64);
+	ok(vm, shim_dirty_pages(vm, NULL, NULL));
+	ok(vm, shim_set_singlestep(vm, true));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		run(vm, &e, SHIM_EXIT_DEBUG);
+		ok(vm, shim_get_state(vm, &st, false));
+		if (st.rip != rows[i].rip || st.gpr[X86_RAX] != rows[i].rax ||
+		    st.gpr[X86_RBX] != rows[i].rbx || st.gpr[X86_RSP] != rows[i].rsp)
+			fail_msg("%s:%d: rip %#llx rax %#llx rbx %#llx rsp %#llx", __FILE__, rows[i].line,
+			         (unsigned long long)st.rip, (unsigned long long)st.gpr[X86_RAX],
+			         (unsigned long long)st.gpr[X86_RBX], (unsigned long long)st.gpr[X86_RSP]);
+	}
+	run(vm, &e, SHIM_EXIT_HLT);
+	ok(vm, shim_dirty_pages(vm, collect, &p));
+	assert_true(has_page(&p, 0x3000));
+	assert_true(has_page(&p, 0x7000)); /* the stack page of push rax */
+	/* The page walk follows the tables the guest really runs on. */
+	assert_int_equal(shim_translate(&st, shim_ram(vm), shim_ram_size(vm), 0x3008, &gpa), 0);
+	assert_int_equal(gpa, 0x3008);
+	assert_int_equal(shim_translate(&st, shim_ram(vm), shim_ram_size(vm), 0x40000000, &gpa), -EFAULT);
+	shim_close(vm);
+}
+
 static void test_iretd_emulation_failure(void **state)
 {
 	static const uint8_t code[] = {
@@ -586,6 +640,7 @@ int main(void)
 	    cmocka_unit_test(test_iretd_emulation_failure),
 	    cmocka_unit_test(test_rom_and_reset),
 	    cmocka_unit_test(test_step_raw),
+	    cmocka_unit_test(test_long_mode_step),
 	    cmocka_unit_test(test_loader_errors),
 	    cmocka_unit_test(test_cpuid_and_flavour),
 	};
