@@ -1,0 +1,137 @@
+/* A recorder killed by SIGKILL at any moment leaves a trace that opens and reads exactly up to its last
+ * committed chunk. */
+// clang-format off
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+// clang-format on
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "trace.h"
+
+static char dir[] = "/tmp/emudiff_trace_kill_XXXXXX";
+
+static int sparse_steps(uint64_t s)
+{
+	uint64_t b = s % TRACE_BATCH_STEPS;
+	return b < 2 || b > TRACE_BATCH_STEPS - 2 || gen_mix(6, s) % 2000 == 0;
+}
+
+struct exit_check {
+	uint64_t seed, count, seen;
+	int bad;
+};
+
+static int check_exit(void *arg, const struct trace_exit *e)
+{
+	struct exit_check *c = arg;
+	struct trace_exit want = gen_exit(c->seed, e->step);
+	if (e->step % 100 != 7 || memcmp(e, &want, sizeof(want)) != 0)
+		c->bad++;
+	if (e->step < c->count)
+		c->seen++;
+	return 0;
+}
+
+static void run_child(const char *path, uint64_t seed, int ready_fd)
+{
+	struct trace *t;
+	if (trace_create(&t, path, true))
+		_exit(2);
+	if (write(ready_fd, "r", 1) != 1)
+		_exit(2);
+	/* Forever, for the test's purpose: far more steps than the parent lets it write. */
+	gen_write(t, seed, UINT64_MAX / 2, 0);
+	_exit(1);
+}
+
+static void test_sigkill(void **state)
+{
+	static const int delays_ms[] = {40, 170, 333, 610, 1100};
+	uint64_t max_count = 0;
+	(void)state;
+
+	for (size_t k = 0; k < sizeof(delays_ms) / sizeof(delays_ms[0]); k++) {
+		char path[300];
+		uint64_t seed = 100 + k;
+		int fds[2];
+		snprintf(path, sizeof(path), "%s/kill%zu.trace", dir, k);
+		assert_int_equal(pipe(fds), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(fds[0]);
+			run_child(path, seed, fds[1]);
+		}
+		close(fds[1]);
+		char c;
+		assert_int_equal(read(fds[0], &c, 1), 1);
+		close(fds[0]);
+		struct timespec ts = {delays_ms[k] / 1000, (delays_ms[k] % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+		struct trace *t;
+		if (trace_open(&t, path))
+			fail_msg("killed after %d ms: %s", delays_ms[k], trace_last_open_error());
+		assert_false(trace_is_complete(t));
+		uint64_t count = trace_step_count(t);
+		print_message("killed after %d ms: %llu steps readable\n", delays_ms[k],
+		              (unsigned long long)count);
+		if (count == 0) {
+			struct x86_state x;
+			int rc = trace_state_at(t, 0, &x);
+			/* Either nothing committed, or one chunk whose end state was unknown. */
+			assert_true(rc == -ENOENT || rc == 0);
+		} else {
+			/* Whole chunks: the writer commits every TRACE_BATCH_STEPS steps with the next state.
+			 */
+			assert_int_equal(count % TRACE_BATCH_STEPS, 0);
+			assert_int_equal(check_trace(t, seed, count, 997, sparse_steps), 0);
+			struct exit_check ec = {.seed = seed, .count = count};
+			assert_int_equal(trace_foreach_exit(t, check_exit, &ec), 0);
+			assert_int_equal(ec.bad, 0);
+			assert_int_equal(ec.seen, (count + 92) / 100);
+			struct trace_step s;
+			assert_int_equal(trace_step_at(t, count, &s), -ERANGE);
+		}
+		if (count > max_count)
+			max_count = count;
+		trace_close(t);
+	}
+	/* The longest run must have committed something, or the test proved nothing. */
+	assert_true(max_count >= TRACE_BATCH_STEPS);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_sigkill)};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
