@@ -99,7 +99,10 @@ static void html_div(FILE *f, const struct rep_div *d)
 		}
 		fprintf(f, "</table>\n");
 	}
-	if (d->have_states)
+	if (strcmp(d->outcome, "stepped") != 0)
+		fprintf(f, "<p>The backend did not step (%s): there is no post-state to compare.</p>\n",
+		        d->outcome);
+	else if (d->have_states)
 		html_state(f, d);
 	else
 		fprintf(f, "<p>Full states are stored for the first divergences of each class only.</p>\n");

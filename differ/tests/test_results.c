@@ -393,6 +393,9 @@ static void test_html_report(void **state)
 			fail_msg("HTML is not self-contained: it has %s", banned[i]);
 	assert_non_null(strstr(buf, "<style>"));
 	assert_int_equal(count_of(buf, "<details>"), 5);
+	/* Full state for the four stepped divergences; the unsupported step has none. */
+	assert_int_equal(count_of(buf, "<table class=\"st\">"), 4);
+	assert_non_null(strstr(buf, "The backend did not step (unsupported)"));
 	/* The full state side by side, the differing field highlighted. */
 	assert_non_null(strstr(buf, "<th>expected (recorded)</th>"));
 	assert_non_null(
@@ -465,6 +468,11 @@ static int teardown(void **state)
 	static const char *const names[] = {"results.db", "known.tsv", "r.json", "r.xml", "r.html",
 	                                    "a.db",       "b.db",      "a.html", "b.html"};
 	(void)state;
+	/* DIFFER_KEEP=1 leaves the reports in the temporary directory for a look. */
+	if (getenv("DIFFER_KEEP")) {
+		fprintf(stderr, "reports kept in %s\n", tmpdir);
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		unlink(tmp_path(names[i]));
 	rmdir(tmpdir);
