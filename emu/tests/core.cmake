@@ -1,0 +1,4 @@
+# emu core tests: the instruction table against whole states, and the decoder against Capstone.
+emudiff_test(test_emu_core SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_emu_core.c ${CMAKE_CURRENT_LIST_DIR}/harness.c
+             LIBS emudiff_emu emudiff_schema)
+target_include_directories(test_emu_core PRIVATE ${CMAKE_SOURCE_DIR}/emu ${CMAKE_SOURCE_DIR}/schema)

@@ -1,0 +1,190 @@
+/* Test harness for emu: flat memory and fixed device answers. */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct th th;
+
+static enum emu_status th_read(void *opaque, uint64_t gpa, void *buf, unsigned len)
+{
+	(void)opaque;
+	for (unsigned k = 0; k < len; k++)
+		((uint8_t *)buf)[k] = gpa + k < TH_MEM_SIZE ? th.mem[gpa + k] : 0xff; /* open bus */
+	return EMU_OK;
+}
+
+static enum emu_status th_write(void *opaque, uint64_t gpa, const void *buf, unsigned len)
+{
+	(void)opaque;
+	if (gpa < TH_PML4 ||
+	    gpa >= TH_PML4 + 0x4000) /* accessed/dirty bits in the page tables are not counted */
+		th.n_writes++;
+	for (unsigned k = 0; k < len; k++)
+		if (gpa + k < TH_MEM_SIZE)
+			th.mem[gpa + k] = ((const uint8_t *)buf)[k];
+	return EMU_OK;
+}
+
+static enum emu_status th_in(void *opaque, uint16_t port, unsigned size, uint32_t *value)
+{
+	(void)opaque;
+	(void)size;
+	th.last_port = port;
+	*value = TH_PORT_VALUE;
+	return EMU_OK;
+}
+
+static enum emu_status th_out(void *opaque, uint16_t port, unsigned size, uint32_t value)
+{
+	(void)opaque;
+	(void)size;
+	th.n_out++;
+	th.last_port = port;
+	th.last_out = value;
+	return EMU_OK;
+}
+
+static enum emu_status th_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	(void)opaque;
+	out[0] = leaf + 1;
+	out[1] = 0x756e6547;
+	out[2] = subleaf;
+	out[3] = 0x49656e69;
+	return EMU_OK;
+}
+
+static enum emu_status th_rdtsc(void *opaque, uint64_t *tsc)
+{
+	(void)opaque;
+	*tsc = TH_TSC;
+	return EMU_OK;
+}
+
+static enum emu_status th_rdrand(void *opaque, bool seed, unsigned size, uint64_t *value, bool *ok)
+{
+	(void)opaque;
+	(void)seed;
+	*value = TH_RAND & (size >= 8 ? ~0ull : (1ull << (size * 8)) - 1);
+	*ok = true;
+	return EMU_OK;
+}
+
+static enum emu_status th_rdmsr(void *opaque, uint32_t msr, uint64_t *value, bool *known)
+{
+	(void)opaque;
+	(void)msr;
+	*value = 0;
+	*known = false;
+	return EMU_OK;
+}
+
+static enum emu_status th_wrmsr(void *opaque, uint32_t msr, uint64_t value, bool *known)
+{
+	(void)opaque;
+	(void)msr;
+	(void)value;
+	*known = false;
+	return EMU_OK;
+}
+
+const struct emu_ops th_ops = {
+    .read_phys = th_read,
+    .write_phys = th_write,
+    .port_in = th_in,
+    .port_out = th_out,
+    .cpuid = th_cpuid,
+    .rdtsc = th_rdtsc,
+    .rdrand = th_rdrand,
+    .rdmsr = th_rdmsr,
+    .wrmsr = th_wrmsr,
+};
+
+void th_poke(uint64_t addr, uint64_t v, unsigned size)
+{
+	for (unsigned k = 0; k < size; k++)
+		th.mem[addr + k] = (uint8_t)(v >> (8 * k));
+}
+
+uint64_t th_peek(uint64_t addr, unsigned size)
+{
+	uint64_t v = 0;
+	for (unsigned k = 0; k < size; k++)
+		v |= (uint64_t)th.mem[addr + k] << (8 * k);
+	return v;
+}
+
+void th_reset(void)
+{
+	if (!th.mem)
+		th.mem = malloc(TH_MEM_SIZE);
+	memset(th.mem, 0, TH_MEM_SIZE);
+	th.n_writes = 0;
+	th.n_out = 0;
+	th.last_port = 0;
+	th.last_out = 0;
+	/* GDT: null, code32 (08), data32 (10), data32 not yet accessed (18), byte-granular data limit fff
+	 * (20), code64 (28). */
+	th_poke(TH_GDT + 0x08, 0x00cf9b000000ffffull, 8);
+	th_poke(TH_GDT + 0x10, 0x00cf93000000ffffull, 8);
+	th_poke(TH_GDT + 0x18, 0x00cf92000000ffffull, 8);
+	th_poke(TH_GDT + 0x20, 0x0040930000000fffull, 8);
+	th_poke(TH_GDT + 0x28, 0x00af9b000000ffffull, 8);
+	/* Long mode: identity map, 2 MiB page at 0, then 4 KiB pages at 2 MiB with only the first present. */
+	th_poke(TH_PML4, (TH_PML4 + 0x1000) | 3, 8);
+	th_poke(TH_PML4 + 0x1000, (TH_PML4 + 0x2000) | 3, 8);
+	th_poke(TH_PML4 + 0x2000, 0x83, 8);
+	th_poke(TH_PML4 + 0x2008, (TH_PML4 + 0x3000) | 3, 8);
+	th_poke(TH_PML4 + 0x3000, 0x200000 | 3, 8);
+}
+
+static void flat(struct x86_segment *s, uint16_t sel, uint32_t attr)
+{
+	s->selector = sel;
+	s->base = 0;
+	s->limit = 0xffffffffu;
+	s->attr = attr;
+}
+
+void th_state(struct x86_state *st, enum x86_mode mode)
+{
+	memset(st, 0, sizeof(*st));
+	/* The real-mode reset values (x86_state_real), spelled out so the harness needs no other library. */
+	st->rflags = X86_RFLAGS_FIXED;
+	for (int i = X86_ES; i <= X86_GS; i++) {
+		st->seg[i].limit = 0xffff;
+		st->seg[i].attr = 0x3 | X86_SEG_S | X86_SEG_P;
+	}
+	st->seg[X86_CS].attr = 0xb | X86_SEG_S | X86_SEG_P;
+	st->seg[X86_LDTR].limit = 0xffff;
+	st->seg[X86_LDTR].attr = 0x2 | X86_SEG_P;
+	st->seg[X86_TR].limit = 0xffff;
+	st->seg[X86_TR].attr = 0xb | X86_SEG_P;
+	st->gdtr.limit = 0xffff;
+	st->idtr.limit = 0x3ff;
+	st->cr0 = X86_CR0_ET;
+	st->dr6 = 0xffff0ff0;
+	st->dr7 = 0x400;
+	st->msr[X86_MSR_PAT] = 0x0007040600070406ull;
+	st->fpu.fcw = 0x37f;
+	st->fpu.mxcsr = 0x1f80;
+	st->rip = TH_CODE;
+	st->gpr[X86_RSP] = TH_STACK;
+	if (mode == X86_MODE_REAL)
+		return;
+	st->cr0 |= X86_CR0_PE;
+	st->gdtr.base = TH_GDT;
+	st->gdtr.limit = 0x2f;
+	for (int i = X86_ES; i <= X86_GS; i++)
+		flat(&st->seg[i], 0x10, 0xc093);
+	if (mode == X86_MODE_PROT32) {
+		flat(&st->seg[X86_CS], 0x08, 0xc09b);
+		return;
+	}
+	flat(&st->seg[X86_CS], 0x28, 0xa09b);
+	st->cr0 |= X86_CR0_PG;
+	st->cr4 = X86_CR4_PAE;
+	st->cr3 = TH_PML4;
+	st->efer = X86_EFER_LME | X86_EFER_LMA;
+}
