@@ -28,6 +28,7 @@
 #define UNICORN_MAX_INPUTS 256
 #define UNICORN_MAX_DIRTY  64
 #define UNICORN_MAX_UNDO   128
+#define UNICORN_MAX_WATCH  32
 
 /* One RAM or ROM region, backed by a MAP_SHARED mapping both processes see. */
 struct unicorn_region {
@@ -164,6 +165,12 @@ struct child {
 	uint64_t mismatch_la;
 	uint64_t scratch[8];
 	unsigned n_scratch;
+	struct {
+		uint64_t gpa;
+		uint64_t old;
+		uint8_t len;
+	} watch[UNICORN_MAX_WATCH];
+	unsigned n_watch;
 	bool scratch_overflow;
 };
 
@@ -369,10 +376,11 @@ static bool msr_modelled(int i)
 	return i != X86_MSR_TSC && i != X86_MSR_APIC_BASE;
 }
 
-static void load_state(const struct x86_state *st)
+/* Loads st into the engine; flush also drops the TLB (after page-table or mapping changes). */
+static void load_state(const struct x86_state *st, bool flush)
 {
-	bool flush = !C.loaded || st->cr0 != C.cur.cr0 || st->cr3 != C.cur.cr3 || st->cr4 != C.cur.cr4 ||
-	             st->efer != C.cur.efer;
+	flush = flush || !C.loaded || st->cr0 != C.cur.cr0 || st->cr3 != C.cur.cr3 || st->cr4 != C.cur.cr4 ||
+	        st->efer != C.cur.efer;
 	uint8_t *env = C.env;
 
 	uc_context_save(C.uc, C.ctx);
@@ -478,11 +486,37 @@ static void mark_unobserved(struct x86_state *u)
 		memset(u->fpu.st[i] + 10, 0xff, 6);
 }
 
+/* Reads a paging-structure entry and remembers its value before the step, so the
+ * accessed/dirty bits the engine's own walk sets come back as writes (and can be undone). */
+static bool pte_read(uint64_t gpa, unsigned size, uint64_t *e)
+{
+	const uint8_t *p = ram(gpa, size, NULL);
+	if (!p)
+		return false;
+	*e = size == 8 ? get64(p) : get32(p);
+	if (!C.paging)
+		return true;
+	for (unsigned i = 0; i < C.n_watch; i++)
+		if (C.watch[i].gpa == gpa)
+			return true;
+	struct unicorn_shm *shm = C.shm;
+	if (C.n_watch >= UNICORN_MAX_WATCH || shm->n_undo >= UNICORN_MAX_UNDO)
+		return true;
+	C.watch[C.n_watch].gpa = gpa;
+	C.watch[C.n_watch].len = (uint8_t)size;
+	C.watch[C.n_watch++].old = *e;
+	struct unicorn_undo *u = &shm->undo[shm->n_undo++];
+	u->gpa = gpa;
+	u->len = (uint8_t)size;
+	memcpy(u->data, p, size);
+	return true;
+}
+
 /* Guest linear to physical through the guest's own page tables; -1 when not present. */
 static int walk(uint64_t la, uint64_t *pa)
 {
 	const struct x86_state *s = &C.cur;
-	const uint8_t *p;
+	uint64_t e;
 	if (!(s->cr0 & X86_CR0_PG)) {
 		*pa = la;
 		return 0;
@@ -492,10 +526,7 @@ static int walk(uint64_t la, uint64_t *pa)
 		uint64_t table = s->cr3 & PTE_ADDR;
 		for (int lvl = levels; lvl >= 1; lvl--) {
 			unsigned shift = 12 + 9 * (lvl - 1);
-			if (!(p = ram(table + ((la >> shift) & 0x1ff) * 8, 8, NULL)))
-				return -1;
-			uint64_t e = get64(p);
-			if (!(e & 1))
+			if (!pte_read(table + ((la >> shift) & 0x1ff) * 8, 8, &e) || !(e & 1))
 				return -1;
 			if ((lvl == 2 || lvl == 3) && (e & 0x80)) {
 				uint64_t size = 1ull << shift;
@@ -509,41 +540,26 @@ static int walk(uint64_t la, uint64_t *pa)
 	}
 	la &= 0xffffffffull;
 	if (s->cr4 & X86_CR4_PAE) {
-		if (!(p = ram((s->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8, 8, NULL)))
+		if (!pte_read((s->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8, 8, &e) || !(e & 1))
 			return -1;
-		uint64_t e = get64(p);
-		if (!(e & 1))
-			return -1;
-		if (!(p = ram((e & PTE_ADDR) + ((la >> 21) & 0x1ff) * 8, 8, NULL)))
-			return -1;
-		e = get64(p);
-		if (!(e & 1))
+		if (!pte_read((e & PTE_ADDR) + ((la >> 21) & 0x1ff) * 8, 8, &e) || !(e & 1))
 			return -1;
 		if (e & 0x80) {
 			*pa = (e & PTE_ADDR & ~0x1fffffull) | (la & 0x1fffff);
 			return 0;
 		}
-		if (!(p = ram((e & PTE_ADDR) + ((la >> 12) & 0x1ff) * 8, 8, NULL)))
-			return -1;
-		e = get64(p);
-		if (!(e & 1))
+		if (!pte_read((e & PTE_ADDR) + ((la >> 12) & 0x1ff) * 8, 8, &e) || !(e & 1))
 			return -1;
 		*pa = (e & PTE_ADDR) | (la & PAGE_MASK_4K);
 		return 0;
 	}
-	if (!(p = ram((s->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4, 4, NULL)))
-		return -1;
-	uint32_t e = get32(p);
-	if (!(e & 1))
+	if (!pte_read((s->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4, 4, &e) || !(e & 1))
 		return -1;
 	if ((s->cr4 & X86_CR4_PSE) && (e & 0x80)) {
-		*pa = (e & 0xffc00000ull) | ((uint64_t)((e >> 13) & 0xff) << 32) | (la & 0x3fffff);
+		*pa = (e & 0xffc00000ull) | (((e >> 13) & 0xff) << 32) | (la & 0x3fffff);
 		return 0;
 	}
-	if (!(p = ram((e & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4, 4, NULL)))
-		return -1;
-	e = get32(p);
-	if (!(e & 1))
+	if (!pte_read((e & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4, 4, &e) || !(e & 1))
 		return -1;
 	*pa = (e & 0xfffff000ull) | (la & PAGE_MASK_4K);
 	return 0;
@@ -851,21 +867,31 @@ static void do_step(void)
 	C.intr = -1;
 	C.paging_mismatch = false;
 	C.scratch_overflow = false;
+	C.n_watch = 0;
 
+	bool dirty = shm->n_dirty || shm->dirty_overflow;
+	if (dirty) {
+		/* uc_ctl_remove_cache translates its address through the guest page tables and sets
+		 * their accessed bits: run it with paging off, then load the real state again. */
+		uc_context_save(C.uc, C.ctx);
+		put64(C.env + ENV_CR, get64(C.env + ENV_CR) & ~X86_CR0_PG);
+		uc_context_restore(C.uc, C.ctx);
+		if (shm->dirty_overflow) {
+			uc_ctl_flush_tlb(C.uc);
+		} else {
+			for (uint32_t i = 0; i < shm->n_dirty; i++)
+				uc_ctl_remove_cache(C.uc, shm->dirty[i].gpa,
+				                    shm->dirty[i].gpa + shm->dirty[i].len);
+		}
+		shm->n_dirty = 0;
+		shm->dirty_overflow = false;
+	}
 	if (shm->load_state || !C.loaded) {
-		load_state(&shm->state);
+		load_state(&shm->state, dirty);
 		shm->load_state = 0;
+	} else if (dirty) {
+		load_state(&C.cur, true);
 	}
-	if (shm->dirty_overflow) {
-		uc_ctl_flush_tlb(C.uc);
-	} else {
-		for (uint32_t i = 0; i < shm->n_dirty; i++)
-			uc_ctl_remove_cache(C.uc, shm->dirty[i].gpa, shm->dirty[i].gpa + shm->dirty[i].len);
-	}
-	if ((shm->n_dirty || shm->dirty_overflow) && (C.cur.cr0 & X86_CR0_PG))
-		flush_tlb();
-	shm->n_dirty = 0;
-	shm->dirty_overflow = false;
 
 	pre = C.cur;
 	res->post = pre;
@@ -964,11 +990,19 @@ static void do_step(void)
 	}
 	if (res->outcome != BACKEND_STEPPED) {
 		unicorn_undo_apply(C.setup);
-		load_state(&pre);
+		load_state(&pre, false);
 		res->post = pre;
 		return;
 	}
 	undo_rom_writes();
+	for (unsigned i = 0; i < C.n_watch; i++) {
+		uint64_t now = 0;
+		const uint8_t *p = ram(C.watch[i].gpa, C.watch[i].len, NULL);
+		if (p)
+			now = C.watch[i].len == 8 ? get64(p) : get32(p);
+		if (p && now != C.watch[i].old)
+			add_write(C.watch[i].gpa, C.watch[i].len, now);
+	}
 
 	read_state(&pre, &res->post);
 	struct x86_state *post = &res->post;

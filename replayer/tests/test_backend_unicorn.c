@@ -209,6 +209,28 @@ static void pre_rdmsr(struct backend *b, struct x86_state *st)
 	st->msr[X86_MSR_STAR] = 0x0023001000000000ull;
 }
 
+/* Long mode, EFER.NXE, 4 KiB pages; the data page 0x3000 is no-execute. */
+static void pre_long_nx(struct backend *b, struct x86_state *st)
+{
+	uint64_t pd = 0x73000 | 3, pt[16];
+	static const uint64_t val = 0x0102030405060708ull;
+	pre_long(b, st);
+	wmem(b, 0x72000, &pd, 8);
+	for (int i = 0; i < 16; i++)
+		pt[i] = ((uint64_t)i << 12) | 0x23; /* accessed already: no walk writes */
+	pt[3] |= 1ull << 63;
+	wmem(b, 0x73000, pt, sizeof(pt));
+	wmem(b, 0x3000, &val, 8);
+	st->efer |= X86_EFER_NXE;
+	st->gpr[X86_RBX] = 0x3000;
+}
+
+static void post_long_nx(struct x86_state *st)
+{
+	st->gpr[X86_RAX] = 0x0102030405060708ull;
+	st->rip += 3;
+}
+
 static void post_mov(struct x86_state *st)
 {
 	st->gpr[X86_RAX] = 0x1234;
@@ -346,7 +368,7 @@ struct row {
 	uint32_t n_inputs;
 	enum backend_outcome outcome;
 	void (*post)(struct x86_state *st);
-	struct backend_write writes[2];
+	struct backend_write writes[4];
 	uint32_t n_writes;
 	struct backend_port ports[1];
 	uint32_t n_ports;
@@ -392,8 +414,12 @@ static const struct row rows[] = {
     ROW(.name = "fld1", .pre = pre_real, .code = {0xd9, 0xe8}, .code_len = 2, .post = post_fld1),
     ROW(.name = "movdqa xmm1,xmm0", .pre = pre_pm32_sse, .code = {0x66, 0x0f, 0x6f, 0xc8}, .code_len = 4,
         .post = post_movdqa),
-    ROW(.name = "pm32 paging load", .pre = pre_pm32_paging, .code = {0x8b, 0x03}, .code_len = 2,
-        .post = post_paging_load),
+    ROW(.name = "pm32 paging load sets accessed bits", .pre = pre_pm32_paging, .code = {0x8b, 0x03},
+        .code_len = 2, .post = post_paging_load,
+        .writes = {{.gpa = 0x70000, .len = 4, .data = {0x23, 0x10, 0x07, 0x00}},
+                   {.gpa = 0x71040, .len = 4, .data = {0x23, 0x00, 0x01, 0x00}},
+                   {.gpa = 0x7100c, .len = 4, .data = {0x23, 0x30, 0x00, 0x00}}},
+        .n_writes = 3),
     ROW(.name = "sti shadow", .pre = pre_real, .code = {0xfb}, .code_len = 1, .post = post_sti),
     ROW(.name = "hlt", .pre = pre_real, .code = {0xf4}, .code_len = 1, .post = post_hlt),
     ROW(.name = "popf loads TF", .pre = pre_popf, .code = {0x9d}, .code_len = 1, .post = post_popf),
@@ -414,7 +440,17 @@ static const struct row rows[] = {
     ROW(.name = "lock cmp [bx],al aborts unicorn", .pre = pre_lock_cmp, .code = {0xf0, 0x38, 0x07},
         .code_len = 3, .outcome = BACKEND_CRASH, .post = post_same, .reason = "signal"),
     ROW(.name = "long mode mov rax,[rip+100h]", .pre = pre_long,
-        .code = {0x48, 0x8b, 0x05, 0x00, 0x01, 0x00, 0x00}, .code_len = 7, .post = post_rip_rel),
+        .code = {0x48, 0x8b, 0x05, 0x00, 0x01, 0x00, 0x00}, .code_len = 7, .post = post_rip_rel,
+        .writes = {{.gpa = 0x70000, .len = 8, .data = {0x23, 0x10, 0x07}},
+                   {.gpa = 0x71000, .len = 8, .data = {0x23, 0x20, 0x07}},
+                   {.gpa = 0x72000, .len = 8, .data = {0xa3}}},
+        .n_writes = 3),
+    ROW(.name = "long mode NXE: reading a no-execute page", .pre = pre_long_nx, .code = {0x48, 0x8b, 0x03},
+        .code_len = 3, .post = post_long_nx,
+        .writes = {{.gpa = 0x70000, .len = 8, .data = {0x23, 0x10, 0x07}},
+                   {.gpa = 0x71000, .len = 8, .data = {0x23, 0x20, 0x07}},
+                   {.gpa = 0x72000, .len = 8, .data = {0x23, 0x30, 0x07}}},
+        .n_writes = 3),
     ROW(.name = "long mode write through a remapped page", .pre = pre_long_remap, .code = {0x88, 0x03},
         .code_len = 2, .outcome = BACKEND_UNSUPPORTED, .post = post_same, .reason = "paging"),
 };
@@ -491,6 +527,9 @@ static void run_row(struct ctx *c, const struct row *r)
 	want = pre;
 	r->post(&want);
 	check_state(&res.post, &want, &res.unobserved, r);
+	for (uint32_t k = 0; res.n_writes != r->n_writes && k < res.n_writes; k++)
+		print_message("write %#llx len %u\n", (unsigned long long)res.writes[k].gpa,
+		              res.writes[k].len);
 	if (res.n_writes != r->n_writes)
 		fail_msg("%s:%d %s: %u writes, want %u", r->file, r->line, r->name, res.n_writes,
 		         r->n_writes);
@@ -521,6 +560,21 @@ static const struct row *find_row(const char *name)
 			return &rows[i];
 	fail_msg("no row %s", name);
 	return NULL;
+}
+
+/* An unsupported step leaves memory as it was, accessed bits of the page walk included. */
+static void test_unsupported_undoes(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t e = 0;
+	uint8_t b = 0xee;
+	run_row(c, find_row("long mode write through a remapped page"));
+	assert_int_equal(backend_unicorn_ops.read_mem(c->b, 0x70000, &e, 8), 0);
+	assert_int_equal(e, 0x71003);
+	assert_int_equal(backend_unicorn_ops.read_mem(c->b, 0x5000, &b, 1), 0);
+	assert_int_equal(b, 0);
+	assert_int_equal(backend_unicorn_ops.read_mem(c->b, 0x6000, &b, 1), 0);
+	assert_int_equal(b, 0);
 }
 
 /* The engine's write to ROM is not in the result and does not reach memory. */
@@ -633,6 +687,7 @@ int main(void)
 	    cmocka_unit_test(test_event_unsupported),
 	    cmocka_unit_test(test_mem_bounds),
 	    cmocka_unit_test(test_rom_unchanged),
+	    cmocka_unit_test(test_unsupported_undoes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
