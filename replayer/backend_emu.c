@@ -128,10 +128,10 @@ static enum emu_status cb_write_phys(void *opaque, uint64_t gpa, const void *buf
 {
 	struct backend *b = opaque;
 	struct emu_region *r = region_of(b, gpa, len);
-	/* ROM and MMIO writes leave memory as it is. */
-	if (!r || r->rom)
-		return EMU_OK;
-	memcpy(r->mem + (gpa - r->gpa), buf, len);
+	/* ROM and MMIO writes leave memory as it is but are stores all the same, as the recording has them.
+	 */
+	if (r && !r->rom)
+		memcpy(r->mem + (gpa - r->gpa), buf, len);
 	note_write(b, gpa, buf, len);
 	return EMU_OK;
 }

@@ -281,6 +281,10 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 				memcpy(dst + (uint64_t)r * ex.size, x->data, ex.size);
 			}
 		}
+		/* MMIO stores are stores: the recording lists them with the step's writes. */
+		if (!pio && ex.is_write)
+			note_write(out, ex.addr, ex.data,
+			           ex.size < sizeof(ex.data) ? ex.size : sizeof(ex.data));
 		if (pio && out->n_ports < BACKEND_MAX_PORTS) {
 			uint32_t v = 0;
 			memcpy(&v, ex.data, ex.size < 4 ? ex.size : 4);
