@@ -107,23 +107,26 @@ int shim_state_long64(struct shim_vm *vm, struct x86_state *st, uint64_t tables_
 	/* null, 0x08 64-bit code, 0x10 data. */
 	static const uint64_t gdt[3] = {0, 0x00209b0000000000ull, 0x00cf93000000ffffull};
 	uint64_t pml4 = tables_gpa, pdpt = tables_gpa + 0x1000, pd = tables_gpa + 0x2000,
-	         gdt_gpa = tables_gpa + 0x3000;
+	         gdt_gpa = tables_gpa + 0x6000;
 	uint64_t e;
 	int err;
 
 	if (tables_gpa % 0x1000)
 		return shim_fail(vm, -EINVAL, "page tables at %#llx: need a 4 KiB aligned address",
 		                 (unsigned long long)tables_gpa);
-	if (tables_gpa > vm->ram_size || vm->ram_size - tables_gpa < 0x4000)
-		return shim_fail(vm, -EFBIG, "page tables at %#llx: 16 KiB do not fit in %zu bytes of RAM",
+	if (tables_gpa > vm->ram_size || vm->ram_size - tables_gpa < 0x7000)
+		return shim_fail(vm, -EFBIG, "page tables at %#llx: 28 KiB do not fit in %zu bytes of RAM",
 		                 (unsigned long long)tables_gpa, vm->ram_size);
-	memset(vm->ram + tables_gpa, 0, 0x3000);
+	memset(vm->ram + tables_gpa, 0, 0x6000);
 	e = pdpt | 0x7; /* present, writable, user */
 	memcpy(vm->ram + pml4, &e, 8);
-	e = pd | 0x7;
-	memcpy(vm->ram + pdpt, &e, 8);
-	for (uint64_t i = 0; i < 512; i++) {
-		e = (i << 21) | 0x87; /* 2 MiB page, present, writable, user */
+	for (uint64_t g = 0; g < 4; g++) {
+		e = (pd + 0x1000 * g) | 0x7;
+		memcpy(vm->ram + pdpt + 8 * g, &e, 8);
+	}
+	/* 4 GiB in 2 MiB pages (present, writable, user): RAM, the MMIO test page and the firmware. */
+	for (uint64_t i = 0; i < 4 * 512; i++) {
+		e = (i << 21) | 0x87;
 		memcpy(vm->ram + pd + 8 * i, &e, 8);
 	}
 	if ((err = shim_load_bytes(vm, gdt, sizeof(gdt), gdt_gpa)))

@@ -70,6 +70,12 @@ struct shim_cpuid_entry {
 };
 int shim_cpuid_table(const struct shim_vm *vm, const struct shim_cpuid_entry **entries, size_t *n);
 
+/* Single-step: every KVM_RUN runs one instruction and ends in SHIM_EXIT_DEBUG
+ * (or the instruction's own exit), with interrupts blocked (BLOCKIRQ).
+ * On a PVM host it works in real mode, 16/32-bit protected mode, 64-bit CPL0
+ * and compatibility-mode CPL3, but not for 64-bit CPL3 code, which PVM runs
+ * natively: the #DB is delivered into the guest (measured: triple fault after
+ * one instruction), so shim_run refuses to step such code with -EOPNOTSUPP. */
 int shim_set_singlestep(struct shim_vm *vm, bool on);
 
 /* One exit of KVM_RUN, decoded. */
@@ -173,9 +179,9 @@ void shim_state_boot(struct x86_state *st);
  * with EIP = eip, ESP = esp; -EFBIG when the GDT does not fit in RAM. */
 int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip, uint32_t esp);
 
-/* 64-bit mode at CPL0: identity-maps the first GiB with 2 MiB pages in three
- * tables at tables_gpa (PML4, PDPT, PD) and puts a GDT in the fourth page
- * (0x08 64-bit code, 0x10 data); needs 16 KiB of RAM at tables_gpa. */
+/* 64-bit mode at CPL0: identity-maps the first 4 GiB with 2 MiB pages in six
+ * tables at tables_gpa (PML4, PDPT, 4 PDs) and puts a GDT in the seventh page
+ * (0x08 64-bit code, 0x10 data); needs 28 KiB of RAM at tables_gpa. */
 int shim_state_long64(struct shim_vm *vm, struct x86_state *st, uint64_t tables_gpa, uint64_t rip,
                       uint64_t rsp);
 

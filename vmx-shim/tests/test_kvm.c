@@ -498,7 +498,41 @@ static void test_long_mode_step(void **state)
 	/* The page walk follows the tables the guest really runs on. */
 	assert_int_equal(shim_translate(&st, shim_ram(vm), shim_ram_size(vm), 0x3008, &gpa), 0);
 	assert_int_equal(gpa, 0x3008);
-	assert_int_equal(shim_translate(&st, shim_ram(vm), shim_ram_size(vm), 0x40000000, &gpa), -EFAULT);
+	assert_int_equal(
+	    shim_translate(&st, shim_ram(vm), shim_ram_size(vm), DEVBUS_MMIO_TEST_BASE + 4, &gpa), 0);
+	assert_int_equal(gpa, DEVBUS_MMIO_TEST_BASE + 4);
+	assert_int_equal(shim_translate(&st, shim_ram(vm), shim_ram_size(vm), 0x100000000ull, &gpa), -EFAULT);
+	shim_close(vm);
+}
+
+static void test_user64_step_refused_on_pvm(void **state)
+{
+	static const uint8_t code[] = {0x90, 0x90, 0xeb, 0xfe}; /* nop; nop; jmp $ */
+	struct x86_state st;
+	struct shim_exit e;
+	struct shim_vm *vm = vm_open(false);
+	uint64_t done;
+
+	(void)state;
+	ok(vm, shim_load_bytes(vm, code, sizeof(code), CODE32));
+	ok(vm, shim_state_long64(vm, &st, 0x10000, CODE32, 0x8000));
+	for (int i = X86_ES; i <= X86_GS; i++) {
+		st.seg[i].attr |= 3u << X86_SEG_DPL_SHIFT;
+		st.seg[i].selector |= 3;
+	}
+	ok(vm, shim_set_state(vm, &st));
+	ok(vm, shim_set_singlestep(vm, true));
+	if (shim_flavour(vm) != SHIM_FLAVOUR_PVM) {
+		run(vm, &e, SHIM_EXIT_DEBUG);
+		ok(vm, shim_get_state(vm, &st, false));
+		assert_int_equal(st.rip, CODE32 + 1);
+		shim_close(vm);
+		return;
+	}
+	assert_int_equal(shim_run(vm, &e), -EOPNOTSUPP);
+	assert_non_null(strstr(shim_error(vm), "64-bit CPL3"));
+	assert_int_equal(shim_step_raw(vm, 10, &done), -EOPNOTSUPP);
+	assert_int_equal(done, 0);
 	shim_close(vm);
 }
 
@@ -641,6 +675,7 @@ int main(void)
 	    cmocka_unit_test(test_rom_and_reset),
 	    cmocka_unit_test(test_step_raw),
 	    cmocka_unit_test(test_long_mode_step),
+	    cmocka_unit_test(test_user64_step_refused_on_pvm),
 	    cmocka_unit_test(test_loader_errors),
 	    cmocka_unit_test(test_cpuid_and_flavour),
 	};
