@@ -1014,9 +1014,9 @@ static void do_step(void)
 	post->events.halted = halted;
 	if (cls == INSN_PUSHF) {
 		/* The stepping TF must not show in the pushed image. */
-		for (uint32_t i = 0; i < res->n_writes; i++) {
-			struct backend_write *w = &res->writes[i];
-			if (w->len >= 2 && !(pre.rflags & X86_RFLAGS_TF)) {
+		if (res->n_writes && !(pre.rflags & X86_RFLAGS_TF)) {
+			struct backend_write *w = &res->writes[0];
+			if (w->len >= 2) {
 				w->data[1] &= (uint8_t) ~(X86_RFLAGS_TF >> 8);
 				uint8_t *p = ram(w->gpa + 1, 1, NULL);
 				if (p)
@@ -1529,8 +1529,8 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 		shm->event = *in->event;
 	shm->n_undo = 0;
 
-	if (send(b->fd, &c, 1, MSG_NOSIGNAL) == 1 && (ret = wait_reply(b, &c)) == 1 &&
-	    c == UNICORN_REPLY_DONE) {
+	ret = send(b->fd, &c, 1, MSG_NOSIGNAL) == 1 ? wait_reply(b, &c) : 0;
+	if (ret == 1 && c == UNICORN_REPLY_DONE) {
 		*out = shm->result;
 		if (out->outcome == BACKEND_STEPPED)
 			b->state = out->post;
@@ -1542,7 +1542,11 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 	reap_child(b, why, sizeof(why));
 	unicorn_undo_apply(&b->setup);
 	result_invalid(b, out, BACKEND_CRASH);
-	set_msg(out->reason, sizeof(out->reason), "%s", why);
+	if (ret == -ETIMEDOUT)
+		set_msg(out->reason, sizeof(out->reason), "unicorn did not finish the step within %d s",
+		        UNICORN_REPLY_TIMEOUT_S);
+	else
+		set_msg(out->reason, sizeof(out->reason), "%s", why);
 	if (start_child(b) != 0)
 		b->dead = true;
 	return 0;
