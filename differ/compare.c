@@ -28,11 +28,13 @@ unsigned differ_prefix_len(enum x86_mode mode, const uint8_t *insn, unsigned len
 	return i;
 }
 
-void differ_disasm(enum x86_mode mode, uint64_t rip, const uint8_t *insn, unsigned len, char *text,
-                   size_t textlen, char *mnem, size_t mnemlen, char *op1, size_t op1len)
+void differ_disasm(enum x86_mode mode, uint64_t rip, const uint8_t *insn, unsigned len,
+                   struct differ_decoded *out)
 {
 	static const char *const prefixes[] = {"rep ",  "repe ", "repne ",   "repz ",     "repnz ",
 	                                       "lock ", "bnd ",  "notrack ", "xacquire ", "xrelease "};
+	static const uint8_t branch_groups[] = {CS_GRP_JUMP, CS_GRP_CALL, CS_GRP_RET,
+	                                        CS_GRP_INT,  CS_GRP_IRET, CS_GRP_BRANCH_RELATIVE};
 	cs_mode cm = mode == X86_MODE_LONG64                                ? CS_MODE_64
 	             : (mode == X86_MODE_PROT32 || mode == X86_MODE_COMPAT) ? CS_MODE_32
 	                                                                    : CS_MODE_16;
@@ -40,14 +42,15 @@ void differ_disasm(enum x86_mode mode, uint64_t rip, const uint8_t *insn, unsign
 	cs_insn *ci = NULL;
 	size_t n = 0;
 
-	snprintf(text, textlen, "(bad)");
-	mnem[0] = '\0';
-	op1[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	snprintf(out->text, sizeof(out->text), "(bad)");
 	if (!len || cs_open(CS_ARCH_X86, cm, &h) != CS_ERR_OK)
 		return;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
 	n = cs_disasm(h, insn, len, rip, 1, &ci);
 	if (n == 1) {
-		snprintf(text, textlen, "%s%s%s", ci->mnemonic, ci->op_str[0] ? " " : "", ci->op_str);
+		snprintf(out->text, sizeof(out->text), "%.31s%s%.46s", ci->mnemonic, ci->op_str[0] ? " " : "",
+		         ci->op_str);
 		const char *m = ci->mnemonic;
 		for (int again = 1; again;) {
 			again = 0;
@@ -59,9 +62,13 @@ void differ_disasm(enum x86_mode mode, uint64_t rip, const uint8_t *insn, unsign
 				}
 			}
 		}
-		snprintf(mnem, mnemlen, "%s", m);
+		snprintf(out->mnem, sizeof(out->mnem), "%s", m);
 		size_t k = strcspn(ci->op_str, ",");
-		snprintf(op1, op1len, "%.*s", (int)k, ci->op_str);
+		snprintf(out->op1, sizeof(out->op1), "%.*s", (int)k, ci->op_str);
+		out->size = ci->size;
+		for (size_t i = 0; i < sizeof(branch_groups); i++)
+			if (cs_insn_group(h, ci, branch_groups[i]))
+				out->branch = true;
 	}
 	if (n)
 		cs_free(ci, n);
@@ -313,7 +320,8 @@ int differ_compare(const struct differ_rules *rules, const struct differ_input *
                    struct differ_divergence *out)
 {
 	struct differ_diff_list l = {0};
-	char mnem[32], op1[48], reason[sizeof(in->actual->reason) + 1];
+	struct differ_decoded dec;
+	char reason[sizeof(in->actual->reason) + 1];
 	int ret;
 
 	if (!in || !out || !in->pre || !in->expected || !in->actual ||
@@ -359,16 +367,18 @@ int differ_compare(const struct differ_rules *rules, const struct differ_input *
 			goto out;
 		}
 	}
-	differ_disasm(in->mode, in->pre->rip, out->insn, out->insn_len, out->disasm, sizeof(out->disasm),
-	              mnem, sizeof(mnem), op1, sizeof(op1));
+	differ_disasm(in->mode, in->pre->rip, out->insn, out->insn_len, &dec);
+	snprintf(out->disasm, sizeof(out->disasm), "%s", dec.text);
 	snprintf(reason, sizeof(reason), "%.*s", (int)sizeof(in->actual->reason), in->actual->reason);
 	struct differ_class_ctx ctx = {
 	    .in = in,
 	    .d = out,
 	    .diffs = &l,
-	    .mnemonic = mnem,
-	    .operand1 = op1,
+	    .mnemonic = dec.mnem,
+	    .operand1 = dec.op1,
 	    .reason = in->actual->outcome == BACKEND_STEPPED ? "" : reason,
+	    .len = dec.size ? dec.size : out->insn_len,
+	    .branch = dec.branch,
 	};
 	out->n_fields_total = (uint32_t)l.n;
 	out->n_fields = (uint32_t)(l.n > DIFFER_MAX_FIELDS ? DIFFER_MAX_FIELDS : l.n);

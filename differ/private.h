@@ -42,6 +42,9 @@ enum rule_cond_kind {
 	COND_CPL0,
 	COND_CPL3,
 	COND_FLAGS,
+	COND_FAULT_EXP,
+	COND_FAULT_ACT,
+	COND_FAULT_BOTH,
 };
 
 struct rule_cond {
@@ -89,6 +92,8 @@ struct differ_class_ctx {
 	const char *mnemonic; /* without prefixes: "movsb" for "rep movsb" */
 	const char *operand1; /* first operand text */
 	const char *reason;
+	unsigned len; /* decoded length (Capstone), else the length given */
+	bool branch;  /* jump, call, return, interrupt or IRET: RIP moves by design */
 };
 
 int differ_rules_parse(const char *text, size_t len, const char *source, struct differ_rules **out, char *err,
@@ -100,9 +105,17 @@ void differ_classify(const struct differ_rules *rules, const struct differ_class
 /* Glob with '*' and '?' only ('[' is literal: field names like "mem[0x10]"). */
 bool differ_glob(const char *pat, const char *s);
 
-/* Decodes the instruction with Capstone: disassembly, mnemonic without prefixes, first operand. */
-void differ_disasm(enum x86_mode mode, uint64_t rip, const uint8_t *insn, unsigned len, char *text,
-                   size_t textlen, char *mnem, size_t mnemlen, char *op1, size_t op1len);
+/* Decodes the instruction with Capstone: disassembly, mnemonic without prefixes, first operand,
+ * length (0 when it does not decode) and whether it transfers control. */
+struct differ_decoded {
+	char text[80];
+	char mnem[32];
+	char op1[48];
+	unsigned size;
+	bool branch;
+};
+void differ_disasm(enum x86_mode mode, uint64_t rip, const uint8_t *insn, unsigned len,
+                   struct differ_decoded *out);
 
 /* The length of the legacy prefixes (and REX in 64-bit mode) of an instruction. */
 unsigned differ_prefix_len(enum x86_mode mode, const uint8_t *insn, unsigned len, bool *rep);

@@ -11,9 +11,9 @@
 #include "classes_tsv.h"
 #include "private.h"
 
-static const char *const placeholders[] = {"insn",   "mnemonic", "field",  "REG", "exp", "act",
-                                           "fields", "flags",    "reason", "len", "adv", "cpl",
-                                           "newcpl", "mode",     "eax",    "ecx"};
+static const char *const placeholders[] = {"insn",   "mnemonic", "field",  "REG", "exp",     "act",
+                                           "fields", "flags",    "reason", "len", "adv",     "cpl",
+                                           "newcpl", "mode",     "eax",    "ecx", "exp_rip", "act_rip"};
 
 static const struct {
 	const char *name;
@@ -47,6 +47,9 @@ static const struct {
     {"paging", COND_PAGING},
     {"cpl0", COND_CPL0},
     {"cpl3", COND_CPL3},
+    {"fault_exp", COND_FAULT_EXP},
+    {"fault_act", COND_FAULT_ACT},
+    {"fault_both", COND_FAULT_BOTH},
 };
 
 static const struct {
@@ -552,6 +555,21 @@ static unsigned post_cpl(const struct differ_divergence *d)
 	return x86_state_cpl(&d->expected);
 }
 
+/* The state went on to the next instruction (or stayed on a REP instruction between iterations). */
+static bool sequential(const struct differ_class_ctx *c, const struct x86_state *st)
+{
+	const struct differ_divergence *d = c->d;
+	uint64_t mask = d->mode == X86_MODE_LONG64                                   ? ~0ull
+	                : (d->mode == X86_MODE_PROT32 || d->mode == X86_MODE_COMPAT) ? 0xffffffffull
+	                                                                             : 0xffffull;
+	bool rep;
+
+	if (((st->rip - d->pre.rip - c->len) & mask) == 0)
+		return true;
+	differ_prefix_len(d->mode, d->insn, d->insn_len, &rep);
+	return rep && st->rip == d->pre.rip;
+}
+
 static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx *c,
                        const struct differ_field_diff *matched)
 {
@@ -602,7 +620,7 @@ static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx 
 		v = matched && !matched->missing && matched->expected == 0 && matched->actual != 0;
 		break;
 	case COND_NEXT_RIP:
-		v = d->expected.rip == d->pre.rip + d->insn_len && d->actual.rip != d->expected.rip;
+		v = sequential(c, &d->expected) && d->actual.rip != d->expected.rip;
 		break;
 	case COND_AD_BITS:
 		v = (d->pre.cr0 & X86_CR0_PG) && c->diffs->mem_ad_only;
@@ -615,6 +633,16 @@ static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx 
 		break;
 	case COND_CPL3:
 		v = d->cpl == 3;
+		break;
+	case COND_FAULT_EXP:
+		v = !c->branch && !sequential(c, &d->expected) && sequential(c, &d->actual);
+		break;
+	case COND_FAULT_ACT:
+		v = !c->branch && sequential(c, &d->expected) && !sequential(c, &d->actual);
+		break;
+	case COND_FAULT_BOTH:
+		v = !c->branch && !sequential(c, &d->expected) && !sequential(c, &d->actual) &&
+		    d->expected.rip != d->actual.rip;
 		break;
 	case COND_FLAGS:
 		v = c->diffs->rflags_diff && !(c->diffs->rflags_diff & ~k->flags);
@@ -697,6 +725,10 @@ static void expand_detail(const char *tmpl, const struct differ_class_ctx *c,
 			snprintf(val, sizeof(val), "%u", post_cpl(d));
 		} else if (IS("mode")) {
 			snprintf(val, sizeof(val), "%s", x86_mode_name(d->mode));
+		} else if (IS("exp_rip")) {
+			snprintf(val, sizeof(val), "%#" PRIx64, d->expected.rip);
+		} else if (IS("act_rip")) {
+			snprintf(val, sizeof(val), "%#" PRIx64, d->actual.rip);
 		} else if (IS("eax")) {
 			snprintf(val, sizeof(val), "%#" PRIx32, (uint32_t)d->pre.gpr[X86_RAX]);
 		} else if (IS("ecx")) {

@@ -213,6 +213,31 @@ static void s_ad_bits(struct fx *fx)
 	fx->res.writes[0] = (struct backend_write){.gpa = 0x2004, .len = 1, .data = {0x27}};
 	fx->res.n_writes = 1;
 }
+static void fault(struct x86_state *st)
+{
+	st->rip = 0x5000;
+	st->gpr[X86_RSP] -= 12;
+}
+static void s_fault_exp(struct fx *fx)
+{
+	fault(&fx->exp);
+}
+static void s_fault_act(struct fx *fx)
+{
+	fault(&fx->res.post);
+}
+static void s_fault_both(struct fx *fx)
+{
+	fault(&fx->exp);
+	fault(&fx->res.post);
+	fx->res.post.rip = 0x6000;
+}
+static void s_rep_mid(struct fx *fx)
+{
+	/* The recording stopped after one iteration: RIP stays on the instruction. */
+	fx->exp.rip = fx->pre.rip;
+	fx->exp.gpr[X86_RCX] = 5;
+}
 static void s_cr2(struct fx *fx)
 {
 	fx->exp.cr2 = 0x400000;
@@ -413,6 +438,16 @@ static const struct tcase cases[] = {
     R("A/D bits", {0x8b, 0x03}, 2, P32, s_ad_bits, 1, "paging.ad_bits", "expected 0x67, got 0x27",
       "mem[0x2004]"),
     R("cr2", {0x8b, 0x03}, 2, P32, s_cr2, 1, "paging.fault", "CR2 expected 0x400000, got 0x400004", "cr2"),
+    /* events on one side */
+    R("fault in the recording only", {0x8b, 0x03}, 2, P32, s_fault_exp, 1, "exception.missing",
+      "the recording left mov eax, dword ptr [ebx] for 0x5000 (an exception); the backend went on to 0x1002",
+      "rsp"),
+    R("fault in the backend only", {0x8b, 0x03}, 2, P32, s_fault_act, 1, "exception.spurious",
+      "the backend left mov eax, dword ptr [ebx] for 0x5000", "rsp"),
+    R("rep movsb stopped between iterations is no fault", {0xf3, 0xa4}, 2, RM, s_rep_mid, 1, "string.rep",
+      "REP count after rep movsb", "rcx"),
+    R("faults to different handlers", {0x8b, 0x03}, 2, P32, s_fault_both, 1, "exception.vector",
+      "recorded 0x5000, backend 0x6000", "rip"),
     /* io, string, msr, cpuid */
     R("out value", {0xee}, 1, P32, s_out_value, 1, "io",
       "port.value after out dx, al: expected 0x41, got 0x42", "port.value"),
