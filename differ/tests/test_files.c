@@ -159,6 +159,34 @@ static void test_rules_from_path(void **state)
 	differ_rules_free(r);
 }
 
+/* The shipped files load from their paths; the table equals the built-in copy. */
+static void test_shipped_files(void **state)
+{
+	const char *src = getenv("EMUDIFF_SOURCE");
+	struct differ_rules *builtin, *file;
+	struct differ_known *k;
+	char path[512], err[300];
+	(void)state;
+
+	if (!src)
+		skip();
+	assert_int_equal(differ_rules_default(&builtin), 0);
+	snprintf(path, sizeof(path), "%s/differ/classes.tsv", src);
+	if (differ_rules_load(path, &file, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(differ_rules_count(file), differ_rules_count(builtin));
+	for (size_t i = 0; i < differ_rules_count(file); i++) {
+		assert_string_equal(differ_rules_class(file, i), differ_rules_class(builtin, i));
+		assert_int_equal(differ_rules_line(file, i), differ_rules_line(builtin, i));
+	}
+	differ_rules_free(file);
+	differ_rules_free(builtin);
+	snprintf(path, sizeof(path), "%s/differ/known.tsv", src);
+	if (differ_known_load(path, &k, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	differ_known_free(k);
+}
+
 static struct differ_divergence *div_of(const char *backend, const char *cls, uint64_t step)
 {
 	static struct differ_divergence d;
@@ -226,7 +254,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bad_rules),      cmocka_unit_test(test_bad_known),
 	    cmocka_unit_test(test_missing_files),  cmocka_unit_test(test_rules_from_path),
-	    cmocka_unit_test(test_known_matching),
+	    cmocka_unit_test(test_known_matching), cmocka_unit_test(test_shipped_files),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
