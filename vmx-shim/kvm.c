@@ -163,41 +163,113 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
+static uint32_t ram_flags(const struct shim_vm *vm)
+{
+	return vm->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+}
+
+/* Cuts [gpa, gpa+size) out of the RAM segment holding it, so a ROM can take its place (firmware
+ * aliases below 1 MiB). KVM slots cannot shrink: the segment's slot is deleted and re-created. */
+static int punch_ram_hole(struct shim_vm *vm, uint64_t gpa, uint64_t size)
+{
+	struct shim_ram_seg *seg = NULL, left, right;
+	unsigned i;
+	int err;
+
+	for (i = 0; i < vm->nram_segs; i++) {
+		seg = &vm->ram_segs[i];
+		if (gpa >= seg->gpa && gpa + size <= seg->gpa + seg->len)
+			break;
+	}
+	if (i == vm->nram_segs)
+		return shim_fail(vm, -EEXIST,
+		                 "ROM at %#llx (%#llx bytes) straddles the end of RAM or another ROM",
+		                 (unsigned long long)gpa, (unsigned long long)size);
+	if (vm->nram_segs == SHIM_MAX_RAM_SEGS)
+		return shim_fail(vm, -ENOSPC, "ROM at %#llx: too many holes in RAM", (unsigned long long)gpa);
+	left = (struct shim_ram_seg){seg->gpa, gpa - seg->gpa, seg->slot};
+	right = (struct shim_ram_seg){gpa + size, seg->gpa + seg->len - (gpa + size), vm->next_slot++};
+	if ((err = set_slot(vm, seg->slot, 0, seg->gpa, 0, vm->ram + seg->gpa)))
+		return err;
+	memmove(&vm->ram_segs[i], &vm->ram_segs[i + 1], (vm->nram_segs - i - 1) * sizeof(*seg));
+	vm->nram_segs--;
+	if (left.len) {
+		if ((err = set_slot(vm, left.slot, ram_flags(vm), left.gpa, left.len, vm->ram + left.gpa)))
+			return err;
+		memmove(&vm->ram_segs[i + 1], &vm->ram_segs[i], (vm->nram_segs - i) * sizeof(*seg));
+		vm->ram_segs[i++] = left;
+		vm->nram_segs++;
+	}
+	if (right.len) {
+		if ((err =
+		         set_slot(vm, right.slot, ram_flags(vm), right.gpa, right.len, vm->ram + right.gpa)))
+			return err;
+		memmove(&vm->ram_segs[i + 1], &vm->ram_segs[i], (vm->nram_segs - i) * sizeof(*seg));
+		vm->ram_segs[i] = right;
+		vm->nram_segs++;
+	}
+	return 0;
+}
+
 int shim_map_rom(struct shim_vm *vm, uint64_t gpa, const void *data, size_t len)
 {
 	struct shim_rom *rom;
 	size_t size = (len + SHIM_PAGE - 1) & ~(SHIM_PAGE - 1);
+	void *mem;
 	int err;
 
-	if (len == 0 || gpa % SHIM_PAGE || gpa + size < gpa)
+	if (len == 0 || gpa % SHIM_PAGE || gpa + size < gpa || gpa + size > (1ull << 52))
 		return shim_fail(vm, -EINVAL,
 		                 "ROM at %#llx (%zu bytes): needs a 4 KiB aligned address and data",
 		                 (unsigned long long)gpa, len);
 	if (vm->nroms == SHIM_MAX_ROMS)
 		return shim_fail(vm, -ENOSPC, "ROM at %#llx: more than %d ROMs", (unsigned long long)gpa,
 		                 SHIM_MAX_ROMS);
-	if (ranges_overlap(gpa, size, 0, vm->ram_size))
-		return shim_fail(vm, -EEXIST, "ROM at %#llx overlaps RAM", (unsigned long long)gpa);
 	for (unsigned i = 0; i < vm->nroms; i++)
 		if (ranges_overlap(gpa, size, vm->roms[i].gpa, vm->roms[i].len))
 			return shim_fail(vm, -EEXIST, "ROM at %#llx overlaps the ROM at %#llx",
 			                 (unsigned long long)gpa, (unsigned long long)vm->roms[i].gpa);
-	rom = &vm->roms[vm->nroms];
-	rom->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (rom->mem == MAP_FAILED)
+	if (ranges_overlap(gpa, size, 0, vm->ram_size) && (err = punch_ram_hole(vm, gpa, size)))
+		return err;
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
 		return shim_fail(vm, -errno, "mmap of %zu bytes for the ROM at %#llx", size,
 		                 (unsigned long long)gpa);
-	memcpy(rom->mem, data, len);
-	rom->gpa = gpa;
-	rom->len = size;
-	rom->slot = 1 + vm->nroms;
+	memcpy(mem, data, len);
+	rom = &vm->roms[vm->nroms];
+	*rom = (struct shim_rom){.gpa = gpa, .len = size, .mem = mem, .slot = vm->next_slot++};
 	err = set_slot(vm, rom->slot, KVM_MEM_READONLY, gpa, size, rom->mem);
 	if (err) {
-		munmap(rom->mem, size);
+		munmap(mem, size);
 		return err;
 	}
 	vm->nroms++;
 	return 0;
+}
+
+int shim_read_phys(const struct shim_vm *vm, uint64_t gpa, void *buf, size_t len)
+{
+	for (unsigned i = 0; i < vm->nroms; i++) {
+		const struct shim_rom *rom = &vm->roms[i];
+
+		if (gpa >= rom->gpa && gpa - rom->gpa < rom->len) {
+			if (rom->len - (gpa - rom->gpa) < len)
+				return -EFAULT;
+			memcpy(buf, (const uint8_t *)rom->mem + (gpa - rom->gpa), len);
+			return 0;
+		}
+	}
+	for (unsigned i = 0; i < vm->nram_segs; i++) {
+		const struct shim_ram_seg *seg = &vm->ram_segs[i];
+
+		if (gpa >= seg->gpa && gpa - seg->gpa < seg->len) {
+			if (seg->len - (gpa - seg->gpa) < len)
+				return -EFAULT;
+			memcpy(buf, vm->ram + gpa, len);
+			return 0;
+		}
+	}
+	return -EFAULT;
 }
 
 static int setup_cpuid(struct shim_vm *vm)
@@ -314,8 +386,11 @@ static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
 		if (!vm->dirty_bitmap)
 			return shim_fail(vm, -ENOMEM, "dirty bitmap");
 	}
-	if ((r = set_slot(vm, 0, vm->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0, 0, vm->ram_size, vm->ram)))
+	if ((r = set_slot(vm, 0, ram_flags(vm), 0, vm->ram_size, vm->ram)))
 		return r;
+	vm->ram_segs[0] = (struct shim_ram_seg){0, vm->ram_size, 0};
+	vm->nram_segs = 1;
+	vm->next_slot = 1;
 
 	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu_fd < 0)
@@ -521,6 +596,7 @@ static bool stepped_over_hlt(struct shim_vm *vm, uint64_t cs_base, uint64_t rip)
 	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
 	struct x86_state st;
 	uint64_t gpa;
+	uint8_t op;
 
 	if (vm->run->s.regs.regs.rip != rip + 1 || s->cs.base != cs_base)
 		return false;
@@ -531,7 +607,8 @@ static bool stepped_over_hlt(struct shim_vm *vm, uint64_t cs_base, uint64_t rip)
 	st.efer = s->efer;
 	if (shim_translate(&st, vm->ram, vm->ram_size, cs_base + rip, &gpa))
 		return false;
-	return gpa < vm->ram_size && vm->ram[gpa] == 0xf4;
+	/* RAM or firmware ROM. */
+	return shim_read_phys(vm, gpa, &op, 1) == 0 && op == 0xf4;
 }
 
 int shim_run(struct shim_vm *vm, struct shim_exit *exit)
@@ -694,23 +771,26 @@ int shim_step_raw(struct shim_vm *vm, uint64_t n, uint64_t *done)
 
 int shim_dirty_pages(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), void *arg)
 {
-	struct kvm_dirty_log log = {.slot = 0};
-	size_t pages = vm->ram_size / SHIM_PAGE;
-
 	if (!vm->dirty_log)
 		return shim_fail(vm, -EINVAL, "dirty log: the VM was opened without dirty_log");
-	log.dirty_bitmap = vm->dirty_bitmap;
-	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
-		return shim_fail(vm, -errno, "KVM_GET_DIRTY_LOG");
-	for (size_t w = 0; w < (pages + 63) / 64; w++) {
-		uint64_t bits = vm->dirty_bitmap[w];
+	/* Segments are in address order, so the pages come out in address order. */
+	for (unsigned i = 0; i < vm->nram_segs; i++) {
+		const struct shim_ram_seg *seg = &vm->ram_segs[i];
+		struct kvm_dirty_log log = {.slot = seg->slot, .dirty_bitmap = vm->dirty_bitmap};
+		size_t pages = seg->len / SHIM_PAGE;
 
-		while (bits) {
-			unsigned b = (unsigned)__builtin_ctzll(bits);
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+			return shim_fail(vm, -errno, "KVM_GET_DIRTY_LOG (slot %u)", seg->slot);
+		for (size_t w = 0; w < (pages + 63) / 64; w++) {
+			uint64_t bits = vm->dirty_bitmap[w];
 
-			bits &= bits - 1;
-			if (fn && w * 64 + b < pages)
-				fn(arg, (uint64_t)(w * 64 + b) * SHIM_PAGE);
+			while (bits) {
+				unsigned b = (unsigned)__builtin_ctzll(bits);
+
+				bits &= bits - 1;
+				if (fn && w * 64 + b < pages)
+					fn(arg, seg->gpa + (uint64_t)(w * 64 + b) * SHIM_PAGE);
+			}
 		}
 	}
 	return 0;

@@ -16,6 +16,14 @@ struct shim_rom {
 	uint32_t slot;
 };
 
+/* A stretch of guest RAM with its own KVM slot: RAM is split where a ROM covers part of it. */
+struct shim_ram_seg {
+	uint64_t gpa, len;
+	uint32_t slot;
+};
+
+#define SHIM_MAX_RAM_SEGS (SHIM_MAX_ROMS + 1)
+
 struct shim_vm {
 	int kvm_fd, vm_fd, vcpu_fd;
 	struct kvm_run *run;
@@ -26,6 +34,9 @@ struct shim_vm {
 	uint64_t *dirty_bitmap;
 	struct shim_rom roms[SHIM_MAX_ROMS];
 	unsigned nroms;
+	struct shim_ram_seg ram_segs[SHIM_MAX_RAM_SEGS]; /* sorted by gpa */
+	unsigned nram_segs;
+	uint32_t next_slot;
 	struct kvm_cpuid2 *cpuid;
 	struct shim_cpuid_entry *cpuid_table;
 	size_t ncpuid;

@@ -41,9 +41,14 @@ enum shim_flavour shim_flavour(const struct shim_vm *vm);
 uint8_t *shim_ram(struct shim_vm *vm);
 size_t shim_ram_size(const struct shim_vm *vm);
 /* A read-only slot holding a copy of data (firmware); len is rounded up to
- * 4 KiB (zero fill). Guest writes to it come back as MMIO write exits.
- * -EEXIST when it overlaps RAM or another ROM. */
+ * 4 KiB (zero fill). Guest writes to it come back as MMIO write exits. A ROM
+ * inside RAM (a BIOS alias at 0xE0000) replaces that RAM for the guest: the
+ * bytes of shim_ram() under it are then unused. -EEXIST when it overlaps
+ * another ROM or straddles the end of RAM. */
 int shim_map_rom(struct shim_vm *vm, uint64_t gpa, const void *data, size_t len);
+/* Reads guest-physical memory as the guest sees it (ROM where a ROM is, else
+ * RAM); -EFAULT when any byte is unbacked (MMIO, holes). */
+int shim_read_phys(const struct shim_vm *vm, uint64_t gpa, void *buf, size_t len);
 
 /* Full state. shim_get_state reads regs, sregs and events from the synced
  * kvm_run area and, when `full`, also FPU, debug registers, XCR0 and MSRs

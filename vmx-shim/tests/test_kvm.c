@@ -585,7 +585,6 @@ static void test_rom_and_reset(void **state)
 	rom[0xfff6] = 0xff;
 	rom[0xfff7] = 0xf4; /* hlt */
 	ok(vm, shim_map_rom(vm, 0xffff0000ull, rom, 0x10000));
-	assert_int_equal(shim_map_rom(vm, 0x80000, rom, 0x1000), -EEXIST);
 	assert_int_equal(shim_map_rom(vm, 0xffff8000ull, rom, 0x1000), -EEXIST);
 	shim_ram(vm)[0x10] = 0x77;
 	x86_state_reset(&st);
@@ -599,6 +598,49 @@ static void test_rom_and_reset(void **state)
 	ok(vm, shim_get_state(vm, &st, false));
 	assert_int_equal(st.rip, 0xfff8);
 	free(rom);
+	shim_close(vm);
+}
+
+static void test_rom_inside_ram(void **state)
+{
+	static const uint8_t code[] = {
+	    0xb8, 0x00, 0xc0, /* mov ax, 0xc000 */
+	    0x8e, 0xd8,       /* mov ds, ax */
+	    0xa0, 0x00, 0x00, /* mov al, [0]: from the ROM, not the RAM under it */
+	    0xa2, 0x01, 0x00, /* mov [1], al: a write to ROM is an MMIO write */
+	    0xbb, 0x00, 0xd0, /* mov bx, 0xd000 */
+	    0x8e, 0xdb,       /* mov ds, bx */
+	    0xa2, 0x02, 0x00, /* mov [2], al: RAM after the hole */
+	    0xf4,             /* hlt */
+	};
+	static const uint8_t rom[0x10000] = {0x5a, 0x5b};
+	struct x86_state st;
+	struct shim_exit e;
+	struct shim_vm *vm;
+	struct pages p = {0};
+	uint8_t b[2];
+
+	(void)state;
+	vm = boot(code, sizeof(code), true, &st);
+	shim_ram(vm)[0xc0000] = 0x11; /* hidden by the ROM */
+	ok(vm, shim_map_rom(vm, 0xc0000, rom, sizeof(rom)));
+	assert_int_equal(shim_map_rom(vm, 0xc8000, rom, 0x1000), -EEXIST);
+	assert_int_equal(shim_map_rom(vm, 0xff000, rom, 0x2000), -EEXIST); /* straddles the end of RAM */
+	ok(vm, shim_read_phys(vm, 0xc0000, b, 2));
+	assert_int_equal(b[0], 0x5a);
+	assert_int_equal(shim_read_phys(vm, 0xfffff, b, 2), -EFAULT);
+	ok(vm, shim_dirty_pages(vm, NULL, NULL));
+	run(vm, &e, SHIM_EXIT_MMIO);
+	assert_true(e.is_write);
+	assert_int_equal(e.addr, 0xc0001);
+	assert_int_equal(e.data[0], 0x5a);
+	assert_int_equal(shim_complete_io(vm, &e), 0);
+	run(vm, &e, SHIM_EXIT_HLT);
+	assert_int_equal(shim_ram(vm)[0xd0002], 0x5a);
+	assert_int_equal(shim_ram(vm)[0xc0001], 0);
+	ok(vm, shim_dirty_pages(vm, collect, &p));
+	assert_true(has_page(&p, 0xd0000));
+	assert_false(has_page(&p, 0xc0000));
 	shim_close(vm);
 }
 
@@ -673,6 +715,7 @@ int main(void)
 	    cmocka_unit_test(test_shadow_reported),
 	    cmocka_unit_test(test_iretd_emulation_failure),
 	    cmocka_unit_test(test_rom_and_reset),
+	    cmocka_unit_test(test_rom_inside_ram),
 	    cmocka_unit_test(test_step_raw),
 	    cmocka_unit_test(test_long_mode_step),
 	    cmocka_unit_test(test_user64_step_refused_on_pvm),
