@@ -68,6 +68,32 @@ static const struct emu_opcode grp11v[8] = {
     I(D_IZ, em_mov_rm_imm), X, X, X, X, X, X, X,
 };
 
+/* 8C/8E: only ES CS SS DS FS GS exist; MOV to CS is #UD. */
+static const struct emu_opcode grp_sreg_from[8] = {
+    I(0, em_mov_from_sreg),
+    I(0, em_mov_from_sreg),
+    I(0, em_mov_from_sreg),
+    I(0, em_mov_from_sreg),
+    I(0, em_mov_from_sreg),
+    I(0, em_mov_from_sreg),
+    X,
+    X,
+};
+static const struct emu_opcode grp_sreg_to[8] = {
+    I(0, em_mov_to_sreg),
+    X,
+    I(0, em_mov_to_sreg),
+    I(0, em_mov_to_sreg),
+    I(0, em_mov_to_sreg),
+    I(0, em_mov_to_sreg),
+    X,
+    X,
+};
+
+static const struct emu_opcode grp6[8] = {
+    I(0, em_grp6), I(0, em_grp6), I(0, em_grp6), I(0, em_grp6), I(0, em_grp6), I(0, em_grp6), X, X,
+};
+
 static const struct emu_opcode grp8[8] = {
     X, X, X, X, I(0, em_grp8), I(D_LOCK, em_grp8), I(D_LOCK, em_grp8), I(D_LOCK, em_grp8),
 };
@@ -195,9 +221,9 @@ const struct emu_opcode emu_onebyte[256] = {
     I(M, em_mov),
     I(M | B, em_mov),
     I(M, em_mov),
-    I(M, em_mov_from_sreg),
-    I(M, em_lea),
-    I(M, em_mov_to_sreg),
+    G(M, grp_sreg_from),
+    I(M | D_MEM, em_lea),
+    G(M, grp_sreg_to),
     G(M, grp1a),
     /* 0x90 - 0x97 */
     I(0, em_xchg_acc),
@@ -332,7 +358,7 @@ const struct emu_opcode emu_onebyte[256] = {
 
 const struct emu_opcode emu_twobyte[256] = {
     /* 0x00 - 0x07 */
-    I(M, em_grp6),
+    G(M, grp6),
     I(M, em_grp7),
     N(M),
     N(M),

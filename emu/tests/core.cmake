@@ -2,3 +2,6 @@
 emudiff_test(test_emu_core SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_emu_core.c ${CMAKE_CURRENT_LIST_DIR}/harness.c
              LIBS emudiff_emu emudiff_schema)
 target_include_directories(test_emu_core PRIVATE ${CMAKE_SOURCE_DIR}/emu ${CMAKE_SOURCE_DIR}/schema)
+# Capstone is linked into this test only.
+emudiff_test(test_emu_decode SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_emu_decode.c LIBS emudiff_emu PkgConfig::CAPSTONE)
+target_include_directories(test_emu_decode PRIVATE ${CMAKE_SOURCE_DIR}/emu)
