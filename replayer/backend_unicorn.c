@@ -29,6 +29,8 @@
 #define UNICORN_MAX_DIRTY  64
 #define UNICORN_MAX_UNDO   128
 #define UNICORN_MAX_WATCH  32
+/* Larger dirty ranges flush every translation instead of invalidating page by page. */
+#define UNICORN_DIRTY_FLUSH_ALL (16ull << 20)
 
 /* One RAM or ROM region, backed by a MAP_SHARED mapping both processes see. */
 struct unicorn_region {
@@ -214,14 +216,40 @@ static uint8_t *unicorn_host_ptr(const struct unicorn_region *regions, size_t n,
 	return NULL;
 }
 
+/* Queues [gpa, gpa+len) for translation invalidation before the next step. */
+static void mark_dirty(struct unicorn_shm *shm, uint64_t gpa, uint64_t len)
+{
+	if (len >= UNICORN_DIRTY_FLUSH_ALL || shm->dirty_overflow) {
+		shm->dirty_overflow = true;
+		return;
+	}
+	if (shm->n_dirty) {
+		uint64_t *lg = &shm->dirty[shm->n_dirty - 1].gpa, *ll = &shm->dirty[shm->n_dirty - 1].len;
+		if (gpa >= *lg && gpa <= *lg + *ll) {
+			if (gpa + len > *lg + *ll)
+				*ll = gpa + len - *lg;
+			return;
+		}
+	}
+	if (shm->n_dirty >= UNICORN_MAX_DIRTY) {
+		shm->dirty_overflow = true;
+		return;
+	}
+	shm->dirty[shm->n_dirty].gpa = gpa;
+	shm->dirty[shm->n_dirty].len = len;
+	shm->n_dirty++;
+}
+
 static void unicorn_undo_apply(const struct unicorn_setup *setup)
 {
 	struct unicorn_shm *shm = setup->shm;
 	for (uint32_t i = shm->n_undo; i-- > 0;) {
 		const struct unicorn_undo *u = &shm->undo[i];
 		uint8_t *p = unicorn_host_ptr(setup->regions, setup->n_regions, u->gpa, u->len, NULL);
-		if (p)
+		if (p && memcmp(p, u->data, u->len) != 0) {
 			memcpy(p, u->data, u->len);
+			mark_dirty(shm, u->gpa, u->len);
+		}
 	}
 	shm->n_undo = 0;
 }
@@ -846,8 +874,10 @@ static void undo_rom_writes(void)
 		const struct unicorn_undo *u = &shm->undo[i];
 		const struct unicorn_region *r = NULL;
 		uint8_t *p = ram(u->gpa, u->len, &r);
-		if (p && r->rom)
+		if (p && r->rom && memcmp(p, u->data, u->len) != 0) {
 			memcpy(p, u->data, u->len);
+			mark_dirty(shm, u->gpa, u->len);
+		}
 	}
 }
 
@@ -869,13 +899,16 @@ static void do_step(void)
 	C.scratch_overflow = false;
 	C.n_watch = 0;
 
-	bool dirty = shm->n_dirty || shm->dirty_overflow;
+	bool dirty = shm->n_dirty || shm->dirty_overflow, reload = false;
 	if (dirty) {
 		/* uc_ctl_remove_cache translates its address through the guest page tables and sets
-		 * their accessed bits: run it with paging off, then load the real state again. */
-		uc_context_save(C.uc, C.ctx);
-		put64(C.env + ENV_CR, get64(C.env + ENV_CR) & ~X86_CR0_PG);
-		uc_context_restore(C.uc, C.ctx);
+		 * their accessed bits: with paging on, run it with paging off and reload the state. */
+		if (!C.loaded || (C.cur.cr0 & X86_CR0_PG)) {
+			uc_context_save(C.uc, C.ctx);
+			put64(C.env + ENV_CR, get64(C.env + ENV_CR) & ~X86_CR0_PG);
+			uc_context_restore(C.uc, C.ctx);
+			reload = true;
+		}
 		if (shm->dirty_overflow) {
 			uc_ctl_flush_tlb(C.uc);
 		} else {
@@ -887,9 +920,9 @@ static void do_step(void)
 		shm->dirty_overflow = false;
 	}
 	if (shm->load_state || !C.loaded) {
-		load_state(&shm->state, dirty);
+		load_state(&shm->state, dirty && (shm->state.cr0 & X86_CR0_PG));
 		shm->load_state = 0;
-	} else if (dirty) {
+	} else if (reload) {
 		load_state(&C.cur, true);
 	}
 
@@ -1204,8 +1237,6 @@ __attribute__((noreturn)) static void unicorn_child_main(const struct unicorn_se
 /* ---- the parent: backend_ops ---- */
 
 #define UNICORN_REPLY_TIMEOUT_S 10
-/* Larger dirty ranges flush every translation instead of invalidating page by page. */
-#define UNICORN_DIRTY_FLUSH_ALL (16ull << 20)
 
 struct backend {
 	struct unicorn_setup setup;
@@ -1439,48 +1470,26 @@ out:
 	return ret;
 }
 
-static int unicorn_mem(struct backend *b, uint64_t gpa, void *data, size_t len, bool write)
-{
-	const struct unicorn_region *r = NULL;
-	uint8_t *p = unicorn_host_ptr(b->regions, b->setup.n_regions, gpa, len, &r);
-	if (!p)
-		return -EFAULT;
-	if (!write) {
-		memcpy(data, p, len);
-		return 0;
-	}
-	memcpy(p, data, len);
-	struct unicorn_shm *shm = b->setup.shm;
-	if (len >= UNICORN_DIRTY_FLUSH_ALL || shm->dirty_overflow) {
-		shm->dirty_overflow = true;
-		return 0;
-	}
-	if (shm->n_dirty) {
-		uint64_t *lg = &shm->dirty[shm->n_dirty - 1].gpa, *ll = &shm->dirty[shm->n_dirty - 1].len;
-		if (gpa >= *lg && gpa <= *lg + *ll) {
-			if (gpa + len > *lg + *ll)
-				*ll = gpa + len - *lg;
-			return 0;
-		}
-	}
-	if (shm->n_dirty >= UNICORN_MAX_DIRTY) {
-		shm->dirty_overflow = true;
-		return 0;
-	}
-	shm->dirty[shm->n_dirty].gpa = gpa;
-	shm->dirty[shm->n_dirty].len = len;
-	shm->n_dirty++;
-	return 0;
-}
-
 static int unicorn_write_mem(struct backend *b, uint64_t gpa, const void *data, size_t len)
 {
-	return unicorn_mem(b, gpa, (void *)data, len, true);
+	uint8_t *p = unicorn_host_ptr(b->regions, b->setup.n_regions, gpa, len, NULL);
+	if (!p)
+		return -EFAULT;
+	/* The replayer mostly writes back what the engine itself just wrote: no code to invalidate. */
+	if (memcmp(p, data, len) == 0)
+		return 0;
+	memcpy(p, data, len);
+	mark_dirty(b->setup.shm, gpa, len);
+	return 0;
 }
 
 static int unicorn_read_mem(struct backend *b, uint64_t gpa, void *data, size_t len)
 {
-	return unicorn_mem(b, gpa, data, len, false);
+	const uint8_t *p = unicorn_host_ptr(b->regions, b->setup.n_regions, gpa, len, NULL);
+	if (!p)
+		return -EFAULT;
+	memcpy(data, p, len);
+	return 0;
 }
 
 static int unicorn_set_state(struct backend *b, const struct x86_state *st)
