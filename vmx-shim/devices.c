@@ -839,6 +839,12 @@ int devbus_post_code(const struct devbus *bus)
 	return bus->post;
 }
 
+struct debugcon {
+	struct devbus_ops ops;
+	struct devbus *bus;
+	char name[32];
+};
+
 static uint64_t debugcon_read(void *opaque, enum devbus_space sp, uint64_t addr, unsigned size)
 {
 	(void)opaque;
@@ -853,18 +859,32 @@ static void debugcon_write(void *opaque, enum devbus_space sp, uint64_t addr, un
 	(void)sp;
 	(void)addr;
 	(void)size;
-	console_put(opaque, (uint8_t)val);
+	console_put(((struct debugcon *)opaque)->bus, (uint8_t)val);
 }
 
-static const struct devbus_ops debugcon_ops = {
-    .name = "debugcon", .read = debugcon_read, .write = debugcon_write};
+int devbus_add_debugcon_at(struct devbus *bus, const char *name, uint16_t port)
+{
+	struct debugcon *d = calloc(1, sizeof(*d));
+	struct devbus_dev *dev;
+	int err;
+
+	if (!d)
+		return -ENOMEM;
+	if (!name || strlen(name) >= sizeof(d->name)) {
+		free(d);
+		return -EINVAL;
+	}
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->bus = bus;
+	d->ops = (struct devbus_ops){
+	    .name = d->name, .read = debugcon_read, .write = debugcon_write, .free = free};
+	err = devbus_add(bus, &d->ops, d, &dev);
+	return err ? err : devbus_map_pio(bus, dev, port, 1);
+}
 
 int devbus_add_debugcon(struct devbus *bus)
 {
-	struct devbus_dev *dev;
-	int err = devbus_add(bus, &debugcon_ops, bus, &dev);
-
-	return err ? err : devbus_map_pio(bus, dev, DEVBUS_PORT_DEBUGCON, 1);
+	return devbus_add_debugcon_at(bus, "debugcon", DEVBUS_PORT_DEBUGCON);
 }
 
 /* MMIO test region. */
@@ -963,7 +983,9 @@ int devbus_add_standard(struct devbus *bus)
 
 	if ((err = devbus_add_uart(bus, "com1", DEVBUS_PORT_COM1, DEVBUS_IRQ_COM1)) ||
 	    (err = devbus_add_debug_exit(bus)) || (err = devbus_add_post(bus)) ||
-	    (err = devbus_add_debugcon(bus)) || (err = devbus_add_mmio_test(bus)))
+	    (err = devbus_add_debugcon(bus)) ||
+	    (err = devbus_add_debugcon_at(bus, "seabios-debug", DEVBUS_PORT_SEABIOS_DEBUG)) ||
+	    (err = devbus_add_mmio_test(bus)))
 		return err;
 	return 0;
 }

@@ -16,13 +16,14 @@
 #include <stdint.h>
 
 /* The standard devices' fixed places. */
-#define DEVBUS_PORT_COM1       0x3f8u /* 16550 UART, 8 ports, IRQ 4 */
-#define DEVBUS_IRQ_COM1        4u
-#define DEVBUS_PORT_DEBUG_EXIT 0xf4u         /* guest writes its exit status (1, 2 or 4 bytes) */
-#define DEVBUS_PORT_POST       0x80u         /* POST code, last byte kept */
-#define DEVBUS_PORT_DEBUGCON   0xe9u         /* Bochs/QEMU debug console: bytes go to the console */
-#define DEVBUS_MMIO_TEST_BASE  0xfeb00000ull /* outside any RAM size the shim accepts */
-#define DEVBUS_MMIO_TEST_SIZE  0x1000u
+#define DEVBUS_PORT_COM1          0x3f8u /* 16550 UART, 8 ports, IRQ 4 */
+#define DEVBUS_IRQ_COM1           4u
+#define DEVBUS_PORT_DEBUG_EXIT    0xf4u         /* guest writes its exit status (1, 2 or 4 bytes) */
+#define DEVBUS_PORT_POST          0x80u         /* POST code, last byte kept */
+#define DEVBUS_PORT_DEBUGCON      0xe9u         /* Bochs/QEMU debug console: bytes go to the console */
+#define DEVBUS_PORT_SEABIOS_DEBUG 0x402u        /* SeaBIOS debug output: bytes go to the console */
+#define DEVBUS_MMIO_TEST_BASE     0xfeb00000ull /* outside any RAM size the shim accepts */
+#define DEVBUS_MMIO_TEST_SIZE     0x1000u
 
 #define DEVBUS_NIRQ  24u        /* IRQ lines 0..23 (ISA 0..15 plus IOAPIC pins) */
 #define DEVBUS_NEVER UINT64_MAX /* a deadline that never comes */
@@ -142,9 +143,12 @@ int devbus_add_debug_exit(struct devbus *bus);
 int devbus_add_post(struct devbus *bus);
 /* Port DEVBUS_PORT_DEBUGCON: writes append to the console; reads 0xe9 (present). */
 int devbus_add_debugcon(struct devbus *bus);
+/* The same at another port, e.g. DEVBUS_PORT_SEABIOS_DEBUG; name unique on the bus. */
+int devbus_add_debugcon_at(struct devbus *bus, const char *name, uint16_t port);
 /* MMIO test region at DEVBUS_MMIO_TEST_BASE: see devbus_mmio_test_value(). */
 int devbus_add_mmio_test(struct devbus *bus);
-/* All of the above (UART "com1" at DEVBUS_PORT_COM1). */
+/* All of the above (UART "com1" at DEVBUS_PORT_COM1), plus a debug console
+ * "seabios-debug" at DEVBUS_PORT_SEABIOS_DEBUG. */
 int devbus_add_standard(struct devbus *bus);
 
 /* The MMIO test region (4 KiB at DEVBUS_MMIO_TEST_BASE) has two halves.

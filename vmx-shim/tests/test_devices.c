@@ -62,6 +62,10 @@ static void test_uart_output(void **state)
 	/* REP OUTSB: count 3 in one call. */
 	assert_int_equal(devbus_pio(bus, DEVBUS_PORT_COM1, 1, true, (uint8_t *)"abc", 3), 0);
 	console_is(bus, "Hiabc");
+	/* The debug consoles share the console with the UART, in order. */
+	assert_int_equal(outp(bus, DEVBUS_PORT_DEBUGCON, 1, '!'), 0);
+	assert_int_equal(outp(bus, DEVBUS_PORT_SEABIOS_DEBUG, 1, '?'), 0);
+	console_is(bus, "Hiabc!?");
 	/* No receive data: DR clear, RBR reads 0. */
 	assert_int_equal(inp(bus, DEVBUS_PORT_COM1 + 5, 1, &r) & 0x01, 0);
 	/* Scratch register keeps its value. */
