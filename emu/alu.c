@@ -153,77 +153,91 @@ static unsigned count_mask(unsigned width)
 	return width == 8 ? 63 : 31;
 }
 
+/* Intel computes OF of a multi-bit shift or rotate from its first one-bit step. */
+static uint64_t shift_of(enum alu_shiftop op, unsigned width, uint64_t a, uint64_t cin)
+{
+	uint64_t top = (a >> (8 * width - 1)) & 1, next = (a >> (8 * width - 2)) & 1;
+
+	switch (op) {
+	case ALU_ROL:
+	case ALU_RCL:
+	case ALU_SHL:
+	case ALU_SAL:
+		return bit_if(top ^ next, F_OF);
+	case ALU_ROR:
+		return bit_if(top ^ (a & 1), F_OF);
+	case ALU_RCR:
+		return bit_if(top ^ cin, F_OF);
+	case ALU_SHR:
+		return bit_if(top, F_OF);
+	case ALU_SAR:
+		break;
+	}
+	return 0;
+}
+
 static uint64_t shift_core(enum alu_shiftop op, unsigned width, uint64_t a, unsigned c, uint64_t *rflags)
 {
 	unsigned bits = 8 * width;
-	uint64_t m = width_mask(width), s = width_msb(width), r, cf, of, fl = *rflags;
+	uint64_t m = width_mask(width), s = width_msb(width), r, cf, cin = *rflags & F_CF;
+	uint64_t of = shift_of(op, width, a, cin);
 
 	switch (op) {
 	case ALU_ROL: {
 		unsigned n = c % bits;
 
 		r = n ? ((a << n) | (a >> (bits - n))) & m : a;
-		cf = r & 1;
-		of = bit_if(!!(r & s) ^ cf, F_OF);
-		set_flags(rflags, F_CF | F_OF, cf | of);
+		set_flags(rflags, F_CF | F_OF, (r & 1) | of);
 		return r;
 	}
 	case ALU_ROR: {
 		unsigned n = c % bits;
 
 		r = n ? ((a >> n) | (a << (bits - n))) & m : a;
-		cf = !!(r & s);
-		of = bit_if(!!(r & s) ^ !!(r & (s >> 1)), F_OF);
-		set_flags(rflags, F_CF | F_OF, cf | of);
+		set_flags(rflags, F_CF | F_OF, bit_if(r & s, F_CF) | of);
 		return r;
 	}
 	case ALU_RCL: {
 		unsigned n = width <= 2 ? c % (bits + 1) : c;
-		uint64_t cin = fl & F_CF;
 
+		/* A count that is a multiple of 9 or 17 changes nothing, flags included. */
 		if (n == 0)
 			return a;
 		/* Rotate the (bits+1)-bit value CF:a left by n. */
 		r = (shl64(a, n) | shl64(cin, n - 1) | shr64(a, bits + 1 - n)) & m;
-		cf = bit_at(a, bits - n);
-		of = bit_if(!!(r & s) ^ cf, F_OF);
-		set_flags(rflags, F_CF | F_OF, cf | of);
+		set_flags(rflags, F_CF | F_OF, bit_at(a, bits - n) | of);
 		return r;
 	}
 	case ALU_RCR: {
 		unsigned n = width <= 2 ? c % (bits + 1) : c;
-		uint64_t cin = fl & F_CF;
 
 		if (n == 0)
 			return a;
 		r = (shr64(a, n) | shl64(cin, bits - n) | shl64(a, bits + 1 - n)) & m;
-		cf = bit_at(a, n - 1);
-		of = bit_if(!!(r & s) ^ !!(r & (s >> 1)), F_OF);
-		set_flags(rflags, F_CF | F_OF, cf | of);
+		set_flags(rflags, F_CF | F_OF, bit_at(a, n - 1) | of);
 		return r;
 	}
 	case ALU_SHL:
 	case ALU_SAL:
 		r = shl64(a, c) & m;
 		cf = c <= bits ? bit_at(a, bits - c) : 0;
-		of = bit_if(!!(r & s) ^ cf, F_OF);
 		break;
 	case ALU_SHR:
 		r = shr64(a, c);
 		cf = bit_at(a, c - 1);
-		of = bit_if(c == 1 ? !!(a & s) : 0, F_OF);
 		break;
 	case ALU_SAR: {
-		int64_t sa = sext(width, a);
+		/* Arithmetic shift written without relying on signed right shifts. */
+		uint64_t fill = (a & s) ? ~0ull : 0;
 
-		r = (uint64_t)(c < 64 ? sa >> c : sa >> 63) & m;
-		cf = (uint64_t)(c - 1 < 64 ? sa >> (c - 1) : sa >> 63) & 1;
-		of = 0;
+		r = c >= bits ? fill & m : ((a >> c) | (fill << (bits - c))) & m;
+		cf = c <= bits ? bit_at(a, c - 1) : fill & 1;
 		break;
 	}
 	default:
 		return a;
 	}
+	/* AF is cleared by every shift (Intel). */
 	set_flags(rflags, F_ARITH, alu_szp(width, r) | cf | of);
 	return r;
 }
