@@ -807,5 +807,8 @@ void trace_close(struct trace *t)
 		trace_commit(t);
 	if (t->writer && t->in_txn)
 		sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL);
+	/* A finished trace is one self-contained file: readers then need no -wal/-shm beside it. */
+	if (t->writer && t->finished)
+		sqlite3_exec(t->db, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
 	trace_free(t);
 }

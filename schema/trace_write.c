@@ -189,14 +189,35 @@ out:
 	return rc;
 }
 
-static void encode_delta(struct buf *b, const uint64_t *prev, const uint64_t *cur)
+/* Sparse word deltas against prev, which becomes cur. Blocks of four equal words are skipped whole:
+ * most of the state does not change from one instruction to the next. */
+static void encode_delta(struct buf *b, uint64_t *prev, const void *cur_state)
 {
-	size_t next = 0;
-	for (size_t w = 0; w < X86_STATE_WORDS; w++) {
-		if (cur[w] == prev[w])
+	const uint8_t *cur = cur_state;
+	size_t next = 0, w = 0;
+
+	for (; w + 4 <= X86_STATE_WORDS; w += 4) {
+		uint64_t c[4];
+		memcpy(c, cur + 8 * w, sizeof(c));
+		if (!((c[0] ^ prev[w]) | (c[1] ^ prev[w + 1]) | (c[2] ^ prev[w + 2]) | (c[3] ^ prev[w + 3])))
+			continue;
+		for (size_t k = 0; k < 4; k++) {
+			if (c[k] == prev[w + k])
+				continue;
+			buf_put_varint(b, w + k - next + 1);
+			buf_put_varint(b, zigzag(c[k] - prev[w + k]));
+			prev[w + k] = c[k];
+			next = w + k + 1;
+		}
+	}
+	for (; X86_STATE_WORDS % 4 && w < X86_STATE_WORDS; w++) {
+		uint64_t c;
+		memcpy(&c, cur + 8 * w, sizeof(c));
+		if (c == prev[w])
 			continue;
 		buf_put_varint(b, w - next + 1);
-		buf_put_varint(b, zigzag(cur[w] - prev[w]));
+		buf_put_varint(b, zigzag(c - prev[w]));
+		prev[w] = c;
 		next = w + 1;
 	}
 	buf_put_varint(b, 0);
@@ -241,7 +262,7 @@ static int flush(struct trace *t, const struct x86_state *end)
 		if (rc)
 			return rc;
 		if (t->buf_n)
-			encode_delta(&t->states, t->prev, words);
+			encode_delta(&t->states, t->prev, end);
 		else if ((rc = encode_full(&t->states, words)))
 			return rc;
 	}
@@ -346,7 +367,6 @@ static int insert_inputs(struct trace *t, uint64_t step, const struct trace_inpu
 
 int trace_append_step(struct trace *t, const struct trace_step *step)
 {
-	uint64_t words[X86_STATE_WORDS];
 	uint64_t data_len = 0;
 	int rc = writer_check(t);
 
@@ -376,15 +396,17 @@ int trace_append_step(struct trace *t, const struct trace_step *step)
 	    (rc = buf_reserve(&t->wmeta, 10 + (size_t)step->n_writes * 20)) ||
 	    (rc = buf_reserve(&t->wdata, data_len)))
 		return rc;
-	memcpy(words, &step->pre, sizeof(words));
+	/* The last thing that can fail: a failed step leaves the buffers as they were. */
+	if (step->n_inputs && (rc = insert_inputs(t, step->index, step->inputs, step->n_inputs)))
+		return rc;
 	if (!t->buf_n) {
 		t->buf_first = t->appended;
-		memcpy(t->states.p + t->states.len, words, sizeof(words));
-		t->states.len += sizeof(words);
+		memcpy(t->prev, &step->pre, sizeof(t->prev));
+		memcpy(t->states.p + t->states.len, t->prev, sizeof(t->prev));
+		t->states.len += sizeof(t->prev);
 	} else {
-		encode_delta(&t->states, t->prev, words);
+		encode_delta(&t->states, t->prev, &step->pre);
 	}
-	memcpy(t->prev, words, sizeof(words));
 	t->kinds.p[t->kinds.len++] = (uint8_t)step->kind;
 	buf_put_varint(&t->wmeta, step->n_writes);
 	for (uint32_t i = 0; i < step->n_writes; i++) {
@@ -395,8 +417,6 @@ int trace_append_step(struct trace *t, const struct trace_step *step)
 			memcpy(t->wdata.p + t->wdata.len, w->data, w->len);
 		t->wdata.len += w->len;
 	}
-	if (step->n_inputs && (rc = insert_inputs(t, step->index, step->inputs, step->n_inputs)))
-		return rc;
 	t->appended++;
 	t->buf_n++;
 	return 0;

@@ -164,6 +164,10 @@ static void test_roundtrip(void **state)
 	assert_int_equal(gen_write(t, seed, n, 1), 0);
 	assert_int_equal(trace_step_count(t), n);
 	trace_close(t);
+	struct stat sb;
+	char wal[300];
+	snprintf(wal, sizeof(wal), "%s-wal", tpath("rt.trace"));
+	assert_int_not_equal(stat(wal, &sb), 0); /* a finished trace is one file */
 
 	assert_int_equal(trace_open(&t, tpath("rt.trace")), 0);
 	assert_true(trace_is_complete(t));
