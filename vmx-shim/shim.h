@@ -130,9 +130,10 @@ struct shim_exit {
  * KVM_EXIT_DEBUG, RIP after the HLT): KVM's emulator reports it only as the
  * single-step trap and does not halt the vCPU.
  *
- * Where an exit leaves the instruction, measured on a PVM host (kvm_pvm, the
- * in-kernel emulator runs the guest) in real mode and in 32-bit protected
- * mode, with and without single-step, through the synced kvm_run state:
+ * Where an exit leaves the instruction, measured on a PVM host (kvm_pvm) in
+ * real mode, 32-bit protected mode, 64-bit CPL0 (all run by KVM's emulator)
+ * and 64-bit CPL3 (run natively), with and without single-step, through the
+ * synced kvm_run state:
  *   OUT (imm8 and DX forms), MMIO write: the exit comes AFTER the
  *     instruction: RIP is past it, every register holds its result; the
  *     written data is in the exit. shim_complete_io changes no register.
@@ -142,10 +143,10 @@ struct shim_exit {
  *     completes: RIP points at it and the destination is unchanged (the
  *     instruction's pre-state). After shim_complete_io the state is the
  *     post-state (RIP past it, destination loaded with exit->data).
- * So the exit state is the pre-state for reads only. On VT-x hosts KVM's
- * fast PIO path exits with RIP at the OUT (pre-state) as well; a recorder
- * should take the state after shim_complete_io as the post-state of the
- * instruction in every case, which holds everywhere. */
+ * So the exit state is the pre-state for reads only. Not measured on VT-x:
+ * there KVM's fast PIO path (from its source) exits with RIP still at an OUT,
+ * so a recorder should not rely on the exit state of a write either, and
+ * take the state after shim_complete_io as the instruction's post-state. */
 int shim_run(struct shim_vm *vm, struct shim_exit *exit);
 /* Hands the read data of the last IN/MMIO exit back to KVM and completes the
  * instruction without running further (KVM_CAP_IMMEDIATE_EXIT); 0 or -errno.
@@ -166,8 +167,11 @@ bool shim_exit_pending(const struct shim_vm *vm);
 int shim_step_raw(struct shim_vm *vm, uint64_t n, uint64_t *done);
 
 /* Injects an external interrupt (KVM_INTERRUPT) to be taken at the next
- * KVM_RUN; the caller checks that the guest can take it (RFLAGS.IF, no
- * shadow, kvm_run ready_for_interrupt_injection via shim_can_inject). */
+ * KVM_RUN; the caller first checks shim_can_inject (RFLAGS.IF set, no STI/MOV
+ * SS shadow: KVM's ready_for_interrupt_injection). Measured under single-step
+ * (BLOCKIRQ does not hold back an injected interrupt): the next step is the
+ * delivery plus the handler's first instruction, as a VM entry with event
+ * injection followed by a single-step trap. */
 int shim_inject_interrupt(struct shim_vm *vm, uint8_t vector);
 bool shim_can_inject(const struct shim_vm *vm);
 

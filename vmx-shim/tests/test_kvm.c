@@ -644,6 +644,40 @@ static void test_rom_inside_ram(void **state)
 	shim_close(vm);
 }
 
+static void test_interrupt_injection(void **state)
+{
+	static const uint8_t code[] = {0xfb, 0x90, 0x90, 0xeb, 0xfe}; /* sti; nop; nop; jmp $ */
+	static const uint8_t handler[] = {0x40, 0xcf};                /* inc ax; iret */
+	static const uint16_t ivt_0x20[2] = {0x8000, 0};
+	struct x86_state st;
+	struct shim_exit e;
+	struct shim_vm *vm;
+
+	(void)state;
+	vm = boot(code, sizeof(code), false, &st);
+	ok(vm, shim_load_bytes(vm, handler, sizeof(handler), 0x8000));
+	ok(vm, shim_load_bytes(vm, ivt_0x20, sizeof(ivt_0x20), 0x20 * 4));
+	ok(vm, shim_set_singlestep(vm, true));
+	run(vm, &e, SHIM_EXIT_DEBUG); /* sti: the shadow blocks interrupts for one instruction */
+	assert_false(shim_can_inject(vm));
+	run(vm, &e, SHIM_EXIT_DEBUG);
+	assert_true(shim_can_inject(vm));
+	ok(vm, shim_inject_interrupt(vm, 0x20));
+	/* One step: the delivery through the IVT and the handler's first instruction. */
+	run(vm, &e, SHIM_EXIT_DEBUG);
+	ok(vm, shim_get_state(vm, &st, false));
+	assert_int_equal(st.rip, 0x8001);
+	assert_int_equal(st.gpr[X86_RAX] & 0xffff, 1);
+	assert_int_equal(st.gpr[X86_RSP] & 0xffff, 0x7bfa);
+	assert_int_equal(st.rflags & X86_RFLAGS_IF, 0);
+	run(vm, &e, SHIM_EXIT_DEBUG); /* iret */
+	ok(vm, shim_get_state(vm, &st, false));
+	assert_int_equal(st.rip, 0x7c02);
+	assert_int_equal(st.gpr[X86_RSP] & 0xffff, 0x7c00);
+	assert_true(st.rflags & X86_RFLAGS_IF);
+	shim_close(vm);
+}
+
 static void test_step_raw(void **state)
 {
 	static const uint8_t code[] = {0xeb, 0xfe}; /* jmp $ */
@@ -716,6 +750,7 @@ int main(void)
 	    cmocka_unit_test(test_iretd_emulation_failure),
 	    cmocka_unit_test(test_rom_and_reset),
 	    cmocka_unit_test(test_rom_inside_ram),
+	    cmocka_unit_test(test_interrupt_injection),
 	    cmocka_unit_test(test_step_raw),
 	    cmocka_unit_test(test_long_mode_step),
 	    cmocka_unit_test(test_user64_step_refused_on_pvm),
