@@ -143,6 +143,13 @@ struct shim_exit {
  *     completes: RIP points at it and the destination is unchanged (the
  *     instruction's pre-state). After shim_complete_io the state is the
  *     post-state (RIP past it, destination loaded with exit->data).
+ *   REP OUTS: one exit per iteration (count 1); at each exit that iteration
+ *     is done (RCX decremented, RSI moved) and RIP stays at the instruction.
+ *   REP INS: one exit for all iterations (count = RCX, data in pio_data),
+ *     pre-state at the exit; after shim_complete_io RCX = 0, RDI moved, RIP
+ *     still at the instruction.
+ *   For both, RIP moves past the instruction only at the next KVM_RUN: under
+ *   single-step that is one more SHIM_EXIT_DEBUG step that changes only RIP.
  * So the exit state is the pre-state for reads only. Not measured on VT-x:
  * there KVM's fast PIO path (from its source) exits with RIP still at an OUT,
  * so a recorder should not rely on the exit state of a write either, and
