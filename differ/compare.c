@@ -28,25 +28,57 @@ unsigned differ_prefix_len(enum x86_mode mode, const uint8_t *insn, unsigned len
 	return i;
 }
 
-void differ_disasm(enum x86_mode mode, uint64_t rip, const uint8_t *insn, unsigned len,
-                   struct differ_decoded *out)
+static cs_mode cs_mode_of(int i)
+{
+	return i == 0 ? CS_MODE_16 : i == 1 ? CS_MODE_32 : CS_MODE_64;
+}
+
+void differ_rules_open_cs(struct differ_rules *r)
+{
+	for (int i = 0; i < 3; i++) {
+		csh h;
+		r->cs_ok[i] = cs_open(CS_ARCH_X86, cs_mode_of(i), &h) == CS_ERR_OK;
+		if (r->cs_ok[i]) {
+			cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+			r->cs[i] = h;
+		}
+	}
+}
+
+void differ_rules_close_cs(struct differ_rules *r)
+{
+	for (int i = 0; i < 3; i++) {
+		if (!r->cs_ok[i])
+			continue;
+		csh h = r->cs[i];
+		cs_close(&h);
+		r->cs_ok[i] = false;
+	}
+}
+
+void differ_disasm(const struct differ_rules *rules, enum x86_mode mode, uint64_t rip, const uint8_t *insn,
+                   unsigned len, struct differ_decoded *out)
 {
 	static const char *const prefixes[] = {"rep ",  "repe ", "repne ",   "repz ",     "repnz ",
 	                                       "lock ", "bnd ",  "notrack ", "xacquire ", "xrelease "};
 	static const uint8_t branch_groups[] = {CS_GRP_JUMP, CS_GRP_CALL, CS_GRP_RET,
 	                                        CS_GRP_INT,  CS_GRP_IRET, CS_GRP_BRANCH_RELATIVE};
-	cs_mode cm = mode == X86_MODE_LONG64                                ? CS_MODE_64
-	             : (mode == X86_MODE_PROT32 || mode == X86_MODE_COMPAT) ? CS_MODE_32
-	                                                                    : CS_MODE_16;
+	int mi = mode == X86_MODE_LONG64 ? 2 : (mode == X86_MODE_PROT32 || mode == X86_MODE_COMPAT) ? 1 : 0;
 	csh h;
 	cs_insn *ci = NULL;
 	size_t n = 0;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->text, sizeof(out->text), "(bad)");
-	if (!len || cs_open(CS_ARCH_X86, cm, &h) != CS_ERR_OK)
+	bool own = !rules || !rules->cs_ok[mi];
+	if (!len)
 		return;
-	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	if (!own)
+		h = (csh)rules->cs[mi];
+	else if (cs_open(CS_ARCH_X86, cs_mode_of(mi), &h) != CS_ERR_OK)
+		return;
+	else
+		cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
 	n = cs_disasm(h, insn, len, rip, 1, &ci);
 	if (n == 1) {
 		snprintf(out->text, sizeof(out->text), "%.31s%s%.46s", ci->mnemonic, ci->op_str[0] ? " " : "",
@@ -72,7 +104,8 @@ void differ_disasm(enum x86_mode mode, uint64_t rip, const uint8_t *insn, unsign
 	}
 	if (n)
 		cs_free(ci, n);
-	cs_close(&h);
+	if (own)
+		cs_close(&h);
 }
 
 static int diff_push(struct differ_diff_list *l, const char *name, uint64_t exp, uint64_t act, unsigned width,
@@ -367,7 +400,7 @@ int differ_compare(const struct differ_rules *rules, const struct differ_input *
 			goto out;
 		}
 	}
-	differ_disasm(in->mode, in->pre->rip, out->insn, out->insn_len, &dec);
+	differ_disasm(rules, in->mode, in->pre->rip, out->insn, out->insn_len, &dec);
 	snprintf(out->disasm, sizeof(out->disasm), "%s", dec.text);
 	snprintf(reason, sizeof(reason), "%.*s", (int)sizeof(in->actual->reason), in->actual->reason);
 	struct differ_class_ctx ctx = {

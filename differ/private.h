@@ -74,6 +74,10 @@ struct differ_rules {
 	char source[256];
 	size_t n;
 	struct differ_rule *rows;
+	/* Capstone handles for 16-, 32- and 64-bit code, opened with the table (opening costs more than a
+	 * decode). */
+	size_t cs[3];
+	bool cs_ok[3];
 };
 
 /* One differing field, before truncation to DIFFER_MAX_FIELDS. */
@@ -114,8 +118,11 @@ struct differ_decoded {
 	unsigned size;
 	bool branch;
 };
-void differ_disasm(enum x86_mode mode, uint64_t rip, const uint8_t *insn, unsigned len,
-                   struct differ_decoded *out);
+void differ_disasm(const struct differ_rules *rules, enum x86_mode mode, uint64_t rip, const uint8_t *insn,
+                   unsigned len, struct differ_decoded *out);
+/* Opens and closes the Capstone handles of a table. */
+void differ_rules_open_cs(struct differ_rules *r);
+void differ_rules_close_cs(struct differ_rules *r);
 
 /* The length of the legacy prefixes (and REX in 64-bit mode) of an instruction. */
 unsigned differ_prefix_len(enum x86_mode mode, const uint8_t *insn, unsigned len, bool *rep);

@@ -156,6 +156,8 @@ void rep_free(struct rep *r)
 	free(r->backends);
 	free(r->classes);
 	free(r->known);
+	sqlite3_finalize(r->div_stmt);
+	sqlite3_finalize(r->field_stmt);
 	sqlite3_close(r->db);
 	memset(r, 0, sizeof(*r));
 }
@@ -170,16 +172,20 @@ static bool blob_state(sqlite3_stmt *st, int i, struct x86_state *out)
 
 int rep_div_load(struct rep *r, int64_t id, struct rep_div *d)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	int ret = -EIO;
 
 	memset(d, 0, sizeof(*d));
-	if (sqlite3_prepare_v2(
+	/* Prepared once per report: the JSON report loads every divergence. */
+	if (!r->div_stmt &&
+	    sqlite3_prepare_v2(
 	        r->db,
 	        "SELECT id, step, backend, class, detail, outcome, mode, rip, disasm, known, cpl, insn,"
 	        " n_fields, pre, expected, actual, unobserved FROM divergence WHERE id = ?",
-	        -1, &st, NULL) != SQLITE_OK)
+	        -1, &r->div_stmt, NULL) != SQLITE_OK)
 		goto sqlfail;
+	st = r->div_stmt;
+	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW)
 		goto sqlfail;
@@ -202,13 +208,15 @@ int rep_div_load(struct rep *r, int64_t id, struct rep_div *d)
 	d->n_fields = sqlite3_column_int64(st, 12);
 	d->have_states = blob_state(st, 13, &d->pre) && blob_state(st, 14, &d->expected) &&
 	                 blob_state(st, 15, &d->actual) && blob_state(st, 16, &d->unobserved);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(r->db,
+	sqlite3_reset(st);
+	if (!r->field_stmt &&
+	    sqlite3_prepare_v2(r->db,
 	                       "SELECT name, ifnull(expected, 'none'), ifnull(actual, 'none') FROM field"
 	                       " WHERE divergence = ? ORDER BY seq",
-	                       -1, &st, NULL) != SQLITE_OK)
+	                       -1, &r->field_stmt, NULL) != SQLITE_OK)
 		goto sqlfail;
+	st = r->field_stmt;
+	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, id);
 	while (d->n_shown < DIFFER_MAX_FIELDS && sqlite3_step(st) == SQLITE_ROW) {
 		col_text(st, 0, d->fields[d->n_shown].name, sizeof(d->fields[0].name));
@@ -216,11 +224,10 @@ int rep_div_load(struct rep *r, int64_t id, struct rep_div *d)
 		col_text(st, 2, d->fields[d->n_shown].actual, sizeof(d->fields[0].actual));
 		d->n_shown++;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return 0;
 sqlfail:
 	ret = rep_sql_error(r);
-	sqlite3_finalize(st);
 	return ret;
 }
 

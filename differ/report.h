@@ -47,6 +47,7 @@ struct rep {
 	struct rep_known *known;
 	size_t n_known;
 	int64_t xfail, xpass;
+	sqlite3_stmt *div_stmt, *field_stmt; /* rep_div_load's, prepared on first use */
 };
 
 /* One stored divergence with its fields and, when stored, states. */

@@ -110,7 +110,7 @@ int differ_results_create(struct differ_results **out, const char *path, const s
 {
 	struct differ_results *r;
 	sqlite3_stmt *st = NULL;
-	char sql[128];
+	char sql[256];
 	int ret = -EIO;
 
 	*out = NULL;
@@ -136,8 +136,10 @@ int differ_results_create(struct differ_results **out, const char *path, const s
 		         r->db ? sqlite3_errmsg(r->db) : "out of memory");
 		goto fail;
 	}
-	snprintf(sql, sizeof(sql), "PRAGMA application_id=%d; PRAGMA user_version=%d;", DIFFER_RESULTS_APP_ID,
-	         DIFFER_RESULTS_VERSION);
+	snprintf(sql, sizeof(sql),
+	         "PRAGMA application_id=%d; PRAGMA user_version=%d;"
+	         " PRAGMA synchronous=OFF; PRAGMA journal_mode=MEMORY;",
+	         DIFFER_RESULTS_APP_ID, DIFFER_RESULTS_VERSION);
 	if (exec(r, sql) < 0 || exec(r, results_ddl) < 0) {
 		snprintf(err, errlen, "%s: cannot create the results tables: %s", path,
 		         sqlite3_errmsg(r->db));

@@ -437,6 +437,7 @@ int differ_rules_parse(const char *text, size_t len, const char *source, struct 
 		ret = row_error(err, errlen, source, lineno, "no rules in the table");
 		goto out;
 	}
+	differ_rules_open_cs(r);
 	*out = r;
 	r = NULL;
 out:
@@ -503,6 +504,7 @@ void differ_rules_free(struct differ_rules *r)
 {
 	if (!r)
 		return;
+	differ_rules_close_cs(r);
 	free(r->rows);
 	free(r);
 }
