@@ -1,0 +1,259 @@
+/* Runs every guest of corpus/manifest.tsv on KVM through vmx-shim and the standard device bus and checks
+ * that it ends as the manifest says: exit:N (status on the debug-exit port), shutdown (triple fault) or
+ * emulation-failure (KVM's in-kernel emulator gave up). */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "devices.h"
+#include "shim.h"
+
+#define GUEST_RAM       (16u << 20)
+#define MAX_GUESTS      64
+#define GUEST_TIMEOUT_S 60
+
+struct guest {
+	char name[64];
+	char binary[128];
+	uint64_t load;
+	char start[16];
+	char expected[32];
+	int line; /* manifest line, for messages */
+};
+
+/* Instruction bytes KVM must report for the guests that stop at an emulation failure. */
+static const struct {
+	const char *name;
+	uint8_t insn[2];
+	size_t len;
+	const char *file;
+	int line;
+} failing_insns[] = {
+    {"pmiret", {0xcf}, 1, __FILE__, __LINE__},      /* iretd */
+    {"pmint", {0xcd, 0x40}, 2, __FILE__, __LINE__}, /* int 0x40 */
+};
+
+static struct guest guests[MAX_GUESTS];
+static size_t nguests;
+static char manifest_path[4096];
+static const char *corpus_dir;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* A periodic signal makes a guest that never exits come back as SHIM_EXIT_INTR. */
+static void arm_ticker(void)
+{
+	struct sigaction sa = {.sa_handler = on_alarm};
+	struct itimerval it = {.it_interval = {0, 200000}, .it_value = {0, 200000}};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void disarm_ticker(void)
+{
+	struct itimerval it = {0};
+
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int load_manifest(const char *path)
+{
+	char line[1024];
+	int lineno = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *field[6], *save = NULL, *p = line;
+		struct guest *g;
+		int n;
+
+		lineno++;
+		line[strcspn(line, "\n")] = 0;
+		if (!line[0] || line[0] == '#' || !strncmp(line, "name\t", 5))
+			continue;
+		for (n = 0; n < 6 && (field[n] = strtok_r(p, "\t", &save)); n++)
+			p = NULL;
+		if (n < 6 || nguests == MAX_GUESTS) {
+			fprintf(stderr, "%s:%d: want 6 tab-separated fields (at most %d rows)\n", path,
+			        lineno, MAX_GUESTS);
+			fclose(f);
+			return -EINVAL;
+		}
+		g = &guests[nguests++];
+		snprintf(g->name, sizeof(g->name), "%s", field[0]);
+		snprintf(g->binary, sizeof(g->binary), "%s", field[1]);
+		g->load = strtoull(field[2], NULL, 0);
+		snprintf(g->start, sizeof(g->start), "%s", field[3]);
+		snprintf(g->expected, sizeof(g->expected), "%s", field[4]);
+		g->line = lineno;
+	}
+	fclose(f);
+	return 0;
+}
+
+static void check_failing_insn(const struct guest *g, const struct shim_exit *e)
+{
+	for (size_t i = 0; i < sizeof(failing_insns) / sizeof(failing_insns[0]); i++) {
+		if (strcmp(failing_insns[i].name, g->name))
+			continue;
+		if (e->data_len < failing_insns[i].len ||
+		    memcmp(e->data, failing_insns[i].insn, failing_insns[i].len))
+			fail_msg("%s:%d: %s: KVM failed at another instruction (first byte %#x)",
+			         failing_insns[i].file, failing_insns[i].line, g->name, e->data[0]);
+	}
+}
+
+/* Runs one guest to its end and writes that end as the manifest spells it. */
+static void run_guest(const struct guest *g, char *end, size_t endlen, struct devbus *bus, struct shim_vm *vm)
+{
+	double deadline = now_s() + GUEST_TIMEOUT_S;
+	struct x86_state st;
+	struct shim_exit e;
+	uint32_t status;
+
+	shim_state_boot(&st);
+	if (shim_set_state(vm, &st))
+		fail_msg("%s: %s", g->name, shim_error(vm));
+	for (;;) {
+		if (shim_run(vm, &e))
+			fail_msg("%s: %s", g->name, shim_error(vm));
+		switch (e.kind) {
+		case SHIM_EXIT_IO:
+		case SHIM_EXIT_MMIO:
+			if (e.kind == SHIM_EXIT_MMIO)
+				devbus_mmio(bus, e.addr, e.size, e.is_write, e.data);
+			else
+				devbus_pio(bus, (uint16_t)e.addr, e.size, e.is_write,
+				           e.data_len <= sizeof(e.data) ? e.data : e.pio_data, e.count);
+			if (shim_complete_io(vm, &e))
+				fail_msg("%s: %s", g->name, shim_error(vm));
+			if (devbus_guest_exited(bus, &status)) {
+				snprintf(end, endlen, "exit:%u", status);
+				return;
+			}
+			break;
+		case SHIM_EXIT_SHUTDOWN:
+			snprintf(end, endlen, "shutdown");
+			return;
+		case SHIM_EXIT_INTERNAL_ERROR:
+			if (e.suberror != 1)
+				fail_msg("%s: KVM internal error, suberror %u", g->name, e.suberror);
+			check_failing_insn(g, &e);
+			snprintf(end, endlen, "emulation-failure");
+			return;
+		case SHIM_EXIT_INTR:
+			if (now_s() > deadline)
+				fail_msg("%s: still running after %d s", g->name, GUEST_TIMEOUT_S);
+			break;
+		case SHIM_EXIT_HLT:
+			snprintf(end, endlen, "hlt");
+			return;
+		default:
+			fail_msg("%s: unexpected exit kind %d (KVM reason %u)", g->name, e.kind,
+			         e.kvm_reason);
+		}
+	}
+}
+
+static void test_guest(void **state)
+{
+	const struct guest *g = *state;
+	struct shim_config cfg = {.ram_bytes = GUEST_RAM};
+	struct devbus *bus = devbus_new();
+	struct shim_vm *vm = NULL;
+	char path[4096], end[64];
+	const uint8_t *con;
+	size_t conlen;
+	int r;
+
+	assert_non_null(bus);
+	assert_int_equal(devbus_add_standard(bus), 0);
+	assert_string_equal(g->start, "real");
+	r = shim_open(&vm, &cfg);
+	if (r)
+		fail_msg("shim_open: %s", shim_last_open_error());
+	snprintf(path, sizeof(path), "%s/%s", corpus_dir, g->binary);
+	if (shim_load_flat(vm, path, g->load, NULL))
+		fail_msg("%s:%d: %s: %s (build the corpus target)", manifest_path, g->line, path,
+		         shim_error(vm));
+	arm_ticker();
+	run_guest(g, end, sizeof(end), bus, vm);
+	disarm_ticker();
+	con = devbus_console(bus, &conlen);
+	print_message("%-14s %-18s console %zu bytes\n", g->name, end, conlen);
+	if (strcmp(end, g->expected))
+		fail_msg("%s:%d: %s ended %s, manifest says %s; console: %.*s", manifest_path, g->line,
+		         g->name, end, g->expected, (int)conlen, (const char *)con);
+	/* A passing guest says so last; a guest that stops early never printed it. */
+	if (!strcmp(end, "exit:0"))
+		assert_true(conlen >= 6 && !memcmp(con + conlen - 6, ": ok\r\n", 6));
+	else
+		assert_false(devbus_guest_exited(bus, NULL));
+	shim_close(vm);
+	devbus_free(bus);
+}
+
+int main(void)
+{
+	static struct CMUnitTest tests[MAX_GUESTS];
+	const char *src = getenv("EMUDIFF_SOURCE");
+	struct shim_config cfg = {.ram_bytes = GUEST_RAM};
+	struct shim_vm *vm;
+	int r;
+
+	corpus_dir = getenv("EMUDIFF_CORPUS");
+	if (!src || !corpus_dir) {
+		fprintf(stderr, "EMUDIFF_SOURCE and EMUDIFF_CORPUS must be set (run through ctest)\n");
+		return 1;
+	}
+	snprintf(manifest_path, sizeof(manifest_path), "%s/corpus/manifest.tsv", src);
+	if (load_manifest(manifest_path))
+		return 1;
+	if (nguests == 0) {
+		fprintf(stderr, "%s: no guests\n", manifest_path);
+		return 1;
+	}
+	r = shim_open(&vm, &cfg);
+	if (r == -ENOENT || r == -EACCES || r == -ENODEV) {
+		fprintf(stderr, "skipped: %s\n", shim_last_open_error());
+		return 77;
+	}
+	if (r) {
+		fprintf(stderr, "shim_open: %s\n", shim_last_open_error());
+		return 1;
+	}
+	shim_close(vm);
+	for (size_t i = 0; i < nguests; i++) {
+		tests[i].name = guests[i].name;
+		tests[i].test_func = test_guest;
+		tests[i].initial_state = &guests[i];
+	}
+	return _cmocka_run_group_tests("corpus_kvm", tests, nguests, NULL, NULL);
+}
