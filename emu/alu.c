@@ -271,7 +271,8 @@ uint64_t alu_shld(unsigned width, uint64_t a, uint64_t b, uint64_t count, uint64
 		r = (shl64(a, c) | shr64(b, bits - c)) & m;
 		cf = bit_at(a, bits - c);
 	}
-	set_flags(rflags, F_ARITH, alu_szp(width, r) | cf | bit_if(!!(r & s) ^ cf, F_OF));
+	/* OF from the first one-bit step, as for the other shifts. */
+	set_flags(rflags, F_ARITH, alu_szp(width, r) | cf | bit_if(!!(a & s) ^ !!(a & (s >> 1)), F_OF));
 	return r;
 }
 
@@ -294,7 +295,7 @@ uint64_t alu_shrd(unsigned width, uint64_t a, uint64_t b, uint64_t count, uint64
 		r = (shr64(a, c) | shl64(b, bits - c)) & m;
 		cf = bit_at(a, c - 1);
 	}
-	set_flags(rflags, F_ARITH, alu_szp(width, r) | cf | bit_if(!!(r & s) ^ !!(r & (s >> 1)), F_OF));
+	set_flags(rflags, F_ARITH, alu_szp(width, r) | cf | bit_if(!!(a & s) ^ (b & 1), F_OF));
 	return r;
 }
 
@@ -512,10 +513,11 @@ bool alu_aam(uint16_t ax, uint8_t base, uint16_t *out, uint64_t *rflags)
 
 uint16_t alu_aad(uint16_t ax, uint8_t base, uint64_t *rflags)
 {
-	uint8_t al = (uint8_t)((ax & 0xff) + (ax >> 8) * base);
+	uint8_t al = ax & 0xff, t = (uint8_t)((ax >> 8) * base), r = (uint8_t)(al + t);
 
-	set_flags(rflags, F_ARITH, alu_szp(1, al));
-	return al;
+	/* Intel sets the flags of the 8-bit addition AL + AH * base. */
+	set_flags(rflags, F_ARITH, add_flags(1, al, t, r, r < al));
+	return r;
 }
 
 uint64_t alu_bitop(enum alu_bitop op, unsigned width, uint64_t value, unsigned bit, uint64_t *rflags)
@@ -547,20 +549,24 @@ uint64_t alu_scan(enum alu_scanop op, unsigned width, uint64_t src, uint64_t dst
 	switch (op) {
 	case ALU_BSF:
 	case ALU_BSR:
+		/* Intel: CF OF SF AF cleared, PF from the index (from 0 on a zero source). */
 		if (src == 0) {
-			set_flags(rflags, F_ZF, F_ZF);
+			set_flags(rflags, F_ARITH, F_ZF | F_PF);
 			return dst;
 		}
 		r = op == ALU_BSF ? (uint64_t)__builtin_ctzll(src) : (uint64_t)(63 - __builtin_clzll(src));
-		set_flags(rflags, F_ZF, 0);
+		set_flags(rflags, F_ARITH, parity_flag(r));
 		return r;
 	case ALU_TZCNT:
-		r = src ? (uint64_t)__builtin_ctzll(src) : bits;
-		set_flags(rflags, F_CF | F_ZF, bit_if(src == 0, F_CF) | bit_if(r == 0, F_ZF));
-		return r;
 	case ALU_LZCNT:
-		r = src ? (uint64_t)(__builtin_clzll(src) - (64 - bits)) : bits;
-		set_flags(rflags, F_CF | F_ZF, bit_if(src == 0, F_CF) | bit_if(r == 0, F_ZF));
+		if (src == 0)
+			r = bits;
+		else if (op == ALU_TZCNT)
+			r = (uint64_t)__builtin_ctzll(src);
+		else
+			r = (uint64_t)(__builtin_clzll(src) - (64 - (int)bits));
+		/* Intel: OF SF AF PF cleared. */
+		set_flags(rflags, F_ARITH, bit_if(src == 0, F_CF) | bit_if(r == 0, F_ZF));
 		return r;
 	case ALU_POPCNT:
 		r = (uint64_t)__builtin_popcountll(src);
@@ -568,6 +574,11 @@ uint64_t alu_scan(enum alu_scanop op, unsigned width, uint64_t src, uint64_t dst
 		return r;
 	}
 	return dst;
+}
+
+bool alu_scan_writes(enum alu_scanop op, unsigned width, uint64_t src)
+{
+	return !((op == ALU_BSF || op == ALU_BSR) && (src & width_mask(width)) == 0);
 }
 
 uint64_t alu_bswap(unsigned width, uint64_t a)

@@ -52,6 +52,10 @@ uint16_t alu_aad(uint16_t ax, uint8_t base, uint64_t *rflags);
 uint64_t alu_bitop(enum alu_bitop op, unsigned width, uint64_t value, unsigned bit, uint64_t *rflags);
 /* BSF/BSR leave dst unchanged on a zero source (as Intel silicon does). */
 uint64_t alu_scan(enum alu_scanop op, unsigned width, uint64_t src, uint64_t dst, uint64_t *rflags);
+/* False when the instruction must not write its destination at all: BSF/BSR
+ * with a zero source keep the whole register, even at width 4 in 64-bit mode
+ * (no zero-extension of the upper half on the host Intel CPU). */
+bool alu_scan_writes(enum alu_scanop op, unsigned width, uint64_t src);
 
 uint64_t alu_bswap(unsigned width, uint64_t a);
 
