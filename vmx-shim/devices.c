@@ -493,6 +493,7 @@ static int apply(struct devbus *bus, const uint8_t *buf, size_t len)
 		devbus_irq_set(bus, line, irq & (1u << line));
 	bus->exited = exited;
 	bus->exit_status = status;
+	snprintf(bus->exit_msg, sizeof(bus->exit_msg), "guest exited with status %u", status);
 out:
 	free(recs);
 	return err;
@@ -751,6 +752,7 @@ static void debug_exit_write(void *opaque, enum devbus_space sp, uint64_t addr, 
 	(void)addr;
 	bus->exited = true;
 	bus->exit_status = (uint32_t)(size >= 4 ? val : val & ((1ull << (8 * size)) - 1));
+	snprintf(bus->exit_msg, sizeof(bus->exit_msg), "guest exited with status %u", bus->exit_status);
 }
 
 static const struct devbus_ops debug_exit_ops = {.name = "debug-exit", .write = debug_exit_write};
@@ -772,11 +774,7 @@ bool devbus_guest_exited(const struct devbus *bus, uint32_t *status)
 
 const char *devbus_exit_message(const struct devbus *bus)
 {
-	if (!bus->exited)
-		return NULL;
-	snprintf(((struct devbus *)bus)->exit_msg, sizeof(bus->exit_msg), "guest exited with status %u",
-	         bus->exit_status);
-	return bus->exit_msg;
+	return bus->exited ? bus->exit_msg : NULL;
 }
 
 static uint64_t post_read(void *opaque, enum devbus_space sp, uint64_t addr, unsigned size)

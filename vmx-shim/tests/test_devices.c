@@ -166,6 +166,19 @@ static void test_debug_exit_and_post(void **state)
 	assert_int_equal(outp(bus, DEVBUS_PORT_DEBUG_EXIT, 4, 0x10000), 0);
 	assert_true(devbus_guest_exited(bus, &status));
 	assert_int_equal(status, 0x10000);
+	/* A checkpoint carries the exit and the POST code. */
+	{
+		struct devbus *other = std_bus();
+		uint8_t *cp;
+		size_t len;
+
+		assert_int_equal(devbus_save(bus, &cp, &len), 0);
+		assert_int_equal(devbus_restore(other, cp, len), 0);
+		assert_string_equal(devbus_exit_message(other), "guest exited with status 65536");
+		assert_int_equal(devbus_post_code(other), 0x55);
+		free(cp);
+		devbus_free(other);
+	}
 	devbus_free(bus);
 }
 
