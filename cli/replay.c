@@ -233,6 +233,7 @@ static char *command_line(int argc, char **argv)
 struct progress {
 	struct timespec start;
 	bool shown;
+	int last_pct;
 };
 
 static double elapsed(const struct timespec *t0)
@@ -249,6 +250,9 @@ static void progress_bar(void *arg, uint64_t done, uint64_t total)
 		return;
 	int pct = total ? (int)(done * 100 / total) : 100;
 	int bar = pct * 40 / 100;
+	if (p->shown && pct == p->last_pct)
+		return;
+	p->last_pct = pct;
 	fprintf(stderr, "\r[%.*s%*s] %3d%% %" PRIu64 "/%" PRIu64 " steps", bar,
 	        "########################################", 40 - bar, "", pct, done, total);
 	p->shown = true;
@@ -360,6 +364,7 @@ int cli_replay(int argc, char **argv)
 	struct progress prog;
 	clock_gettime(CLOCK_MONOTONIC, &prog.start);
 	prog.shown = false;
+	prog.last_pct = -1;
 	ro.trace_path = o.trace;
 	ro.backends = names;
 	ro.from = o.from;
