@@ -682,6 +682,12 @@ static void le_bytes(uint8_t *dst, uint64_t v, size_t n)
 		dst[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Rows of steps an incomplete trace does not hold (written before the writer died) are left out. */
+static sqlite3_int64 row_limit(const struct trace *t)
+{
+	return t->writer || t->complete ? INT64_MAX : (sqlite3_int64)t->count;
+}
+
 int trace_foreach_exit(struct trace *t, int (*fn)(void *arg, const struct trace_exit *e), void *arg)
 {
 	sqlite3_stmt *s = NULL;
@@ -690,10 +696,11 @@ int trace_foreach_exit(struct trace *t, int (*fn)(void *arg, const struct trace_
 	src = sqlite3_prepare_v2(
 	    t->db,
 	    "SELECT step, reason_code, kvm_reason, suberror, addr, size, direction, count, "
-	    "data_len, data FROM exits ORDER BY step, seq",
+	    "data_len, data FROM exits WHERE step < ?1 ORDER BY step, seq",
 	    -1, &s, NULL);
 	if (src != SQLITE_OK)
 		return trace_sql_err(t, src, "reading exits");
+	sqlite3_bind_int64(s, 1, row_limit(t));
 	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
 		struct trace_exit e = {0};
 		sqlite3_int64 dlen = sqlite3_column_int64(s, 8);
@@ -736,10 +743,12 @@ int trace_foreach_event(struct trace *t, int (*fn)(void *arg, const struct trace
 	int src, rc = 0;
 
 	src = sqlite3_prepare_v2(
-	    t->db, "SELECT step, vector, type, has_error, error_code FROM events ORDER BY step, seq", -1, &s,
-	    NULL);
+	    t->db,
+	    "SELECT step, vector, type, has_error, error_code FROM events WHERE step < ?1 ORDER BY step, seq",
+	    -1, &s, NULL);
 	if (src != SQLITE_OK)
 		return trace_sql_err(t, src, "reading events");
+	sqlite3_bind_int64(s, 1, row_limit(t));
 	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
 		struct trace_event e = {0};
 		e.step = (uint64_t)sqlite3_column_int64(s, 0);
@@ -760,12 +769,19 @@ out:
 
 static int count_rows(struct trace *t, const char *sql, uint64_t *out)
 {
-	int64_t v = 0;
-	int src = pragma_int(t, sql, &v);
-	if (src != SQLITE_OK && src != SQLITE_DONE)
-		return trace_sql_err(t, src, "reading sizes");
-	*out = (uint64_t)v;
-	return 0;
+	sqlite3_stmt *s = NULL;
+	int src = sqlite3_prepare_v2(t->db, sql, -1, &s, NULL);
+	if (src == SQLITE_OK) {
+		if (sqlite3_bind_parameter_count(s))
+			sqlite3_bind_int64(s, 1, row_limit(t));
+		src = sqlite3_step(s);
+		if (src == SQLITE_ROW) {
+			*out = (uint64_t)sqlite3_column_int64(s, 0);
+			src = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(s);
+	return src == SQLITE_OK ? 0 : trace_sql_err(t, src, "reading sizes");
 }
 
 int trace_stats(struct trace *t, struct trace_stats *out)
@@ -788,8 +804,8 @@ int trace_stats(struct trace *t, struct trace_stats *out)
 	sqlite3_finalize(s);
 	if (src != SQLITE_OK)
 		return trace_sql_err(t, src, "reading sizes");
-	if ((rc = count_rows(t, "SELECT count(*) FROM exits", &out->exits)) ||
-	    (rc = count_rows(t, "SELECT count(*) FROM events", &out->events)) ||
+	if ((rc = count_rows(t, "SELECT count(*) FROM exits WHERE step < ?1", &out->exits)) ||
+	    (rc = count_rows(t, "SELECT count(*) FROM events WHERE step < ?1", &out->events)) ||
 	    (rc = count_rows(t, "SELECT count(*) FROM pages", &out->pages)))
 		return rc;
 	if (pragma_int(t, "PRAGMA page_count", &pc) != SQLITE_OK ||

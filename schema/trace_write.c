@@ -105,14 +105,17 @@ static int map_insert(struct trace *t, uint64_t pn, uint64_t step, const uint8_t
 	return src == SQLITE_DONE ? 0 : trace_sql_err(t, src, "writing the page map");
 }
 
-/* Records that page pn holds content from `step` on, unless its last row already says so. */
-static int page_record(struct trace *t, struct wpage *wp, uint64_t pn, uint64_t step, const uint8_t *content)
+/* Records that page pn holds content from `step` on, unless its last row already says so. Inside a chunk
+ * a row must also cut off the chunk's earlier writes, so a put after writes always gets one; at a chunk
+ * boundary no write is replayed across the row, so equal content needs none. */
+static int page_record(struct trace *t, struct wpage *wp, uint64_t pn, uint64_t step, const uint8_t *content,
+                       bool boundary)
 {
 	uint8_t hash[TRACE_HASH_LEN];
 	int rc = page_store(t, content, hash);
 	if (rc)
 		return rc;
-	if (!wp->known || wp->dirty || memcmp(hash, wp->hash, TRACE_HASH_LEN) != 0) {
+	if (!wp->known || (wp->dirty && !boundary) || memcmp(hash, wp->hash, TRACE_HASH_LEN) != 0) {
 		rc = map_insert(t, pn, step, hash);
 		if (rc)
 			return rc;
@@ -174,7 +177,7 @@ int trace_put_memory(struct trace *t, uint64_t gpa, const void *data, size_t len
 				rc = -ENOMEM;
 				goto out;
 			}
-			rc = page_record(t, wp, pn, t->appended, content);
+			rc = page_record(t, wp, pn, t->appended, content, false);
 			if (rc)
 				goto out;
 			if (wp->data)
@@ -274,7 +277,7 @@ static int flush(struct trace *t, const struct x86_state *end)
 		uint64_t pn;
 		memcpy(&pn, t->dirty.p + i, sizeof(pn));
 		struct wpage *wp = wpage_get(t, pn, false);
-		if (wp && wp->dirty && (rc = page_record(t, wp, pn, b, wp->data)))
+		if (wp && wp->dirty && (rc = page_record(t, wp, pn, b, wp->data, true)))
 			return rc;
 	}
 	t->dirty.len = 0;

@@ -333,8 +333,12 @@ static void test_died_after_commit(void **state)
 				_exit(1);
 			if (trace_append_step(t, &g.step))
 				_exit(1);
-			if (i == 19 && trace_commit(t))
-				_exit(1);
+			if (i == 19) {
+				struct trace_exit e18 = gen_exit(3, 18), e19 = gen_exit(3, 19);
+				if (trace_append_exit(t, &e18) || trace_append_exit(t, &e19) ||
+				    trace_commit(t))
+					_exit(1);
+			}
 		}
 		_exit(0); /* no close: as if killed */
 	}
@@ -346,6 +350,15 @@ static void test_died_after_commit(void **state)
 	/* 20 steps committed by an explicit commit: the state after step 19 was not known yet. */
 	assert_int_equal(trace_step_count(t), 19);
 	assert_int_equal(check_trace(t, 3, 19, 1, every_step), 0);
+	/* The exit of step 19 was committed, but step 19 is not in the trace. */
+	struct exit_rows er = {0};
+	assert_int_equal(trace_foreach_exit(t, collect_exit, &er), 0);
+	assert_int_equal(er.n, 1);
+	assert_int_equal(er.e[0].step, 18);
+	struct trace_stats st;
+	assert_int_equal(trace_stats(t, &st), 0);
+	assert_int_equal(st.exits, 1);
+	assert_int_equal(st.steps, 19);
 	trace_close(t);
 }
 
