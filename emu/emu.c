@@ -31,7 +31,7 @@ void emu_log(struct emu_exec *x, uint8_t kind, uint64_t addr, const void *data, 
 
 enum emu_status emu_unimplemented(struct emu_exec *x)
 {
-	const struct emu_insn *i = &x->i;
+	const struct emu_insn *i = x->i;
 	char *s = x->c->info.unimplemented;
 	const char *mode = x->mode == X86_MODE_REAL     ? "real"
 	                   : x->mode == X86_MODE_LONG64 ? "long"
@@ -176,24 +176,6 @@ enum emu_status emu_mem_read_u(struct emu_exec *x, unsigned seg, uint64_t off, u
 enum emu_status emu_mem_write_u(struct emu_exec *x, unsigned seg, uint64_t off, unsigned width, uint64_t v)
 {
 	return emu_mem_write(x, seg, off, &v, width);
-}
-
-enum emu_status emu_rm_read(struct emu_exec *x, unsigned width, uint64_t *v)
-{
-	if (x->i.mod == 3) {
-		*v = emu_reg_get(x, x->i.rm, width);
-		return EMU_OK;
-	}
-	return emu_mem_read_u(x, x->i.ea_seg, x->i.ea, width, v);
-}
-
-enum emu_status emu_rm_write(struct emu_exec *x, unsigned width, uint64_t v)
-{
-	if (x->i.mod == 3) {
-		emu_reg_set(x, x->i.rm, width, v);
-		return EMU_OK;
-	}
-	return emu_mem_write_u(x, x->i.ea_seg, x->i.ea, width, v);
 }
 
 unsigned emu_stack_size(const struct emu_exec *x)
@@ -344,10 +326,12 @@ static enum emu_status fetch_decode(struct emu_exec *x, uint8_t *buf)
 	}
 	page = 4096 - (unsigned)(lin & 0xfff);
 	avail = page < lim_avail ? page : lim_avail;
+	if (x->c->cache && emu_dc_lookup(x, lin, avail))
+		return EMU_OK;
 	EMU_TRY(emu_translate(x, lin, SEG_EXEC, user, &gpa));
 	if (x->ops->read_phys(x->opaque, gpa, buf, avail) != EMU_OK)
 		return EMU_IO_ERROR;
-	dr = emu_decode(&x->i, buf, avail, x->mode);
+	dr = emu_decode(x->i, buf, avail, x->mode);
 	if (dr == DEC_MORE && avail < lim_avail) {
 		uint64_t lin2 = lin + avail;
 		if (x->mode != X86_MODE_LONG64)
@@ -357,14 +341,14 @@ static enum emu_status fetch_decode(struct emu_exec *x, uint8_t *buf)
 			return EMU_IO_ERROR;
 		avail = lim_avail;
 		x->fetch_cross = true;
-		dr = emu_decode(&x->i, buf, avail, x->mode);
+		dr = emu_decode(x->i, buf, avail, x->mode);
 	}
 	switch (dr) {
 	case DEC_OK:
 		break;
 	case DEC_UD:
-		x->c->info.insn_len = x->i.len;
-		memcpy(x->c->info.insn, buf, x->i.len);
+		x->c->info.insn_len = x->i->len;
+		memcpy(x->c->info.insn, buf, x->i->len);
 		return EMU_RAISE_UD(x);
 	case DEC_GP:
 	case DEC_MORE:
@@ -373,14 +357,16 @@ static enum emu_status fetch_decode(struct emu_exec *x, uint8_t *buf)
 		memcpy(x->c->info.insn, buf, avail);
 		return EMU_RAISE_GP0(x);
 	}
-	x->c->info.insn_len = x->i.len;
-	memcpy(x->c->info.insn, buf, x->i.len);
+	x->c->info.insn_len = x->i->len;
+	memcpy(x->c->info.insn, buf, x->i->len);
+	if (x->c->cache && !x->fetch_cross)
+		emu_dc_fill(x, lin, gpa, buf);
 	return EMU_OK;
 }
 
 void emu_calc_ea(struct emu_exec *x)
 {
-	struct emu_insn *i = &x->i;
+	struct emu_insn *i = x->i;
 	uint64_t ea = (uint64_t)i->disp;
 	if (i->base != 0xff)
 		ea += x->st->gpr[i->base];
@@ -397,6 +383,8 @@ static enum emu_status commit_writes(struct emu_exec *x)
 		const struct emu_pending_write *w = &x->writes[k];
 		if (x->ops->write_phys(x->opaque, w->gpa, x->wbuf + w->off, w->len) != EMU_OK)
 			return EMU_IO_ERROR;
+		if (x->c->cache)
+			emu_dc_note_write(x->c->cache, w->gpa, w->len);
 	}
 	x->n_writes = 0;
 	x->wbuf_used = 0;
@@ -433,6 +421,7 @@ static void exec_init(struct emu_exec *x, struct emu_ctxt *c)
 	         : x->mode == X86_MODE_V86
 	             ? 3
 	             : (c->st->seg[X86_SS].attr & X86_SEG_DPL_MASK) >> X86_SEG_DPL_SHIFT;
+	x->i = &x->ibuf;
 	x->rip_set = false;
 	x->new_shadow = 0;
 	x->fetch_cross = false;
@@ -522,10 +511,10 @@ enum emu_status emu_step(struct emu_ctxt *c)
 		                  : (st->seg[X86_CS].attr & X86_SEG_DB) && x.mode != X86_MODE_REAL
 		                      ? 0xffffffffull
 		                      : 0xffffull;
-		x.next_rip = (st->rip + x.i.len) & ipmask;
-		if (x.i.mod != 3)
+		x.next_rip = (st->rip + x.i->len) & ipmask;
+		if (x.i->mod != 3)
 			emu_calc_ea(&x);
-		rc = x.i.op->fn ? x.i.op->fn(&x) : emu_unimplemented(&x);
+		rc = x.i->op->fn ? x.i->op->fn(&x) : emu_unimplemented(&x);
 	}
 	if (rc == EMU_OK || rc == EMU_HALT) {
 		enum emu_status wrc = commit_writes(&x);

@@ -81,7 +81,16 @@ struct emu_ctxt {
 	/* Deliver exceptions raised by an instruction through the IVT/IDT in the
 	 * same step (as a single-stepped CPU does); false stops at EMU_EXCEPTION. */
 	bool deliver_exceptions;
+	/* Optional: a TLB and a decoded-instruction cache (emu_cache_new()); NULL walks the
+	 * page tables and decodes on every step. */
+	struct emu_cache *cache;
 };
+
+/* Caches for callers that run many steps on one state (free runs, benchmarks). A caller
+ * that changes guest memory or the state behind emu's back calls emu_cache_flush(). */
+struct emu_cache *emu_cache_new(void);
+void emu_cache_free(struct emu_cache *cache);
+void emu_cache_flush(struct emu_cache *cache);
 
 /* Executes one instruction, or delivers one pending event. */
 enum emu_status emu_step(struct emu_ctxt *ctxt);

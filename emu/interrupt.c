@@ -49,7 +49,7 @@ enum emu_status emu_deliver(struct emu_exec *x, unsigned vector, bool has_error,
 enum emu_status emu_iret(struct emu_exec *x)
 {
 	struct x86_state *st = x->st;
-	unsigned w = x->i.opsize;
+	unsigned w = x->i->opsize;
 	uint64_t ip, cs, fl;
 	struct x86_segment seg;
 

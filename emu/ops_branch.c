@@ -5,30 +5,30 @@
 
 enum emu_status em_jcc(struct emu_exec *x)
 {
-	if (!emu_cond(x->st->rflags, x->i.b & 0xf))
+	if (!emu_cond(x->st->rflags, x->i->b & 0xf))
 		return EMU_OK;
-	return emu_jump(x, x->next_rip + x->i.imm, x->i.opsize);
+	return emu_jump(x, x->next_rip + x->i->imm, x->i->opsize);
 }
 
 enum emu_status em_jmp_rel(struct emu_exec *x)
 {
-	return emu_jump(x, x->next_rip + x->i.imm, x->i.opsize);
+	return emu_jump(x, x->next_rip + x->i->imm, x->i->opsize);
 }
 
 enum emu_status em_call_rel(struct emu_exec *x)
 {
-	EMU_TRY(emu_push(x, x->i.opsize, x->next_rip & emu_mask(x->i.opsize)));
-	return emu_jump(x, x->next_rip + x->i.imm, x->i.opsize);
+	EMU_TRY(emu_push(x, x->i->opsize, x->next_rip & emu_mask(x->i->opsize)));
+	return emu_jump(x, x->next_rip + x->i->imm, x->i->opsize);
 }
 
 /* C2/C3 */
 enum emu_status em_ret(struct emu_exec *x)
 {
 	uint64_t ip;
-	EMU_TRY(emu_pop(x, x->i.opsize, &ip));
-	EMU_TRY(emu_jump(x, ip, x->i.opsize));
-	if (x->i.b == 0xc2)
-		emu_rsp_add(x, (int64_t)(x->i.imm & 0xffff));
+	EMU_TRY(emu_pop(x, x->i->opsize, &ip));
+	EMU_TRY(emu_jump(x, ip, x->i->opsize));
+	if (x->i->b == 0xc2)
+		emu_rsp_add(x, (int64_t)(x->i->imm & 0xffff));
 	return EMU_OK;
 }
 
@@ -53,7 +53,7 @@ static enum emu_status far_target(struct emu_exec *x, uint16_t sel, uint64_t off
 /* CB/CA: same-privilege far return; a return to an outer ring is the next issue */
 enum emu_status em_retf(struct emu_exec *x)
 {
-	unsigned w = x->i.opsize;
+	unsigned w = x->i->opsize;
 	uint64_t ip, cs;
 	EMU_TRY(emu_stack_read(x, 0, w, &ip));
 	EMU_TRY(emu_stack_read(x, w, w, &cs));
@@ -63,19 +63,19 @@ enum emu_status em_retf(struct emu_exec *x)
 		return EMU_UNIMPLEMENTED;
 	}
 	EMU_TRY(far_target(x, (uint16_t)cs, ip, w));
-	emu_rsp_add(x, 2 * (int64_t)w + (x->i.b == 0xca ? (int64_t)(x->i.imm & 0xffff) : 0));
+	emu_rsp_add(x, 2 * (int64_t)w + (x->i->b == 0xca ? (int64_t)(x->i->imm & 0xffff) : 0));
 	return EMU_OK;
 }
 
 /* EA: JMP ptr16:16/32 */
 enum emu_status em_jmp_far(struct emu_exec *x)
 {
-	return far_target(x, (uint16_t)x->i.imm2, x->i.imm, x->i.opsize);
+	return far_target(x, (uint16_t)x->i->imm2, x->i->imm, x->i->opsize);
 }
 
 static enum emu_status call_far(struct emu_exec *x, uint16_t sel, uint64_t off)
 {
-	unsigned w = x->i.opsize;
+	unsigned w = x->i->opsize;
 	uint16_t old_cs = x->st->seg[X86_CS].selector;
 	/* The pushes go to the held write buffer; the target checks may still fault. */
 	EMU_TRY(emu_push(x, w, old_cs));
@@ -86,20 +86,20 @@ static enum emu_status call_far(struct emu_exec *x, uint16_t sel, uint64_t off)
 /* 9A: CALL ptr16:16/32 */
 enum emu_status em_call_far(struct emu_exec *x)
 {
-	return call_far(x, (uint16_t)x->i.imm2, x->i.imm);
+	return call_far(x, (uint16_t)x->i->imm2, x->i->imm);
 }
 
 /* E0 LOOPNE, E1 LOOPE, E2 LOOP: the counter is CX/ECX/RCX by address size */
 enum emu_status em_loop(struct emu_exec *x)
 {
-	uint64_t cnt = (emu_areg_get(x, X86_RCX) - 1) & emu_mask(x->i.adsize);
+	uint64_t cnt = (emu_areg_get(x, X86_RCX) - 1) & emu_mask(x->i->adsize);
 	bool zf = x->st->rflags & X86_RFLAGS_ZF, take = cnt != 0;
-	if (x->i.b == 0xe1)
+	if (x->i->b == 0xe1)
 		take = take && zf;
-	else if (x->i.b == 0xe0)
+	else if (x->i->b == 0xe0)
 		take = take && !zf;
 	if (take)
-		EMU_TRY(emu_jump(x, x->next_rip + x->i.imm, x->i.opsize));
+		EMU_TRY(emu_jump(x, x->next_rip + x->i->imm, x->i->opsize));
 	emu_areg_set(x, X86_RCX, cnt);
 	return EMU_OK;
 }
@@ -108,13 +108,13 @@ enum emu_status em_jcxz(struct emu_exec *x)
 {
 	if (emu_areg_get(x, X86_RCX))
 		return EMU_OK;
-	return emu_jump(x, x->next_rip + x->i.imm, x->i.opsize);
+	return emu_jump(x, x->next_rip + x->i->imm, x->i->opsize);
 }
 
 /* FF: INC DEC CALL CALLF JMP JMPF PUSH */
 enum emu_status em_grp5(struct emu_exec *x)
 {
-	unsigned op = (x->i.modrm >> 3) & 7, w = x->i.opsize;
+	unsigned op = (x->i->modrm >> 3) & 7, w = x->i->opsize;
 	uint64_t v, sel;
 	switch (op) {
 	case 0:
@@ -129,8 +129,8 @@ enum emu_status em_grp5(struct emu_exec *x)
 		return emu_jump(x, v, w);
 	case 3:
 	case 5:
-		EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, x->i.ea, w, &v));
-		EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, (x->i.ea + w) & emu_mask(x->i.adsize), 2, &sel));
+		EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, w, &v));
+		EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, (x->i->ea + w) & emu_mask(x->i->adsize), 2, &sel));
 		if (op == 3)
 			return call_far(x, (uint16_t)sel, v);
 		return far_target(x, (uint16_t)sel, v, w);
@@ -144,14 +144,14 @@ enum emu_status em_grp5(struct emu_exec *x)
 /* Software interrupts: in v86 mode with IOPL < 3 INT n is #GP(0) (VME redirection is the next issue). */
 static enum emu_status soft_int(struct emu_exec *x, unsigned vector)
 {
-	if (x->mode == X86_MODE_V86 && ((x->st->rflags & X86_RFLAGS_IOPL) >> 12) < 3 && x->i.b == 0xcd)
+	if (x->mode == X86_MODE_V86 && ((x->st->rflags & X86_RFLAGS_IOPL) >> 12) < 3 && x->i->b == 0xcd)
 		return EMU_RAISE_GP0(x);
 	return emu_deliver(x, vector, false, 0, true, x->next_rip);
 }
 
 enum emu_status em_int(struct emu_exec *x)
 {
-	return soft_int(x, x->i.imm & 0xff);
+	return soft_int(x, x->i->imm & 0xff);
 }
 
 enum emu_status em_int3(struct emu_exec *x)
@@ -179,11 +179,11 @@ enum emu_status em_iret(struct emu_exec *x)
 /* 62: BOUND Gv, Ma: signed index against [lower, upper] */
 enum emu_status em_bound(struct emu_exec *x)
 {
-	unsigned w = x->i.opsize;
+	unsigned w = x->i->opsize;
 	uint64_t lo, hi;
-	int64_t idx = emu_sext(emu_reg_get(x, x->i.reg, w), w);
-	EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, x->i.ea, w, &lo));
-	EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, (x->i.ea + w) & emu_mask(x->i.adsize), w, &hi));
+	int64_t idx = emu_sext(emu_reg_get(x, x->i->reg, w), w);
+	EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, w, &lo));
+	EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, (x->i->ea + w) & emu_mask(x->i->adsize), w, &hi));
 	if (idx < emu_sext(lo, w) || idx > emu_sext(hi, w))
 		return emu_raise(x, EMU_BR, false, 0);
 	return EMU_OK;

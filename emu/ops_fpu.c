@@ -23,9 +23,9 @@ static enum emu_status sse_check(struct emu_exec *x)
 static enum emu_status check_align16(struct emu_exec *x)
 {
 	uint64_t base = 0;
-	if (x->mode != X86_MODE_LONG64 || x->i.ea_seg == X86_FS || x->i.ea_seg == X86_GS)
-		base = x->st->seg[x->i.ea_seg].base;
-	if ((base + x->i.ea) & 15)
+	if (x->mode != X86_MODE_LONG64 || x->i->ea_seg == X86_FS || x->i->ea_seg == X86_GS)
+		base = x->st->seg[x->i->ea_seg].base;
+	if ((base + x->i->ea) & 15)
 		return EMU_RAISE_GP0(x);
 	return EMU_OK;
 }
@@ -44,10 +44,10 @@ static void fninit(struct x86_fpu *f)
 enum emu_status em_fpu(struct emu_exec *x)
 {
 	struct x86_fpu *f = &x->st->fpu;
-	unsigned b = x->i.b, m = x->i.modrm, op = (m >> 3) & 7;
+	unsigned b = x->i->b, m = x->i->modrm, op = (m >> 3) & 7;
 	uint64_t v;
 	EMU_TRY(fpu_check(x));
-	if (x->i.mod == 3) {
+	if (x->i->mod == 3) {
 		if (b == 0xdb && m == 0xe3) {
 			fninit(f);
 			return EMU_OK;
@@ -68,11 +68,11 @@ enum emu_status em_fpu(struct emu_exec *x)
 		return emu_unimplemented(x);
 	}
 	if (b == 0xdd && op == 7)
-		return emu_mem_write_u(x, x->i.ea_seg, x->i.ea, 2, f->fsw);
+		return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 2, f->fsw);
 	if (b == 0xd9 && op == 7)
-		return emu_mem_write_u(x, x->i.ea_seg, x->i.ea, 2, f->fcw);
+		return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 2, f->fcw);
 	if (b == 0xd9 && op == 5) {
-		EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, x->i.ea, 2, &v));
+		EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 2, &v));
 		f->fcw = (uint16_t)v;
 		return EMU_OK;
 	}
@@ -102,41 +102,41 @@ enum emu_status em_emms(struct emu_exec *x)
 enum emu_status em_sse_mov(struct emu_exec *x)
 {
 	struct x86_fpu *f = &x->st->fpu;
-	unsigned b = x->i.b, size = 16;
+	unsigned b = x->i->b, size = 16;
 	bool aligned = false, store = b == 0x11 || b == 0x29 || b == 0x7f;
 	uint8_t tmp[16];
 	switch (b) {
 	case 0x10:
 	case 0x11:
-		size = x->i.rep == 0xf3 ? 4 : x->i.rep == 0xf2 ? 8 : 16;
+		size = x->i->rep == 0xf3 ? 4 : x->i->rep == 0xf2 ? 8 : 16;
 		break;
 	case 0x28:
 	case 0x29:
-		if (x->i.rep)
+		if (x->i->rep)
 			return EMU_RAISE_UD(x);
 		aligned = true;
 		break;
 	default: /* 6F, 7F */
-		if (x->i.rep == 0xf2)
+		if (x->i->rep == 0xf2)
 			return EMU_RAISE_UD(x);
-		if (!x->i.rep && !x->i.pfx66)
+		if (!x->i->rep && !x->i->pfx66)
 			return emu_unimplemented(x); /* MMX MOVQ */
-		aligned = x->i.rep != 0xf3;
+		aligned = x->i->rep != 0xf3;
 	}
 	EMU_TRY(sse_check(x));
-	if (x->i.mod == 3) {
-		uint8_t *dst = store ? f->xmm[x->i.rm] : f->xmm[x->i.reg];
-		const uint8_t *src = store ? f->xmm[x->i.reg] : f->xmm[x->i.rm];
+	if (x->i->mod == 3) {
+		uint8_t *dst = store ? f->xmm[x->i->rm] : f->xmm[x->i->reg];
+		const uint8_t *src = store ? f->xmm[x->i->reg] : f->xmm[x->i->rm];
 		memmove(dst, src, size);
 		return EMU_OK;
 	}
 	if (aligned)
 		EMU_TRY(check_align16(x));
 	if (store)
-		return emu_mem_write(x, x->i.ea_seg, x->i.ea, f->xmm[x->i.reg], size);
+		return emu_mem_write(x, x->i->ea_seg, x->i->ea, f->xmm[x->i->reg], size);
 	memset(tmp, 0, sizeof(tmp));
-	EMU_TRY(emu_mem_read(x, x->i.ea_seg, x->i.ea, tmp, size));
-	memcpy(f->xmm[x->i.reg], tmp, 16); /* a scalar load from memory zeroes the upper part */
+	EMU_TRY(emu_mem_read(x, x->i->ea_seg, x->i->ea, tmp, size));
+	memcpy(f->xmm[x->i->reg], tmp, 16); /* a scalar load from memory zeroes the upper part */
 	return EMU_OK;
 }
 
@@ -144,31 +144,31 @@ enum emu_status em_sse_mov(struct emu_exec *x)
 enum emu_status em_sse_movd(struct emu_exec *x)
 {
 	struct x86_fpu *f = &x->st->fpu;
-	unsigned w = (x->i.rex & 8) ? 8 : 4;
+	unsigned w = (x->i->rex & 8) ? 8 : 4;
 	uint64_t v;
-	if (x->i.b == 0x7e && x->i.rep == 0xf3) {
+	if (x->i->b == 0x7e && x->i->rep == 0xf3) {
 		EMU_TRY(sse_check(x));
-		if (x->i.mod == 3)
-			memcpy(&v, f->xmm[x->i.rm], 8);
+		if (x->i->mod == 3)
+			memcpy(&v, f->xmm[x->i->rm], 8);
 		else
-			EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, x->i.ea, 8, &v));
-		memset(f->xmm[x->i.reg], 0, 16);
-		memcpy(f->xmm[x->i.reg], &v, 8);
+			EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 8, &v));
+		memset(f->xmm[x->i->reg], 0, 16);
+		memcpy(f->xmm[x->i->reg], &v, 8);
 		return EMU_OK;
 	}
-	if (x->i.rep)
+	if (x->i->rep)
 		return EMU_RAISE_UD(x);
-	if (!x->i.pfx66)
+	if (!x->i->pfx66)
 		return emu_unimplemented(x); /* MMX MOVD/MOVQ */
 	EMU_TRY(sse_check(x));
-	if (x->i.b == 0x6e) {
+	if (x->i->b == 0x6e) {
 		EMU_TRY(emu_rm_read(x, w, &v));
-		memset(f->xmm[x->i.reg], 0, 16);
-		memcpy(f->xmm[x->i.reg], &v, w);
+		memset(f->xmm[x->i->reg], 0, 16);
+		memcpy(f->xmm[x->i->reg], &v, w);
 		return EMU_OK;
 	}
 	v = 0;
-	memcpy(&v, f->xmm[x->i.reg], w);
+	memcpy(&v, f->xmm[x->i->reg], w);
 	return emu_rm_write(x, w, v);
 }
 
@@ -176,17 +176,17 @@ enum emu_status em_sse_movd(struct emu_exec *x)
 enum emu_status em_sse_movq_store(struct emu_exec *x)
 {
 	struct x86_fpu *f = &x->st->fpu;
-	if (!x->i.pfx66 || x->i.rep)
-		return x->i.rep ? emu_unimplemented(x) : EMU_RAISE_UD(x);
+	if (!x->i->pfx66 || x->i->rep)
+		return x->i->rep ? emu_unimplemented(x) : EMU_RAISE_UD(x);
 	EMU_TRY(sse_check(x));
-	if (x->i.mod == 3) {
+	if (x->i->mod == 3) {
 		uint8_t t[8];
-		memcpy(t, f->xmm[x->i.reg], 8);
-		memset(f->xmm[x->i.rm], 0, 16);
-		memcpy(f->xmm[x->i.rm], t, 8);
+		memcpy(t, f->xmm[x->i->reg], 8);
+		memset(f->xmm[x->i->rm], 0, 16);
+		memcpy(f->xmm[x->i->rm], t, 8);
 		return EMU_OK;
 	}
-	return emu_mem_write(x, x->i.ea_seg, x->i.ea, f->xmm[x->i.reg], 8);
+	return emu_mem_write(x, x->i->ea_seg, x->i->ea, f->xmm[x->i->reg], 8);
 }
 
 /* 0F 57 XORPS, 66 0F 57 XORPD, 66 0F EF PXOR */
@@ -194,19 +194,19 @@ enum emu_status em_sse_xor(struct emu_exec *x)
 {
 	struct x86_fpu *f = &x->st->fpu;
 	uint8_t src[16];
-	if (x->i.rep)
+	if (x->i->rep)
 		return EMU_RAISE_UD(x);
-	if (x->i.b == 0xef && !x->i.pfx66)
+	if (x->i->b == 0xef && !x->i->pfx66)
 		return emu_unimplemented(x); /* MMX PXOR */
 	EMU_TRY(sse_check(x));
-	if (x->i.mod == 3) {
-		memcpy(src, f->xmm[x->i.rm], 16);
+	if (x->i->mod == 3) {
+		memcpy(src, f->xmm[x->i->rm], 16);
 	} else {
 		EMU_TRY(check_align16(x));
-		EMU_TRY(emu_mem_read(x, x->i.ea_seg, x->i.ea, src, 16));
+		EMU_TRY(emu_mem_read(x, x->i->ea_seg, x->i->ea, src, 16));
 	}
 	for (unsigned k = 0; k < 16; k++)
-		f->xmm[x->i.reg][k] ^= src[k];
+		f->xmm[x->i->reg][k] ^= src[k];
 	return EMU_OK;
 }
 
@@ -246,7 +246,7 @@ static enum emu_status fxsave(struct emu_exec *x)
 	if (x->st->cr4 & X86_CR4_OSFXSR)
 		for (unsigned k = 0; k < nxmm; k++)
 			memcpy(img + 160 + 16 * k, f->xmm[k], 16);
-	return emu_mem_write(x, x->i.ea_seg, x->i.ea, img, 512);
+	return emu_mem_write(x, x->i->ea_seg, x->i->ea, img, 512);
 }
 
 static enum emu_status fxrstor(struct emu_exec *x)
@@ -255,7 +255,7 @@ static enum emu_status fxrstor(struct emu_exec *x)
 	uint8_t img[512];
 	unsigned nxmm = x->mode == X86_MODE_LONG64 ? 16 : 8;
 	uint32_t mxcsr;
-	EMU_TRY(emu_mem_read(x, x->i.ea_seg, x->i.ea, img, 512));
+	EMU_TRY(emu_mem_read(x, x->i->ea_seg, x->i->ea, img, 512));
 	mxcsr = (uint32_t)get(img + 24, 4);
 	if (mxcsr & ~MXCSR_MASK)
 		return EMU_RAISE_GP0(x);
@@ -280,28 +280,28 @@ static enum emu_status fxrstor(struct emu_exec *x)
 /* 0F AE */
 enum emu_status em_grp15(struct emu_exec *x)
 {
-	unsigned op = (x->i.modrm >> 3) & 7;
+	unsigned op = (x->i->modrm >> 3) & 7;
 	uint64_t v;
-	if (x->i.mod == 3) {
-		if (x->i.rep == 0xf3 && op <= 3) { /* RDFSBASE RDGSBASE WRFSBASE WRGSBASE */
-			unsigned w = (x->i.rex & 8) ? 8 : 4, s = (op & 1) ? X86_GS : X86_FS;
+	if (x->i->mod == 3) {
+		if (x->i->rep == 0xf3 && op <= 3) { /* RDFSBASE RDGSBASE WRFSBASE WRGSBASE */
+			unsigned w = (x->i->rex & 8) ? 8 : 4, s = (op & 1) ? X86_GS : X86_FS;
 			if (x->mode != X86_MODE_LONG64 || !(x->st->cr4 & X86_CR4_FSGSBASE))
 				return EMU_RAISE_UD(x);
 			if (op <= 1) {
-				emu_reg_set(x, x->i.rm, w, x->st->seg[s].base);
+				emu_reg_set(x, x->i->rm, w, x->st->seg[s].base);
 				return EMU_OK;
 			}
-			v = emu_reg_get(x, x->i.rm, w);
+			v = emu_reg_get(x, x->i->rm, w);
 			if (!emu_canonical(v))
 				return EMU_RAISE_GP0(x);
 			x->st->seg[s].base = v;
 			return EMU_OK;
 		}
-		if (!x->i.rep && !x->i.pfx66 && op >= 5) /* LFENCE MFENCE SFENCE */
+		if (!x->i->rep && !x->i->pfx66 && op >= 5) /* LFENCE MFENCE SFENCE */
 			return EMU_OK;
 		return emu_unimplemented(x);
 	}
-	if (x->i.rep)
+	if (x->i->rep)
 		return emu_unimplemented(x);
 	switch (op) {
 	case 0:
@@ -314,14 +314,14 @@ enum emu_status em_grp15(struct emu_exec *x)
 		return op == 0 ? fxsave(x) : fxrstor(x);
 	case 2:
 		EMU_TRY(sse_check(x));
-		EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, x->i.ea, 4, &v));
+		EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 4, &v));
 		if (v & ~(uint64_t)MXCSR_MASK)
 			return EMU_RAISE_GP0(x);
 		x->st->fpu.mxcsr = (uint32_t)v;
 		return EMU_OK;
 	case 3:
 		EMU_TRY(sse_check(x));
-		return emu_mem_write_u(x, x->i.ea_seg, x->i.ea, 4, x->st->fpu.mxcsr);
+		return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 4, x->st->fpu.mxcsr);
 	case 7: /* CLFLUSH, CLFLUSHOPT: no caches are modeled */
 		return EMU_OK;
 	}

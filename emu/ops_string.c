@@ -12,28 +12,28 @@ static void advance_by(struct emu_exec *x, unsigned r, unsigned w)
 
 static void advance(struct emu_exec *x, unsigned r)
 {
-	advance_by(x, r, x->i.width);
+	advance_by(x, r, x->i->width);
 }
 
 /* A REP with a zero counter does nothing but move past the instruction. */
 static bool rep_empty(const struct emu_exec *x)
 {
-	return x->i.rep && emu_areg_get(x, X86_RCX) == 0;
+	return x->i->rep && emu_areg_get(x, X86_RCX) == 0;
 }
 
 /* After one iteration: decrement the counter and stay on the instruction unless done. */
 static void rep_next(struct emu_exec *x, bool cmp)
 {
 	uint64_t cnt;
-	if (!x->i.rep)
+	if (!x->i->rep)
 		return;
-	cnt = (emu_areg_get(x, X86_RCX) - 1) & emu_mask(x->i.adsize);
+	cnt = (emu_areg_get(x, X86_RCX) - 1) & emu_mask(x->i->adsize);
 	emu_areg_set(x, X86_RCX, cnt);
 	if (cnt == 0)
 		return;
 	if (cmp) {
 		bool zf = x->st->rflags & X86_RFLAGS_ZF;
-		if ((x->i.rep == 0xf3 && !zf) || (x->i.rep == 0xf2 && zf))
+		if ((x->i->rep == 0xf3 && !zf) || (x->i->rep == 0xf2 && zf))
 			return;
 	}
 	x->rip_set = true; /* st->rip still points at this instruction */
@@ -41,11 +41,11 @@ static void rep_next(struct emu_exec *x, bool cmp)
 
 enum emu_status em_movs(struct emu_exec *x)
 {
-	unsigned w = x->i.width;
+	unsigned w = x->i->width;
 	uint64_t v;
 	if (rep_empty(x))
 		return EMU_OK;
-	EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, emu_areg_get(x, X86_RSI), w, &v));
+	EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, emu_areg_get(x, X86_RSI), w, &v));
 	EMU_TRY(emu_mem_write_u(x, X86_ES, emu_areg_get(x, X86_RDI), w, v));
 	advance(x, X86_RSI);
 	advance(x, X86_RDI);
@@ -55,11 +55,11 @@ enum emu_status em_movs(struct emu_exec *x)
 
 enum emu_status em_cmps(struct emu_exec *x)
 {
-	unsigned w = x->i.width;
+	unsigned w = x->i->width;
 	uint64_t a, b, f = x->st->rflags;
 	if (rep_empty(x))
 		return EMU_OK;
-	EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, emu_areg_get(x, X86_RSI), w, &a));
+	EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, emu_areg_get(x, X86_RSI), w, &a));
 	EMU_TRY(emu_mem_read_u(x, X86_ES, emu_areg_get(x, X86_RDI), w, &b));
 	alu_binop(ALU_CMP, w, a, b, &f);
 	x->st->rflags = f;
@@ -71,7 +71,7 @@ enum emu_status em_cmps(struct emu_exec *x)
 
 enum emu_status em_stos(struct emu_exec *x)
 {
-	unsigned w = x->i.width;
+	unsigned w = x->i->width;
 	if (rep_empty(x))
 		return EMU_OK;
 	EMU_TRY(emu_mem_write_u(x, X86_ES, emu_areg_get(x, X86_RDI), w, emu_reg_get(x, X86_RAX, w)));
@@ -82,11 +82,11 @@ enum emu_status em_stos(struct emu_exec *x)
 
 enum emu_status em_lods(struct emu_exec *x)
 {
-	unsigned w = x->i.width;
+	unsigned w = x->i->width;
 	uint64_t v;
 	if (rep_empty(x))
 		return EMU_OK;
-	EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, emu_areg_get(x, X86_RSI), w, &v));
+	EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, emu_areg_get(x, X86_RSI), w, &v));
 	emu_reg_set(x, X86_RAX, w, v);
 	advance(x, X86_RSI);
 	rep_next(x, false);
@@ -95,7 +95,7 @@ enum emu_status em_lods(struct emu_exec *x)
 
 enum emu_status em_scas(struct emu_exec *x)
 {
-	unsigned w = x->i.width;
+	unsigned w = x->i->width;
 	uint64_t v, f = x->st->rflags;
 	if (rep_empty(x))
 		return EMU_OK;
@@ -109,7 +109,7 @@ enum emu_status em_scas(struct emu_exec *x)
 
 static unsigned io_size(const struct emu_exec *x)
 {
-	return x->i.width == 1 ? 1 : x->i.width == 2 ? 2 : 4;
+	return x->i->width == 1 ? 1 : x->i->width == 2 ? 2 : 4;
 }
 
 /* INS: the destination is checked before the port is read, so a fault has no device side effect. */
@@ -141,7 +141,7 @@ enum emu_status em_outs(struct emu_exec *x)
 	if (rep_empty(x))
 		return EMU_OK;
 	EMU_TRY(emu_io_allowed(x, port, sz));
-	EMU_TRY(emu_mem_read_u(x, x->i.ea_seg, emu_areg_get(x, X86_RSI), sz, &v));
+	EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, emu_areg_get(x, X86_RSI), sz, &v));
 	EMU_TRY(emu_port_out(x, port, sz, (uint32_t)v));
 	advance_by(x, X86_RSI, sz);
 	rep_next(x, false);
@@ -152,7 +152,7 @@ enum emu_status em_outs(struct emu_exec *x)
 enum emu_status em_in(struct emu_exec *x)
 {
 	unsigned sz = io_size(x);
-	uint16_t port = x->i.b < 0xe8 ? (uint16_t)(x->i.imm & 0xff) : (uint16_t)x->st->gpr[X86_RDX];
+	uint16_t port = x->i->b < 0xe8 ? (uint16_t)(x->i->imm & 0xff) : (uint16_t)x->st->gpr[X86_RDX];
 	uint32_t v;
 	EMU_TRY(emu_io_allowed(x, port, sz));
 	EMU_TRY(emu_port_in(x, port, sz, &v));
@@ -163,7 +163,7 @@ enum emu_status em_in(struct emu_exec *x)
 enum emu_status em_out(struct emu_exec *x)
 {
 	unsigned sz = io_size(x);
-	uint16_t port = x->i.b < 0xe8 ? (uint16_t)(x->i.imm & 0xff) : (uint16_t)x->st->gpr[X86_RDX];
+	uint16_t port = x->i->b < 0xe8 ? (uint16_t)(x->i->imm & 0xff) : (uint16_t)x->st->gpr[X86_RDX];
 	EMU_TRY(emu_io_allowed(x, port, sz));
 	return emu_port_out(x, port, sz, (uint32_t)emu_reg_get(x, X86_RAX, sz));
 }

@@ -176,7 +176,7 @@ enum emu_status emu_write_cr(struct emu_exec *x, unsigned cr, uint64_t v)
 		if (long_mode && (v >> 52))
 			return EMU_RAISE_GP0(x);
 		st->cr3 = long_mode ? v : (uint32_t)v;
-		emu_tlb_flush(x, false, 0);
+		emu_tlb_flush(x, true, 0);
 		return EMU_OK;
 	case 4:
 		/* Bits this model knows; the rest are reserved. */
@@ -200,15 +200,15 @@ enum emu_status emu_write_cr(struct emu_exec *x, unsigned cr, uint64_t v)
 /* 0F 20 / 0F 22: the ModRM mod field is ignored; operands are 32-bit, or 64-bit in long mode */
 enum emu_status em_mov_cr(struct emu_exec *x)
 {
-	unsigned cr = x->i.reg, w = x->mode == X86_MODE_LONG64 ? 8 : 4;
+	unsigned cr = x->i->reg, w = x->mode == X86_MODE_LONG64 ? 8 : 4;
 	uint64_t v;
 	if (cr != 0 && cr != 2 && cr != 3 && cr != 4 && cr != 8)
 		return EMU_RAISE_UD(x);
 	if (cr == 8 && x->mode != X86_MODE_LONG64)
 		return EMU_RAISE_UD(x);
 	EMU_TRY(need_cpl0(x));
-	if (x->i.b == 0x22)
-		return emu_write_cr(x, cr, emu_reg_get(x, x->i.rm, w));
+	if (x->i->b == 0x22)
+		return emu_write_cr(x, cr, emu_reg_get(x, x->i->rm, w));
 	switch (cr) {
 	case 0:
 		v = x->st->cr0;
@@ -225,14 +225,14 @@ enum emu_status em_mov_cr(struct emu_exec *x)
 	default:
 		v = x->st->cr8;
 	}
-	emu_reg_set(x, x->i.rm, w, v);
+	emu_reg_set(x, x->i->rm, w, v);
 	return EMU_OK;
 }
 
 /* 0F 21 / 0F 23: DR4/DR5 alias DR6/DR7 unless CR4.DE */
 enum emu_status em_mov_dr(struct emu_exec *x)
 {
-	unsigned dr = x->i.reg, w = x->mode == X86_MODE_LONG64 ? 8 : 4;
+	unsigned dr = x->i->reg, w = x->mode == X86_MODE_LONG64 ? 8 : 4;
 	uint64_t v;
 	if (dr > 7)
 		return EMU_RAISE_UD(x);
@@ -242,8 +242,8 @@ enum emu_status em_mov_dr(struct emu_exec *x)
 		dr += 2;
 	}
 	EMU_TRY(need_cpl0(x));
-	if (x->i.b == 0x23) {
-		v = emu_reg_get(x, x->i.rm, w);
+	if (x->i->b == 0x23) {
+		v = emu_reg_get(x, x->i->rm, w);
 		if (dr < 4) {
 			x->st->dr[dr] = v;
 		} else {
@@ -257,7 +257,7 @@ enum emu_status em_mov_dr(struct emu_exec *x)
 		return EMU_OK;
 	}
 	v = dr < 4 ? x->st->dr[dr] : dr == 6 ? x->st->dr6 : x->st->dr7;
-	emu_reg_set(x, x->i.rm, w, v);
+	emu_reg_set(x, x->i->rm, w, v);
 	return EMU_OK;
 }
 
@@ -303,7 +303,7 @@ static enum emu_status store_dt(struct emu_exec *x, const struct x86_dtable *dt)
 	b[1] = (uint8_t)(dt->limit >> 8);
 	for (unsigned k = 0; k < 8; k++)
 		b[2 + k] = (uint8_t)(dt->base >> (8 * k));
-	return emu_mem_write(x, x->i.ea_seg, x->i.ea, b, n);
+	return emu_mem_write(x, x->i->ea_seg, x->i->ea, b, n);
 }
 
 static enum emu_status load_dt(struct emu_exec *x, struct x86_dtable *dt)
@@ -312,13 +312,13 @@ static enum emu_status load_dt(struct emu_exec *x, struct x86_dtable *dt)
 	unsigned n = x->mode == X86_MODE_LONG64 ? 10 : 6;
 	uint64_t base = 0;
 	EMU_TRY(need_cpl0(x));
-	EMU_TRY(emu_mem_read(x, x->i.ea_seg, x->i.ea, b, n));
+	EMU_TRY(emu_mem_read(x, x->i->ea_seg, x->i->ea, b, n));
 	for (unsigned k = 0; k < n - 2; k++)
 		base |= (uint64_t)b[2 + k] << (8 * k);
 	if (x->mode == X86_MODE_LONG64) {
 		if (!emu_canonical(base))
 			return EMU_RAISE_GP0(x);
-	} else if (x->i.opsize == 2) {
+	} else if (x->i->opsize == 2) {
 		base &= 0xffffff;
 	}
 	dt->base = base;
@@ -339,9 +339,9 @@ static enum emu_status lmsw(struct emu_exec *x)
 /* 0F 01 */
 enum emu_status em_grp7(struct emu_exec *x)
 {
-	unsigned op = (x->i.modrm >> 3) & 7, rm = x->i.modrm & 7;
+	unsigned op = (x->i->modrm >> 3) & 7, rm = x->i->modrm & 7;
 	struct x86_state *st = x->st;
-	if (x->i.mod != 3) {
+	if (x->i->mod != 3) {
 		switch (op) {
 		case 0:
 			return store_dt(x, &st->gdtr);
@@ -364,12 +364,15 @@ enum emu_status em_grp7(struct emu_exec *x)
 		case 4:
 			if (umip_blocks(x))
 				return EMU_RAISE_GP0(x);
-			return emu_mem_write_u(x, x->i.ea_seg, x->i.ea, 2, st->cr0);
+			return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 2, st->cr0);
 		case 6:
 			return lmsw(x);
 		case 7:
 			EMU_TRY(need_cpl0(x));
-			emu_tlb_flush(x, false, x->i.ea);
+			emu_tlb_flush(x, false,
+			              x->i->ea + ((x->mode != X86_MODE_LONG64 || x->i->ea_seg >= X86_FS)
+			                              ? st->seg[x->i->ea_seg].base
+			                              : 0));
 			return EMU_OK;
 		}
 		return emu_unimplemented(x);
@@ -409,7 +412,7 @@ enum emu_status em_grp7(struct emu_exec *x)
 	case 4:
 		if (umip_blocks(x))
 			return EMU_RAISE_GP0(x);
-		emu_reg_set(x, x->i.rm, x->i.opsize, st->cr0);
+		emu_reg_set(x, x->i->rm, x->i->opsize, st->cr0);
 		return EMU_OK;
 	case 6:
 		return lmsw(x);
@@ -438,7 +441,7 @@ enum emu_status em_grp7(struct emu_exec *x)
 /* 0F 00: SLDT and STR here; LLDT LTR VERR VERW need the descriptor checks of the next issue */
 enum emu_status em_grp6(struct emu_exec *x)
 {
-	unsigned op = (x->i.modrm >> 3) & 7;
+	unsigned op = (x->i->modrm >> 3) & 7;
 	if (x->mode == X86_MODE_REAL || x->mode == X86_MODE_V86)
 		return EMU_RAISE_UD(x);
 	switch (op) {
@@ -448,11 +451,11 @@ enum emu_status em_grp6(struct emu_exec *x)
 			return EMU_RAISE_GP0(x);
 		{
 			uint16_t sel = x->st->seg[op == 0 ? X86_LDTR : X86_TR].selector;
-			if (x->i.mod == 3) {
-				emu_reg_set(x, x->i.rm, x->i.opsize, sel);
+			if (x->i->mod == 3) {
+				emu_reg_set(x, x->i->rm, x->i->opsize, sel);
 				return EMU_OK;
 			}
-			return emu_mem_write_u(x, x->i.ea_seg, x->i.ea, 2, sel);
+			return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 2, sel);
 		}
 	case 6:
 	case 7:

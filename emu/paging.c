@@ -1,6 +1,6 @@
 /* Linear to physical address translation: no paging, 32-bit, PAE and
  * 4-level paging; sets accessed/dirty bits and builds #PF error codes.
- * There is no TLB yet: every access walks the tables (emu_tlb_flush is the hook). */
+ * With ctxt->cache set, translations are kept in cache.c's TLB. */
 #include "private.h"
 
 #define PTE_P    (1ull << 0)
@@ -17,13 +17,6 @@
 #define PFEC_U    (1u << 2)
 #define PFEC_RSVD (1u << 3)
 #define PFEC_I    (1u << 4)
-
-void emu_tlb_flush(struct emu_exec *x, bool all, uint64_t lin)
-{
-	(void)x;
-	(void)all;
-	(void)lin;
-}
 
 static enum emu_status page_fault(struct emu_exec *x, uint64_t lin, uint32_t ec)
 {
@@ -66,6 +59,8 @@ enum emu_status emu_translate(struct emu_exec *x, uint64_t lin, enum emu_seg_acc
 		*gpa = (st->efer & X86_EFER_LMA) ? lin : (lin & 0xffffffffu);
 		return EMU_OK;
 	}
+	if (x->c->cache && emu_tlb_lookup(x, lin, acc, user, gpa))
+		return EMU_OK;
 	ec = (wr ? PFEC_W : 0) | (user ? PFEC_U : 0);
 	if (fetch && (nxe || (st->cr4 & X86_CR4_SMEP)) && (st->cr4 & X86_CR4_PAE))
 		ec |= PFEC_I;
@@ -137,5 +132,7 @@ leaf:
 		EMU_TRY(update_entry(x, ent_addr[k], esize, ent[k], bits));
 	}
 	*gpa = phys | (lin & offmask);
+	if (x->c->cache)
+		emu_tlb_fill(x, lin, *gpa, allow_w, allow_u, allow_x, wr || (ent[n - 1] & PTE_D));
 	return EMU_OK;
 }

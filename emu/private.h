@@ -112,7 +112,8 @@ struct emu_exec {
 	struct x86_state *st;
 	const struct emu_ops *ops;
 	void *opaque;
-	struct emu_insn i;
+	struct emu_insn *i; /* the decoded instruction: ibuf, or a decode cache entry */
+	struct emu_insn ibuf;
 	enum x86_mode mode;
 	unsigned cpl;
 	uint64_t next_rip;  /* rip after this instruction (handlers that branch set st->rip) */
@@ -168,7 +169,7 @@ static inline int64_t emu_sext(uint64_t v, unsigned width)
 static inline uint64_t emu_reg_get(const struct emu_exec *x, unsigned r, unsigned width)
 {
 	if (width == 1) {
-		if (!x->i.rex && r >= 4 && r < 8)
+		if (!x->i->rex && r >= 4 && r < 8)
 			return (x->st->gpr[r - 4] >> 8) & 0xff;
 		return x->st->gpr[r] & 0xff;
 	}
@@ -180,7 +181,7 @@ static inline void emu_reg_set(struct emu_exec *x, unsigned r, unsigned width, u
 	uint64_t *g;
 	switch (width) {
 	case 1:
-		if (!x->i.rex && r >= 4 && r < 8) {
+		if (!x->i->rex && r >= 4 && r < 8) {
 			g = &x->st->gpr[r - 4];
 			*g = (*g & ~0xff00ull) | ((v & 0xff) << 8);
 		} else {
@@ -203,11 +204,11 @@ static inline void emu_reg_set(struct emu_exec *x, unsigned r, unsigned width, u
 /* Registers indexed by address size (counters, string pointers). */
 static inline uint64_t emu_areg_get(const struct emu_exec *x, unsigned r)
 {
-	return x->st->gpr[r] & emu_mask(x->i.adsize);
+	return x->st->gpr[r] & emu_mask(x->i->adsize);
 }
 static inline void emu_areg_set(struct emu_exec *x, unsigned r, uint64_t v)
 {
-	emu_reg_set(x, r, x->i.adsize, v);
+	emu_reg_set(x, r, x->i->adsize, v);
 }
 
 /* emu.c: memory through segmentation and paging. Reads happen now; writes are held until commit. */
@@ -224,9 +225,24 @@ enum emu_status emu_mem_check_write(struct emu_exec *x, unsigned seg, uint64_t o
 /* Computes i.ea from the registers (again after POP moved RSP). */
 void emu_calc_ea(struct emu_exec *x);
 
-/* ModRM operand access. */
-enum emu_status emu_rm_read(struct emu_exec *x, unsigned width, uint64_t *v);
-enum emu_status emu_rm_write(struct emu_exec *x, unsigned width, uint64_t v);
+/* ModRM operand access: registers inline, memory through segmentation and paging. */
+static inline enum emu_status emu_rm_read(struct emu_exec *x, unsigned width, uint64_t *v)
+{
+	if (x->i->mod == 3) {
+		*v = emu_reg_get(x, x->i->rm, width);
+		return EMU_OK;
+	}
+	return emu_mem_read_u(x, x->i->ea_seg, x->i->ea, width, v);
+}
+
+static inline enum emu_status emu_rm_write(struct emu_exec *x, unsigned width, uint64_t v)
+{
+	if (x->i->mod == 3) {
+		emu_reg_set(x, x->i->rm, width, v);
+		return EMU_OK;
+	}
+	return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, width, v);
+}
 
 /* Stack. */
 unsigned emu_stack_size(const struct emu_exec *x);
@@ -268,6 +284,15 @@ enum emu_status emu_translate(struct emu_exec *x, uint64_t lin, enum emu_seg_acc
                               uint64_t *gpa);
 /* The hook where a TLB would be flushed (MOV CR3, INVLPG, ...). */
 void emu_tlb_flush(struct emu_exec *x, bool all, uint64_t lin);
+
+/* cache.c: the optional TLB and decoded-instruction cache (x->c->cache != NULL). */
+bool emu_tlb_lookup(struct emu_exec *x, uint64_t lin, enum emu_seg_access acc, bool user, uint64_t *gpa);
+void emu_tlb_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, bool w, bool u, bool xok, bool dirty);
+/* Decoded instructions by linear address. A hit points x->i at the entry and fills the step
+ * report's instruction bytes; avail: bytes before the page end or the CS limit. */
+bool emu_dc_lookup(struct emu_exec *x, uint64_t lin, unsigned avail);
+void emu_dc_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, const uint8_t *buf);
+void emu_dc_note_write(struct emu_cache *k, uint64_t gpa, unsigned len);
 
 /* interrupt.c: delivers vector through the IVT (real mode) or IDT; @next: rip pushed. */
 enum emu_status emu_deliver(struct emu_exec *x, unsigned vector, bool has_error, uint32_t error, bool soft,

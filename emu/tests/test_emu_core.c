@@ -546,6 +546,8 @@ static int diff_states(const struct x86_state *want, const struct x86_state *got
 	return bad;
 }
 
+static struct emu_cache *cache; /* set: the second pass runs every case with the TLB and decode cache */
+
 static int run_case(const struct tcase *t)
 {
 	struct x86_state in, st, want;
@@ -569,6 +571,8 @@ static int run_case(const struct tcase *t)
 	memset(&c, 0, sizeof(c));
 	c.st = &st;
 	c.ops = &th_ops;
+	c.cache = cache;
+	emu_cache_flush(cache);
 	for (int s = 0; s < steps; s++) {
 		rc = emu_step(&c);
 		if (rc != EMU_OK)
@@ -628,6 +632,13 @@ static void test_table(void **state)
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
 		failed += run_case(&cases[k]);
 	print_message("%zu cases, %d failed\n", sizeof(cases) / sizeof(cases[0]), failed);
+	cache = emu_cache_new();
+	assert_non_null(cache);
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
+		failed += run_case(&cases[k]);
+	emu_cache_free(cache);
+	cache = NULL;
+	print_message("with caches: %d failed in all\n", failed);
 	assert_int_equal(failed, 0);
 }
 

@@ -1,0 +1,185 @@
+/* Optional caches: a TLB of 4 KiB translations and a decoded-instruction
+ * cache keyed by physical address. Both are dropped whenever CR0, CR3, CR4
+ * or EFER differ from the values they were filled under; a store through emu
+ * to a page holding cached code drops the instructions it overlaps. */
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "private.h"
+
+#define TLB_SIZE   256
+#define DC_SIZE    4096
+#define CODE_PAGES (1u << 20) /* pages below 4 GiB */
+
+#define TLB_W 1u
+#define TLB_U 2u
+#define TLB_X 4u
+#define TLB_D 8u
+
+struct tlb_entry {
+	uint64_t vpn; /* linear page number + 1; 0: empty */
+	uint64_t pfn;
+	uint32_t perm;
+	uint32_t user; /* filled for a user access */
+};
+
+struct dc_entry {
+	uint64_t lin; /* +1; 0: empty */
+	uint64_t gen; /* valid while equal to emu_cache.gen */
+	uint8_t mode;
+	uint8_t cpl;
+	uint8_t blk[16]; /* insn_len, then the bytes: the layout of emu_step_info's head */
+	struct emu_insn insn;
+};
+
+_Static_assert(offsetof(struct emu_step_info, insn) == offsetof(struct emu_step_info, insn_len) + 1 &&
+                   sizeof(((struct emu_step_info *)0)->insn) == 15,
+               "emu_step_info must start with insn_len, insn[15]");
+
+struct emu_cache {
+	uint64_t cr0, cr3, cr4, efer;
+	uint64_t gen; /* decoded instructions are keyed by linear address: any remapping or code store bumps
+	                 this */
+	struct tlb_entry tlb[TLB_SIZE];
+	struct dc_entry dc[DC_SIZE];
+	uint8_t code_pages[CODE_PAGES / 8];
+};
+
+struct emu_cache *emu_cache_new(void)
+{
+	struct emu_cache *k = calloc(1, sizeof(struct emu_cache));
+	if (k)
+		k->gen = 1;
+	return k;
+}
+
+void emu_cache_free(struct emu_cache *cache)
+{
+	free(cache);
+}
+
+static void tlb_clear(struct emu_cache *k)
+{
+	for (unsigned i = 0; i < TLB_SIZE; i++)
+		k->tlb[i].vpn = 0;
+	k->gen++;
+}
+
+void emu_cache_flush(struct emu_cache *k)
+{
+	if (!k)
+		return;
+	tlb_clear(k);
+	memset(k->code_pages, 0, sizeof(k->code_pages));
+}
+
+/* The TLB is valid only under the paging registers it was filled with. */
+static inline bool tlb_context(struct emu_cache *k, const struct x86_state *st)
+{
+	if (k->cr3 == st->cr3 && k->cr0 == st->cr0 && k->cr4 == st->cr4 && k->efer == st->efer)
+		return true;
+	tlb_clear(k);
+	k->cr0 = st->cr0;
+	k->cr3 = st->cr3;
+	k->cr4 = st->cr4;
+	k->efer = st->efer;
+	return false;
+}
+
+bool emu_tlb_lookup(struct emu_exec *x, uint64_t lin, enum emu_seg_access acc, bool user, uint64_t *gpa)
+{
+	struct emu_cache *k = x->c->cache;
+	const struct x86_state *st = x->st;
+	struct tlb_entry *e;
+	uint64_t vpn = (lin >> 12) + 1;
+	if (!tlb_context(k, st))
+		return false;
+	e = &k->tlb[vpn % TLB_SIZE];
+	if (e->vpn != vpn)
+		return false;
+	/* Anything that might fault, or must set a dirty bit, takes the walk. */
+	if (user && !(e->perm & TLB_U))
+		return false;
+	if (acc == SEG_WRITE &&
+	    (!(e->perm & TLB_D) || (!(e->perm & TLB_W) && (user || (st->cr0 & X86_CR0_WP)))))
+		return false;
+	if (acc == SEG_EXEC &&
+	    (!(e->perm & TLB_X) || (!user && (e->perm & TLB_U) && (st->cr4 & X86_CR4_SMEP))))
+		return false;
+	*gpa = e->pfn | (lin & 0xfff);
+	return true;
+}
+
+void emu_tlb_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, bool w, bool u, bool xok, bool dirty)
+{
+	struct emu_cache *k = x->c->cache;
+	uint64_t vpn = (lin >> 12) + 1;
+	struct tlb_entry *e = &k->tlb[vpn % TLB_SIZE];
+	tlb_context(k, x->st);
+	e->vpn = vpn;
+	e->pfn = gpa & ~0xfffull;
+	e->perm = (w ? TLB_W : 0) | (u ? TLB_U : 0) | (xok ? TLB_X : 0) | (dirty ? TLB_D : 0);
+}
+
+void emu_tlb_flush(struct emu_exec *x, bool all, uint64_t lin)
+{
+	struct emu_cache *k = x->c->cache;
+	if (!k)
+		return;
+	if (all) {
+		tlb_clear(k);
+		return;
+	}
+	uint64_t vpn = (lin >> 12) + 1;
+	if (k->tlb[vpn % TLB_SIZE].vpn == vpn)
+		k->tlb[vpn % TLB_SIZE].vpn = 0;
+	k->gen++;
+}
+
+bool emu_dc_lookup(struct emu_exec *x, uint64_t lin, unsigned avail)
+{
+	struct emu_cache *k = x->c->cache;
+	struct dc_entry *e = &k->dc[lin % DC_SIZE];
+	if (e->lin != lin + 1 || e->gen != k->gen || e->mode != x->mode || e->cpl != x->cpl ||
+	    e->blk[0] > avail)
+		return false;
+	if (x->mode != X86_MODE_REAL && !tlb_context(k, x->st))
+		return false;
+	x->i = &e->insn;
+	/* One 16-byte copy fills insn_len and insn[] of the step report. */
+	memcpy((uint8_t *)&x->c->info + offsetof(struct emu_step_info, insn_len), e->blk, 16);
+	return true;
+}
+
+void emu_dc_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, const uint8_t *buf)
+{
+	struct emu_cache *k = x->c->cache;
+	struct dc_entry *e = &k->dc[lin % DC_SIZE];
+	if (gpa >= (uint64_t)CODE_PAGES << 12)
+		return;
+	if (x->mode != X86_MODE_REAL)
+		tlb_context(k, x->st);
+	e->lin = lin + 1;
+	e->gen = k->gen;
+	e->mode = (uint8_t)x->mode;
+	e->cpl = (uint8_t)x->cpl;
+	e->insn = *x->i;
+	memset(e->blk, 0, sizeof(e->blk));
+	e->blk[0] = x->i->len;
+	memcpy(e->blk + 1, buf, x->i->len);
+	k->code_pages[gpa >> 15] |= (uint8_t)(1u << ((gpa >> 12) & 7));
+}
+
+static bool code_page(const struct emu_cache *k, uint64_t gpa)
+{
+	return gpa < ((uint64_t)CODE_PAGES << 12) && (k->code_pages[gpa >> 15] & (1u << ((gpa >> 12) & 7)));
+}
+
+/* A store into a page with cached code drops every decoded instruction (self-modifying code is rare). */
+void emu_dc_note_write(struct emu_cache *k, uint64_t gpa, unsigned len)
+{
+	if (!code_page(k, gpa) && !code_page(k, gpa + len - 1))
+		return;
+	k->gen++;
+	memset(k->code_pages, 0, sizeof(k->code_pages));
+}
