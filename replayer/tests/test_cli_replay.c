@@ -163,6 +163,108 @@ static void test_bisect_and_diff(void **state)
 	free(r);
 }
 
+/* Runs cmd through sh; returns its exit status and fills r's stdout/stderr. */
+static int run_sh(struct run *r, const char *cmd)
+{
+	char *out = synth_tmp(".out"), *err = synth_tmp(".err"), *full = malloc(strlen(cmd) + 1024);
+	assert_non_null(full);
+	sprintf(full, "%s >%s 2>%s </dev/null", cmd, out, err);
+	int st = system(full);
+	assert_true(WIFEXITED(st));
+	read_file(out, r->out, sizeof(r->out));
+	read_file(err, r->err, sizeof(r->err));
+	unlink(out), unlink(err);
+	free(out), free(err), free(full);
+	return WEXITSTATUS(st);
+}
+
+/* Without /dev/kvm (hidden in a private mount namespace) a requested kvm backend is an environment error. */
+static void test_kvm_without_dev_kvm(void **state)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	char cmd[4096];
+	(void)state;
+	if (system("unshare -m sh -c 'mount -t tmpfs none /dev' >/dev/null 2>&1") != 0) {
+		free(r);
+		skip();
+	}
+	/* EMUDIFF_BIN and the trace become $0 and $1 of the inner shell. */
+	snprintf(cmd, sizeof(cmd),
+	         "unshare -m sh -c 'mount -t tmpfs none /dev && exec \"$0\" replay \"$1\" --backends "
+	         "emu,kvm' '%s' '%s'",
+	         getenv("EMUDIFF_BIN"), clean_trace);
+	int st = run_sh(r, cmd);
+	if (st != 3 || !strstr(r->err, "/dev/kvm"))
+		fail_msg("status %d, stderr '%s'; want 3 naming /dev/kvm", st, r->err);
+	/* kvm is not a default backend: the default replay works without /dev/kvm. */
+	snprintf(cmd, sizeof(cmd),
+	         "unshare -m sh -c 'mount -t tmpfs none /dev && exec \"$0\" replay \"$1\"' '%s' '%s'",
+	         getenv("EMUDIFF_BIN"), clean_trace);
+	st = run_sh(r, cmd);
+	if (st != 0)
+		fail_msg("default backends without /dev/kvm: status %d, stderr '%s'", st, r->err);
+	free(r);
+}
+
+/* bisect --commits drives git bisect run with ci/bisect-step on a small repository whose "emudiff"
+ * is a script: commits c3 and c4 diverge, so c3 is the first bad one. */
+static void test_bisect_commits(void **state)
+{
+	const char *src = getenv("EMUDIFF_SOURCE");
+	char *dir = synth_tmp(".git.d"), *script = synth_tmp(".sh"), cmd[4096];
+	struct run *r = calloc(1, sizeof(*r));
+	(void)state;
+	assert_non_null(src);
+	if (system("git --version >/dev/null 2>&1") != 0) {
+		free(r), free(dir), free(script);
+		skip();
+	}
+	FILE *f = fopen(script, "w");
+	assert_non_null(f);
+	fprintf(f,
+	        "set -e\n"
+	        "export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t\n"
+	        "mkdir -p '%s/ci' && cd '%s' && git init -q . && cp '%s/ci/bisect-step' ci/\n"
+	        "cat > CMakeLists.txt <<'EOF'\n"
+	        "cmake_minimum_required(VERSION 3.20)\n"
+	        "project(fake NONE)\n"
+	        "include(status.cmake)\n"
+	        "configure_file(emudiff.in ${CMAKE_BINARY_DIR}/emudiff @ONLY\n"
+	        "  FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)\n"
+	        "add_custom_target(emudiff)\n"
+	        "EOF\n"
+	        "printf '#!/bin/sh\\nexit @STATUS@\\n' > emudiff.in\n"
+	        "for i in 1 2 3 4; do\n"
+	        "  s=0; [ $i -ge 3 ] && s=1\n"
+	        "  echo \"set(STATUS $s)\" > status.cmake; echo $i > n.txt\n"
+	        "  git add -A && git commit -qm c$i && git tag c$i\n"
+	        "done\n",
+	        dir, dir, src);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "sh '%s'", script);
+	if (run_sh(r, cmd) != 0)
+		fail_msg("making the repository: %s", r->err);
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' bisect --commits c1..c4 '%s'", dir, getenv("EMUDIFF_BIN"),
+	         clean_trace);
+	int st = run_sh(r, cmd);
+	char sha[64] = "", want[128];
+	snprintf(cmd, sizeof(cmd), "git -C '%s' rev-parse c3", dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(sha, sizeof(sha), p));
+	pclose(p);
+	sha[strcspn(sha, "\n")] = 0;
+	snprintf(want, sizeof(want), "first bad commit: %s c3", sha);
+	if (st != 1 || !strstr(r->out, want))
+		fail_msg("status %d; want 1 and '%s'\nstdout: %s\nstderr: %s", st, want, r->out, r->err);
+	/* git bisect reset ran: no bisection is left in progress. */
+	snprintf(cmd, sizeof(cmd), "test ! -e '%s/.git/BISECT_LOG' && rm -rf '%s'", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	unlink(script);
+	free(dir), free(script), free(r);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -188,6 +290,8 @@ int main(void)
 	    cmocka_unit_test(test_replay_exit_status),
 	    cmocka_unit_test(test_replay_writes_results_and_report_rerenders),
 	    cmocka_unit_test(test_bisect_and_diff),
+	    cmocka_unit_test(test_kvm_without_dev_kvm),
+	    cmocka_unit_test(test_bisect_commits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
