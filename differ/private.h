@@ -45,6 +45,10 @@ enum rule_cond_kind {
 	COND_FAULT_EXP,
 	COND_FAULT_ACT,
 	COND_FAULT_BOTH,
+	COND_ACCESSED,
+	COND_EXP_STAYED,
+	COND_EXIT,
+	COND_EXIT_ADDR,
 };
 
 struct rule_cond {

@@ -50,6 +50,10 @@ static const struct {
     {"fault_exp", COND_FAULT_EXP},
     {"fault_act", COND_FAULT_ACT},
     {"fault_both", COND_FAULT_BOTH},
+    {"accessed", COND_ACCESSED},
+    {"exp_stayed", COND_EXP_STAYED},
+    {"exit", COND_EXIT},
+    {"exit_addr", COND_EXIT_ADDR},
 };
 
 static const struct {
@@ -572,6 +576,65 @@ static bool sequential(const struct differ_class_ctx *c, const struct x86_state 
 	return rep && st->rip == d->pre.rip;
 }
 
+/* A memory field's address: "mem[0x1234]"; false for other fields. */
+static bool mem_addr(const struct differ_field_diff *f, uint64_t *addr)
+{
+	char *end;
+	if (strncmp(f->field, "mem[", 4) != 0)
+		return false;
+	*addr = strtoull(f->field + 4, &end, 16);
+	return *end == ']';
+}
+
+/* Every difference is the accessed bit of a descriptor: bit 0 of a segment's type, or of a descriptor
+ * byte in memory (a byte written on one side only must have it set). */
+static bool only_accessed_bits(const struct differ_diff_list *l)
+{
+	uint64_t addr;
+
+	if (!l->n)
+		return false;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct differ_field_diff *f = &l->v[i];
+		size_t n = strlen(f->field);
+		if (n > 5 && strcmp(f->field + n - 5, ".attr") == 0) {
+			if (f->missing || (f->expected ^ f->actual) != 1)
+				return false;
+			continue;
+		}
+		if (!mem_addr(f, &addr) || f->width != 1)
+			return false;
+		if (f->missing & DIFFER_MISSING_ACTUAL) {
+			if (!(f->expected & 1))
+				return false;
+		} else if (f->missing & DIFFER_MISSING_EXPECTED) {
+			if (!(f->actual & 1))
+				return false;
+		} else if ((f->expected ^ f->actual) != 1) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Every differing memory byte lies in the access of the recorded MMIO exit. */
+static bool mem_in_exit(const struct differ_diff_list *l, const struct trace_exit *x)
+{
+	uint64_t addr;
+	bool any = false;
+
+	if (!x || x->reason != TRACE_EXIT_MMIO)
+		return false;
+	for (size_t i = 0; i < l->n; i++) {
+		if (!mem_addr(&l->v[i], &addr))
+			continue;
+		if (addr < x->addr || addr + l->v[i].width > x->addr + (x->size ? x->size : 1))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx *c,
                        const struct differ_field_diff *matched)
 {
@@ -645,6 +708,19 @@ static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx 
 	case COND_FAULT_BOTH:
 		v = !c->branch && !sequential(c, &d->expected) && !sequential(c, &d->actual) &&
 		    d->expected.rip != d->actual.rip;
+		break;
+	case COND_ACCESSED:
+		v = only_accessed_bits(c->diffs);
+		break;
+	case COND_EXP_STAYED:
+		differ_prefix_len(d->mode, d->insn, d->insn_len, &rep);
+		v = !rep && d->expected.rip == d->pre.rip;
+		break;
+	case COND_EXIT:
+		v = c->in->expected_exit != NULL;
+		break;
+	case COND_EXIT_ADDR:
+		v = mem_in_exit(c->diffs, c->in->expected_exit);
 		break;
 	case COND_FLAGS:
 		v = c->diffs->rflags_diff && !(c->diffs->rflags_diff & ~k->flags);

@@ -238,6 +238,43 @@ static void s_rep_mid(struct fx *fx)
 	fx->exp.rip = fx->pre.rip;
 	fx->exp.gpr[X86_RCX] = 5;
 }
+static void s_ran_past(struct fx *fx)
+{
+	/* The backend executed the instruction in the shadow too (silicon's single-step behaviour). */
+	fx->res.post.rip += 3;
+	fx->res.post.gpr[X86_RSP] = 0x7c00;
+}
+static void s_accessed(struct fx *fx)
+{
+	fx->exp.seg[X86_CS].attr |= 1;
+	fx->res.post.seg[X86_CS].attr &= ~1u;
+	fx->wdata[0][0] = 0x9b;
+	fx->w[0] = (struct trace_write){0x812d, 1, fx->wdata[0]};
+	fx->in.n_expected_writes = 1;
+}
+static void s_stayed(struct fx *fx)
+{
+	/* The recording's step only completed the previous instruction's MMIO store. */
+	fx->exit =
+	    (struct trace_exit){.reason = TRACE_EXIT_MMIO, .addr = 0xfeb00804, .size = 4, .is_write = 1};
+	memcpy(fx->exit.data, "\x0d\xf0\xfe\xca", 4);
+	fx->in.expected_exit = &fx->exit;
+	fx->exp.rip = fx->pre.rip;
+}
+static void s_mmio_store_unrecorded(struct fx *fx)
+{
+	fx->exit = (struct trace_exit){.reason = TRACE_EXIT_MMIO, .addr = 0xfeb00804, .size = 4};
+	fx->in.expected_exit = &fx->exit;
+	fx->res.writes[0] =
+	    (struct backend_write){.gpa = 0xfeb00804, .len = 4, .data = {0x0d, 0xf0, 0xfe, 0xca}};
+	fx->res.n_writes = 1;
+}
+static void s_rf(struct fx *fx)
+{
+	fx->exp.rip = fx->pre.rip;
+	fx->exp.rflags |= X86_RFLAGS_RF;
+	fx->res.post.rip = fx->pre.rip;
+}
 static void s_cr2(struct fx *fx)
 {
 	fx->exp.cr2 = 0x400000;
@@ -293,7 +330,7 @@ static void s_ds_base(struct fx *fx)
 }
 static void s_es_attr(struct fx *fx)
 {
-	fx->res.post.seg[X86_ES].attr ^= 1; /* accessed bit */
+	fx->res.post.seg[X86_ES].limit = 0xffff;
 }
 static void s_gdtr(struct fx *fx)
 {
@@ -448,6 +485,15 @@ static const struct tcase cases[] = {
       "REP count after rep movsb", "rcx"),
     R("faults to different handlers", {0x8b, 0x03}, 2, P32, s_fault_both, 1, "exception.vector",
       "recorded 0x5000, backend 0x6000", "rip"),
+    R("mov ss: backend ran the shadowed instruction", {0x8e, 0xd0}, 2, RM, s_ran_past, 1, "shadow.mov_ss",
+      "the backend ran past mov to 0x105", "rsp"),
+    R("far jmp: accessed bit", {0x66, 0xea, 0x41, 0x80, 0, 0, 0x08, 0}, 8, X86_MODE_PROT16, s_accessed, 1,
+      "segment.accessed", "cs.attr expected 0xc09b, got 0xc09a", "cs.attr"),
+    R("recording stayed at an exit", {0x3d, 0x77, 0x66, 0x55, 0x44}, 5, P32, s_stayed, 1, "io",
+      "the recording stayed on cmp eax, 0x44556677 at an exit", "rip"),
+    R("MMIO store the recording lists as an exit", {0x87, 0x05, 0x04, 0x08, 0xb0, 0xfe}, 6, P32,
+      s_mmio_store_unrecorded, 1, "io", "MMIO access at mem[0xfeb00804]", "mem[0xfeb00804]"),
+    R("rep outsb: RF", {0xf3, 0x6e}, 2, RM, s_rf, 1, "string.rep", "RF differ after rep outsb", "rflags"),
     /* io, string, msr, cpuid */
     R("out value", {0xee}, 1, P32, s_out_value, 1, "io",
       "port.value after out dx, al: expected 0x41, got 0x42", "port.value"),
@@ -461,7 +507,7 @@ static const struct tcase cases[] = {
     R("cpuid", {0x0f, 0xa2}, 2, P32, s_cpuid, 1, "cpuid", "CPUID leaf 0x1", "rbx"),
     /* segments and system registers */
     R("mov ds", {0x8e, 0xd8}, 2, P32, s_ds_base, 1, "segment.load", "DS load by mov ds, eax", "ds.base"),
-    R("es cache", {0x90}, 1, P32, s_es_attr, 1, "segment.cache", "ES descriptor cache differs", "es.attr"),
+    R("es cache", {0x90}, 1, P32, s_es_attr, 1, "segment.cache", "ES descriptor cache differs", "es.limit"),
     R("lgdt", {0x0f, 0x01, 0x10}, 3, P32, s_gdtr, 1, "sysreg.dtable", "gdtr.base", "gdtr.base"),
     R("mov cr0", {0x0f, 0x22, 0xc0}, 3, RM, s_cr0, 1, "sysreg.cr", "cr0 after mov cr0, eax", "cr0"),
     R("dr7", {0x0f, 0x23, 0xf8}, 3, P32, s_dr7, 1, "sysreg.dr", "dr7", "dr7"),
