@@ -513,8 +513,13 @@ static void decode_exit(struct shim_vm *vm, struct shim_exit *e)
 		e->is_write = run->io.direction == KVM_EXIT_IO_OUT;
 		e->pio_data = (uint8_t *)run + run->io.data_offset;
 		e->data_len = (uint32_t)total;
-		if (e->is_write)
-			memcpy(e->data, e->pio_data, total < sizeof(e->data) ? total : sizeof(e->data));
+		if (!e->is_write) {
+			/* Both places start as absent hardware; shim_complete_io tells which one the caller
+			 * filled. */
+			memset(e->pio_data, 0xff, total);
+			memset(e->data, 0xff, sizeof(e->data));
+		}
+		memcpy(e->data, e->pio_data, total < sizeof(e->data) ? total : sizeof(e->data));
 		vm->io_pending = true;
 		break;
 	}
@@ -661,8 +666,12 @@ int shim_complete_io(struct shim_vm *vm, const struct shim_exit *exit)
 		return shim_fail(vm, -EINVAL, "shim_complete_io: the last exit was not an IO or MMIO exit");
 	if (exit->kind == SHIM_EXIT_IO && !exit->is_write && run->exit_reason == KVM_EXIT_IO) {
 		size_t total = (size_t)run->io.size * run->io.count;
+		static const uint8_t ones[sizeof(exit->data)] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		                                                 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		                                                 0xff, 0xff, 0xff, 0xff};
 
-		if (total <= sizeof(exit->data))
+		/* data[] changed from all ones: the caller answered there, not in pio_data. */
+		if (total <= sizeof(exit->data) && memcmp(exit->data, ones, total) != 0)
 			memcpy((uint8_t *)run + run->io.data_offset, exit->data, total);
 	} else if (exit->kind == SHIM_EXIT_MMIO && !exit->is_write && run->exit_reason == KVM_EXIT_MMIO) {
 		memcpy(run->mmio.data, exit->data, run->mmio.len <= 8 ? run->mmio.len : 8);

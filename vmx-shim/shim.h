@@ -107,8 +107,9 @@ struct shim_exit {
 	uint8_t data[16]; /* written value (out) / read value to fill (in) */
 	uint32_t data_len;
 	/* IO only: KVM's buffer of count*size bytes inside kvm_run, valid until
-	 * the next shim_run. OUT: the written bytes. IN with count*size > 16
-	 * (REP INS): the caller fills it (data[] holds only the first 16). */
+	 * the next shim_run. OUT: the written bytes. IN: the caller answers in
+	 * data[] or here (here only, when count*size > 16); both start as all
+	 * ones (absent hardware), and data[] wins when it was changed. */
 	uint8_t *pio_data;
 };
 /* Field use per kind:
