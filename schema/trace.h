@@ -110,25 +110,31 @@ const char *trace_error(const struct trace *t);
 /* A one-line message for an error before a struct trace exists. */
 const char *trace_last_open_error(void);
 
-/* meta: key/value text; written once, read back with trace_meta_get. */
+/* meta: key/value text; written once, read back with trace_meta_get. trace_finish writes the keys
+ * end_reason and steps; their presence marks a complete trace. */
 int trace_meta_set(struct trace *t, const char *key, const char *value);
 /* Copies the value into buf; -ENOENT when absent. */
 int trace_meta_get(const struct trace *t, const char *key, char *buf, size_t len);
 
 /* Writer. Memory: trace_put_memory stores whole guest memory contents as seen
  * before the next appended step (the initial image, or pages dirtied by a RUN
- * step); pages are content-addressed. */
+ * step); pages are content-addressed. Memory never stored reads as zeros, so
+ * zero pages of an image cost nothing. step->index must be the next index. */
 int trace_put_memory(struct trace *t, uint64_t gpa, const void *data, size_t len);
 int trace_append_step(struct trace *t, const struct trace_step *step);
 int trace_append_exit(struct trace *t, const struct trace_exit *exit);
 int trace_append_event(struct trace *t, const struct trace_event *event);
 /* The state after the last step and why recording ended; commits. */
 int trace_finish(struct trace *t, const struct x86_state *final_state, const char *end_reason);
-/* Commit now (the writer also commits every TRACE_BATCH_STEPS steps). */
+/* Commit now (the writer also commits every TRACE_BATCH_STEPS steps). This ends
+ * a chunk without the state after its last step: if the writer dies before
+ * the next commit, the trace ends one step earlier. Not meant for every step. */
 int trace_commit(struct trace *t);
 #define TRACE_BATCH_STEPS 16384
 
-/* Reader. States: 0..trace_step_count() inclusive (the last is the final state). */
+/* Reader. States: 0..trace_step_count() inclusive (the last is the final state).
+ * On a writer, trace_step_count() is the number of steps appended, and the
+ * reader calls see committed steps only. */
 uint64_t trace_step_count(const struct trace *t);
 bool trace_is_complete(const struct trace *t);
 int trace_state_at(struct trace *t, uint64_t step, struct x86_state *out);
