@@ -612,7 +612,14 @@ uint64_t alu_undefined(enum alu_family family)
 	case ALU_FAM_DIV:
 		return F_ARITH;
 	case ALU_FAM_BCD_ADJ:
+	case ALU_FAM_AAA_AAS:
+		return F_OF | F_SF | F_ZF | F_PF;
+	case ALU_FAM_DAA_DAS:
 		return F_OF;
+	case ALU_FAM_SHIFT_WIDE:
+		return F_CF | F_OF | F_AF;
+	case ALU_FAM_SHxD_WIDE:
+		return F_ARITH;
 	case ALU_FAM_AAM_AAD:
 		return F_OF | F_AF | F_CF;
 	case ALU_FAM_BIT_TEST:
@@ -623,4 +630,43 @@ uint64_t alu_undefined(enum alu_family family)
 		return F_OF | F_SF | F_AF | F_PF;
 	}
 	return 0;
+}
+
+enum alu_family alu_shift_family(enum alu_shiftop op, unsigned width, uint64_t count)
+{
+	unsigned c = (unsigned)(count & count_mask(width)), bits = 8 * width;
+
+	if (c == 0)
+		return ALU_FAM_NONE;
+	switch (op) {
+	case ALU_ROL:
+	case ALU_ROR:
+		return c == 1 ? ALU_FAM_NONE : ALU_FAM_ROTATE_N;
+	case ALU_RCL:
+	case ALU_RCR:
+		/* A rotate through CF by a multiple of 9 or 17 affects no flag. */
+		if (width <= 2 && c % (bits + 1) == 0)
+			return ALU_FAM_NONE;
+		return c == 1 ? ALU_FAM_NONE : ALU_FAM_ROTATE_N;
+	case ALU_SHL:
+	case ALU_SAL:
+	case ALU_SHR:
+		if (c >= bits)
+			return ALU_FAM_SHIFT_WIDE;
+		break;
+	case ALU_SAR:
+		break;
+	}
+	return c == 1 ? ALU_FAM_SHIFT_1 : ALU_FAM_SHIFT_N;
+}
+
+enum alu_family alu_shxd_family(unsigned width, uint64_t count)
+{
+	unsigned c = (unsigned)(count & count_mask(width));
+
+	if (c == 0)
+		return ALU_FAM_NONE;
+	if (c > 8 * width)
+		return ALU_FAM_SHxD_WIDE;
+	return c == 1 ? ALU_FAM_SHIFT_1 : ALU_FAM_SHxD;
 }

@@ -77,8 +77,15 @@ enum alu_family {
 	ALU_FAM_BIT_TEST,   /* BT*: OF SF AF PF */
 	ALU_FAM_BSF_BSR,    /* CF OF SF AF PF */
 	ALU_FAM_TZCNT_LZCNT,/* OF SF AF PF */
+	ALU_FAM_SHIFT_WIDE, /* SHL/SHR by a masked count >= width (8/16-bit only): CF OF AF */
+	ALU_FAM_SHxD_WIDE,  /* SHLD/SHRD by a count > width (16-bit only): all six */
+	ALU_FAM_DAA_DAS,    /* OF (ALU_FAM_BCD_ADJ covers DAA-AAS together) */
+	ALU_FAM_AAA_AAS,    /* OF SF ZF PF */
 };
 
 uint64_t alu_undefined(enum alu_family family);
+/* The family of one shift/rotate or SHLD/SHRD, from its operation, width and raw count. */
+enum alu_family alu_shift_family(enum alu_shiftop op, unsigned width, uint64_t count);
+enum alu_family alu_shxd_family(unsigned width, uint64_t count);
 
 #endif
