@@ -275,6 +275,10 @@ static void s_rf(struct fx *fx)
 	fx->exp.rflags |= X86_RFLAGS_RF;
 	fx->res.post.rip = fx->pre.rip;
 }
+static void s_tf(struct fx *fx)
+{
+	fx->res.post.rflags |= X86_RFLAGS_TF;
+}
 static void s_cr2(struct fx *fx)
 {
 	fx->exp.cr2 = 0x400000;
@@ -494,6 +498,8 @@ static const struct tcase cases[] = {
     R("MMIO store the recording lists as an exit", {0x87, 0x05, 0x04, 0x08, 0xb0, 0xfe}, 6, P32,
       s_mmio_store_unrecorded, 1, "io", "MMIO access at mem[0xfeb00804]", "mem[0xfeb00804]"),
     R("rep outsb: RF", {0xf3, 0x6e}, 2, RM, s_rf, 1, "string.rep", "RF differ after rep outsb", "rflags"),
+    R("popf: TF", {0x9d}, 1, RM, s_tf, 1, "flags.tf", "TF differs after popf: expected 0x2, got 0x102",
+      "rflags"),
     /* io, string, msr, cpuid */
     R("out value", {0xee}, 1, P32, s_out_value, 1, "io",
       "port.value after out dx, al: expected 0x41, got 0x42", "port.value"),
