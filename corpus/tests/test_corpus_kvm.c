@@ -41,6 +41,7 @@ static const struct {
 } failing_insns[] = {
     {"pmiret", {0xcf}, 1, __FILE__, __LINE__},      /* iretd */
     {"pmint", {0xcd, 0x40}, 2, __FILE__, __LINE__}, /* int 0x40 */
+    {"kvmgaps", {0x27}, 1, __FILE__, __LINE__},     /* daa */
 };
 
 static struct guest guests[MAX_GUESTS];
