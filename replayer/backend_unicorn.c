@@ -144,7 +144,9 @@ enum insn_class {
 	INSN_HLT,
 	INSN_STI,
 	INSN_RDTSC,
-	INSN_SOFT_INT, /* vector in soft_vector */
+	INSN_SOFT_INT,
+	INSN_RETF,
+	INSN_MOV_TO_CR,
 };
 
 struct child {
@@ -703,8 +705,10 @@ static void hook_mem_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int s
 		return;
 	const struct unicorn_region *r = NULL;
 	uint8_t *p = ram(addr, (uint64_t)size, &r);
-	if (!p)
-		return; /* MMIO: the recording has it as an exit, not as RAM */
+	if (!p) {
+		add_write(addr, size, (uint64_t)value); /* MMIO: the recording lists these writes too */
+		return;
+	}
 	struct unicorn_shm *shm = C.shm;
 	if (shm->n_undo < UNICORN_MAX_UNDO) {
 		struct unicorn_undo *u = &shm->undo[shm->n_undo++];
@@ -804,49 +808,69 @@ static int hook_cpuid(uc_engine *uc, void *user)
 	return 1;
 }
 
-/* Names what the instruction at RIP is, as far as this backend needs to know. */
-static enum insn_class classify(const uint8_t *b, size_t n, bool long64, unsigned *soft_vector)
+/* What the instruction at RIP is, as far as this backend needs to know. */
+struct insn_info {
+	enum insn_class cls;
+	unsigned vector; /* INSN_SOFT_INT */
+	unsigned cr;     /* INSN_MOV_TO_CR */
+	bool opsize;     /* a 66 prefix */
+};
+
+static struct insn_info classify(const uint8_t *b, size_t n, bool long64)
 {
+	struct insn_info in = {.cls = INSN_OTHER};
 	size_t i = 0;
 	while (i < n) {
 		uint8_t c = b[i];
 		if (c == 0x66 || c == 0x67 || c == 0xf0 || c == 0xf2 || c == 0xf3 || c == 0x2e || c == 0x36 ||
 		    c == 0x3e || c == 0x26 || c == 0x64 || c == 0x65 || (long64 && (c & 0xf0) == 0x40))
-			i++;
+			in.opsize |= c == 0x66, i++;
 		else
 			break;
 	}
 	if (i >= n)
-		return INSN_OTHER;
+		return in;
 	switch (b[i]) {
 	case 0x9c:
-		return INSN_PUSHF;
+		in.cls = INSN_PUSHF;
+		break;
 	case 0x9d:
-		return INSN_POPF;
+		in.cls = INSN_POPF;
+		break;
 	case 0xcf:
-		return INSN_IRET;
+		in.cls = INSN_IRET;
+		break;
+	case 0xca:
+	case 0xcb:
+		in.cls = INSN_RETF;
+		break;
 	case 0xf4:
-		return INSN_HLT;
+		in.cls = INSN_HLT;
+		break;
 	case 0xfb:
-		return INSN_STI;
+		in.cls = INSN_STI;
+		break;
 	case 0xcc:
-		*soft_vector = 3;
-		return INSN_SOFT_INT;
+		in.cls = INSN_SOFT_INT, in.vector = 3;
+		break;
 	case 0xf1:
-		*soft_vector = 1;
-		return INSN_SOFT_INT;
+		in.cls = INSN_SOFT_INT, in.vector = 1;
+		break;
 	case 0xcd:
-		*soft_vector = i + 1 < n ? b[i + 1] : 0;
-		return INSN_SOFT_INT;
+		in.cls = INSN_SOFT_INT, in.vector = i + 1 < n ? b[i + 1] : 0;
+		break;
 	case 0x0f:
 		if (i + 1 < n && b[i + 1] == 0x31)
-			return INSN_RDTSC;
-		if (i + 3 < n && b[i + 1] == 0x01 && b[i + 2] == 0xf9)
-			return INSN_RDTSC;
-		return INSN_OTHER;
+			in.cls = INSN_RDTSC;
+		else if (i + 3 < n && b[i + 1] == 0x01 && b[i + 2] == 0xf9)
+			in.cls = INSN_RDTSC;
+		else if (i + 2 < n && b[i + 1] == 0x22)
+			in.cls = INSN_MOV_TO_CR, in.cr = (b[i + 2] >> 3) & 7;
+		break;
 	default:
-		return INSN_OTHER;
+		break;
 	}
+	return in;
 }
 
 __attribute__((format(printf, 2, 3))) static void unsupported(struct backend_result *res, const char *fmt,
@@ -879,6 +903,20 @@ static void undo_rom_writes(void)
 			mark_dirty(shm, u->gpa, u->len);
 		}
 	}
+}
+
+/* With memory hooks, unicorn 2.0.1 stores the instruction's own address into EIP before each
+ * memory access; a real-mode RETF pops the selector after setting EIP, so EIP ends up back at the
+ * RETF. Put the popped offset where it belongs. */
+static void fix_retf_eip(const struct x86_state *pre, bool opsize, struct x86_state *post)
+{
+	bool o32 = ((pre->seg[X86_CS].attr & X86_SEG_DB) != 0) != opsize;
+	uint64_t sp = pre->gpr[X86_RSP] & ((pre->seg[X86_SS].attr & X86_SEG_DB) ? 0xffffffffull : 0xffffull);
+	const uint8_t *p = ram(pre->seg[X86_SS].base + sp, o32 ? 4 : 2, NULL);
+	if (!p)
+		return;
+	post->rip = o32 ? get32(p) : (uint64_t)(p[0] | p[1] << 8);
+	uc_reg_write(C.uc, UC_X86_REG_RIP, &post->rip);
 }
 
 static void do_step(void)
@@ -968,10 +1006,10 @@ static void do_step(void)
 		            (unsigned long long)la);
 		return;
 	}
-	unsigned soft_vector = 0;
-	enum insn_class cls = classify(bytes, n, long64, &soft_vector);
+	struct insn_info insn = classify(bytes, n, long64);
+	enum insn_class cls = insn.cls;
 	if (cls == INSN_SOFT_INT) {
-		unsupported(res, "unicorn does not deliver exceptions/interrupts (vector %u)", soft_vector);
+		unsupported(res, "unicorn does not deliver exceptions/interrupts (vector %u)", insn.vector);
 		return;
 	}
 	if (cls == INSN_RDTSC) {
@@ -996,7 +1034,8 @@ static void do_step(void)
 	 * address is never reached (TF stops first), but unicorn invalidates the translations around
 	 * it and, with paging on, walks the page tables for the byte before it (a failed walk sets CR2).
 	 * So: without paging an address no region backs, with paging the instruction's own address. */
-	uint64_t until = C.paging || ram(UNICORN_UNTIL, 1, NULL) ? la + 1 : UNICORN_UNTIL;
+	uint64_t until =
+	    C.paging || cls == INSN_MOV_TO_CR || ram(UNICORN_UNTIL, 1, NULL) ? la + 1 : UNICORN_UNTIL;
 	err = uc_emu_start(C.uc, pre.rip, until, 0, 0);
 	unmap_scratch();
 
@@ -1041,7 +1080,6 @@ static void do_step(void)
 	struct x86_state *post = &res->post;
 	if (cls != INSN_POPF && cls != INSN_IRET)
 		post->rflags = (post->rflags & ~X86_RFLAGS_TF) | (pre.rflags & X86_RFLAGS_TF);
-	post->rflags &= ~X86_RFLAGS_RF;
 	if (post->events.shadow)
 		post->events.shadow = cls == INSN_STI ? X86_SHADOW_STI : X86_SHADOW_MOV_SS;
 	post->events.halted = halted;
@@ -1057,6 +1095,13 @@ static void do_step(void)
 			}
 		}
 	}
+	if (post->cr2 != pre.cr2 && !(cls == INSN_MOV_TO_CR && insn.cr == 2)) {
+		/* Only unicorn's probe of the stop address wrote it: no #PF was raised. */
+		post->cr2 = pre.cr2;
+		uc_reg_write(C.uc, UC_X86_REG_CR2, &post->cr2);
+	}
+	if (cls == INSN_RETF && (!(pre.cr0 & X86_CR0_PE) || (pre.rflags & X86_RFLAGS_VM)))
+		fix_retf_eip(&pre, insn.opsize, post);
 	rflags = post->rflags;
 	uc_reg_write(C.uc, UC_X86_REG_RFLAGS, &rflags);
 	C.cur = *post;
