@@ -178,6 +178,28 @@ static int check_input(const char *cmd, const char *what, const char *path)
 	return 0;
 }
 
+/* An output that would overwrite an input is refused rather than destroying the trace. */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+static int check_outputs(const struct opts *o, const char *input)
+{
+	const char *outs[] = {o->out, o->json, o->junit, o->html};
+	const char *names[] = {"-o", "--json", "--junit", "--html"};
+	for (size_t i = 0; i < 4; i++) {
+		if (same_file(outs[i], input) || same_file(outs[i], o->known)) {
+			fprintf(stderr, "emudiff %s: %s %s: that is an input file; name a new file\n", o->cmd,
+			        names[i], outs[i]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
 /* "emu,unicorn" into names (pointing into buf). */
 static int split_backends(const char *cmd, const char *arg, char *buf, size_t len, const char **names,
                           size_t *n)
@@ -342,6 +364,9 @@ int cli_replay(int argc, char **argv)
 		if (status)
 			return status;
 	}
+	status = check_outputs(&o, o.trace);
+	if (status)
+		return status;
 
 	const char *results = o.out;
 	if (!results) {
@@ -852,6 +877,8 @@ int cli_report(int argc, char **argv)
 		return usage_error(o.cmd, o.n_traces ? "exactly one RESULTS, got more:" : "missing RESULTS",
 		                   o.n_traces > 1 ? o.traces[1] : NULL);
 	status = check_input(o.cmd, "results database (emudiff replay -o)", o.trace);
+	if (!status)
+		status = check_outputs(&o, o.trace);
 	if (status)
 		return status;
 	if (differ_report_text(o.trace, stdout) < 0)

@@ -67,6 +67,7 @@ static const struct {
     {"replay %s --known /nonexistent/known.tsv", 2, "/nonexistent/known.tsv", __LINE__},
     {"replay %s %s", 2, "exactly one TRACE", __LINE__},
     {"replay /", 2, "not a regular file", __LINE__},
+    {"replay %s -o %s", 2, "input file", __LINE__},
     {"diff %s", 2, "--step", __LINE__},
     {"diff %s --step 99", 2, "--step 99", __LINE__},
     {"diff /nonexistent/trace.db --step 1", 2, "/nonexistent/trace.db", __LINE__},
