@@ -445,6 +445,8 @@ struct diff_state {
 	struct trace_write writes[64];
 	uint8_t wdata[64][16];
 	uint32_t n_writes;
+	bool have_exit;
+	struct trace_exit exit;
 };
 
 static int diff_collect(void *arg, const struct replay_step_report *r)
@@ -453,6 +455,10 @@ static int diff_collect(void *arg, const struct replay_step_report *r)
 	if (d->n == REPLAY_MAX_BACKENDS)
 		return 0;
 	if (!d->n) {
+		if (r->input->expected_exit) {
+			d->have_exit = true;
+			d->exit = *r->input->expected_exit;
+		}
 		d->pre = *r->input->pre;
 		d->expected = *r->input->expected;
 		d->insn_len = r->input->insn_len > 15 ? 15 : r->input->insn_len;
@@ -540,6 +546,20 @@ static void print_diff(const struct diff_state *d, uint64_t step)
 		for (uint32_t k = 0; k < d->writes[i].len; k++)
 			printf("%02x", d->writes[i].data[k]);
 		printf("\n");
+	}
+	if (d->have_exit && (d->exit.reason == TRACE_EXIT_IO || d->exit.reason == TRACE_EXIT_MMIO)) {
+		uint64_t v = 0;
+		memcpy(&v, d->exit.data, d->exit.size < 8 ? d->exit.size : 8);
+		printf("recorded exit   %s %s 0x%" PRIx64 " size %u count %u value 0x%" PRIx64 "\n",
+		       d->exit.reason == TRACE_EXIT_IO ? "io" : "mmio", d->exit.is_write ? "write" : "read",
+		       d->exit.addr, d->exit.size, d->exit.count, v);
+	}
+	for (size_t b = 0; b < d->n; b++) {
+		for (uint32_t i = 0; i < d->res[b].n_ports; i++) {
+			const struct backend_port *pt = &d->res[b].ports[i];
+			printf("%-7s port    %s 0x%x size %u value 0x%x\n", d->names[b],
+			       pt->is_out ? "out" : "in", pt->port, pt->size, pt->value);
+		}
 	}
 	for (size_t b = 0; b < d->n; b++) {
 		for (uint32_t i = 0; i < d->res[b].n_writes; i++) {
