@@ -409,6 +409,11 @@ int cli_replay(int argc, char **argv)
 		status = replay_error(o.cmd, ret, err);
 		goto out;
 	}
+	if (sum.incomplete)
+		fprintf(stderr,
+		        "emudiff %s: note: %s is incomplete (the recorder stopped before finishing); "
+		        "replayed its %" PRIu64 " committed steps\n",
+		        o.cmd, o.trace, sum.trace_steps);
 	fflush(stdout);
 	if (differ_report_text(results, stdout) < 0) {
 		status = CLI_EXIT_USAGE;

@@ -794,6 +794,8 @@ int replay_run(const struct replay_options *opt, struct replay_summary *sum, cha
 	}
 	replay_reference(r.t, sum->reference, sizeof(sum->reference));
 	uint64_t count = trace_step_count(r.t);
+	sum->incomplete = !trace_is_complete(r.t);
+	sum->trace_steps = count;
 	uint64_t first = opt->from, end = opt->to == UINT64_MAX || opt->to > count ? count : opt->to;
 	if (opt->from > count || (opt->to != UINT64_MAX && opt->to > count)) {
 		char a[48], b[64];

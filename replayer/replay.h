@@ -67,6 +67,8 @@ struct replay_summary {
 	bool have_first;
 	struct differ_divergence first_divergence;
 	char reference[32]; /* "silicon", "kvm-emulator", or "unknown" */
+	bool incomplete;    /* the recorder stopped before trace_finish: only committed steps exist */
+	uint64_t trace_steps;
 	char backends[REPLAY_MAX_BACKENDS][16];
 	size_t n_backends;
 };
