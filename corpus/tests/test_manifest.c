@@ -1,0 +1,157 @@
+/* corpus/manifest.tsv against the sources and the built corpus: well-formed rows, unique names, an
+ * expected end the KVM test understands, a built binary for every row and a row for every guest source. */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#define MAX_ROWS 64
+
+struct row {
+	char field[6][1024];
+	int line;
+};
+
+static struct row rows[MAX_ROWS];
+static size_t nrows;
+static char manifest[4096];
+static const char *src_dir, *corpus_dir;
+
+static void load(void **state)
+{
+	char line[1024];
+	int lineno = 0;
+	FILE *f;
+
+	(void)state;
+	f = fopen(manifest, "r");
+	if (!f)
+		fail_msg("%s: cannot open: %s", manifest, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *tab;
+		int n = 0;
+
+		lineno++;
+		line[strcspn(line, "\n")] = 0;
+		if (lineno == 1) {
+			assert_string_equal(line, "name\tbinary\tload\tstart\texpected\texercises");
+			continue;
+		}
+		if (!line[0])
+			continue;
+		if (nrows == MAX_ROWS)
+			fail_msg("%s:%d: more than %d rows", manifest, lineno, MAX_ROWS);
+		for (; n < 6; n++) {
+			tab = strchr(p, '\t');
+			if (tab)
+				*tab = 0;
+			if (!*p)
+				fail_msg("%s:%d: field %d is empty", manifest, lineno, n + 1);
+			snprintf(rows[nrows].field[n], sizeof(rows[nrows].field[n]), "%s", p);
+			if (!tab)
+				break;
+			p = tab + 1;
+		}
+		if (n != 5)
+			fail_msg("%s:%d: want 6 tab-separated fields", manifest, lineno);
+		rows[nrows++].line = lineno;
+	}
+	fclose(f);
+	assert_true(nrows > 0);
+}
+
+static void test_rows(void **state)
+{
+	(void)state;
+	assert_true(nrows > 0);
+	for (size_t i = 0; i < nrows; i++) {
+		const struct row *r = &rows[i];
+		const char *exp = r->field[4];
+		char path[4096], *endp;
+		struct stat sb;
+
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(rows[j].field[0], r->field[0]))
+				fail_msg("%s:%d: name %s repeats line %d", manifest, r->line, r->field[0],
+				         rows[j].line);
+		if (strtoull(r->field[2], &endp, 0) != 0x7c00 || *endp)
+			fail_msg("%s:%d: load address %s, guests load at 0x7c00", manifest, r->line,
+			         r->field[2]);
+		if (strcmp(r->field[3], "real"))
+			fail_msg("%s:%d: start mode %s, guests start in real", manifest, r->line,
+			         r->field[3]);
+		if (!strncmp(exp, "exit:", 5)) {
+			strtoul(exp + 5, &endp, 10);
+			if (endp == exp + 5 || *endp)
+				fail_msg("%s:%d: expected end %s is not exit:N", manifest, r->line, exp);
+		} else if (strcmp(exp, "shutdown") && strcmp(exp, "emulation-failure")) {
+			fail_msg("%s:%d: expected end %s: want exit:N, shutdown or emulation-failure",
+			         manifest, r->line, exp);
+		}
+		snprintf(path, sizeof(path), "%s/%s", corpus_dir, r->field[1]);
+		if (stat(path, &sb) || sb.st_size == 0 || sb.st_size > 0x10000)
+			fail_msg("%s:%d: %s missing, empty or over 64 KiB (build the corpus target)",
+			         manifest, r->line, path);
+	}
+}
+
+/* Each NAME.asm is a guest: some row builds NAME.bin from it. */
+static void test_every_source_listed(void **state)
+{
+	char dir[4096];
+	struct dirent *d;
+	DIR *dp;
+	size_t seen = 0;
+
+	(void)state;
+	assert_true(nrows > 0);
+	snprintf(dir, sizeof(dir), "%s/corpus", src_dir);
+	dp = opendir(dir);
+	if (!dp)
+		fail_msg("%s: cannot open: %s", dir, strerror(errno));
+	while ((d = readdir(dp))) {
+		size_t len = strlen(d->d_name);
+		char bin[256];
+		bool found = false;
+
+		if (len < 5 || strcmp(d->d_name + len - 4, ".asm"))
+			continue;
+		snprintf(bin, sizeof(bin), "%.*s.bin", (int)(len - 4), d->d_name);
+		for (size_t i = 0; i < nrows && !found; i++)
+			found = !strcmp(rows[i].field[1], bin);
+		if (!found) {
+			closedir(dp);
+			fail_msg("%s/%s has no row building %s in %s", dir, d->d_name, bin, manifest);
+		}
+		seen++;
+	}
+	closedir(dp);
+	assert_true(seen > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(load),
+	    cmocka_unit_test(test_rows),
+	    cmocka_unit_test(test_every_source_listed),
+	};
+
+	src_dir = getenv("EMUDIFF_SOURCE");
+	corpus_dir = getenv("EMUDIFF_CORPUS");
+	if (!src_dir || !corpus_dir) {
+		fprintf(stderr, "EMUDIFF_SOURCE and EMUDIFF_CORPUS must be set (run through ctest)\n");
+		return 1;
+	}
+	snprintf(manifest, sizeof(manifest), "%s/corpus/manifest.tsv", src_dir);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
