@@ -412,6 +412,7 @@ int differ_compare(const struct differ_rules *rules, const struct differ_input *
 	    .reason = in->actual->outcome == BACKEND_STEPPED ? "" : reason,
 	    .len = dec.size ? dec.size : out->insn_len,
 	    .branch = dec.branch,
+	    .rules = rules,
 	};
 	out->n_fields_total = (uint32_t)l.n;
 	out->n_fields = (uint32_t)(l.n > DIFFER_MAX_FIELDS ? DIFFER_MAX_FIELDS : l.n);

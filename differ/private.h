@@ -49,6 +49,8 @@ enum rule_cond_kind {
 	COND_EXP_STAYED,
 	COND_EXIT,
 	COND_EXIT_ADDR,
+	COND_EXP_RAN_ON,
+	COND_ACT_RAN_ON,
 };
 
 struct rule_cond {
@@ -100,8 +102,9 @@ struct differ_class_ctx {
 	const char *mnemonic; /* without prefixes: "movsb" for "rep movsb" */
 	const char *operand1; /* first operand text */
 	const char *reason;
-	unsigned len; /* decoded length (Capstone), else the length given */
-	bool branch;  /* jump, call, return, interrupt or IRET: RIP moves by design */
+	unsigned len;                     /* decoded length (Capstone), else the length given */
+	bool branch;                      /* jump, call, return, interrupt or IRET: RIP moves by design */
+	const struct differ_rules *rules; /* for its Capstone handles */
 };
 
 int differ_rules_parse(const char *text, size_t len, const char *source, struct differ_rules **out, char *err,

@@ -54,6 +54,8 @@ static const struct {
     {"exp_stayed", COND_EXP_STAYED},
     {"exit", COND_EXIT},
     {"exit_addr", COND_EXIT_ADDR},
+    {"exp_ran_on", COND_EXP_RAN_ON},
+    {"act_ran_on", COND_ACT_RAN_ON},
 };
 
 static const struct {
@@ -635,6 +637,24 @@ static bool mem_in_exit(const struct differ_diff_list *l, const struct trace_exi
 	return any;
 }
 
+/* `further` is `at` plus one instruction: the side at `at` stopped one instruction earlier. The
+ * instruction is read from guest memory before the step (paging off: linear = physical). */
+static bool ran_on(const struct differ_class_ctx *c, const struct x86_state *at,
+                   const struct x86_state *further)
+{
+	const struct differ_divergence *d = c->d;
+	struct differ_decoded dec;
+	uint8_t buf[15];
+
+	if (!c->in->read_pre_mem || (at->cr0 & X86_CR0_PG) || at->rip == d->pre.rip ||
+	    at->seg[X86_CS].selector != further->seg[X86_CS].selector || further->rip <= at->rip)
+		return false;
+	if (c->in->read_pre_mem(c->in->mem_arg, at->seg[X86_CS].base + at->rip, buf, sizeof(buf)) < 0)
+		return false;
+	differ_disasm(c->rules, x86_state_mode(at), at->rip, buf, sizeof(buf), &dec);
+	return dec.size && further->rip == at->rip + dec.size;
+}
+
 static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx *c,
                        const struct differ_field_diff *matched)
 {
@@ -718,6 +738,12 @@ static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx 
 		break;
 	case COND_EXIT:
 		v = c->in->expected_exit != NULL;
+		break;
+	case COND_EXP_RAN_ON:
+		v = ran_on(c, &d->actual, &d->expected);
+		break;
+	case COND_ACT_RAN_ON:
+		v = ran_on(c, &d->expected, &d->actual);
 		break;
 	case COND_EXIT_ADDR:
 		v = mem_in_exit(c->diffs, c->in->expected_exit);

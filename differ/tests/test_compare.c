@@ -279,6 +279,20 @@ static void s_tf(struct fx *fx)
 {
 	fx->res.post.rflags |= X86_RFLAGS_TF;
 }
+static void s_handler_step(struct fx *fx)
+{
+	/* #DE delivered to 0000:0500 on both sides; the recording also ran "inc word [0x7e11]" there. */
+	memcpy(fx->oldmem, "\xff\x06\x11\x7e", 4);
+	fx->in.read_pre_mem = read_old;
+	fx->in.mem_arg = fx;
+	for (struct x86_state *st = &fx->exp; st; st = st == &fx->exp ? &fx->res.post : NULL) {
+		st->seg[X86_CS].selector = 0;
+		st->seg[X86_CS].base = 0;
+		st->rip = 0x500;
+		st->gpr[X86_RSP] -= 6;
+	}
+	fx->exp.rip = 0x504;
+}
 static void s_cr2(struct fx *fx)
 {
 	fx->exp.cr2 = 0x400000;
@@ -500,6 +514,8 @@ static const struct tcase cases[] = {
     R("rep outsb: RF", {0xf3, 0x6e}, 2, RM, s_rf, 1, "string.rep", "RF differ after rep outsb", "rflags"),
     R("popf: TF", {0x9d}, 1, RM, s_tf, 1, "flags.tf", "TF differs after popf: expected 0x2, got 0x102",
       "rflags"),
+    R("handler's first instruction in the same step", {0xf6, 0xf3}, 2, RM, s_handler_step, 1, "step.boundary",
+      "the recording went on past 0x500 to 0x504 in this step (after div bl)", "rip"),
     /* io, string, msr, cpuid */
     R("out value", {0xee}, 1, P32, s_out_value, 1, "io",
       "port.value after out dx, al: expected 0x41, got 0x42", "port.value"),
