@@ -252,6 +252,17 @@ uint64_t alu_shift(enum alu_shiftop op, unsigned width, uint64_t a, uint64_t cou
 	return shift_core(op, width, a, c, rflags);
 }
 
+uint64_t alu_shift_imm(enum alu_shiftop op, unsigned width, uint64_t a, uint64_t count, uint64_t *rflags)
+{
+	uint64_t of = *rflags & F_OF, r = alu_shift(op, width, a, count, rflags);
+	unsigned c = (unsigned)(count & count_mask(width));
+
+	/* Measured: the immediate forms of ROL/ROR by more than 1 do not write OF; the CL forms do. */
+	if ((op == ALU_ROL || op == ALU_ROR) && c > 1)
+		set_flags(rflags, F_OF, of);
+	return r;
+}
+
 uint64_t alu_shld(unsigned width, uint64_t a, uint64_t b, uint64_t count, uint64_t *rflags)
 {
 	unsigned c = (unsigned)(count & count_mask(width)), bits = 8 * width;

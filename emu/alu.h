@@ -28,6 +28,9 @@ uint64_t alu_binop(enum alu_binop op, unsigned width, uint64_t a, uint64_t b, ui
 uint64_t alu_unop(enum alu_unop op, unsigned width, uint64_t a, uint64_t *rflags);
 /* count is the raw count operand; the function masks it (5 bits, 6 for width 8). */
 uint64_t alu_shift(enum alu_shiftop op, unsigned width, uint64_t a, uint64_t count, uint64_t *rflags);
+/* The C0/C1 forms (count from an immediate): as alu_shift, except that ROL and
+ * ROR by a masked count above 1 leave OF unchanged on the host Intel CPU. */
+uint64_t alu_shift_imm(enum alu_shiftop op, unsigned width, uint64_t a, uint64_t count, uint64_t *rflags);
 /* SHLD/SHRD: a is the destination, b supplies the bits shifted in. */
 uint64_t alu_shld(unsigned width, uint64_t a, uint64_t b, uint64_t count, uint64_t *rflags);
 uint64_t alu_shrd(unsigned width, uint64_t a, uint64_t b, uint64_t count, uint64_t *rflags);

@@ -24,6 +24,7 @@ enum kind {
 	K_BIN,
 	K_UN,
 	K_SHIFT,
+	K_SHIFT_IMM,
 	K_SHLD,
 	K_SHRD,
 	K_MUL,
@@ -205,6 +206,14 @@ static const struct row rows[] = {
     R(.kind = K_SHXD_FAM, .width = 8, .c = 1, .result = ALU_FAM_SHIFT_1),
     R(.kind = K_SHXD_FAM, .width = 4, .c = 32, .result = ALU_FAM_NONE),
     R(.kind = K_SHXD_FAM, .width = 4, .c = 31, .result = ALU_FAM_SHxD),
+    /* Immediate-count ROL/ROR by more than 1 keep OF; by 1 they set it like D0/D1. */
+    R(.kind = K_SHIFT_IMM, .op = ALU_ROL, .width = 1, .a = 0x40, .c = 8, .fin = OF, .result = 0x40,
+      .fout = OF),
+    R(.kind = K_SHIFT_IMM, .op = ALU_ROL, .width = 1, .a = 0x40, .c = 2, .fin = 0, .result = 0x01,
+      .fout = CF),
+    R(.kind = K_SHIFT_IMM, .op = ALU_ROR, .width = 4, .a = 1, .c = 1, .result = 0x80000000, .fout = CF | OF),
+    R(.kind = K_SHIFT_IMM, .op = ALU_SHL, .width = 2, .a = 0x4000, .c = 2, .fin = 0, .result = 0,
+      .fout = OF | ZF | PF),
 };
 
 static bool run_row(const struct row *r)
@@ -221,6 +230,9 @@ static bool run_row(const struct row *r)
 		break;
 	case K_SHIFT:
 		v = alu_shift(r->op, r->width, r->a, r->c, &f);
+		break;
+	case K_SHIFT_IMM:
+		v = alu_shift_imm(r->op, r->width, r->a, r->c, &f);
 		break;
 	case K_SHLD:
 		v = alu_shld(r->width, r->a, r->b, r->c, &f);

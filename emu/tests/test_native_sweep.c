@@ -129,6 +129,13 @@ NAT_SRC(imul)
 NAT(n_imul2_rr, "imul %%bx, %%ax")
 NAT(n_imul4_rr, "imul %%ebx, %%eax")
 NAT(n_imul8_rr, "imul %%rbx, %%rax")
+/* Three-operand IMUL: 6B with imm8 and 69 with imm16/imm32. */
+NAT(n_imul3_b2, "imul $-3, %%bx, %%ax")
+NAT(n_imul3_b4, "imul $-3, %%ebx, %%eax")
+NAT(n_imul3_b8, "imul $-3, %%rbx, %%rax")
+NAT(n_imul3_z2, "imul $0x4001, %%bx, %%ax")
+NAT(n_imul3_z4, "imul $0x40000001, %%ebx, %%eax")
+NAT(n_imul3_z8, "imul $-0x40000001, %%rbx, %%rax")
 NAT_SRC(div)
 NAT_SRC(idiv)
 NAT_RR3(bt)
@@ -403,17 +410,50 @@ struct shift_case {
 	enum alu_shiftop op;
 	nat_fn fn[4];
 	nat_fn fn1[4]; /* the D0/D1 shift-by-one encodings */
+	const char *what1;
 };
 
 static const struct shift_case shift_cases[] = {
-    {"rol", ALU_ROL, {n_rol1, n_rol2, n_rol4, n_rol8}, {n_rol_1x1, n_rol_1x2, n_rol_1x4, n_rol_1x8}},
-    {"ror", ALU_ROR, {n_ror1, n_ror2, n_ror4, n_ror8}, {n_ror_1x1, n_ror_1x2, n_ror_1x4, n_ror_1x8}},
-    {"rcl", ALU_RCL, {n_rcl1, n_rcl2, n_rcl4, n_rcl8}, {n_rcl_1x1, n_rcl_1x2, n_rcl_1x4, n_rcl_1x8}},
-    {"rcr", ALU_RCR, {n_rcr1, n_rcr2, n_rcr4, n_rcr8}, {n_rcr_1x1, n_rcr_1x2, n_rcr_1x4, n_rcr_1x8}},
-    {"shl", ALU_SHL, {n_shl1, n_shl2, n_shl4, n_shl8}, {n_shl_1x1, n_shl_1x2, n_shl_1x4, n_shl_1x8}},
-    {"shr", ALU_SHR, {n_shr1, n_shr2, n_shr4, n_shr8}, {n_shr_1x1, n_shr_1x2, n_shr_1x4, n_shr_1x8}},
-    {"sal", ALU_SAL, {n_sal1, n_sal2, n_sal4, n_sal8}, {n_sal_1x1, n_sal_1x2, n_sal_1x4, n_sal_1x8}},
-    {"sar", ALU_SAR, {n_sar1, n_sar2, n_sar4, n_sar8}, {n_sar_1x1, n_sar_1x2, n_sar_1x4, n_sar_1x8}},
+    {"rol",
+     ALU_ROL,
+     {n_rol1, n_rol2, n_rol4, n_rol8},
+     {n_rol_1x1, n_rol_1x2, n_rol_1x4, n_rol_1x8},
+     "rol D0/D1"},
+    {"ror",
+     ALU_ROR,
+     {n_ror1, n_ror2, n_ror4, n_ror8},
+     {n_ror_1x1, n_ror_1x2, n_ror_1x4, n_ror_1x8},
+     "ror D0/D1"},
+    {"rcl",
+     ALU_RCL,
+     {n_rcl1, n_rcl2, n_rcl4, n_rcl8},
+     {n_rcl_1x1, n_rcl_1x2, n_rcl_1x4, n_rcl_1x8},
+     "rcl D0/D1"},
+    {"rcr",
+     ALU_RCR,
+     {n_rcr1, n_rcr2, n_rcr4, n_rcr8},
+     {n_rcr_1x1, n_rcr_1x2, n_rcr_1x4, n_rcr_1x8},
+     "rcr D0/D1"},
+    {"shl",
+     ALU_SHL,
+     {n_shl1, n_shl2, n_shl4, n_shl8},
+     {n_shl_1x1, n_shl_1x2, n_shl_1x4, n_shl_1x8},
+     "shl D0/D1"},
+    {"shr",
+     ALU_SHR,
+     {n_shr1, n_shr2, n_shr4, n_shr8},
+     {n_shr_1x1, n_shr_1x2, n_shr_1x4, n_shr_1x8},
+     "shr D0/D1"},
+    {"sal",
+     ALU_SAL,
+     {n_sal1, n_sal2, n_sal4, n_sal8},
+     {n_sal_1x1, n_sal_1x2, n_sal_1x4, n_sal_1x8},
+     "sal D0/D1"},
+    {"sar",
+     ALU_SAR,
+     {n_sar1, n_sar2, n_sar4, n_sar8},
+     {n_sar_1x1, n_sar_1x2, n_sar_1x4, n_sar_1x8},
+     "sar D0/D1"},
 };
 
 static void one_shift(const struct shift_case *sc, unsigned w, uint64_t a, uint64_t count, uint64_t fin,
@@ -424,8 +464,8 @@ static void one_shift(const struct shift_case *sc, unsigned w, uint64_t a, uint6
 
 	(by_one ? sc->fn1 : sc->fn)[widx(w)](&r);
 	v = alu_shift(sc->op, w, a, by_one ? 1 : count, &f);
-	check(by_one ? "shift-by-1 form" : sc->what, w, a, by_one ? 1 : count, sc->op, fin, r.a, r.f, v, f,
-	      wmask(w), F_ARITH);
+	check(by_one ? sc->what1 : sc->what, w, a, by_one ? 1 : count, sc->op, fin, r.a, r.f, v, f, wmask(w),
+	      F_ARITH);
 }
 
 static const uint64_t extra_counts[] = {0x80, 0xc1, 0xff, 0x100, 0x101, 0x1f, 0x3f, 0x40, 0x41};
@@ -522,6 +562,23 @@ static void one_mul(bool is_signed, unsigned w, uint64_t a, uint64_t b, uint64_t
 	check("imul2", w, a, b, 0, fin, r2.a, r2.f, v, f, wmask(w), F_ARITH);
 }
 
+static void one_imul3(unsigned w, uint64_t a, uint64_t fin)
+{
+	static const nat_fn fb[4] = {NULL, n_imul3_b2, n_imul3_b4, n_imul3_b8};
+	static const nat_fn fz[4] = {NULL, n_imul3_z2, n_imul3_z4, n_imul3_z8};
+	static const uint64_t z[4] = {0, 0x4001, 0x40000001, (uint64_t)-0x40000001ll};
+
+	for (int form = 0; form < 2; form++) {
+		struct nregs r = {.a = 0x5a5a5a5a5a5a5a5aull, .b = a, .f = fin};
+		uint64_t imm = form ? z[widx(w)] : (uint64_t)-3ll, f = fin, v;
+
+		(form ? fz : fb)[widx(w)](&r);
+		v = alu_imul(w, a, imm, &f);
+		check(form ? "imul3 imm16/32" : "imul3 imm8", w, a, imm, 0, fin, r.a, r.f, v, f, wmask(w),
+		      F_ARITH);
+	}
+}
+
 static void test_mul(void **state)
 {
 	(void)state;
@@ -539,6 +596,16 @@ static void test_mul(void **state)
 			for (int n = 0; n < N_RANDOM; n++)
 				one_mul(sgn, w, rand_val(w), rand_val(w), rand_flags());
 		}
+	for (int wi = 1; wi < 4; wi++) {
+		uint64_t e[N_EDGE];
+
+		edge_values(widths[wi], e);
+		for (int x = 0; x < N_EDGE; x++)
+			for (int k = 0; k < N_FLAGSETS; k++)
+				one_imul3(widths[wi], e[x], flagsets[k]);
+		for (int n = 0; n < N_RANDOM; n++)
+			one_imul3(widths[wi], rand_val(widths[wi]), rand_flags());
+	}
 	family_end("mul/imul");
 }
 
@@ -896,6 +963,101 @@ static void test_scan(void **state)
 	family_end("scan");
 }
 
+/* ---- immediate forms: C0/C1 shifts, SHLD/SHRD ib, BT* ib, encoded at run time for all 256 immediates ----
+ */
+
+enum imm_kind { IMM_SHIFT, IMM_SHLD, IMM_SHRD, IMM_BIT };
+
+static uint8_t *jit_page;
+
+typedef uint64_t (*jit_fn)(uint64_t a, uint64_t fin, uint64_t *fout, uint64_t b);
+
+/* Emits "mov rax, rdi; push rsi; popfq; <insn> rax, rcx, imm; pushfq; pop [rdx]; ret". */
+static jit_fn jit_emit(enum imm_kind kind, int op, unsigned w, uint8_t imm)
+{
+	uint8_t *p = jit_page;
+	int k = 0;
+
+	p[k++] = 0x48, p[k++] = 0x89, p[k++] = 0xf8, p[k++] = 0x56, p[k++] = 0x9d;
+	if (w == 2)
+		p[k++] = 0x66;
+	if (w == 8)
+		p[k++] = 0x48;
+	switch (kind) {
+	case IMM_SHIFT:
+		p[k++] = w == 1 ? 0xc0 : 0xc1, p[k++] = (uint8_t)(0xc0 + 8 * op);
+		break;
+	case IMM_SHLD:
+	case IMM_SHRD:
+		p[k++] = 0x0f, p[k++] = kind == IMM_SHLD ? 0xa4 : 0xac, p[k++] = 0xc8;
+		break;
+	case IMM_BIT:
+		p[k++] = 0x0f, p[k++] = 0xba, p[k++] = (uint8_t)(0xc0 + 8 * (4 + op));
+		break;
+	}
+	p[k++] = imm;
+	p[k++] = 0x9c, p[k++] = 0x8f, p[k++] = 0x02, p[k++] = 0xc3;
+	return (jit_fn)(void *)p;
+}
+
+static void one_imm(enum imm_kind kind, int op, unsigned w, uint8_t imm, jit_fn fn, uint64_t a, uint64_t b,
+                    uint64_t fin)
+{
+	static const char *const names[4][8] = {
+	    {"rol C0/C1 ib", "ror C0/C1 ib", "rcl C0/C1 ib", "rcr C0/C1 ib", "shl C0/C1 ib", "shr C0/C1 ib",
+	     "sal C0/C1 ib", "sar C0/C1 ib"},
+	    {"shld ib"},
+	    {"shrd ib"},
+	    {"bt ib", "bts ib", "btr ib", "btc ib"},
+	};
+	uint64_t fout = 0, f = fin, v = 0, r = fn(a, fin, &fout, b);
+
+	switch (kind) {
+	case IMM_SHIFT:
+		v = alu_shift_imm(op, w, a, imm, &f);
+		break;
+	case IMM_SHLD:
+		v = alu_shld(w, a, b, imm, &f);
+		break;
+	case IMM_SHRD:
+		v = alu_shrd(w, a, b, imm, &f);
+		break;
+	case IMM_BIT:
+		v = alu_bitop(op, w, a, imm % (8 * w), &f);
+		break;
+	}
+	check(names[kind][op], w, a, b, imm, fin, r, fout, v, f, wmask(w), F_ARITH);
+}
+
+static void test_imm_forms(void **state)
+{
+	(void)state;
+	jit_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(jit_page != MAP_FAILED);
+	family_begin();
+	for (int kind = IMM_SHIFT; kind <= IMM_BIT; kind++)
+		for (int op = 0; op < (kind == IMM_SHIFT ? 8 : kind == IMM_BIT ? 4 : 1); op++)
+			for (int wi = kind == IMM_SHIFT ? 0 : 1; wi < 4; wi++) {
+				unsigned w = widths[wi];
+				uint64_t e[N_EDGE];
+
+				edge_values(w, e);
+				for (int imm = 0; imm < 256; imm++) {
+					jit_fn fn = jit_emit(kind, op, w, (uint8_t)imm);
+
+					for (int x = 0; x < N_EDGE + 24; x++) {
+						uint64_t a = x < N_EDGE ? e[x] : rand_val(w);
+						uint64_t b = x < N_EDGE ? e[N_EDGE - 1 - x] : rand_val(w);
+
+						one_imm(kind, op, w, (uint8_t)imm, fn, a, b, flagsets[x & 3]);
+						one_imm(kind, op, w, (uint8_t)imm, fn, a, b, rand_flags());
+					}
+				}
+			}
+	munmap(jit_page, 4096);
+	family_end("immediate forms");
+}
+
 /* ---- BSWAP ---- */
 
 static void test_bswap(void **state)
@@ -937,17 +1099,12 @@ static void test_undefined_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_binop),
-	    cmocka_unit_test(test_unop),
-	    cmocka_unit_test(test_shift),
-	    cmocka_unit_test(test_shxd),
-	    cmocka_unit_test(test_mul),
-	    cmocka_unit_test(test_div),
-	    cmocka_unit_test(test_bcd),
-	    cmocka_unit_test(test_bitop),
-	    cmocka_unit_test(test_scan),
-	    cmocka_unit_test(test_bswap),
-	    cmocka_unit_test(test_undefined_table),
+	    cmocka_unit_test(test_binop), cmocka_unit_test(test_unop),
+	    cmocka_unit_test(test_shift), cmocka_unit_test(test_imm_forms),
+	    cmocka_unit_test(test_shxd),  cmocka_unit_test(test_mul),
+	    cmocka_unit_test(test_div),   cmocka_unit_test(test_bcd),
+	    cmocka_unit_test(test_bitop), cmocka_unit_test(test_scan),
+	    cmocka_unit_test(test_bswap), cmocka_unit_test(test_undefined_table),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
