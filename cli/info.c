@@ -109,7 +109,7 @@ int cli_info(int argc, char **argv)
 	struct trace_step step;
 	if (!rc)
 		rc = trace_iter_start(t, 0, &it);
-	while (!rc && (rc = trace_iter_next(it, &step)) == 1) {
+	while (rc >= 0 && it && (rc = trace_iter_next(it, &step)) == 1) {
 		if (step.kind == TRACE_STEP_RUN)
 			continue;
 		per_mode[x86_state_mode(&step.pre)]++;

@@ -206,3 +206,35 @@ int rec_fallback_step(struct rec *r, const struct x86_state *pre)
 	r->cur = st;
 	return 0;
 }
+
+/* Reads only: the instruction is run on a copy of the state and its writes are dropped. */
+static enum emu_status probe_write_phys(void *opaque, uint64_t gpa, const void *buf, unsigned len)
+{
+	(void)opaque;
+	(void)gpa;
+	(void)buf;
+	(void)len;
+	return EMU_OK;
+}
+
+static enum emu_status probe_read_phys(void *opaque, uint64_t gpa, void *buf, unsigned len)
+{
+	struct rec *r = opaque;
+	if (gpa + len > r->ram_size)
+		return EMU_IO_ERROR;
+	memcpy(buf, r->ram + gpa, len);
+	return EMU_OK;
+}
+
+bool rec_guest_sets_tf(struct rec *r, const struct x86_state *pre)
+{
+	static const struct emu_ops probe_ops = {
+		.read_phys = probe_read_phys,
+		.write_phys = probe_write_phys,
+		.rdmsr = fb_msr_unknown,
+		.wrmsr = fb_wrmsr_unknown,
+	};
+	struct x86_state st = *pre;
+	struct emu_ctxt ctxt = {.st = &st, .ops = &probe_ops, .opaque = r};
+	return emu_step(&ctxt) == EMU_OK && (st.rflags & X86_RFLAGS_TF);
+}

@@ -48,6 +48,9 @@ int rec_add_write(struct rec *r, uint64_t gpa, const uint8_t *data, uint32_t len
 /* The instruction KVM could not execute, completed by emu and written back into KVM. */
 int rec_fallback_step(struct rec *r, const struct x86_state *pre);
 
+/* True when POPF/IRET at pre leaves EFLAGS.TF set (emu computes it from the pre-state and RAM). */
+bool rec_guest_sets_tf(struct rec *r, const struct x86_state *pre);
+
 /* "model name" of the host CPU. */
 const char *rec_host_cpu(char *buf, size_t len);
 /* The vCPU's CPUID table as text lines "function index: eax ebx ecx edx" (malloc'd). */

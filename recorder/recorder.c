@@ -36,6 +36,7 @@ const char *rec_end_name(enum rec_end end)
 		[REC_END_MAX_STEPS] = "--max-steps reached",
 		[REC_END_EMULATION_FAILURE] = "KVM emulation failure",
 		[REC_END_INTERRUPTED] = "interrupted",
+		[REC_END_GUEST_TF] = "guest single-steps itself",
 	};
 	return (unsigned)end < sizeof(names) / sizeof(names[0]) ? names[end] : "?";
 }
@@ -402,6 +403,13 @@ static int rec_step_one(struct rec *r)
 	rc = rec_append(r, TRACE_STEP_INSN, &pre);
 	if (rc)
 		return rc;
+	if ((opcode == 0x9d || opcode == 0xcf) && rec_guest_sets_tf(r, &pre)) {
+		rec_end(r, REC_END_GUEST_TF,
+			"the guest sets EFLAGS.TF at %04x:%llx; KVM hides and swallows guest TF while it "
+			"single-steps, so record this guest with --mode exits",
+			pre.seg[X86_CS].selector, (unsigned long long)pre.rip);
+		return 0;
+	}
 	devbus_advance(r->bus, 1);
 	rec_check_end(r, opcode);
 	return 0;

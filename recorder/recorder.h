@@ -35,6 +35,7 @@ enum rec_end {
 	REC_END_MAX_STEPS,
 	REC_END_EMULATION_FAILURE, /* KVM could not execute an instruction (no --fallback emu) */
 	REC_END_INTERRUPTED,	 /* SIGINT/SIGTERM: the trace is complete up to here */
+	REC_END_GUEST_TF,	 /* step mode: the guest set TF, which KVM's single-step hides from it */
 };
 
 struct rec_summary {

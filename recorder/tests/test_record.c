@@ -74,7 +74,7 @@ static const struct guest_case guests[] = {
 	GUEST("realloop", REC_END_GUEST_EXIT, 0),
 	GUEST("modeswitch", REC_END_GUEST_EXIT, 0),
 	GUEST("shadow", REC_END_GUEST_EXIT, 0),
-	GUEST("tfstep", REC_END_GUEST_EXIT, 0),
+	GUEST("tfstep", REC_END_GUEST_TF, 0),
 	GUEST("realint", REC_END_GUEST_EXIT, 0),
 };
 
@@ -244,6 +244,11 @@ static void test_exits_mode_agrees_with_step_mode(void **state)
 	}
 	assert_true(insns > 0);
 	assert_true(runs > 0);
+	/* A guest that single-steps itself keeps its own TF in exits mode. */
+	char tp[512];
+	sum = record("tfstep", tmp_path("tf.db", tp, sizeof(tp)), REC_MODE_EXITS, 0);
+	assert_int_equal(sum.end, REC_END_GUEST_EXIT);
+	assert_int_equal(sum.guest_status, 0);
 	/* The final states agree. */
 	struct x86_state fe;
 	assert_int_equal(trace_state_at(te, ne, &fe), 0);
@@ -373,6 +378,37 @@ static void test_bad_input(void **state)
 	assert_string_equal(buf, "precious");
 }
 
+static pid_t start_recording(const char *out, const char *guest)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *bin = getenv("EMUDIFF_BIN");
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 2);
+		execl(bin, bin, "record", "--force", "-o", out, guest, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Steps committed so far by a running recorder, 0 while none are readable. */
+static uint64_t committed_steps(const char *path)
+{
+	struct trace *t;
+	if (trace_open(&t, path))
+		return 0;
+	uint64_t n = trace_step_count(t);
+	trace_close(t);
+	return n;
+}
+
 /* SIGKILL at any moment leaves a trace that opens and reads up to its last batch. */
 static void test_sigkill_leaves_readable_trace(void **state)
 {
@@ -380,19 +416,17 @@ static void test_sigkill_leaves_readable_trace(void **state)
 	char out[512], guest[512];
 	tmp_path("killed.db", out, sizeof(out));
 	corpus_path("modeswitch_1m", guest, sizeof(guest));
-	const long delays_ms[] = {700, 1300, 2100};
+	/* Killed after the first batch, at varied points inside the next ones. */
+	const long extra_ms[] = {0, 170, 430};
 	for (size_t d = 0; d < 3; d++) {
-		pid_t pid = fork();
-		assert_true(pid >= 0);
-		if (pid == 0) {
-			const char *bin = getenv("EMUDIFF_BIN");
-			int fd = open("/dev/null", O_WRONLY);
-			dup2(fd, 2);
-			execl(bin, bin, "record", "--force", "-o", out, guest, (char *)NULL);
-			_exit(127);
+		unlink(out);
+		pid_t pid = start_recording(out, guest);
+		for (int waited = 0; committed_steps(out) < TRACE_BATCH_STEPS; waited += 50) {
+			if (waited > 120000)
+				fail_msg("no batch of %u steps committed within 120 s", TRACE_BATCH_STEPS);
+			sleep_ms(50);
 		}
-		struct timespec ts = {delays_ms[d] / 1000, (delays_ms[d] % 1000) * 1000000L};
-		nanosleep(&ts, NULL);
+		sleep_ms(extra_ms[d]);
 		kill(pid, SIGKILL);
 		int status;
 		waitpid(pid, &status, 0);
@@ -402,7 +436,8 @@ static void test_sigkill_leaves_readable_trace(void **state)
 		assert_false(trace_is_complete(t));
 		uint64_t n = trace_step_count(t);
 		assert_true(n >= TRACE_BATCH_STEPS);
-		/* Every committed state and the memory before the last step read back. */
+		assert_int_equal(n % TRACE_BATCH_STEPS, 0);
+		/* Every committed step iterates, and state and memory before the last one read back. */
 		struct trace_iter *it;
 		struct trace_step s;
 		uint64_t seen = 0;
@@ -411,11 +446,22 @@ static void test_sigkill_leaves_readable_trace(void **state)
 			seen++;
 		trace_iter_end(it);
 		assert_int_equal(seen, n);
+		struct x86_state last;
+		assert_int_equal(trace_state_at(t, n - 1, &last), 0);
+		assert_true(last.rip != 0);
 		uint8_t page[4096];
 		assert_int_equal(trace_memory_at(t, n - 1, 0x7000, page, sizeof(page)), 0);
 		trace_close(t);
 		assert_int_equal(run_cli("info %s", out), 0);
 	}
+	/* Killed before any batch: the file opens with no steps, or is refused with a clear error. */
+	unlink(out);
+	pid_t pid = start_recording(out, guest);
+	sleep_ms(30);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	int st = run_cli("info %s", out);
+	assert_true(st == 0 || st == 2);
 }
 
 static int setup(void **state)
