@@ -88,22 +88,24 @@ struct unicorn_setup {
 /* ---- the child: owns the engine ---- */
 
 /* Offsets into CPUX86State as libunicorn 2.0.1 lays it out; checked at start-up. */
-#define CTX_DATA     16 /* struct uc_context header: size, mode, arch */
-#define ENV_REGS     0
-#define ENV_EIP      128
-#define ENV_HFLAGS   176
-#define ENV_SEGS     184
-#define ENV_SEG_SIZE 24
-#define ENV_LDT      328
-#define ENV_TR       352
-#define ENV_GDT      376
-#define ENV_IDT      400
-#define ENV_CR       424
-#define ENV_EFER     560
-#define ENV_MIN_SIZE 5468
-#define SEGC_BASE    8
-#define SEGC_LIMIT   16
-#define SEGC_FLAGS   20
+#define CTX_DATA          16 /* struct uc_context header: size, mode, arch */
+#define ENV_REGS          0
+#define ENV_EIP           128
+#define ENV_HFLAGS        176
+#define ENV_SEGS          184
+#define ENV_SEG_SIZE      24
+#define ENV_LDT           328
+#define ENV_TR            352
+#define ENV_GDT           376
+#define ENV_IDT           400
+#define ENV_CR            424
+#define ENV_EFER          560
+#define ENV_ERROR_CODE    5352
+#define ENV_OLD_EXCEPTION 5464
+#define ENV_MIN_SIZE      5468
+#define SEGC_BASE         8
+#define SEGC_LIMIT        16
+#define SEGC_FLAGS        20
 
 /* QEMU's hflags bits (target/i386/cpu.h). */
 #define HF_CPL_MASK    3u
@@ -431,6 +433,8 @@ static void load_state(const struct x86_state *st, bool flush)
 	put64(env + ENV_CR + 32, st->cr4);
 	put64(env + ENV_EFER, st->efer);
 	put32(env + ENV_HFLAGS, compute_hflags(st, get32(env + ENV_HFLAGS)));
+	/* An exception the hook swallowed must not turn the next one into #DF (QEMU's check_exception). */
+	put32(env + ENV_OLD_EXCEPTION, 0xffffffffu);
 	uc_context_restore(C.uc, C.ctx);
 
 	uint64_t rflags = st->rflags;
@@ -1183,6 +1187,8 @@ static int check_layout(char *msg, size_t len)
 		bad = "cr2", off = ENV_CR + 16;
 	if (!bad && get64(env + ENV_CR + 24) != cr3)
 		bad = "cr3", off = ENV_CR + 24;
+	if (!bad && get32(env + ENV_OLD_EXCEPTION) != 0xffffffffu)
+		bad = "old_exception", off = ENV_OLD_EXCEPTION;
 	if (!bad && (get64(env + ENV_EFER) != efer.value || !(efer.value & X86_EFER_LMA)))
 		bad = "efer", off = ENV_EFER;
 

@@ -664,6 +664,15 @@ static void test_steps_chain(void **state)
 	assert_memory_equal(dst, "\x5a\x6b\x7c", 3);
 }
 
+/* A fault the engine could not deliver must not make the next one a #DF or a triple fault. */
+static void test_faults_do_not_escalate(void **state)
+{
+	struct ctx *c = *state;
+	for (int i = 0; i < 3; i++)
+		run_row(c, find_row("#DE"));
+	run_row(c, find_row("mov ax,1234h"));
+}
+
 /* After the RETF fix-up the engine goes on from the right place. */
 static void test_retf_then_step(void **state)
 {
@@ -731,6 +740,7 @@ int main(void)
 	    cmocka_unit_test(test_crash_then_step),
 	    cmocka_unit_test(test_steps_chain),
 	    cmocka_unit_test(test_retf_then_step),
+	    cmocka_unit_test(test_faults_do_not_escalate),
 	    cmocka_unit_test(test_code_rewrite),
 	    cmocka_unit_test(test_event_unsupported),
 	    cmocka_unit_test(test_mem_bounds),
