@@ -213,7 +213,7 @@ static const struct row rows[] = {
       .fout = CF),
     R(.kind = K_SHIFT_IMM, .op = ALU_ROR, .width = 4, .a = 1, .c = 1, .result = 0x80000000, .fout = CF | OF),
     R(.kind = K_SHIFT_IMM, .op = ALU_SHL, .width = 2, .a = 0x4000, .c = 2, .fin = 0, .result = 0,
-      .fout = OF | ZF | PF),
+      .fout = CF | OF | ZF | PF),
 };
 
 static bool run_row(const struct row *r)
