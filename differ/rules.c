@@ -272,8 +272,8 @@ static int parse_row(char *line, unsigned lineno, const char *source, struct dif
 		return row_error(
 		    err, errlen, source, lineno,
 		    "expected 6 tab-separated columns (class pattern mode condition fields detail), "
-		    "found %d",
-		    ncol < 0 ? 7 : ncol);
+		    "found %s%d",
+		    ncol < 0 ? "more than " : "", ncol < 0 ? 6 : ncol);
 	memset(r, 0, sizeof(*r));
 	r->line = lineno;
 	if (!valid_class(col[0]) || strlen(col[0]) >= sizeof(r->cls))
