@@ -1,6 +1,19 @@
 /* Integer arithmetic with exact RFLAGS in portable C. Undefined flags follow
- * what an Intel Xeon (family 6) leaves; tests/test_native_sweep.c checks every
- * function against the host CPU. */
+ * what the reference host (Intel Xeon, family 6 model 0xcf) leaves, as measured
+ * by tests/test_native_sweep.c, which checks every function against the CPU:
+ *   AND OR XOR TEST        AF cleared
+ *   shifts, SHLD/SHRD      AF cleared; OF from the first one-bit step at any count
+ *                          (SHR: MSB of the source; SAR: 0); CF 0 once the count passes the width
+ *   C0/C1 ROL/ROR ib       OF unchanged for counts above 1 (CL forms write it)
+ *   RCL/RCR by 9k / 17k    nothing changes, flags included
+ *   MUL IMUL               SF and PF from the low half, ZF and AF cleared
+ *   DIV IDIV               all flags unchanged
+ *   DAA DAS                OF cleared; AAA AAS: OF cleared, SF ZF PF from the final AL
+ *   AAM                    OF AF CF cleared; AAD: the flags of the 8-bit add AL + AH * base
+ *   BT BTS BTR BTC         only CF written
+ *   BSF BSR                CF OF SF AF cleared, PF from the index (set for a zero source)
+ *   TZCNT LZCNT            OF SF AF PF cleared
+ *   16-bit BSWAP           result 0 */
 #include "alu.h"
 
 #define F_CF    0x001ull
@@ -273,7 +286,7 @@ uint64_t alu_shld(unsigned width, uint64_t a, uint64_t b, uint64_t count, uint64
 	if (c == 0)
 		return a;
 	if (width == 2) {
-		/* Counts above 16 shift a:b:a (P6 and later). */
+		/* Counts above 16 shift the 48-bit a:b:a, as the host does. */
 		uint64_t v = (a << 32) | (b << 16) | a;
 
 		r = (v << c >> 32) & m;
@@ -297,7 +310,7 @@ uint64_t alu_shrd(unsigned width, uint64_t a, uint64_t b, uint64_t count, uint64
 	if (c == 0)
 		return a;
 	if (width == 2) {
-		/* Counts above 16 shift a:b:a (P6 and later). */
+		/* Counts above 16 shift the 48-bit a:b:a, as the host does. */
 		uint64_t v = (a << 32) | (b << 16) | a;
 
 		r = (v >> c) & m;
@@ -453,6 +466,7 @@ bool alu_div(bool is_signed, unsigned width, uint64_t hi, uint64_t lo, uint64_t 
 	}
 	*quot = q & m;
 	*rem = r & m;
+	/* The host leaves every flag as it was. */
 	(void)rflags;
 	return true;
 }
