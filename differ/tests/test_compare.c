@@ -504,7 +504,7 @@ static const struct tcase cases[] = {
     R("faults to different handlers", {0x8b, 0x03}, 2, P32, s_fault_both, 1, "exception.vector",
       "recorded 0x5000, backend 0x6000", "rip"),
     R("mov ss: backend ran the shadowed instruction", {0x8e, 0xd0}, 2, RM, s_ran_past, 1, "shadow.mov_ss",
-      "the backend ran past mov to 0x105", "rsp"),
+      "the backend ran past mov ss, ax to 0x105", "rsp"),
     R("far jmp: accessed bit", {0x66, 0xea, 0x41, 0x80, 0, 0, 0x08, 0}, 8, X86_MODE_PROT16, s_accessed, 1,
       "segment.accessed", "cs.attr expected 0xc09b, got 0xc09a", "cs.attr"),
     R("recording stayed at an exit", {0x3d, 0x77, 0x66, 0x55, 0x44}, 5, P32, s_stayed, 1, "io",
