@@ -710,6 +710,11 @@ int shim_inject_interrupt(struct shim_vm *vm, uint8_t vector)
 	return 0;
 }
 
+void shim_request_irq_window(struct shim_vm *vm, bool on)
+{
+	vm->run->request_interrupt_window = on;
+}
+
 bool shim_can_inject(const struct shim_vm *vm)
 {
 	return vm->run->ready_for_interrupt_injection && vm->run->if_flag;

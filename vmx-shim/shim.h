@@ -182,6 +182,9 @@ int shim_step_raw(struct shim_vm *vm, uint64_t n, uint64_t *done);
  * injection followed by a single-step trap. */
 int shim_inject_interrupt(struct shim_vm *vm, uint8_t vector);
 bool shim_can_inject(const struct shim_vm *vm);
+/* While on, KVM_RUN returns as soon as the guest can take an interrupt:
+ * SHIM_EXIT_OTHER with kvm_reason KVM_EXIT_IRQ_WINDOW_OPEN (7). */
+void shim_request_irq_window(struct shim_vm *vm, bool on);
 
 /* Loads a flat binary image file at gpa in RAM; *len (may be NULL) gets its
  * size. Errors name the file: -ENOENT/-EACCES (cannot open), -EFBIG (does not

@@ -680,6 +680,26 @@ static void test_interrupt_injection(void **state)
 	shim_close(vm);
 }
 
+static void test_irq_window_exit(void **state)
+{
+	static const uint8_t code[] = {0x90, 0xfb, 0x90, 0xeb, 0xfe}; /* nop; sti; nop; jmp $ */
+	struct x86_state st;
+	struct shim_exit e;
+	struct shim_vm *vm;
+
+	(void)state;
+	vm = boot(code, sizeof(code), false, &st);
+	shim_request_irq_window(vm, true);
+	run(vm, &e, SHIM_EXIT_OTHER);
+	assert_int_equal(e.kvm_reason, 7); /* KVM_EXIT_IRQ_WINDOW_OPEN */
+	assert_true(shim_can_inject(vm));
+	ok(vm, shim_get_state(vm, &st, false));
+	/* Not before the instruction after STI (its shadow). */
+	assert_true(st.rip >= 0x7c03);
+	assert_true(st.rflags & X86_RFLAGS_IF);
+	shim_close(vm);
+}
+
 static void test_step_raw(void **state)
 {
 	static const uint8_t code[] = {0xeb, 0xfe}; /* jmp $ */
@@ -753,6 +773,7 @@ int main(void)
 	    cmocka_unit_test(test_rom_and_reset),
 	    cmocka_unit_test(test_rom_inside_ram),
 	    cmocka_unit_test(test_interrupt_injection),
+	    cmocka_unit_test(test_irq_window_exit),
 	    cmocka_unit_test(test_step_raw),
 	    cmocka_unit_test(test_long_mode_step),
 	    cmocka_unit_test(test_user64_step_refused_on_pvm),
