@@ -7,44 +7,6 @@
 
 #include "private.h"
 
-#define TLB_SIZE   256
-#define DC_SIZE    4096
-#define CODE_PAGES (1u << 20) /* pages below 4 GiB */
-
-#define TLB_W 1u
-#define TLB_U 2u
-#define TLB_X 4u
-#define TLB_D 8u
-
-struct tlb_entry {
-	uint64_t vpn; /* linear page number + 1; 0: empty */
-	uint64_t pfn;
-	uint32_t perm;
-	uint32_t user; /* filled for a user access */
-};
-
-struct dc_entry {
-	uint64_t lin; /* +1; 0: empty */
-	uint64_t gen; /* valid while equal to emu_cache.gen */
-	uint8_t mode;
-	uint8_t cpl;
-	uint8_t blk[16]; /* insn_len, then the bytes: the layout of emu_step_info's head */
-	struct emu_insn insn;
-};
-
-_Static_assert(offsetof(struct emu_step_info, insn) == offsetof(struct emu_step_info, insn_len) + 1 &&
-                   sizeof(((struct emu_step_info *)0)->insn) == 15,
-               "emu_step_info must start with insn_len, insn[15]");
-
-struct emu_cache {
-	uint64_t cr0, cr3, cr4, efer;
-	uint64_t gen; /* decoded instructions are keyed by linear address: any remapping or code store bumps
-	                 this */
-	struct tlb_entry tlb[TLB_SIZE];
-	struct dc_entry dc[DC_SIZE];
-	uint8_t code_pages[CODE_PAGES / 8];
-};
-
 struct emu_cache *emu_cache_new(void)
 {
 	struct emu_cache *k = calloc(1, sizeof(struct emu_cache));
@@ -74,7 +36,7 @@ void emu_cache_flush(struct emu_cache *k)
 }
 
 /* The TLB is valid only under the paging registers it was filled with. */
-static inline bool tlb_context(struct emu_cache *k, const struct x86_state *st)
+bool emu_tlb_context(struct emu_cache *k, const struct x86_state *st)
 {
 	if (k->cr3 == st->cr3 && k->cr0 == st->cr0 && k->cr4 == st->cr4 && k->efer == st->efer)
 		return true;
@@ -92,7 +54,7 @@ bool emu_tlb_lookup(struct emu_exec *x, uint64_t lin, enum emu_seg_access acc, b
 	const struct x86_state *st = x->st;
 	struct tlb_entry *e;
 	uint64_t vpn = (lin >> 12) + 1;
-	if (!tlb_context(k, st))
+	if (!emu_tlb_context(k, st))
 		return false;
 	e = &k->tlb[vpn % TLB_SIZE];
 	if (e->vpn != vpn)
@@ -115,7 +77,7 @@ void emu_tlb_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, bool w, bool u
 	struct emu_cache *k = x->c->cache;
 	uint64_t vpn = (lin >> 12) + 1;
 	struct tlb_entry *e = &k->tlb[vpn % TLB_SIZE];
-	tlb_context(k, x->st);
+	emu_tlb_context(k, x->st);
 	e->vpn = vpn;
 	e->pfn = gpa & ~0xfffull;
 	e->perm = (w ? TLB_W : 0) | (u ? TLB_U : 0) | (xok ? TLB_X : 0) | (dirty ? TLB_D : 0);
@@ -136,21 +98,6 @@ void emu_tlb_flush(struct emu_exec *x, bool all, uint64_t lin)
 	k->gen++;
 }
 
-bool emu_dc_lookup(struct emu_exec *x, uint64_t lin, unsigned avail)
-{
-	struct emu_cache *k = x->c->cache;
-	struct dc_entry *e = &k->dc[lin % DC_SIZE];
-	if (e->lin != lin + 1 || e->gen != k->gen || e->mode != x->mode || e->cpl != x->cpl ||
-	    e->blk[0] > avail)
-		return false;
-	if (x->mode != X86_MODE_REAL && !tlb_context(k, x->st))
-		return false;
-	x->i = &e->insn;
-	/* One 16-byte copy fills insn_len and insn[] of the step report. */
-	memcpy((uint8_t *)&x->c->info + offsetof(struct emu_step_info, insn_len), e->blk, 16);
-	return true;
-}
-
 void emu_dc_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, const uint8_t *buf)
 {
 	struct emu_cache *k = x->c->cache;
@@ -158,7 +105,7 @@ void emu_dc_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, const uint8_t *
 	if (gpa >= (uint64_t)CODE_PAGES << 12)
 		return;
 	if (x->mode != X86_MODE_REAL)
-		tlb_context(k, x->st);
+		emu_tlb_context(k, x->st);
 	e->lin = lin + 1;
 	e->gen = k->gen;
 	e->mode = (uint8_t)x->mode;

@@ -24,8 +24,8 @@
 
 /* ADD OR ADC SBB AND SUB XOR CMP: Eb,Gb  Ev,Gv  Gb,Eb  Gv,Ev  AL,Ib  eAX,Iz */
 #define ALU6(lk)                                                                                             \
-	I(M | B | (lk), em_alu), I(M | (lk), em_alu), I(M | B, em_alu), I(M, em_alu),                        \
-	    I(B | D_IB, em_alu_acc), I(D_IZ, em_alu_acc)
+	I(M | B | (lk) | D_SAFE, em_alu), I(M | (lk) | D_SAFE, em_alu), I(M | B | D_SAFE, em_alu),           \
+	    I(M | D_SAFE, em_alu), I(B | D_IB | D_SAFE, em_alu_acc), I(D_IZ | D_SAFE, em_alu_acc)
 
 static const struct emu_opcode grp1[8] = {
     I(D_LOCK, em_grp1), I(D_LOCK, em_grp1), I(D_LOCK, em_grp1), I(D_LOCK, em_grp1),
@@ -62,10 +62,10 @@ static const struct emu_opcode grp5[8] = {
 
 /* C6/C7 /0: MOV; C6 F8 (XABORT) and C7 F8 (XBEGIN) are RTM, absent here. */
 static const struct emu_opcode grp11b[8] = {
-    I(D_IB, em_mov_rm_imm), X, X, X, X, X, X, X,
+    I(D_IB | D_SAFE, em_mov_rm_imm), X, X, X, X, X, X, X,
 };
 static const struct emu_opcode grp11v[8] = {
-    I(D_IZ, em_mov_rm_imm), X, X, X, X, X, X, X,
+    I(D_IZ | D_SAFE, em_mov_rm_imm), X, X, X, X, X, X, X,
 };
 
 /* 8C/8E: only ES CS SS DS FS GS exist; MOV to CS is #UD. */
@@ -136,41 +136,41 @@ const struct emu_opcode emu_onebyte[256] = {
     X,
     I(D_NO64, em_bcd),
     /* 0x40 - 0x47: REX in 64-bit mode (the prefix loop takes them) */
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
     /* 0x48 - 0x4f */
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
-    I(0, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
+    I(0 | D_SAFE, em_incdec_r),
     /* 0x50 - 0x57 */
-    I(D_STACK, em_push_r),
-    I(D_STACK, em_push_r),
-    I(D_STACK, em_push_r),
-    I(D_STACK, em_push_r),
-    I(D_STACK, em_push_r),
-    I(D_STACK, em_push_r),
-    I(D_STACK, em_push_r),
-    I(D_STACK, em_push_r),
+    I(D_STACK | D_SAFE, em_push_r),
+    I(D_STACK | D_SAFE, em_push_r),
+    I(D_STACK | D_SAFE, em_push_r),
+    I(D_STACK | D_SAFE, em_push_r),
+    I(D_STACK | D_SAFE, em_push_r),
+    I(D_STACK | D_SAFE, em_push_r),
+    I(D_STACK | D_SAFE, em_push_r),
+    I(D_STACK | D_SAFE, em_push_r),
     /* 0x58 - 0x5f */
-    I(D_STACK, em_pop_r),
-    I(D_STACK, em_pop_r),
-    I(D_STACK, em_pop_r),
-    I(D_STACK, em_pop_r),
-    I(D_STACK, em_pop_r),
-    I(D_STACK, em_pop_r),
-    I(D_STACK, em_pop_r),
-    I(D_STACK, em_pop_r),
+    I(D_STACK | D_SAFE, em_pop_r),
+    I(D_STACK | D_SAFE, em_pop_r),
+    I(D_STACK | D_SAFE, em_pop_r),
+    I(D_STACK | D_SAFE, em_pop_r),
+    I(D_STACK | D_SAFE, em_pop_r),
+    I(D_STACK | D_SAFE, em_pop_r),
+    I(D_STACK | D_SAFE, em_pop_r),
+    I(D_STACK | D_SAFE, em_pop_r),
     /* 0x60 - 0x67: 0x62 is EVEX and 0x63 MOVSXD in 64-bit mode */
     I(D_NO64, em_pusha),
     I(D_NO64, em_popa),
@@ -181,80 +181,80 @@ const struct emu_opcode emu_onebyte[256] = {
     X,
     X,
     /* 0x68 - 0x6f */
-    I(D_STACK | D_IZ, em_push_imm),
-    I(M | D_IZ, em_imul3),
-    I(D_STACK | D_IB, em_push_imm),
-    I(M | D_IB, em_imul3),
+    I(D_STACK | D_IZ | D_SAFE, em_push_imm),
+    I(M | D_IZ | D_SAFE, em_imul3),
+    I(D_STACK | D_IB | D_SAFE, em_push_imm),
+    I(M | D_IB | D_SAFE, em_imul3),
     I(B, em_ins),
     I(0, em_ins),
     I(B, em_outs),
     I(0, em_outs),
     /* 0x70 - 0x77 */
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
     /* 0x78 - 0x7f */
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
-    I(D_IB | D_FORCE64, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jcc),
     /* 0x80 - 0x87 */
-    G(M | B | D_IB, grp1),
-    G(M | D_IZ, grp1),
-    G(M | B | D_IB | D_NO64, grp1),
-    G(M | D_IB, grp1),
-    I(M | B, em_test),
-    I(M, em_test),
-    I(M | B | D_LOCK, em_xchg),
-    I(M | D_LOCK, em_xchg),
+    G(M | B | D_IB | D_SAFE, grp1),
+    G(M | D_IZ | D_SAFE, grp1),
+    G(M | B | D_IB | D_NO64 | D_SAFE, grp1),
+    G(M | D_IB | D_SAFE, grp1),
+    I(M | B | D_SAFE, em_test),
+    I(M | D_SAFE, em_test),
+    I(M | B | D_LOCK | D_SAFE, em_xchg),
+    I(M | D_LOCK | D_SAFE, em_xchg),
     /* 0x88 - 0x8f */
-    I(M | B, em_mov),
-    I(M, em_mov),
-    I(M | B, em_mov),
-    I(M, em_mov),
+    I(M | B | D_SAFE, em_mov),
+    I(M | D_SAFE, em_mov),
+    I(M | B | D_SAFE, em_mov),
+    I(M | D_SAFE, em_mov),
     G(M, grp_sreg_from),
-    I(M | D_MEM, em_lea),
+    I(M | D_MEM | D_SAFE, em_lea),
     G(M, grp_sreg_to),
     G(M, grp1a),
     /* 0x90 - 0x97 */
-    I(0, em_xchg_acc),
-    I(0, em_xchg_acc),
-    I(0, em_xchg_acc),
-    I(0, em_xchg_acc),
-    I(0, em_xchg_acc),
-    I(0, em_xchg_acc),
-    I(0, em_xchg_acc),
-    I(0, em_xchg_acc),
+    I(0 | D_SAFE, em_xchg_acc),
+    I(0 | D_SAFE, em_xchg_acc),
+    I(0 | D_SAFE, em_xchg_acc),
+    I(0 | D_SAFE, em_xchg_acc),
+    I(0 | D_SAFE, em_xchg_acc),
+    I(0 | D_SAFE, em_xchg_acc),
+    I(0 | D_SAFE, em_xchg_acc),
+    I(0 | D_SAFE, em_xchg_acc),
     /* 0x98 - 0x9f */
-    I(0, em_cbw),
-    I(0, em_cwd),
+    I(0 | D_SAFE, em_cbw),
+    I(0 | D_SAFE, em_cwd),
     I(D_FAR | D_NO64, em_call_far),
     I(0, em_fwait),
     I(D_STACK, em_pushf),
     I(D_STACK, em_popf),
-    I(0, em_sahf),
-    I(0, em_lahf),
+    I(0 | D_SAFE, em_sahf),
+    I(0 | D_SAFE, em_lahf),
     /* 0xa0 - 0xa7 */
-    I(B | D_MOFFS, em_mov_moffs),
-    I(D_MOFFS, em_mov_moffs),
-    I(B | D_MOFFS, em_mov_moffs),
-    I(D_MOFFS, em_mov_moffs),
+    I(B | D_MOFFS | D_SAFE, em_mov_moffs),
+    I(D_MOFFS | D_SAFE, em_mov_moffs),
+    I(B | D_MOFFS | D_SAFE, em_mov_moffs),
+    I(D_MOFFS | D_SAFE, em_mov_moffs),
     I(B, em_movs),
     I(0, em_movs),
     I(B, em_cmps),
     I(0, em_cmps),
     /* 0xa8 - 0xaf */
-    I(B | D_IB, em_test_acc),
-    I(D_IZ, em_test_acc),
+    I(B | D_IB | D_SAFE, em_test_acc),
+    I(D_IZ | D_SAFE, em_test_acc),
     I(B, em_stos),
     I(0, em_stos),
     I(B, em_lods),
@@ -262,26 +262,26 @@ const struct emu_opcode emu_onebyte[256] = {
     I(B, em_scas),
     I(0, em_scas),
     /* 0xb0 - 0xb7 */
-    I(B | D_IB, em_mov_imm_r),
-    I(B | D_IB, em_mov_imm_r),
-    I(B | D_IB, em_mov_imm_r),
-    I(B | D_IB, em_mov_imm_r),
-    I(B | D_IB, em_mov_imm_r),
-    I(B | D_IB, em_mov_imm_r),
-    I(B | D_IB, em_mov_imm_r),
-    I(B | D_IB, em_mov_imm_r),
+    I(B | D_IB | D_SAFE, em_mov_imm_r),
+    I(B | D_IB | D_SAFE, em_mov_imm_r),
+    I(B | D_IB | D_SAFE, em_mov_imm_r),
+    I(B | D_IB | D_SAFE, em_mov_imm_r),
+    I(B | D_IB | D_SAFE, em_mov_imm_r),
+    I(B | D_IB | D_SAFE, em_mov_imm_r),
+    I(B | D_IB | D_SAFE, em_mov_imm_r),
+    I(B | D_IB | D_SAFE, em_mov_imm_r),
     /* 0xb8 - 0xbf */
-    I(D_IV, em_mov_imm_r),
-    I(D_IV, em_mov_imm_r),
-    I(D_IV, em_mov_imm_r),
-    I(D_IV, em_mov_imm_r),
-    I(D_IV, em_mov_imm_r),
-    I(D_IV, em_mov_imm_r),
-    I(D_IV, em_mov_imm_r),
-    I(D_IV, em_mov_imm_r),
+    I(D_IV | D_SAFE, em_mov_imm_r),
+    I(D_IV | D_SAFE, em_mov_imm_r),
+    I(D_IV | D_SAFE, em_mov_imm_r),
+    I(D_IV | D_SAFE, em_mov_imm_r),
+    I(D_IV | D_SAFE, em_mov_imm_r),
+    I(D_IV | D_SAFE, em_mov_imm_r),
+    I(D_IV | D_SAFE, em_mov_imm_r),
+    I(D_IV | D_SAFE, em_mov_imm_r),
     /* 0xc0 - 0xc7: 0xc4/0xc5 are VEX in 64-bit mode (and with mod == 3) */
-    G(M | B | D_IB, grp2),
-    G(M | D_IB, grp2),
+    G(M | B | D_IB | D_SAFE, grp2),
+    G(M | D_IB | D_SAFE, grp2),
     I(D_IW | D_FORCE64, em_ret),
     I(D_FORCE64, em_ret),
     I(M | D_NO64 | D_MEM, em_lxs),
@@ -298,10 +298,10 @@ const struct emu_opcode emu_onebyte[256] = {
     I(D_NO64, em_into),
     I(0, em_iret),
     /* 0xd0 - 0xd7 */
-    G(M | B, grp2),
-    G(M, grp2),
-    G(M | B, grp2),
-    G(M, grp2),
+    G(M | B | D_SAFE, grp2),
+    G(M | D_SAFE, grp2),
+    G(M | B | D_SAFE, grp2),
+    G(M | D_SAFE, grp2),
     I(D_IB | D_NO64, em_aam),
     I(D_IB | D_NO64, em_aad),
     I(D_NO64, em_salc),
@@ -326,9 +326,9 @@ const struct emu_opcode emu_onebyte[256] = {
     I(D_IB, em_out),
     /* 0xe8 - 0xef */
     I(D_IZ | D_FORCE64, em_call_rel),
-    I(D_IZ | D_FORCE64, em_jmp_rel),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jmp_rel),
     I(D_FAR | D_NO64, em_jmp_far),
-    I(D_IB | D_FORCE64, em_jmp_rel),
+    I(D_IB | D_FORCE64 | D_SAFE, em_jmp_rel),
     I(B, em_in),
     I(0, em_in),
     I(B, em_out),
@@ -339,17 +339,17 @@ const struct emu_opcode emu_onebyte[256] = {
     X,
     X,
     I(0, em_hlt),
-    I(0, em_flags),
-    G(M | B, grp3b),
-    G(M, grp3v),
+    I(0 | D_SAFE, em_flags),
+    G(M | B | D_SAFE, grp3b),
+    G(M | D_SAFE, grp3v),
     /* 0xf8 - 0xff */
-    I(0, em_flags),
-    I(0, em_flags),
-    I(0, em_flags),
-    I(0, em_flags),
-    I(0, em_flags),
-    I(0, em_flags),
-    G(M | B, grp4),
+    I(0 | D_SAFE, em_flags),
+    I(0 | D_SAFE, em_flags),
+    I(0 | D_SAFE, em_flags),
+    I(0 | D_SAFE, em_flags),
+    I(0 | D_SAFE, em_flags),
+    I(0 | D_SAFE, em_flags),
+    G(M | B | D_SAFE, grp4),
     G(M, grp5),
 };
 
@@ -372,7 +372,7 @@ const struct emu_opcode emu_twobyte[256] = {
     X,
     I(0, em_ud),
     X,
-    I(M, em_hint_nop),
+    I(M | D_SAFE, em_hint_nop),
     X,
     X,
     /* 0x10 - 0x17 */
@@ -385,14 +385,14 @@ const struct emu_opcode emu_twobyte[256] = {
     SSEN,
     SSEN,
     /* 0x18 - 0x1f: hint NOPs */
-    I(M, em_hint_nop),
-    I(M, em_hint_nop),
-    I(M, em_hint_nop),
-    I(M, em_hint_nop),
-    I(M, em_hint_nop),
-    I(M, em_hint_nop),
-    I(M, em_hint_nop),
-    I(M, em_hint_nop),
+    I(M | D_SAFE, em_hint_nop),
+    I(M | D_SAFE, em_hint_nop),
+    I(M | D_SAFE, em_hint_nop),
+    I(M | D_SAFE, em_hint_nop),
+    I(M | D_SAFE, em_hint_nop),
+    I(M | D_SAFE, em_hint_nop),
+    I(M | D_SAFE, em_hint_nop),
+    I(M | D_SAFE, em_hint_nop),
     /* 0x20 - 0x27 */
     I(M | D_REG | D_FORCE64, em_mov_cr),
     I(M | D_REG | D_FORCE64, em_mov_dr),
@@ -430,23 +430,23 @@ const struct emu_opcode emu_twobyte[256] = {
     X,
     X,
     /* 0x40 - 0x47 */
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
     /* 0x48 - 0x4f */
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
-    I(M, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
+    I(M | D_SAFE, em_cmovcc),
     /* 0x50 - 0x57 */
     SSEN,
     SSEN,
@@ -502,77 +502,77 @@ const struct emu_opcode emu_twobyte[256] = {
     I(M, em_sse_movd),
     SSE,
     /* 0x80 - 0x87 */
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
     /* 0x88 - 0x8f */
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
-    I(D_IZ | D_FORCE64, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
+    I(D_IZ | D_FORCE64 | D_SAFE, em_jcc),
     /* 0x90 - 0x97 */
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
     /* 0x98 - 0x9f */
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
-    I(M | B, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
+    I(M | B | D_SAFE, em_setcc),
     /* 0xa0 - 0xa7 */
     I(D_STACK, em_push_sreg),
     I(D_STACK, em_pop_sreg),
     I(0, em_cpuid),
-    I(M, em_bt),
-    I(M | D_IB, em_shxd),
-    I(M, em_shxd),
+    I(M | D_SAFE, em_bt),
+    I(M | D_IB | D_SAFE, em_shxd),
+    I(M | D_SAFE, em_shxd),
     X,
     X,
     /* 0xa8 - 0xaf */
     I(D_STACK, em_push_sreg),
     I(D_STACK, em_pop_sreg),
     N(0),
-    I(M | D_LOCK, em_bt),
-    I(M | D_IB, em_shxd),
-    I(M, em_shxd),
+    I(M | D_LOCK | D_SAFE, em_bt),
+    I(M | D_IB | D_SAFE, em_shxd),
+    I(M | D_SAFE, em_shxd),
     I(M, em_grp15),
-    I(M, em_imul2),
+    I(M | D_SAFE, em_imul2),
     /* 0xb0 - 0xb7 */
     I(M | B | D_LOCK, em_cmpxchg),
     I(M | D_LOCK, em_cmpxchg),
     I(M | D_MEM, em_lxs),
-    I(M | D_LOCK, em_bt),
+    I(M | D_LOCK | D_SAFE, em_bt),
     I(M | D_MEM, em_lxs),
     I(M | D_MEM, em_lxs),
-    I(M, em_movzx),
-    I(M, em_movzx),
+    I(M | D_SAFE, em_movzx),
+    I(M | D_SAFE, em_movzx),
     /* 0xb8 - 0xbf */
-    I(M, em_popcnt),
+    I(M | D_SAFE, em_popcnt),
     I(M, em_ud),
     G(M | D_IB, grp8),
-    I(M | D_LOCK, em_bt),
-    I(M, em_bsf_bsr),
-    I(M, em_bsf_bsr),
-    I(M, em_movsx),
-    I(M, em_movsx),
+    I(M | D_LOCK | D_SAFE, em_bt),
+    I(M | D_SAFE, em_bsf_bsr),
+    I(M | D_SAFE, em_bsf_bsr),
+    I(M | D_SAFE, em_movsx),
+    I(M | D_SAFE, em_movsx),
     /* 0xc0 - 0xc7 */
     I(M | B | D_LOCK, em_xadd),
     I(M | D_LOCK, em_xadd),
@@ -583,14 +583,14 @@ const struct emu_opcode emu_twobyte[256] = {
     N(M | D_IB),
     G(M, grp9),
     /* 0xc8 - 0xcf */
-    I(0, em_bswap),
-    I(0, em_bswap),
-    I(0, em_bswap),
-    I(0, em_bswap),
-    I(0, em_bswap),
-    I(0, em_bswap),
-    I(0, em_bswap),
-    I(0, em_bswap),
+    I(0 | D_SAFE, em_bswap),
+    I(0 | D_SAFE, em_bswap),
+    I(0 | D_SAFE, em_bswap),
+    I(0 | D_SAFE, em_bswap),
+    I(0 | D_SAFE, em_bswap),
+    I(0 | D_SAFE, em_bswap),
+    I(0 | D_SAFE, em_bswap),
+    I(0 | D_SAFE, em_bswap),
     /* 0xd0 - 0xd7 */
     SSEN,
     SSEN,
@@ -922,11 +922,11 @@ unsigned emu_insn_length(const uint8_t *insn, unsigned avail, enum x86_mode mode
 	return i.len;
 }
 
-/* The undefined-flag family of a decoded instruction. */
-static enum alu_family undef_family(const struct emu_insn *i)
+/* The undefined RFLAGS bits of a decoded instruction. A count in CL is not known from the
+ * bytes: the mask is then the union over all counts. */
+static uint64_t undef_mask(const struct emu_insn *i)
 {
 	unsigned r = (i->modrm >> 3) & 7;
-	unsigned cnt_mask = i->width == 8 ? 63 : 31;
 	if (i->map == 0) {
 		switch (i->b) {
 		case 0x08 ... 0x0d:
@@ -936,59 +936,70 @@ static enum alu_family undef_family(const struct emu_insn *i)
 		case 0x85:
 		case 0xa8:
 		case 0xa9:
-			return ALU_FAM_LOGIC;
+			return alu_undefined(ALU_FAM_LOGIC);
 		case 0x80 ... 0x83:
-			return (r == 1 || r == 4 || r == 6) ? ALU_FAM_LOGIC : ALU_FAM_NONE;
+			return (r == 1 || r == 4 || r == 6) ? alu_undefined(ALU_FAM_LOGIC) : 0;
 		case 0x27:
 		case 0x2f:
+			return alu_undefined(ALU_FAM_DAA_DAS);
 		case 0x37:
 		case 0x3f:
-			return ALU_FAM_BCD_ADJ;
+			return alu_undefined(ALU_FAM_AAA_AAS);
 		case 0xd4:
 		case 0xd5:
-			return ALU_FAM_AAM_AAD;
+			return alu_undefined(ALU_FAM_AAM_AAD);
 		case 0x69:
 		case 0x6b:
-			return ALU_FAM_MUL;
+			return alu_undefined(ALU_FAM_MUL);
 		case 0xc0:
 		case 0xc1:
-		case 0xd0 ... 0xd3: {
-			bool one = i->b == 0xd0 || i->b == 0xd1 || (i->b <= 0xc1 && (i->imm & cnt_mask) == 1);
-			if (r < 4)
-				return one ? ALU_FAM_NONE : ALU_FAM_ROTATE_N;
-			return one ? ALU_FAM_SHIFT_1 : ALU_FAM_SHIFT_N;
+			return alu_undefined(alu_shift_family((enum alu_shiftop)r, i->width, i->imm & 0xff));
+		case 0xd0:
+		case 0xd1:
+			return alu_undefined(alu_shift_family((enum alu_shiftop)r, i->width, 1));
+		case 0xd2:
+		case 0xd3: {
+			uint64_t m = 0;
+			for (unsigned c = 0; c < 64; c++)
+				m |= alu_undefined(alu_shift_family((enum alu_shiftop)r, i->width, c));
+			return m;
 		}
 		case 0xf6:
 		case 0xf7:
 			if (r <= 1)
-				return ALU_FAM_LOGIC;
+				return alu_undefined(ALU_FAM_LOGIC);
 			if (r == 4 || r == 5)
-				return ALU_FAM_MUL;
+				return alu_undefined(ALU_FAM_MUL);
 			if (r >= 6)
-				return ALU_FAM_DIV;
-			return ALU_FAM_NONE;
+				return alu_undefined(ALU_FAM_DIV);
+			return 0;
 		}
 	} else if (i->map == 1) {
 		switch (i->b) {
 		case 0xa4:
-		case 0xa5:
 		case 0xac:
-		case 0xad:
-			return ALU_FAM_SHxD;
+			return alu_undefined(alu_shxd_family(i->width, i->imm & 0xff));
+		case 0xa5:
+		case 0xad: {
+			uint64_t m = 0;
+			for (unsigned c = 0; c < 64; c++)
+				m |= alu_undefined(alu_shxd_family(i->width, c));
+			return m;
+		}
 		case 0xaf:
-			return ALU_FAM_MUL;
+			return alu_undefined(ALU_FAM_MUL);
 		case 0xa3:
 		case 0xab:
 		case 0xb3:
 		case 0xbb:
 		case 0xba:
-			return ALU_FAM_BIT_TEST;
+			return alu_undefined(ALU_FAM_BIT_TEST);
 		case 0xbc:
 		case 0xbd:
-			return i->rep == 0xf3 ? ALU_FAM_TZCNT_LZCNT : ALU_FAM_BSF_BSR;
+			return alu_undefined(i->rep == 0xf3 ? ALU_FAM_TZCNT_LZCNT : ALU_FAM_BSF_BSR);
 		}
 	}
-	return ALU_FAM_NONE;
+	return 0;
 }
 
 uint64_t emu_undefined_flags(const uint8_t *insn, unsigned len, enum x86_mode mode)
@@ -996,5 +1007,5 @@ uint64_t emu_undefined_flags(const uint8_t *insn, unsigned len, enum x86_mode mo
 	struct emu_insn i;
 	if (emu_decode(&i, insn, len, mode) != DEC_OK)
 		return 0;
-	return alu_undefined(undef_family(&i));
+	return undef_mask(&i);
 }

@@ -479,6 +479,7 @@ enum emu_status emu_step(struct emu_ctxt *c)
 	struct x86_state *st = c->st;
 	struct emu_exec x;
 	struct undo u;
+	bool saved = false;
 	uint8_t buf[32];
 	enum emu_status rc;
 #ifdef EMU_CHECK_FAULTS
@@ -504,7 +505,6 @@ enum emu_status emu_step(struct emu_ctxt *c)
 		return EMU_HALT;
 
 	exec_init(&x, c);
-	undo_save(&u, st);
 	rc = fetch_decode(&x, buf);
 	if (rc == EMU_OK) {
 		uint64_t ipmask = x.mode == X86_MODE_LONG64 ? ~0ull
@@ -514,12 +514,19 @@ enum emu_status emu_step(struct emu_ctxt *c)
 		x.next_rip = (st->rip + x.i->len) & ipmask;
 		if (x.i->mod != 3)
 			emu_calc_ea(&x);
+		/* D_SAFE handlers change no state before their last fault point: no undo copy needed. */
+		if (!(x.i->flags & D_SAFE)) {
+			undo_save(&u, st);
+			saved = true;
+		}
 		rc = x.i->op->fn ? x.i->op->fn(&x) : emu_unimplemented(&x);
 	}
 	if (rc == EMU_OK || rc == EMU_HALT) {
-		enum emu_status wrc = commit_writes(&x);
-		if (wrc != EMU_OK)
-			return wrc;
+		if (x.n_writes) {
+			enum emu_status wrc = commit_writes(&x);
+			if (wrc != EMU_OK)
+				return wrc;
+		}
 		if (!x.rip_set)
 			st->rip = x.next_rip;
 		st->events.shadow = x.new_shadow;
@@ -528,7 +535,8 @@ enum emu_status emu_step(struct emu_ctxt *c)
 			st->events.halted = 1;
 		return rc;
 	}
-	undo_restore(&u, st);
+	if (saved)
+		undo_restore(&u, st);
 #ifdef EMU_CHECK_FAULTS
 	check_unchanged(&before, st,
 	                rc == EMU_EXCEPTION ? "a faulting instruction" : "an aborted instruction");

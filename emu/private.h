@@ -3,6 +3,7 @@
 #define EMUDIFF_EMU_PRIVATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -31,27 +32,25 @@ enum {
 };
 
 /* Decode flags: one table row per opcode holds these and the handler. */
-#define D_MODRM     (1u << 0)  /* a ModRM byte follows */
-#define D_BYTE      (1u << 1)  /* 8-bit operand size */
-#define D_IB        (1u << 2)  /* 8-bit immediate */
-#define D_IW        (1u << 3)  /* 16-bit immediate (RET/ENTER) */
-#define D_IZ        (1u << 4)  /* 16/32-bit immediate by operand size, sign-extended to 64 */
-#define D_IV        (1u << 5)  /* immediate of the full operand size (MOV r, imm64) */
-#define D_MOFFS     (1u << 6)  /* an address-size offset (MOV AL, moffs) */
-#define D_FAR       (1u << 7)  /* a far pointer ptr16:16/ptr16:32 */
-#define D_NO64      (1u << 8)  /* #UD in 64-bit mode */
-#define D_STACK     (1u << 9)  /* 64-bit default operand size in 64-bit mode */
-#define D_FORCE64   (1u << 10) /* 64-bit operand size in 64-bit mode whatever 66 says */
-#define D_LOCK      (1u << 11) /* LOCK allowed with a memory destination */
-#define D_GROUP     (1u << 12) /* the ModRM reg field picks the row */
-#define D_UD        (1u << 13) /* invalid encoding: #UD */
-#define D_MEM       (1u << 14) /* memory operand required, else #UD */
-#define D_REG       (1u << 15) /* register operand required (mod forced to 3) */
-#define D_ONLY64    (1u << 16) /* #UD outside 64-bit mode */
-#define D_GROUP_RM  (1u << 17) /* with mod == 3, the rm field picks the row of a second table */
-#define D_BYTE_OP16 (1u << 18) /* operand size 16 unless REX.W etc: (never used by length) */
-#define D_NOLEN     (1u << 19) /* three-byte escapes: handled specially */
-#define D_IB2       (1u << 20) /* a second 8-bit immediate after the first (ENTER) */
+#define D_MODRM   (1u << 0)  /* a ModRM byte follows */
+#define D_BYTE    (1u << 1)  /* 8-bit operand size */
+#define D_IB      (1u << 2)  /* 8-bit immediate */
+#define D_IW      (1u << 3)  /* 16-bit immediate (RET/ENTER) */
+#define D_IZ      (1u << 4)  /* 16/32-bit immediate by operand size, sign-extended to 64 */
+#define D_IV      (1u << 5)  /* immediate of the full operand size (MOV r, imm64) */
+#define D_MOFFS   (1u << 6)  /* an address-size offset (MOV AL, moffs) */
+#define D_FAR     (1u << 7)  /* a far pointer ptr16:16/ptr16:32 */
+#define D_NO64    (1u << 8)  /* #UD in 64-bit mode */
+#define D_STACK   (1u << 9)  /* 64-bit default operand size in 64-bit mode */
+#define D_FORCE64 (1u << 10) /* 64-bit operand size in 64-bit mode whatever 66 says */
+#define D_LOCK    (1u << 11) /* LOCK allowed with a memory destination */
+#define D_GROUP   (1u << 12) /* the ModRM reg field picks the row */
+#define D_UD      (1u << 13) /* invalid encoding: #UD */
+#define D_MEM     (1u << 14) /* memory operand required, else #UD */
+#define D_REG     (1u << 15) /* register operand required (mod forced to 3) */
+#define D_ONLY64  (1u << 16) /* #UD outside 64-bit mode */
+#define D_IB2     (1u << 20) /* a second 8-bit immediate after the first (ENTER) */
+#define D_SAFE    (1u << 21) /* the handler changes no state before its last fault point (no undo copy) */
 
 struct emu_exec;
 typedef enum emu_status (*emu_handler)(struct emu_exec *x);
@@ -270,7 +269,10 @@ bool emu_cond(uint64_t rflags, unsigned cc);
 enum emu_seg_access { SEG_READ, SEG_WRITE, SEG_EXEC };
 enum emu_status emu_seg_linear(struct emu_exec *x, unsigned seg, uint64_t off, unsigned len,
                                enum emu_seg_access acc, uint64_t *lin);
-bool emu_canonical(uint64_t lin);
+static inline bool emu_canonical(uint64_t lin)
+{
+	return (uint64_t)(((int64_t)lin << 16) >> 16) == lin;
+}
 /* Loads a segment register's descriptor cache into *out (not into the state):
  * real/v86 mode: base = sel * 16; protected mode: descriptor from GDT/LDT with checks. */
 enum emu_status emu_seg_load(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out);
@@ -288,11 +290,71 @@ void emu_tlb_flush(struct emu_exec *x, bool all, uint64_t lin);
 /* cache.c: the optional TLB and decoded-instruction cache (x->c->cache != NULL). */
 bool emu_tlb_lookup(struct emu_exec *x, uint64_t lin, enum emu_seg_access acc, bool user, uint64_t *gpa);
 void emu_tlb_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, bool w, bool u, bool xok, bool dirty);
-/* Decoded instructions by linear address. A hit points x->i at the entry and fills the step
- * report's instruction bytes; avail: bytes before the page end or the CS limit. */
-bool emu_dc_lookup(struct emu_exec *x, uint64_t lin, unsigned avail);
 void emu_dc_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, const uint8_t *buf);
 void emu_dc_note_write(struct emu_cache *k, uint64_t gpa, unsigned len);
+
+/* The caches' layout, here so that the decode-cache hit path inlines into the step loop. */
+#define TLB_SIZE   256
+#define DC_SIZE    4096
+#define CODE_PAGES (1u << 20) /* pages below 4 GiB */
+
+#define TLB_W 1u
+#define TLB_U 2u
+#define TLB_X 4u
+#define TLB_D 8u
+
+struct tlb_entry {
+	uint64_t vpn; /* linear page number + 1; 0: empty */
+	uint64_t pfn;
+	uint32_t perm;
+	uint32_t user; /* filled for a user access */
+};
+
+struct dc_entry {
+	uint64_t lin; /* +1; 0: empty */
+	uint64_t gen; /* valid while equal to emu_cache.gen */
+	uint8_t mode;
+	uint8_t cpl;
+	uint8_t blk[16]; /* insn_len, then the bytes: the layout of emu_step_info's head */
+	struct emu_insn insn;
+};
+
+_Static_assert(offsetof(struct emu_step_info, insn) == offsetof(struct emu_step_info, insn_len) + 1 &&
+                   sizeof(((struct emu_step_info *)0)->insn) == 15,
+               "emu_step_info must start with insn_len, insn[15]");
+
+struct emu_cache {
+	uint64_t cr0, cr3, cr4, efer;
+	uint64_t gen; /* decoded instructions are keyed by linear address: any remapping or code store bumps
+	                 this */
+	struct tlb_entry tlb[TLB_SIZE];
+	struct dc_entry dc[DC_SIZE];
+	uint8_t code_pages[CODE_PAGES / 8];
+};
+
+/* Whether the TLB was filled under the current paging registers (false: it has just been dropped). */
+bool emu_tlb_context(struct emu_cache *k, const struct x86_state *st);
+static inline bool emu_tlb_fresh(const struct emu_cache *k, const struct x86_state *st)
+{
+	return k->cr3 == st->cr3 && k->cr0 == st->cr0 && k->cr4 == st->cr4 && k->efer == st->efer;
+}
+
+/* Decoded instructions by linear address. A hit points x->i at the entry and fills the step
+ * report's instruction bytes; avail: bytes before the page end or the CS limit. */
+static inline bool emu_dc_lookup(struct emu_exec *x, uint64_t lin, unsigned avail)
+{
+	struct emu_cache *k = x->c->cache;
+	struct dc_entry *e = &k->dc[lin % DC_SIZE];
+	if (e->lin != lin + 1 || e->gen != k->gen || e->mode != x->mode || e->cpl != x->cpl ||
+	    e->blk[0] > avail)
+		return false;
+	if ((x->st->cr0 & X86_CR0_PG) && !emu_tlb_fresh(k, x->st))
+		return false;
+	x->i = &e->insn;
+	/* One 16-byte copy fills insn_len and insn[] of the step report. */
+	memcpy((uint8_t *)&x->c->info + offsetof(struct emu_step_info, insn_len), e->blk, 16);
+	return true;
+}
 
 /* interrupt.c: delivers vector through the IVT (real mode) or IDT; @next: rip pushed. */
 enum emu_status emu_deliver(struct emu_exec *x, unsigned vector, bool has_error, uint32_t error, bool soft,

@@ -4,11 +4,6 @@
 
 #include "private.h"
 
-bool emu_canonical(uint64_t lin)
-{
-	return (uint64_t)(((int64_t)lin << 16) >> 16) == lin;
-}
-
 static enum emu_status seg_fault(struct emu_exec *x, unsigned seg, uint32_t ec)
 {
 	return emu_raise(x, seg == X86_SS ? EMU_SS : EMU_GP, true, ec);
