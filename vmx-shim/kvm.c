@@ -344,10 +344,6 @@ static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
 	uint64_t ident = SHIM_IDENTITY_MAP_ADDR;
 	int r, sync = 0;
 
-	if (cfg->ram_bytes == 0 || cfg->ram_bytes % SHIM_PAGE || cfg->ram_bytes > SHIM_RAM_MAX)
-		return shim_fail(vm, -EINVAL,
-		                 "guest RAM of %zu bytes: use a multiple of 4 KiB up to %llu MiB",
-		                 cfg->ram_bytes, SHIM_RAM_MAX >> 20);
 	r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (r != KVM_API_VERSION)
 		return shim_fail(vm, -ENODEV, "KVM_GET_API_VERSION: %d, expected %d", r, KVM_API_VERSION);
@@ -417,6 +413,12 @@ int shim_open(struct shim_vm **out, const struct shim_config *cfg)
 
 	*out = NULL;
 	shim_open_err[0] = 0;
+	if (cfg->ram_bytes == 0 || cfg->ram_bytes % SHIM_PAGE || cfg->ram_bytes > SHIM_RAM_MAX) {
+		snprintf(shim_open_err, sizeof(shim_open_err),
+		         "guest RAM of %zu bytes: use a multiple of 4 KiB up to %llu MiB", cfg->ram_bytes,
+		         SHIM_RAM_MAX >> 20);
+		return -EINVAL;
+	}
 	vm = calloc(1, sizeof(*vm));
 	if (!vm) {
 		snprintf(shim_open_err, sizeof(shim_open_err), "out of memory");
@@ -427,11 +429,11 @@ int shim_open(struct shim_vm **out, const struct shim_config *cfg)
 	if (vm->kvm_fd < 0) {
 		err = -errno;
 		if (err == -ENOENT || err == -ENXIO || err == -ENODEV)
-			snprintf(shim_open_err, sizeof(shim_open_err),
-			         "/dev/kvm: %s: load the kvm module (kvm_intel, kvm_amd or kvm_pvm) or run "
-			         "on a host "
-			         "with KVM",
-			         strerror(-err));
+			snprintf(
+			    shim_open_err, sizeof(shim_open_err),
+			    "/dev/kvm: %s: load the kvm module (kvm_intel, kvm_amd or kvm_pvm) or run on a "
+			    "host with KVM",
+			    strerror(-err));
 		else if (err == -EACCES || err == -EPERM)
 			snprintf(shim_open_err, sizeof(shim_open_err),
 			         "/dev/kvm: %s: run as root or add your user to the group owning /dev/kvm "

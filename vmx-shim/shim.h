@@ -29,7 +29,8 @@ struct shim_config {
 	bool dirty_log;   /* track writes to RAM */
 };
 
-/* -ENOENT/-EACCES/-ENODEV: /dev/kvm missing or unusable (exit status 3). */
+/* -ENOENT/-EACCES/-ENODEV: /dev/kvm missing or unusable (exit status 3);
+ * -EINVAL: a bad RAM size. shim_last_open_error() says which. */
 int shim_open(struct shim_vm **out, const struct shim_config *cfg);
 void shim_close(struct shim_vm *vm);
 const char *shim_error(const struct shim_vm *vm);

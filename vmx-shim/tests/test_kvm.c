@@ -740,6 +740,21 @@ static void test_loader_errors(void **state)
 	shim_close(vm);
 }
 
+static void test_bad_ram_size(void **state)
+{
+	static const size_t sizes[] = {0, 4095, (size_t)SHIM_RAM_MAX + 4096};
+	struct shim_vm *vm = (struct shim_vm *)1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct shim_config cfg = {.ram_bytes = sizes[i]};
+
+		assert_int_equal(shim_open(&vm, &cfg), -EINVAL);
+		assert_null(vm);
+		assert_non_null(strstr(shim_last_open_error(), "guest RAM"));
+	}
+}
+
 static void test_cpuid_and_flavour(void **state)
 {
 	struct shim_vm *vm = vm_open(false);
@@ -778,6 +793,7 @@ int main(void)
 	    cmocka_unit_test(test_long_mode_step),
 	    cmocka_unit_test(test_user64_step_refused_on_pvm),
 	    cmocka_unit_test(test_loader_errors),
+	    cmocka_unit_test(test_bad_ram_size),
 	    cmocka_unit_test(test_cpuid_and_flavour),
 	};
 	struct shim_config cfg = {.ram_bytes = RAM};
