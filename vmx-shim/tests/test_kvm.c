@@ -740,6 +740,27 @@ static void test_loader_errors(void **state)
 	shim_close(vm);
 }
 
+static void test_errors_name_the_ioctl(void **state)
+{
+	struct x86_state st, bad;
+	struct shim_vm *vm = vm_open(false);
+
+	(void)state;
+	ok(vm, shim_get_state(vm, &st, true));
+	bad = st;
+	bad.xcr0 = 0x2; /* SSE without x87: architecturally invalid */
+	assert_int_equal(shim_set_state(vm, &bad), -EINVAL);
+	assert_non_null(strstr(shim_error(vm), "KVM_SET_XCRS"));
+	assert_non_null(strstr(shim_error(vm), "Invalid argument"));
+	bad = st;
+	bad.cr0 = X86_CR0_PG; /* paging without protection */
+	assert_int_equal(shim_set_state(vm, &bad), -EINVAL);
+	assert_non_null(strstr(shim_error(vm), "KVM_RUN"));
+	/* The VM still takes a good state afterwards. */
+	ok(vm, shim_set_state(vm, &st));
+	shim_close(vm);
+}
+
 static void test_bad_ram_size(void **state)
 {
 	static const size_t sizes[] = {0, 4095, (size_t)SHIM_RAM_MAX + 4096};
@@ -793,6 +814,7 @@ int main(void)
 	    cmocka_unit_test(test_long_mode_step),
 	    cmocka_unit_test(test_user64_step_refused_on_pvm),
 	    cmocka_unit_test(test_loader_errors),
+	    cmocka_unit_test(test_errors_name_the_ioctl),
 	    cmocka_unit_test(test_bad_ram_size),
 	    cmocka_unit_test(test_cpuid_and_flavour),
 	};
