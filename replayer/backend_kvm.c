@@ -225,7 +225,12 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 		}
 		b->roms_mapped = true;
 	}
-	if (in->event) {
+	if (in->event && in->event->type == 0) {
+		/* An external interrupt goes in as the recorder injected it: KVM_INTERRUPT. */
+		ret = shim_inject_interrupt(b->vm, in->event->vector);
+		if (ret < 0)
+			goto failed;
+	} else if (in->event) {
 		struct x86_state st;
 		ret = shim_get_state(b->vm, &st, true);
 		if (ret < 0)
