@@ -74,8 +74,9 @@ struct devbus *devbus_new(void);
 /* Frees the bus and every device on it (ops->free). NULL is fine. */
 void devbus_free(struct devbus *bus);
 
-/* Adds a device; the bus calls ops->free(opaque) when freed, also when this
- * fails with -EEXIST (duplicate name) or -ENOMEM. *out may be NULL. */
+/* Adds a device; ops must stay valid as long as the bus (static, or inside
+ * opaque). The bus calls ops->free(opaque) when freed, also when this fails
+ * with -EEXIST (duplicate name), -EINVAL (no name) or -ENOMEM. *out may be NULL. */
 int devbus_add(struct devbus *bus, const struct devbus_ops *ops, void *opaque, struct devbus_dev **out);
 /* Claims [base, base+len) for dev; -EEXIST when it overlaps another range,
  * -EINVAL when empty or wrapping. */
@@ -125,10 +126,12 @@ void devbus_set_intc(struct devbus *bus, const struct devbus_intc_ops *ops, void
 bool devbus_intr_pending(struct devbus *bus);
 int devbus_intr_ack(struct devbus *bus);
 
-/* Checkpoints: the clock, IRQ levels, guest-exit status and every device's
- * save() record (keyed by name) in one malloc'd buffer the caller frees.
- * Restoring checks every record before changing anything: -EINVAL when the
- * buffer is malformed or names a device the bus lacks (or lacks one the bus has). */
+/* Checkpoints: the clock, IRQ levels, guest-exit status, every device's
+ * deadline and save() record (keyed by name) in one malloc'd buffer the caller
+ * frees; the console is output, not state, and is not in it. Restoring parses
+ * every record first and rolls back if a device refuses its record, so on
+ * -EINVAL (malformed buffer, a device the bus lacks or has in addition)
+ * nothing has changed. */
 int devbus_save(const struct devbus *bus, uint8_t **buf, size_t *len);
 int devbus_restore(struct devbus *bus, const uint8_t *buf, size_t len);
 
