@@ -271,7 +271,7 @@ enum emu_status emu_seg_linear(struct emu_exec *x, unsigned seg, uint64_t off, u
                                enum emu_seg_access acc, uint64_t *lin);
 static inline bool emu_canonical(uint64_t lin)
 {
-	return (uint64_t)(((int64_t)lin << 16) >> 16) == lin;
+	return (uint64_t)((int64_t)(lin << 16) >> 16) == lin;
 }
 /* Loads a segment register's descriptor cache into *out (not into the state):
  * real/v86 mode: base = sel * 16; protected mode: descriptor from GDT/LDT with checks. */
