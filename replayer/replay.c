@@ -4,6 +4,7 @@
  * rewritten from the image before the backend's next step. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,9 +112,15 @@ void replay_shard_range(uint64_t first, uint64_t end, unsigned k, unsigned n, ui
 	*hi = first + q * k + r * k / n;
 }
 
-static int fail(struct replayer *r, int ret, const char *fmt, const char *a, const char *b)
+static int fail(struct replayer *r, int ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Leaves the one-line message for the caller and returns ret. */
+static int fail(struct replayer *r, int ret, const char *fmt, ...)
 {
-	snprintf(r->err, r->errlen, fmt, a, b);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->err, r->errlen, fmt, ap);
+	va_end(ap);
 	return ret;
 }
 
@@ -160,8 +167,8 @@ static int load_layout(struct replayer *r)
 		}
 	}
 	if (!r->n_regions)
-		return fail(r, -EINVAL, "%s: the trace's meta has no memory layout (ram_bytes)%s",
-		            r->opt->trace_path, "");
+		return fail(r, -EINVAL, "%s: the trace's meta has no memory layout (ram_bytes)",
+		            r->opt->trace_path);
 	r->bregions = calloc(r->n_regions, sizeof(*r->bregions));
 	if (!r->bregions)
 		return -ENOMEM;
@@ -487,8 +494,7 @@ static int record_divergence(struct replayer *r, struct differ_divergence *d, bo
 	if (r->results) {
 		ret = differ_results_add(r->results, d, known);
 		if (ret < 0)
-			return fail(r, ret, "%s: cannot write the results database%s", r->opt->results_path,
-			            "");
+			return fail(r, ret, "%s: cannot write the results database", r->opt->results_path);
 	}
 	r->sum->divergences++;
 	if (!known) {
@@ -518,17 +524,15 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		struct backend_result *res = &bk->res;
 		if (!r->opt->continuous || bk->need_state) {
 			ret = bk->ops->set_state(bk->b, &s->pre);
-			if (ret < 0) {
-				char step[32];
-				snprintf(step, sizeof(step), "%" PRIu64, s->index);
-				return fail(r, ret, "%s backend: cannot load the recorded state of step %s",
-				            bk->ops->name, step);
-			}
+			if (ret < 0)
+				return fail(r, ret,
+				            "%s backend: cannot load the recorded state of step %" PRIu64,
+				            bk->ops->name, s->index);
 			bk->need_state = false;
 		}
 		ret = sync_backend_memory(r, bk);
 		if (ret < 0)
-			return fail(r, ret, "%s backend: cannot write guest memory%s", bk->ops->name, "");
+			return fail(r, ret, "%s backend: cannot write guest memory", bk->ops->name);
 		ret = bk->ops->step(bk->b, &in, res);
 		if (ret < 0) {
 			memset(res, 0, sizeof(*res));
@@ -550,8 +554,8 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		default:
 			break;
 		}
-		if (r->results)
-			differ_results_count_step(r->results, bk->ops->name, res->outcome);
+		if (r->results && differ_results_count_step(r->results, bk->ops->name, res->outcome) < 0)
+			return fail(r, -EIO, "%s: cannot write the results database", r->opt->results_path);
 
 		struct differ_input din = {
 		    .step = s->index,
@@ -574,7 +578,7 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		memset(d, 0, sizeof(*d));
 		int diverged = differ_compare(r->rules, &din, d);
 		if (diverged < 0)
-			return fail(r, diverged, "%s: the differ failed on a step%s", r->opt->trace_path, "");
+			return fail(r, diverged, "%s: the differ failed on a step", r->opt->trace_path);
 		bool io = res->outcome != BACKEND_STEPPED &&
 		          !strncmp(res->reason, REPLAY_IO_REASON, strlen(REPLAY_IO_REASON));
 		if (io) {
@@ -646,22 +650,22 @@ static int open_backends(struct replayer *r)
 		if (!ops && !strcmp(name, "unicorn")) {
 			if (!r->opt->optional_backends)
 				return fail(r, -ENODEV,
-				            "--backends: the %s backend is not built into this emudiff%s",
-				            name, "");
+				            "--backends: the %s backend is not built into this emudiff",
+				            name);
 			fprintf(stderr,
 			        "emudiff: note: the %s backend is not built here; replaying without it\n",
 			        name);
 			continue;
 		}
 		if (!ops) {
-			return fail(r, -EINVAL,
-			            "--backends: unknown backend '%s'; known: emu, unicorn, kvm%s", name, "");
+			return fail(r, -EINVAL, "--backends: unknown backend '%s'; known: emu, unicorn, kvm",
+			            name);
 		}
 		for (size_t j = 0; j < r->n_bk; j++)
 			if (r->bk[j].ops == ops)
-				return fail(r, -EINVAL, "--backends: '%s' given twice%s", name, "");
+				return fail(r, -EINVAL, "--backends: '%s' given twice", name);
 		if (r->n_bk == REPLAY_MAX_BACKENDS)
-			return fail(r, -EINVAL, "--backends: too many backends%s%s", "", "");
+			return fail(r, -EINVAL, "--backends: too many backends");
 		struct rbackend *bk = &r->bk[r->n_bk];
 		int ret = ops->open(&bk->b, &cfg, berr, sizeof(berr));
 		if (ret == -ENODEV && r->opt->optional_backends) {
@@ -669,7 +673,7 @@ static int open_backends(struct replayer *r)
 			continue;
 		}
 		if (ret < 0)
-			return fail(r, ret, "%s%s", berr[0] ? berr : "a backend failed to open", "");
+			return fail(r, ret, "%s", berr[0] ? berr : "a backend failed to open");
 		bk->ops = ops;
 		bk->full_refresh = true;
 		bk->need_state = true;
@@ -678,7 +682,7 @@ static int open_backends(struct replayer *r)
 	}
 	r->sum->n_backends = r->n_bk;
 	if (!r->n_bk)
-		return fail(r, -ENODEV, "no backend is available to replay with%s%s", "", "");
+		return fail(r, -ENODEV, "no backend is available to replay with");
 	return 0;
 }
 
@@ -798,14 +802,13 @@ int replay_run(const struct replay_options *opt, struct replay_summary *sum, cha
 	sum->trace_steps = count;
 	uint64_t first = opt->from, end = opt->to == UINT64_MAX || opt->to > count ? count : opt->to;
 	if (opt->from > count || (opt->to != UINT64_MAX && opt->to > count)) {
-		char a[48], b[64];
-		snprintf(a, sizeof(a), "%" PRIu64, opt->from > count ? opt->from : opt->to);
-		snprintf(b, sizeof(b), "%" PRIu64 " steps", count);
-		ret = fail(&r, -ERANGE, "--from/--to: step %s is past the end of the trace (%s)", a, b);
+		ret = fail(&r, -ERANGE,
+		           "--from/--to: step %" PRIu64 " is past the end of the trace (%" PRIu64 " steps)",
+		           opt->from > count ? opt->from : opt->to, count);
 		goto out;
 	}
 	if (first > end) {
-		ret = fail(&r, -EINVAL, "--from/--to: the range is empty (from > to)%s%s", "", "");
+		ret = fail(&r, -EINVAL, "--from/--to: the range is empty (from > to)");
 		goto out;
 	}
 	replay_shard_range(first, end, opt->shard_n ? opt->shard_k : 1, opt->shard_n, &sum->first, &sum->end);
@@ -830,7 +833,7 @@ int replay_run(const struct replay_options *opt, struct replay_summary *sum, cha
 	}
 	ret = differ_rules_default(&r.rules);
 	if (ret < 0) {
-		fail(&r, ret, "the built-in divergence rules table does not load%s%s", "", "");
+		fail(&r, ret, "the built-in divergence rules table does not load");
 		goto out;
 	}
 	if (opt->known_path) {
@@ -839,7 +842,7 @@ int replay_run(const struct replay_options *opt, struct replay_summary *sum, cha
 			if (derr[0])
 				snprintf(err, errlen, "%s", derr);
 			else
-				fail(&r, ret, "--known: cannot load %s%s", opt->known_path, "");
+				fail(&r, ret, "--known: cannot load %s", opt->known_path);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -869,7 +872,7 @@ out:
 			differ_results_add_known(r.results, r.known);
 		int cret = differ_results_close(r.results);
 		if (cret < 0 && ret == 0) {
-			fail(&r, cret, "%s: cannot write the results database%s", opt->results_path, "");
+			fail(&r, cret, "%s: cannot write the results database", opt->results_path);
 			ret = cret;
 		}
 	}
