@@ -432,6 +432,38 @@ static void test_deterministic(void **state)
 	free(db);
 }
 
+/* No divergence: the text says PASS, JUnit shows one passing case per backend. */
+static void test_clean_run(void **state)
+{
+	const char *db_path = tmp_path("results.db"), *xml = tmp_path("r.xml");
+	struct differ_results *r;
+	struct differ_run_info run = {.trace_path = "t.trace", .reference = "silicon"};
+	char err[300], *buf = NULL;
+	size_t len = 0;
+	(void)state;
+
+	assert_int_equal(differ_results_create(&r, db_path, &run, err, sizeof(err)), 0);
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(differ_results_count_step(r, "emu", BACKEND_STEPPED), 0);
+	assert_int_equal(differ_results_close(r), 0);
+	assert_int_equal(differ_results_new_count(db_path), 0);
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(differ_report_text(db_path, f), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "reference: silicon"));
+	assert_non_null(strstr(buf, "0 divergences (0 new, 0 known)"));
+	assert_non_null(strstr(buf, ": PASS\n"));
+	assert_null(strstr(buf, "first divergence"));
+	free(buf);
+	assert_int_equal(differ_report_junit(db_path, xml), 0);
+	buf = slurp(xml, NULL);
+	assert_non_null(strstr(buf, "tests=\"1\" failures=\"0\""));
+	assert_int_equal(count_of(buf, "<testcase "), 1);
+	assert_non_null(strstr(buf, "name=\"no divergences\""));
+	assert_non_null(strstr(buf, "7 steps, no divergence"));
+	free(buf);
+}
+
 static void test_bad_database(void **state)
 {
 	const char *notdb = tmp_path("not.db");
@@ -485,7 +517,7 @@ int main(void)
 	    cmocka_unit_test(test_db_queryable), cmocka_unit_test(test_text_report),
 	    cmocka_unit_test(test_json_report),  cmocka_unit_test(test_junit_report),
 	    cmocka_unit_test(test_html_report),  cmocka_unit_test(test_deterministic),
-	    cmocka_unit_test(test_bad_database),
+	    cmocka_unit_test(test_bad_database), cmocka_unit_test(test_clean_run),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
