@@ -41,6 +41,8 @@ struct devbus {
 	char exit_msg[48];
 	int post;
 	void *mmio_test;
+	const struct devbus_mem_ops *mem;
+	void *mem_opaque;
 };
 
 struct devbus *devbus_new(void)
@@ -335,6 +337,26 @@ bool devbus_intr_pending(struct devbus *bus)
 int devbus_intr_ack(struct devbus *bus)
 {
 	return bus->intc && bus->intc->ack ? bus->intc->ack(bus->intc_opaque) : -1;
+}
+
+void devbus_set_memory(struct devbus *bus, const struct devbus_mem_ops *ops, void *opaque)
+{
+	bus->mem = ops;
+	bus->mem_opaque = opaque;
+}
+
+int devbus_dma_read(struct devbus *bus, uint64_t gpa, void *buf, size_t len)
+{
+	if (!bus->mem || !bus->mem->read)
+		return -ENODEV;
+	return bus->mem->read(bus->mem_opaque, gpa, buf, len);
+}
+
+int devbus_dma_write(struct devbus *bus, uint64_t gpa, const void *buf, size_t len)
+{
+	if (!bus->mem || !bus->mem->write)
+		return -ENODEV;
+	return bus->mem->write(bus->mem_opaque, gpa, buf, len);
 }
 
 /* Checkpoints. */

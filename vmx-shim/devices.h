@@ -126,6 +126,18 @@ void devbus_set_intc(struct devbus *bus, const struct devbus_intc_ops *ops, void
 bool devbus_intr_pending(struct devbus *bus);
 int devbus_intr_ack(struct devbus *bus);
 
+/* Guest memory for devices that move data themselves (DMA: fw_cfg, ATA).
+ * The run loop hooks it; its write must also record the bytes, since KVM's
+ * dirty log does not see host writes to guest RAM. */
+struct devbus_mem_ops {
+	int (*read)(void *opaque, uint64_t gpa, void *buf, size_t len);
+	int (*write)(void *opaque, uint64_t gpa, const void *buf, size_t len);
+};
+void devbus_set_memory(struct devbus *bus, const struct devbus_mem_ops *ops, void *opaque);
+/* 0, -ENODEV without hooked memory, or the hook's -errno (-EFAULT outside RAM). */
+int devbus_dma_read(struct devbus *bus, uint64_t gpa, void *buf, size_t len);
+int devbus_dma_write(struct devbus *bus, uint64_t gpa, const void *buf, size_t len);
+
 /* Checkpoints: the clock, IRQ levels, guest-exit status, every device's
  * deadline and save() record (keyed by name) in one malloc'd buffer the caller
  * frees; the console is output, not state, and is not in it. Restoring parses

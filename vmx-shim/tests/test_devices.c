@@ -429,6 +429,50 @@ static void test_save_restore(void **state)
 	devbus_free(bus);
 }
 
+struct fake_ram {
+	uint8_t b[64];
+	int writes;
+};
+
+static int fake_read(void *opaque, uint64_t gpa, void *buf, size_t len)
+{
+	struct fake_ram *r = opaque;
+
+	if (gpa > sizeof(r->b) || sizeof(r->b) - gpa < len)
+		return -EFAULT;
+	memcpy(buf, r->b + gpa, len);
+	return 0;
+}
+
+static int fake_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
+{
+	struct fake_ram *r = opaque;
+
+	if (gpa > sizeof(r->b) || sizeof(r->b) - gpa < len)
+		return -EFAULT;
+	memcpy(r->b + gpa, buf, len);
+	r->writes++;
+	return 0;
+}
+
+static void test_dma_hook(void **state)
+{
+	static const struct devbus_mem_ops ops = {fake_read, fake_write};
+	struct devbus *bus = devbus_new();
+	struct fake_ram ram = {{0}, 0};
+	uint8_t buf[4];
+
+	(void)state;
+	assert_int_equal(devbus_dma_read(bus, 0, buf, 4), -ENODEV);
+	devbus_set_memory(bus, &ops, &ram);
+	assert_int_equal(devbus_dma_write(bus, 8, "wxyz", 4), 0);
+	assert_int_equal(ram.writes, 1);
+	assert_int_equal(devbus_dma_read(bus, 9, buf, 3), 0);
+	assert_memory_equal(buf, "xyz", 3);
+	assert_int_equal(devbus_dma_write(bus, 62, "abcd", 4), -EFAULT);
+	devbus_free(bus);
+}
+
 /* Arbitrary guest traffic over every port and a spread of MMIO must not crash the bus. */
 static void test_guest_garbage(void **state)
 {
@@ -456,10 +500,15 @@ static void test_guest_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_uart_output),           cmocka_unit_test(test_uart_divisor_latch),
-	    cmocka_unit_test(test_uart_thre_interrupt),   cmocka_unit_test(test_debug_exit_and_post),
-	    cmocka_unit_test(test_unknown_port_all_ones), cmocka_unit_test(test_mmio_sequence),
-	    cmocka_unit_test(test_clock_ticks),           cmocka_unit_test(test_save_restore),
+	    cmocka_unit_test(test_uart_output),
+	    cmocka_unit_test(test_uart_divisor_latch),
+	    cmocka_unit_test(test_uart_thre_interrupt),
+	    cmocka_unit_test(test_debug_exit_and_post),
+	    cmocka_unit_test(test_unknown_port_all_ones),
+	    cmocka_unit_test(test_mmio_sequence),
+	    cmocka_unit_test(test_clock_ticks),
+	    cmocka_unit_test(test_save_restore),
+	    cmocka_unit_test(test_dma_hook),
 	    cmocka_unit_test(test_guest_garbage),
 	};
 
