@@ -131,6 +131,10 @@ void th_reset(void)
 	th_poke(TH_GDT + 0x18, 0x00cf92000000ffffull, 8);
 	th_poke(TH_GDT + 0x20, 0x0040930000000fffull, 8);
 	th_poke(TH_GDT + 0x28, 0x00af9b000000ffffull, 8);
+	/* 16-bit code (30), 16-bit data (38), a data segment not present (40). */
+	th_poke(TH_GDT + 0x30, 0x00009b000000ffffull, 8);
+	th_poke(TH_GDT + 0x38, 0x000093000000ffffull, 8);
+	th_poke(TH_GDT + 0x40, 0x00cf13000000ffffull, 8);
 	/* Long mode: identity map, 2 MiB page at 0, then 4 KiB pages at 2 MiB with only the first present. */
 	th_poke(TH_PML4, (TH_PML4 + 0x1000) | 3, 8);
 	th_poke(TH_PML4 + 0x1000, (TH_PML4 + 0x2000) | 3, 8);
@@ -175,14 +179,27 @@ void th_state(struct x86_state *st, enum x86_mode mode)
 		return;
 	st->cr0 |= X86_CR0_PE;
 	st->gdtr.base = TH_GDT;
-	st->gdtr.limit = 0x2f;
+	st->gdtr.limit = 0x47;
 	for (int i = X86_ES; i <= X86_GS; i++)
 		flat(&st->seg[i], 0x10, 0xc093);
+	if (mode == X86_MODE_PROT16) {
+		for (int i = X86_ES; i <= X86_GS; i++) {
+			st->seg[i].selector = 0x38;
+			st->seg[i].limit = 0xffff;
+			st->seg[i].attr = 0x0093;
+		}
+		st->seg[X86_CS].selector = 0x30;
+		st->seg[X86_CS].attr = 0x009b;
+		return;
+	}
 	if (mode == X86_MODE_PROT32) {
 		flat(&st->seg[X86_CS], 0x08, 0xc09b);
 		return;
 	}
-	flat(&st->seg[X86_CS], 0x28, 0xa09b);
+	if (mode == X86_MODE_COMPAT)
+		flat(&st->seg[X86_CS], 0x08, 0xc09b);
+	else
+		flat(&st->seg[X86_CS], 0x28, 0xa09b);
 	st->cr0 |= X86_CR0_PG;
 	st->cr4 = X86_CR4_PAE;
 	st->cr3 = TH_PML4;

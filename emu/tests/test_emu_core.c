@@ -40,7 +40,7 @@ struct mv {
 	unsigned size;
 };
 
-enum { REAL = X86_MODE_REAL, P32 = X86_MODE_PROT32, L64 = X86_MODE_LONG64 };
+enum { REAL = X86_MODE_REAL, P16 = X86_MODE_PROT16, P32 = X86_MODE_PROT32, L64 = X86_MODE_LONG64, CM = X86_MODE_COMPAT };
 
 struct tcase {
 	int mode;
@@ -256,7 +256,7 @@ static const struct tcase cases[] = {
 	T(P32, CODE("\x8e\xe0"), .in = {{"rax", 0x20}}, .out = {{"fs.sel", 0x20}, {"fs.limit", 0xfff}, {"fs.attr", 0x4093}}),
 	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0}}, .out = {{"ds.sel", 0}, {"ds.limit", 0}, {"ds.attr", X86_SEG_UNUSABLE}}),
 	T(P32, CODE("\x8e\xd0"), .in = {{"rax", 0}}, FAULT(13, 0)),
-	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x30}}, FAULT(13, 0x30)),
+	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x48}}, FAULT(13, 0x48)),
 	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x08}}, .min = {{TH_GDT + 0x08, 0x00cf9b000000ffffull, 8}},
 	  .out = {{"ds.sel", 8}, {"ds.attr", 0xc09b}}),
 	T(P32, CODE("\x8e\xd0"), .in = {{"rax", 0x08}}, FAULT(13, 0x08)),
@@ -436,7 +436,7 @@ static const struct tcase cases[] = {
 	  .out = {{"gdtr.limit", 0x27}, {"gdtr.base", 0x56789a}}),
 	T(REAL, CODE("\x66\x0f\x01\x1e\x00\x20"), .min = {{0x2000, 0x3456789a0027ull, 6}},
 	  .out = {{"idtr.limit", 0x27}, {"idtr.base", 0x3456789a}}),
-	T(P32, CODE("\x0f\x01\x00"), .in = {{"rax", 0x3000}}, .mout = {{0x3000, ((uint64_t)TH_GDT << 16) | 0x2f, 6}}),
+	T(P32, CODE("\x0f\x01\x00"), .in = {{"rax", 0x3000}}, .mout = {{0x3000, ((uint64_t)TH_GDT << 16) | 0x47, 6}}),
 	T(L64, CODE("\x0f\x01\x08"), .in = {{"rax", 0x3000}, {"idtr.base", 0xffffffff80001000ull}, {"idtr.limit", 0xfff}},
 	  .mout = {{0x3000, 0x10000fff, 4}, {0x3004, 0xffffffff8000, 6}}),
 	T(REAL, CODE("\x0f\x01\xe0"), .out = {{"rax", 0x10}}),
@@ -502,6 +502,71 @@ static const struct tcase cases[] = {
 	T(P32, CODE("\x0f\xae\x08"), .in = {{"rax", 0x3000}, {"cr4", 0x200}}, .min = {{0x3018, 0x10000, 4}}, FAULT(13, 0)),
 	T(P32, CODE("\x0f\xae\x18"), .in = {{"rax", 0x3000}, {"cr4", 0x200}}, .mout = {{0x3000, 0x1f80, 4}}),
 
+	/* ---- 16-bit protected mode and compatibility mode ---- */
+	T(P16, CODE("\x01\xd8"), .in = {{"rax", 0x1234ffff}, {"rbx", 1}},
+	  .out = {{"rax", 0x12340000}, {"rflags", FX | CF | ZF | PF | AF}}),
+	T(P16, CODE("\x66\x01\xd8"), .in = {{"rax", 0x1234ffff}, {"rbx", 1}}, .out = {{"rax", 0x12350000}, {"rflags", FX | PF | AF}}),
+	T(P16, CODE("\x50"), .in = {{"rax", 0x5555}, {"rsp", 0x12340010}}, .out = {{"rsp", 0x1234000e}},
+	  .mout = {{0xe, 0x5555, 2}}),
+	T(P16, CODE("\xe8\x00\x01"), .out = {{"rip", C + 3 + 0x100}, {"rsp", TH_STACK - 2}},
+	  .mout = {{TH_STACK - 2, C + 3, 2}}),
+	/* A far jump from 16-bit code into a 32-bit code segment */
+	T(P16, CODE("\xea\x00\x50\x08\x00"), .out = {{"rip", 0x5000}, {"cs.sel", 8}, {"cs.limit", 0xffffffff}, {"cs.attr", 0xc09b}}),
+	T(P16, CODE("\x8b\x07"), .in = {{"rbx", 0xffff}}, FAULT(13, 0)),
+	T(CM, CODE("\x48"), .in = {{"rax", 1}}, .out = {{"rax", 0}, {"rflags", FX | ZF | PF}}),
+	T(CM, CODE("\x50"), .in = {{"rax", 0x11223344}}, .out = {{"rsp", TH_STACK - 4}}, .mout = {{TH_STACK - 4, 0x11223344, 4}}),
+	T(CM, CODE("\xa1\x00\x30\x00\x00"), .min = {{0x3000, 0x77, 4}}, .out = {{"rax", 0x77}}),
+	/* Compatibility mode to 64-bit mode through a far jump to an L=1 code segment */
+	T(CM, CODE("\xea\x00\x50\x00\x00\x28\x00"), .out = {{"rip", 0x5000}, {"cs.sel", 0x28}, {"cs.attr", 0xa09b}}),
+	T(CM, CODE("\x27"), .in = {{"rax", 0x0c}}, .out = {{"rax", 0x12}, {"rflags", FX | AF | PF}}, .fmask = OF),
+
+	/* ---- More far transfers and pointer loads in protected mode ---- */
+	T(P32, CODE("\x9a\x00\x50\x00\x00\x08\x00"), .out = {{"rip", 0x5000}, {"rsp", TH_STACK - 8}},
+	  .mout = {{TH_STACK - 4, 0x08, 4}, {TH_STACK - 8, C + 7, 4}}),
+	T(P32, CODE("\xcb"), .min = {{TH_STACK, 0x6000, 4}, {TH_STACK + 4, 0x08, 4}},
+	  .out = {{"rip", 0x6000}, {"rsp", TH_STACK + 8}}),
+	T(P32, CODE("\xca\x08\x00"), .min = {{TH_STACK, 0x6000, 4}, {TH_STACK + 4, 0x08, 4}},
+	  .out = {{"rip", 0x6000}, {"rsp", TH_STACK + 16}}),
+	T(P32, CODE("\xcb"), .min = {{TH_STACK, 0x6000, 4}, {TH_STACK + 4, 0x0b, 4}}, .rc = EMU_UNIMPLEMENTED),
+	T(P32, CODE("\xcf"), .rc = EMU_UNIMPLEMENTED),
+	T(L64, CODE("\x48\xcf"), .rc = EMU_UNIMPLEMENTED),
+	T(P32, CODE("\x0f\xb2\x00"), .in = {{"rax", 0x3000}}, .min = {{0x3000, 0x9000, 4}, {0x3004, 0x10, 2}},
+	  .out = {{"rax", 0x9000}}),
+	T(P32, CODE("\xc4\x18"), .in = {{"rax", 0x3000}}, .min = {{0x3000, 0x1234, 4}, {0x3004, 0x20, 2}},
+	  .out = {{"rbx", 0x1234}, {"es.sel", 0x20}, {"es.limit", 0xfff}, {"es.attr", 0x4093}}),
+	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x40}}, FAULT(11, 0x40)),
+	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x0c}}, FAULT(13, 0x0c)), /* TI=1 with no LDT */
+	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x13}}, FAULT(13, 0x10)), /* RPL 3 above DPL 0 */
+	T(REAL, CODE("\xc4\x1f"), .in = {{"rbx", 0x2000}}, .min = {{0x2000, 0x12345678, 4}},
+	  .out = {{"rbx", 0x5678}, {"es.sel", 0x1234}, {"es.base", 0x12340}}),
+
+	/* ---- More 64-bit and real-mode corners ---- */
+	T(L64, CODE("\x0f\x01\xf8"), .in = {{"gs.base", 0x1000}, {"msr.kernel_gs_base", 0x2000}},
+	  .out = {{"gs.base", 0x2000}, {"msr.kernel_gs_base", 0x1000}}),
+	T(P32, CODE("\x0f\x01\xf8"), FAULT(6, NOEC)),
+	T(L64, CODE("\xf3\x48\x0f\xae\xc0"), .in = {{"cr4", 0x10020}, {"fs.base", 0x123456789ull}},
+	  .out = {{"rax", 0x123456789ull}}),
+	T(L64, CODE("\xf3\x48\x0f\xae\xc0"), FAULT(6, NOEC)),
+	T(L64, CODE("\x48\x0f\xc7\xf0"), .out = {{"rax", TH_RAND}, {"rflags", FX | CF}}),
+	T(L64, CODE("\x0f\xa8"), .in = {{"gs.sel", 0x2b}}, .out = {{"rsp", TH_STACK - 8}}, .mout = {{TH_STACK - 8, 0x2b, 2}}),
+	T(L64, CODE("\xc8\x10\x00\x00"), .in = {{"rbp", 0x1111222233334444ull}},
+	  .out = {{"rsp", TH_STACK - 8 - 16}, {"rbp", TH_STACK - 8}}, .mout = {{TH_STACK - 8, 0x1111222233334444ull, 8}}),
+	T(L64, CODE("\x67\xe3\x05"), .in = {{"rcx", 0x100000000ull}}, .out = {{"rip", C + 8}}),
+	T(L64, CODE("\x66\xe8\x10\x00\x00\x00"), .out = {{"rip", C + 6 + 0x10}, {"rsp", TH_STACK - 8}},
+	  .mout = {{TH_STACK - 8, C + 6, 8}}),
+	T(L64, CODE("\x8b\x05\xfa\xff\xff\xff"), .out = {{"rax", 0xfffa058b}}), /* reads its own bytes */
+	T(REAL, CODE("\xf3\x6c"), .in = {{"rdi", 0x3000}, {"rdx", 0x60}, {"rcx", 2}}, .steps = 2,
+	  .out = {{"rdi", 0x3002}, {"rcx", 0}, {"rip", C + 2}}, .mout = {{0x3000, 0xa5a5, 2}}),
+	T(REAL, CODE("\x66\x60"), .in = {{"rax", 0x11112222}}, .out = {{"rsp", TH_STACK - 32}},
+	  .mout = {{TH_STACK - 4, 0x11112222, 4}, {TH_STACK - 20, TH_STACK, 4}}),
+	T(REAL, CODE("\xd0\xd8"), .in = {{"rax", 0x01}, {"rflags", FX | CF}}, .out = {{"rax", 0x80}, {"rflags", FX | CF | OF}}),
+	T(REAL, CODE("\xd6"), .in = {{"rflags", FX | CF}}, .out = {{"rax", 0xff}}),
+	T(REAL, CODE("\x0f\xb7\x07"), .in = {{"rbx", 0x2000}}, .min = {{0x2000, 0xfedc, 2}}, .out = {{"rax", 0xfedc}}),
+	T(REAL, CODE("\x66\x0f\xbe\xc3"), .in = {{"rbx", 0x80}}, .out = {{"rax", 0xffffff80}}),
+	T(REAL, CODE("\x9a\x00\x00\x00\x00"), .in = {{"rsp", 1}}, FAULT(12, 0)),
+	T(REAL, CODE("\x9a\x00\x00\x00\x00"), .in = {{"rsp", 2}}, .out = {{"rip", 0}, {"cs.base", 0}, {"rsp", 0xfffe}},
+	  .mout = {{0, 0, 2}, {0xfffe, C + 5, 2}}), /* SP wraps within the 64 KiB segment */
+
 	/* ---- Decoder limits and paging ---- */
 	T(P32, CODE("\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x90")),
 	T(P32, CODE("\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x90"), FAULT(13, 0)),
@@ -563,7 +628,7 @@ static int run_case(const struct tcase *t)
 	for (unsigned k = 0; k < 4 && t->min[k].size; k++)
 		th_poke(t->min[k].addr, t->min[k].v, t->min[k].size);
 	memcpy(th.mem + in.seg[X86_CS].base + in.rip, t->code, t->len);
-	if (t->mode == L64 && (in.efer & X86_EFER_LMA) == 0)
+	if ((t->mode == L64 || t->mode == CM) && (in.efer & X86_EFER_LMA) == 0)
 		in.efer |= X86_EFER_LMA;
 	th.n_writes = 0;
 
