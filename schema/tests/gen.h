@@ -97,7 +97,9 @@ static inline void gen_step(uint64_t seed, uint64_t i, struct gen_step *g)
 		gen_fill(seed, i * 8 + 6 + k, in->data, in->size);
 	}
 	g->put_len = 0;
-	if (i % 3001 == 17 || (i && i % TRACE_BATCH_STEPS == 0)) {
+	/* Seeds from 1000 on put memory often: puts and commits in every order. */
+	if (i % 3001 == 17 || (i && i % TRACE_BATCH_STEPS == 0) ||
+	    (seed >= 1000 && gen_mix(seed + 7, i) % 53 == 0)) {
 		uint64_t q = gen_mix(seed + 5, i);
 		g->put_len = 1 + q % (3 * TRACE_PAGE_SIZE - 1);
 		g->put_gpa = GEN_BASE + (q >> 20) % (GEN_BYTES - g->put_len);

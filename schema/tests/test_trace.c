@@ -283,6 +283,38 @@ static void test_memory_exact(void **state)
 	assert_true(trace_is_complete(t));
 	assert_int_equal(check_trace(t, seed, 3500, 1, every_step), 0);
 	trace_close(t);
+
+	/* Frequent puts, commits before or after a step at random points. */
+	const uint64_t sseed = 1001, sn = 6000;
+	assert_int_equal(trace_create(&t, tpath("mem3.trace"), false), 0);
+	g = malloc(sizeof(*g));
+	mem = malloc(GEN_BYTES);
+	assert_non_null(g);
+	assert_non_null(mem);
+	gen_image(sseed, mem);
+	assert_int_equal(trace_put_memory(t, GEN_BASE, mem, GEN_BYTES), 0);
+	int commits = 0;
+	for (uint64_t i = 0; i < sn; i++) {
+		uint64_t r = gen_mix(sseed + 8, i);
+		gen_step(sseed, i, g);
+		if (g->put_len)
+			assert_int_equal(trace_put_memory(t, g->put_gpa, g->put, g->put_len), 0);
+		if (r % 97 == 0)
+			assert_int_equal(trace_commit(t), 0), commits++;
+		assert_int_equal(trace_append_step(t, &g->step), 0);
+		if (r % 89 == 1)
+			assert_int_equal(trace_commit(t), 0), commits++;
+	}
+	assert_true(commits > 50);
+	gen_state(sseed, sn, &fin);
+	assert_int_equal(trace_finish(t, &fin, "test"), 0);
+	trace_close(t);
+	free(g);
+	free(mem);
+	assert_int_equal(trace_open(&t, tpath("mem3.trace")), 0);
+	assert_int_equal(trace_step_count(t), sn);
+	assert_int_equal(check_trace(t, sseed, sn, 1, every_step), 0);
+	trace_close(t);
 }
 
 static void test_unwritten_memory_is_zero(void **state)
