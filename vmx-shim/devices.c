@@ -575,6 +575,8 @@ void devbus_set_echo(struct devbus *bus, bool on)
 
 /* 16550A UART. */
 
+#define UART_RXQ 256
+
 enum { UART_RBR, UART_IER, UART_IIR, UART_LCR, UART_MCR, UART_LSR, UART_MSR, UART_SCR };
 #define LCR_DLAB 0x80
 #define LSR_DR   0x01
@@ -586,8 +588,9 @@ enum { UART_RBR, UART_IER, UART_IIR, UART_LCR, UART_MCR, UART_LSR, UART_MSR, UAR
 #define IER_THRE 0x02
 
 struct uart_regs {
-	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm, rbr;
-	uint8_t rx_full, thre_pending;
+	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm, thre_pending;
+	uint16_t rx_head, rx_count; /* receive queue: host input and loopback bytes */
+	uint8_t rx[UART_RXQ];
 };
 
 struct uart {
@@ -599,9 +602,19 @@ struct uart {
 	struct uart_regs r;
 };
 
+/* A full queue drops the byte, as an overrun would. */
+static bool uart_push(struct uart *u, uint8_t v)
+{
+	if (u->r.rx_count == UART_RXQ)
+		return false;
+	u->r.rx[(u->r.rx_head + u->r.rx_count) % UART_RXQ] = v;
+	u->r.rx_count++;
+	return true;
+}
+
 static void uart_update_irq(struct uart *u)
 {
-	bool level = ((u->r.ier & IER_THRE) && u->r.thre_pending) || ((u->r.ier & IER_RDA) && u->r.rx_full);
+	bool level = ((u->r.ier & IER_THRE) && u->r.thre_pending) || ((u->r.ier & IER_RDA) && u->r.rx_count);
 
 	/* PC wiring: the UART's interrupt reaches the bus only with OUT2 set. */
 	devbus_irq_set(u->bus, u->irq, level && (u->r.mcr & MCR_OUT2));
@@ -611,7 +624,7 @@ static uint8_t uart_iir(const struct uart *u)
 {
 	uint8_t fifo = (u->r.fcr & 1) ? 0xc0 : 0;
 
-	if ((u->r.ier & IER_RDA) && u->r.rx_full)
+	if ((u->r.ier & IER_RDA) && u->r.rx_count)
 		return fifo | 0x04;
 	if ((u->r.ier & IER_THRE) && u->r.thre_pending)
 		return fifo | 0x02;
@@ -630,8 +643,11 @@ static uint64_t uart_read(void *opaque, enum devbus_space sp, uint64_t addr, uns
 		if (u->r.lcr & LCR_DLAB) {
 			v = u->r.dll;
 		} else {
-			v = u->r.rbr;
-			u->r.rx_full = 0;
+			v = u->r.rx_count ? u->r.rx[u->r.rx_head] : 0;
+			if (u->r.rx_count) {
+				u->r.rx_head = (uint16_t)((u->r.rx_head + 1) % UART_RXQ);
+				u->r.rx_count--;
+			}
 		}
 		break;
 	case UART_IER:
@@ -651,7 +667,7 @@ static uint64_t uart_read(void *opaque, enum devbus_space sp, uint64_t addr, uns
 		break;
 	case UART_LSR:
 		/* Transmission is instant: a polling guest never waits. */
-		v = LSR_THRE | LSR_TEMT | (u->r.rx_full ? LSR_DR : 0);
+		v = LSR_THRE | LSR_TEMT | (u->r.rx_count ? LSR_DR : 0);
 		break;
 	case UART_MSR:
 		if (u->r.mcr & MCR_LOOP)
@@ -680,8 +696,7 @@ static void uart_write(void *opaque, enum devbus_space sp, uint64_t addr, unsign
 		if (u->r.lcr & LCR_DLAB) {
 			u->r.dll = v;
 		} else if (u->r.mcr & MCR_LOOP) {
-			u->r.rbr = v;
-			u->r.rx_full = 1;
+			uart_push(u, v);
 			u->r.thre_pending = 1;
 		} else {
 			console_put(u->bus, v);
@@ -700,6 +715,8 @@ static void uart_write(void *opaque, enum devbus_space sp, uint64_t addr, unsign
 		break;
 	case UART_IIR:
 		u->r.fcr = v & 0xc9;
+		if (v & 0x02) /* clear the receive FIFO */
+			u->r.rx_head = u->r.rx_count = 0;
 		break;
 	case UART_LCR:
 		u->r.lcr = v;
@@ -729,9 +746,14 @@ static int uart_restore(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct uart *u = opaque;
 
-	if (len != sizeof(u->r))
+	struct uart_regs r;
+
+	if (len != sizeof(r))
 		return -EINVAL;
-	memcpy(&u->r, buf, sizeof(u->r));
+	memcpy(&r, buf, sizeof(r));
+	if (r.rx_head >= UART_RXQ || r.rx_count > UART_RXQ)
+		return -EINVAL;
+	u->r = r;
 	uart_update_irq(u);
 	return 0;
 }
@@ -762,6 +784,21 @@ int devbus_add_uart(struct devbus *bus, const char *name, uint16_t base, unsigne
 	if (err)
 		return err;
 	return devbus_map_pio(bus, dev, base, 8);
+}
+
+size_t devbus_uart_input(struct devbus *bus, const char *name, const uint8_t *data, size_t len)
+{
+	struct devbus_dev *d = find_dev(bus, name);
+	struct uart *u;
+	size_t n = 0;
+
+	if (!d || d->ops->read != uart_read)
+		return 0;
+	u = d->opaque;
+	while (n < len && uart_push(u, data[n]))
+		n++;
+	uart_update_irq(u);
+	return n;
 }
 
 /* Debug exit, POST, debug console: their state lives in the bus. */

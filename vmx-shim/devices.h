@@ -150,8 +150,13 @@ int devbus_restore(struct devbus *bus, const uint8_t *buf, size_t len);
 /* Standard devices. */
 /* 16550A UART: THR/RBR, IER, IIR/FCR, LCR, MCR, LSR, MSR, SCR, DLL/DLM.
  * Transmit is instant (LSR THRE|TEMT always set), so a polling guest never
- * waits; bytes go to the bus console. No receive input (LSR DR clear). */
+ * waits; bytes go to the bus console. Receive reads a queue that only
+ * devbus_uart_input (or loopback) fills: empty, LSR DR stays clear. */
 int devbus_add_uart(struct devbus *bus, const char *name, uint16_t base, unsigned irq);
+/* Queues bytes the guest will receive (up to 256 pending; the rest is
+ * dropped); returns how many were taken, 0 when name is not a UART. The
+ * caller decides when, at a recorded point: the bus never reads the host. */
+size_t devbus_uart_input(struct devbus *bus, const char *name, const uint8_t *data, size_t len);
 /* Port DEVBUS_PORT_DEBUG_EXIT: the written value is the guest's exit status. */
 int devbus_add_debug_exit(struct devbus *bus);
 /* Port DEVBUS_PORT_POST: keeps the last code written (reads return it). */

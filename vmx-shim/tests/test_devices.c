@@ -92,6 +92,43 @@ static void test_uart_divisor_latch(void **state)
 	devbus_free(bus);
 }
 
+static void test_uart_receive(void **state)
+{
+	struct devbus *bus = std_bus();
+	uint8_t big[300];
+	int r;
+
+	(void)state;
+	assert_int_equal(devbus_uart_input(bus, "post", (const uint8_t *)"x", 1), 0); /* not a UART */
+	assert_int_equal(devbus_uart_input(bus, "com1", (const uint8_t *)"ok", 2), 2);
+	assert_int_equal(inp(bus, DEVBUS_PORT_COM1 + 5, 1, &r) & 0x01, 0x01);
+	assert_int_equal(inp(bus, DEVBUS_PORT_COM1, 1, &r), 'o');
+	assert_int_equal(inp(bus, DEVBUS_PORT_COM1, 1, &r), 'k');
+	assert_int_equal(inp(bus, DEVBUS_PORT_COM1 + 5, 1, &r) & 0x01, 0);
+	assert_int_equal(inp(bus, DEVBUS_PORT_COM1, 1, &r), 0);
+	/* Received-data interrupt, once enabled with OUT2. */
+	outp(bus, DEVBUS_PORT_COM1 + 4, 1, 0x08);
+	outp(bus, DEVBUS_PORT_COM1 + 1, 1, 0x01);
+	assert_false(devbus_irq_level(bus, DEVBUS_IRQ_COM1));
+	devbus_uart_input(bus, "com1", (const uint8_t *)"z", 1);
+	assert_true(devbus_irq_level(bus, DEVBUS_IRQ_COM1));
+	assert_int_equal(inp(bus, DEVBUS_PORT_COM1 + 2, 1, &r), 0x04);
+	inp(bus, DEVBUS_PORT_COM1, 1, &r);
+	assert_false(devbus_irq_level(bus, DEVBUS_IRQ_COM1));
+	/* Bounded: a flood is cut at the queue size. */
+	memset(big, 'a', sizeof(big));
+	assert_int_equal(devbus_uart_input(bus, "com1", big, sizeof(big)), 256);
+	/* Loopback: what the guest sends comes back, not to the console. */
+	outp(bus, DEVBUS_PORT_COM1 + 2, 1, 0x02); /* FCR: clear the receive FIFO */
+	assert_int_equal(inp(bus, DEVBUS_PORT_COM1 + 5, 1, &r) & 0x01, 0);
+	outp(bus, DEVBUS_PORT_COM1 + 4, 1, 0x10 | 0x0a);
+	outp(bus, DEVBUS_PORT_COM1, 1, 'L');
+	assert_int_equal(inp(bus, DEVBUS_PORT_COM1, 1, &r), 'L');
+	assert_int_equal(inp(bus, DEVBUS_PORT_COM1 + 6, 1, &r) & 0xf0, 0x90); /* RTS->CTS, OUT2->DCD */
+	console_is(bus, "");
+	devbus_free(bus);
+}
+
 struct irq_log {
 	int changes;
 	unsigned line;
@@ -500,15 +537,11 @@ static void test_guest_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_uart_output),
-	    cmocka_unit_test(test_uart_divisor_latch),
-	    cmocka_unit_test(test_uart_thre_interrupt),
-	    cmocka_unit_test(test_debug_exit_and_post),
-	    cmocka_unit_test(test_unknown_port_all_ones),
-	    cmocka_unit_test(test_mmio_sequence),
-	    cmocka_unit_test(test_clock_ticks),
-	    cmocka_unit_test(test_save_restore),
-	    cmocka_unit_test(test_dma_hook),
+	    cmocka_unit_test(test_uart_output),         cmocka_unit_test(test_uart_divisor_latch),
+	    cmocka_unit_test(test_uart_receive),        cmocka_unit_test(test_uart_thre_interrupt),
+	    cmocka_unit_test(test_debug_exit_and_post), cmocka_unit_test(test_unknown_port_all_ones),
+	    cmocka_unit_test(test_mmio_sequence),       cmocka_unit_test(test_clock_ticks),
+	    cmocka_unit_test(test_save_restore),        cmocka_unit_test(test_dma_hook),
 	    cmocka_unit_test(test_guest_garbage),
 	};
 
