@@ -52,8 +52,9 @@ int shim_map_rom(struct shim_vm *vm, uint64_t gpa, const void *data, size_t len)
 int shim_read_phys(const struct shim_vm *vm, uint64_t gpa, void *buf, size_t len);
 
 /* Full state. shim_get_state reads regs, sregs and events from the synced
- * kvm_run area and, when `full`, also FPU, debug registers, XCR0 and MSRs
- * (several ioctls). shim_get_state(.., false) fills only the synced parts and
+ * kvm_run area and, when `full`, also the x87/SSE state (KVM_GET_XSAVE:
+ * KVM_GET_FPU leaves MXCSR out), debug registers, XCR0, MSRs and the MP
+ * state (five ioctls). shim_get_state(.., false) fills only the synced parts and
  * leaves the rest of *st untouched.
  * TSC: the TSC advances with wall time, so it is not deterministic and not
  * part of a recording: shim_get_state(.., true) stores msr[X86_MSR_TSC] = 0
