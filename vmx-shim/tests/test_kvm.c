@@ -432,6 +432,13 @@ static void test_shadow_reported(void **state)
 
 	(void)state;
 	vm = boot(code, sizeof(code), false, &st);
+	if (shim_flavour(vm) != SHIM_FLAVOUR_PVM) {
+		/* Silicon delays the single-step trap over the instruction after MOV SS. */
+		print_message("flavour %s: the rows below are the PVM (KVM emulator) behaviour\n",
+		              shim_flavour_name(shim_flavour(vm)));
+		shim_close(vm);
+		skip();
+	}
 	ok(vm, shim_set_singlestep(vm, true));
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		run(vm, &e, SHIM_EXIT_DEBUG);
