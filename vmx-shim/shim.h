@@ -181,7 +181,9 @@ int shim_step_raw(struct shim_vm *vm, uint64_t n, uint64_t *done);
  * SS shadow: KVM's ready_for_interrupt_injection). Measured under single-step
  * (BLOCKIRQ does not hold back an injected interrupt): the next step is the
  * delivery plus the handler's first instruction, as a VM entry with event
- * injection followed by a single-step trap. */
+ * injection followed by a single-step trap. struct x86_state has no field
+ * for a queued interrupt: a later shim_set_state drops it, so inject after
+ * setting the state. */
 int shim_inject_interrupt(struct shim_vm *vm, uint8_t vector);
 bool shim_can_inject(const struct shim_vm *vm);
 /* While on, KVM_RUN returns as soon as the guest can take an interrupt:
