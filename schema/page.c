@@ -109,7 +109,7 @@ int page_store(struct trace *t, const uint8_t *data, uint8_t hash[TRACE_HASH_LEN
 	return 0;
 }
 
-int page_fetch(struct trace *t, const uint8_t hash[TRACE_HASH_LEN], uint8_t *out, uint64_t gpa)
+int page_fetch(struct trace *t, const uint8_t hash[TRACE_HASH_LEN], uint8_t *out, uint64_t gpa, uint64_t step)
 {
 	sqlite3_stmt *s = t->st[ST_PAGE_GET];
 	int src, rc = 0;
@@ -118,8 +118,9 @@ int page_fetch(struct trace *t, const uint8_t hash[TRACE_HASH_LEN], uint8_t *out
 	sqlite3_bind_blob(s, 1, hash, TRACE_HASH_LEN, SQLITE_STATIC);
 	src = sqlite3_step(s);
 	if (src == SQLITE_DONE) {
-		rc = trace_set_err(t, -EINVAL, "page 0x%llx: its content is missing from the page store",
-		                   (unsigned long long)gpa);
+		rc = trace_set_err(t, -EINVAL,
+		                   "step %llu: page 0x%llx: its content is missing from the page store",
+		                   (unsigned long long)step, (unsigned long long)gpa);
 		goto out;
 	}
 	if (src != SQLITE_ROW) {
@@ -130,8 +131,8 @@ int page_fetch(struct trace *t, const uint8_t hash[TRACE_HASH_LEN], uint8_t *out
 	size_t zlen = (size_t)sqlite3_column_bytes(s, 0);
 	size_t got = z ? ZSTD_decompressDCtx(t->dctx, out, TRACE_PAGE_SIZE, z, zlen) : 0;
 	if (!z || ZSTD_isError(got) || got != TRACE_PAGE_SIZE) {
-		rc = trace_set_err(t, -EINVAL, "page 0x%llx: stored content is damaged",
-		                   (unsigned long long)gpa);
+		rc = trace_set_err(t, -EINVAL, "step %llu: page 0x%llx: stored content is damaged",
+		                   (unsigned long long)step, (unsigned long long)gpa);
 		goto out;
 	}
 out:
@@ -155,8 +156,8 @@ int page_at(struct trace *t, struct chunk *c, uint64_t step, uint64_t page, uint
 		uint64_t at = (uint64_t)sqlite3_column_int64(s, 0);
 		if (sqlite3_column_bytes(s, 1) != TRACE_HASH_LEN) {
 			sqlite3_reset(s);
-			return trace_set_err(t, -EINVAL, "page 0x%llx: damaged page map row at step %llu",
-			                     (unsigned long long)gpa, (unsigned long long)at);
+			return trace_set_err(t, -EINVAL, "step %llu: page 0x%llx: damaged page map row",
+			                     (unsigned long long)at, (unsigned long long)gpa);
 		}
 		memcpy(hash, sqlite3_column_blob(s, 1), TRACE_HASH_LEN);
 		found = true;
@@ -169,7 +170,7 @@ int page_at(struct trace *t, struct chunk *c, uint64_t step, uint64_t page, uint
 	}
 	sqlite3_reset(s);
 	if (found) {
-		rc = page_fetch(t, hash, out, gpa);
+		rc = page_fetch(t, hash, out, gpa, step);
 		if (rc)
 			return rc;
 	} else {

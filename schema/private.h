@@ -183,7 +183,8 @@ int chunk_replay_page(struct trace *t, struct chunk *c, uint64_t from, uint64_t 
 
 /* page.c */
 int page_store(struct trace *t, const uint8_t *data, uint8_t hash[TRACE_HASH_LEN]);
-int page_fetch(struct trace *t, const uint8_t hash[TRACE_HASH_LEN], uint8_t *out, uint64_t gpa);
+int page_fetch(struct trace *t, const uint8_t hash[TRACE_HASH_LEN], uint8_t *out, uint64_t gpa,
+               uint64_t step);
 /* Content of page `page` before `step`, using chunk c (the chunk holding step, or NULL past the end). */
 int page_at(struct trace *t, struct chunk *c, uint64_t step, uint64_t page, uint8_t *out);
 int memory_read(struct trace *t, struct chunk *c, uint64_t step, uint64_t gpa, void *buf, size_t len);

@@ -43,7 +43,7 @@ static int wpage_load(struct trace *t, struct wpage *wp, uint64_t pn)
 		memset(wp->data, 0, TRACE_PAGE_SIZE);
 		return 0;
 	}
-	int rc = page_fetch(t, wp->hash, wp->data, pn << TRACE_PAGE_SHIFT);
+	int rc = page_fetch(t, wp->hash, wp->data, pn << TRACE_PAGE_SHIFT, t->appended);
 	if (rc) {
 		free(wp->data);
 		wp->data = NULL;

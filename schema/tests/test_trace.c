@@ -566,7 +566,7 @@ static void test_corrupt_chunks(void **state)
 	uint8_t b[8];
 	assert_int_equal(trace_open(&t, tpath("c1.trace")), 0);
 	assert_int_equal(trace_memory_at(t, 10, GEN_BASE + TRACE_PAGE_SIZE, b, sizeof(b)), -EINVAL);
-	assert_non_null(strstr(trace_error(t), "page 0x11000"));
+	assert_non_null(strstr(trace_error(t), "step 10: page 0x11000"));
 	trace_close(t);
 	free(raw);
 	free(mut);
