@@ -363,9 +363,9 @@ const struct emu_opcode emu_twobyte[256] = {
     N(M),
     N(M),
     X,
-    N(0),
+    I(0, em_syscall),
     I(0, em_clts),
-    N(0),
+    I(0, em_sysret),
     /* 0x08 - 0x0f: 0f 0f is 3DNow! (ModRM and an opcode byte) */
     I(0, em_wbinvd),
     I(0, em_wbinvd),
@@ -416,8 +416,8 @@ const struct emu_opcode emu_twobyte[256] = {
     I(0, em_rdtsc),
     I(0, em_rdmsr),
     N(0),
-    N(0),
-    N(0),
+    I(0, em_sysenter),
+    I(0, em_sysexit),
     X,
     N(0),
     /* 0x38 - 0x3f: 0f 38 and 0f 3a are escapes (decoded before the table) */

@@ -457,9 +457,127 @@ enum emu_status em_grp6(struct emu_exec *x)
 			}
 			return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 2, sel);
 		}
+	case 2:
+	case 3: {
+		/* LLDT, LTR */
+		unsigned seg = op == 2 ? X86_LDTR : X86_TR;
+		struct x86_segment s;
+		uint64_t v, addr;
+		EMU_TRY(need_cpl0(x));
+		EMU_TRY(emu_rm_read(x, 2, &v));
+		EMU_TRY(emu_seg_load_system(x, seg, (uint16_t)v, &s, &addr));
+		if (seg == X86_TR) {
+			/* The TSS descriptor becomes busy, in memory and in TR. */
+			uint8_t type = (uint8_t)((s.attr & 0xff) | 2);
+			EMU_TRY(emu_lin_write(x, addr + 5, &type, 1));
+			s.attr |= 2;
+		}
+		x->st->seg[seg] = s;
+		return EMU_OK;
+	}
 	case 6:
 	case 7:
 		return EMU_RAISE_UD(x);
 	}
+	/* VERR, VERW: the descriptor checks of the next issue */
 	return emu_unimplemented(x);
+}
+
+#define MSR_STAR_SEL(v, shift) ((uint16_t)((v) >> (shift)))
+
+static void flat_seg(struct x86_segment *s, uint16_t sel, uint32_t attr)
+{
+	s->selector = sel;
+	s->base = 0;
+	s->limit = 0xffffffffu;
+	s->attr = attr;
+}
+
+/* 0F 05: SYSCALL. Flat CS/SS from STAR, RIP from LSTAR (CSTAR in compatibility mode is AMD-only). */
+enum emu_status em_syscall(struct emu_exec *x)
+{
+	struct x86_state *st = x->st;
+	uint64_t star = st->msr[X86_MSR_STAR];
+	uint16_t cs = MSR_STAR_SEL(star, 32) & 0xfffc;
+	if (!(st->efer & X86_EFER_SCE) || !(st->efer & X86_EFER_LMA) || x->mode != X86_MODE_LONG64)
+		return EMU_RAISE_UD(x);
+	st->gpr[X86_RCX] = x->next_rip;
+	st->gpr[X86_R11] = st->rflags & ~X86_RFLAGS_RF;
+	st->rflags &= ~(st->msr[X86_MSR_SFMASK] | X86_RFLAGS_RF);
+	st->rflags |= X86_RFLAGS_FIXED;
+	flat_seg(&st->seg[X86_CS], cs, 0xa09b);
+	flat_seg(&st->seg[X86_SS], (uint16_t)(cs + 8), 0xc093);
+	st->rip = st->msr[X86_MSR_LSTAR];
+	x->rip_set = true;
+	return EMU_OK;
+}
+
+/* 0F 07: SYSRET to 64-bit (REX.W) or compatibility mode at CPL 3. */
+enum emu_status em_sysret(struct emu_exec *x)
+{
+	struct x86_state *st = x->st;
+	uint64_t star = st->msr[X86_MSR_STAR];
+	uint16_t base = MSR_STAR_SEL(star, 48);
+	bool to64 = x->i->opsize == 8;
+	if (!(st->efer & X86_EFER_SCE) || x->mode != X86_MODE_LONG64)
+		return EMU_RAISE_UD(x);
+	EMU_TRY(need_cpl0(x));
+	if (to64 && !emu_canonical(st->gpr[X86_RCX]))
+		return EMU_RAISE_GP0(x);
+	st->rflags = (st->gpr[X86_R11] & 0x3c7fd7) | X86_RFLAGS_FIXED;
+	if (to64) {
+		flat_seg(&st->seg[X86_CS], (uint16_t)((base + 16) | 3), 0xa0fb);
+		st->rip = st->gpr[X86_RCX];
+	} else {
+		flat_seg(&st->seg[X86_CS], (uint16_t)(base | 3), 0xc0fb);
+		st->rip = (uint32_t)st->gpr[X86_RCX];
+	}
+	/* SS keeps its cached descriptor apart from selector and DPL, as Intel CPUs do. */
+	st->seg[X86_SS].selector = (uint16_t)((base + 8) | 3);
+	st->seg[X86_SS].attr = (st->seg[X86_SS].attr & ~X86_SEG_DPL_MASK) | (3u << X86_SEG_DPL_SHIFT);
+	x->rip_set = true;
+	return EMU_OK;
+}
+
+/* 0F 34: SYSENTER to CPL 0, flat segments from SYSENTER_CS. */
+enum emu_status em_sysenter(struct emu_exec *x)
+{
+	struct x86_state *st = x->st;
+	uint16_t cs = (uint16_t)(st->msr[X86_MSR_SYSENTER_CS] & 0xfffc);
+	bool lma = st->efer & X86_EFER_LMA;
+	if (x->mode == X86_MODE_REAL || !cs)
+		return EMU_RAISE_GP0(x);
+	st->rflags &= ~(X86_RFLAGS_VM | X86_RFLAGS_IF | X86_RFLAGS_RF);
+	flat_seg(&st->seg[X86_CS], cs, lma ? 0xa09b : 0xc09b);
+	flat_seg(&st->seg[X86_SS], (uint16_t)(cs + 8), 0xc093);
+	st->gpr[X86_RSP] = lma ? st->msr[X86_MSR_SYSENTER_ESP] : (uint32_t)st->msr[X86_MSR_SYSENTER_ESP];
+	st->rip = lma ? st->msr[X86_MSR_SYSENTER_EIP] : (uint32_t)st->msr[X86_MSR_SYSENTER_EIP];
+	x->rip_set = true;
+	return EMU_OK;
+}
+
+/* 0F 35: SYSEXIT to CPL 3 (REX.W: to 64-bit code). */
+enum emu_status em_sysexit(struct emu_exec *x)
+{
+	struct x86_state *st = x->st;
+	uint16_t cs = (uint16_t)(st->msr[X86_MSR_SYSENTER_CS] & 0xfffc);
+	bool to64 = x->i->opsize == 8;
+	if (x->mode == X86_MODE_REAL || x->mode == X86_MODE_V86 || !cs)
+		return EMU_RAISE_GP0(x);
+	EMU_TRY(need_cpl0(x));
+	if (to64 && (!emu_canonical(st->gpr[X86_RDX]) || !emu_canonical(st->gpr[X86_RCX])))
+		return EMU_RAISE_GP0(x);
+	if (to64) {
+		flat_seg(&st->seg[X86_CS], (uint16_t)((cs + 32) | 3), 0xa0fb);
+		flat_seg(&st->seg[X86_SS], (uint16_t)((cs + 40) | 3), 0xc0f3);
+		st->rip = st->gpr[X86_RDX];
+		st->gpr[X86_RSP] = st->gpr[X86_RCX];
+	} else {
+		flat_seg(&st->seg[X86_CS], (uint16_t)((cs + 16) | 3), 0xc0fb);
+		flat_seg(&st->seg[X86_SS], (uint16_t)((cs + 24) | 3), 0xc0f3);
+		st->rip = (uint32_t)st->gpr[X86_RDX];
+		st->gpr[X86_RSP] = (uint32_t)st->gpr[X86_RCX];
+	}
+	x->rip_set = true;
+	return EMU_OK;
 }

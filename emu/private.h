@@ -278,6 +278,10 @@ static inline bool emu_canonical(uint64_t lin)
 enum emu_status emu_seg_load(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out);
 /* Reads the code segment descriptor of a far JMP/CALL/RET target. */
 enum emu_status emu_seg_load_cs(struct emu_exec *x, uint16_t sel, unsigned rpl_cpl, struct x86_segment *out);
+/* LLDT/LTR: loads an LDT or available-TSS descriptor from the GDT (16 bytes in long mode).
+ * @desc_addr: [OUT] the descriptor's linear address (LTR marks it busy). */
+enum emu_status emu_seg_load_system(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out,
+                                    uint64_t *desc_addr);
 /* Marks the descriptor of sel accessed in memory (buffered write). */
 enum emu_status emu_seg_set_accessed(struct emu_exec *x, uint16_t sel);
 
@@ -489,6 +493,10 @@ H(em_sse_movd);
 H(em_sse_xor);
 H(em_sse_movq_store);
 H(em_emms);
+H(em_syscall);
+H(em_sysret);
+H(em_sysenter);
+H(em_sysexit);
 #undef H
 
 #endif

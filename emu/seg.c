@@ -187,3 +187,46 @@ enum emu_status emu_seg_set_accessed(struct emu_exec *x, uint16_t sel)
 	EMU_TRY(read_desc(x, sel, &d, &addr));
 	return set_accessed(x, addr, d, &tmp);
 }
+
+enum emu_status emu_seg_load_system(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out,
+                                    uint64_t *desc_addr)
+{
+	uint64_t d, addr, hi = 0;
+	unsigned type;
+	bool long_mode = x->st->efer & X86_EFER_LMA;
+
+	if (!(sel & ~3)) {
+		/* A null LDT selector leaves LDTR unusable; TR cannot be null. */
+		if (seg == X86_TR)
+			return EMU_RAISE_GP0(x);
+		memset(out, 0, sizeof(*out));
+		out->selector = sel;
+		out->attr = X86_SEG_UNUSABLE;
+		*desc_addr = 0;
+		return EMU_OK;
+	}
+	if (sel & 4)
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	EMU_TRY(read_desc(x, sel, &d, &addr));
+	if (long_mode) {
+		/* System descriptors are 16 bytes in long mode: the upper half holds base[63:32]. */
+		if ((uint32_t)(sel & ~7) + 15 > x->st->gdtr.limit)
+			return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+		EMU_TRY(emu_lin_read(x, addr + 8, &hi, 8));
+	}
+	desc_to_seg(d, sel, out);
+	type = out->attr & X86_SEG_TYPE_MASK;
+	if (out->attr & X86_SEG_S)
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (seg == X86_LDTR ? type != 2 : (type != 9 && (long_mode || type != 1)))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (!(out->attr & X86_SEG_P))
+		return emu_raise(x, EMU_NP, true, sel & 0xfffc);
+	if (long_mode) {
+		if (!emu_canonical(out->base | (hi << 32)))
+			return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+		out->base |= (hi & 0xffffffffu) << 32;
+	}
+	*desc_addr = addr;
+	return EMU_OK;
+}

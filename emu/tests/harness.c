@@ -135,6 +135,9 @@ void th_reset(void)
 	th_poke(TH_GDT + 0x30, 0x00009b000000ffffull, 8);
 	th_poke(TH_GDT + 0x38, 0x000093000000ffffull, 8);
 	th_poke(TH_GDT + 0x40, 0x00cf13000000ffffull, 8);
+	/* An available 32-bit TSS at 600 (48; 50 is its upper half in long mode) and an LDT at 700 (58). */
+	th_poke(TH_GDT + 0x48, 0x0000890006000067ull, 8);
+	th_poke(TH_GDT + 0x58, 0x0000820007000fffull, 8);
 	/* Long mode: identity map, 2 MiB page at 0, then 4 KiB pages at 2 MiB with only the first present. */
 	th_poke(TH_PML4, (TH_PML4 + 0x1000) | 3, 8);
 	th_poke(TH_PML4 + 0x1000, (TH_PML4 + 0x2000) | 3, 8);
@@ -179,7 +182,7 @@ void th_state(struct x86_state *st, enum x86_mode mode)
 		return;
 	st->cr0 |= X86_CR0_PE;
 	st->gdtr.base = TH_GDT;
-	st->gdtr.limit = 0x47;
+	st->gdtr.limit = 0x5f;
 	for (int i = X86_ES; i <= X86_GS; i++)
 		flat(&st->seg[i], 0x10, 0xc093);
 	if (mode == X86_MODE_PROT16) {

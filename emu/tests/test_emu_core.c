@@ -256,7 +256,8 @@ static const struct tcase cases[] = {
 	T(P32, CODE("\x8e\xe0"), .in = {{"rax", 0x20}}, .out = {{"fs.sel", 0x20}, {"fs.limit", 0xfff}, {"fs.attr", 0x4093}}),
 	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0}}, .out = {{"ds.sel", 0}, {"ds.limit", 0}, {"ds.attr", X86_SEG_UNUSABLE}}),
 	T(P32, CODE("\x8e\xd0"), .in = {{"rax", 0}}, FAULT(13, 0)),
-	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x48}}, FAULT(13, 0x48)),
+	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x60}}, FAULT(13, 0x60)),
+	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x48}}, FAULT(13, 0x48)), /* a system descriptor */
 	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x08}}, .min = {{TH_GDT + 0x08, 0x00cf9b000000ffffull, 8}},
 	  .out = {{"ds.sel", 8}, {"ds.attr", 0xc09b}}),
 	T(P32, CODE("\x8e\xd0"), .in = {{"rax", 0x08}}, FAULT(13, 0x08)),
@@ -436,7 +437,7 @@ static const struct tcase cases[] = {
 	  .out = {{"gdtr.limit", 0x27}, {"gdtr.base", 0x56789a}}),
 	T(REAL, CODE("\x66\x0f\x01\x1e\x00\x20"), .min = {{0x2000, 0x3456789a0027ull, 6}},
 	  .out = {{"idtr.limit", 0x27}, {"idtr.base", 0x3456789a}}),
-	T(P32, CODE("\x0f\x01\x00"), .in = {{"rax", 0x3000}}, .mout = {{0x3000, ((uint64_t)TH_GDT << 16) | 0x47, 6}}),
+	T(P32, CODE("\x0f\x01\x00"), .in = {{"rax", 0x3000}}, .mout = {{0x3000, ((uint64_t)TH_GDT << 16) | 0x5f, 6}}),
 	T(L64, CODE("\x0f\x01\x08"), .in = {{"rax", 0x3000}, {"idtr.base", 0xffffffff80001000ull}, {"idtr.limit", 0xfff}},
 	  .mout = {{0x3000, 0x10000fff, 4}, {0x3004, 0xffffffff8000, 6}}),
 	T(REAL, CODE("\x0f\x01\xe0"), .out = {{"rax", 0x10}}),
@@ -566,6 +567,30 @@ static const struct tcase cases[] = {
 	T(REAL, CODE("\x9a\x00\x00\x00\x00"), .in = {{"rsp", 1}}, FAULT(12, 0)),
 	T(REAL, CODE("\x9a\x00\x00\x00\x00"), .in = {{"rsp", 2}}, .out = {{"rip", 0}, {"cs.base", 0}, {"rsp", 0xfffe}},
 	  .mout = {{0, 0, 2}, {0xfffe, C + 5, 2}}), /* SP wraps within the 64 KiB segment */
+
+	/* ---- LLDT/LTR, SYSCALL/SYSRET, SYSENTER ---- */
+	T(P32, CODE("\x0f\x00\xd8"), .in = {{"rax", 0x48}},
+	  .out = {{"tr.sel", 0x48}, {"tr.base", 0x600}, {"tr.limit", 0x67}, {"tr.attr", 0x8b}},
+	  .mout = {{TH_GDT + 0x48 + 5, 0x8b, 1}}),
+	T(P32, CODE("\x0f\x00\xd0"), .in = {{"rax", 0x58}},
+	  .out = {{"ldtr.sel", 0x58}, {"ldtr.base", 0x700}, {"ldtr.limit", 0xfff}, {"ldtr.attr", 0x82}}),
+	T(P32, CODE("\x0f\x00\xd0"), .in = {{"rax", 0}}, .out = {{"ldtr.sel", 0}, {"ldtr.limit", 0}, {"ldtr.attr", X86_SEG_UNUSABLE}}),
+	T(P32, CODE("\x0f\x00\xd0"), .in = {{"rax", 0x10}}, FAULT(13, 0x10)),
+	T(P32, CODE("\x0f\x00\xd8"), .in = {{"rax", 0}}, FAULT(13, 0)),
+	T(L64, CODE("\x0f\x00\xd8"), .in = {{"rax", 0x48}},
+	  .out = {{"tr.sel", 0x48}, {"tr.base", 0x600}, {"tr.limit", 0x67}, {"tr.attr", 0x8b}},
+	  .mout = {{TH_GDT + 0x48 + 5, 0x8b, 1}}),
+	T(L64, CODE("\x0f\x05"), .in = {{"efer", 0x501}, {"msr.star", 0x0018000800000000ull},
+	  {"msr.lstar", 0xffffffff81000000ull}, {"msr.sfmask", 0x200}, {"rflags", FX | IF | CF}},
+	  .out = {{"rcx", C + 2}, {"r11", FX | IF | CF}, {"rflags", FX | CF}, {"cs.sel", 0x08}, {"rip", 0xffffffff81000000ull}}),
+	T(L64, CODE("\x0f\x05"), FAULT(6, NOEC)),
+	T(L64, CODE("\x48\x0f\x07"), .in = {{"efer", 0x501}, {"msr.star", 0x0018000800000000ull}, {"rcx", 0x400000},
+	  {"r11", 0x202}},
+	  .out = {{"rip", 0x400000}, {"rflags", 0x202}, {"cs.sel", 0x2b}, {"cs.attr", 0xa0fb}, {"ss.sel", 0x23}, {"ss.attr", 0xc0f3}}),
+	T(P32, CODE("\x0f\x34"), .in = {{"msr.sysenter_cs", 0x08}, {"msr.sysenter_esp", 0x9000},
+	  {"msr.sysenter_eip", 0x5000}, {"rflags", FX | IF}},
+	  .out = {{"rsp", 0x9000}, {"rip", 0x5000}, {"rflags", FX}}),
+	T(REAL, CODE("\x0f\x34"), FAULT(13, 0)),
 
 	/* ---- Decoder limits and paging ---- */
 	T(P32, CODE("\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x90")),
@@ -767,10 +792,10 @@ static void test_unimplemented(void **state)
 	struct x86_state st, before;
 	struct emu_ctxt c;
 	(void)state;
-	setup_ctxt(&c, &st, X86_MODE_LONG64, "\x0f\x05", 2);
+	setup_ctxt(&c, &st, X86_MODE_LONG64, "\x0f\x33", 2);
 	before = st;
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
-	assert_string_equal(c.info.unimplemented, "0f 05 in long mode");
+	assert_string_equal(c.info.unimplemented, "0f 33 in long mode");
 	assert_memory_equal(&st, &before, sizeof(st));
 
 	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x0f\x58\xc1", 3);
