@@ -343,6 +343,44 @@ static void test_unwritten_memory_is_zero(void **state)
 	trace_close(t);
 }
 
+/* An explicit commit right before trace_finish leaves a chunk of no steps holding the final state. */
+static void test_commit_then_finish(void **state)
+{
+	struct trace *t;
+	struct gen_step *g = malloc(sizeof(*g));
+	struct x86_state st, fin;
+	(void)state;
+
+	assert_non_null(g);
+	assert_int_equal(trace_create(&t, tpath("cf.trace"), false), 0);
+	static uint8_t mem[GEN_BYTES];
+	gen_image(21, mem);
+	assert_int_equal(trace_put_memory(t, GEN_BASE, mem, GEN_BYTES), 0);
+	for (uint64_t i = 0; i < 5; i++) {
+		gen_step(21, i, g);
+		assert_int_equal(trace_append_step(t, &g->step), 0);
+	}
+	assert_int_equal(trace_commit(t), 0);
+	/* The writer reads what it committed; the state after the last step is not known yet. */
+	assert_int_equal(trace_step_count(t), 5);
+	assert_int_equal(trace_state_at(t, 4, &st), 0);
+	gen_state(21, 4, &fin);
+	assert_memory_equal(&st, &fin, sizeof(st));
+	assert_int_equal(trace_state_at(t, 5, &st), -ERANGE);
+	gen_state(21, 5, &fin);
+	assert_int_equal(trace_finish(t, &fin, "test"), 0);
+	assert_int_equal(trace_append_step(t, &g->step), -EINVAL); /* finished */
+	trace_close(t);
+	free(g);
+	assert_int_equal(trace_open(&t, tpath("cf.trace")), 0);
+	assert_true(trace_is_complete(t));
+	assert_int_equal(trace_step_count(t), 5);
+	assert_int_equal(trace_state_at(t, 5, &st), 0);
+	assert_memory_equal(&st, &fin, sizeof(st));
+	assert_int_equal(check_trace(t, 21, 5, 1, NULL), 0);
+	trace_close(t);
+}
+
 /* A writer that dies without trace_close: committed chunks readable, trace incomplete. */
 static void test_died_after_commit(void **state)
 {
@@ -683,6 +721,7 @@ int main(void)
 	    cmocka_unit_test(test_roundtrip),
 	    cmocka_unit_test(test_memory_exact),
 	    cmocka_unit_test(test_unwritten_memory_is_zero),
+	    cmocka_unit_test(test_commit_then_finish),
 	    cmocka_unit_test(test_died_after_commit),
 	    cmocka_unit_test(test_bad_files),
 	    cmocka_unit_test(test_corrupt_chunks),
