@@ -14,6 +14,7 @@
 #define CLI_STATUS_ENVIRONMENT 3
 
 #define REC_MAX_INPUTS 64
+#define REC_MAX_HELD 16 /* exits of one instruction */
 
 struct shim_vm;
 struct devbus;

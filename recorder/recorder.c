@@ -205,6 +205,42 @@ static int rec_answer_io(struct rec *r, struct shim_exit *ex)
 	return rc;
 }
 
+/* Answers an I/O exit and every further exit the same instruction needs (the write half of
+ * a read-modify-write to MMIO, the next chunk of a string I/O), ending with the instruction
+ * complete. Exits are appended at `step`, or with `held` kept there (up to REC_MAX_HELD)
+ * for the caller to append once it knows their step. */
+static int rec_answer_collect(struct rec *r, struct shim_exit *ex, uint64_t step, struct shim_exit *held,
+			      size_t *n_held)
+{
+	for (;;) {
+		int rc = rec_answer_io(r, ex);
+		if (!rc && held) {
+			if (*n_held == REC_MAX_HELD)
+				rc = -E2BIG;
+			else
+				held[(*n_held)++] = *ex;
+		} else if (!rc) {
+			rc = rec_append_exit(r, step, ex);
+		}
+		if (rc || !shim_exit_pending(r->vm))
+			return rc;
+		rc = shim_run(r->vm, ex);
+		if (rc) {
+			snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+			return rc;
+		}
+		if (ex->kind != SHIM_EXIT_IO && ex->kind != SHIM_EXIT_MMIO) {
+			snprintf(r->errbuf, r->errlen, "KVM exit %u in the middle of an I/O instruction", ex->kvm_reason);
+			return -EIO;
+		}
+	}
+}
+
+static int rec_answer_instruction(struct rec *r, struct shim_exit *ex, uint64_t step)
+{
+	return rec_answer_collect(r, ex, step, NULL, NULL);
+}
+
 /* The instruction bytes at the state's CS:RIP, read from RAM through the page tables. */
 static unsigned rec_fetch_insn(const struct rec *r, const struct x86_state *st, uint8_t insn[15])
 {
@@ -371,9 +407,7 @@ static int rec_step_one(struct rec *r)
 		break;
 	case SHIM_EXIT_IO:
 	case SHIM_EXIT_MMIO:
-		rc = rec_answer_io(r, &ex);
-		if (!rc)
-			rc = rec_append_exit(r, r->summary->steps, &ex);
+		rc = rec_answer_instruction(r, &ex, r->summary->steps);
 		if (rc)
 			return rc;
 		break;
@@ -477,12 +511,15 @@ static int rec_run_to_exit(struct rec *r)
 	if (r->ended)
 		return 0;
 
+	struct shim_exit held[REC_MAX_HELD];
+	size_t n_held = 0;
 	switch (ex.kind) {
 	case SHIM_EXIT_IO:
 	case SHIM_EXIT_MMIO:
-		rc = rec_answer_io(r, &ex);
+		rc = rec_answer_collect(r, &ex, 0, held, &n_held);
 		break;
 	case SHIM_EXIT_HLT:
+		held[n_held++] = ex;
 		break;
 	case SHIM_EXIT_DEBUG:
 		return 0;
@@ -527,11 +564,13 @@ static int rec_run_to_exit(struct rec *r)
 			snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
 			return rc ? rc : r->err;
 		}
-		rc = rec_append_exit(r, r->summary->steps, &ex);
+		for (size_t i = 0; i < n_held && !rc; i++)
+			rc = rec_append_exit(r, r->summary->steps, &held[i]);
 		if (!rc)
 			rc = rec_append(r, TRACE_STEP_INSN, &pre);
 	} else {
-		rc = rec_append_exit(r, r->summary->steps ? r->summary->steps - 1 : 0, &ex);
+		for (size_t i = 0; i < n_held && !rc; i++)
+			rc = rec_append_exit(r, r->summary->steps ? r->summary->steps - 1 : 0, &held[i]);
 		if (!rc)
 			rc = shim_dirty_pages(r->vm, rec_snapshot_page, r);
 	}
