@@ -41,19 +41,10 @@ static struct emu_region *region_of(struct backend *b, uint64_t gpa, uint64_t le
 	return NULL;
 }
 
-/* The next unconsumed recorded input of this kind and address, in recorded order. */
-static const struct trace_input *take_input(struct backend *b, uint8_t kind, uint64_t addr, bool match_addr)
+static const uint8_t *take_input(struct backend *b, uint8_t kind, uint64_t addr, bool match_addr,
+                                 unsigned size)
 {
-	const struct backend_step_input *in = b->in;
-	for (uint32_t i = 0; i < in->n_inputs; i++) {
-		const struct trace_input *x = &in->inputs[i];
-		uint32_t count = x->count ? x->count : 1;
-		if (x->kind != kind || (match_addr && x->addr != addr) || b->used[i] >= count)
-			continue;
-		b->used[i]++;
-		return x;
-	}
-	return NULL;
+	return replay_take_input(b->in, b->used, kind, addr, match_addr, size);
 }
 
 /* The step needs a value the recording does not have: a divergence of class io. */
@@ -68,10 +59,10 @@ static enum emu_status missing(struct backend *b, const char *what, uint64_t add
 	return EMU_IO_ERROR;
 }
 
-static uint64_t input_value(const struct trace_input *x, unsigned size)
+static uint64_t input_value(const uint8_t *data, unsigned size)
 {
 	uint64_t v = 0;
-	memcpy(&v, x->data, size < 8 ? size : 8);
+	memcpy(&v, data, size < 8 ? size : 8);
 	return v;
 }
 
@@ -117,10 +108,10 @@ static enum emu_status cb_read_phys(void *opaque, uint64_t gpa, void *buf, unsig
 		memcpy(buf, r->mem + (gpa - r->gpa), len);
 		return EMU_OK;
 	}
-	const struct trace_input *x = take_input(b, TRACE_INPUT_MMIO_READ, gpa, true);
-	if (!x || x->size != len)
+	const uint8_t *x = take_input(b, TRACE_INPUT_MMIO_READ, gpa, true, len);
+	if (!x)
 		return missing(b, "MMIO read at", gpa, len);
-	memcpy(buf, x->data, len);
+	memcpy(buf, x, len);
 	return EMU_OK;
 }
 
@@ -139,7 +130,7 @@ static enum emu_status cb_write_phys(void *opaque, uint64_t gpa, const void *buf
 static enum emu_status cb_port_in(void *opaque, uint16_t port, unsigned size, uint32_t *value)
 {
 	struct backend *b = opaque;
-	const struct trace_input *x = take_input(b, TRACE_INPUT_PIO_IN, port, true);
+	const uint8_t *x = take_input(b, TRACE_INPUT_PIO_IN, port, true, size);
 	if (!x)
 		return missing(b, "IN from port", port, size);
 	*value = (uint32_t)input_value(x, size);
@@ -156,19 +147,28 @@ static enum emu_status cb_port_out(void *opaque, uint16_t port, unsigned size, u
 static enum emu_status cb_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
 	struct backend *b = opaque;
-	const struct trace_input *x = take_input(b, TRACE_INPUT_CPUID, leaf | (uint64_t)subleaf << 32, true);
-	if (!x)
-		x = take_input(b, TRACE_INPUT_CPUID, leaf, true);
+	const uint8_t *x = take_input(b, TRACE_INPUT_CPUID, leaf | (uint64_t)subleaf << 32, true, 16);
 	if (x) {
-		memcpy(out, x->data, 16);
+		memcpy(out, x, 16);
 		return EMU_OK;
 	}
-	/* Not recorded per step: the recording's CPUID table answers. */
+	/* Not recorded per step (KVM answers CPUID itself): the recording's CPUID table answers. */
+	const uint32_t *only = NULL;
+	size_t n_leaf = 0;
 	for (size_t i = 0; i < b->n_cpuid; i++) {
-		if (b->cpuid[i][0] == leaf && b->cpuid[i][1] == subleaf) {
+		if (b->cpuid[i][0] != leaf)
+			continue;
+		if (b->cpuid[i][1] == subleaf) {
 			memcpy(out, &b->cpuid[i][2], 16);
 			return EMU_OK;
 		}
+		only = b->cpuid[i];
+		n_leaf++;
+	}
+	/* A leaf with one entry does not depend on the subleaf. */
+	if (n_leaf == 1) {
+		memcpy(out, &only[2], 16);
+		return EMU_OK;
 	}
 	return missing(b, "CPUID for leaf", leaf | (uint64_t)subleaf << 32, 16);
 }
@@ -176,7 +176,7 @@ static enum emu_status cb_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, u
 static enum emu_status cb_rdtsc(void *opaque, uint64_t *tsc)
 {
 	struct backend *b = opaque;
-	const struct trace_input *x = take_input(b, TRACE_INPUT_RDTSC, 0, false);
+	const uint8_t *x = take_input(b, TRACE_INPUT_RDTSC, 0, false, 8);
 	if (!x)
 		return missing(b, "RDTSC value at", 0, 8);
 	*tsc = input_value(x, 8);
@@ -187,7 +187,7 @@ static enum emu_status cb_rdrand(void *opaque, bool seed, unsigned size, uint64_
 {
 	struct backend *b = opaque;
 	(void)seed;
-	const struct trace_input *x = take_input(b, TRACE_INPUT_RDRAND, 0, false);
+	const uint8_t *x = take_input(b, TRACE_INPUT_RDRAND, 0, false, size);
 	if (!x)
 		return missing(b, "RDRAND value at", 0, size);
 	*value = input_value(x, size);
@@ -198,7 +198,7 @@ static enum emu_status cb_rdrand(void *opaque, bool seed, unsigned size, uint64_
 static enum emu_status cb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, bool *known)
 {
 	struct backend *b = opaque;
-	const struct trace_input *x = take_input(b, TRACE_INPUT_RDMSR, msr, true);
+	const uint8_t *x = take_input(b, TRACE_INPUT_RDMSR, msr, true, 8);
 	/* No recorded value: the reference raised #GP for it. */
 	*known = x != NULL;
 	*value = x ? input_value(x, 8) : 0;

@@ -187,20 +187,6 @@ static void dirty_page(void *arg, uint64_t gpa)
 	}
 }
 
-static const struct trace_input *take_input(struct backend *b, const struct backend_step_input *in,
-                                            uint8_t kind, uint64_t addr)
-{
-	for (uint32_t i = 0; i < in->n_inputs; i++) {
-		const struct trace_input *x = &in->inputs[i];
-		uint32_t count = x->count ? x->count : 1;
-		if (x->kind != kind || x->addr != addr || b->used[i] >= count)
-			continue;
-		b->used[i]++;
-		return x;
-	}
-	return NULL;
-}
-
 static int kvm_backend_step(struct backend *b, const struct backend_step_input *in,
                             struct backend_result *out)
 {
@@ -273,8 +259,9 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 			uint8_t *dst = big ? ex.pio_data : ex.data;
 			uint64_t room = big ? (uint64_t)reps * ex.size : sizeof(ex.data);
 			for (uint32_t r = 0; r < reps && (uint64_t)(r + 1) * ex.size <= room; r++) {
-				const struct trace_input *x = take_input(
-				    b, in, pio ? TRACE_INPUT_PIO_IN : TRACE_INPUT_MMIO_READ, ex.addr);
+				const uint8_t *x = replay_take_input(
+				    in, b->used, pio ? TRACE_INPUT_PIO_IN : TRACE_INPUT_MMIO_READ, ex.addr,
+				    true, ex.size);
 				if (!x) {
 					out->outcome = BACKEND_UNSUPPORTED;
 					snprintf(out->reason, sizeof(out->reason),
@@ -283,7 +270,7 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 					         (unsigned long long)ex.addr, ex.size);
 					break;
 				}
-				memcpy(dst + (uint64_t)r * ex.size, x->data, ex.size);
+				memcpy(dst + (uint64_t)r * ex.size, x, ex.size);
 			}
 		}
 		/* MMIO stores are stores: the recording lists them with the step's writes. */

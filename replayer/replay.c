@@ -81,6 +81,23 @@ void replay_reference(struct trace *t, char *buf, size_t len)
 	snprintf(buf, len, "%s", v);
 }
 
+const uint8_t *replay_take_input(const struct backend_step_input *in, uint32_t *used, uint8_t kind,
+                                 uint64_t addr, bool match_addr, unsigned size)
+{
+	for (uint32_t i = 0; i < in->n_inputs; i++) {
+		const struct trace_input *x = &in->inputs[i];
+		uint32_t count = x->count ? x->count : 1;
+		unsigned elem = count > 1 ? x->size / count : x->size;
+		if (x->kind != kind || (match_addr && x->addr != addr) || used[i] >= count)
+			continue;
+		/* A value of another width is not this access's input. */
+		if (elem != size || (uint64_t)(used[i] + 1) * elem > sizeof(x->data))
+			continue;
+		return x->data + (size_t)elem * used[i]++;
+	}
+	return NULL;
+}
+
 int replay_parse_shard(const char *s, unsigned *k, unsigned *n)
 {
 	char *end;
@@ -178,7 +195,7 @@ static int load_layout(struct replayer *r)
 	return 0;
 }
 
-/* The recording's CPUID table from meta "cpuid": lines of six numbers (leaf subleaf eax ebx ecx edx). */
+/* The recording's CPUID table from meta "cpuid". */
 static int load_cpuid(struct replayer *r)
 {
 	size_t cap = 1 << 16;
@@ -187,9 +204,9 @@ static int load_cpuid(struct replayer *r)
 		return -ENOMEM;
 	if (trace_meta_get(r->t, "cpuid", text, cap) == 0) {
 		for (char *line = strtok(text, "\n;"); line; line = strtok(NULL, "\n;")) {
-			unsigned long long v[6];
-			if (sscanf(line, "%lli %lli %lli %lli %lli %lli", &v[0], &v[1], &v[2], &v[3], &v[4],
-			           &v[5]) != 6)
+			unsigned v[6];
+			/* "leaf subleaf: eax ebx ecx edx" in hex, as the recorder writes it */
+			if (sscanf(line, "%x %x: %x %x %x %x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
 				continue;
 			uint32_t(*n)[6] = realloc(r->cpuid, (r->n_cpuid + 1) * sizeof(*n));
 			if (!n) {

@@ -27,25 +27,36 @@ int synth_trace(const char *path, enum synth_plant plant)
 {
 	static const uint8_t code[] = {0xb8, 0x34, 0x12, 0x05, 0x01, 0x00, 0x50, 0x40, 0x89, 0xc3, 0x90};
 	static const uint8_t code_in[] = {0xe4, 0x60, 0x90, 0x90, 0x90, 0x90, 0x90};
+	static const uint8_t code_cpuid[] = {0x0f, 0xa2, 0x90, 0x90, 0x90, 0x90, 0x90};
 	struct x86_state s[SYNTH_STEPS + 1];
 	struct trace *t = NULL;
 	uint8_t *ram = calloc(1, SYNTH_RAM);
 	int ret = -ENOMEM;
 	bool io = plant == SYNTH_IN_NO_INPUT || plant == SYNTH_IN_WITH_INPUT;
+	bool first_special = io || plant == SYNTH_CPUID;
 
 	if (!ram)
 		return -ENOMEM;
-	memcpy(ram + SYNTH_CODE, io ? code_in : code, io ? sizeof(code_in) : sizeof(code));
+	if (plant == SYNTH_CPUID)
+		memcpy(ram + SYNTH_CODE, code_cpuid, sizeof(code_cpuid));
+	else
+		memcpy(ram + SYNTH_CODE, io ? code_in : code, io ? sizeof(code_in) : sizeof(code));
 	x86_state_real(&s[0], 0, SYNTH_CODE, SYNTH_STACK);
 	s[0].xcr0 = 1; /* x87 enabled, as after reset and as KVM reports it */
-	if (io) {
+	if (plant == SYNTH_CPUID)
+		s[0].gpr[X86_RAX] = 1;
+	if (first_special) {
 		for (unsigned i = 1; i <= SYNTH_STEPS; i++) {
 			s[i] = s[i - 1];
 			s[i].rip = SYNTH_CODE + (i == 1 ? 2 : s[i - 1].rip - SYNTH_CODE + 1);
-			if (i == 1)
+			if (i == 1 && io)
 				s[i].gpr[X86_RAX] = 0xab;
+			if (i == 1 && plant == SYNTH_CPUID)
+				s[i].gpr[X86_RAX] = 0xc06f2, s[i].gpr[X86_RBX] = 0x01020800,
+				s[i].gpr[X86_RCX] = 0x81202000, s[i].gpr[X86_RDX] = 0x0f8bfbff;
 		}
-	} else {
+	}
+	if (!first_special) {
 		uint64_t ax1 = plant == SYNTH_TWO_BAD ? 0x1299 : 0x1235;
 		s[1] = s[0], s[1].gpr[X86_RAX] = 0x1234, s[1].rip = 0x1003;
 		s[2] = s[1], s[2].gpr[X86_RAX] = ax1, s[2].rip = 0x1006, s[2].rflags = 0x6;
@@ -67,6 +78,13 @@ int synth_trace(const char *path, enum synth_plant plant)
 	ret = trace_meta_set(t, "ram_bytes", buf);
 	if (!ret)
 		ret = trace_meta_set(t, "reference", "kvm-emulator");
+	/* The recorder's format: "leaf subleaf: eax ebx ecx edx" in hex, one line each. */
+	if (!ret)
+		ret = trace_meta_set(t, "cpuid",
+		                     "00000000 00000000: 00000020 756e6547 6c65746e 49656e69\n"
+		                     "00000001 00000000: 000c06f2 01020800 81202000 0f8bfbff\n"
+		                     "00000004 00000000: 04000121 02c0003f 0000003f 00000000\n"
+		                     "00000004 00000001: 04000122 01c0003f 0000003f 00000000\n");
 	if (!ret)
 		ret = trace_put_memory(t, 0, ram, SYNTH_RAM);
 	for (unsigned i = 0; !ret && i < SYNTH_STEPS; i++) {
@@ -75,7 +93,7 @@ int synth_trace(const char *path, enum synth_plant plant)
 		struct trace_input in = {.kind = TRACE_INPUT_PIO_IN, .size = 1, .count = 1, .addr = 0x60};
 		in.data[0] = 0xab;
 		struct trace_step st = {.index = i, .kind = TRACE_STEP_INSN, .pre = s[i]};
-		if (!io && i == 2) {
+		if (!first_special && i == 2) {
 			st.writes = &w;
 			st.n_writes = 1;
 		}

@@ -20,6 +20,7 @@ enum synth_plant {
 	SYNTH_IN_NO_INPUT,   /* step 0 is in al, 0x60 with no recorded input */
 	SYNTH_IN_WITH_INPUT, /* step 0 is in al, 0x60 reading 0xab */
 	SYNTH_RUN_FALLBACK,  /* step 2 is a RUN step, step 3 a FALLBACK step */
+	SYNTH_CPUID,         /* step 0 is cpuid leaf 1, answered from the recording's CPUID table (meta) */
 };
 
 /* Writes the trace to path; 0 or -errno. */

@@ -361,6 +361,63 @@ static void test_missing_input_is_class_io(void **state)
 	assert_int_equal(sum.divergences, 0);
 }
 
+static void test_cpuid_from_the_recorded_table(void **state)
+{
+	struct replay_summary sum;
+	struct seen seen;
+	(void)state;
+	replay_synth(SYNTH_CPUID, false, 0, 0, NULL, &sum, &seen);
+	for (unsigned i = 0; i < seen.n; i++)
+		if (seen.diverged[i])
+			fail_msg("step %u diverges: %s (%s)", (unsigned)seen.steps[i], seen.cls[i],
+			         seen.fields[i]);
+	assert_int_equal(sum.insn_steps, SYNTH_STEPS);
+	assert_int_equal(sum.divergences, 0);
+}
+
+/* Recorded inputs: {kind, size, count, addr, data} rows, then accesses and the value each should get. */
+static void test_take_input_table(void **state)
+{
+	static const struct trace_input rows[] = {
+	    {.kind = TRACE_INPUT_PIO_IN, .size = 1, .count = 1, .addr = 0x60, .data = {0x11}},
+	    /* REP INSW of three words packed in one row, as the recorder writes it */
+	    {.kind = TRACE_INPUT_PIO_IN, .size = 6, .count = 3, .addr = 0x1f0, .data = {1, 2, 3, 4, 5, 6}},
+	    {.kind = TRACE_INPUT_MMIO_READ,
+	     .size = 4,
+	     .count = 1,
+	     .addr = 0xfeb00000,
+	     .data = {0xef, 0xbe, 0xad, 0xde}},
+	    {.kind = TRACE_INPUT_PIO_IN, .size = 1, .count = 1, .addr = 0x60, .data = {0x22}},
+	};
+	static const struct {
+		uint8_t kind;
+		uint64_t addr;
+		unsigned size;
+		int want; /* first byte, or -1 for none */
+		int line;
+	} acc[] = {
+	    {TRACE_INPUT_PIO_IN, 0x60, 1, 0x11, __LINE__},
+	    {TRACE_INPUT_PIO_IN, 0x1f0, 2, 1, __LINE__},
+	    {TRACE_INPUT_PIO_IN, 0x1f0, 2, 3, __LINE__},
+	    {TRACE_INPUT_PIO_IN, 0x60, 1, 0x22, __LINE__},
+	    {TRACE_INPUT_PIO_IN, 0x60, 1, -1, __LINE__},
+	    {TRACE_INPUT_MMIO_READ, 0xfeb00000, 2, -1, __LINE__},
+	    {TRACE_INPUT_MMIO_READ, 0xfeb00000, 4, 0xef, __LINE__},
+	    {TRACE_INPUT_PIO_IN, 0x1f0, 2, 5, __LINE__},
+	    {TRACE_INPUT_PIO_IN, 0x1f0, 2, -1, __LINE__},
+	    {TRACE_INPUT_RDTSC, 0, 8, -1, __LINE__},
+	};
+	uint32_t used[4] = {0};
+	struct backend_step_input in = {.inputs = rows, .n_inputs = 4};
+	(void)state;
+	for (size_t i = 0; i < sizeof(acc) / sizeof(acc[0]); i++) {
+		const uint8_t *v = replay_take_input(&in, used, acc[i].kind, acc[i].addr, true, acc[i].size);
+		int got = v ? v[0] : -1;
+		if (got != acc[i].want)
+			fail_msg("%s:%d: got %d, want %d", __FILE__, acc[i].line, got, acc[i].want);
+	}
+}
+
 static void test_run_and_fallback_are_not_compared(void **state)
 {
 	(void)state;
@@ -419,6 +476,8 @@ int main(void)
 	    cmocka_unit_test(test_replay_twice_is_identical),
 	    cmocka_unit_test(test_missing_input_is_class_io),
 	    cmocka_unit_test(test_run_and_fallback_are_not_compared),
+	    cmocka_unit_test(test_cpuid_from_the_recorded_table),
+	    cmocka_unit_test(test_take_input_table),
 	    cmocka_unit_test(test_bad_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
