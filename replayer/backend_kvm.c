@@ -187,6 +187,48 @@ static void dirty_page(void *arg, uint64_t gpa)
 	}
 }
 
+/* Answers one I/O or MMIO exit from the recorded inputs and completes it. */
+static int answer_io(struct backend *b, const struct backend_step_input *in, struct backend_result *out,
+                     struct shim_exit *exp)
+{
+	struct shim_exit ex = *exp;
+	bool pio = ex.kind == SHIM_EXIT_IO;
+	if (!ex.is_write) {
+		uint32_t reps = pio && ex.count ? ex.count : 1;
+		/* REP INS of more than 16 bytes reads into KVM's buffer. */
+		bool big = pio && ex.pio_data && (uint64_t)reps * ex.size > sizeof(ex.data);
+		uint8_t *dst = big ? ex.pio_data : ex.data;
+		uint64_t room = big ? (uint64_t)reps * ex.size : sizeof(ex.data);
+		for (uint32_t r = 0; r < reps && (uint64_t)(r + 1) * ex.size <= room; r++) {
+			const uint8_t *x =
+			    replay_take_input(in, b->used, pio ? TRACE_INPUT_PIO_IN : TRACE_INPUT_MMIO_READ,
+			                      ex.addr, true, ex.size);
+			if (!x) {
+				if (out->outcome == BACKEND_STEPPED) {
+					out->outcome = BACKEND_UNSUPPORTED;
+					snprintf(out->reason, sizeof(out->reason),
+					         REPLAY_IO_REASON "no recorded %s 0x%llx (%u bytes)",
+					         pio ? "IN from port" : "MMIO read at",
+					         (unsigned long long)ex.addr, ex.size);
+				}
+				break;
+			}
+			memcpy(dst + (uint64_t)r * ex.size, x, ex.size);
+		}
+	}
+	/* MMIO stores are stores: the recording lists them with the step's writes. */
+	if (!pio && ex.is_write)
+		note_write(out, ex.addr, ex.data, ex.size < sizeof(ex.data) ? ex.size : sizeof(ex.data));
+	if (pio && out->n_ports < BACKEND_MAX_PORTS) {
+		uint32_t v = 0;
+		memcpy(&v, ex.data, ex.size < 4 ? ex.size : 4);
+		out->ports[out->n_ports++] = (struct backend_port){
+		    .port = (uint16_t)ex.addr, .size = ex.size, .is_out = ex.is_write, .value = v};
+	}
+	*exp = ex;
+	return shim_complete_io(b->vm, &ex);
+}
+
 static int kvm_backend_step(struct backend *b, const struct backend_step_input *in,
                             struct backend_result *out)
 {
@@ -250,44 +292,25 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 	}
 	switch (ex.kind) {
 	case SHIM_EXIT_IO:
-	case SHIM_EXIT_MMIO: {
-		bool pio = ex.kind == SHIM_EXIT_IO;
-		if (!ex.is_write) {
-			uint32_t reps = pio && ex.count ? ex.count : 1;
-			/* REP INS of more than 16 bytes reads into KVM's buffer. */
-			bool big = pio && ex.pio_data && (uint64_t)reps * ex.size > sizeof(ex.data);
-			uint8_t *dst = big ? ex.pio_data : ex.data;
-			uint64_t room = big ? (uint64_t)reps * ex.size : sizeof(ex.data);
-			for (uint32_t r = 0; r < reps && (uint64_t)(r + 1) * ex.size <= room; r++) {
-				const uint8_t *x = replay_take_input(
-				    in, b->used, pio ? TRACE_INPUT_PIO_IN : TRACE_INPUT_MMIO_READ, ex.addr,
-				    true, ex.size);
-				if (!x) {
-					out->outcome = BACKEND_UNSUPPORTED;
-					snprintf(out->reason, sizeof(out->reason),
-					         REPLAY_IO_REASON "no recorded %s 0x%llx (%u bytes)",
-					         pio ? "IN from port" : "MMIO read at",
-					         (unsigned long long)ex.addr, ex.size);
-					break;
-				}
-				memcpy(dst + (uint64_t)r * ex.size, x, ex.size);
+	case SHIM_EXIT_MMIO:
+		/* One instruction may need several exits (MMIO read-modify-write, chunked string I/O). */
+		for (;;) {
+			ret = answer_io(b, in, out, &ex);
+			if (ret < 0 || !shim_exit_pending(b->vm))
+				break;
+			ret = shim_run(b->vm, &ex);
+			if (ret < 0)
+				break;
+			if (ex.kind != SHIM_EXIT_IO && ex.kind != SHIM_EXIT_MMIO) {
+				out->outcome = BACKEND_FAILED;
+				snprintf(out->reason, sizeof(out->reason),
+				         "kvm: exit %u in the middle of an I/O instruction", ex.kvm_reason);
+				break;
 			}
 		}
-		/* MMIO stores are stores: the recording lists them with the step's writes. */
-		if (!pio && ex.is_write)
-			note_write(out, ex.addr, ex.data,
-			           ex.size < sizeof(ex.data) ? ex.size : sizeof(ex.data));
-		if (pio && out->n_ports < BACKEND_MAX_PORTS) {
-			uint32_t v = 0;
-			memcpy(&v, ex.data, ex.size < 4 ? ex.size : 4);
-			out->ports[out->n_ports++] = (struct backend_port){
-			    .port = (uint16_t)ex.addr, .size = ex.size, .is_out = ex.is_write, .value = v};
-		}
-		ret = shim_complete_io(b->vm, &ex);
 		if (ret < 0)
 			goto failed;
 		break;
-	}
 	case SHIM_EXIT_DEBUG:
 	case SHIM_EXIT_HLT:
 		break;
