@@ -5,3 +5,7 @@ target_include_directories(test_emu_core PRIVATE ${CMAKE_SOURCE_DIR}/emu ${CMAKE
 # Capstone is linked into this test only.
 emudiff_test(test_emu_decode SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_emu_decode.c LIBS emudiff_emu PkgConfig::CAPSTONE)
 target_include_directories(test_emu_decode PRIVATE ${CMAKE_SOURCE_DIR}/emu)
+# Random instructions in every mode: fault semantics, and the caches against no caches.
+emudiff_test(test_emu_fuzz SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_emu_fuzz.c ${CMAKE_CURRENT_LIST_DIR}/harness.c
+             LIBS emudiff_emu emudiff_schema)
+target_include_directories(test_emu_fuzz PRIVATE ${CMAKE_SOURCE_DIR}/emu ${CMAKE_SOURCE_DIR}/schema)

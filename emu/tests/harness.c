@@ -17,9 +17,21 @@ static enum emu_status th_read(void *opaque, uint64_t gpa, void *buf, unsigned l
 static enum emu_status th_write(void *opaque, uint64_t gpa, const void *buf, unsigned len)
 {
 	(void)opaque;
-	if (gpa < TH_PML4 ||
-	    gpa >= TH_PML4 + 0x4000) /* accessed/dirty bits in the page tables are not counted */
+	/* Accessed/dirty bits in the page tables are not counted. */
+	if (gpa < TH_PML4 || gpa >= TH_PML4 + 0x4000)
 		th.n_writes++;
+	if (th.journal) {
+		if (th.j_writes < TH_JOURNAL_WRITES && th.j_bytes + len <= TH_JOURNAL_BYTES &&
+		    gpa + len <= TH_MEM_SIZE) {
+			th.j_addr[th.j_writes] = gpa;
+			th.j_len[th.j_writes] = len;
+			memcpy(th.j_old + th.j_bytes, th.mem + gpa, len);
+			th.j_bytes += len;
+			th.j_writes++;
+		} else {
+			th.j_writes = TH_JOURNAL_WRITES + 1; /* overflow: th_undo() reports it */
+		}
+	}
 	for (unsigned k = 0; k < len; k++)
 		if (gpa + k < TH_MEM_SIZE)
 			th.mem[gpa + k] = ((const uint8_t *)buf)[k];
@@ -115,12 +127,28 @@ uint64_t th_peek(uint64_t addr, unsigned size)
 	return v;
 }
 
+bool th_undo(void)
+{
+	bool ok = th.j_writes <= TH_JOURNAL_WRITES;
+	unsigned n = ok ? th.j_writes : 0;
+	while (n--) {
+		th.j_bytes -= th.j_len[n];
+		memcpy(th.mem + th.j_addr[n], th.j_old + th.j_bytes, th.j_len[n]);
+	}
+	th.j_writes = 0;
+	th.j_bytes = 0;
+	return ok;
+}
+
 void th_reset(void)
 {
 	if (!th.mem)
 		th.mem = malloc(TH_MEM_SIZE);
 	memset(th.mem, 0, TH_MEM_SIZE);
 	th.n_writes = 0;
+	th.journal = false;
+	th.j_writes = 0;
+	th.j_bytes = 0;
 	th.n_out = 0;
 	th.last_port = 0;
 	th.last_out = 0;
@@ -138,12 +166,13 @@ void th_reset(void)
 	/* An available 32-bit TSS at 600 (48; 50 is its upper half in long mode) and an LDT at 700 (58). */
 	th_poke(TH_GDT + 0x48, 0x0000890006000067ull, 8);
 	th_poke(TH_GDT + 0x58, 0x0000820007000fffull, 8);
-	/* Long mode: identity map, 2 MiB page at 0, then 4 KiB pages at 2 MiB with only the first present. */
-	th_poke(TH_PML4, (TH_PML4 + 0x1000) | 3, 8);
-	th_poke(TH_PML4 + 0x1000, (TH_PML4 + 0x2000) | 3, 8);
-	th_poke(TH_PML4 + 0x2000, 0x83, 8);
-	th_poke(TH_PML4 + 0x2008, (TH_PML4 + 0x3000) | 3, 8);
-	th_poke(TH_PML4 + 0x3000, 0x200000 | 3, 8);
+	/* Long mode: identity map, 2 MiB page at 0, then 4 KiB pages at 2 MiB with only the first present.
+	 * Accessed and dirty bits are preset, so that a walk changes no memory the guest may read. */
+	th_poke(TH_PML4, (TH_PML4 + 0x1000) | 0x23, 8);
+	th_poke(TH_PML4 + 0x1000, (TH_PML4 + 0x2000) | 0x23, 8);
+	th_poke(TH_PML4 + 0x2000, 0xe3, 8);
+	th_poke(TH_PML4 + 0x2008, (TH_PML4 + 0x3000) | 0x23, 8);
+	th_poke(TH_PML4 + 0x3000, 0x200000 | 0x63, 8);
 }
 
 static void flat(struct x86_segment *s, uint16_t sel, uint32_t attr)

@@ -3,6 +3,7 @@
 #ifndef EMUDIFF_EMU_TEST_HARNESS_H
 #define EMUDIFF_EMU_TEST_HARNESS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "emu.h"
@@ -18,8 +19,17 @@
 #define TH_TSC        0x1122334455667788ull
 #define TH_RAND       0xdeadbeefcafef00dull
 
+/* With journal set, every write_phys saves the bytes it overwrites, for th_undo(). */
+#define TH_JOURNAL_BYTES  65536
+#define TH_JOURNAL_WRITES 256
+
 struct th {
 	uint8_t *mem;
+	bool journal;
+	unsigned j_writes, j_bytes;
+	uint64_t j_addr[TH_JOURNAL_WRITES];
+	unsigned j_len[TH_JOURNAL_WRITES];
+	uint8_t j_old[TH_JOURNAL_BYTES];
 	unsigned n_writes; /* write_phys calls */
 	unsigned n_out;
 	uint16_t last_port;
@@ -35,5 +45,7 @@ void th_reset(void);
 void th_state(struct x86_state *st, enum x86_mode mode);
 void th_poke(uint64_t addr, uint64_t v, unsigned size);
 uint64_t th_peek(uint64_t addr, unsigned size);
+/* Undoes the journaled writes, newest first; false when the journal overflowed. */
+bool th_undo(void);
 
 #endif
