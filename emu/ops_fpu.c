@@ -1,6 +1,8 @@
 /* The x87 and SSE instructions a BIOS and an early kernel use: FPU detection
  * and control word moves, 128-bit moves, XOR zeroing, MXCSR, FXSAVE/FXRSTOR.
  * Everything else in these opcode spaces reports EMU_UNIMPLEMENTED. */
+#include <stdio.h>
+
 #include "private.h"
 
 static enum emu_status fpu_check(struct emu_exec *x)
@@ -277,6 +279,108 @@ static enum emu_status fxrstor(struct emu_exec *x)
 	return EMU_OK;
 }
 
+/* XSAVE/XSAVEOPT and XRSTOR in the standard form, for the x87 and SSE components only:
+ * the state model has no AVX upper halves, so other components report EMU_UNIMPLEMENTED. */
+static enum emu_status xsave_rfbm(struct emu_exec *x, uint64_t *rfbm)
+{
+	const struct x86_state *st = x->st;
+	if (!(st->cr4 & X86_CR4_OSXSAVE))
+		return EMU_RAISE_UD(x);
+	if (st->cr0 & X86_CR0_TS)
+		return emu_raise(x, EMU_NM, false, 0);
+	*rfbm = st->xcr0 & ((st->gpr[X86_RAX] & 0xffffffffu) | (st->gpr[X86_RDX] << 32));
+	if (*rfbm & ~3ull) {
+		snprintf(x->c->info.unimplemented, sizeof(x->c->info.unimplemented),
+		         "xsave of components %#llx", (unsigned long long)(*rfbm & ~3ull));
+		return EMU_UNIMPLEMENTED;
+	}
+	uint64_t base =
+	    (x->mode != X86_MODE_LONG64 || x->i->ea_seg >= X86_FS) ? st->seg[x->i->ea_seg].base : 0;
+	if ((base + x->i->ea) & 63)
+		return EMU_RAISE_GP0(x);
+	return EMU_OK;
+}
+
+static enum emu_status xsave(struct emu_exec *x)
+{
+	const struct x86_fpu *f = &x->st->fpu;
+	uint8_t img[576];
+	uint64_t rfbm, bv;
+	unsigned nxmm = x->mode == X86_MODE_LONG64 ? 16 : 8;
+	EMU_TRY(xsave_rfbm(x, &rfbm));
+	EMU_TRY(emu_mem_read(x, x->i->ea_seg, x->i->ea, img, sizeof(img)));
+	if (rfbm & 1) {
+		put(img + 0, f->fcw, 2);
+		put(img + 2, f->fsw, 2);
+		img[4] = f->ftw;
+		put(img + 6, f->fop, 2);
+		put(img + 8, f->fip, 8);
+		put(img + 16, f->fdp, 8);
+		for (unsigned k = 0; k < 8; k++)
+			memcpy(img + 32 + 16 * k, f->st[k], 10);
+	}
+	if (rfbm & 2) {
+		put(img + 24, f->mxcsr, 4);
+		put(img + 28, MXCSR_MASK, 4);
+		for (unsigned k = 0; k < nxmm; k++)
+			memcpy(img + 160 + 16 * k, f->xmm[k], 16);
+	}
+	/* No init tracking: every saved component is marked in use. */
+	bv = (get(img + 512, 8) & ~rfbm) | rfbm;
+	put(img + 512, bv, 8);
+	return emu_mem_write(x, x->i->ea_seg, x->i->ea, img, sizeof(img));
+}
+
+static enum emu_status xrstor(struct emu_exec *x)
+{
+	struct x86_fpu *f = &x->st->fpu;
+	uint8_t img[576];
+	uint64_t rfbm, bv, comp;
+	unsigned nxmm = x->mode == X86_MODE_LONG64 ? 16 : 8;
+	uint32_t mxcsr;
+	EMU_TRY(xsave_rfbm(x, &rfbm));
+	EMU_TRY(emu_mem_read(x, x->i->ea_seg, x->i->ea, img, sizeof(img)));
+	bv = get(img + 512, 8);
+	comp = get(img + 520, 8);
+	if (comp & (1ull << 63)) {
+		snprintf(x->c->info.unimplemented, sizeof(x->c->info.unimplemented),
+		         "xrstor of the compacted form");
+		return EMU_UNIMPLEMENTED;
+	}
+	if ((bv & ~x->st->xcr0) || comp || get(img + 528, 8))
+		return EMU_RAISE_GP0(x);
+	mxcsr = (uint32_t)get(img + 24, 4);
+	if ((rfbm & 2) && (mxcsr & ~MXCSR_MASK))
+		return EMU_RAISE_GP0(x);
+	if (rfbm & 1) {
+		if (bv & 1) {
+			f->fcw = (uint16_t)get(img + 0, 2);
+			f->fsw = (uint16_t)get(img + 2, 2);
+			f->ftw = img[4];
+			f->fop = (uint16_t)get(img + 6, 2);
+			f->fip = get(img + 8, 8);
+			f->fdp = get(img + 16, 8);
+			for (unsigned k = 0; k < 8; k++) {
+				memset(f->st[k], 0, 16);
+				memcpy(f->st[k], img + 32 + 16 * k, 10);
+			}
+		} else {
+			fninit(f);
+			memset(f->st, 0, sizeof(f->st));
+		}
+	}
+	if (rfbm & 2) {
+		f->mxcsr = mxcsr;
+		for (unsigned k = 0; k < nxmm; k++) {
+			if (bv & 2)
+				memcpy(f->xmm[k], img + 160 + 16 * k, 16);
+			else
+				memset(f->xmm[k], 0, 16);
+		}
+	}
+	return EMU_OK;
+}
+
 /* 0F AE */
 enum emu_status em_grp15(struct emu_exec *x)
 {
@@ -322,7 +426,15 @@ enum emu_status em_grp15(struct emu_exec *x)
 	case 3:
 		EMU_TRY(sse_check(x));
 		return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 4, x->st->fpu.mxcsr);
-	case 7: /* CLFLUSH, CLFLUSHOPT: no caches are modeled */
+	case 4:
+		return xsave(x);
+	case 5:
+		return xrstor(x);
+	case 6:
+		if (x->i->pfx66)
+			break;   /* CLWB */
+		return xsave(x); /* XSAVEOPT: the same image without the modified-state optimization */
+	case 7:                  /* CLFLUSH, CLFLUSHOPT: no caches are modeled */
 		return EMU_OK;
 	}
 	return emu_unimplemented(x);
