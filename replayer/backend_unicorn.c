@@ -29,8 +29,6 @@
 #define UNICORN_MAX_DIRTY  64
 #define UNICORN_MAX_UNDO   128
 #define UNICORN_MAX_WATCH  32
-/* Larger dirty ranges flush every translation instead of invalidating page by page. */
-#define UNICORN_DIRTY_FLUSH_ALL (16ull << 20)
 
 /* One RAM or ROM region, backed by a MAP_SHARED mapping both processes see. */
 struct unicorn_region {
@@ -223,10 +221,8 @@ static uint8_t *unicorn_host_ptr(const struct unicorn_region *regions, size_t n,
 /* Queues [gpa, gpa+len) for translation invalidation before the next step. */
 static void mark_dirty(struct unicorn_shm *shm, uint64_t gpa, uint64_t len)
 {
-	if (len >= UNICORN_DIRTY_FLUSH_ALL || shm->dirty_overflow) {
-		shm->dirty_overflow = true;
+	if (shm->dirty_overflow)
 		return;
-	}
 	if (shm->n_dirty) {
 		uint64_t *lg = &shm->dirty[shm->n_dirty - 1].gpa, *ll = &shm->dirty[shm->n_dirty - 1].len;
 		if (gpa >= *lg && gpa <= *lg + *ll) {
@@ -952,7 +948,11 @@ static void do_step(void)
 			reload = true;
 		}
 		if (shm->dirty_overflow) {
-			uc_ctl_flush_tlb(C.uc);
+			/* Not uc_ctl_flush_tlb: a TB flush clears the whole code buffer, which takes seconds.
+			 */
+			for (size_t i = 0; i < C.setup->n_regions; i++)
+				uc_ctl_remove_cache(C.uc, C.setup->regions[i].gpa,
+				                    C.setup->regions[i].gpa + C.setup->regions[i].len);
 		} else {
 			for (uint32_t i = 0; i < shm->n_dirty; i++)
 				uc_ctl_remove_cache(C.uc, shm->dirty[i].gpa,

@@ -706,6 +706,28 @@ static void test_code_rewrite(void **state)
 	assert_int_equal(res.post.gpr[X86_RAX], 0x5678);
 }
 
+/* More changed ranges than the backend tracks: every region is invalidated instead. */
+static void test_many_dirty_ranges(void **state)
+{
+	struct ctx *c = *state;
+	static struct backend_result res;
+	struct x86_state pre;
+	struct backend_step_input in = {.step = 0};
+	pre_real(c->b, &pre);
+	wmem(c->b, 0x1000, "\xb8\x34\x12", 3);
+	assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
+	assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+	assert_int_equal(res.post.gpr[X86_RAX], 0x1234);
+	for (uint64_t i = 0; i < 100; i++) {
+		uint8_t v = (uint8_t)(i + 1);
+		wmem(c->b, 0x40000 + i * 0x2000, &v, 1);
+	}
+	wmem(c->b, 0x1000, "\xb8\x78\x56", 3);
+	assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
+	assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+	assert_int_equal(res.post.gpr[X86_RAX], 0x5678);
+}
+
 static void test_event_unsupported(void **state)
 {
 	struct ctx *c = *state;
@@ -742,6 +764,7 @@ int main(void)
 	    cmocka_unit_test(test_retf_then_step),
 	    cmocka_unit_test(test_faults_do_not_escalate),
 	    cmocka_unit_test(test_code_rewrite),
+	    cmocka_unit_test(test_many_dirty_ranges),
 	    cmocka_unit_test(test_event_unsupported),
 	    cmocka_unit_test(test_mem_bounds),
 	    cmocka_unit_test(test_rom_unchanged),
