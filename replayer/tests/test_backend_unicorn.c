@@ -720,7 +720,7 @@ static void test_many_dirty_ranges(void **state)
 	assert_int_equal(res.post.gpr[X86_RAX], 0x1234);
 	for (uint64_t i = 0; i < 100; i++) {
 		uint8_t v = (uint8_t)(i + 1);
-		wmem(c->b, 0x40000 + i * 0x2000, &v, 1);
+		wmem(c->b, 0x40000 + i * 0x1000, &v, 1);
 	}
 	wmem(c->b, 0x1000, "\xb8\x78\x56", 3);
 	assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
