@@ -2,6 +2,7 @@
  * in 64-bit mode (identity-paged), and the ratio to Unicorn free-running the
  * same code in the same process. Prints `name value` lines. Time is the
  * thread's CPU time, so other load on the machine does not count. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,6 @@ static const uint8_t loop_code[] = {
     0x01, 0xd8, 0x29, 0xd1, 0x31, 0xfe, 0xff, 0xc0, 0xff, 0xc9, 0xd1,
     0xe2, 0x89, 0xc3, 0x4d, 0x01, 0xc8, 0x48, 0x89, 0xf7, 0xeb, 0xea,
 };
-#define LOOP_INSNS 10
 
 static enum emu_status b_read(void *o, uint64_t gpa, void *buf, unsigned len)
 {
@@ -123,24 +123,29 @@ static void long_mode_state(struct x86_state *st)
 	put64(PML4 + 0x2000, 0x83);
 }
 
-static double bench_emu(uint64_t n)
+/* @cached: with the TLB and decode cache (a free run); without, as a replay that loads a new state each step.
+ */
+static double bench_emu(uint64_t n, bool cached)
 {
 	struct x86_state st;
 	struct emu_ctxt c;
+	enum emu_status rc;
 	double t0, t1;
 	long_mode_state(&st);
 	memset(&c, 0, sizeof(c));
 	c.st = &st;
 	c.ops = &ops;
-	c.cache = emu_cache_new();
-	if (!c.cache)
-		exit(3);
+	if (cached) {
+		c.cache = emu_cache_new();
+		if (!c.cache)
+			exit(3);
+	}
 	t0 = now();
 	for (uint64_t k = 0; k < n; k++) {
-		if (emu_step(&c) != EMU_OK) {
+		rc = emu_step(&c);
+		if (rc != EMU_OK) {
 			fprintf(stderr, "emu_bench: emu stopped at rip %#llx: %s %s\n",
-			        (unsigned long long)st.rip, emu_status_name(emu_step(&c)),
-			        c.info.unimplemented);
+			        (unsigned long long)st.rip, emu_status_name(rc), c.info.unimplemented);
 			exit(3);
 		}
 	}
@@ -184,17 +189,18 @@ int main(int argc, char **argv)
 	memcpy(mem + CODE, loop_code, sizeof(loop_code));
 	/* `emu_bench N emu`: emu alone, for perf stat. */
 	if (argc > 2 && !strcmp(argv[2], "emu")) {
-		printf("emu.hot_loop.insn_per_s %.0f\n", bench_emu(n));
+		printf("emu.hot_loop.insn_per_s %.0f\n", bench_emu(n, true));
 		free(mem);
 		return 0;
 	}
 	/* A short warm-up of each engine, then the measured runs, interleaved. */
-	bench_emu(n / 10);
+	bench_emu(n / 10, true);
 	bench_unicorn(n / 10);
-	e = bench_emu(n);
+	e = bench_emu(n, true);
 	u = bench_unicorn(n);
 	printf("emu.hot_loop.insn_per_s %.0f\n", e);
 	printf("emu.vs_unicorn.ratio %.3f\n", e / u);
+	printf("emu.hot_loop_uncached.insn_per_s %.0f\n", bench_emu(n / 3, false));
 	free(mem);
 	return 0;
 }
