@@ -282,8 +282,8 @@ const struct emu_opcode emu_onebyte[256] = {
     /* 0xc0 - 0xc7: 0xc4/0xc5 are VEX in 64-bit mode (and with mod == 3) */
     G(M | B | D_IB | D_SAFE, grp2),
     G(M | D_IB | D_SAFE, grp2),
-    I(D_IW | D_FORCE64, em_ret),
-    I(D_FORCE64, em_ret),
+    I(D_IW | D_STACK, em_ret),
+    I(D_STACK, em_ret),
     I(M | D_NO64 | D_MEM, em_lxs),
     I(M | D_NO64 | D_MEM, em_lxs),
     G(M | B, grp11b),

@@ -326,6 +326,8 @@ static const struct tcase cases[] = {
 	T(P32, CODE("\xc3"), .min = {{TH_STACK, 0x4000, 4}}, .out = {{"rip", 0x4000}, {"rsp", TH_STACK + 4}}),
 	T(P32, CODE("\xc2\x08\x00"), .min = {{TH_STACK, 0x4000, 4}}, .out = {{"rip", 0x4000}, {"rsp", TH_STACK + 12}}),
 	T(L64, CODE("\xc3"), .min = {{TH_STACK, 0x123456789ull, 8}}, .out = {{"rip", 0x123456789ull}, {"rsp", TH_STACK + 8}}),
+	/* Near RET keeps a 66 override in 64-bit mode (near CALL/JMP/Jcc ignore it on Intel). */
+	T(L64, CODE("\x66\xc3"), .min = {{TH_STACK, 0x123456789ull, 8}}, .out = {{"rip", 0x6789}, {"rsp", TH_STACK + 2}}),
 	T(REAL, CODE("\x74\x10"), .in = {{"rflags", FX | ZF}}, .out = {{"rip", C + 2 + 0x10}}),
 	T(REAL, CODE("\x74\x10"), .in = {{"rflags", FX}}),
 	T(P32, CODE("\x0f\x8f\x00\x10\x00\x00"), .in = {{"rflags", FX}}, .out = {{"rip", C + 6 + 0x1000}}),
