@@ -865,7 +865,15 @@ int cli_bisect(int argc, char **argv)
 	ro.continuous = true;
 	ro.stop_at_first = true;
 	ro.known_path = o.known;
+	struct progress prog = {.last_pct = -1};
+	clock_gettime(CLOCK_MONOTONIC, &prog.start);
+	if (isatty(STDERR_FILENO)) {
+		ro.progress = progress_bar;
+		ro.progress_arg = &prog;
+	}
 	ret = replay_run(&ro, &sum, err, sizeof(err));
+	if (prog.shown)
+		fprintf(stderr, "\r%*s\r", 70, "");
 	if (ret < 0)
 		return replay_error(o.cmd, ret, err);
 	printf("reference: %s\n", reference_text(sum.reference));
