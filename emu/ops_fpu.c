@@ -100,6 +100,75 @@ enum emu_status em_emms(struct emu_exec *x)
 	return EMU_OK;
 }
 
+/* MMX registers alias the x87 mantissas; an MMX instruction empties nothing but marks all
+ * registers valid and sets TOP to 0, and a write sets the aliased exponent to all ones. */
+static enum emu_status mmx_check(struct emu_exec *x)
+{
+	if (x->st->cr0 & X86_CR0_EM)
+		return EMU_RAISE_UD(x);
+	if (x->st->cr0 & X86_CR0_TS)
+		return emu_raise(x, EMU_NM, false, 0);
+	return EMU_OK;
+}
+
+static uint64_t mmx_get(const struct x86_fpu *f, unsigned r)
+{
+	uint64_t v;
+	memcpy(&v, f->st[r & 7], 8);
+	return v;
+}
+
+static void mmx_touch(struct x86_fpu *f)
+{
+	f->fsw &= (uint16_t)~0x3800u;
+	f->ftw = 0xff;
+}
+
+static void mmx_set(struct x86_fpu *f, unsigned r, uint64_t v)
+{
+	memcpy(f->st[r & 7], &v, 8);
+	f->st[r & 7][8] = 0xff;
+	f->st[r & 7][9] = 0xff;
+}
+
+/* 0F 6E/7E MOVD, 0F 6F/7F MOVQ, 0F EF PXOR on MMX registers (no mandatory prefix) */
+static enum emu_status mmx_op(struct emu_exec *x)
+{
+	struct x86_fpu *f = &x->st->fpu;
+	unsigned w = (x->i->rex & 8) ? 8 : 4;
+	uint64_t v;
+	EMU_TRY(mmx_check(x));
+	switch (x->i->b) {
+	case 0x6e:
+		EMU_TRY(emu_rm_read(x, w, &v));
+		mmx_touch(f);
+		mmx_set(f, x->i->reg, v);
+		return EMU_OK;
+	case 0x7e:
+		EMU_TRY(emu_rm_write(x, w, mmx_get(f, x->i->reg) & emu_mask(w)));
+		mmx_touch(f);
+		return EMU_OK;
+	case 0x6f:
+	case 0xef:
+		if (x->i->mod == 3)
+			v = mmx_get(f, x->i->rm);
+		else
+			EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 8, &v));
+		mmx_touch(f);
+		mmx_set(f, x->i->reg, x->i->b == 0xef ? v ^ mmx_get(f, x->i->reg) : v);
+		return EMU_OK;
+	default: /* 7F */
+		if (x->i->mod == 3) {
+			mmx_touch(f);
+			mmx_set(f, x->i->rm, mmx_get(f, x->i->reg));
+			return EMU_OK;
+		}
+		EMU_TRY(emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 8, mmx_get(f, x->i->reg)));
+		mmx_touch(f);
+		return EMU_OK;
+	}
+}
+
 /* 0F 10/11 MOVUPS MOVUPD MOVSS MOVSD, 0F 28/29 MOVAPS MOVAPD, 66/F3 0F 6F/7F MOVDQA MOVDQU */
 enum emu_status em_sse_mov(struct emu_exec *x)
 {
@@ -122,7 +191,7 @@ enum emu_status em_sse_mov(struct emu_exec *x)
 		if (x->i->rep == 0xf2)
 			return EMU_RAISE_UD(x);
 		if (!x->i->rep && !x->i->pfx66)
-			return emu_unimplemented(x); /* MMX MOVQ */
+			return mmx_op(x); /* MMX MOVQ */
 		aligned = x->i->rep != 0xf3;
 	}
 	EMU_TRY(sse_check(x));
@@ -161,7 +230,7 @@ enum emu_status em_sse_movd(struct emu_exec *x)
 	if (x->i->rep)
 		return EMU_RAISE_UD(x);
 	if (!x->i->pfx66)
-		return emu_unimplemented(x); /* MMX MOVD/MOVQ */
+		return mmx_op(x); /* MMX MOVD/MOVQ */
 	EMU_TRY(sse_check(x));
 	if (x->i->b == 0x6e) {
 		EMU_TRY(emu_rm_read(x, w, &v));
@@ -199,7 +268,7 @@ enum emu_status em_sse_xor(struct emu_exec *x)
 	if (x->i->rep)
 		return EMU_RAISE_UD(x);
 	if (x->i->b == 0xef && !x->i->pfx66)
-		return emu_unimplemented(x); /* MMX PXOR */
+		return mmx_op(x); /* MMX PXOR */
 	EMU_TRY(sse_check(x));
 	if (x->i->mod == 3) {
 		memcpy(src, f->xmm[x->i->rm], 16);

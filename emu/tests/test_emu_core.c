@@ -910,6 +910,37 @@ static void test_fetch_page_cross(void **state)
 	assert_int_equal(c.event.vector, 13);
 }
 
+/* MMX moves alias the x87 registers: a write sets the exponent to all ones, TOP to 0 and every tag valid. */
+static void test_mmx(void **state)
+{
+	struct x86_state st;
+	struct emu_ctxt c;
+	(void)state;
+	setup_ctxt(&c, &st, X86_MODE_LONG64, "\x0f\x6e\xc8\x0f\xef\xc1\x0f\x7f\x03\x0f\x7e\xc2", 12);
+	st.gpr[X86_RAX] = 0x12345678;
+	st.gpr[X86_RBX] = 0x3000;
+	st.fpu.fsw = 0x3800;
+	st.fpu.st[0][0] = 0xff;
+	assert_int_equal(emu_step(&c), EMU_OK); /* movd mm1, eax */
+	assert_int_equal(st.fpu.st[1][0], 0x78);
+	assert_int_equal(st.fpu.st[1][8], 0xff);
+	assert_int_equal(st.fpu.st[1][9], 0xff);
+	assert_int_equal(st.fpu.fsw, 0);
+	assert_int_equal(st.fpu.ftw, 0xff);
+	assert_int_equal(emu_step(&c), EMU_OK); /* pxor mm0, mm1 */
+	assert_int_equal(st.fpu.st[0][0], 0xff ^ 0x78);
+	assert_int_equal(st.fpu.st[0][1], 0x56);
+	assert_int_equal(emu_step(&c), EMU_OK); /* movq [rbx], mm0 */
+	assert_int_equal(th_peek(0x3000, 8), 0x12345687ull);
+	assert_int_equal(emu_step(&c), EMU_OK); /* movd edx, mm0 */
+	assert_int_equal(st.gpr[X86_RDX], 0x12345687ull);
+
+	setup_ctxt(&c, &st, X86_MODE_LONG64, "\x0f\x6e\xc8", 3);
+	st.cr0 |= X86_CR0_EM;
+	assert_int_equal(emu_step(&c), EMU_EXCEPTION);
+	assert_int_equal(c.event.vector, 6);
+}
+
 /* The differ's masks: undefined flags by instruction. */
 static void test_undefined_flags(void **state)
 {
@@ -930,7 +961,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),	       cmocka_unit_test(test_info),
 		cmocka_unit_test(test_unimplemented),  cmocka_unit_test(test_deliver),
-		cmocka_unit_test(test_fetch_page_cross), cmocka_unit_test(test_undefined_flags),
+		cmocka_unit_test(test_fetch_page_cross), cmocka_unit_test(test_undefined_flags), cmocka_unit_test(test_mmx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
