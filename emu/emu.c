@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "private.h"
+#include "system.h"
 
 void emu_log(struct emu_exec *x, uint8_t kind, uint64_t addr, const void *data, unsigned size)
 {
@@ -429,41 +430,6 @@ static void exec_init(struct emu_exec *x, struct emu_ctxt *c)
 	x->wbuf_used = 0;
 }
 
-/* Delivers an event in a step of its own; a fault while delivering becomes #DF, then shutdown. */
-static enum emu_status deliver_event(struct emu_ctxt *c, unsigned vector, bool has_error, uint32_t error)
-{
-	struct emu_exec x;
-	struct undo u;
-	enum emu_status rc;
-	unsigned tries;
-
-	for (tries = 0; tries < 2; tries++) {
-		exec_init(&x, c);
-		undo_save(&u, c->st);
-		rc = emu_deliver(&x, vector, has_error, error, false, c->st->rip);
-		if (rc == EMU_OK) {
-			rc = commit_writes(&x);
-			if (rc == EMU_OK) {
-				c->st->events.shadow = 0;
-				c->st->events.halted = 0;
-				c->info.delivered_event = true;
-			}
-			return rc;
-		}
-		undo_restore(&u, c->st);
-		if (rc != EMU_EXCEPTION)
-			return rc;
-		if (vector == EMU_DF)
-			break;
-		/* Benign-then-contributory and page-fault rules collapse here to: a fault while delivering is
-		 * #DF. */
-		vector = EMU_DF;
-		has_error = true;
-		error = 0;
-	}
-	return EMU_SHUTDOWN;
-}
-
 #ifdef EMU_CHECK_FAULTS
 static void check_unchanged(const struct x86_state *before, const struct x86_state *after, const char *what)
 {
@@ -493,17 +459,24 @@ enum emu_status emu_step(struct emu_ctxt *c)
 	c->info.delivered_event = false;
 
 	if (st->events.exc_pending) {
-		unsigned v = st->events.exc_vector;
-		bool he = st->events.exc_has_error;
-		uint32_t ec = st->events.exc_error_code;
-		rc = deliver_event(c, v, he, ec);
+		struct emu_event pend = {.vector = st->events.exc_vector,
+		                         .has_error = st->events.exc_has_error,
+		                         .error_code = st->events.exc_error_code};
+		rc = emu_deliver_event(c, &pend, true);
 		if (rc == EMU_OK)
 			st->events.exc_pending = 0;
 		return rc;
 	}
+	{
+		bool done;
+		rc = emu_debug_before(c, &done);
+		if (done)
+			return rc;
+	}
 	if (st->events.halted)
 		return EMU_HALT;
 
+	uint64_t rflags0 = st->rflags;
 	exec_init(&x, c);
 	rc = fetch_decode(&x, buf);
 	if (rc == EMU_OK) {
@@ -533,7 +506,7 @@ enum emu_status emu_step(struct emu_ctxt *c)
 		st->rflags &= ~X86_RFLAGS_RF;
 		if (rc == EMU_HALT)
 			st->events.halted = 1;
-		return rc;
+		return emu_debug_after(&x, rflags0, rc);
 	}
 	if (saved)
 		undo_restore(&u, st);
@@ -543,10 +516,8 @@ enum emu_status emu_step(struct emu_ctxt *c)
 #endif
 	if (rc == EMU_EXCEPTION && c->deliver_exceptions) {
 		struct emu_event ev = c->event;
-		rc = deliver_event(c, ev.vector, ev.has_error, ev.error_code);
+		rc = emu_deliver_event(c, &ev, false);
 		c->event = ev;
-		if (ev.vector == EMU_PF && rc == EMU_OK)
-			st->cr2 = ev.cr2;
 		return rc;
 	}
 	return rc;

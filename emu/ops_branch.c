@@ -141,11 +141,9 @@ enum emu_status em_grp5(struct emu_exec *x)
 	return EMU_RAISE_UD(x);
 }
 
-/* Software interrupts: in v86 mode with IOPL < 3 INT n is #GP(0) (VME redirection is the next issue). */
+/* Software interrupts: the v86 IOPL and VME rules are in interrupt.c. */
 static enum emu_status soft_int(struct emu_exec *x, unsigned vector)
 {
-	if (x->mode == X86_MODE_V86 && ((x->st->rflags & X86_RFLAGS_IOPL) >> 12) < 3 && x->i->b == 0xcd)
-		return EMU_RAISE_GP0(x);
 	return emu_deliver(x, vector, false, 0, true, x->next_rip);
 }
 

@@ -1,0 +1,96 @@
+/* Events around an instruction: an injected NMI (blocked by NMI blocking
+ * and by the MOV SS shadow), DR0-DR3 instruction breakpoints before it, and
+ * the TF single-step trap after it, deferred over MOV SS/POP SS as silicon
+ * defers it (SDM Vol. 3, 6.8.3 and 18.3.1). */
+#include "system.h"
+
+#define DR6_BS (1ull << 14)
+#define DR6_B  0xfull
+
+/* Delivers (or leaves pending) #DB with the DR6 bits of its cause. */
+static enum emu_status raise_db(struct emu_ctxt *c, bool fault)
+{
+	struct x86_state *st = c->st;
+	struct emu_event ev = {.vector = EMU_DB};
+	enum emu_status rc;
+	if (!c->deliver_exceptions) {
+		if (fault) {
+			c->event = ev;
+			return EMU_EXCEPTION;
+		}
+		/* A trap with no delivery in this step: it is pending for the next one. */
+		st->events.exc_pending = 1;
+		st->events.exc_vector = EMU_DB;
+		st->events.exc_has_error = 0;
+		st->events.exc_error_code = 0;
+		return EMU_OK;
+	}
+	rc = emu_deliver_event(c, &ev, true);
+	c->event = ev;
+	return rc;
+}
+
+/* The DR0-DR3 instruction breakpoints enabled in DR7 that match lin. */
+static unsigned insn_breakpoints(const struct x86_state *st, uint64_t lin)
+{
+	unsigned hits = 0;
+	for (unsigned n = 0; n < 4; n++) {
+		unsigned rw = (unsigned)(st->dr7 >> (16 + 4 * n)) & 3;
+		if (!((st->dr7 >> (2 * n)) & 3) || rw != 0)
+			continue;
+		if (st->dr[n] == lin)
+			hits |= 1u << n;
+	}
+	return hits;
+}
+
+enum emu_status emu_debug_before(struct emu_ctxt *c, bool *done)
+{
+	struct x86_state *st = c->st;
+	*done = false;
+	if (st->events.nmi_pending && !st->events.nmi_masked && !(st->events.shadow & X86_SHADOW_MOV_SS)) {
+		struct emu_event ev = {.vector = EMU_NMI};
+		enum emu_status rc = emu_deliver_event(c, &ev, true);
+		*done = true;
+		if (rc == EMU_OK)
+			st->events.nmi_pending = 0;
+		return rc;
+	}
+	if ((st->dr7 & 0xff) && !(st->rflags & X86_RFLAGS_RF) && !st->events.halted) {
+		enum x86_mode mode = emu_mode_of(st);
+		uint64_t lin =
+		    mode == X86_MODE_LONG64 ? st->rip : (st->seg[X86_CS].base + st->rip) & 0xffffffffu;
+		unsigned hits = insn_breakpoints(st, lin);
+		if (hits) {
+			*done = true;
+			st->dr6 = (st->dr6 & ~DR6_B) | hits;
+			return raise_db(c, true);
+		}
+	}
+	return EMU_OK;
+}
+
+/* INT n, INT3, INT1 and a taken INTO deliver an event, which drops a pending single-step trap. */
+static bool delivers(const struct emu_insn *i, uint64_t rflags)
+{
+	if (i->map != 0)
+		return false;
+	return i->b == 0xcc || i->b == 0xcd || i->b == 0xf1 || (i->b == 0xce && (rflags & X86_RFLAGS_OF));
+}
+
+enum emu_status emu_debug_after(struct emu_exec *x, uint64_t rflags_before, enum emu_status rc)
+{
+	struct emu_ctxt *c = x->c;
+	struct x86_state *st = c->st;
+	if (rc != EMU_OK && rc != EMU_HALT)
+		return rc;
+	/* TF as the instruction began: POPF/IRET that set it trap after the next one. A MOV SS or POP SS
+	 * holds the trap over the next instruction, whose own TF then raises it (one #DB for both). */
+	if (!(rflags_before & X86_RFLAGS_TF) || (x->new_shadow & X86_SHADOW_MOV_SS) ||
+	    delivers(x->i, rflags_before))
+		return rc;
+	st->dr6 |= DR6_BS;
+	if (rc == EMU_HALT)
+		st->events.halted = 0;
+	return raise_db(c, false);
+}

@@ -1,0 +1,198 @@
+/* Descriptor reads with the error code of each path, stacks built through
+ * descriptors that are not loaded yet, and the descriptor-checking
+ * instructions LAR, LSL, VERR, VERW. */
+#include "system.h"
+
+enum emu_status emu_desc_read(struct emu_exec *x, uint16_t sel, unsigned vec, uint32_t ext, uint64_t *d,
+                              uint64_t *addr)
+{
+	const struct x86_state *st = x->st;
+	uint64_t base;
+	uint32_t limit;
+	if (sel & EC_TI) {
+		const struct x86_segment *ldt = &st->seg[X86_LDTR];
+		if ((ldt->attr & X86_SEG_UNUSABLE) || !(ldt->attr & X86_SEG_P) || !(ldt->selector & ~3))
+			return emu_raise(x, vec, true, (sel & 0xfffc) | ext);
+		base = ldt->base;
+		limit = ldt->limit;
+	} else {
+		base = st->gdtr.base;
+		limit = st->gdtr.limit;
+	}
+	if ((uint32_t)(sel & ~7) + 7 > limit)
+		return emu_raise(x, vec, true, (sel & 0xfffc) | ext);
+	*addr = base + (sel & ~7u);
+	if (!long_mode(x))
+		*addr &= 0xffffffffu;
+	return emu_lin_read(x, *addr, d, 8);
+}
+
+enum emu_status emu_desc_read_hi(struct emu_exec *x, uint16_t sel, unsigned vec, uint32_t ext, uint64_t *hi)
+{
+	const struct x86_state *st = x->st;
+	const struct x86_segment *ldt = &st->seg[X86_LDTR];
+	uint64_t base = (sel & EC_TI) ? ldt->base : st->gdtr.base;
+	uint32_t limit = (sel & EC_TI) ? ldt->limit : st->gdtr.limit;
+	if ((uint32_t)(sel & ~7) + 15 > limit)
+		return emu_raise(x, vec, true, (sel & 0xfffc) | ext);
+	return emu_lin_read(x, base + (sel & ~7u) + 8, hi, 8);
+}
+
+void emu_desc_to_seg(uint64_t d, uint16_t sel, struct x86_segment *out)
+{
+	uint32_t limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
+	memset(out, 0, sizeof(*out));
+	out->base = ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24);
+	out->attr = (uint32_t)((d >> 40) & 0xf0ff);
+	if (out->attr & X86_SEG_G)
+		limit = (limit << 12) | 0xfff;
+	out->limit = limit;
+	out->selector = sel;
+}
+
+enum emu_status emu_desc_set_bits(struct emu_exec *x, uint64_t addr, uint64_t d, uint8_t bits)
+{
+	uint8_t b = (uint8_t)(d >> 40);
+	if ((b & bits) == bits)
+		return EMU_OK;
+	b |= bits;
+	return emu_lin_write(x, addr + 5, &b, 1);
+}
+
+void emu_seg_null(struct x86_segment *s, uint16_t sel)
+{
+	memset(s, 0, sizeof(*s));
+	s->selector = sel;
+	s->attr = X86_SEG_UNUSABLE;
+}
+
+enum emu_status emu_load_stack_seg(struct emu_exec *x, uint16_t sel, unsigned cpl, unsigned vec, uint32_t ext,
+                                   struct x86_segment *out, uint64_t *addr, uint64_t *d)
+{
+	uint32_t ec = (sel & 0xfffc) | ext;
+	if (!(sel & ~3))
+		return emu_raise(x, vec, true, ext);
+	if ((sel & 3) != cpl)
+		return emu_raise(x, vec, true, ec);
+	EMU_TRY(emu_desc_read(x, sel, vec, ext, d, addr));
+	emu_desc_to_seg(*d, sel, out);
+	if (!(out->attr & X86_SEG_S) || (attr_type(out->attr) & 0xa) != 0x2 || attr_dpl(out->attr) != cpl)
+		return emu_raise(x, vec, true, ec);
+	if (!(out->attr & X86_SEG_P))
+		return emu_raise(x, EMU_SS, true, ec);
+	return EMU_OK;
+}
+
+void emu_null_inaccessible(struct x86_state *st, unsigned cpl)
+{
+	static const unsigned regs[] = {X86_ES, X86_DS, X86_FS, X86_GS};
+	for (unsigned k = 0; k < 4; k++) {
+		struct x86_segment *s = &st->seg[regs[k]];
+		/* Conforming code stays usable; so does a segment that is already null. */
+		if (!(s->attr & X86_SEG_UNUSABLE) && (s->attr & X86_SEG_S) && !attr_conforming(s->attr) &&
+		    attr_dpl(s->attr) < cpl)
+			emu_seg_null(s, 0);
+	}
+}
+
+/* A linear access with an explicit user/supervisor mode; writes are held like every other store. */
+static enum emu_status stk_access(struct emu_exec *x, uint64_t lin, void *buf, unsigned len, bool write,
+                                  bool user)
+{
+	uint8_t *p = buf;
+	bool wrap32 = !long_mode(x);
+	while (len) {
+		unsigned chunk = 4096 - (unsigned)(lin & 0xfff);
+		uint64_t gpa;
+		if (chunk > len)
+			chunk = len;
+		EMU_TRY(emu_translate(x, lin, write ? SEG_WRITE : SEG_READ, user, &gpa));
+		if (write) {
+			if (x->n_writes >= EMU_MAX_WRITES || x->wbuf_used + chunk > EMU_WBUF_BYTES)
+				return EMU_IO_ERROR;
+			struct emu_pending_write *w = &x->writes[x->n_writes++];
+			w->gpa = gpa;
+			w->off = (uint16_t)x->wbuf_used;
+			w->len = (uint16_t)chunk;
+			memcpy(x->wbuf + x->wbuf_used, p, chunk);
+			x->wbuf_used += chunk;
+			emu_log(x, EMU_ACC_WRITE, gpa, p, chunk);
+		} else {
+			if (x->ops->read_phys(x->opaque, gpa, p, chunk) != EMU_OK)
+				return EMU_IO_ERROR;
+			/* An instruction sees its own held stores. */
+			for (uint32_t k = 0; k < x->n_writes; k++) {
+				const struct emu_pending_write *w = &x->writes[k];
+				uint64_t lo = w->gpa > gpa ? w->gpa : gpa;
+				uint64_t hi = (w->gpa + w->len < gpa + chunk) ? w->gpa + w->len : gpa + chunk;
+				if (lo < hi)
+					memcpy(p + (lo - gpa), x->wbuf + w->off + (lo - w->gpa), hi - lo);
+			}
+			emu_log(x, EMU_ACC_READ, gpa, p, chunk);
+		}
+		p += chunk;
+		len -= chunk;
+		lin += chunk;
+		if (wrap32)
+			lin &= 0xffffffffu;
+	}
+	return EMU_OK;
+}
+
+/* The linear address of a stack access with the limit (or canonical) check of that stack. */
+static enum emu_status stk_linear(struct emu_exec *x, const struct emu_stk *s, uint64_t off, unsigned len,
+                                  uint64_t *lin)
+{
+	uint64_t last = off + len - 1;
+	if (s->size == 8) {
+		if (!emu_canonical(off) || !emu_canonical(last))
+			return emu_raise(x, EMU_SS, true, s->ec);
+		*lin = off;
+		return EMU_OK;
+	}
+	if ((attr_type(s->ss.attr) & 0xc) == 0x4) {
+		uint64_t top = (s->ss.attr & X86_SEG_DB) ? 0xffffffffu : 0xffffu;
+		if (off <= s->ss.limit || last > top)
+			return emu_raise(x, EMU_SS, true, s->ec);
+	} else if (last > s->ss.limit) {
+		return emu_raise(x, EMU_SS, true, s->ec);
+	}
+	*lin = (s->ss.base + off) & 0xffffffffu;
+	return EMU_OK;
+}
+
+enum emu_status emu_stk_push(struct emu_exec *x, struct emu_stk *s, unsigned width, uint64_t v)
+{
+	uint64_t sp = (s->sp - width) & emu_mask(s->size), lin;
+	EMU_TRY(stk_linear(x, s, sp, width, &lin));
+	EMU_TRY(stk_access(x, lin, &v, width, true, s->user));
+	s->sp = sp;
+	return EMU_OK;
+}
+
+enum emu_status emu_stk_pop(struct emu_exec *x, struct emu_stk *s, unsigned width, uint64_t *v)
+{
+	uint64_t sp = s->sp & emu_mask(s->size), lin;
+	*v = 0;
+	EMU_TRY(stk_linear(x, s, sp, width, &lin));
+	EMU_TRY(stk_access(x, lin, v, width, false, s->user));
+	s->sp = (sp + width) & emu_mask(s->size);
+	return EMU_OK;
+}
+
+void emu_stk_current(struct emu_exec *x, struct emu_stk *s)
+{
+	s->ss = x->st->seg[X86_SS];
+	s->size = emu_stack_size(x);
+	s->sp = x->st->gpr[X86_RSP] & emu_mask(s->size);
+	s->user = x->cpl == 3;
+	s->ec = 0;
+}
+
+void emu_stk_set_rsp(struct x86_state *st, const struct emu_stk *s)
+{
+	if (s->size == 2)
+		st->gpr[X86_RSP] = (st->gpr[X86_RSP] & ~0xffffull) | (s->sp & 0xffff);
+	else
+		st->gpr[X86_RSP] = s->sp & emu_mask(s->size);
+}
