@@ -46,9 +46,18 @@ enum emu_status emu_unimplemented(struct emu_exec *x)
 	else
 		snprintf(s, sizeof(x->c->info.unimplemented), "0f %s %02x", i->map == 2 ? "38" : "3a", i->b);
 	size_t l = strlen(s);
-	if (i->flags & D_MODRM)
-		l += (size_t)snprintf(s + l, sizeof(x->c->info.unimplemented) - l, " /%u",
-		                      (i->modrm >> 3) & 7);
+	/* Opcode-extension groups name the ModRM reg field; x87 and 0f 01 register forms the whole byte. */
+	bool x87 = i->map == 0 && i->b >= 0xd8 && i->b <= 0xdf;
+	bool grp = (i->flags & D_GROUP) || x87 ||
+	           (i->map == 1 && (i->b <= 0x01 || i->b == 0x18 || (i->b >= 0x71 && i->b <= 0x73) ||
+	                            i->b == 0xae || i->b == 0xba || i->b == 0xc7));
+	if ((i->flags & D_MODRM) && grp) {
+		if (i->mod == 3 && (x87 || (i->map == 1 && i->b == 0x01)))
+			l += (size_t)snprintf(s + l, sizeof(x->c->info.unimplemented) - l, " %02x", i->modrm);
+		else
+			l += (size_t)snprintf(s + l, sizeof(x->c->info.unimplemented) - l, " /%u",
+			                      (i->modrm >> 3) & 7);
+	}
 	if (i->rep)
 		l += (size_t)snprintf(s + l, sizeof(x->c->info.unimplemented) - l, " (%02x)", i->rep);
 	else if (i->pfx66 && i->map)

@@ -846,7 +846,19 @@ static void test_unimplemented(void **state)
 
 	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x0f\x58\xc1", 3);
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
-	assert_string_equal(c.info.unimplemented, "0f 58 /0 in protected mode");
+	assert_string_equal(c.info.unimplemented, "0f 58 in protected mode");
+
+	setup_ctxt(&c, &st, X86_MODE_REAL, "\xd9\xe8", 2);
+	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
+	assert_string_equal(c.info.unimplemented, "d9 e8 in real mode");
+
+	setup_ctxt(&c, &st, X86_MODE_REAL, "\xdd\x07", 2);
+	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
+	assert_string_equal(c.info.unimplemented, "dd /0 in real mode");
+
+	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x66\x0f\x58\xc1", 4);
+	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
+	assert_string_equal(c.info.unimplemented, "0f 58 (66) in protected mode");
 }
 
 /* With deliver_exceptions a fault in real mode goes through the IVT in the same step. */
