@@ -4,3 +4,6 @@ foreach(t test_sys_events)
                ${CMAKE_CURRENT_LIST_DIR}/harness.c LIBS emudiff_emu emudiff_schema)
   target_include_directories(${t} PRIVATE ${CMAKE_SOURCE_DIR}/emu ${CMAKE_SOURCE_DIR}/schema)
 endforeach()
+# The recorder's --fallback emu on the guests KVM's emulator cannot finish (needs /dev/kvm).
+emudiff_test(test_sys_fallback SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sys_fallback.c LABELS kvm)
+add_dependencies(test_sys_fallback emudiff corpus)

@@ -1,0 +1,73 @@
+/* The recorder's demand fallback: KVM's emulator on PVM hosts cannot run a protected-mode IRET
+ * or INT n; with --fallback emu, emu runs them and the guests pmiret and pmint exit with 0. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *bin, *corpus;
+
+static void record(const char *guest)
+{
+	char cmd[1024], line[512], db[128];
+	bool ok = false;
+	snprintf(db, sizeof(db), "/tmp/emudiff-sys-fallback-%d-%s.db", (int)getpid(), guest);
+	snprintf(cmd, sizeof(cmd), "%s record --fallback emu --force -o %s %s/%s.bin 2>&1", bin, db, corpus, guest);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		print_message("%s", line);
+		if (strstr(line, "guest exited with status 0"))
+			ok = true;
+	}
+	pclose(p);
+	unlink(db);
+	snprintf(cmd, sizeof(cmd), "%s-wal", db);
+	unlink(cmd);
+	snprintf(cmd, sizeof(cmd), "%s-shm", db);
+	unlink(cmd);
+	if (!ok)
+		fail_msg("%s: the recording did not end with 'guest exited with status 0'", guest);
+}
+
+static void test_pmiret(void **state)
+{
+	(void)state;
+	record("pmiret");
+}
+
+static void test_pmint(void **state)
+{
+	(void)state;
+	record("pmint");
+}
+
+int main(void)
+{
+	int fd = open("/dev/kvm", O_RDWR);
+	bin = getenv("EMUDIFF_BIN");
+	corpus = getenv("EMUDIFF_CORPUS");
+	if (fd < 0) {
+		fprintf(stderr, "test_sys_fallback: /dev/kvm cannot be opened: skipped\n");
+		return 77;
+	}
+	close(fd);
+	if (!bin || !corpus) {
+		fprintf(stderr, "test_sys_fallback: EMUDIFF_BIN and EMUDIFF_CORPUS must be set (run through ctest)\n");
+		return 77;
+	}
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_pmiret),
+	    cmocka_unit_test(test_pmint),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
