@@ -164,6 +164,28 @@ static void test_bisect_and_diff(void **state)
 	free(r);
 }
 
+/* A file that is not a trace (or not a results database) is bad input, named in a one-line message. */
+static void test_not_a_trace(void **state)
+{
+	static const char *const cmds[] = {"replay %s", "diff %s --step 0", "bisect %s", "report %s"};
+	char *path = synth_tmp(".db"), args[1024];
+	struct run *r = calloc(1, sizeof(*r));
+	FILE *f = fopen(path, "w");
+	(void)state;
+	assert_non_null(f);
+	fputs("not a trace\n", f);
+	fclose(f);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		snprintf(args, sizeof(args), cmds[i], path);
+		run(r, args);
+		if (r->status != 2 || !strstr(r->err, path))
+			fail_msg("emudiff %s: status %d, stderr '%s'; want 2 naming the file", args,
+			         r->status, r->err);
+	}
+	unlink(path);
+	free(path), free(r);
+}
+
 /* Runs cmd through sh; returns its exit status and fills r's stdout/stderr. */
 static int run_sh(struct run *r, const char *cmd)
 {
@@ -286,11 +308,16 @@ static int teardown(void **state)
 
 int main(void)
 {
+	if (!getenv("EMUDIFF_BIN") || !getenv("EMUDIFF_SOURCE")) {
+		printf("skipped: EMUDIFF_BIN and EMUDIFF_SOURCE are not set; run it through ctest\n");
+		return 77;
+	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_usage_errors),
 	    cmocka_unit_test(test_replay_exit_status),
 	    cmocka_unit_test(test_replay_writes_results_and_report_rerenders),
 	    cmocka_unit_test(test_bisect_and_diff),
+	    cmocka_unit_test(test_not_a_trace),
 	    cmocka_unit_test(test_kvm_without_dev_kvm),
 	    cmocka_unit_test(test_bisect_commits),
 	};
