@@ -131,7 +131,7 @@ static enum emu_status iret_protected(struct emu_exec *x)
 	unsigned w = x->i->opsize, rpl, dpl;
 	bool l64 = x->mode == X86_MODE_LONG64, target64, outer;
 	uint64_t ip, cs64, fl, sp = 0, ss64 = 0, cd, caddr, sd = 0, saddr = 0;
-	uint16_t sel, ssel;
+	uint16_t sel, ssel = 0; /* set on every path that reads it; -O2 cannot see that */
 	struct x86_segment cs, ss;
 	struct emu_stk s;
 
