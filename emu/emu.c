@@ -476,7 +476,8 @@ enum emu_status emu_step(struct emu_ctxt *c)
 			st->events.exc_pending = 0;
 		return rc;
 	}
-	{
+	/* The debug checks only when something can fire: keeps them off the hot path. */
+	if (st->events.nmi_pending || (st->dr7 & 0xff)) {
 		bool done;
 		rc = emu_debug_before(c, &done);
 		if (done)
@@ -515,7 +516,7 @@ enum emu_status emu_step(struct emu_ctxt *c)
 		st->rflags &= ~X86_RFLAGS_RF;
 		if (rc == EMU_HALT)
 			st->events.halted = 1;
-		return emu_debug_after(&x, rflags0, rc);
+		return (rflags0 & X86_RFLAGS_TF) ? emu_debug_after(&x, rflags0, rc) : rc;
 	}
 	if (saved)
 		undo_restore(&u, st);
