@@ -235,9 +235,22 @@ static void test_lengths(void **state)
 	    {"\x67\x8b\x06\x01\x02", 15, X86_MODE_PROT32, 5},
 	    {"\xf7\x00\x01\x02\x03\x04", 15, X86_MODE_PROT32, 6},
 	    {"\xf7\x10", 15, X86_MODE_PROT32, 2},
-	    {"\x0f\x20\x00", 15, X86_MODE_PROT32, 3}, /* mov from cr: mod ignored, no displacement */
-	    {"\x8b", 1, X86_MODE_PROT32, 0},          /* truncated */
-	    {"\x0f\x0b", 15, X86_MODE_PROT32, 2},     /* ud2 is defined: it decodes, then raises #UD */
+	    {"\x0f\x20\x00", 15, X86_MODE_PROT32, 3},     /* mov from cr: mod ignored, no displacement */
+	    {"\x8b", 1, X86_MODE_PROT32, 0},              /* truncated */
+	    {"\xf0\x01\xd8", 15, X86_MODE_PROT32, 0},     /* LOCK with a register destination */
+	    {"\xf0\x01\x18", 15, X86_MODE_PROT32, 3},     /* LOCK add [eax], ebx */
+	    {"\xf0\x0f\xa3\x18", 15, X86_MODE_PROT32, 0}, /* LOCK BT: BT never writes */
+	    {"\xf0\x0f\xab\x18", 15, X86_MODE_PROT32, 4}, /* LOCK BTS */
+	    {"\xf0\x8b\x00", 15, X86_MODE_PROT32, 0},     /* LOCK MOV */
+	    {"\xf0\x87\x00", 15, X86_MODE_LONG64, 3},     /* LOCK XCHG */
+	    {"\xc5\xf8\x77", 15, X86_MODE_LONG64, 0},     /* VEX (vzeroupper): not decoded */
+	    {"\x06", 15, X86_MODE_LONG64, 0},             /* push es: #UD in 64-bit mode */
+	    {"\x06", 15, X86_MODE_PROT32, 1},
+	    {"\x40\x90", 15, X86_MODE_PROT32, 1}, /* inc eax outside 64-bit mode */
+	    {"\x40\x90", 15, X86_MODE_LONG64, 2}, /* REX then nop */
+	    {"\x8d\xc0", 15, X86_MODE_PROT32, 0}, /* LEA with a register operand */
+	    {"\x8e\xc8", 15, X86_MODE_PROT32, 0}, /* MOV CS */
+	    {"\x0f\x0b", 15, X86_MODE_PROT32, 2}, /* ud2 is defined: it decodes, then raises #UD */
 	};
 	(void)state;
 	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
