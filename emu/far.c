@@ -1,20 +1,293 @@
-/* Far JMP/CALL through call gates, task gates and TSS descriptors, and far
- * RET to an outer privilege level (SDM Vol. 2A, CALL/JMP/RET pseudocode). */
-#include <stdio.h>
-
+/* Protected-mode and long-mode far JMP, CALL and RET (SDM Vol. 2A, their
+ * pseudocode): code segments, conforming or not; call gates with the stack
+ * switch through the TSS and the parameter copy; task gates and TSS
+ * descriptors (task.c); far returns to the same or an outer level. */
 #include "system.h"
 
-enum emu_status emu_far_system(struct emu_exec *x, uint16_t sel, uint64_t off, bool call)
+/* The checks of a code segment reached directly (no gate) by JMP or CALL. */
+static enum emu_status direct_code(struct emu_exec *x, uint16_t sel, const struct x86_segment *cs)
 {
-	(void)sel;
-	(void)off;
-	(void)call;
-	snprintf(x->c->info.unimplemented, sizeof(x->c->info.unimplemented), "far transfer through a gate");
-	return EMU_UNIMPLEMENTED;
+	unsigned dpl = attr_dpl(cs->attr), rpl = sel & 3;
+	if (!attr_code(cs->attr))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (attr_conforming(cs->attr) ? dpl > x->cpl : (rpl > x->cpl || dpl != x->cpl))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (!(cs->attr & X86_SEG_P))
+		return emu_raise(x, EMU_NP, true, sel & 0xfffc);
+	if (long_mode(x) && (cs->attr & X86_SEG_L) && (cs->attr & X86_SEG_DB))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	return EMU_OK;
 }
 
-enum emu_status emu_retf_outer(struct emu_exec *x)
+/* The new RIP: canonical for 64-bit code, within the limit otherwise. */
+static enum emu_status check_target(struct emu_exec *x, const struct x86_segment *cs, uint64_t off)
 {
-	snprintf(x->c->info.unimplemented, sizeof(x->c->info.unimplemented), "far return to an outer ring");
-	return EMU_UNIMPLEMENTED;
+	if (long_mode(x) && (cs->attr & X86_SEG_L))
+		return emu_canonical(off) ? EMU_OK : EMU_RAISE_GP0(x);
+	return off > cs->limit ? EMU_RAISE_GP0(x) : EMU_OK;
+}
+
+static void set_cs(struct emu_exec *x, struct x86_segment *cs, uint16_t sel, unsigned cpl, uint64_t off)
+{
+	cs->attr |= 1;
+	cs->selector = (uint16_t)((sel & ~3u) | cpl);
+	x->st->seg[X86_CS] = *cs;
+	x->st->rip = off;
+	x->rip_set = true;
+}
+
+/* The ring-n stack of the current TSS for a call gate (legacy TSS formats). */
+static enum emu_status tss_stack(struct emu_exec *x, unsigned dpl, uint16_t *ss, uint64_t *sp)
+{
+	const struct x86_segment *tr = &x->st->seg[X86_TR];
+	uint32_t ec = tr->selector & 0xfffc;
+	if (long_mode(x)) {
+		uint32_t off = 4 + 8 * dpl;
+		if (off + 7 > tr->limit)
+			return emu_raise(x, EMU_TS, true, ec);
+		*ss = (uint16_t)dpl;
+		return emu_lin_read(x, tr->base + off, sp, 8);
+	}
+	if (attr_type(tr->attr) == SYS_TSS16_BUSY || attr_type(tr->attr) == SYS_TSS16_AVAIL) {
+		uint16_t v[2];
+		uint32_t off = 2 + 4 * dpl;
+		if (off + 3 > tr->limit)
+			return emu_raise(x, EMU_TS, true, ec);
+		EMU_TRY(emu_lin_read(x, (tr->base + off) & 0xffffffffu, v, 4));
+		*sp = v[0];
+		*ss = v[1];
+		return EMU_OK;
+	}
+	uint32_t v[2];
+	uint32_t off = 4 + 8 * dpl;
+	if (off + 7 > tr->limit)
+		return emu_raise(x, EMU_TS, true, ec);
+	EMU_TRY(emu_lin_read(x, (tr->base + off) & 0xffffffffu, v, 8));
+	*sp = v[0];
+	*ss = (uint16_t)v[1];
+	return EMU_OK;
+}
+
+static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, bool call)
+{
+	struct x86_state *st = x->st;
+	bool lm = long_mode(x);
+	unsigned gtype = (unsigned)(g >> 40) & 0xf, w = lm ? 8 : gtype == SYS_CALL16 ? 2 : 4;
+	unsigned params = (unsigned)(g >> 32) & 0x1f, dpl;
+	uint16_t sel = (uint16_t)(g >> 16);
+	uint64_t off = (g & 0xffff) | ((g >> 32) & 0xffff0000u), hi = 0, cd, caddr;
+	struct x86_segment cs;
+	struct emu_stk s;
+
+	if (lm) {
+		EMU_TRY(emu_desc_read_hi(x, gsel, EMU_GP, 0, &hi));
+		if ((hi >> 40) & 0x1f)
+			return emu_raise(x, EMU_GP, true, gsel & 0xfffc);
+		off |= (hi & 0xffffffffu) << 32;
+	} else if (w == 2) {
+		off &= 0xffff;
+	}
+	if (!(sel & ~3))
+		return EMU_RAISE_GP0(x);
+	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
+	emu_desc_to_seg(cd, sel, &cs);
+	dpl = attr_dpl(cs.attr);
+	if (!attr_code(cs.attr) || dpl > x->cpl)
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (!call && !attr_conforming(cs.attr) && dpl != x->cpl)
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (!(cs.attr & X86_SEG_P))
+		return emu_raise(x, EMU_NP, true, sel & 0xfffc);
+	if (lm && (!(cs.attr & X86_SEG_L) || (cs.attr & X86_SEG_DB)))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+
+	if (call && !attr_conforming(cs.attr) && dpl < x->cpl) {
+		/* More privilege: the stack of ring dpl from the TSS, then the caller's SS:ESP and
+		 * parameters. */
+		uint16_t nss;
+		uint64_t nsp, sd = 0, saddr = 0, v[32];
+		struct x86_segment ss;
+		struct emu_stk old;
+		EMU_TRY(tss_stack(x, dpl, &nss, &nsp));
+		if (lm) {
+			emu_seg_null(&ss, (uint16_t)dpl);
+			ss.attr |= dpl << X86_SEG_DPL_SHIFT;
+			s.sp = nsp;
+			s.size = 8;
+			s.ec = 0;
+		} else {
+			EMU_TRY(emu_load_stack_seg(x, nss, dpl, EMU_TS, 0, &ss, &saddr, &sd));
+			s.size = (ss.attr & X86_SEG_DB) ? 4 : 2;
+			s.sp = nsp & emu_mask(s.size);
+			s.ec = nss & 0xfffc;
+		}
+		s.ss = ss;
+		s.user = false;
+		emu_stk_current(x, &old);
+		if (!lm)
+			for (unsigned k = 0; k < params; k++)
+				EMU_TRY(emu_stk_pop(x, &old, w, &v[k]));
+		EMU_TRY(emu_stk_push(x, &s, w, st->seg[X86_SS].selector));
+		EMU_TRY(emu_stk_push(x, &s, w, st->gpr[X86_RSP] & emu_mask(w)));
+		if (!lm)
+			for (unsigned k = params; k-- > 0;)
+				EMU_TRY(emu_stk_push(x, &s, w, v[k]));
+		EMU_TRY(emu_stk_push(x, &s, w, st->seg[X86_CS].selector));
+		EMU_TRY(emu_stk_push(x, &s, w, x->next_rip & emu_mask(w)));
+		EMU_TRY(check_target(x, &cs, off));
+		if (!lm) {
+			EMU_TRY(emu_desc_set_bits(x, saddr, sd, 1));
+			s.ss.attr |= 1;
+		}
+		EMU_TRY(emu_desc_set_bits(x, caddr, cd, 1));
+		st->seg[X86_SS] = s.ss;
+		if (lm)
+			st->gpr[X86_RSP] = s.sp;
+		else
+			emu_stk_set_rsp(st, &s);
+		set_cs(x, &cs, sel, dpl, off);
+		return EMU_OK;
+	}
+	if (call) {
+		emu_stk_current(x, &s);
+		EMU_TRY(emu_stk_push(x, &s, w, st->seg[X86_CS].selector));
+		EMU_TRY(emu_stk_push(x, &s, w, x->next_rip & emu_mask(w)));
+	}
+	EMU_TRY(check_target(x, &cs, off));
+	EMU_TRY(emu_desc_set_bits(x, caddr, cd, 1));
+	if (call)
+		emu_stk_set_rsp(st, &s);
+	set_cs(x, &cs, sel, x->cpl, off);
+	return EMU_OK;
+}
+
+enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off, bool call)
+{
+	struct x86_state *st = x->st;
+	unsigned w = x->i->opsize, type, dpl;
+	uint64_t d, addr;
+	struct x86_segment cs;
+	struct emu_stk s;
+
+	if (!(sel & ~3))
+		return EMU_RAISE_GP0(x);
+	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &d, &addr));
+	emu_desc_to_seg(d, sel, &cs);
+	if (cs.attr & X86_SEG_S) {
+		EMU_TRY(direct_code(x, sel, &cs));
+		off &= emu_mask(w);
+		if (call) {
+			emu_stk_current(x, &s);
+			EMU_TRY(emu_stk_push(x, &s, w, st->seg[X86_CS].selector));
+			EMU_TRY(emu_stk_push(x, &s, w, x->next_rip & emu_mask(w)));
+		}
+		EMU_TRY(check_target(x, &cs, off));
+		EMU_TRY(emu_desc_set_bits(x, addr, d, 1));
+		if (call)
+			emu_stk_set_rsp(st, &s);
+		set_cs(x, &cs, sel, x->cpl, off);
+		return EMU_OK;
+	}
+	type = attr_type(cs.attr);
+	dpl = attr_dpl(cs.attr);
+	if (long_mode(x) ? type != SYS_CALL32
+	                 : (type != SYS_CALL16 && type != SYS_CALL32 && type != SYS_TASK &&
+	                    type != SYS_TSS16_AVAIL && type != SYS_TSS32_AVAIL))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (dpl < x->cpl || dpl < (sel & 3u))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (!(cs.attr & X86_SEG_P))
+		return emu_raise(x, EMU_NP, true, sel & 0xfffc);
+	if (type == SYS_CALL16 || type == SYS_CALL32)
+		return call_gate(x, sel, d, call);
+	if (type == SYS_TASK) {
+		uint16_t tsel = (uint16_t)(d >> 16);
+		uint64_t td, taddr;
+		if (tsel & EC_TI)
+			return emu_raise(x, EMU_GP, true, tsel & 0xfffc);
+		EMU_TRY(emu_desc_read(x, tsel, EMU_GP, 0, &td, &taddr));
+		return emu_task_switch(x, tsel, td, taddr, call ? TASK_CALL : TASK_JMP, 0, false, 0,
+		                       x->next_rip);
+	}
+	return emu_task_switch(x, sel, d, addr, call ? TASK_CALL : TASK_JMP, 0, false, 0, x->next_rip);
+}
+
+enum emu_status emu_far_return(struct emu_exec *x, uint16_t imm)
+{
+	struct x86_state *st = x->st;
+	unsigned w = x->i->opsize, rpl, dpl;
+	uint64_t ip, cs64, cd, caddr;
+	uint16_t sel;
+	struct x86_segment cs;
+	struct emu_stk s;
+
+	emu_stk_current(x, &s);
+	EMU_TRY(emu_stk_pop(x, &s, w, &ip));
+	EMU_TRY(emu_stk_pop(x, &s, w, &cs64));
+	sel = (uint16_t)cs64;
+	if (!(sel & ~3))
+		return EMU_RAISE_GP0(x);
+	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
+	emu_desc_to_seg(cd, sel, &cs);
+	rpl = sel & 3;
+	dpl = attr_dpl(cs.attr);
+	if (rpl < x->cpl || !attr_code(cs.attr))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (attr_conforming(cs.attr) ? dpl > rpl : dpl != rpl)
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (!(cs.attr & X86_SEG_P))
+		return emu_raise(x, EMU_NP, true, sel & 0xfffc);
+	if (long_mode(x) && (cs.attr & X86_SEG_L) && (cs.attr & X86_SEG_DB))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	if (!(long_mode(x) && (cs.attr & X86_SEG_L)) && w == 2)
+		ip &= 0xffff;
+	s.sp = (s.sp + imm) & emu_mask(s.size);
+	if (rpl == x->cpl) {
+		EMU_TRY(check_target(x, &cs, ip));
+		EMU_TRY(emu_desc_set_bits(x, caddr, cd, 1));
+		emu_stk_set_rsp(st, &s);
+		set_cs(x, &cs, sel, rpl, ip);
+		return EMU_OK;
+	}
+
+	/* To an outer level: SS:ESP from the stack, checked like IRET's. */
+	uint64_t sp, ss64, sd = 0, saddr = 0;
+	struct x86_segment ss;
+	uint16_t ssel;
+	bool target64 = long_mode(x) && (cs.attr & X86_SEG_L);
+	EMU_TRY(emu_stk_pop(x, &s, w, &sp));
+	EMU_TRY(emu_stk_pop(x, &s, w, &ss64));
+	ssel = (uint16_t)ss64;
+	if (!(ssel & ~3)) {
+		if (!target64 || rpl == 3 || (ssel & 3) != rpl)
+			return EMU_RAISE_GP0(x);
+		emu_seg_null(&ss, ssel);
+		ss.attr |= rpl << X86_SEG_DPL_SHIFT;
+	} else {
+		if ((ssel & 3) != rpl)
+			return emu_raise(x, EMU_GP, true, ssel & 0xfffc);
+		EMU_TRY(emu_desc_read(x, ssel, EMU_GP, 0, &sd, &saddr));
+		emu_desc_to_seg(sd, ssel, &ss);
+		if (!(ss.attr & X86_SEG_S) || (attr_type(ss.attr) & 0xa) != 0x2 || attr_dpl(ss.attr) != rpl)
+			return emu_raise(x, EMU_GP, true, ssel & 0xfffc);
+		if (!(ss.attr & X86_SEG_P))
+			return emu_raise(x, EMU_SS, true, ssel & 0xfffc);
+	}
+	EMU_TRY(check_target(x, &cs, ip));
+	EMU_TRY(emu_desc_set_bits(x, caddr, cd, 1));
+	if (ssel & ~3) {
+		EMU_TRY(emu_desc_set_bits(x, saddr, sd, 1));
+		ss.attr |= 1;
+	}
+	st->seg[X86_SS] = ss;
+	if (target64 || w == 8) {
+		st->gpr[X86_RSP] = sp + imm;
+	} else {
+		struct emu_stk ns = {.ss = ss, .sp = sp + imm, .size = (ss.attr & X86_SEG_DB) ? 4 : 2};
+		ns.sp &= emu_mask(ns.size);
+		emu_stk_set_rsp(st, &ns);
+	}
+	set_cs(x, &cs, sel, rpl, ip);
+	emu_null_inaccessible(st, rpl);
+	return EMU_OK;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "private.h"
+#include "system.h"
 
 enum emu_status em_jcc(struct emu_exec *x)
 {
@@ -36,6 +37,8 @@ enum emu_status em_ret(struct emu_exec *x)
 static enum emu_status far_target(struct emu_exec *x, uint16_t sel, uint64_t off, unsigned w)
 {
 	struct x86_segment cs;
+	if (x->mode != X86_MODE_REAL && x->mode != X86_MODE_V86)
+		return emu_far_transfer(x, sel, off, false);
 	EMU_TRY(emu_seg_load_cs(x, sel, x->cpl, &cs));
 	off &= emu_mask(w);
 	if ((cs.attr & X86_SEG_L) && (x->st->efer & X86_EFER_LMA)) {
@@ -50,18 +53,15 @@ static enum emu_status far_target(struct emu_exec *x, uint16_t sel, uint64_t off
 	return EMU_OK;
 }
 
-/* CB/CA: same-privilege far return; a return to an outer ring is the next issue */
+/* CB/CA: protected-mode returns (outer levels too) are in far.c */
 enum emu_status em_retf(struct emu_exec *x)
 {
 	unsigned w = x->i->opsize;
 	uint64_t ip, cs;
+	if (x->mode != X86_MODE_REAL && x->mode != X86_MODE_V86)
+		return emu_far_return(x, x->i->b == 0xca ? (uint16_t)x->i->imm : 0);
 	EMU_TRY(emu_stack_read(x, 0, w, &ip));
 	EMU_TRY(emu_stack_read(x, w, w, &cs));
-	if (x->mode != X86_MODE_REAL && x->mode != X86_MODE_V86 && (cs & 3) > x->cpl) {
-		snprintf(x->c->info.unimplemented, sizeof(x->c->info.unimplemented),
-		         "far return to an outer ring");
-		return EMU_UNIMPLEMENTED;
-	}
 	EMU_TRY(far_target(x, (uint16_t)cs, ip, w));
 	emu_rsp_add(x, 2 * (int64_t)w + (x->i->b == 0xca ? (int64_t)(x->i->imm & 0xffff) : 0));
 	return EMU_OK;
@@ -77,6 +77,8 @@ static enum emu_status call_far(struct emu_exec *x, uint16_t sel, uint64_t off)
 {
 	unsigned w = x->i->opsize;
 	uint16_t old_cs = x->st->seg[X86_CS].selector;
+	if (x->mode != X86_MODE_REAL && x->mode != X86_MODE_V86)
+		return emu_far_transfer(x, sel, off, true);
 	/* The pushes go to the held write buffer; the target checks may still fault. */
 	EMU_TRY(emu_push(x, w, old_cs));
 	EMU_TRY(emu_push(x, w, x->next_rip & emu_mask(w)));

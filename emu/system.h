@@ -107,10 +107,10 @@ enum emu_status emu_task_switch(struct emu_exec *x, uint16_t sel, uint64_t desc,
                                 enum task_reason reason, uint32_t ext, bool has_error, uint32_t error,
                                 uint64_t ret_rip);
 
-/* far.c: a far JMP/CALL whose selector names a system descriptor (call gate, task gate, TSS). */
-enum emu_status emu_far_system(struct emu_exec *x, uint16_t sel, uint64_t off, bool call);
-/* RETF to an outer privilege level. */
-enum emu_status emu_retf_outer(struct emu_exec *x);
+/* far.c: protected-mode far JMP/CALL (code segments, call gates, task gates, TSS descriptors). */
+enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off, bool call);
+/* Protected-mode RETF, to the same or an outer level; imm: the bytes RETF imm16 releases. */
+enum emu_status emu_far_return(struct emu_exec *x, uint16_t imm);
 
 /* debug.c: before an instruction, an NMI or an instruction breakpoint (*done: the step is over). */
 enum emu_status emu_debug_before(struct emu_ctxt *c, bool *done);
