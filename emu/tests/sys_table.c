@@ -75,6 +75,13 @@ void sys_setup(struct x86_state *st, int mode, bool cpl3)
 		th_poke(SYS_TSS + 8, 0x10, 4);
 		th_poke(SYS_TSS + 12, SYS_STACK1, 4);
 		th_poke(SYS_TSS + 16, 0x79, 4);
+		/* The second task: EIP 0x6000, EAX 0x1111, ESP 0x9000, ring-0 flat segments, no LDT. */
+		th_poke(SYS_TSS2 + 0x20, 0x6000, 4);
+		th_poke(SYS_TSS2 + 0x24, 0x2, 4);
+		th_poke(SYS_TSS2 + 0x28, 0x1111, 4);
+		th_poke(SYS_TSS2 + 0x38, 0x9000, 4);
+		for (unsigned s = 0; s < 6; s++)
+			th_poke(SYS_TSS2 + 0x48 + 4 * s, s == 1 ? 0x08 : 0x10, 4);
 		for (unsigned v = 0; v < 256; v++) {
 			unsigned dpl = (v == 3 || v == 4 || v == 0x80 || v == 0x81) ? 3 : 0;
 			th_poke(SYS_IDT + v * 8,
