@@ -530,7 +530,7 @@ static const struct tcase cases[] = {
 	  .out = {{"rip", 0x6000}, {"rsp", TH_STACK + 8}}),
 	T(P32, CODE("\xca\x08\x00"), .min = {{TH_STACK, 0x6000, 4}, {TH_STACK + 4, 0x08, 4}},
 	  .out = {{"rip", 0x6000}, {"rsp", TH_STACK + 16}}),
-	T(P32, CODE("\xcb"), .min = {{TH_STACK, 0x6000, 4}, {TH_STACK + 4, 0x0b, 4}}, FAULT(13, 0x08)), /* RPL 3 names a DPL 0 code segment */,
+	T(P32, CODE("\xcb"), .min = {{TH_STACK, 0x6000, 4}, {TH_STACK + 4, 0x0b, 4}}, FAULT(13, 0x08)), /* RPL 3 names a DPL 0 code segment */
 	T(P32, CODE("\xcf"), FAULT(13, 0)), /* a null CS on the stack */
 	T(L64, CODE("\x48\xcf"), FAULT(13, 0)),
 	T(P32, CODE("\x0f\xb2\x00"), .in = {{"rax", 0x3000}}, .min = {{0x3000, 0x9000, 4}, {0x3004, 0x10, 2}},
