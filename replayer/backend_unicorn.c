@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <unicorn/unicorn.h>
@@ -60,6 +62,10 @@ struct unicorn_shm {
 	struct trace_input inputs[UNICORN_MAX_INPUTS];
 	bool has_event;
 	struct trace_event event;
+	/* Step hand-off: req counts requests, resp echoes the last one done. Each side spins briefly
+	 * on these and only then sleeps in read() on the socket, saying so in its *_sleeping flag. */
+	_Atomic uint32_t req, resp;
+	_Atomic uint32_t child_sleeping, parent_sleeping;
 	/* child -> parent */
 	int32_t status; /* start-up: 0 or -errno, with msg */
 	char msg[200];
@@ -82,6 +88,26 @@ struct unicorn_setup {
 #define UNICORN_CMD_STEP    'S'
 #define UNICORN_REPLY_READY 'R'
 #define UNICORN_REPLY_DONE  'D'
+
+/* How long each side polls the hand-off counters before sleeping on the socket. */
+#define UNICORN_SPIN_NS 50000
+
+/* Polls until (*v == val) == equal, for at most UNICORN_SPIN_NS; false on giving up. */
+static bool spin_wait(_Atomic uint32_t *v, uint32_t val, bool equal)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 1;; i++) {
+		if ((atomic_load(v) == val) == equal)
+			return true;
+		__builtin_ia32_pause();
+		if (i % 64 == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > UNICORN_SPIN_NS)
+				return false;
+		}
+	}
+}
 
 /* ---- the child: owns the engine ---- */
 
@@ -134,7 +160,6 @@ struct unicorn_setup {
 #define PAGE_MASK_4K   0xfffull
 #define PTE_ADDR       0x000ffffffffff000ull
 #define TLB_DUMMY_PAGE 0xffffff000ull
-#define UNICORN_UNTIL  0xffffff801ull
 
 enum insn_class {
 	INSN_OTHER,
@@ -1034,12 +1059,10 @@ static void do_step(void)
 
 	uint64_t rflags = pre.rflags | X86_RFLAGS_TF;
 	uc_reg_write(C.uc, UC_X86_REG_RFLAGS, &rflags);
-	/* begin is RIP, not CS.base + RIP: the 64-bit engine stores it into EIP unchanged. The end
-	 * address is never reached (TF stops first), but unicorn invalidates the translations around
-	 * it and, with paging on, walks the page tables for the byte before it (a failed walk sets CR2).
-	 * So: without paging an address no region backs, with paging the instruction's own address. */
-	uint64_t until =
-	    C.paging || cls == INSN_MOV_TO_CR || ram(UNICORN_UNTIL, 1, NULL) ? la + 1 : UNICORN_UNTIL;
+	/* begin is RIP, not CS.base + RIP: the 64-bit engine stores it into EIP unchanged. The stop
+	 * address is ignored: exits are enabled with an empty list (see child_start), because after
+	 * each run unicorn invalidates the translation at until - 1, walking the page tables for it. */
+	uint64_t until = 0;
 	err = uc_emu_start(C.uc, pre.rip, until, 0, 0);
 	unmap_scratch();
 
@@ -1247,6 +1270,10 @@ static int child_start(char *msg, size_t len)
 			return -EINVAL;
 		}
 	}
+	if (uc_ctl_exits_enable(C.uc) != UC_ERR_OK) {
+		snprintf(msg, len, "uc_ctl_exits_enable failed");
+		return -ENODEV;
+	}
 	if (uc_hook_add(C.uc, &h, UC_HOOK_INTR, (void *)hook_intr, NULL, 1, 0) ||
 	    uc_hook_add(C.uc, &h, UC_HOOK_MEM_READ, (void *)hook_mem_read, NULL, 1, 0) ||
 	    uc_hook_add(C.uc, &h, UC_HOOK_MEM_WRITE, (void *)hook_mem_write, NULL, 1, 0) ||
@@ -1262,26 +1289,33 @@ static int child_start(char *msg, size_t len)
 
 __attribute__((noreturn)) static void unicorn_child_main(const struct unicorn_setup *setup)
 {
+	struct unicorn_shm *shm = setup->shm;
+	/* Taken before READY: the parent may post the first request right after it. */
+	uint32_t last = atomic_load(&shm->req);
 	char c;
 	memset(&C, 0, sizeof(C));
 	C.setup = setup;
-	C.shm = setup->shm;
-	C.shm->status = child_start(C.shm->msg, sizeof(C.shm->msg));
+	C.shm = shm;
+	shm->status = child_start(shm->msg, sizeof(shm->msg));
 	c = UNICORN_REPLY_READY;
-	if (write(setup->fd, &c, 1) != 1 || C.shm->status)
+	if (write(setup->fd, &c, 1) != 1 || shm->status)
 		_exit(1);
 	for (;;) {
-		ssize_t n = read(setup->fd, &c, 1);
-		if (n == 1 && c == UNICORN_CMD_STEP) {
-			do_step();
-			c = UNICORN_REPLY_DONE;
-			if (write(setup->fd, &c, 1) != 1)
-				_exit(1);
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else {
-			_exit(0);
+		if (!spin_wait(&shm->req, last, false)) {
+			atomic_store(&shm->child_sleeping, 1);
+			while (atomic_load(&shm->req) == last) {
+				ssize_t n = read(setup->fd, &c, 1);
+				if (n == 0 || (n < 0 && errno != EINTR))
+					_exit(0); /* the parent closed the backend */
+			}
+			atomic_store(&shm->child_sleeping, 0);
 		}
+		last = atomic_load(&shm->req);
+		do_step();
+		atomic_store(&shm->resp, last);
+		c = UNICORN_REPLY_DONE;
+		if (atomic_load(&shm->parent_sleeping) && write(setup->fd, &c, 1) != 1)
+			_exit(1);
 	}
 }
 
@@ -1297,6 +1331,7 @@ struct backend {
 	int fd;
 	int errfd;
 	bool dead;
+	uint32_t seq;           /* the last request handed to the child */
 	struct x86_state state; /* the state the engine holds, for a restart */
 	char *err;
 	size_t errlen;
@@ -1376,6 +1411,11 @@ static int start_child(struct backend *b)
 	b->setup.shm->msg[0] = '\0';
 	b->setup.shm->state = b->state;
 	b->setup.shm->load_state = 1;
+	atomic_store(&b->setup.shm->req, 0);
+	atomic_store(&b->setup.shm->resp, 0);
+	atomic_store(&b->setup.shm->child_sleeping, 0);
+	atomic_store(&b->setup.shm->parent_sleeping, 0);
+	b->seq = 0;
 	pid_t pid = fork();
 	if (pid < 0) {
 		ret = -errno;
@@ -1561,10 +1601,34 @@ static void result_invalid(struct backend *b, struct backend_result *out, enum b
 	out->writes_overflow = false;
 }
 
+/* Hands the request in shm to the child: 1 when it is done, 0 when the child is gone,
+ * -ETIMEDOUT when it hangs. */
+static int run_child_step(struct backend *b)
+{
+	struct unicorn_shm *shm = b->setup.shm;
+	uint32_t seq = ++b->seq;
+	char c = UNICORN_CMD_STEP;
+	int ret = 1;
+
+	atomic_store(&shm->req, seq);
+	if (atomic_load(&shm->child_sleeping) && send(b->fd, &c, 1, MSG_NOSIGNAL) != 1)
+		return 0;
+	if (spin_wait(&shm->resp, seq, true))
+		return 1;
+	atomic_store(&shm->parent_sleeping, 1);
+	while (atomic_load(&shm->resp) != seq) {
+		/* A byte may be left over from an earlier step: only the counter says done. */
+		ret = wait_reply(b, &c);
+		if (ret != 1)
+			break;
+	}
+	atomic_store(&shm->parent_sleeping, 0);
+	return ret;
+}
+
 static int unicorn_step(struct backend *b, const struct backend_step_input *in, struct backend_result *out)
 {
 	struct unicorn_shm *shm = b->setup.shm;
-	char c = UNICORN_CMD_STEP;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -1589,8 +1653,8 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 		shm->event = *in->event;
 	shm->n_undo = 0;
 
-	ret = send(b->fd, &c, 1, MSG_NOSIGNAL) == 1 ? wait_reply(b, &c) : 0;
-	if (ret == 1 && c == UNICORN_REPLY_DONE) {
+	ret = run_child_step(b);
+	if (ret == 1) {
 		*out = shm->result;
 		if (out->outcome == BACKEND_STEPPED)
 			b->state = out->post;
