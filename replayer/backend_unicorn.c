@@ -1425,10 +1425,13 @@ static int start_child(struct backend *b)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(sv[0]);
 		close(ep[0]);
-		if (dup2(ep[1], STDERR_FILENO) < 0)
+		/* Keep only stdin/stdout, stderr (the pipe) and the socket (as fd 3): the parent's other
+		 * files (trace, /dev/kvm) must not stay open in the engine process. */
+		if (dup2(ep[1], STDERR_FILENO) < 0 || dup2(sv[1], 3) < 0)
 			_exit(1);
+		close_range(4, ~0u, 0);
 		signal(SIGPIPE, SIG_IGN);
-		b->setup.fd = sv[1];
+		b->setup.fd = 3;
 		unicorn_child_main(&b->setup);
 	}
 	close(sv[1]);
