@@ -1003,6 +1003,11 @@ static void do_step(void)
 		            shm->event.vector);
 		return;
 	}
+	if (pre.events.halted) {
+		unsupported(res,
+		            "the recorded state is halted (HLT); unicorn has no halted state to resume from");
+		return;
+	}
 	if (pre.rflags & X86_RFLAGS_TF) {
 		unsupported(res, "guest EFLAGS.TF is set: unicorn does not deliver the #DB (vector 1)");
 		return;

@@ -248,6 +248,12 @@ static void post_retf(struct x86_state *st)
 	st->rip = 0x10;
 }
 
+static void pre_halted(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->events.halted = 1;
+}
+
 static void post_mov(struct x86_state *st)
 {
 	st->gpr[X86_RAX] = 0x1234;
@@ -459,6 +465,8 @@ static const struct row rows[] = {
                     .data = {0xd, 0, 0, 0, 'G', 'e', 'n', 'u', 'n', 't', 'e', 'l', 'i', 'n', 'e', 'I'}}},
         .n_inputs = 1, .post = post_cpuid),
     ROW(.name = "rdmsr star", .pre = pre_rdmsr, .code = {0x0f, 0x32}, .code_len = 2, .post = post_rdmsr),
+    ROW(.name = "halted state", .pre = pre_halted, .code = {0x90}, .code_len = 1,
+        .outcome = BACKEND_UNSUPPORTED, .post = post_same, .reason = "halted"),
     ROW(.name = "int3", .pre = pre_real, .code = {0xcc}, .code_len = 1, .outcome = BACKEND_UNSUPPORTED,
         .post = post_same, .reason = "vector 3"),
     ROW(.name = "rdtsc", .pre = pre_real, .code = {0x0f, 0x31}, .code_len = 2, .outcome = BACKEND_UNSUPPORTED,
