@@ -157,9 +157,8 @@ static bool spin_wait(_Atomic uint32_t *v, uint32_t val, bool equal)
 #define DESC_L (1u << 21)
 #define DESC_B (1u << 22)
 
-#define PAGE_MASK_4K   0xfffull
-#define PTE_ADDR       0x000ffffffffff000ull
-#define TLB_DUMMY_PAGE 0xffffff000ull
+#define PAGE_MASK_4K 0xfffull
+#define PTE_ADDR     0x000ffffffffff000ull
 
 enum insn_class {
 	INSN_OTHER,
@@ -181,6 +180,7 @@ struct child {
 	uc_context *ctx;
 	uint8_t *env;
 	struct x86_state cur; /* the guest state in the engine (guest TF, not the stepping TF) */
+	uint64_t dummy_page;  /* mapped and unmapped to flush the TLB; backs no region */
 	bool loaded;
 	bool msrs_loaded;
 	uint64_t msr_loaded[X86_NMSR];
@@ -367,8 +367,8 @@ static uint32_t compute_hflags(const struct x86_state *st, uint32_t old)
 /* A map and unmap flushes QEMU's TLB (notes/unicorn-2.0.1.md). */
 static void flush_tlb(void)
 {
-	if (uc_mem_map(C.uc, TLB_DUMMY_PAGE, 0x1000, UC_PROT_READ) == UC_ERR_OK)
-		uc_mem_unmap(C.uc, TLB_DUMMY_PAGE, 0x1000);
+	if (uc_mem_map(C.uc, C.dummy_page, 0x1000, UC_PROT_READ) == UC_ERR_OK)
+		uc_mem_unmap(C.uc, C.dummy_page, 0x1000);
 }
 
 static const int fpu_regs[] = {
@@ -1275,6 +1275,9 @@ static int child_start(char *msg, size_t len)
 			return -EINVAL;
 		}
 	}
+	C.dummy_page = 0xffffff000ull;
+	while (ram(C.dummy_page, 0x1000, NULL) || ram(C.dummy_page, 1, NULL))
+		C.dummy_page -= 0x10000000ull;
 	if (uc_ctl_exits_enable(C.uc) != UC_ERR_OK) {
 		snprintf(msg, len, "uc_ctl_exits_enable failed");
 		return -ENODEV;
