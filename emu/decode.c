@@ -360,8 +360,8 @@ const struct emu_opcode emu_twobyte[256] = {
     /* 0x00 - 0x07 */
     G(M, grp6),
     I(M, em_grp7),
-    N(M),
-    N(M),
+    I(M, em_lar_lsl),
+    I(M, em_lar_lsl),
     X,
     I(0, em_syscall),
     I(0, em_clts),

@@ -196,3 +196,116 @@ void emu_stk_set_rsp(struct x86_state *st, const struct emu_stk *s)
 	else
 		st->gpr[X86_RSP] = s->sp & emu_mask(s->size);
 }
+
+/* The descriptor LAR/LSL/VERR/VERW look at: false (ZF = 0) for a null selector, one beyond its table,
+ * or one that names no LDT; no fault for any of these. */
+static enum emu_status peek_desc(struct emu_exec *x, uint16_t sel, uint64_t *d, uint64_t *hi, bool *ok)
+{
+	const struct x86_state *st = x->st;
+	const struct x86_segment *ldt = &st->seg[X86_LDTR];
+	uint64_t base = st->gdtr.base;
+	uint32_t limit = st->gdtr.limit;
+	*ok = false;
+	*hi = 0;
+	if (!(sel & ~3))
+		return EMU_OK;
+	if (sel & EC_TI) {
+		if ((ldt->attr & X86_SEG_UNUSABLE) || !(ldt->attr & X86_SEG_P) || !(ldt->selector & ~3))
+			return EMU_OK;
+		base = ldt->base;
+		limit = ldt->limit;
+	}
+	if ((uint32_t)(sel & ~7) + 7 > limit)
+		return EMU_OK;
+	base += sel & ~7u;
+	if (!long_mode(x))
+		base &= 0xffffffffu;
+	EMU_TRY(emu_lin_read(x, base, d, 8));
+	/* Long mode: system descriptors are 16 bytes, the upper half must fit too. */
+	if (long_mode(x) && !((*d >> 44) & 1)) {
+		if ((uint32_t)(sel & ~7) + 15 > limit)
+			return EMU_OK;
+		EMU_TRY(emu_lin_read(x, base + 8, hi, 8));
+	}
+	*ok = true;
+	return EMU_OK;
+}
+
+/* Whether LAR (lsl = false) or LSL accepts the descriptor's type and privilege. */
+static bool lar_lsl_valid(const struct emu_exec *x, uint16_t sel, uint64_t d, uint64_t hi, bool lsl)
+{
+	unsigned type = (unsigned)(d >> 40) & 0xf, dpl = (unsigned)(d >> 45) & 3;
+	bool s = (d >> 44) & 1;
+	if (!s) {
+		if (long_mode(x)) {
+			if (type != SYS_LDT && type != SYS_TSS32_AVAIL && type != SYS_TSS32_BUSY &&
+			    (lsl || type != SYS_CALL32))
+				return false;
+			if ((hi >> 40) & 0x1f)
+				return false;
+		} else {
+			static const uint16_t lar_types =
+			    1u << 1 | 1u << 2 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 9 | 1u << 11 | 1u << 12;
+			static const uint16_t lsl_types = 1u << 1 | 1u << 2 | 1u << 3 | 1u << 9 | 1u << 11;
+			if (!(((lsl ? lsl_types : lar_types) >> type) & 1))
+				return false;
+		}
+	} else if ((type & 0xc) == 0xc) {
+		return true; /* conforming code: no privilege check */
+	}
+	return dpl >= x->cpl && dpl >= (sel & 3u);
+}
+
+static void set_zf(struct x86_state *st, bool zf)
+{
+	st->rflags = zf ? st->rflags | X86_RFLAGS_ZF : st->rflags & ~X86_RFLAGS_ZF;
+}
+
+/* 0F 02 LAR, 0F 03 LSL: ZF = 1 and the access rights or the limit, or ZF = 0 and the register unchanged. */
+enum emu_status em_lar_lsl(struct emu_exec *x)
+{
+	bool lsl = x->i->b == 0x03, ok;
+	uint64_t v, d, hi;
+	unsigned w = x->i->opsize;
+	if (x->mode == X86_MODE_REAL || x->mode == X86_MODE_V86)
+		return EMU_RAISE_UD(x);
+	EMU_TRY(emu_rm_read(x, 2, &v));
+	EMU_TRY(peek_desc(x, (uint16_t)v, &d, &hi, &ok));
+	if (!ok || !lar_lsl_valid(x, (uint16_t)v, d, hi, lsl)) {
+		set_zf(x->st, false);
+		return EMU_OK;
+	}
+	if (lsl) {
+		struct x86_segment s;
+		emu_desc_to_seg(d, (uint16_t)v, &s);
+		v = s.limit;
+	} else {
+		v = (d >> 32) & 0x00f0ff00u;
+	}
+	emu_reg_set(x, x->i->reg, w == 8 ? 8 : w, v & emu_mask(w));
+	set_zf(x->st, true);
+	return EMU_OK;
+}
+
+/* 0F 00 /4 VERR, /5 VERW: whether the segment could be read or written at this CPL and RPL. */
+enum emu_status emu_verr_verw(struct emu_exec *x, bool write)
+{
+	bool ok;
+	uint64_t v, d, hi;
+	EMU_TRY(emu_rm_read(x, 2, &v));
+	EMU_TRY(peek_desc(x, (uint16_t)v, &d, &hi, &ok));
+	if (ok) {
+		unsigned type = (unsigned)(d >> 40) & 0xf, dpl = (unsigned)(d >> 45) & 3;
+		bool conforming = (type & 0xc) == 0xc;
+		if (!((d >> 44) & 1))
+			ok = false;
+		else if (write)
+			ok = (type & 0xa) == 0x2;
+		else
+			ok = !(type & 8) || (type & 2);
+		if (ok && !(conforming && !write) && (dpl < x->cpl || dpl < ((unsigned)v & 3)))
+			ok = false;
+	}
+	set_zf(x->st, ok);
+	return EMU_OK;
+}

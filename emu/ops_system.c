@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "private.h"
+#include "system.h"
 
 #define MSR_EFER    0xc0000080u
 #define MSR_FS_BASE 0xc0000100u
@@ -475,11 +476,13 @@ enum emu_status em_grp6(struct emu_exec *x)
 		x->st->seg[seg] = s;
 		return EMU_OK;
 	}
+	case 4:
+	case 5:
+		return emu_verr_verw(x, op == 5);
 	case 6:
 	case 7:
 		return EMU_RAISE_UD(x);
 	}
-	/* VERR, VERW: the descriptor checks of the next issue */
 	return emu_unimplemented(x);
 }
 

@@ -478,6 +478,7 @@ H(em_rdmsr);
 H(em_wrmsr);
 H(em_grp7);
 H(em_grp6);
+H(em_lar_lsl);
 H(em_mov_cr);
 H(em_mov_dr);
 H(em_clts);

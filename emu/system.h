@@ -64,6 +64,9 @@ enum emu_status emu_load_stack_seg(struct emu_exec *x, uint16_t sel, unsigned cp
 /* After a return to an outer ring: data segments the new CPL may not use become null. */
 void emu_null_inaccessible(struct x86_state *st, unsigned cpl);
 
+/* VERR (write = false) and VERW, for 0F 00 /4 and /5. */
+enum emu_status emu_verr_verw(struct emu_exec *x, bool write);
+
 /* A stack that is built or read through a descriptor that is not loaded yet. */
 struct emu_stk {
 	struct x86_segment ss;
