@@ -334,6 +334,24 @@ static void post_fld1(struct x86_state *st)
 	st->rip += 2;
 }
 
+/* One value on the x87 stack already: TOP = 7, physical register 7 holds 1.0. */
+static void pre_fpu_top7(struct backend *b, struct x86_state *st)
+{
+	static const uint8_t one[10] = {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f};
+	pre_real(b, st);
+	memcpy(st->fpu.st[0], one, 10);
+	st->fpu.fsw = 7 << 11;
+	st->fpu.ftw = 0x80;
+}
+
+static void post_fld1_again(struct x86_state *st)
+{
+	memcpy(st->fpu.st[1], st->fpu.st[0], 10);
+	st->fpu.fsw = 6 << 11;
+	st->fpu.ftw = 0xc0;
+	st->rip += 2;
+}
+
 static void post_movdqa(struct x86_state *st)
 {
 	memcpy(st->fpu.xmm[1], st->fpu.xmm[0], 16);
@@ -446,6 +464,8 @@ static const struct row rows[] = {
     ROW(.name = "rom write is dropped", .pre = pre_pm32, .code = {0xc6, 0x05, 0x10, 0x00, 0x10, 0x00, 0x99},
         .code_len = 7, .post = post_rom_write),
     ROW(.name = "fld1", .pre = pre_real, .code = {0xd9, 0xe8}, .code_len = 2, .post = post_fld1),
+    ROW(.name = "fld1 onto a non-empty stack", .pre = pre_fpu_top7, .code = {0xd9, 0xe8}, .code_len = 2,
+        .post = post_fld1_again),
     ROW(.name = "movdqa xmm1,xmm0", .pre = pre_pm32_sse, .code = {0x66, 0x0f, 0x6f, 0xc8}, .code_len = 4,
         .post = post_movdqa),
     ROW(.name = "pm32 paging load sets accessed bits", .pre = pre_pm32_paging, .code = {0x8b, 0x03},
