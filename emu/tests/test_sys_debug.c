@@ -1,0 +1,93 @@
+/* Shadows and debug events: the MOV SS/POP SS shadow holds the single-step trap, NMIs and
+ * instruction breakpoints over the next instruction; STI's shadow; TF single-step traps with
+ * DR6.BS and their interplay with POPF, IRET and INT n; DR0-DR3 instruction breakpoints and RF. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "sys_table.h"
+
+#define C   TH_CODE
+#define S   TH_STACK
+#define H(v) SYS_HANDLER(v)
+#define TF  0x100ull
+#define IF  0x200ull
+#define RF  0x10000ull
+#define BS  0x4000ull
+#define DR6 0xffff0ff0ull
+
+static const struct srow rows[] = {
+	/* TF: #DB after the instruction, DR6.BS, the pushed EIP is the next instruction, TF in the image. */
+	T(P32, CODE("\x90"), .deliver = true, .in = {{"rflags", 0x2 | TF}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"rflags", 0x2}, {"dr6", DR6 | BS}},
+	  .mout = {{S - 12, C + 1, 4}, {S - 8, 0x08, 4}, {S - 4, 0x2 | TF, 4}}),
+	/* Without delivery in the step the trap is left pending. */
+	T(P32, CODE("\x90"), .in = {{"rflags", 0x2 | TF}},
+	  .out = {{"dr6", DR6 | BS}, {"events.exc_pending", 1}, {"events.exc_vector", 1}}),
+	/* Real mode through the IVT. */
+	T(REAL, CODE("\x90"), .deliver = true, .in = {{"rflags", 0x2 | TF}}, .min = {{4, 0x01000200, 4}},
+	  .out = {{"rip", 0x200}, {"cs.sel", 0x100}, {"cs.base", 0x1000}, {"rsp", S - 6}, {"rflags", 0x2}, {"dr6", DR6 | BS}},
+	  .mout = {{S - 6, C + 1, 2}, {S - 2, 0x2 | TF, 2}}),
+	/* MOV SS with TF: no trap after it (the shadow), the trap comes after the next instruction. */
+	T(P32, CODE("\x8e\xd0\x90"), .deliver = true, .in = {{"rax", 0x10}, {"rflags", 0x2 | TF}},
+	  .out = {{"rip", C + 2}, {"events.shadow", 1}}),
+	T(P32, CODE("\x8e\xd0\x90"), .deliver = true, .steps = 2, .in = {{"rax", 0x10}, {"rflags", 0x2 | TF}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"rflags", 0x2}, {"dr6", DR6 | BS}}, .mout = {{S - 12, C + 3, 4}}),
+	T(P32, CODE("\x17\x90"), .deliver = true, .steps = 2, .in = {{"rflags", 0x2 | TF}}, .min = {{S, 0x10, 4}},
+	  .out = {{"rip", H(1)}, {"rsp", S + 4 - 12}, {"rflags", 0x2}, {"dr6", DR6 | BS}}, .mout = {{S + 4 - 12, C + 2, 4}}),
+	/* A MOV SS that faults is an ordinary fault: no shadow, no trap. */
+	T(P32, CODE("\x8e\xd0"), .deliver = true, .in = {{"rax", 0x08}, {"rflags", 0x2 | TF}},
+	  .out = {{"rip", H(13)}, {"rsp", S - 16}, {"rflags", 0x2}}, .mout = {{S - 16, 0x08, 4}, {S - 4, 0x2 | TF | RF, 4}}),
+	/* The MOV SS shadow holds an NMI for one instruction, then it is taken. */
+	T(P32, CODE("\x90\x90"), .in = {{"events.nmi_pending", 1}, {"events.shadow", 1}},
+	  .out = {{"rip", C + 1}, {"events.shadow", 0}}),
+	T(P32, CODE("\x90\x90"), .steps = 2, .in = {{"events.nmi_pending", 1}, {"events.shadow", 1}},
+	  .out = {{"rip", H(2)}, {"rsp", S - 12}, {"events.shadow", 0}, {"events.nmi_pending", 0}, {"events.nmi_masked", 1}},
+	  .mout = {{S - 12, C + 1, 4}}),
+	/* STI's shadow lasts one instruction; STI with IF already set makes none. */
+	T(P32, CODE("\xfb"), .out = {{"rflags", 0x2 | IF}, {"events.shadow", 2}}),
+	T(P32, CODE("\xfb\x90"), .steps = 2, .out = {{"rflags", 0x2 | IF}, {"rip", C + 2}}),
+	T(P32, CODE("\xfb"), .in = {{"rflags", 0x2 | IF}}),
+	/* STI does not hold the single-step trap. */
+	T(P32, CODE("\xfb"), .deliver = true, .in = {{"rflags", 0x2 | TF}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"rflags", 0x2}, {"dr6", DR6 | BS}}, .mout = {{S - 4, 0x2 | TF | IF, 4}}),
+	/* POPF that sets TF traps only after the next instruction; POPF that clears it still traps. */
+	T(P32, CODE("\x9d"), .deliver = true, .min = {{S, 0x2 | TF, 4}}, .out = {{"rsp", S + 4}, {"rflags", 0x2 | TF}}),
+	T(P32, CODE("\x9d"), .deliver = true, .in = {{"rflags", 0x2 | TF}}, .min = {{S, 0x2, 4}},
+	  .out = {{"rip", H(1)}, {"rsp", S + 4 - 12}, {"rflags", 0x2}, {"dr6", DR6 | BS}}, .mout = {{S + 4 - 12, C + 1, 4}}),
+	/* IRET that restores TF: no trap after it. */
+	T(P32, CODE("\xcf"), .deliver = true, .min = {{S, 0x6000, 4}, {S + 4, 0x08, 4}, {S + 8, 0x2 | TF, 4}},
+	  .out = {{"rip", 0x6000}, {"rsp", S + 12}, {"rflags", 0x2 | TF}}),
+	/* INT n with TF: the handler runs with TF clear and no trap is taken. */
+	T(P32, CODE("\xcd\x80"), .deliver = true, .in = {{"rflags", 0x2 | TF}},
+	  .out = {{"rip", H(0x80)}, {"rsp", S - 12}, {"rflags", 0x2}}, .mout = {{S - 4, 0x2 | TF, 4}}),
+	/* Instruction breakpoints: a fault before the instruction, B0 in DR6; RF suppresses it once. */
+	T(P32, CODE("\x90"), .deliver = true, .in = {{"dr0", C}, {"dr7", 0x401}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"dr6", DR6 | 1}}, .mout = {{S - 12, C, 4}}),
+	T(P32, CODE("\x90"), .in = {{"dr0", C}, {"dr7", 0x401}}, FAULT(1, NOEC), .out = {{"dr6", DR6 | 1}}),
+	T(P32, CODE("\x90"), .deliver = true, .in = {{"dr0", C}, {"dr7", 0x401}, {"rflags", 0x2 | RF}}, .out = {{"rflags", 0x2}}),
+	T(P32, CODE("\x90"), .in = {{"dr2", C}, {"dr7", 0x420}}, .out = {{"dr6", DR6 | 4}}, FAULT(1, NOEC)),
+	/* Disabled, or a data breakpoint on the same address: no instruction breakpoint. */
+	T(P32, CODE("\x90"), .in = {{"dr0", C}, {"dr7", 0x400}}),
+	T(P32, CODE("\x90"), .in = {{"dr0", C}, {"dr7", 0x10401}}),
+	/* A breakpoint on the instruction after a MOV SS. */
+	T(L64, CODE("\x90"), .deliver = true, .in = {{"dr1", C}, {"dr7", 0x404}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 40}, {"dr6", DR6 | 2}}, .mout = {{S - 40, C, 8}}),
+};
+
+static void test_debug(void **state)
+{
+	(void)state;
+	assert_int_equal(sys_run(rows, sizeof(rows) / sizeof(rows[0])), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_debug),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
