@@ -338,6 +338,61 @@ static int prime_sync_area(struct shim_vm *vm)
 	return 0;
 }
 
+/* The dirty ring makes a step that writes nothing cost no ioctl (KVM_GET_DIRTY_LOG costs one
+ * per step). Must be enabled before the vCPU exists; without it the bitmap log is used. */
+#define SHIM_DIRTY_RING_BYTES (64u * 1024u)
+
+static int enable_dirty_ring(struct shim_vm *vm)
+{
+	int max = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
+	if (max < (int)SHIM_DIRTY_RING_BYTES || getenv("EMUDIFF_NO_DIRTY_RING"))
+		return 0;
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_DIRTY_LOG_RING, .args = {SHIM_DIRTY_RING_BYTES}};
+	if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+		return shim_fail(vm, -errno, "KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING, %u bytes)", SHIM_DIRTY_RING_BYTES);
+	vm->dirty_ring_entries = SHIM_DIRTY_RING_BYTES / sizeof(struct kvm_dirty_gfn);
+	vm->dirty_list = calloc(vm->ram_size / SHIM_PAGE, sizeof(uint64_t));
+	if (!vm->dirty_list)
+		return shim_fail(vm, -ENOMEM, "dirty page list");
+	return 0;
+}
+
+/* Moves the ring's entries into dirty_bitmap/dirty_list and hands the entries back to KVM. */
+static int harvest_dirty_ring(struct shim_vm *vm)
+{
+	uint32_t harvested = 0;
+	for (;;) {
+		struct kvm_dirty_gfn *e = &vm->dirty_ring[vm->dirty_ring_next % vm->dirty_ring_entries];
+		if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & KVM_DIRTY_GFN_F_DIRTY))
+			break;
+		for (unsigned i = 0; i < vm->nram_segs; i++) {
+			const struct shim_ram_seg *seg = &vm->ram_segs[i];
+			if (seg->slot != (e->slot & 0xffff) || e->offset >= seg->len / SHIM_PAGE)
+				continue;
+			uint64_t page = seg->gpa / SHIM_PAGE + e->offset;
+			uint64_t bit = 1ull << (page % 64);
+			if (!(vm->dirty_bitmap[page / 64] & bit)) {
+				vm->dirty_bitmap[page / 64] |= bit;
+				vm->dirty_list[vm->dirty_list_len++] = page;
+			}
+			break;
+		}
+		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+		vm->dirty_ring_next++;
+		harvested++;
+	}
+	if (harvested && ioctl(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
+		return shim_fail(vm, -errno, "KVM_RESET_DIRTY_RINGS");
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+
 static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
 {
 	struct kvm_enable_cap cap = {.cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE, .args = {1}};
@@ -382,6 +437,8 @@ static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
 		if (!vm->dirty_bitmap)
 			return shim_fail(vm, -ENOMEM, "dirty bitmap");
 	}
+	if (vm->dirty_log && (r = enable_dirty_ring(vm)))
+		return r;
 	if ((r = set_slot(vm, 0, ram_flags(vm), 0, vm->ram_size, vm->ram)))
 		return r;
 	vm->ram_segs[0] = (struct shim_ram_seg){0, vm->ram_size, 0};
@@ -399,6 +456,14 @@ static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
 	if (vm->run == MAP_FAILED) {
 		vm->run = NULL;
 		return shim_fail(vm, -errno, "mmap of the vCPU's kvm_run");
+	}
+	if (vm->dirty_ring_entries) {
+		size_t bytes = (size_t)vm->dirty_ring_entries * sizeof(struct kvm_dirty_gfn);
+		void *ring = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd,
+		                  (off_t)KVM_DIRTY_LOG_PAGE_OFFSET * getpagesize());
+		if (ring == MAP_FAILED)
+			return shim_fail(vm, -errno, "mmap of the dirty ring (%zu bytes)", bytes);
+		vm->dirty_ring = ring;
 	}
 	if ((r = setup_cpuid(vm)))
 		return r;
@@ -475,6 +540,9 @@ void shim_close(struct shim_vm *vm)
 		munmap(vm->ram, vm->ram_size);
 	for (unsigned i = 0; i < vm->nroms; i++)
 		munmap(vm->roms[i].mem, vm->roms[i].len);
+	if (vm->dirty_ring)
+		munmap(vm->dirty_ring, (size_t)vm->dirty_ring_entries * sizeof(struct kvm_dirty_gfn));
+	free(vm->dirty_list);
 	free(vm->dirty_bitmap);
 	free(vm->cpuid);
 	free(vm->cpuid_table);
@@ -638,7 +706,14 @@ int shim_run(struct shim_vm *vm, struct shim_exit *exit)
 	}
 	run->immediate_exit = 0;
 	run->kvm_valid_regs = SHIM_SYNC_ALL;
-	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+	int rr;
+	/* A full dirty ring is emptied here and the vCPU re-entered: callers never see it. */
+	while ((rr = ioctl(vm->vcpu_fd, KVM_RUN, 0)) == 0 && run->exit_reason == KVM_EXIT_DIRTY_RING_FULL) {
+		int e = harvest_dirty_ring(vm);
+		if (e)
+			return e;
+	}
+	if (rr < 0) {
 		int err = -errno;
 
 		if (err == -EINTR || err == -EAGAIN) {
@@ -785,10 +860,28 @@ int shim_step_raw(struct shim_vm *vm, uint64_t n, uint64_t *done)
 	return err;
 }
 
+static int dirty_pages_from_ring(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), void *arg)
+{
+	int r = harvest_dirty_ring(vm);
+	if (r)
+		return r;
+	qsort(vm->dirty_list, vm->dirty_list_len, sizeof(uint64_t), cmp_u64);
+	for (size_t i = 0; i < vm->dirty_list_len; i++) {
+		uint64_t page = vm->dirty_list[i];
+		vm->dirty_bitmap[page / 64] &= ~(1ull << (page % 64));
+		if (fn)
+			fn(arg, page * SHIM_PAGE);
+	}
+	vm->dirty_list_len = 0;
+	return 0;
+}
+
 int shim_dirty_pages(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), void *arg)
 {
 	if (!vm->dirty_log)
 		return shim_fail(vm, -EINVAL, "dirty log: the VM was opened without dirty_log");
+	if (vm->dirty_ring)
+		return dirty_pages_from_ring(vm, fn, arg);
 	/* Segments are in address order, so the pages come out in address order. */
 	for (unsigned i = 0; i < vm->nram_segs; i++) {
 		const struct shim_ram_seg *seg = &vm->ram_segs[i];

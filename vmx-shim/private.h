@@ -31,7 +31,12 @@ struct shim_vm {
 	uint8_t *ram;
 	size_t ram_size;
 	bool dirty_log;
-	uint64_t *dirty_bitmap;
+	uint64_t *dirty_bitmap;	   /* KVM_GET_DIRTY_LOG buffer; with the ring: pages harvested, by gpa */
+	struct kvm_dirty_gfn *dirty_ring; /* per-vCPU ring (KVM_CAP_DIRTY_LOG_RING), NULL without it */
+	uint32_t dirty_ring_entries;
+	uint32_t dirty_ring_next;  /* next entry to harvest */
+	uint64_t *dirty_list;	   /* page numbers set in dirty_bitmap, unsorted */
+	size_t dirty_list_len;
 	struct shim_rom roms[SHIM_MAX_ROMS];
 	unsigned nroms;
 	struct shim_ram_seg ram_segs[SHIM_MAX_RAM_SEGS]; /* sorted by gpa */

@@ -434,6 +434,9 @@ static void test_sigkill_leaves_readable_trace(void **state)
 		unlink(out);
 		pid_t pid = start_recording(out, guest);
 		for (int waited = 0; committed_steps(out) < TRACE_BATCH_STEPS; waited += 50) {
+			int early;
+			if (waitpid(pid, &early, WNOHANG) == pid)
+				fail_msg("the recorder ended (status 0x%x) before committing a batch", early);
 			if (waited > 120000)
 				fail_msg("no batch of %u steps committed within 120 s", TRACE_BATCH_STEPS);
 			sleep_ms(50);
