@@ -104,7 +104,7 @@ static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, 
 	if (call && !attr_conforming(cs.attr) && dpl < x->cpl) {
 		/* More privilege: the stack of ring dpl from the TSS, then the caller's SS:ESP and
 		 * parameters. */
-		uint16_t nss;
+		uint16_t nss = 0; /* tss_stack() sets it on success; -O1 cannot see that */
 		uint64_t nsp, sd = 0, saddr = 0, v[32];
 		struct x86_segment ss;
 		struct emu_stk old;
