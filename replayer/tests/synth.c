@@ -28,32 +28,45 @@ int synth_trace(const char *path, enum synth_plant plant)
 	static const uint8_t code[] = {0xb8, 0x34, 0x12, 0x05, 0x01, 0x00, 0x50, 0x40, 0x89, 0xc3, 0x90};
 	static const uint8_t code_in[] = {0xe4, 0x60, 0x90, 0x90, 0x90, 0x90, 0x90};
 	static const uint8_t code_cpuid[] = {0x0f, 0xa2, 0x90, 0x90, 0x90, 0x90, 0x90};
+	static const uint8_t code_pushpop[] = {0x50, 0x59, 0x90, 0x90, 0x90, 0x90, 0x90};
 	struct x86_state s[SYNTH_STEPS + 1];
 	struct trace *t = NULL;
 	uint8_t *ram = calloc(1, SYNTH_RAM);
 	int ret = -ENOMEM;
 	bool io = plant == SYNTH_IN_NO_INPUT || plant == SYNTH_IN_WITH_INPUT;
-	bool first_special = io || plant == SYNTH_CPUID;
+	bool pushpop = plant == SYNTH_BAD_PUSH;
+	bool first_special = io || plant == SYNTH_CPUID || pushpop;
 
 	if (!ram)
 		return -ENOMEM;
 	if (plant == SYNTH_CPUID)
 		memcpy(ram + SYNTH_CODE, code_cpuid, sizeof(code_cpuid));
+	else if (pushpop)
+		memcpy(ram + SYNTH_CODE, code_pushpop, sizeof(code_pushpop));
 	else
 		memcpy(ram + SYNTH_CODE, io ? code_in : code, io ? sizeof(code_in) : sizeof(code));
+	if (pushpop)
+		ram[0x7ffe] = ram[0x7fff] = 0x77;
 	x86_state_real(&s[0], 0, SYNTH_CODE, SYNTH_STACK);
 	s[0].xcr0 = 1; /* x87 enabled, as after reset and as KVM reports it */
 	if (plant == SYNTH_CPUID)
 		s[0].gpr[X86_RAX] = 1;
+	if (pushpop)
+		s[0].gpr[X86_RAX] = 0x1234;
 	if (first_special) {
 		for (unsigned i = 1; i <= SYNTH_STEPS; i++) {
 			s[i] = s[i - 1];
-			s[i].rip = SYNTH_CODE + (i == 1 ? 2 : s[i - 1].rip - SYNTH_CODE + 1);
+			s[i].rip = SYNTH_CODE + (i == 1 && !pushpop ? 2 : s[i - 1].rip - SYNTH_CODE + 1);
 			if (i == 1 && io)
 				s[i].gpr[X86_RAX] = 0xab;
 			if (i == 1 && plant == SYNTH_CPUID)
 				s[i].gpr[X86_RAX] = 0xc06f2, s[i].gpr[X86_RBX] = 0x01020800,
 				s[i].gpr[X86_RCX] = 0x81202000, s[i].gpr[X86_RDX] = 0x0f8bfbff;
+			/* push ax, then pop cx reads what the recording says the push stored */
+			if (i == 1 && pushpop)
+				s[i].gpr[X86_RSP] = 0x7ffe;
+			if (i == 2 && pushpop)
+				s[i].gpr[X86_RSP] = 0x8000, s[i].gpr[X86_RCX] = 0x7777;
 		}
 	}
 	if (!first_special) {

@@ -20,6 +20,7 @@ enum synth_plant {
 	SYNTH_IN_NO_INPUT,   /* step 0 is in al, 0x60 with no recorded input */
 	SYNTH_IN_WITH_INPUT, /* step 0 is in al, 0x60 reading 0xab */
 	SYNTH_RUN_FALLBACK,  /* step 2 is a RUN step, step 3 a FALLBACK step */
+	SYNTH_BAD_PUSH,      /* step 0 push ax records no store; step 1 pop cx reads the 77 77 there */
 	SYNTH_CPUID,         /* step 0 is cpuid leaf 1, answered from the recording's CPUID table (meta) */
 };
 

@@ -361,6 +361,24 @@ static void test_missing_input_is_class_io(void **state)
 	assert_int_equal(sum.divergences, 0);
 }
 
+/* A backend's own store goes back to the recorded bytes before the next step reads them. */
+static void test_backend_writes_are_restored(void **state)
+{
+	(void)state;
+	for (int continuous = 0; continuous < 2; continuous++) {
+		struct replay_summary sum;
+		struct seen seen;
+		replay_synth(SYNTH_BAD_PUSH, continuous, 0, 0, NULL, &sum, &seen);
+		assert_int_equal(seen.n, SYNTH_STEPS);
+		for (unsigned i = 0; i < seen.n; i++)
+			if (seen.diverged[i] != (seen.steps[i] == 0))
+				fail_msg("continuous %d: step %u: diverged %d (%s %s)", continuous,
+				         (unsigned)seen.steps[i], seen.diverged[i], seen.cls[i],
+				         seen.fields[i]);
+		assert_int_equal(sum.divergences, 1);
+	}
+}
+
 static void test_cpuid_from_the_recorded_table(void **state)
 {
 	struct replay_summary sum;
@@ -477,6 +495,7 @@ int main(void)
 	    cmocka_unit_test(test_missing_input_is_class_io),
 	    cmocka_unit_test(test_run_and_fallback_are_not_compared),
 	    cmocka_unit_test(test_cpuid_from_the_recorded_table),
+	    cmocka_unit_test(test_backend_writes_are_restored),
 	    cmocka_unit_test(test_take_input_table),
 	    cmocka_unit_test(test_bad_inputs),
 	};
