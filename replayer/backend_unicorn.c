@@ -57,7 +57,6 @@ struct unicorn_shm {
 		uint64_t gpa;
 		uint64_t len;
 	} dirty[UNICORN_MAX_DIRTY];
-	uint64_t step;
 	uint32_t n_inputs;
 	struct trace_input inputs[UNICORN_MAX_INPUTS];
 	bool has_event;
@@ -265,9 +264,13 @@ static void mark_dirty(struct unicorn_shm *shm, uint64_t gpa, uint64_t len)
 	shm->n_dirty++;
 }
 
-static void unicorn_undo_apply(const struct unicorn_setup *setup)
+/* Undoes a step's writes; says so in reason when the log overflowed. */
+static void unicorn_undo_apply(const struct unicorn_setup *setup, char *reason, size_t len)
 {
 	struct unicorn_shm *shm = setup->shm;
+	size_t used = strnlen(reason, len);
+	if (shm->undo_overflow && used + 1 < len)
+		snprintf(reason + used, len - used, " (guest memory not fully restored)");
 	for (uint32_t i = shm->n_undo; i-- > 0;) {
 		const struct unicorn_undo *u = &shm->undo[i];
 		uint8_t *p = unicorn_host_ptr(setup->regions, setup->n_regions, u->gpa, u->len, NULL);
@@ -277,6 +280,7 @@ static void unicorn_undo_apply(const struct unicorn_setup *setup)
 		}
 	}
 	shm->n_undo = 0;
+	shm->undo_overflow = false;
 }
 
 static uint8_t *ram(uint64_t gpa, uint64_t len, const struct unicorn_region **which)
@@ -1093,7 +1097,7 @@ static void do_step(void)
 			unsupported(res, "unicorn stopped before the single-step trap");
 	}
 	if (res->outcome != BACKEND_STEPPED) {
-		unicorn_undo_apply(C.setup);
+		unicorn_undo_apply(C.setup, res->reason, sizeof(res->reason));
 		load_state(&pre, false);
 		res->post = pre;
 		return;
@@ -1655,7 +1659,6 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 		        (unsigned long long)in->step, in->n_inputs, UNICORN_MAX_INPUTS);
 		return 0;
 	}
-	shm->step = in->step;
 	shm->n_inputs = in->n_inputs;
 	if (in->n_inputs)
 		memcpy(shm->inputs, in->inputs, in->n_inputs * sizeof(*in->inputs));
@@ -1663,6 +1666,7 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 	if (in->event)
 		shm->event = *in->event;
 	shm->n_undo = 0;
+	shm->undo_overflow = false;
 
 	ret = run_child_step(b);
 	if (ret == 1) {
@@ -1675,13 +1679,13 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 	/* The engine died or hung: undo its writes, report the step, carry on with a new one. */
 	char why[sizeof(out->reason)];
 	reap_child(b, why, sizeof(why));
-	unicorn_undo_apply(&b->setup);
 	result_invalid(b, out, BACKEND_CRASH);
 	if (ret == -ETIMEDOUT)
 		set_msg(out->reason, sizeof(out->reason), "unicorn did not finish the step within %d s",
 		        UNICORN_REPLY_TIMEOUT_S);
 	else
 		set_msg(out->reason, sizeof(out->reason), "%s", why);
+	unicorn_undo_apply(&b->setup, out->reason, sizeof(out->reason));
 	if (start_child(b) != 0)
 		b->dead = true;
 	return 0;
