@@ -83,6 +83,18 @@ static void test_kvm_finds_planted_rax(void **state)
 	assert_true(seen.diverged_rax >= 1);
 }
 
+/* KVM's store is found through the dirty log (a divergence: the recording has none) and put back. */
+static void test_kvm_store_found_and_restored(void **state)
+{
+	struct kvm_seen seen;
+	(void)state;
+	replay_kvm(SYNTH_BAD_PUSH, &seen);
+	assert_int_equal(seen.n, SYNTH_STEPS);
+	assert_int_equal(seen.n_div, 1);
+	assert_int_equal(seen.diverged_steps[0], 0);
+	assert_int_equal(seen.matched_regs, SYNTH_STEPS);
+}
+
 int main(void)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -94,6 +106,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kvm_reexecutes_recorded_steps),
 	    cmocka_unit_test(test_kvm_finds_planted_rax),
+	    cmocka_unit_test(test_kvm_store_found_and_restored),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
