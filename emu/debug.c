@@ -1,7 +1,9 @@
 /* Events around an instruction: an injected NMI (blocked by NMI blocking
  * and by the MOV SS shadow), DR0-DR3 instruction breakpoints before it, and
- * the TF single-step trap after it, deferred over MOV SS/POP SS as silicon
- * defers it (SDM Vol. 3, 6.8.3 and 18.3.1). */
+ * the TF single-step and data-breakpoint traps after it, deferred over
+ * MOV SS/POP SS as silicon defers them (SDM Vol. 3, 6.8.3 and 18.3.1). A data
+ * breakpoint hit by the MOV SS itself is dropped: the state has no place to
+ * carry it to the next step. */
 #include "system.h"
 
 #define DR6_BS (1ull << 14)
@@ -70,6 +72,22 @@ enum emu_status emu_debug_before(struct emu_ctxt *c, bool *done)
 	return EMU_OK;
 }
 
+void emu_debug_data(struct emu_exec *x, uint64_t lin, unsigned len, bool write)
+{
+	const struct x86_state *st = x->st;
+	static const unsigned lens[4] = {1, 2, 8, 4};
+	for (unsigned n = 0; n < 4; n++) {
+		unsigned rw = (unsigned)(st->dr7 >> (16 + 4 * n)) & 3,
+		         ln = (unsigned)(st->dr7 >> (18 + 4 * n)) & 3;
+		if (!((st->dr7 >> (2 * n)) & 3) || !(rw == 1 || rw == 3) || (rw == 1 && !write))
+			continue;
+		/* The breakpoint covers LEN bytes at DRn aligned down to LEN. */
+		uint64_t lo = st->dr[n] & ~(uint64_t)(lens[ln] - 1), hi = lo + lens[ln];
+		if (lin < hi && lin + len > lo)
+			x->dr_hits |= (uint8_t)(1u << n);
+	}
+}
+
 /* INT n, INT3, INT1 and a taken INTO deliver an event, which drops a pending single-step trap. */
 static bool delivers(const struct emu_insn *i, uint64_t rflags)
 {
@@ -86,10 +104,14 @@ enum emu_status emu_debug_after(struct emu_exec *x, uint64_t rflags_before, enum
 		return rc;
 	/* TF as the instruction began: POPF/IRET that set it trap after the next one. A MOV SS or POP SS
 	 * holds the trap over the next instruction, whose own TF then raises it (one #DB for both). */
-	if (!(rflags_before & X86_RFLAGS_TF) || (x->new_shadow & X86_SHADOW_MOV_SS) ||
-	    delivers(x->i, rflags_before))
+	bool step = (rflags_before & X86_RFLAGS_TF) && !delivers(x->i, rflags_before);
+	if ((!step && !x->dr_hits) || (x->new_shadow & X86_SHADOW_MOV_SS))
 		return rc;
-	st->dr6 |= DR6_BS;
+	/* Data breakpoints report the matched ones in B0-B3; a single step sets BS. */
+	if (x->dr_hits)
+		st->dr6 = (st->dr6 & ~DR6_B) | x->dr_hits;
+	if (step)
+		st->dr6 |= DR6_BS;
 	if (rc == EMU_HALT)
 		st->events.halted = 0;
 	return raise_db(c, false);

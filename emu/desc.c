@@ -107,6 +107,8 @@ static enum emu_status stk_access(struct emu_exec *x, uint64_t lin, void *buf, u
 		if (chunk > len)
 			chunk = len;
 		EMU_TRY(emu_translate(x, lin, write ? SEG_WRITE : SEG_READ, user, &gpa));
+		if (x->st->dr7 & 0xff)
+			emu_debug_data(x, lin, chunk, write);
 		if (write) {
 			if (x->n_writes >= EMU_MAX_WRITES || x->wbuf_used + chunk > EMU_WBUF_BYTES)
 				return EMU_IO_ERROR;

@@ -94,6 +94,8 @@ static enum emu_status lin_read(struct emu_exec *x, uint64_t lin, void *buf, uns
 		if (chunk > len)
 			chunk = len;
 		EMU_TRY(emu_translate(x, lin, SEG_READ, user, &gpa));
+		if (x->st->dr7 & 0xff)
+			emu_debug_data(x, lin, chunk, false);
 		if (x->ops->read_phys(x->opaque, gpa, p, chunk) != EMU_OK)
 			return EMU_IO_ERROR;
 		if (x->n_writes)
@@ -118,6 +120,8 @@ static enum emu_status lin_write(struct emu_exec *x, uint64_t lin, const void *b
 		if (chunk > len)
 			chunk = len;
 		EMU_TRY(emu_translate(x, lin, SEG_WRITE, user, &gpa));
+		if (x->st->dr7 & 0xff)
+			emu_debug_data(x, lin, chunk, true);
 		if (x->n_writes >= EMU_MAX_WRITES || x->wbuf_used + chunk > EMU_WBUF_BYTES) {
 			name_unimplemented(x, "more stores in one instruction than buffered");
 			return EMU_UNIMPLEMENTED;
@@ -140,12 +144,18 @@ static enum emu_status lin_write(struct emu_exec *x, uint64_t lin, const void *b
 
 enum emu_status emu_lin_read(struct emu_exec *x, uint64_t lin, void *buf, unsigned len)
 {
-	return lin_read(x, lin, buf, len, false);
+	x->implicit_sv = true;
+	enum emu_status rc = lin_read(x, lin, buf, len, false);
+	x->implicit_sv = false;
+	return rc;
 }
 
 enum emu_status emu_lin_write(struct emu_exec *x, uint64_t lin, const void *buf, unsigned len)
 {
-	return lin_write(x, lin, buf, len, false);
+	x->implicit_sv = true;
+	enum emu_status rc = lin_write(x, lin, buf, len, false);
+	x->implicit_sv = false;
+	return rc;
 }
 
 enum emu_status emu_mem_read(struct emu_exec *x, unsigned seg, uint64_t off, void *buf, unsigned len)
@@ -435,6 +445,8 @@ static void exec_init(struct emu_exec *x, struct emu_ctxt *c)
 	x->rip_set = false;
 	x->new_shadow = 0;
 	x->fetch_cross = false;
+	x->implicit_sv = false;
+	x->dr_hits = 0;
 	x->n_writes = 0;
 	x->wbuf_used = 0;
 }
@@ -516,7 +528,7 @@ enum emu_status emu_step(struct emu_ctxt *c)
 		st->rflags &= ~X86_RFLAGS_RF;
 		if (rc == EMU_HALT)
 			st->events.halted = 1;
-		return (rflags0 & X86_RFLAGS_TF) ? emu_debug_after(&x, rflags0, rc) : rc;
+		return ((rflags0 & X86_RFLAGS_TF) || x.dr_hits) ? emu_debug_after(&x, rflags0, rc) : rc;
 	}
 	if (saved)
 		undo_restore(&u, st);

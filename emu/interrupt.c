@@ -323,6 +323,8 @@ void emu_exec_init(struct emu_exec *x, struct emu_ctxt *c)
 	x->rip_set = false;
 	x->new_shadow = 0;
 	x->fetch_cross = false;
+	x->implicit_sv = false;
+	x->dr_hits = 0;
 	x->n_writes = 0;
 	x->wbuf_used = 0;
 }

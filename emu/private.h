@@ -119,6 +119,8 @@ struct emu_exec {
 	bool rip_set;       /* a handler wrote st->rip */
 	uint8_t new_shadow; /* X86_SHADOW_* set by this instruction */
 	bool fetch_cross;   /* the fetch crossed a page */
+	bool implicit_sv;   /* a system-table access (GDT, LDT, IDT, TSS): SMAP applies whatever EFLAGS.AC says */
+	uint8_t dr_hits;    /* DR0-DR3 data breakpoints this instruction's accesses matched */
 	uint32_t n_writes;
 	uint32_t wbuf_used;
 	struct emu_pending_write writes[EMU_MAX_WRITES];
@@ -284,6 +286,9 @@ enum emu_status emu_seg_load_system(struct emu_exec *x, unsigned seg, uint16_t s
                                     uint64_t *desc_addr);
 /* Marks the descriptor of sel accessed in memory (buffered write). */
 enum emu_status emu_seg_set_accessed(struct emu_exec *x, uint16_t sel);
+
+/* debug.c: records the data breakpoints a linear access matches (DR7 has some enabled). */
+void emu_debug_data(struct emu_exec *x, uint64_t lin, unsigned len, bool write);
 
 /* paging.c: linear to physical; @acc: SEG_READ/WRITE/EXEC; sets A/D bits. */
 enum emu_status emu_translate(struct emu_exec *x, uint64_t lin, enum emu_seg_access acc, bool user,

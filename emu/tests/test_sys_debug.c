@@ -73,9 +73,21 @@ static const struct srow rows[] = {
 	/* Disabled, or a data breakpoint on the same address: no instruction breakpoint. */
 	T(P32, CODE("\x90"), .in = {{"dr0", C}, {"dr7", 0x400}}),
 	T(P32, CODE("\x90"), .in = {{"dr0", C}, {"dr7", 0x10401}}),
-	/* A breakpoint on the instruction after a MOV SS. */
+	/* Long mode: the linear address is RIP. */
 	T(L64, CODE("\x90"), .deliver = true, .in = {{"dr1", C}, {"dr7", 0x404}},
 	  .out = {{"rip", H(1)}, {"rsp", S - 40}, {"dr6", DR6 | 2}}, .mout = {{S - 40, C, 8}}),
+	/* Data breakpoints: a trap after the access, B0-B3 in DR6; RW 01 is writes only; LEN aligns. */
+	T(P32, CODE("\x89\x03"), .deliver = true, .in = {{"rbx", 0x3000}, {"rax", 0x55}, {"dr0", 0x3000}, {"dr7", 0x10401}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"dr6", DR6 | 1}}, .mout = {{0x3000, 0x55, 4}, {S - 12, C + 2, 4}}),
+	T(P32, CODE("\x89\x03"), .in = {{"rbx", 0x3000}, {"dr3", 0x3000}, {"dr7", 0x10000040}},
+	  .out = {{"dr6", DR6 | 8}, {"events.exc_pending", 1}, {"events.exc_vector", 1}}),
+	T(P32, CODE("\x8b\x03"), .in = {{"rbx", 0x3000}, {"dr0", 0x3000}, {"dr7", 0x10401}}, .out = {{"rax", 0}}),
+	T(P32, CODE("\x8a\x03"), .in = {{"rbx", 0x3003}, {"dr0", 0x3002}, {"dr7", 0xf0401}},
+	  .out = {{"dr6", DR6 | 1}, {"events.exc_pending", 1}, {"events.exc_vector", 1}}),
+	T(P32, CODE("\x8a\x03"), .in = {{"rbx", 0x3004}, {"dr0", 0x3002}, {"dr7", 0xf0401}}),
+	/* A stack push hits too; with TF both are reported in one #DB. */
+	T(P32, CODE("\x50"), .deliver = true, .in = {{"rflags", 0x2 | TF}, {"dr1", S - 4}, {"dr7", 0xd00404}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 16}, {"rflags", 0x2}, {"dr6", DR6 | BS | 2}}, .mout = {{S - 16, C + 1, 4}}),
 };
 
 static void test_debug(void **state)
