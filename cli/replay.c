@@ -761,26 +761,65 @@ static int bisect_commits(const struct opts *o)
 	fchmod(fd, 0700);
 	close(fd);
 
-	size_t len = 1024 + 2 * strlen(tmpl);
+	size_t len = 2048 + 2 * strlen(tmpl);
 	for (size_t i = 0; i < o->n_traces; i++)
 		len += 4 * (strlen(o->traces[i]) + PATH_MAX) + 8;
 	cmd = malloc(len);
-	if (!cmd)
+	char *traces = malloc(len);
+	if (!cmd || !traces) {
+		free(traces);
 		goto out;
+	}
 	char q[4 * PATH_MAX + 8], g[300], b[300];
 	shell_quote(g, sizeof(g), good);
 	shell_quote(b, sizeof(b), bad);
-	int off = snprintf(cmd, len, "git bisect start %s %s >/dev/null && git bisect run ", b, g);
 	shell_quote(q, sizeof(q), tmpl);
-	off += snprintf(cmd + off, len - off, "%s", q);
+	int off = snprintf(traces, len, "%s", q);
 	for (size_t i = 0; i < o->n_traces; i++) {
 		char abs[PATH_MAX];
 		if (!realpath(o->traces[i], abs))
 			snprintf(abs, sizeof(abs), "%s", o->traces[i]);
 		shell_quote(q, sizeof(q), abs);
-		off += snprintf(cmd + off, len - off, " %s", q);
+		off += snprintf(traces + off, len - off, " %s", q);
 	}
-	snprintf(cmd + off, len - off, " 2>&1");
+	/* git bisect run trusts that BAD is bad and GOOD good: check both first, each in a scratch worktree.
+	 */
+	static const char *const ends[] = {"bad", "good"};
+	fprintf(stderr, "emudiff %s: checking that %s diverges and %s does not (one build each)\n", o->cmd,
+	        bad, good);
+	for (int e = 0; e < 2; e++) {
+		snprintf(cmd, len,
+		         "d=$(mktemp -d) && git worktree add -q --detach \"$d/wt\" %s >/dev/null 2>&1 && "
+		         "(cd \"$d/wt\" && %s >/dev/null); rc=$?; git worktree remove --force \"$d/wt\" "
+		         ">/dev/null 2>&1; "
+		         "rm -rf \"$d\"; exit $rc",
+		         e ? g : b, traces);
+		int st = system(cmd);
+		int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 125;
+		const char *rev = e ? good : bad;
+		if (rc != 0 && rc != 1) {
+			fprintf(
+			    stderr,
+			    "emudiff %s: --commits: %s (%s) cannot be built or cannot replay the traces\n",
+			    o->cmd, rev, ends[e]);
+			status = CLI_EXIT_ENVIRONMENT;
+		} else if (e == 0 && rc == 0) {
+			printf("%s does not diverge on these traces: nothing to bisect\n", bad);
+			status = CLI_EXIT_OK;
+		} else if (e == 1 && rc == 1) {
+			fprintf(stderr,
+			        "emudiff %s: --commits: %s already diverges on these traces; name an older "
+			        "good commit\n",
+			        o->cmd, good);
+			status = CLI_EXIT_USAGE;
+		} else {
+			continue;
+		}
+		free(traces);
+		goto out;
+	}
+	snprintf(cmd, len, "git bisect start %s %s >/dev/null && git bisect run %s 2>&1", b, g, traces);
+	free(traces);
 	printf("bisecting %s..%s with git bisect run (ci/bisect-step: build, replay with emu)\n", good, bad);
 	fflush(stdout);
 	p = popen(cmd, "r");

@@ -281,7 +281,20 @@ static void test_bisect_commits(void **state)
 	snprintf(want, sizeof(want), "first bad commit: %s c3", sha);
 	if (st != 1 || !strstr(r->out, want))
 		fail_msg("status %d; want 1 and '%s'\nstdout: %s\nstderr: %s", st, want, r->out, r->err);
-	/* git bisect reset ran: no bisection is left in progress. */
+	/* The ends are checked first: a BAD that does not diverge, a GOOD that does. */
+	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' bisect --commits c1..c2 '%s'", dir, getenv("EMUDIFF_BIN"),
+	         clean_trace);
+	st = run_sh(r, cmd);
+	if (st != 0 || !strstr(r->out, "nothing to bisect"))
+		fail_msg("c1..c2: status %d\nstdout: %s\nstderr: %s", st, r->out, r->err);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' bisect --commits c3..c4 '%s'", dir, getenv("EMUDIFF_BIN"),
+	         clean_trace);
+	st = run_sh(r, cmd);
+	if (st != 2 || !strstr(r->err, "c3 already diverges"))
+		fail_msg("c3..c4: status %d\nstdout: %s\nstderr: %s", st, r->out, r->err);
+	/* git bisect reset ran and the scratch worktrees are gone. */
+	snprintf(cmd, sizeof(cmd), "test \"$(git -C '%s' worktree list | wc -l)\" = 1", dir);
+	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "test ! -e '%s/.git/BISECT_LOG' && rm -rf '%s'", dir, dir);
 	assert_int_equal(system(cmd), 0);
 	unlink(script);
