@@ -1,6 +1,10 @@
-/* Linear to physical address translation: no paging, 32-bit, PAE and
- * 4-level paging; sets accessed/dirty bits and builds #PF error codes.
- * With ctxt->cache set, translations are kept in cache.c's TLB. */
+/* Linear to physical address translation: no paging, 32-bit (PSE-36), PAE,
+ * 4-level and 5-level paging; U/S, R/W, NX, CR0.WP, SMEP, SMAP with
+ * EFLAGS.AC; reserved-bit faults; accessed/dirty bits set on a walk that
+ * succeeds (as KVM's walker sets them); #PF error codes. Without
+ * ctxt->cache every access walks the tables, which is a TLB that is flushed
+ * after every access: a behaviour the architecture allows, the same on
+ * every replay. With ctxt->cache, translations are kept in cache.c's TLB. */
 #include "private.h"
 
 #define PTE_P    (1ull << 0)
@@ -53,16 +57,19 @@ enum emu_status emu_translate(struct emu_exec *x, uint64_t lin, enum emu_seg_acc
 	unsigned levels, esize, n = 0, lvl;
 	bool nxe = st->efer & X86_EFER_NXE, wr = acc == SEG_WRITE, fetch = acc == SEG_EXEC;
 	bool allow_w = true, allow_u = true, allow_x = true;
+	/* SMAP: supervisor data accesses to user pages fault when implicit, or when EFLAGS.AC is clear. */
+	bool smap =
+	    (st->cr4 & X86_CR4_SMAP) && !user && !fetch && (x->implicit_sv || !(st->rflags & X86_RFLAGS_AC));
 	uint32_t ec;
 
 	if (!(st->cr0 & X86_CR0_PG)) {
 		*gpa = (st->efer & X86_EFER_LMA) ? lin : (lin & 0xffffffffu);
 		return EMU_OK;
 	}
-	if (x->c->cache && emu_tlb_lookup(x, lin, acc, user, gpa))
+	if (x->c->cache && !smap && emu_tlb_lookup(x, lin, acc, user, gpa))
 		return EMU_OK;
 	ec = (wr ? PFEC_W : 0) | (user ? PFEC_U : 0);
-	if (fetch && (nxe || (st->cr4 & X86_CR4_SMEP)) && (st->cr4 & X86_CR4_PAE))
+	if (fetch && ((st->cr4 & X86_CR4_SMEP) || (nxe && (st->cr4 & X86_CR4_PAE))))
 		ec |= PFEC_I;
 
 	if (!(st->cr4 & X86_CR4_PAE)) {
@@ -71,7 +78,7 @@ enum emu_status emu_translate(struct emu_exec *x, uint64_t lin, enum emu_seg_acc
 		table = st->cr3 & 0xfffff000u;
 		lin &= 0xffffffffu;
 	} else if (st->efer & X86_EFER_LMA) {
-		levels = 4;
+		levels = (st->cr4 & X86_CR4_LA57) ? 5 : 4;
 		esize = 8;
 		table = st->cr3 & PTE_ADDR;
 	} else {
@@ -96,18 +103,29 @@ enum emu_status emu_translate(struct emu_exec *x, uint64_t lin, enum emu_seg_acc
 			return page_fault(x, lin, ec);
 		if ((e & PTE_XD) && esize == 8 && !nxe)
 			return page_fault(x, lin, ec | PFEC_P | PFEC_RSVD);
+		/* PS is reserved in PML4 and PML5 entries. */
+		if (esize == 8 && lvl >= 4 && (e & PTE_PS))
+			return page_fault(x, lin, ec | PFEC_P | PFEC_RSVD);
 		if (!(e & PTE_W))
 			allow_w = false;
 		if (!(e & PTE_U))
 			allow_u = false;
 		if ((e & PTE_XD) && nxe)
 			allow_x = false;
-		if (lvl > 1 && (e & PTE_PS) && (esize == 8 ? lvl <= 3 : (st->cr4 & X86_CR4_PSE) != 0)) {
+		if (lvl > 1 && (e & PTE_PS) && (esize == 8 || (st->cr4 & X86_CR4_PSE))) {
 			offmask = (1ull << shift) - 1;
-			if (esize == 4)
+			if (esize == 4) {
+				/* PSE-36: PDE bits 20:13 give physical bits 39:32; bit 21 is reserved. */
+				if (e & (1ull << 21))
+					return page_fault(x, lin, ec | PFEC_P | PFEC_RSVD);
 				phys = (e & 0xffc00000u) | (((e >> 13) & 0xff) << 32);
-			else
+			} else {
+				/* Bits 12 (PAT) to the page size are the large page's; above PAT they must be
+				 * 0. */
+				if (e & PTE_ADDR & offmask & ~0x1fffull)
+					return page_fault(x, lin, ec | PFEC_P | PFEC_RSVD);
 				phys = e & PTE_ADDR & ~offmask;
+			}
 			goto leaf;
 		}
 		table = e & (esize == 4 ? 0xfffff000u : PTE_ADDR);
@@ -126,6 +144,8 @@ leaf:
 	if (fetch && !allow_x)
 		return page_fault(x, lin, ec | PFEC_P);
 	if (!user && allow_u && fetch && (st->cr4 & X86_CR4_SMEP))
+		return page_fault(x, lin, ec | PFEC_P);
+	if (smap && allow_u)
 		return page_fault(x, lin, ec | PFEC_P);
 	for (unsigned k = 0; k < n; k++) {
 		uint64_t bits = PTE_A | ((k == n - 1 && wr) ? PTE_D : 0);
