@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "private.h"
+#include "system.h"
 
 #define RFL (x->st->rflags)
 
@@ -455,7 +456,6 @@ enum emu_status em_bswap(struct emu_exec *x)
 /* F5 CMC, F8 CLC, F9 STC, FA CLI, FB STI, FC CLD, FD STD */
 enum emu_status em_flags(struct emu_exec *x)
 {
-	unsigned iopl = (unsigned)((RFL & X86_RFLAGS_IOPL) >> 12);
 	switch (x->i->b) {
 	case 0xf5:
 		RFL ^= X86_RFLAGS_CF;
@@ -468,17 +468,8 @@ enum emu_status em_flags(struct emu_exec *x)
 		break;
 	case 0xfa:
 	case 0xfb:
-		/* VME/PVI (VIF) handling belongs with the v86 work; here IOPL decides. */
-		if (x->mode != X86_MODE_REAL && x->cpl > iopl)
-			return EMU_RAISE_GP0(x);
-		if (x->i->b == 0xfa) {
-			RFL &= ~X86_RFLAGS_IF;
-		} else {
-			if (!(RFL & X86_RFLAGS_IF))
-				x->new_shadow = X86_SHADOW_STI;
-			RFL |= X86_RFLAGS_IF;
-		}
-		break;
+		/* IOPL, VME and PVI: sysinsn.c */
+		return emu_cli_sti(x, x->i->b == 0xfb);
 	case 0xfc:
 		RFL &= ~X86_RFLAGS_DF;
 		break;

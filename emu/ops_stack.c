@@ -1,6 +1,7 @@
 /* Stack instructions: PUSH/POP of registers, immediates, memory and segment
  * registers, PUSHA/POPA, PUSHF/POPF, ENTER/LEAVE. */
 #include "private.h"
+#include "system.h"
 
 static unsigned sreg_of(const struct emu_insn *i)
 {
@@ -90,7 +91,7 @@ enum emu_status em_pushf(struct emu_exec *x)
 {
 	uint64_t f = x->st->rflags;
 	if (x->mode == X86_MODE_V86 && ((f & X86_RFLAGS_IOPL) >> 12) < 3)
-		return EMU_RAISE_GP0(x);
+		return emu_pushf_vme(x);
 	return emu_push(x, x->i->opsize, f & ~(X86_RFLAGS_VM | X86_RFLAGS_RF) & emu_mask(x->i->opsize));
 }
 
@@ -101,7 +102,7 @@ enum emu_status em_popf(struct emu_exec *x)
 	unsigned iopl = (unsigned)((f & X86_RFLAGS_IOPL) >> 12);
 	if (x->mode == X86_MODE_V86) {
 		if (iopl < 3)
-			return EMU_RAISE_GP0(x);
+			return emu_popf_vme(x);
 		mask &= ~X86_RFLAGS_IOPL;
 	} else if (x->mode != X86_MODE_REAL) {
 		if (x->cpl > 0)

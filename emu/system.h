@@ -115,6 +115,11 @@ enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off,
 /* Protected-mode RETF, to the same or an outer level; imm: the bytes RETF imm16 releases. */
 enum emu_status emu_far_return(struct emu_exec *x, uint16_t imm);
 
+/* sysinsn.c: CLI (sti = false) and STI; PUSHF/POPF in virtual-8086 mode with IOPL < 3. */
+enum emu_status emu_cli_sti(struct emu_exec *x, bool sti);
+enum emu_status emu_pushf_vme(struct emu_exec *x);
+enum emu_status emu_popf_vme(struct emu_exec *x);
+
 /* debug.c: before an instruction, an NMI or an instruction breakpoint (*done: the step is over). */
 enum emu_status emu_debug_before(struct emu_ctxt *c, bool *done);
 /* After an instruction completed with rc: the single-step trap. */
