@@ -18,7 +18,7 @@
 #include "../vmx-shim/devices.h"
 #include "../vmx-shim/shim.h"
 #include "private.h"
-#include "sha256.h"
+#include "../schema/sha256.h"
 
 static volatile sig_atomic_t rec_stop_signal;
 

@@ -1,5 +1,3 @@
 emudiff_test(test_record SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_record.c
              LIBS emudiff_recorder LABELS kvm)
 add_dependencies(test_record emudiff corpus)
-emudiff_test(test_sha256 SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_sha256.c
-             ${CMAKE_CURRENT_SOURCE_DIR}/sha256.c)
