@@ -1,5 +1,5 @@
 # emu system semantics: event delivery, IRET, segmentation, far transfers, task switches, paging, debug.
-foreach(t test_sys_events test_sys_far test_sys_task test_sys_seg test_sys_debug test_sys_paging)
+foreach(t test_sys_events test_sys_far test_sys_task test_sys_seg test_sys_debug test_sys_paging test_sys_insn)
   emudiff_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c ${CMAKE_CURRENT_LIST_DIR}/sys_table.c
                ${CMAKE_CURRENT_LIST_DIR}/harness.c LIBS emudiff_emu emudiff_schema)
   target_include_directories(${t} PRIVATE ${CMAKE_SOURCE_DIR}/emu ${CMAKE_SOURCE_DIR}/schema)
