@@ -105,8 +105,8 @@ enum emu_status emu_seg_load(struct emu_exec *x, unsigned seg, uint16_t sel, str
 		out->base = (uint64_t)sel << 4;
 		if (x->mode == X86_MODE_V86) {
 			out->limit = 0xffff;
-			out->attr =
-			    (seg == X86_CS ? 0xb : 0x3) | X86_SEG_S | X86_SEG_P | (3u << X86_SEG_DPL_SHIFT);
+			/* Every v86 segment, CS included, is DPL 3 read/write accessed data (as VMX requires). */
+			out->attr = 0x3 | X86_SEG_S | X86_SEG_P | (3u << X86_SEG_DPL_SHIFT);
 		}
 		return EMU_OK;
 	}

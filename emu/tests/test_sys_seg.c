@@ -65,6 +65,9 @@ static const struct srow rows[] = {
 	/* Virtual-8086 mode: base = selector * 16, limit 64 KiB, DPL 3 data. */
 	T(V86, CODE("\x8e\xd8"), .in = {{"rax", 0x1234}, {"ds.limit", 0xffffffff}},
 	  .out = {{"ds.sel", 0x1234}, {"ds.base", 0x12340}, {"ds.limit", 0xffff}}),
+	/* A far jump in v86 mode loads CS the same way (DPL 3 data attributes, as VMX keeps them). */
+	T(V86, CODE("\xea\x00\x01\x00\x10"), .in = {{"cs.attr", 0xfb}},
+	  .out = {{"rip", 0x100}, {"cs.sel", 0x1000}, {"cs.base", 0x10000}, {"cs.attr", 0xf3}}),
 	/* Limits: byte granular, expand-down (valid above the limit), a write to read-only data. */
 	T(P32, CODE("\x8b\x03"), .in = {{"rbx", 0xffd}, {"ds.limit", 0xfff}}, FAULT(13, 0)),
 	T(P32, CODE("\x8b\x03"), .in = {{"rbx", 0xffc}, {"ds.limit", 0xfff}}, .min = {{0xffc, 7, 4}}, .out = {{"rax", 7}}),
