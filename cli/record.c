@@ -10,15 +10,23 @@
 #include "args.h"
 #include "cli.h"
 
+#define RECORD_BIOS_TIMEOUT_S 20
+
 static void record_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: emudiff record [-o TRACE] [--force] [--mode step|exits|demand]\n"
 		"                      [--demand real|cpl0|rip=A-B] [--max-steps N] [--mem MiB]\n"
-		"                      [--load ADDR] [--fallback emu] [--echo] [GUEST]\n"
+		"                      [--load ADDR] [--fallback emu] [--echo] [--timeout SECONDS]\n"
+		"                      [--bios FILE [--disk FILE] | --multiboot FILE [--cmdline TEXT] | GUEST]\n"
 		"Runs GUEST (a flat binary, loaded at ADDR, default 0x7c00, started in real mode at 0:ADDR)\n"
 		"on /dev/kvm and writes a trace (default trace.db). Without GUEST, records the bundled\n"
-		"corpus guest modeswitch.bin.\n");
+		"corpus guest modeswitch.bin.\n"
+		"--bios FILE boots a PC from firmware (e.g. /usr/share/seabios/bios.bin; --mem defaults to\n"
+		"128 there), with --disk FILE as the IDE primary master; --multiboot FILE starts a multiboot\n"
+		"ELF kernel in 32-bit protected mode on the same PC. --timeout ends the recording after\n"
+		"SECONDS of virtual time (default %d for --bios, none otherwise).\n",
+		RECORD_BIOS_TIMEOUT_S);
 }
 
 static char *join_args(int argc, char **argv)
@@ -88,6 +96,9 @@ int cli_record(int argc, char **argv)
 		{"max-steps", required_argument, NULL, 'n'}, {"mem", required_argument, NULL, 'M'},
 		{"load", required_argument, NULL, 'l'},	     {"fallback", required_argument, NULL, 'F'},
 		{"echo", no_argument, NULL, 'e'},	     {"help", no_argument, NULL, 'h'},
+		{"bios", required_argument, NULL, 'B'},	     {"disk", required_argument, NULL, 'D'},
+		{"multiboot", required_argument, NULL, 'K'}, {"cmdline", required_argument, NULL, 'C'},
+		{"timeout", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
 	};
 	struct rec_options opt = {
@@ -97,7 +108,7 @@ int cli_record(int argc, char **argv)
 		.mem_bytes = 16u << 20,
 		.load_addr = 0x7c00,
 	};
-	bool demand_given = false;
+	bool demand_given = false, mem_given = false, timeout_given = false;
 	uint64_t v;
 	int c;
 	optind = 1;
@@ -139,6 +150,31 @@ int cli_record(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			opt.mem_bytes = (size_t)v << 20;
+			mem_given = true;
+			break;
+		case 'B':
+			opt.bios_path = optarg;
+			break;
+		case 'D':
+			opt.disk_path = optarg;
+			break;
+		case 'K':
+			opt.multiboot_path = optarg;
+			break;
+		case 'C':
+			opt.kernel_cmdline = optarg;
+			break;
+		case 'T':
+			if (!cli_parse_u64("record", "--timeout", optarg, &v))
+				return CLI_EXIT_USAGE;
+			if (v < 1 || v > 100000) {
+				fprintf(stderr, "emudiff record: --timeout takes virtual seconds between 1 and 100000, "
+						"not %s\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			opt.vtime_limit = v * 1193182ull;
+			timeout_given = true;
 			break;
 		case 'l':
 			if (!cli_parse_u64("record", "--load", optarg, &opt.load_addr))
@@ -171,13 +207,40 @@ int cli_record(int argc, char **argv)
 		fprintf(stderr, "emudiff record: --demand needs --mode demand\n");
 		return CLI_EXIT_USAGE;
 	}
+	if (opt.bios_path && opt.multiboot_path) {
+		fprintf(stderr, "emudiff record: --bios and --multiboot exclude each other; pass one\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (opt.disk_path && !opt.bios_path) {
+		fprintf(stderr, "emudiff record: --disk needs --bios (the firmware boots the disk)\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (opt.kernel_cmdline && !opt.multiboot_path) {
+		fprintf(stderr, "emudiff record: --cmdline needs --multiboot\n");
+		return CLI_EXIT_USAGE;
+	}
+	if ((opt.bios_path || opt.multiboot_path) && optind < argc) {
+		fprintf(stderr, "emudiff record: GUEST '%s' given with %s; pass one of them\n", argv[optind],
+			opt.bios_path ? "--bios" : "--multiboot");
+		return CLI_EXIT_USAGE;
+	}
+	if (opt.bios_path && !mem_given)
+		opt.mem_bytes = 128u << 20;
+	if (opt.bios_path && !timeout_given)
+		opt.vtime_limit = RECORD_BIOS_TIMEOUT_S * 1193182ull;
+	if (opt.multiboot_path && !opt.kernel_cmdline) {
+		const char *b = strrchr(opt.multiboot_path, '/');
+		opt.kernel_cmdline = b ? b + 1 : opt.multiboot_path;
+	}
 	if (argc - optind > 1) {
 		fprintf(stderr, "emudiff record: one GUEST at most, got '%s' and '%s'\n", argv[optind],
 			argv[optind + 1]);
 		return CLI_EXIT_USAGE;
 	}
 	char defbuf[PATH_MAX + 32];
-	if (optind < argc) {
+	if (opt.bios_path || opt.multiboot_path) {
+		opt.guest_path = opt.bios_path ? opt.bios_path : opt.multiboot_path;
+	} else if (optind < argc) {
 		opt.guest_path = argv[optind];
 	} else if (!(opt.guest_path = default_guest(defbuf, sizeof(defbuf)))) {
 		fprintf(stderr, "emudiff record: no GUEST given and the bundled corpus/modeswitch.bin is not beside "
@@ -199,6 +262,9 @@ int cli_record(int argc, char **argv)
 		opt.output, (unsigned long long)sum.steps, (unsigned long long)sum.insn_steps,
 		(unsigned long long)sum.exits, rec_end_name(sum.end), sum.end_detail[0] ? ": " : "",
 		sum.end_detail);
+	if (opt.bios_path || opt.multiboot_path)
+		fprintf(stderr, "emudiff record: %llu interrupts injected, virtual clock %llu (%.3f s)\n",
+			(unsigned long long)sum.interrupts, (unsigned long long)sum.vtime, sum.vtime / 1193182.0);
 	free(cmdline);
 	return CLI_EXIT_OK;
 }

@@ -41,6 +41,12 @@ struct rec {
 	struct trace_input inputs[REC_MAX_INPUTS];
 	size_t n_inputs;
 	uint64_t virtual_tsc; /* RDTSC values emu hands out in fallback steps */
+	/* PC machine (--bios, --multiboot): interrupts and device checkpoints. */
+	bool pc;
+	bool injected;	       /* an interrupt was injected before the step being recorded */
+	bool irq_window;       /* exits mode: KVM exits once the guest can take an interrupt */
+	uint64_t next_checkpoint; /* step of the next devices@<step> meta row */
+	uint64_t last_checkpoint;
 };
 
 /* Appends a byte range to the step being recorded (copied). */

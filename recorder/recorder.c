@@ -15,7 +15,9 @@
 
 #include "../emu/emu.h"
 #include "../schema/trace.h"
+#include "../vmx-shim/boot.h"
 #include "../vmx-shim/devices.h"
+#include "../vmx-shim/pc.h"
 #include "../vmx-shim/shim.h"
 #include "private.h"
 #include "../schema/sha256.h"
@@ -37,6 +39,8 @@ const char *rec_end_name(enum rec_end end)
 		[REC_END_EMULATION_FAILURE] = "KVM emulation failure",
 		[REC_END_INTERRUPTED] = "interrupted",
 		[REC_END_GUEST_TF] = "guest single-steps itself",
+		[REC_END_TIMEOUT] = "virtual-time timeout",
+		[REC_END_RESET] = "guest requested a system reset",
 	};
 	return (unsigned)end < sizeof(names) / sizeof(names[0]) ? names[end] : "?";
 }
@@ -346,6 +350,31 @@ static int rec_append(struct rec *r, enum trace_step_kind kind, const struct x86
 	return 0;
 }
 
+/* HLT on the PC machine: with IF set the CPU sleeps until an interrupt comes, so the virtual clock jumps
+ * from deadline to deadline until the interrupt controller has one to deliver (or --timeout is reached). */
+static void rec_idle(struct rec *r)
+{
+	if (!(r->cur.rflags & X86_RFLAGS_IF)) {
+		rec_end(r, REC_END_HALT, "HLT with interrupts off at %04x:%llx", r->cur.seg[X86_CS].selector,
+			(unsigned long long)r->cur.rip);
+		return;
+	}
+	for (unsigned n = 0; !devbus_intr_pending(r->bus); n++) {
+		uint64_t now = devbus_now(r->bus), next = devbus_next_deadline(r->bus);
+		if (next == DEVBUS_NEVER || n >= (1u << 20)) {
+			rec_end(r, REC_END_HALT, "HLT at %04x:%llx with no interrupt to come (masked or no source)",
+				r->cur.seg[X86_CS].selector, (unsigned long long)r->cur.rip);
+			return;
+		}
+		if (r->opt->vtime_limit && next >= r->opt->vtime_limit) {
+			if (r->opt->vtime_limit > now)
+				devbus_advance(r->bus, r->opt->vtime_limit - now);
+			return;
+		}
+		devbus_advance(r->bus, next - now);
+	}
+}
+
 /* What ends the recording after an instruction: the debug-exit port, or HLT with nothing to wake it. */
 static void rec_check_end(struct rec *r, int opcode)
 {
@@ -353,6 +382,8 @@ static void rec_check_end(struct rec *r, int opcode)
 	if (devbus_guest_exited(r->bus, &status)) {
 		r->summary->guest_status = (int)status;
 		rec_end(r, REC_END_GUEST_EXIT, "%s", devbus_exit_message(r->bus));
+	} else if (opcode == 0xf4 && r->pc) {
+		rec_idle(r);
 	} else if (opcode == 0xf4 && !devbus_intr_pending(r->bus)) {
 		rec_end(r, REC_END_HALT, "HLT with no interrupt source");
 	}
@@ -424,7 +455,8 @@ static int rec_step_one(struct rec *r)
 			 (unsigned long long)pre.rip);
 		return -EIO;
 	}
-	rc = shim_get_state(r->vm, &r->cur, rec_touches_slow_state(opcode));
+	/* A step that began with an injected interrupt ran the handler's first instruction, not pre's. */
+	rc = shim_get_state(r->vm, &r->cur, rec_touches_slow_state(opcode) || r->injected);
 	if (rc) {
 		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
 		return rc;
@@ -437,7 +469,7 @@ static int rec_step_one(struct rec *r)
 	rc = rec_append(r, TRACE_STEP_INSN, &pre);
 	if (rc)
 		return rc;
-	if ((opcode == 0x9d || opcode == 0xcf) && rec_guest_sets_tf(r, &pre)) {
+	if (!r->injected && (opcode == 0x9d || opcode == 0xcf) && rec_guest_sets_tf(r, &pre)) {
 		rec_end(r, REC_END_GUEST_TF,
 			"the guest sets EFLAGS.TF at %04x:%llx; KVM hides and swallows guest TF while it "
 			"single-steps, so record this guest with --mode exits",
@@ -445,7 +477,7 @@ static int rec_step_one(struct rec *r)
 		return 0;
 	}
 	devbus_advance(r->bus, 1);
-	rec_check_end(r, opcode);
+	rec_check_end(r, r->injected ? -1 : opcode);
 	return 0;
 }
 
@@ -530,6 +562,11 @@ static int rec_run_to_exit(struct rec *r)
 		return rc;
 	case SHIM_EXIT_INTERNAL_ERROR:
 		return rec_emulation_failure(r, &at_exit, &ex);
+	case SHIM_EXIT_OTHER:
+		/* KVM_EXIT_IRQ_WINDOW_OPEN: the guest can now take the interrupt the run loop holds. */
+		if (ex.kvm_reason == 7 && r->irq_window)
+			return 0;
+		/* fall through */
 	default:
 		snprintf(r->errbuf, r->errlen, "unexpected KVM exit %u at %04x:%llx", ex.kvm_reason,
 			 at_exit.seg[X86_CS].selector, (unsigned long long)at_exit.rip);
@@ -617,18 +654,118 @@ static int rec_read_guest(struct rec *r, uint8_t **image, size_t *len)
 	return 0;
 }
 
+/* A whole file for --bios / --multiboot (or a disk to hash); 0 or a cli status with the message in errbuf. */
+static int rec_read_file(struct rec *r, const char *path, const char *option, size_t max, uint8_t **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat sb;
+	if (!f) {
+		snprintf(r->errbuf, r->errlen, "%s: cannot open the %s file: %s", path, option, strerror(errno));
+		return CLI_STATUS_USAGE;
+	}
+	if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode) || sb.st_size == 0 || (uint64_t)sb.st_size > max) {
+		snprintf(r->errbuf, r->errlen, "%s: %s takes a regular, non-empty file of at most %zu MiB", path,
+			 option, max >> 20);
+		fclose(f);
+		return CLI_STATUS_USAGE;
+	}
+	*buf = malloc((size_t)sb.st_size);
+	if (!*buf || fread(*buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
+		snprintf(r->errbuf, r->errlen, "%s: cannot read the %s file: %s", path, option,
+			 *buf ? strerror(errno ? errno : EIO) : "out of memory");
+		free(*buf);
+		*buf = NULL;
+		fclose(f);
+		return CLI_STATUS_USAGE;
+	}
+	*len = (size_t)sb.st_size;
+	fclose(f);
+	return 0;
+}
+
+/* Device checkpoint: devbus_save() as hex under meta key devices@<step>, the state before that step. */
+static int rec_checkpoint(struct rec *r, bool force)
+{
+	uint64_t step = r->summary->steps;
+	if (!r->pc || step == r->last_checkpoint || (!force && step < r->next_checkpoint))
+		return 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = devbus_save(r->bus, &buf, &len);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "saving the device state: %s", strerror(-rc));
+		return rc;
+	}
+	char *hex = malloc(2 * len + 1), key[48];
+	if (!hex) {
+		free(buf);
+		snprintf(r->errbuf, r->errlen, "saving the device state: out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+	hex[2 * len] = 0;
+	snprintf(key, sizeof(key), "devices@%llu", (unsigned long long)step);
+	rc = trace_meta_set(r->t, key, hex);
+	free(hex);
+	free(buf);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+		return rc;
+	}
+	r->last_checkpoint = step;
+	r->next_checkpoint = step - step % TRACE_BATCH_STEPS + TRACE_BATCH_STEPS;
+	return 0;
+}
+
+/* The one injection point: before a step (or a run to the next exit), when the PIC has an interrupt and the
+ * guest can take it (IF set, no STI/MOV SS shadow, nothing else pending in KVM). In exits mode an interrupt
+ * that must wait opens KVM's interrupt window, so the guest exits as soon as it can take it. */
+static int rec_inject(struct rec *r, bool stepping)
+{
+	bool pending = devbus_intr_pending(r->bus);
+	bool ready = pending && (r->cur.rflags & X86_RFLAGS_IF) && !r->cur.events.shadow && shim_can_inject(r->vm);
+	bool window = pending && !ready && !stepping;
+	if (window != r->irq_window) {
+		shim_request_irq_window(r->vm, window);
+		r->irq_window = window;
+	}
+	if (!ready)
+		return 0;
+	int vec = devbus_intr_ack(r->bus);
+	if (vec < 0)
+		return 0;
+	int rc = shim_inject_interrupt(r->vm, (uint8_t)vec);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return rc;
+	}
+	struct trace_event ev = {.step = r->summary->steps, .vector = (uint8_t)vec, .type = 0};
+	rc = trace_append_event(r->t, &ev);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+		return rc;
+	}
+	r->injected = true;
+	r->summary->interrupts++;
+	return 0;
+}
+
 static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 {
 	char buf[512], sha[65];
 	const char *mode = r->opt->mode == REC_MODE_STEP ? "step" : r->opt->mode == REC_MODE_EXITS ? "exits" : "demand";
 	enum shim_flavour fl = shim_flavour(r->vm);
 	sha256_hex(image, image_len, sha);
-	const char *base = strrchr(r->opt->guest_path, '/');
+	const char *image_path = r->opt->bios_path      ? r->opt->bios_path
+				 : r->opt->multiboot_path ? r->opt->multiboot_path
+							  : r->opt->guest_path;
+	const char *base = strrchr(image_path, '/');
 	int rc = 0;
 	rc |= trace_meta_set(r->t, "tool_version", "emudiff " EMUDIFF_VERSION);
 	rc |= trace_meta_set(r->t, "kvm_flavour", shim_flavour_name(fl));
 	rc |= trace_meta_set(r->t, "reference", shim_reference_name(fl));
-	rc |= trace_meta_set(r->t, "guest_image", base ? base + 1 : r->opt->guest_path);
+	rc |= trace_meta_set(r->t, "guest_image", base ? base + 1 : image_path);
 	rc |= trace_meta_set(r->t, "guest_sha256", sha);
 	rc |= trace_meta_set(r->t, "mode", mode);
 	if (r->opt->mode == REC_MODE_DEMAND) {
@@ -641,15 +778,64 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 	}
 	rc |= trace_meta_set(r->t, "command_line", r->opt->command_line);
 	rc |= trace_meta_set(r->t, "host_cpu", rec_host_cpu(buf, sizeof(buf)));
-	snprintf(buf, sizeof(buf),
-		 "ram 0x0-0x%llx; mmio-test 0x%llx-0x%llx; load 0x%llx; start real mode 0000:%04llx",
-		 (unsigned long long)r->ram_size, (unsigned long long)DEVBUS_MMIO_TEST_BASE,
-		 (unsigned long long)(DEVBUS_MMIO_TEST_BASE + DEVBUS_MMIO_TEST_SIZE),
-		 (unsigned long long)r->opt->load_addr, (unsigned long long)r->opt->load_addr);
+	if (r->opt->bios_path)
+		snprintf(buf, sizeof(buf),
+			 "ram 0x0-0x%llx; firmware rom 0x%llx-0x100000000 (read-only); its last %zu KiB copied "
+			 "into ram at 0x%llx-0x100000; start at the reset vector f000:fff0 (cs base 0xffff0000)",
+			 (unsigned long long)r->ram_size, (unsigned long long)(0x100000000ull - image_len),
+			 (image_len < BOOT_BIOS_ALIAS ? image_len : BOOT_BIOS_ALIAS) >> 10,
+			 (unsigned long long)(0x100000 - (image_len < BOOT_BIOS_ALIAS ? image_len : BOOT_BIOS_ALIAS)));
+	else if (r->opt->multiboot_path)
+		snprintf(buf, sizeof(buf),
+			 "ram 0x0-0x%llx; multiboot kernel; information at 0x%x; start 32-bit protected mode at "
+			 "0x%llx with eax 0x%x",
+			 (unsigned long long)r->ram_size, BOOT_MB_INFO, (unsigned long long)r->cur.rip, BOOT_MB_MAGIC);
+	else
+		snprintf(buf, sizeof(buf),
+			 "ram 0x0-0x%llx; mmio-test 0x%llx-0x%llx; load 0x%llx; start real mode 0000:%04llx",
+			 (unsigned long long)r->ram_size, (unsigned long long)DEVBUS_MMIO_TEST_BASE,
+			 (unsigned long long)(DEVBUS_MMIO_TEST_BASE + DEVBUS_MMIO_TEST_SIZE),
+			 (unsigned long long)r->opt->load_addr, (unsigned long long)r->opt->load_addr);
 	rc |= trace_meta_set(r->t, "memory_layout", buf);
 	snprintf(buf, sizeof(buf), "%zu", r->ram_size);
 	rc |= trace_meta_set(r->t, "ram_bytes", buf);
-	rc |= trace_meta_set(r->t, "clock_unit", "instructions (step) or exits (exits)");
+	if (r->pc) {
+		rc |= trace_meta_set(r->t, "clock_unit",
+				     "PIT input clocks (1.193182 MHz): the clock advances by one per recorded "
+				     "instruction (step) and per exit (exits); a HLT with IF set jumps it to the next "
+				     "device deadline");
+		rc |= trace_meta_set(r->t, "machine",
+				     "pc: 8259A pair, 8254 + port 0x61, cmos/rtc, i440fx + piix3 isa/ide, fw_cfg, "
+				     "i8042, port 0x92, ata disk on the primary master, com1, debug ports 0x402/0xe9");
+		rc |= trace_meta_set(r->t, "rtc_epoch", PC_RTC_EPOCH);
+		rc |= trace_meta_set(r->t, "interrupts", "events rows: type 0 = external interrupt from the 8259A, "
+							 "injected before the step they name");
+		rc |= trace_meta_set(r->t, "device_checkpoints",
+				     "devices@N: hex devbus_save() before step N, at step 0, every 16384 steps and at "
+				     "the end");
+		if (r->opt->multiboot_path)
+			rc |= trace_meta_set(r->t, "kernel_cmdline", r->opt->kernel_cmdline ? r->opt->kernel_cmdline : "");
+		if (r->opt->vtime_limit) {
+			snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->opt->vtime_limit);
+			rc |= trace_meta_set(r->t, "vtime_limit", buf);
+		}
+	} else {
+		rc |= trace_meta_set(r->t, "clock_unit", "instructions (step) or exits (exits)");
+	}
+	if (r->opt->disk_path) {
+		uint8_t *disk = NULL;
+		size_t disk_len = 0;
+		const char *dbase = strrchr(r->opt->disk_path, '/');
+		rc |= trace_meta_set(r->t, "disk_image", dbase ? dbase + 1 : r->opt->disk_path);
+		if (!rec_read_file(r, r->opt->disk_path, "--disk", (size_t)1 << 30, &disk, &disk_len)) {
+			sha256_hex(disk, disk_len, sha);
+			rc |= trace_meta_set(r->t, "disk_sha256", sha);
+		} else {
+			rc |= trace_meta_set(r->t, "disk_sha256", "not hashed (unreadable or larger than 1 GiB)");
+			r->errbuf[0] = 0;
+		}
+		free(disk);
+	}
 	char *cpuid = rec_cpuid_text(r->vm);
 	rc |= trace_meta_set(r->t, "cpuid", cpuid ? cpuid : "");
 	free(cpuid);
@@ -662,6 +848,9 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 
 static int rec_finish(struct rec *r)
 {
+	r->summary->vtime = devbus_now(r->bus);
+	if (rec_checkpoint(r, true))
+		return -EIO;
 	size_t clen = 0;
 	const uint8_t *con = devbus_console(r->bus, &clen);
 	char *console = malloc(clen + 1);
@@ -686,13 +875,19 @@ static int rec_finish(struct rec *r)
 
 int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *err, size_t errlen)
 {
-	struct rec r = {.opt = opt, .summary = out, .errbuf = err, .errlen = errlen};
+	struct rec r = {.opt = opt, .summary = out, .errbuf = err, .errlen = errlen, .last_checkpoint = UINT64_MAX};
 	uint8_t *image = NULL;
 	size_t image_len = 0;
 	int status = 0, rc;
 
 	memset(out, 0, sizeof(*out));
-	status = rec_read_guest(&r, &image, &image_len);
+	r.pc = opt->bios_path || opt->multiboot_path;
+	if (opt->bios_path)
+		status = rec_read_file(&r, opt->bios_path, "--bios", BOOT_BIOS_MAX, &image, &image_len);
+	else if (opt->multiboot_path)
+		status = rec_read_file(&r, opt->multiboot_path, "--multiboot", (size_t)64 << 20, &image, &image_len);
+	else
+		status = rec_read_guest(&r, &image, &image_len);
 	if (status)
 		goto out;
 
@@ -712,7 +907,34 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		goto out;
 	}
 	devbus_set_echo(r.bus, opt->echo_console);
-	memcpy(r.ram + opt->load_addr, image, image_len);
+	if (r.pc) {
+		struct pc_config pcfg = {.ram_bytes = r.ram_size, .disk_path = opt->disk_path, .sercon = true};
+		if (boot_pc_cpuid(r.vm)) {
+			snprintf(err, errlen, "setting the vCPU's CPUID: %s", shim_error(r.vm));
+			status = CLI_STATUS_ENVIRONMENT;
+			goto out;
+		}
+		if (opt->bios_path)
+			rc = boot_load_bios(r.vm, image, image_len, &r.cur, err, errlen);
+		else
+			rc = boot_load_multiboot(r.vm, image, image_len, opt->kernel_cmdline, &r.cur, NULL, NULL, err,
+						 errlen);
+		if (!rc)
+			rc = pc_machine_add(r.bus, &pcfg, err, errlen);
+		if (rc) {
+			char msg[400];
+			snprintf(msg, sizeof(msg), "%s: %s",
+				 opt->disk_path && strstr(err, opt->disk_path) ? "--disk"
+				 : opt->bios_path			      ? opt->bios_path
+									      : opt->multiboot_path,
+				 err);
+			snprintf(err, errlen, "%s", msg);
+			status = rc == -ENOMEM ? CLI_STATUS_ENVIRONMENT : CLI_STATUS_USAGE;
+			goto out;
+		}
+	} else {
+		memcpy(r.ram + opt->load_addr, image, image_len);
+	}
 	r.shadow = malloc(r.ram_size);
 	if (!r.shadow) {
 		snprintf(err, errlen, "cannot allocate %zu bytes for the shadow copy of guest memory", r.ram_size);
@@ -722,7 +944,9 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	memcpy(r.shadow, r.ram, r.ram_size);
 
 	/* CS:IP = 0:ADDR while ADDR fits in IP (the boot-sector convention), else ADDR>>4:ADDR&15. */
-	if (opt->load_addr <= 0xffff)
+	if (r.pc)
+		; /* the loader set the state */
+	else if (opt->load_addr <= 0xffff)
 		x86_state_real(&r.cur, 0, (uint16_t)opt->load_addr, 0);
 	else
 		x86_state_real(&r.cur, (uint16_t)(opt->load_addr >> 4), (uint16_t)(opt->load_addr & 0xf), 0);
@@ -742,7 +966,8 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	status = rec_write_meta(&r, image, image_len);
 	if (status)
 		goto out;
-	if (trace_put_memory(r.t, 0, r.ram, r.ram_size)) {
+	if (trace_put_memory(r.t, 0, r.ram, r.ram_size) ||
+	    (opt->bios_path && trace_put_memory(r.t, 0x100000000ull - image_len, image, image_len))) {
 		snprintf(err, errlen, "%s", trace_error(r.t));
 		status = CLI_STATUS_USAGE;
 		goto out;
@@ -764,6 +989,14 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 			rec_end(&r, REC_END_INTERRUPTED, "signal %d", (int)rec_stop_signal);
 			break;
 		}
+		if (r.pc && pc_reset_requested(r.bus)) {
+			rec_end(&r, REC_END_RESET, "port 0x92 or the i8042 pulsed the reset line");
+			break;
+		}
+		if (opt->vtime_limit && devbus_now(r.bus) >= opt->vtime_limit) {
+			rec_end(&r, REC_END_TIMEOUT, "virtual clock at %llu units", (unsigned long long)devbus_now(r.bus));
+			break;
+		}
 		bool want = rec_predicate(&r, &r.cur);
 		if (want != stepping) {
 			if (shim_set_singlestep(r.vm, want)) {
@@ -773,7 +1006,10 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 			}
 			stepping = want;
 		}
+		if (r.pc && ((rc = rec_checkpoint(&r, false)) || (rc = rec_inject(&r, stepping))))
+			break;
 		rc = stepping ? rec_step_one(&r) : rec_run_to_exit(&r);
+		r.injected = false;
 		if (rc)
 			break;
 	}

@@ -25,6 +25,13 @@ struct rec_options {
 	bool fallback_emu;  /* complete KVM emulation failures in emu */
 	bool echo_console;  /* copy guest serial output to stderr */
 	const char *command_line;
+	/* PC boots: firmware image (started at the reset vector), raw disk on the
+	 * primary IDE master, or a multiboot kernel with its command line. */
+	const char *bios_path;
+	const char *disk_path;
+	const char *multiboot_path;
+	const char *kernel_cmdline;
+	uint64_t vtime_limit; /* virtual clock units (PIT clocks), 0: none */
 };
 
 /* Why a recording ended. */
@@ -36,6 +43,8 @@ enum rec_end {
 	REC_END_EMULATION_FAILURE, /* KVM could not execute an instruction (no --fallback emu) */
 	REC_END_INTERRUPTED,	 /* SIGINT/SIGTERM: the trace is complete up to here */
 	REC_END_GUEST_TF,	 /* step mode: the guest set TF, which KVM's single-step hides from it */
+	REC_END_TIMEOUT,	 /* the virtual clock reached --timeout */
+	REC_END_RESET,		 /* the guest asked the PC for a system reset */
 };
 
 struct rec_summary {
@@ -43,6 +52,8 @@ struct rec_summary {
 	uint64_t insn_steps;
 	uint64_t exits;
 	uint64_t fallback_steps;
+	uint64_t interrupts; /* external interrupts injected */
+	uint64_t vtime;	     /* virtual clock at the end */
 	enum rec_end end;
 	int guest_status; /* REC_END_GUEST_EXIT */
 	char end_detail[160];

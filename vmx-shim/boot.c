@@ -1,0 +1,263 @@
+/* Firmware and multiboot loaders, and the PC machine's CPUID. */
+#include "boot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "pc.h"
+#include "private.h"
+
+#define CPUID_1_EDX_TSC      (1u << 4)
+#define CPUID_1_EDX_APIC     (1u << 9)
+#define CPUID_1_ECX_X2APIC   (1u << 21)
+#define CPUID_1_ECX_DEADLINE (1u << 24)
+#define CPUID_81_EDX_RDTSCP  (1u << 27)
+
+int boot_pc_cpuid(struct shim_vm *vm)
+{
+	struct kvm_cpuid2 *c = vm->cpuid;
+	uint32_t n = 0;
+
+	if (!c)
+		return shim_fail(vm, -EINVAL, "CPUID table missing");
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 e = c->entries[i];
+		if (e.function >= 0x40000000u && e.function <= 0x4fffffffu)
+			continue;
+		if (e.function == 1) {
+			e.edx &= ~(CPUID_1_EDX_TSC | CPUID_1_EDX_APIC);
+			e.ecx &= ~(CPUID_1_ECX_X2APIC | CPUID_1_ECX_DEADLINE);
+		} else if (e.function == 0x80000001u) {
+			e.edx &= ~CPUID_81_EDX_RDTSCP;
+		}
+		c->entries[n++] = e;
+	}
+	c->nent = n;
+	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c) < 0)
+		return shim_fail(vm, -errno, "KVM_SET_CPUID2");
+	vm->ncpuid = n;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+		vm->cpuid_table[i] =
+			(struct shim_cpuid_entry){e->function, e->index, e->flags, e->eax, e->ebx, e->ecx, e->edx};
+	}
+	return 0;
+}
+
+int boot_load_bios(struct shim_vm *vm, const uint8_t *image, size_t len, struct x86_state *st, char *err,
+                   size_t errlen)
+{
+	if (!len || len % 4096 || len > BOOT_BIOS_MAX) {
+		snprintf(err, errlen, "the firmware image has %zu bytes; a BIOS image is a multiple of 4 KiB up to %u MiB",
+		         len, BOOT_BIOS_MAX >> 20);
+		return -EINVAL;
+	}
+	if (shim_ram_size(vm) < 0x100000) {
+		snprintf(err, errlen, "a BIOS needs at least 1 MiB of RAM; raise --mem");
+		return -EINVAL;
+	}
+	int rc = shim_map_rom(vm, 0x100000000ull - len, image, len);
+	if (rc) {
+		snprintf(err, errlen, "mapping the firmware at 4 GiB - %zu: %s", len, shim_error(vm));
+		return rc;
+	}
+	/* The tail below 1 MiB is RAM holding a copy: the firmware makes it writable (PAM) and keeps data there. */
+	size_t alias = len < BOOT_BIOS_ALIAS ? len : BOOT_BIOS_ALIAS;
+	memcpy(shim_ram(vm) + 0x100000 - alias, image + len - alias, alias);
+	x86_state_reset(st);
+	return 0;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Copies file bytes [off, off+filesz) to gpa and zeroes up to memsz; checks every bound. */
+static int mb_place(struct shim_vm *vm, const uint8_t *image, size_t len, uint64_t off, uint64_t filesz,
+                    uint64_t gpa, uint64_t memsz, uint64_t *lo, uint64_t *hi, char *err, size_t errlen)
+{
+	size_t ram = shim_ram_size(vm);
+	if (filesz > memsz || off > len || filesz > len - off) {
+		snprintf(err, errlen, "a segment lies outside the kernel file (offset 0x%llx, %llu bytes)",
+		         (unsigned long long)off, (unsigned long long)filesz);
+		return -EINVAL;
+	}
+	if (gpa > ram || memsz > ram - gpa) {
+		snprintf(err, errlen, "the segment at 0x%llx (%llu bytes) does not fit in %zu MiB of RAM; raise --mem",
+		         (unsigned long long)gpa, (unsigned long long)memsz, ram >> 20);
+		return -EFBIG;
+	}
+	if (memsz && gpa < BOOT_MB_INFO_END && gpa + memsz > BOOT_MB_INFO) {
+		snprintf(err, errlen, "the segment at 0x%llx overlaps the multiboot information at 0x%x-0x%x",
+		         (unsigned long long)gpa, BOOT_MB_INFO, BOOT_MB_INFO_END);
+		return -EINVAL;
+	}
+	memcpy(shim_ram(vm) + gpa, image + off, filesz);
+	memset(shim_ram(vm) + gpa + filesz, 0, memsz - filesz);
+	if (memsz) {
+		if (gpa < *lo)
+			*lo = gpa;
+		if (gpa + memsz > *hi)
+			*hi = gpa + memsz;
+	}
+	return 0;
+}
+
+static int mb_load_elf(struct shim_vm *vm, const uint8_t *image, size_t len, uint32_t *entry, uint64_t *lo,
+                       uint64_t *hi, char *err, size_t errlen)
+{
+	if (len < 52 || image[4] != 1 || image[5] != 1 || rd16(image + 18) != 3 || rd16(image + 16) != 2) {
+		snprintf(err, errlen, "not a 32-bit little-endian x86 ELF executable (and no multiboot address fields)");
+		return -EINVAL;
+	}
+	uint32_t phoff = rd32(image + 28);
+	uint16_t phentsize = rd16(image + 42), phnum = rd16(image + 44);
+	if (phentsize < 32 || phoff > len || (uint64_t)phnum * phentsize > len - phoff) {
+		snprintf(err, errlen, "the ELF program headers lie outside the file");
+		return -EINVAL;
+	}
+	unsigned loads = 0;
+	for (unsigned i = 0; i < phnum; i++) {
+		const uint8_t *ph = image + phoff + (size_t)i * phentsize;
+		if (rd32(ph) != 1) /* PT_LOAD */
+			continue;
+		int rc = mb_place(vm, image, len, rd32(ph + 4), rd32(ph + 16), rd32(ph + 12), rd32(ph + 20), lo, hi,
+		                  err, errlen);
+		if (rc)
+			return rc;
+		loads++;
+	}
+	if (!loads) {
+		snprintf(err, errlen, "the ELF file has no loadable segment");
+		return -EINVAL;
+	}
+	*entry = rd32(image + 24);
+	return 0;
+}
+
+int boot_load_multiboot(struct shim_vm *vm, const uint8_t *image, size_t len, const char *cmdline,
+                        struct x86_state *st, uint64_t *lo_out, uint64_t *hi_out, char *err, size_t errlen)
+{
+	size_t hdr = SIZE_MAX;
+	for (size_t off = 0; off + 12 <= len && off < 8192; off += 4) {
+		if (rd32(image + off) == BOOT_MB_HDR_MAGIC &&
+		    (uint32_t)(rd32(image + off) + rd32(image + off + 4) + rd32(image + off + 8)) == 0) {
+			hdr = off;
+			break;
+		}
+	}
+	if (hdr == SIZE_MAX) {
+		snprintf(err, errlen, "no multiboot header (magic 0x1badb002 with a valid checksum) in the first 8 KiB");
+		return -EINVAL;
+	}
+	uint32_t flags = rd32(image + hdr + 4);
+	/* Bits 0-15 are requirements; this loader meets 0 (no modules to align) and 1 (memory info). */
+	if (flags & 0xfffcu) {
+		snprintf(err, errlen, "the multiboot header requires features this loader lacks (flags 0x%x: video "
+		                      "mode or unknown bits)",
+		         flags);
+		return -EINVAL;
+	}
+	size_t ram = shim_ram_size(vm);
+	if (ram < 0x100000) {
+		snprintf(err, errlen, "a multiboot kernel needs at least 1 MiB of RAM; raise --mem");
+		return -EFBIG;
+	}
+	uint64_t lo = UINT64_MAX, hi = 0;
+	uint32_t entry;
+	int rc;
+	if (flags & 0x10000u) {
+		if (hdr + 32 > len) {
+			snprintf(err, errlen, "the multiboot header's address fields lie outside the file");
+			return -EINVAL;
+		}
+		uint32_t header_addr = rd32(image + hdr + 12), load_addr = rd32(image + hdr + 16);
+		uint32_t load_end = rd32(image + hdr + 20), bss_end = rd32(image + hdr + 24);
+		entry = rd32(image + hdr + 28);
+		if (load_addr > header_addr || header_addr - load_addr > hdr) {
+			snprintf(err, errlen, "the multiboot header_addr 0x%x lies before load_addr 0x%x's file start",
+			         header_addr, load_addr);
+			return -EINVAL;
+		}
+		uint64_t off = hdr - (header_addr - load_addr);
+		uint64_t filesz = load_end ? (uint64_t)load_end - load_addr : len - off;
+		uint64_t memsz = bss_end ? (uint64_t)bss_end - load_addr : filesz;
+		if (load_end && load_end < load_addr) {
+			snprintf(err, errlen, "the multiboot load_end_addr 0x%x is below load_addr 0x%x", load_end,
+			         load_addr);
+			return -EINVAL;
+		}
+		if (memsz < filesz)
+			memsz = filesz;
+		rc = mb_place(vm, image, len, off, filesz, load_addr, memsz, &lo, &hi, err, errlen);
+	} else {
+		rc = mb_load_elf(vm, image, len, &entry, &lo, &hi, err, errlen);
+	}
+	if (rc)
+		return rc;
+
+	/* The information area: info (0x000), memory map (0x100), loader name (0x300), command line (0x400),
+	 * GDT (0xf00). */
+	uint8_t *ram_p = shim_ram(vm), *mbi = ram_p + BOOT_MB_INFO;
+	memset(mbi, 0, BOOT_MB_INFO_END - BOOT_MB_INFO);
+	static const struct {
+		uint64_t base, len;
+		uint32_t type;
+	} map_fixed[] = {{0, 0x9fc00, 1}, {0x9fc00, 0x400, 2}, {0xf0000, 0x10000, 2}};
+	uint8_t *mm = mbi + 0x100;
+	uint32_t mmap_len = 0;
+	for (size_t i = 0; i < sizeof(map_fixed) / sizeof(map_fixed[0]); i++, mmap_len += 24) {
+		wr32(mm + mmap_len, 20);
+		wr64(mm + mmap_len + 4, map_fixed[i].base);
+		wr64(mm + mmap_len + 12, map_fixed[i].len);
+		wr32(mm + mmap_len + 20, map_fixed[i].type);
+	}
+	wr32(mm + mmap_len, 20);
+	wr64(mm + mmap_len + 4, 0x100000);
+	wr64(mm + mmap_len + 12, ram - 0x100000);
+	wr32(mm + mmap_len + 20, 1);
+	mmap_len += 24;
+	snprintf((char *)mbi + 0x300, 0x100, "emudiff");
+	snprintf((char *)mbi + 0x400, 0xb00, "%s", cmdline ? cmdline : "");
+	wr32(mbi + 0, (1u << 0) | (1u << 2) | (1u << 6) | (1u << 9));
+	wr32(mbi + 4, 639);
+	wr32(mbi + 8, (uint32_t)((ram - 0x100000) >> 10));
+	wr32(mbi + 16, BOOT_MB_INFO + 0x400);
+	wr32(mbi + 44, mmap_len);
+	wr32(mbi + 48, BOOT_MB_INFO + 0x100);
+	wr32(mbi + 64, BOOT_MB_INFO + 0x300);
+
+	rc = shim_state_flat32(vm, st, BOOT_MB_INFO + 0xf00, entry, BOOT_MB_INFO);
+	if (rc) {
+		snprintf(err, errlen, "setting up protected mode: %s", shim_error(vm));
+		return rc;
+	}
+	st->gpr[X86_RAX] = BOOT_MB_MAGIC;
+	st->gpr[X86_RBX] = BOOT_MB_INFO;
+	if (lo_out)
+		*lo_out = lo;
+	if (hi_out)
+		*hi_out = hi;
+	return 0;
+}

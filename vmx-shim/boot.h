@@ -1,0 +1,44 @@
+/* vmx-shim loaders for a PC boot: firmware (a BIOS image such as SeaBIOS) and
+ * multiboot (v1) ELF kernels, plus the CPUID the PC machine shows. */
+#ifndef EMUDIFF_BOOT_H
+#define EMUDIFF_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../schema/x86_state.h"
+#include "shim.h"
+
+#define BOOT_BIOS_MAX      (16u << 20) /* largest firmware image */
+#define BOOT_BIOS_ALIAS    (128u << 10) /* the firmware's tail that appears below 1 MiB */
+#define BOOT_MB_INFO       0x9000u      /* multiboot information structure */
+#define BOOT_MB_INFO_END   0xa000u      /* info, memory map, strings and GDT end here */
+#define BOOT_MB_MAGIC      0x2badb002u  /* EAX at the kernel's entry */
+#define BOOT_MB_HDR_MAGIC  0x1badb002u
+
+/* Makes the vCPU's CPUID match the PC machine, which has no TSC that runs in
+ * virtual time and no local APIC: clears TSC, RDTSCP, APIC, x2APIC and
+ * TSC-deadline, and drops the KVM paravirtual leaves (kvmclock reads the
+ * host's TSC). Must come before the first shim_set_state/shim_run. */
+int boot_pc_cpuid(struct shim_vm *vm);
+
+/* Maps a firmware image read-only at 4 GiB - len and copies its last 128 KiB
+ * (all of it when smaller) into RAM just below 1 MiB, where a PC decodes the
+ * BIOS; st gets the reset state (F000:FFF0, CS base FFFF0000). len must be a
+ * multiple of 4 KiB, at most BOOT_BIOS_MAX, and RAM at least 1 MiB. 0 or
+ * -errno with a one-line message in err. */
+int boot_load_bios(struct shim_vm *vm, const uint8_t *image, size_t len, struct x86_state *st, char *err,
+                   size_t errlen);
+
+/* Loads a multiboot (v1) kernel: ELF32 program headers, or the header's
+ * address fields when flag 16 is set. Writes the multiboot information at
+ * BOOT_MB_INFO (mem_lower/upper, command line, memory map, boot loader name)
+ * and sets st as the specification says: 32-bit protected mode, flat 4 GiB
+ * code and data segments (a GDT in the info area), paging off, IF = 0,
+ * EAX = BOOT_MB_MAGIC, EBX = the info address. lo and hi (may be NULL) get the
+ * loaded range. 0 or -errno (-EINVAL: not a multiboot kernel, -EFBIG: does
+ * not fit in RAM) with a message in err. */
+int boot_load_multiboot(struct shim_vm *vm, const uint8_t *image, size_t len, const char *cmdline,
+                        struct x86_state *st, uint64_t *lo, uint64_t *hi, char *err, size_t errlen);
+
+#endif
