@@ -264,7 +264,7 @@ static bool valid_class(const char *s)
 static int parse_row(char *line, unsigned lineno, const char *source, struct differ_rule *r, char *err,
                      size_t errlen)
 {
-	char *col[7], *parts[RULE_MAX_ALTS + 1];
+	char *col[7] = {0}, *parts[RULE_MAX_ALTS + 1];
 	int ncol = split(line, '\t', col, 7);
 	int n;
 
