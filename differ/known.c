@@ -47,7 +47,7 @@ static bool valid_name(const char *s, bool glob)
 static int parse_line(char *line, unsigned lineno, const char *path, struct known_entry *e, char *err,
                       size_t errlen)
 {
-	char *col[4];
+	char *col[4] = {0};
 	int n = 0;
 
 	for (char *p = line;;) {

@@ -75,10 +75,10 @@ struct replayer {
 
 void replay_reference(struct trace *t, char *buf, size_t len)
 {
-	char v[64];
-	if (trace_meta_get(t, "reference", v, sizeof(v)) < 0 || !v[0])
-		snprintf(v, sizeof(v), "unknown");
-	snprintf(buf, len, "%s", v);
+	if (!len)
+		return;
+	if (trace_meta_get(t, "reference", buf, len) < 0 || !buf[0])
+		snprintf(buf, len, "unknown");
 }
 
 const uint8_t *replay_take_input(const struct backend_step_input *in, uint32_t *used, uint8_t kind,
