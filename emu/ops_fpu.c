@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "private.h"
+#include "x87.h"
 
 static enum emu_status fpu_check(struct emu_exec *x)
 {
@@ -42,6 +43,12 @@ static void fninit(struct x86_fpu *f)
 	f->fdp = 0;
 }
 
+static enum emu_status x87_or_unimplemented(struct emu_exec *x)
+{
+	enum emu_status rc = emu_x87(x);
+	return rc == EMU_UNIMPLEMENTED ? emu_unimplemented(x) : rc;
+}
+
 /* D8 - DF */
 enum emu_status em_fpu(struct emu_exec *x)
 {
@@ -67,7 +74,7 @@ enum emu_status em_fpu(struct emu_exec *x)
 		}
 		if (b == 0xd9 && m == 0xd0) /* FNOP */
 			return EMU_OK;
-		return emu_unimplemented(x);
+		return x87_or_unimplemented(x);
 	}
 	if (b == 0xdd && op == 7)
 		return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 2, f->fsw);
@@ -78,7 +85,7 @@ enum emu_status em_fpu(struct emu_exec *x)
 		f->fcw = (uint16_t)v;
 		return EMU_OK;
 	}
-	return emu_unimplemented(x);
+	return x87_or_unimplemented(x);
 }
 
 /* 9B: WAIT faults only when both MP and TS are set */
