@@ -53,7 +53,8 @@ enum emu_status em_mov_from_sreg(struct emu_exec *x)
 	return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 2, x->st->seg[s].selector);
 }
 
-/* 8E: MOV Sreg; MOV SS blocks interrupts and debug traps for one instruction */
+/* 8E: MOV Sreg; MOV SS blocks interrupts and debug traps for one instruction, unless already in a MOV SS shadow
+ * (SDM Vol. 3A 6.8.3: of consecutive SS loads only the first inhibits; KVM and Bochs toggle alike) */
 enum emu_status em_mov_to_sreg(struct emu_exec *x)
 {
 	unsigned s = (x->i->modrm >> 3) & 7;
@@ -64,7 +65,7 @@ enum emu_status em_mov_to_sreg(struct emu_exec *x)
 	EMU_TRY(emu_rm_read(x, 2, &v));
 	EMU_TRY(emu_seg_load(x, s, (uint16_t)v, &seg));
 	x->st->seg[s] = seg;
-	if (s == X86_SS)
+	if (s == X86_SS && !(x->st->events.shadow & X86_SHADOW_MOV_SS))
 		x->new_shadow = X86_SHADOW_MOV_SS;
 	return EMU_OK;
 }

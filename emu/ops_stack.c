@@ -49,7 +49,8 @@ enum emu_status em_pop_sreg(struct emu_exec *x)
 	EMU_TRY(emu_seg_load(x, s, (uint16_t)v, &seg));
 	emu_rsp_add(x, x->i->opsize);
 	x->st->seg[s] = seg;
-	if (s == X86_SS)
+	/* A POP SS right after another SS load starts no new shadow (see em_mov_to_sreg). */
+	if (s == X86_SS && !(x->st->events.shadow & X86_SHADOW_MOV_SS))
 		x->new_shadow = X86_SHADOW_MOV_SS;
 	return EMU_OK;
 }

@@ -38,6 +38,14 @@ static const struct srow rows[] = {
 	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"rflags", 0x2}, {"dr6", DR6 | BS}}, .mout = {{S - 12, C + 3, 4}}),
 	T(P32, CODE("\x17\x90"), .deliver = true, .steps = 2, .in = {{"rflags", 0x2 | TF}}, .min = {{S, 0x10, 4}},
 	  .out = {{"rip", H(1)}, {"rsp", S + 4 - 12}, {"rflags", 0x2}, {"dr6", DR6 | BS}}, .mout = {{S + 4 - 12, C + 2, 4}}),
+	/* Consecutive SS loads: only the first makes a shadow (SDM Vol. 3A 6.8.3), so the trap held over the
+	 * second MOV SS is taken right after it; an STI shadow does not stop MOV SS making its own. */
+	T(P32, CODE("\x8e\xd0"), .in = {{"rax", 0x10}, {"events.shadow", 1}}, .out = {{"events.shadow", 0}}),
+	T(P32, CODE("\x8e\xd0\x8e\xd0"), .steps = 2, .in = {{"rax", 0x10}}, .out = {{"rip", C + 4}, {"events.shadow", 0}}),
+	T(P32, CODE("\x17"), .in = {{"events.shadow", 1}}, .min = {{S, 0x10, 4}}, .out = {{"rsp", S + 4}, {"events.shadow", 0}}),
+	T(P32, CODE("\x8e\xd0"), .in = {{"rax", 0x10}, {"events.shadow", 2}}, .out = {{"events.shadow", 1}}),
+	T(P32, CODE("\x8e\xd0\x8e\xd0"), .deliver = true, .steps = 2, .in = {{"rax", 0x10}, {"rflags", 0x2 | TF}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"rflags", 0x2}, {"dr6", DR6 | BS}}, .mout = {{S - 12, C + 4, 4}}),
 	/* A MOV SS that faults is an ordinary fault: no shadow, no trap. */
 	T(P32, CODE("\x8e\xd0"), .deliver = true, .in = {{"rax", 0x08}, {"rflags", 0x2 | TF}},
 	  .out = {{"rip", H(13)}, {"rsp", S - 16}, {"rflags", 0x2}}, .mout = {{S - 16, 0x08, 4}, {S - 4, 0x2 | TF | RF, 4}}),
