@@ -53,8 +53,8 @@ enum emu_status em_mov_from_sreg(struct emu_exec *x)
 	return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 2, x->st->seg[s].selector);
 }
 
-/* 8E: MOV Sreg; MOV SS blocks interrupts and debug traps for one instruction, unless already in a MOV SS shadow
- * (SDM Vol. 3A 6.8.3: of consecutive SS loads only the first inhibits; KVM and Bochs toggle alike) */
+/* 8E: MOV Sreg; MOV SS blocks interrupts and debug traps for one instruction, unless already in a MOV SS
+ * shadow (SDM Vol. 3A 6.8.3: of consecutive SS loads only the first inhibits; KVM and Bochs toggle alike) */
 enum emu_status em_mov_to_sreg(struct emu_exec *x)
 {
 	unsigned s = (x->i->modrm >> 3) & 7;
