@@ -1,5 +1,6 @@
 /* The decoder: prefixes, opcode tables (decode flags and handler in one row),
  * ModRM/SIB/displacement/immediates, and the 15-byte limit. */
+#include "gated.h"
 #include "private.h"
 
 #define N(f)                                                                                                 \
@@ -647,9 +648,10 @@ const struct emu_opcode emu_twobyte[256] = {
     I(M, em_ud),
 };
 
-/* Three-byte maps: lengths only (0f 38 xx /r, 0f 3a xx /r ib); MOVBE is the one handled. */
+/* Three-byte maps: lengths only (0f 38 xx /r, 0f 3a xx /r ib); MOVBE and CRC32 are the ones handled. */
 static const struct emu_opcode op_0f38 = N(M);
 static const struct emu_opcode op_0f38_movbe = I(M | D_MEM, em_movbe);
+static const struct emu_opcode op_0f38_crc32 = I(M, em_crc32);
 static const struct emu_opcode op_0f3a = N(M | D_IB);
 
 /* 16-bit addressing: base and index registers by rm (0xff: none). */
@@ -745,9 +747,10 @@ opcode:
 			i->map = b == 0x38 ? 2 : 3;
 			NEED(1);
 			b = buf[n++];
-			op = i->map == 3                              ? &op_0f3a
-			     : ((b & 0xfe) == 0xf0 && i->rep != 0xf2) ? &op_0f38_movbe
-			                                              : &op_0f38;
+			op = i->map == 3          ? &op_0f3a
+			     : (b & 0xfe) != 0xf0 ? &op_0f38
+			     : i->rep == 0xf2     ? &op_0f38_crc32
+			                          : &op_0f38_movbe;
 		} else {
 			i->map = 1;
 			op = &emu_twobyte[b];

@@ -2,6 +2,7 @@
  * flag instructions. The flag math is alu.c's; this file moves operands. */
 #include <stdio.h>
 
+#include "gated.h"
 #include "private.h"
 #include "system.h"
 
@@ -252,7 +253,8 @@ enum emu_status em_bsf_bsr(struct emu_exec *x)
 	unsigned w = x->i->width;
 	uint64_t src, f = RFL, r, dst = emu_reg_get(x, x->i->reg, w);
 	enum alu_scanop op;
-	if (x->i->rep == 0xf3)
+	/* Without BMI1 (TZCNT) or ABM (LZCNT) the F3 prefix is ignored. */
+	if (x->i->rep == 0xf3 && emu_cpu_has(x, x->i->b == 0xbc ? EMU_CPU_BMI1 : EMU_CPU_ABM))
 		op = x->i->b == 0xbc ? ALU_TZCNT : ALU_LZCNT;
 	else
 		op = x->i->b == 0xbc ? ALU_BSF : ALU_BSR;
@@ -270,7 +272,7 @@ enum emu_status em_popcnt(struct emu_exec *x)
 {
 	unsigned w = x->i->width;
 	uint64_t src, f = RFL;
-	if (x->i->rep != 0xf3)
+	if (x->i->rep != 0xf3 || !emu_cpu_has(x, EMU_CPU_POPCNT))
 		return EMU_RAISE_UD(x);
 	EMU_TRY(emu_rm_read(x, w, &src));
 	emu_reg_set(x, x->i->reg, w, alu_scan(ALU_POPCNT, w, src, 0, &f));

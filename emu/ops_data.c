@@ -1,5 +1,6 @@
 /* Data movement: MOV forms, segment register moves, LEA, MOVZX/MOVSX/MOVSXD,
  * XCHG, XLAT, far pointer loads, MOVBE. */
+#include "gated.h"
 #include "private.h"
 
 /* 88-8B */
@@ -190,6 +191,8 @@ enum emu_status em_movbe(struct emu_exec *x)
 {
 	unsigned w = x->i->opsize;
 	uint64_t v;
+	if (!emu_cpu_has(x, EMU_CPU_MOVBE))
+		return EMU_RAISE_UD(x);
 	if (x->i->b == 0xf0) {
 		EMU_TRY(emu_rm_read(x, w, &v));
 		emu_reg_set(x, x->i->reg, w, swap_bytes(w, v));

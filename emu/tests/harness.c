@@ -64,6 +64,15 @@ static enum emu_status th_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, u
 	out[1] = 0x756e6547;
 	out[2] = subleaf;
 	out[3] = 0x49656e69;
+	/* SSE4.2, MOVBE, POPCNT, BMI1 and ABM unless a test takes them away. */
+	if (!th.no_cpu_features) {
+		if (leaf == 1)
+			out[2] |= 1u << 20 | 1u << 22 | 1u << 23;
+		if (leaf == 7 && subleaf == 0)
+			out[1] |= 1u << 3;
+		if (leaf == 0x80000001)
+			out[2] |= 1u << 5;
+	}
 	return EMU_OK;
 }
 
@@ -147,6 +156,7 @@ void th_reset(void)
 	memset(th.mem, 0, TH_MEM_SIZE);
 	th.n_writes = 0;
 	th.journal = false;
+	th.no_cpu_features = false;
 	th.j_writes = 0;
 	th.j_bytes = 0;
 	th.n_out = 0;

@@ -26,6 +26,7 @@
 struct th {
 	uint8_t *mem;
 	bool journal;
+	bool no_cpu_features; /* CPUID without MOVBE, POPCNT, SSE4.2, BMI1, ABM */
 	unsigned j_writes, j_bytes;
 	uint64_t j_addr[TH_JOURNAL_WRITES];
 	unsigned j_len[TH_JOURNAL_WRITES];
