@@ -237,10 +237,14 @@ static int compare_mem(const struct differ_input *in, struct differ_diff_list *l
 	uint32_t seq = 0;
 	int ret = 0;
 
+	const struct trace_exit *xv;
+	uint32_t nx = differ_exits(in, &xv);
+
 	for (uint32_t i = 0; i < in->n_expected_writes; i++)
 		cap_e += in->expected_writes[i].len;
-	if (in->expected_exit && in->expected_exit->reason == TRACE_EXIT_MMIO && in->expected_exit->is_write)
-		cap_e += in->expected_exit->size;
+	for (uint32_t i = 0; i < nx; i++)
+		if (xv[i].reason == TRACE_EXIT_MMIO && xv[i].is_write)
+			cap_e += xv[i].size < 16 ? xv[i].size : 16;
 	for (uint32_t i = 0; i < r->n_writes && i < BACKEND_MAX_WRITES; i++)
 		cap_a += r->writes[i].len;
 	if (!cap_e && !cap_a)
@@ -257,11 +261,11 @@ static int compare_mem(const struct differ_input *in, struct differ_diff_list *l
 		for (uint32_t j = 0; j < w->len; j++)
 			ev[ne++] = (struct mem_byte){w->gpa + j, seq++, w->data ? w->data[j] : 0};
 	}
-	/* An MMIO store is a write the backend reports like any other. */
-	if (in->expected_exit && in->expected_exit->reason == TRACE_EXIT_MMIO && in->expected_exit->is_write)
-		for (uint32_t j = 0; j < in->expected_exit->size && j < 16; j++)
-			ev[ne++] =
-			    (struct mem_byte){in->expected_exit->addr + j, seq++, in->expected_exit->data[j]};
+	/* An MMIO store is a write the backend reports like any other; a later store to a byte wins. */
+	for (uint32_t i = 0; i < nx; i++)
+		if (xv[i].reason == TRACE_EXIT_MMIO && xv[i].is_write)
+			for (uint32_t j = 0; j < xv[i].size && j < 16; j++)
+				ev[ne++] = (struct mem_byte){xv[i].addr + j, seq++, xv[i].data[j]};
 	for (uint32_t i = 0; i < r->n_writes && i < BACKEND_MAX_WRITES; i++) {
 		const struct backend_write *w = &r->writes[i];
 		for (uint32_t j = 0; j < w->len && j < sizeof(w->data); j++)
@@ -318,19 +322,9 @@ out:
 	return ret;
 }
 
-static int compare_ports(const struct differ_input *in, struct differ_diff_list *l)
+/* One recorded port access against one of the backend's, in order. */
+static int compare_port(const struct trace_exit *x, const struct backend_port *p, struct differ_diff_list *l)
 {
-	const struct trace_exit *x = in->expected_exit;
-	const struct backend_result *r = in->actual;
-	bool have_exp = x && x->reason == TRACE_EXIT_IO;
-
-	if (!have_exp && r->n_ports == 0)
-		return 0;
-	if (!have_exp)
-		return diff_push(l, "port.addr", 0, r->ports[0].port, 2, DIFFER_MISSING_EXPECTED);
-	if (r->n_ports == 0)
-		return diff_push(l, "port.addr", x->addr, 0, 2, DIFFER_MISSING_ACTUAL);
-	const struct backend_port *p = &r->ports[0];
 	if (p->port != (uint16_t)x->addr && diff_push(l, "port.addr", x->addr, p->port, 2, 0) < 0)
 		return -ENOMEM;
 	if (p->is_out != (x->is_write != 0) &&
@@ -349,6 +343,46 @@ static int compare_ports(const struct differ_input *in, struct differ_diff_list 
 	return 0;
 }
 
+/* The step's recorded port exits against the backend's accesses, pair by pair in order; the first pair
+ * that differs (or the first access one side lacks) is reported. */
+static int compare_ports(const struct differ_input *in, struct differ_diff_list *l)
+{
+	const struct trace_exit *xv;
+	uint32_t nx = differ_exits(in, &xv);
+	const struct backend_result *r = in->actual;
+	uint32_t n_act = r->n_ports < BACKEND_MAX_PORTS ? r->n_ports : BACKEND_MAX_PORTS;
+	uint32_t i = 0, j = 0;
+
+	for (;;) {
+		while (i < nx && xv[i].reason != TRACE_EXIT_IO)
+			i++;
+		if (i >= nx && j >= n_act)
+			return 0;
+		/* A full list may have dropped later accesses: those say nothing. */
+		if (j >= n_act && r->n_ports >= BACKEND_MAX_PORTS)
+			return 0;
+		if (i >= nx)
+			return diff_push(l, "port.addr", 0, r->ports[j].port, 2, DIFFER_MISSING_EXPECTED);
+		if (j >= n_act)
+			return diff_push(l, "port.addr", xv[i].addr, 0, 2, DIFFER_MISSING_ACTUAL);
+		size_t before = l->n;
+		int ret = compare_port(&xv[i], &r->ports[j], l);
+		if (ret < 0 || l->n != before)
+			return ret;
+		i++, j++;
+	}
+}
+
+static bool has_io_exit(const struct differ_input *in)
+{
+	const struct trace_exit *xv;
+	uint32_t nx = differ_exits(in, &xv);
+	for (uint32_t i = 0; i < nx; i++)
+		if (xv[i].reason == TRACE_EXIT_IO || xv[i].reason == TRACE_EXIT_MMIO)
+			return true;
+	return false;
+}
+
 int differ_compare(const struct differ_rules *rules, const struct differ_input *in,
                    struct differ_divergence *out)
 {
@@ -362,9 +396,7 @@ int differ_compare(const struct differ_rules *rules, const struct differ_input *
 		return -EINVAL;
 	/* Fast path: most steps match exactly and touch no memory or port. */
 	if (in->actual->outcome == BACKEND_STEPPED && !in->n_expected_writes && !in->actual->n_writes &&
-	    !in->actual->n_ports &&
-	    (!in->expected_exit ||
-	     (in->expected_exit->reason != TRACE_EXIT_IO && in->expected_exit->reason != TRACE_EXIT_MMIO)) &&
+	    !in->actual->n_ports && !has_io_exit(in) &&
 	    memcmp(in->expected, &in->actual->post, sizeof(*in->expected)) == 0)
 		return 0;
 	memset(out, 0, sizeof(*out));

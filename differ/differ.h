@@ -25,6 +25,10 @@ struct differ_input {
 	const struct trace_write *expected_writes;
 	uint32_t n_expected_writes;
 	const struct trace_exit *expected_exit; /* the recorded I/O of this step, or NULL */
+	/* Every recorded exit of the step, in order (an XCHG with MMIO: a read, then a write); when
+	 * n_expected_exits is 0, expected_exit alone is the step's exit. */
+	const struct trace_exit *expected_exits;
+	uint32_t n_expected_exits;
 	const struct backend_result *actual;
 	uint64_t undefined_rflags; /* flags the instruction leaves undefined */
 	/* Optional: guest memory before the step. When set, a byte written on one side

@@ -9,6 +9,17 @@
 
 #include "differ.h"
 
+/* The recorded exits of a step: expected_exits, else expected_exit alone; returns how many. */
+static inline uint32_t differ_exits(const struct differ_input *in, const struct trace_exit **v)
+{
+	if (in->n_expected_exits && in->expected_exits) {
+		*v = in->expected_exits;
+		return in->n_expected_exits;
+	}
+	*v = in->expected_exit;
+	return in->expected_exit ? 1 : 0;
+}
+
 #define RULE_MAX_ALTS  24
 #define RULE_MAX_GLOBS 24
 #define RULE_MAX_CONDS 8

@@ -619,18 +619,22 @@ static bool only_accessed_bits(const struct differ_diff_list *l)
 	return true;
 }
 
-/* Every differing memory byte lies in the access of the recorded MMIO exit. */
-static bool mem_in_exit(const struct differ_diff_list *l, const struct trace_exit *x)
+/* Every differing memory byte lies in the access of one of the step's recorded MMIO exits. */
+static bool mem_in_exit(const struct differ_diff_list *l, const struct differ_input *in)
 {
+	const struct trace_exit *xv;
+	uint32_t nx = differ_exits(in, &xv);
 	uint64_t addr;
 	bool any = false;
 
-	if (!x || x->reason != TRACE_EXIT_MMIO)
-		return false;
 	for (size_t i = 0; i < l->n; i++) {
 		if (!mem_addr(&l->v[i], &addr))
 			continue;
-		if (addr < x->addr || addr + l->v[i].width > x->addr + (x->size ? x->size : 1))
+		bool inside = false;
+		for (uint32_t k = 0; k < nx && !inside; k++)
+			inside = xv[k].reason == TRACE_EXIT_MMIO && addr >= xv[k].addr &&
+			         addr + l->v[i].width <= xv[k].addr + (xv[k].size ? xv[k].size : 1);
+		if (!inside)
 			return false;
 		any = true;
 	}
@@ -737,7 +741,7 @@ static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx 
 		v = !rep && d->expected.rip == d->pre.rip;
 		break;
 	case COND_EXIT:
-		v = c->in->expected_exit != NULL;
+		v = c->in->expected_exit != NULL || c->in->n_expected_exits;
 		break;
 	case COND_EXP_RAN_ON:
 		v = ran_on(c, &d->actual, &d->expected);
@@ -746,7 +750,7 @@ static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx 
 		v = ran_on(c, &d->expected, &d->actual);
 		break;
 	case COND_EXIT_ADDR:
-		v = mem_in_exit(c->diffs, c->in->expected_exit);
+		v = mem_in_exit(c->diffs, c->in);
 		break;
 	case COND_FLAGS:
 		v = c->diffs->rflags_diff && !(c->diffs->rflags_diff & ~k->flags);

@@ -253,7 +253,8 @@ static int collect_event(void *arg, const struct trace_event *e)
 	return 0;
 }
 
-static const struct trace_exit *exit_of(struct replayer *r, uint64_t step)
+/* The recorded exits of a step, in order: the first, and their number in *n. */
+static const struct trace_exit *exits_of(struct replayer *r, uint64_t step, uint32_t *n)
 {
 	size_t lo = 0, hi = r->n_exits;
 	while (lo < hi) {
@@ -263,7 +264,11 @@ static const struct trace_exit *exit_of(struct replayer *r, uint64_t step)
 		else
 			hi = mid;
 	}
-	return lo < r->n_exits && r->exits[lo].step == step ? &r->exits[lo] : NULL;
+	uint32_t k = 0;
+	while (lo + k < r->n_exits && r->exits[lo + k].step == step)
+		k++;
+	*n = k;
+	return k ? &r->exits[lo] : NULL;
 }
 
 static const struct trace_event *event_of(struct replayer *r, uint64_t step)
@@ -535,6 +540,8 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 	struct backend_step_input in = {
 	    .step = s->index, .inputs = s->inputs, .n_inputs = s->n_inputs, .event = event_of(r, s->index)};
 	int stop = 0, ret;
+	uint32_t n_exits = 0;
+	const struct trace_exit *exits = exits_of(r, s->index, &n_exits);
 
 	for (size_t k = 0; k < r->n_bk; k++) {
 		struct rbackend *bk = &r->bk[k];
@@ -585,7 +592,9 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		    .expected = expected,
 		    .expected_writes = s->writes,
 		    .n_expected_writes = s->n_writes,
-		    .expected_exit = exit_of(r, s->index),
+		    .expected_exit = exits,
+		    .expected_exits = exits,
+		    .n_expected_exits = n_exits,
 		    .actual = res,
 		    .undefined_rflags = len ? emu_undefined_flags(insn, len, mode) : 0,
 		    .read_pre_mem = img_read,

@@ -20,7 +20,8 @@ struct fx {
 	struct trace_write w[4];
 	uint8_t wdata[4][16];
 	struct trace_exit exit;
-	uint8_t oldmem[16]; /* memory at 0x500 before the step */
+	struct trace_exit exits[4]; /* several exits of one step */
+	uint8_t oldmem[16];         /* memory at 0x500 before the step */
 };
 
 struct tcase {
@@ -419,6 +420,50 @@ static void s_mmio_write(struct fx *fx)
 	fx->res.writes[0] = (struct backend_write){.gpa = 0xfee000b0, .len = 4};
 	fx->res.n_writes = 1;
 }
+static void s_xchg_mmio(struct fx *fx)
+{
+	/* xchg [0xfeb00804], eax: an MMIO read then an MMIO write of 0xcafef00d in the same step. */
+	fx->exits[0] = (struct trace_exit){.reason = TRACE_EXIT_MMIO, .addr = 0xfeb00804, .size = 4};
+	memcpy(fx->exits[0].data, "\x11\x22\x33\x44", 4);
+	fx->exits[1] =
+	    (struct trace_exit){.reason = TRACE_EXIT_MMIO, .addr = 0xfeb00804, .size = 4, .is_write = 1};
+	memcpy(fx->exits[1].data, "\x0d\xf0\xfe\xca", 4);
+	fx->in.expected_exit = &fx->exits[0];
+	fx->in.expected_exits = fx->exits;
+	fx->in.n_expected_exits = 2;
+	fx->res.writes[0] =
+	    (struct backend_write){.gpa = 0xfeb00804, .len = 4, .data = {0x0d, 0xf0, 0xfe, 0xca}};
+	fx->res.n_writes = 1;
+}
+static void s_xchg_mmio_value(struct fx *fx)
+{
+	s_xchg_mmio(fx);
+	fx->res.writes[0].data[0] = 0x0e;
+}
+static void s_outs_two(struct fx *fx)
+{
+	for (int i = 0; i < 2; i++) {
+		fx->exits[i] = (struct trace_exit){
+		    .reason = TRACE_EXIT_IO, .addr = 0x3f8, .size = 1, .is_write = 1, .count = 1};
+		fx->exits[i].data[0] = (uint8_t)(0x41 + i);
+		fx->res.ports[i] =
+		    (struct backend_port){.port = 0x3f8, .size = 1, .is_out = true, .value = 0x41u + i};
+	}
+	fx->in.expected_exit = &fx->exits[0];
+	fx->in.expected_exits = fx->exits;
+	fx->in.n_expected_exits = 2;
+	fx->res.n_ports = 2;
+}
+static void s_outs_second_value(struct fx *fx)
+{
+	s_outs_two(fx);
+	fx->res.ports[1].value = 0x43;
+}
+static void s_outs_second_missing(struct fx *fx)
+{
+	s_outs_two(fx);
+	fx->res.n_ports = 1;
+}
 static void s_alu(struct fx *fx)
 {
 	fx->res.post.gpr[X86_RAX] = 5;
@@ -511,6 +556,15 @@ static const struct tcase cases[] = {
       "the recording stayed on cmp eax, 0x44556677 at an exit", "rip"),
     R("MMIO store the recording lists as an exit", {0x87, 0x05, 0x04, 0x08, 0xb0, 0xfe}, 6, P32,
       s_mmio_store_unrecorded, 1, "io", "MMIO access at mem[0xfeb00804]", "mem[0xfeb00804]"),
+    R("xchg with MMIO: read and write exits of one step", {0x87, 0x05, 0x04, 0x08, 0xb0, 0xfe}, 6, P32,
+      s_xchg_mmio, 0, NULL, NULL, NULL),
+    R("xchg with MMIO: the second exit's store differs", {0x87, 0x05, 0x04, 0x08, 0xb0, 0xfe}, 6, P32,
+      s_xchg_mmio_value, 1, "io", "recorded 0xd, backend 0xe", "mem[0xfeb00804]"),
+    R("two OUTs in one step, both alike", {0xf3, 0x6e}, 2, RM, s_outs_two, 0, NULL, NULL, NULL),
+    R("two OUTs in one step, the second value differs", {0xf3, 0x6e}, 2, RM, s_outs_second_value, 1, "io",
+      "port.value after rep outsb dx, byte ptr [si]: expected 0x42, got 0x43", "port.value"),
+    R("two OUTs in one step, the backend made one", {0xf3, 0x6e}, 2, RM, s_outs_second_missing, 1, "io",
+      "expected 0x3f8, got none", "port.addr"),
     R("rep outsb: RF", {0xf3, 0x6e}, 2, RM, s_rf, 1, "string.rep", "RF differ after rep outsb", "rflags"),
     R("popf: TF", {0x9d}, 1, RM, s_tf, 1, "flags.tf", "TF differs after popf: expected 0x2, got 0x102",
       "rflags"),
