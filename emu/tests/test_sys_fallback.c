@@ -1,5 +1,6 @@
-/* The recorder's demand fallback: KVM's emulator on PVM hosts cannot run a protected-mode IRET
- * or INT n; with --fallback emu, emu runs them and the guests pmiret and pmint exit with 0. */
+/* The recorder's demand fallback: KVM's emulator on PVM hosts cannot run a protected-mode IRET,
+ * INT n, DAA, BOUND, x87 and more; with --fallback emu, emu runs them and the guests pmiret,
+ * pmint and kvmgaps exit with 0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,6 +52,12 @@ static void test_pmint(void **state)
 	record("pmint");
 }
 
+static void test_kvmgaps(void **state)
+{
+	(void)state;
+	record("kvmgaps");
+}
+
 int main(void)
 {
 	int fd = open("/dev/kvm", O_RDWR);
@@ -68,6 +75,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pmiret),
 	    cmocka_unit_test(test_pmint),
+	    cmocka_unit_test(test_kvmgaps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
