@@ -88,6 +88,15 @@ int differ_compare(const struct differ_rules *rules, const struct differ_input *
 struct differ_known;
 int differ_known_load(const char *path, struct differ_known **out, char *err, size_t errlen);
 bool differ_known_match(struct differ_known *k, const struct differ_divergence *d);
+/* The run the list is applied to: the trace's guest image name (basename), its reference kind
+ * ("kvm-emulator", "silicon") and the replay mode ("per-step", "continuous"). Entries under a scope line
+ * apply only when it matches; before this call they apply nowhere. */
+void differ_known_set_run(struct differ_known *k, const char *guest, const char *reference,
+                          const char *replay);
+/* Whether entry i applies to the run (no scope, or a scope that matches it). */
+bool differ_known_active(const struct differ_known *k, size_t i);
+/* Entry i's steps as written: "*", "395", "100-120,300". */
+const char *differ_known_steps(const struct differ_known *k, size_t i);
 void differ_known_free(struct differ_known *k);
 /* Entries of the list and how many divergences each matched so far. */
 size_t differ_known_count(const struct differ_known *k);

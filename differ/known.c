@@ -1,5 +1,6 @@
 /* The known-divergence list (--known FILE): TSV lines
- * backend<TAB>class<TAB>step-or-*<TAB>comment; see differ/README.md. */
+ * backend<TAB>class<TAB>steps<TAB>comment, and scope lines "[guest=G reference=R replay=M]"
+ * restricting the entries below them to some traces; see differ/README.md. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -9,12 +10,26 @@
 
 #include "private.h"
 
+#define KNOWN_MAX_RANGES 16
+
+/* A scope line: globs on the trace's guest image, its reference kind and the replay mode ("" = any). */
+struct known_scope {
+	char guest[64];
+	char reference[32];
+	char replay[16];
+};
+
 struct known_entry {
 	unsigned line;
 	char backend[16];
 	char cls[40];
 	bool any_step;
-	uint64_t step;
+	uint64_t step; /* the first step of the first range */
+	uint32_t n_ranges;
+	uint64_t lo[KNOWN_MAX_RANGES], hi[KNOWN_MAX_RANGES]; /* inclusive step ranges */
+	char step_text[64];
+	struct known_scope scope;
+	bool scoped;
 	char comment[160];
 	uint64_t hits;
 };
@@ -23,6 +38,8 @@ struct differ_known {
 	char source[256];
 	size_t n, cap;
 	struct known_entry *v;
+	bool run_set;
+	char guest[64], reference[32], replay[16];
 };
 
 static int known_error(char *err, size_t errlen, const char *path, unsigned line, const char *msg,
@@ -71,21 +88,96 @@ static int parse_line(char *line, unsigned lineno, const char *path, struct know
 		return known_error(err, errlen, path, lineno, "bad class", col[1]);
 	snprintf(e->backend, sizeof(e->backend), "%s", col[0]);
 	snprintf(e->cls, sizeof(e->cls), "%s", col[1]);
+	if (strlen(col[2]) >= sizeof(e->step_text))
+		return known_error(err, errlen, path, lineno, "step list too long", col[2]);
+	snprintf(e->step_text, sizeof(e->step_text), "%s", col[2]);
 	if (strcmp(col[2], "*") == 0) {
 		e->any_step = true;
 	} else {
-		char *end;
-		errno = 0;
-		if (!isdigit((unsigned char)col[2][0]))
-			return known_error(err, errlen, path, lineno,
-			                   "step must be a decimal number or *, not", col[2]);
-		e->step = strtoull(col[2], &end, 10);
-		if (errno || *end)
-			return known_error(err, errlen, path, lineno,
-			                   "step must be a decimal number or *, not", col[2]);
+		/* N, N-M (inclusive), or a comma list of those */
+		const char *p = col[2];
+		for (;;) {
+			char *end;
+			uint64_t lo, hi;
+			errno = 0;
+			if (!isdigit((unsigned char)*p))
+				goto bad_step;
+			lo = hi = strtoull(p, &end, 10);
+			if (errno)
+				goto bad_step;
+			if (*end == '-') {
+				if (!isdigit((unsigned char)end[1]))
+					goto bad_step;
+				hi = strtoull(end + 1, &end, 10);
+				if (errno || hi < lo)
+					goto bad_step;
+			}
+			if (e->n_ranges == KNOWN_MAX_RANGES)
+				return known_error(err, errlen, path, lineno, "more than 16 step ranges in",
+				                   col[2]);
+			e->lo[e->n_ranges] = lo;
+			e->hi[e->n_ranges] = hi;
+			e->n_ranges++;
+			if (!*end)
+				break;
+			if (*end != ',')
+				goto bad_step;
+			p = end + 1;
+		}
+		e->step = e->lo[0];
 	}
 	if (n == 4)
 		snprintf(e->comment, sizeof(e->comment), "%s", col[3]);
+	return 0;
+bad_step:
+	return known_error(err, errlen, path, lineno, "steps must be *, N, N-M or a comma list of those, not",
+	                   col[2]);
+}
+
+static bool valid_glob(const char *s)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._-*?/+", *s))
+			return false;
+	return true;
+}
+
+/* "[guest=G reference=R replay=M]": each key at most once, values are globs; "[]" or "[*]" is every trace. */
+static int parse_scope(char *line, unsigned lineno, const char *path, struct known_scope *sc, bool *scoped,
+                       char *err, size_t errlen)
+{
+	char *end = strrchr(line, ']');
+	memset(sc, 0, sizeof(*sc));
+	*scoped = false;
+	if (!end || end[strspn(end + 1, " \t") + 1])
+		return known_error(err, errlen, path, lineno, "a scope line must end with ']'", NULL);
+	*end = '\0';
+	for (char *tok = strtok(line + 1, " \t"); tok; tok = strtok(NULL, " \t")) {
+		char *eq = strchr(tok, '=');
+		char *dst;
+		size_t cap;
+		if (!strcmp(tok, "*"))
+			continue;
+		if (!eq)
+			return known_error(err, errlen, path, lineno, "expected key=glob in the scope, not",
+			                   tok);
+		*eq = '\0';
+		if (!strcmp(tok, "guest"))
+			dst = sc->guest, cap = sizeof(sc->guest);
+		else if (!strcmp(tok, "reference"))
+			dst = sc->reference, cap = sizeof(sc->reference);
+		else if (!strcmp(tok, "replay"))
+			dst = sc->replay, cap = sizeof(sc->replay);
+		else
+			return known_error(err, errlen, path, lineno,
+			                   "unknown scope key (guest, reference, replay):", tok);
+		if (dst[0])
+			return known_error(err, errlen, path, lineno, "scope key given twice:", tok);
+		if (!eq[1] || strlen(eq + 1) >= cap || !valid_glob(eq + 1))
+			return known_error(err, errlen, path, lineno, "bad scope value", eq + 1);
+		snprintf(dst, cap, "%s", eq + 1);
+		*scoped = true;
+	}
 	return 0;
 }
 
@@ -110,6 +202,9 @@ int differ_known_load(const char *path, struct differ_known **out, char *err, si
 		goto out;
 	}
 	snprintf(k->source, sizeof(k->source), "%s", path);
+	struct known_scope scope;
+	memset(&scope, 0, sizeof(scope));
+	bool scoped = false;
 	while (fgets(line, sizeof(line), f)) {
 		size_t n = strlen(line);
 		lineno++;
@@ -125,6 +220,12 @@ int differ_known_load(const char *path, struct differ_known **out, char *err, si
 			p++;
 		if (!*p || *p == '#')
 			continue;
+		if (*p == '[') {
+			ret = parse_scope((char *)p, lineno, path, &scope, &scoped, err, errlen);
+			if (ret < 0)
+				goto out;
+			continue;
+		}
 		if (k->n == k->cap) {
 			size_t ncap = k->cap ? k->cap * 2 : 32;
 			struct known_entry *v = realloc(k->v, ncap * sizeof(*v));
@@ -138,6 +239,8 @@ int differ_known_load(const char *path, struct differ_known **out, char *err, si
 		ret = parse_line(line, lineno, path, &k->v[k->n], err, errlen);
 		if (ret < 0)
 			goto out;
+		k->v[k->n].scope = scope;
+		k->v[k->n].scoped = scoped;
 		k->n++;
 	}
 	if (ferror(f)) {
@@ -153,6 +256,43 @@ out:
 	return ret;
 }
 
+void differ_known_set_run(struct differ_known *k, const char *guest, const char *reference,
+                          const char *replay)
+{
+	if (!k)
+		return;
+	k->run_set = true;
+	snprintf(k->guest, sizeof(k->guest), "%s", guest ? guest : "");
+	snprintf(k->reference, sizeof(k->reference), "%s", reference ? reference : "");
+	snprintf(k->replay, sizeof(k->replay), "%s", replay ? replay : "");
+}
+
+static bool scope_field(const char *pat, const char *value)
+{
+	return !pat[0] || differ_glob(pat, value);
+}
+
+bool differ_known_active(const struct differ_known *k, size_t i)
+{
+	if (!k || i >= k->n)
+		return false;
+	const struct known_entry *e = &k->v[i];
+	if (!e->scoped)
+		return true;
+	return k->run_set && scope_field(e->scope.guest, k->guest) &&
+	       scope_field(e->scope.reference, k->reference) && scope_field(e->scope.replay, k->replay);
+}
+
+static bool step_in(const struct known_entry *e, uint64_t step)
+{
+	if (e->any_step)
+		return true;
+	for (uint32_t i = 0; i < e->n_ranges; i++)
+		if (step >= e->lo[i] && step <= e->hi[i])
+			return true;
+	return false;
+}
+
 bool differ_known_match(struct differ_known *k, const struct differ_divergence *d)
 {
 	bool hit = false;
@@ -161,12 +301,17 @@ bool differ_known_match(struct differ_known *k, const struct differ_divergence *
 		struct known_entry *e = &k->v[i];
 		if (!differ_glob(e->backend, d->backend) || !differ_glob(e->cls, d->cls))
 			continue;
-		if (!e->any_step && e->step != d->step)
+		if (!step_in(e, d->step) || !differ_known_active(k, i))
 			continue;
 		e->hits++;
 		hit = true;
 	}
 	return hit;
+}
+
+const char *differ_known_steps(const struct differ_known *k, size_t i)
+{
+	return k && i < k->n ? k->v[i].step_text : "";
 }
 
 void differ_known_free(struct differ_known *k)

@@ -380,7 +380,7 @@ int differ_results_add_known(struct differ_results *r, const struct differ_known
 	const char *backend, *cls, *comment, *source;
 	bool any;
 	uint64_t step;
-	char sbuf[32];
+	char sbuf[64];
 
 	if (!r)
 		return -EINVAL;
@@ -391,7 +391,12 @@ int differ_results_add_known(struct differ_results *r, const struct differ_known
 		return db_error(r, "known");
 	for (size_t i = 0;
 	     differ_known_entry(k, i, &line, &backend, &cls, &any, &step, &comment, &source) == 0; i++) {
-		snprintf(sbuf, sizeof(sbuf), any ? "*" : "%" PRIu64, step);
+		/* Entries scoped to other traces or modes are not part of this run's list. */
+		if (!differ_known_active(k, i))
+			continue;
+		snprintf(sbuf, sizeof(sbuf), "%s", differ_known_steps(k, i));
+		if (!sbuf[0])
+			snprintf(sbuf, sizeof(sbuf), any ? "*" : "%" PRIu64, step);
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, source, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int(st, 2, (int)line);

@@ -872,6 +872,13 @@ int replay_run(const struct replay_options *opt, struct replay_summary *sum, cha
 			ret = -EINVAL;
 			goto out;
 		}
+		/* Scoped known entries apply by the trace's guest image, reference and replay mode. */
+		char guest[256] = "";
+		if (trace_meta_get(r.t, "guest_image", guest, sizeof(guest)) < 0)
+			guest[0] = '\0';
+		const char *base = strrchr(guest, '/');
+		differ_known_set_run(r.known, base ? base + 1 : guest, sum->reference,
+		                     opt->continuous ? "continuous" : "per-step");
 	}
 	ret = open_backends(&r);
 	if (ret < 0)

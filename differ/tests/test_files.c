@@ -56,8 +56,14 @@ static const struct bad_file bad_rules[] = {
 
 static const struct bad_file bad_known[] = {
     B("emu\tiret.real\n", ":1: expected backend<TAB>class<TAB>step-or-*<TAB>comment"),
-    B("# c\nemu\tiret.real\tlater\tx\n", ":2: step must be a decimal number or *, not 'later'"),
-    B("emu\tiret.real\t12x\tx\n", ":1: step must be a decimal number or *"),
+    B("# c\nemu\tiret.real\tlater\tx\n", ":2: steps must be *, N, N-M or a comma list of those, not 'later'"),
+    B("emu\tiret.real\t12x\tx\n", ":1: steps must be *, N, N-M"),
+    B("emu\tiret.real\t12-10\tx\n", ":1: steps must be *, N, N-M"),
+    B("emu\tiret.real\t1,\tx\n", ":1: steps must be *, N, N-M"),
+    B("[guest=io.bin\nemu\tiret.real\t1\tx\n", ":1: a scope line must end with ']'"),
+    B("# c\n[trace=io.bin]\n", ":2: unknown scope key (guest, reference, replay): 'trace'"),
+    B("[guest]\n", ":1: expected key=glob in the scope, not 'guest'"),
+    B("[guest=a guest=b]\n", ":1: scope key given twice: 'guest'"),
     B("emu\tIRET\t*\tx\n", ":1: bad class 'IRET'"),
     B("\tiret.real\t*\tx\n", ":1: bad backend name"),
 };
@@ -185,6 +191,13 @@ static void test_shipped_files(void **state)
 	if (differ_known_load(path, &k, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	differ_known_free(k);
+	/* The corpus regression test's list. */
+	snprintf(path, sizeof(path), "%s/corpus/known.tsv", src);
+	if (access(path, F_OK) == 0) {
+		if (differ_known_load(path, &k, err, sizeof(err)) < 0)
+			fail_msg("%s", err);
+		differ_known_free(k);
+	}
 }
 
 static struct differ_divergence *div_of(const char *backend, const char *cls, uint64_t step)
@@ -231,6 +244,55 @@ static void test_known_matching(void **state)
 	differ_known_free(k);
 }
 
+/* Scope lines restrict the entries below them; step lists and ranges. */
+static void test_known_scopes(void **state)
+{
+	struct differ_known *k;
+	char err[300];
+	(void)state;
+
+	const char *path = write_file("known.tsv", "unicorn\tshadow.mov_ss\t4\tevery trace\n"
+	                                           "[guest=io.bin reference=kvm-emulator]\n"
+	                                           "emu\tstring.rep\t250-260,391\tio only\n"
+	                                           "[guest=strings.bin replay=continuous]\n"
+	                                           "emu\tstring.rep\t*\tstrings, continuous\n"
+	                                           "[]\n"
+	                                           "kvm\tio\t7\tevery trace again\n");
+	assert_int_equal(differ_known_load(path, &k, err, sizeof(err)), 0);
+	assert_int_equal(differ_known_count(k), 4);
+	assert_string_equal(differ_known_steps(k, 1), "250-260,391");
+
+	/* Before the run is named, scoped entries apply nowhere. */
+	assert_true(differ_known_match(k, div_of("unicorn", "shadow.mov_ss", 4)));
+	assert_false(differ_known_match(k, div_of("emu", "string.rep", 250)));
+	assert_false(differ_known_active(k, 1));
+
+	differ_known_set_run(k, "io.bin", "kvm-emulator", "per-step");
+	assert_true(differ_known_active(k, 0));
+	assert_true(differ_known_active(k, 1));
+	assert_false(differ_known_active(k, 2));
+	assert_true(differ_known_active(k, 3));
+	assert_true(differ_known_match(k, div_of("emu", "string.rep", 250)));
+	assert_true(differ_known_match(k, div_of("emu", "string.rep", 260)));
+	assert_true(differ_known_match(k, div_of("emu", "string.rep", 391)));
+	assert_false(differ_known_match(k, div_of("emu", "string.rep", 261)));
+	assert_false(differ_known_match(k, div_of("emu", "string.rep", 249)));
+	assert_true(differ_known_match(k, div_of("kvm", "io", 7)));
+
+	differ_known_set_run(k, "io.bin", "silicon", "per-step");
+	assert_false(differ_known_match(k, div_of("emu", "string.rep", 250)));
+
+	differ_known_set_run(k, "strings.bin", "kvm-emulator", "per-step");
+	assert_false(differ_known_match(k, div_of("emu", "string.rep", 11)));
+	differ_known_set_run(k, "strings.bin", "kvm-emulator", "continuous");
+	assert_true(differ_known_match(k, div_of("emu", "string.rep", 11)));
+	assert_false(differ_known_active(k, 1));
+
+	assert_int_equal(differ_known_hits(k, 1), 3);
+	assert_int_equal(differ_known_hits(k, 2), 1);
+	differ_known_free(k);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -255,6 +317,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_rules),      cmocka_unit_test(test_bad_known),
 	    cmocka_unit_test(test_missing_files),  cmocka_unit_test(test_rules_from_path),
 	    cmocka_unit_test(test_known_matching), cmocka_unit_test(test_shipped_files),
+	    cmocka_unit_test(test_known_scopes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
