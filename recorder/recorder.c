@@ -5,8 +5,8 @@
 #include "recorder.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +14,13 @@
 #include <unistd.h>
 
 #include "../emu/emu.h"
+#include "../schema/sha256.h"
 #include "../schema/trace.h"
 #include "../vmx-shim/boot.h"
 #include "../vmx-shim/devices.h"
 #include "../vmx-shim/pc.h"
 #include "../vmx-shim/shim.h"
 #include "private.h"
-#include "../schema/sha256.h"
 
 static volatile sig_atomic_t rec_stop_signal;
 
@@ -32,15 +32,15 @@ static void rec_on_signal(int sig)
 const char *rec_end_name(enum rec_end end)
 {
 	static const char *const names[] = {
-		[REC_END_GUEST_EXIT] = "guest exit",
-		[REC_END_HALT] = "guest halted",
-		[REC_END_SHUTDOWN] = "triple fault (shutdown)",
-		[REC_END_MAX_STEPS] = "--max-steps reached",
-		[REC_END_EMULATION_FAILURE] = "KVM emulation failure",
-		[REC_END_INTERRUPTED] = "interrupted",
-		[REC_END_GUEST_TF] = "guest single-steps itself",
-		[REC_END_TIMEOUT] = "virtual-time timeout",
-		[REC_END_RESET] = "guest requested a system reset",
+	    [REC_END_GUEST_EXIT] = "guest exit",
+	    [REC_END_HALT] = "guest halted",
+	    [REC_END_SHUTDOWN] = "triple fault (shutdown)",
+	    [REC_END_MAX_STEPS] = "--max-steps reached",
+	    [REC_END_EMULATION_FAILURE] = "KVM emulation failure",
+	    [REC_END_INTERRUPTED] = "interrupted",
+	    [REC_END_GUEST_TF] = "guest single-steps itself",
+	    [REC_END_TIMEOUT] = "virtual-time timeout",
+	    [REC_END_RESET] = "guest requested a system reset",
 	};
 	return (unsigned)end < sizeof(names) / sizeof(names[0]) ? names[end] : "?";
 }
@@ -70,7 +70,8 @@ int rec_add_write(struct rec *r, uint64_t gpa, const uint8_t *data, uint32_t len
 		r->arena_cap = cap;
 	}
 	memcpy(r->arena + r->arena_used, data, len);
-	r->writes[r->n_writes++] = (struct trace_write){.gpa = gpa, .len = len, .data = r->arena + r->arena_used};
+	r->writes[r->n_writes++] =
+	    (struct trace_write){.gpa = gpa, .len = len, .data = r->arena + r->arena_used};
 	r->arena_used += len;
 	return 0;
 }
@@ -125,8 +126,8 @@ static void rec_snapshot_page(void *arg, uint64_t gpa)
 		r->err = rc;
 }
 
-static int rec_add_input(struct rec *r, enum trace_input_kind kind, uint64_t addr, unsigned size, uint32_t count,
-			 const uint8_t *data)
+static int rec_add_input(struct rec *r, enum trace_input_kind kind, uint64_t addr, unsigned size,
+                         uint32_t count, const uint8_t *data)
 {
 	if (r->n_inputs == REC_MAX_INPUTS)
 		return -E2BIG;
@@ -143,26 +144,26 @@ static int rec_add_input(struct rec *r, enum trace_input_kind kind, uint64_t add
 static int rec_append_exit(struct rec *r, uint64_t step, const struct shim_exit *ex)
 {
 	static const uint32_t reason[] = {
-		[SHIM_EXIT_IO] = TRACE_EXIT_IO,
-		[SHIM_EXIT_MMIO] = TRACE_EXIT_MMIO,
-		[SHIM_EXIT_HLT] = TRACE_EXIT_HLT,
-		[SHIM_EXIT_DEBUG] = TRACE_EXIT_DEBUG,
-		[SHIM_EXIT_SHUTDOWN] = TRACE_EXIT_SHUTDOWN,
-		[SHIM_EXIT_INTERNAL_ERROR] = TRACE_EXIT_INTERNAL_ERROR,
-		[SHIM_EXIT_FAIL_ENTRY] = TRACE_EXIT_FAIL_ENTRY,
-		[SHIM_EXIT_INTR] = TRACE_EXIT_OTHER,
-		[SHIM_EXIT_OTHER] = TRACE_EXIT_OTHER,
+	    [SHIM_EXIT_IO] = TRACE_EXIT_IO,
+	    [SHIM_EXIT_MMIO] = TRACE_EXIT_MMIO,
+	    [SHIM_EXIT_HLT] = TRACE_EXIT_HLT,
+	    [SHIM_EXIT_DEBUG] = TRACE_EXIT_DEBUG,
+	    [SHIM_EXIT_SHUTDOWN] = TRACE_EXIT_SHUTDOWN,
+	    [SHIM_EXIT_INTERNAL_ERROR] = TRACE_EXIT_INTERNAL_ERROR,
+	    [SHIM_EXIT_FAIL_ENTRY] = TRACE_EXIT_FAIL_ENTRY,
+	    [SHIM_EXIT_INTR] = TRACE_EXIT_OTHER,
+	    [SHIM_EXIT_OTHER] = TRACE_EXIT_OTHER,
 	};
 	struct trace_exit e = {
-		.step = step,
-		.reason = reason[ex->kind],
-		.kvm_reason = ex->kvm_reason,
-		.addr = ex->addr,
-		.size = ex->size,
-		.is_write = ex->is_write,
-		.count = ex->count,
-		.data_len = ex->data_len < sizeof(e.data) ? ex->data_len : sizeof(e.data),
-		.suberror = ex->suberror,
+	    .step = step,
+	    .reason = reason[ex->kind],
+	    .kvm_reason = ex->kvm_reason,
+	    .addr = ex->addr,
+	    .size = ex->size,
+	    .is_write = ex->is_write,
+	    .count = ex->count,
+	    .data_len = ex->data_len < sizeof(e.data) ? ex->data_len : sizeof(e.data),
+	    .suberror = ex->suberror,
 	};
 	memcpy(e.data, ex->data, e.data_len);
 	r->summary->exits++;
@@ -177,8 +178,9 @@ static int rec_answer_io(struct rec *r, struct shim_exit *ex)
 		unsigned size = ex->size, count = ex->count ? ex->count : 1;
 		uint8_t *buf = ex->pio_data ? ex->pio_data : ex->data;
 		if (!ex->pio_data && (size_t)size * count > sizeof(ex->data)) {
-			snprintf(r->errbuf, r->errlen, "port 0x%llx: %u x %u-byte I/O without KVM's data buffer",
-				 (unsigned long long)ex->addr, count, size);
+			snprintf(r->errbuf, r->errlen,
+			         "port 0x%llx: %u x %u-byte I/O without KVM's data buffer",
+			         (unsigned long long)ex->addr, count, size);
 			return -E2BIG;
 		}
 		devbus_pio(r->bus, (uint16_t)ex->addr, size, ex->is_write, buf, count);
@@ -187,8 +189,8 @@ static int rec_answer_io(struct rec *r, struct shim_exit *ex)
 			size_t total = (size_t)size * count;
 			for (size_t off = 0; off < total; off += sizeof(ex->data)) {
 				size_t n = total - off < sizeof(ex->data) ? total - off : sizeof(ex->data);
-				rc = rec_add_input(r, TRACE_INPUT_PIO_IN, ex->addr, (unsigned)n, (uint32_t)(n / size),
-						   buf + off);
+				rc = rec_add_input(r, TRACE_INPUT_PIO_IN, ex->addr, (unsigned)n,
+				                   (uint32_t)(n / size), buf + off);
 				if (rc)
 					return rc;
 			}
@@ -214,7 +216,7 @@ static int rec_answer_io(struct rec *r, struct shim_exit *ex)
  * complete. Exits are appended at `step`, or with `held` kept there (up to REC_MAX_HELD)
  * for the caller to append once it knows their step. */
 static int rec_answer_collect(struct rec *r, struct shim_exit *ex, uint64_t step, struct shim_exit *held,
-			      size_t *n_held)
+                              size_t *n_held)
 {
 	for (;;) {
 		int rc = rec_answer_io(r, ex);
@@ -234,7 +236,8 @@ static int rec_answer_collect(struct rec *r, struct shim_exit *ex, uint64_t step
 			return rc;
 		}
 		if (ex->kind != SHIM_EXIT_IO && ex->kind != SHIM_EXIT_MMIO) {
-			snprintf(r->errbuf, r->errlen, "KVM exit %u in the middle of an I/O instruction", ex->kvm_reason);
+			snprintf(r->errbuf, r->errlen, "KVM exit %u in the middle of an I/O instruction",
+			         ex->kvm_reason);
 			return -EIO;
 		}
 	}
@@ -273,8 +276,17 @@ static int rec_opcode(const uint8_t *insn, unsigned len, enum x86_mode mode)
 	for (unsigned i = 0; i < len; i++) {
 		uint8_t b = insn[i];
 		switch (b) {
-		case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
-		case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+		case 0x26:
+		case 0x2e:
+		case 0x36:
+		case 0x3e:
+		case 0x64:
+		case 0x65:
+		case 0x66:
+		case 0x67:
+		case 0xf0:
+		case 0xf2:
+		case 0xf3:
 			continue;
 		default:
 			if (mode == X86_MODE_LONG64 && (b & 0xf0) == 0x40)
@@ -312,7 +324,8 @@ static bool rec_predicate(const struct rec *r, const struct x86_state *st)
 	return false;
 }
 
-static void rec_end(struct rec *r, enum rec_end end, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void rec_end(struct rec *r, enum rec_end end, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void rec_end(struct rec *r, enum rec_end end, const char *fmt, ...)
 {
@@ -329,13 +342,13 @@ static void rec_end(struct rec *r, enum rec_end end, const char *fmt, ...)
 static int rec_append(struct rec *r, enum trace_step_kind kind, const struct x86_state *pre)
 {
 	struct trace_step s = {
-		.index = r->summary->steps,
-		.kind = kind,
-		.pre = *pre,
-		.n_writes = (uint32_t)r->n_writes,
-		.writes = r->writes,
-		.n_inputs = (uint32_t)r->n_inputs,
-		.inputs = r->inputs,
+	    .index = r->summary->steps,
+	    .kind = kind,
+	    .pre = *pre,
+	    .n_writes = (uint32_t)r->n_writes,
+	    .writes = r->writes,
+	    .n_inputs = (uint32_t)r->n_inputs,
+	    .inputs = r->inputs,
 	};
 	int rc = trace_append_step(r->t, &s);
 	if (rc) {
@@ -356,14 +369,15 @@ static void rec_idle(struct rec *r)
 {
 	if (!(r->cur.rflags & X86_RFLAGS_IF)) {
 		rec_end(r, REC_END_HALT, "HLT with interrupts off at %04x:%llx", r->cur.seg[X86_CS].selector,
-			(unsigned long long)r->cur.rip);
+		        (unsigned long long)r->cur.rip);
 		return;
 	}
 	for (unsigned n = 0; !devbus_intr_pending(r->bus); n++) {
 		uint64_t now = devbus_now(r->bus), next = devbus_next_deadline(r->bus);
 		if (next == DEVBUS_NEVER || n >= (1u << 20)) {
-			rec_end(r, REC_END_HALT, "HLT at %04x:%llx with no interrupt to come (masked or no source)",
-				r->cur.seg[X86_CS].selector, (unsigned long long)r->cur.rip);
+			rec_end(r, REC_END_HALT,
+			        "HLT at %04x:%llx with no interrupt to come (masked or no source)",
+			        r->cur.seg[X86_CS].selector, (unsigned long long)r->cur.rip);
 			return;
 		}
 		if (r->opt->vtime_limit && next >= r->opt->vtime_limit) {
@@ -400,9 +414,10 @@ static int rec_emulation_failure(struct rec *r, const struct x86_state *pre, str
 		for (unsigned i = 0; i < ex->data_len && i < 15; i++)
 			snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, "%02x ", ex->data[i]);
 		rec_end(r, REC_END_EMULATION_FAILURE,
-			"KVM's emulator cannot execute the instruction at %04x:%llx (%s); rerun with --fallback emu "
-			"to complete it in emu",
-			pre->seg[X86_CS].selector, (unsigned long long)pre->rip, bytes);
+		        "KVM's emulator cannot execute the instruction at %04x:%llx (%s); rerun with "
+		        "--fallback emu "
+		        "to complete it in emu",
+		        pre->seg[X86_CS].selector, (unsigned long long)pre->rip, bytes);
 		return 0;
 	}
 	return rec_fallback_step(r, pre);
@@ -445,14 +460,14 @@ static int rec_step_one(struct rec *r)
 	case SHIM_EXIT_SHUTDOWN:
 		rc = rec_append_exit(r, r->summary->steps, &ex);
 		rec_end(r, REC_END_SHUTDOWN, "triple fault at %04x:%llx", pre.seg[X86_CS].selector,
-			(unsigned long long)pre.rip);
+		        (unsigned long long)pre.rip);
 		return rc;
 	case SHIM_EXIT_INTERNAL_ERROR:
 		return rec_emulation_failure(r, &pre, &ex);
 	default:
 		snprintf(r->errbuf, r->errlen, "unexpected KVM exit %u (%s) at %04x:%llx", ex.kvm_reason,
-			 ex.kind == SHIM_EXIT_FAIL_ENTRY ? "entry failed" : "unhandled", pre.seg[X86_CS].selector,
-			 (unsigned long long)pre.rip);
+		         ex.kind == SHIM_EXIT_FAIL_ENTRY ? "entry failed" : "unhandled",
+		         pre.seg[X86_CS].selector, (unsigned long long)pre.rip);
 		return -EIO;
 	}
 	/* A step that began with an injected interrupt ran the handler's first instruction, not pre's. */
@@ -471,9 +486,9 @@ static int rec_step_one(struct rec *r)
 		return rc;
 	if (!r->injected && (opcode == 0x9d || opcode == 0xcf) && rec_guest_sets_tf(r, &pre)) {
 		rec_end(r, REC_END_GUEST_TF,
-			"the guest sets EFLAGS.TF at %04x:%llx; KVM hides and swallows guest TF while it "
-			"single-steps, so record this guest with --mode exits",
-			pre.seg[X86_CS].selector, (unsigned long long)pre.rip);
+		        "the guest sets EFLAGS.TF at %04x:%llx; KVM hides and swallows guest TF while it "
+		        "single-steps, so record this guest with --mode exits",
+		        pre.seg[X86_CS].selector, (unsigned long long)pre.rip);
 		return 0;
 	}
 	devbus_advance(r->bus, 1);
@@ -482,7 +497,8 @@ static int rec_step_one(struct rec *r)
 }
 
 /* Instruction length of OUT/HLT forms that exit after the instruction, so the pre-state can be rebuilt. */
-static unsigned rec_post_exit_insn_len(const struct rec *r, const struct x86_state *post, const struct shim_exit *ex)
+static unsigned rec_post_exit_insn_len(const struct rec *r, const struct x86_state *post,
+                                       const struct shim_exit *ex)
 {
 	enum x86_mode mode = x86_state_mode(post);
 	for (unsigned len = 1; len <= 15 && len <= post->rip; len++) {
@@ -558,7 +574,7 @@ static int rec_run_to_exit(struct rec *r)
 	case SHIM_EXIT_SHUTDOWN:
 		rc = rec_append_exit(r, r->summary->steps, &ex);
 		rec_end(r, REC_END_SHUTDOWN, "triple fault at %04x:%llx", at_exit.seg[X86_CS].selector,
-			(unsigned long long)at_exit.rip);
+		        (unsigned long long)at_exit.rip);
 		return rc;
 	case SHIM_EXIT_INTERNAL_ERROR:
 		return rec_emulation_failure(r, &at_exit, &ex);
@@ -569,7 +585,7 @@ static int rec_run_to_exit(struct rec *r)
 		/* fall through */
 	default:
 		snprintf(r->errbuf, r->errlen, "unexpected KVM exit %u at %04x:%llx", ex.kvm_reason,
-			 at_exit.seg[X86_CS].selector, (unsigned long long)at_exit.rip);
+		         at_exit.seg[X86_CS].selector, (unsigned long long)at_exit.rip);
 		return -EIO;
 	}
 	if (rc)
@@ -598,7 +614,8 @@ static int rec_run_to_exit(struct rec *r)
 		/* The RUN step ends where the next step begins: at this instruction's pre-state. */
 		rc = shim_dirty_pages(r->vm, rec_diff_page, r);
 		if (rc || r->err) {
-			snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
+			snprintf(r->errbuf, r->errlen, "dirty log: %s",
+			         rc ? shim_error(r->vm) : strerror(-r->err));
 			return rc ? rc : r->err;
 		}
 		for (size_t i = 0; i < n_held && !rc; i++)
@@ -636,16 +653,17 @@ static int rec_read_guest(struct rec *r, uint8_t **image, size_t *len)
 	if (sb.st_size == 0 || (uint64_t)sb.st_size + r->opt->load_addr > r->opt->mem_bytes ||
 	    (uint64_t)sb.st_size + r->opt->load_addr > 0x100000) {
 		snprintf(r->errbuf, r->errlen,
-			 "%s: %lld bytes do not fit between the load address 0x%llx and the end of memory or of the "
-			 "first MiB; use a smaller image, --load or --mem",
-			 path, (long long)sb.st_size, (unsigned long long)r->opt->load_addr);
+		         "%s: %lld bytes do not fit between the load address 0x%llx and the end of memory or "
+		         "of the "
+		         "first MiB; use a smaller image, --load or --mem",
+		         path, (long long)sb.st_size, (unsigned long long)r->opt->load_addr);
 		fclose(f);
 		return CLI_STATUS_USAGE;
 	}
 	*image = malloc((size_t)sb.st_size);
 	if (!*image || fread(*image, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
 		snprintf(r->errbuf, r->errlen, "%s: cannot read the guest image: %s", path,
-			 *image ? strerror(errno ? errno : EIO) : "out of memory");
+		         *image ? strerror(errno ? errno : EIO) : "out of memory");
 		fclose(f);
 		return CLI_STATUS_USAGE;
 	}
@@ -655,24 +673,26 @@ static int rec_read_guest(struct rec *r, uint8_t **image, size_t *len)
 }
 
 /* A whole file for --bios / --multiboot (or a disk to hash); 0 or a cli status with the message in errbuf. */
-static int rec_read_file(struct rec *r, const char *path, const char *option, size_t max, uint8_t **buf, size_t *len)
+static int rec_read_file(struct rec *r, const char *path, const char *option, size_t max, uint8_t **buf,
+                         size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	struct stat sb;
 	if (!f) {
-		snprintf(r->errbuf, r->errlen, "%s: cannot open the %s file: %s", path, option, strerror(errno));
+		snprintf(r->errbuf, r->errlen, "%s: cannot open the %s file: %s", path, option,
+		         strerror(errno));
 		return CLI_STATUS_USAGE;
 	}
 	if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode) || sb.st_size == 0 || (uint64_t)sb.st_size > max) {
-		snprintf(r->errbuf, r->errlen, "%s: %s takes a regular, non-empty file of at most %zu MiB", path,
-			 option, max >> 20);
+		snprintf(r->errbuf, r->errlen, "%s: %s takes a regular, non-empty file of at most %zu MiB",
+		         path, option, max >> 20);
 		fclose(f);
 		return CLI_STATUS_USAGE;
 	}
 	*buf = malloc((size_t)sb.st_size);
 	if (!*buf || fread(*buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
 		snprintf(r->errbuf, r->errlen, "%s: cannot read the %s file: %s", path, option,
-			 *buf ? strerror(errno ? errno : EIO) : "out of memory");
+		         *buf ? strerror(errno ? errno : EIO) : "out of memory");
 		free(*buf);
 		*buf = NULL;
 		fclose(f);
@@ -724,7 +744,8 @@ static int rec_checkpoint(struct rec *r, bool force)
 static int rec_inject(struct rec *r, bool stepping)
 {
 	bool pending = devbus_intr_pending(r->bus);
-	bool ready = pending && (r->cur.rflags & X86_RFLAGS_IF) && !r->cur.events.shadow && shim_can_inject(r->vm);
+	bool ready =
+	    pending && (r->cur.rflags & X86_RFLAGS_IF) && !r->cur.events.shadow && shim_can_inject(r->vm);
 	bool window = pending && !ready && !stepping;
 	if (window != r->irq_window) {
 		shim_request_irq_window(r->vm, window);
@@ -754,12 +775,14 @@ static int rec_inject(struct rec *r, bool stepping)
 static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 {
 	char buf[512], sha[65];
-	const char *mode = r->opt->mode == REC_MODE_STEP ? "step" : r->opt->mode == REC_MODE_EXITS ? "exits" : "demand";
+	const char *mode = r->opt->mode == REC_MODE_STEP    ? "step"
+	                   : r->opt->mode == REC_MODE_EXITS ? "exits"
+	                                                    : "demand";
 	enum shim_flavour fl = shim_flavour(r->vm);
 	sha256_hex(image, image_len, sha);
-	const char *image_path = r->opt->bios_path      ? r->opt->bios_path
-				 : r->opt->multiboot_path ? r->opt->multiboot_path
-							  : r->opt->guest_path;
+	const char *image_path = r->opt->bios_path        ? r->opt->bios_path
+	                         : r->opt->multiboot_path ? r->opt->multiboot_path
+	                                                  : r->opt->guest_path;
 	const char *base = strrchr(image_path, '/');
 	int rc = 0;
 	rc |= trace_meta_set(r->t, "tool_version", "emudiff " EMUDIFF_VERSION);
@@ -771,7 +794,7 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 	if (r->opt->mode == REC_MODE_DEMAND) {
 		if (r->opt->demand == REC_DEMAND_RIP)
 			snprintf(buf, sizeof(buf), "rip=0x%llx-0x%llx", (unsigned long long)r->opt->rip_lo,
-				 (unsigned long long)r->opt->rip_hi);
+			         (unsigned long long)r->opt->rip_hi);
 		else
 			snprintf(buf, sizeof(buf), "%s", r->opt->demand == REC_DEMAND_REAL ? "real" : "cpl0");
 		rc |= trace_meta_set(r->t, "demand", buf);
@@ -779,42 +802,51 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 	rc |= trace_meta_set(r->t, "command_line", r->opt->command_line);
 	rc |= trace_meta_set(r->t, "host_cpu", rec_host_cpu(buf, sizeof(buf)));
 	if (r->opt->bios_path)
-		snprintf(buf, sizeof(buf),
-			 "ram 0x0-0x%llx; firmware rom 0x%llx-0x100000000 (read-only); its last %zu KiB copied "
-			 "into ram at 0x%llx-0x100000; start at the reset vector f000:fff0 (cs base 0xffff0000)",
-			 (unsigned long long)r->ram_size, (unsigned long long)(0x100000000ull - image_len),
-			 (image_len < BOOT_BIOS_ALIAS ? image_len : BOOT_BIOS_ALIAS) >> 10,
-			 (unsigned long long)(0x100000 - (image_len < BOOT_BIOS_ALIAS ? image_len : BOOT_BIOS_ALIAS)));
+		snprintf(
+		    buf, sizeof(buf),
+		    "ram 0x0-0x%llx; firmware rom 0x%llx-0x100000000 (read-only); its last %zu KiB copied "
+		    "into ram at 0x%llx-0x100000; start at the reset vector f000:fff0 (cs base 0xffff0000)",
+		    (unsigned long long)r->ram_size, (unsigned long long)(0x100000000ull - image_len),
+		    (image_len < BOOT_BIOS_ALIAS ? image_len : BOOT_BIOS_ALIAS) >> 10,
+		    (unsigned long long)(0x100000 -
+		                         (image_len < BOOT_BIOS_ALIAS ? image_len : BOOT_BIOS_ALIAS)));
 	else if (r->opt->multiboot_path)
-		snprintf(buf, sizeof(buf),
-			 "ram 0x0-0x%llx; multiboot kernel; information at 0x%x; start 32-bit protected mode at "
-			 "0x%llx with eax 0x%x",
-			 (unsigned long long)r->ram_size, BOOT_MB_INFO, (unsigned long long)r->cur.rip, BOOT_MB_MAGIC);
+		snprintf(
+		    buf, sizeof(buf),
+		    "ram 0x0-0x%llx; multiboot kernel; information at 0x%x; start 32-bit protected mode at "
+		    "0x%llx with eax 0x%x",
+		    (unsigned long long)r->ram_size, BOOT_MB_INFO, (unsigned long long)r->cur.rip,
+		    BOOT_MB_MAGIC);
 	else
 		snprintf(buf, sizeof(buf),
-			 "ram 0x0-0x%llx; mmio-test 0x%llx-0x%llx; load 0x%llx; start real mode 0000:%04llx",
-			 (unsigned long long)r->ram_size, (unsigned long long)DEVBUS_MMIO_TEST_BASE,
-			 (unsigned long long)(DEVBUS_MMIO_TEST_BASE + DEVBUS_MMIO_TEST_SIZE),
-			 (unsigned long long)r->opt->load_addr, (unsigned long long)r->opt->load_addr);
+		         "ram 0x0-0x%llx; mmio-test 0x%llx-0x%llx; load 0x%llx; start real mode 0000:%04llx",
+		         (unsigned long long)r->ram_size, (unsigned long long)DEVBUS_MMIO_TEST_BASE,
+		         (unsigned long long)(DEVBUS_MMIO_TEST_BASE + DEVBUS_MMIO_TEST_SIZE),
+		         (unsigned long long)r->opt->load_addr, (unsigned long long)r->opt->load_addr);
 	rc |= trace_meta_set(r->t, "memory_layout", buf);
 	snprintf(buf, sizeof(buf), "%zu", r->ram_size);
 	rc |= trace_meta_set(r->t, "ram_bytes", buf);
 	if (r->pc) {
-		rc |= trace_meta_set(r->t, "clock_unit",
-				     "PIT input clocks (1.193182 MHz): the clock advances by one per recorded "
-				     "instruction (step) and per exit (exits); a HLT with IF set jumps it to the next "
-				     "device deadline");
-		rc |= trace_meta_set(r->t, "machine",
-				     "pc: 8259A pair, 8254 + port 0x61, cmos/rtc, i440fx + piix3 isa/ide, fw_cfg, "
-				     "i8042, port 0x92, ata disk on the primary master, com1, debug ports 0x402/0xe9");
+		rc |= trace_meta_set(
+		    r->t, "clock_unit",
+		    "PIT input clocks (1.193182 MHz): the clock advances by one per recorded "
+		    "instruction (step) and per exit (exits); a HLT with IF set jumps it to the next "
+		    "device deadline");
+		rc |= trace_meta_set(
+		    r->t, "machine",
+		    "pc: 8259A pair, 8254 + port 0x61, cmos/rtc, i440fx + piix3 isa/ide, fw_cfg, "
+		    "i8042, port 0x92, ata disk on the primary master, com1, debug ports 0x402/0xe9");
 		rc |= trace_meta_set(r->t, "rtc_epoch", PC_RTC_EPOCH);
-		rc |= trace_meta_set(r->t, "interrupts", "events rows: type 0 = external interrupt from the 8259A, "
-							 "injected before the step they name");
-		rc |= trace_meta_set(r->t, "device_checkpoints",
-				     "devices@N: hex devbus_save() before step N, at step 0, every 16384 steps and at "
-				     "the end");
+		rc |= trace_meta_set(r->t, "interrupts",
+		                     "events rows: type 0 = external interrupt from the 8259A, "
+		                     "injected before the step they name");
+		rc |= trace_meta_set(
+		    r->t, "device_checkpoints",
+		    "devices@N: hex devbus_save() before step N, at step 0, every 16384 steps and at "
+		    "the end");
 		if (r->opt->multiboot_path)
-			rc |= trace_meta_set(r->t, "kernel_cmdline", r->opt->kernel_cmdline ? r->opt->kernel_cmdline : "");
+			rc |= trace_meta_set(r->t, "kernel_cmdline",
+			                     r->opt->kernel_cmdline ? r->opt->kernel_cmdline : "");
 		if (r->opt->vtime_limit) {
 			snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->opt->vtime_limit);
 			rc |= trace_meta_set(r->t, "vtime_limit", buf);
@@ -831,7 +863,8 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 			sha256_hex(disk, disk_len, sha);
 			rc |= trace_meta_set(r->t, "disk_sha256", sha);
 		} else {
-			rc |= trace_meta_set(r->t, "disk_sha256", "not hashed (unreadable or larger than 1 GiB)");
+			rc |= trace_meta_set(r->t, "disk_sha256",
+			                     "not hashed (unreadable or larger than 1 GiB)");
 			r->errbuf[0] = 0;
 		}
 		free(disk);
@@ -865,8 +898,8 @@ static int rec_finish(struct rec *r)
 	if (r->summary->end == REC_END_GUEST_EXIT)
 		trace_meta_set(r->t, "guest_status", buf);
 	char reason[256];
-	snprintf(reason, sizeof(reason), "%s%s%s", rec_end_name(r->summary->end), r->summary->end_detail[0] ? ": " : "",
-		 r->summary->end_detail);
+	snprintf(reason, sizeof(reason), "%s%s%s", rec_end_name(r->summary->end),
+	         r->summary->end_detail[0] ? ": " : "", r->summary->end_detail);
 	int rc = trace_finish(r->t, &r->cur, reason);
 	if (rc)
 		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
@@ -875,7 +908,8 @@ static int rec_finish(struct rec *r)
 
 int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *err, size_t errlen)
 {
-	struct rec r = {.opt = opt, .summary = out, .errbuf = err, .errlen = errlen, .last_checkpoint = UINT64_MAX};
+	struct rec r = {
+	    .opt = opt, .summary = out, .errbuf = err, .errlen = errlen, .last_checkpoint = UINT64_MAX};
 	uint8_t *image = NULL;
 	size_t image_len = 0;
 	int status = 0, rc;
@@ -885,13 +919,16 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	if (opt->bios_path)
 		status = rec_read_file(&r, opt->bios_path, "--bios", BOOT_BIOS_MAX, &image, &image_len);
 	else if (opt->multiboot_path)
-		status = rec_read_file(&r, opt->multiboot_path, "--multiboot", (size_t)64 << 20, &image, &image_len);
+		status = rec_read_file(&r, opt->multiboot_path, "--multiboot", (size_t)64 << 20, &image,
+		                       &image_len);
 	else
 		status = rec_read_guest(&r, &image, &image_len);
 	if (status)
 		goto out;
 
-	struct shim_config cfg = {.ram_bytes = opt->mem_bytes, .dirty_log = true};
+	/* A native run can write more pages than KVM's dirty ring holds: outside step mode use the bitmap. */
+	struct shim_config cfg = {
+	    .ram_bytes = opt->mem_bytes, .dirty_log = true, .no_dirty_ring = opt->mode != REC_MODE_STEP};
 	rc = shim_open(&r.vm, &cfg);
 	if (rc) {
 		snprintf(err, errlen, "%s", shim_last_open_error());
@@ -908,7 +945,8 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	}
 	devbus_set_echo(r.bus, opt->echo_console);
 	if (r.pc) {
-		struct pc_config pcfg = {.ram_bytes = r.ram_size, .disk_path = opt->disk_path, .sercon = true};
+		struct pc_config pcfg = {
+		    .ram_bytes = r.ram_size, .disk_path = opt->disk_path, .sercon = true};
 		if (boot_pc_cpuid(r.vm)) {
 			snprintf(err, errlen, "setting the vCPU's CPUID: %s", shim_error(r.vm));
 			status = CLI_STATUS_ENVIRONMENT;
@@ -917,17 +955,17 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		if (opt->bios_path)
 			rc = boot_load_bios(r.vm, image, image_len, &r.cur, err, errlen);
 		else
-			rc = boot_load_multiboot(r.vm, image, image_len, opt->kernel_cmdline, &r.cur, NULL, NULL, err,
-						 errlen);
+			rc = boot_load_multiboot(r.vm, image, image_len, opt->kernel_cmdline, &r.cur, NULL,
+			                         NULL, err, errlen);
 		if (!rc)
 			rc = pc_machine_add(r.bus, &pcfg, err, errlen);
 		if (rc) {
 			char msg[400];
 			snprintf(msg, sizeof(msg), "%s: %s",
-				 opt->disk_path && strstr(err, opt->disk_path) ? "--disk"
-				 : opt->bios_path			      ? opt->bios_path
-									      : opt->multiboot_path,
-				 err);
+			         opt->disk_path && strstr(err, opt->disk_path) ? "--disk"
+			         : opt->bios_path                              ? opt->bios_path
+			                                                       : opt->multiboot_path,
+			         err);
 			snprintf(err, errlen, "%s", msg);
 			status = rc == -ENOMEM ? CLI_STATUS_ENVIRONMENT : CLI_STATUS_USAGE;
 			goto out;
@@ -937,7 +975,8 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	}
 	r.shadow = malloc(r.ram_size);
 	if (!r.shadow) {
-		snprintf(err, errlen, "cannot allocate %zu bytes for the shadow copy of guest memory", r.ram_size);
+		snprintf(err, errlen, "cannot allocate %zu bytes for the shadow copy of guest memory",
+		         r.ram_size);
 		status = CLI_STATUS_ENVIRONMENT;
 		goto out;
 	}
@@ -994,7 +1033,8 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 			break;
 		}
 		if (opt->vtime_limit && devbus_now(r.bus) >= opt->vtime_limit) {
-			rec_end(&r, REC_END_TIMEOUT, "virtual clock at %llu units", (unsigned long long)devbus_now(r.bus));
+			rec_end(&r, REC_END_TIMEOUT, "virtual clock at %llu units",
+			        (unsigned long long)devbus_now(r.bus));
 			break;
 		}
 		bool want = rec_predicate(&r, &r.cur);

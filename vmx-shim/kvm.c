@@ -357,7 +357,8 @@ static int enable_dirty_ring(struct shim_vm *vm)
 	return 0;
 }
 
-/* Moves the ring's entries into dirty_bitmap/dirty_list and hands the entries back to KVM. */
+/* Moves the ring's entries into dirty_bitmap/dirty_list and hands the entries back to KVM; the number
+ * harvested or -errno. */
 static int harvest_dirty_ring(struct shim_vm *vm)
 {
 	uint32_t harvested = 0;
@@ -380,10 +381,17 @@ static int harvest_dirty_ring(struct shim_vm *vm)
 		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
 		vm->dirty_ring_next++;
 		harvested++;
+		/* A whole ring at once means KVM pushed past its end (measured on PVM, which emulates
+		 * instructions in batches without checking the soft limit): pages were lost and the
+		 * ring is out of step with KVM's reset index for good. */
+		if (harvested >= vm->dirty_ring_entries)
+			return shim_fail(vm, -EOVERFLOW,
+			                 "dirty ring: more than %u pages written in one run; the ring overflowed",
+			                 vm->dirty_ring_entries);
 	}
 	if (harvested && ioctl(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
 		return shim_fail(vm, -errno, "KVM_RESET_DIRTY_RINGS");
-	return 0;
+	return (int)harvested;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -437,7 +445,7 @@ static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
 		if (!vm->dirty_bitmap)
 			return shim_fail(vm, -ENOMEM, "dirty bitmap");
 	}
-	if (vm->dirty_log && (r = enable_dirty_ring(vm)))
+	if (vm->dirty_log && !cfg->no_dirty_ring && (r = enable_dirty_ring(vm)))
 		return r;
 	if ((r = set_slot(vm, 0, ram_flags(vm), 0, vm->ram_size, vm->ram)))
 		return r;
@@ -710,8 +718,12 @@ int shim_run(struct shim_vm *vm, struct shim_exit *exit)
 	/* A full dirty ring is emptied here and the vCPU re-entered: callers never see it. */
 	while ((rr = ioctl(vm->vcpu_fd, KVM_RUN, 0)) == 0 && run->exit_reason == KVM_EXIT_DIRTY_RING_FULL) {
 		int e = harvest_dirty_ring(vm);
-		if (e)
+		if (e < 0)
 			return e;
+		/* Full with nothing to harvest: KVM would report it again forever. */
+		if (e == 0)
+			return shim_fail(vm, -EOVERFLOW, "KVM_RUN: the dirty ring is full but holds no entry to "
+			                                 "harvest (out of step with KVM)");
 	}
 	if (rr < 0) {
 		int err = -errno;
@@ -863,7 +875,7 @@ int shim_step_raw(struct shim_vm *vm, uint64_t n, uint64_t *done)
 static int dirty_pages_from_ring(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), void *arg)
 {
 	int r = harvest_dirty_ring(vm);
-	if (r)
+	if (r < 0)
 		return r;
 	qsort(vm->dirty_list, vm->dirty_list_len, sizeof(uint64_t), cmp_u64);
 	for (size_t i = 0; i < vm->dirty_list_len; i++) {

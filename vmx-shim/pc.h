@@ -3,7 +3,7 @@
  * with port 0x61, CMOS/RTC with a fixed date, i440FX host bridge + PIIX3 ISA
  * and IDE functions in PCI configuration space (0xCF8/0xCFC), QEMU fw_cfg
  * (0x510/0x511), i8042 keyboard controller, port 0x92, and an ATA disk on the
- * primary IDE channel.
+ * primary IDE channel; PIIX4 power management with the ACPI PM timer.
  *
  * Time: every device counts in PIT input clocks (1.193182 MHz); one unit of
  * the bus's virtual clock is one PIT clock. The run loop decides what a unit
@@ -23,6 +23,8 @@
 #define PC_RTC_EPOCH   "2024-01-01 00:00:00 (Monday)"
 #define PC_FWCFG_PORT  0x510u /* selector; data at 0x511 */
 #define PC_BIOS_LOW    0xe0000u /* the firmware's last 128 KiB appear here, in RAM */
+#define PC_PM_PORT     0xb000u  /* PIIX4 PM I/O space (PM timer at +8), where SeaBIOS puts it */
+#define PC_PM_SIZE     0x40u
 
 /* Device names on the bus (also the keys of their checkpoint records). */
 #define PC_DEV_PIC    "pic"
@@ -49,7 +51,8 @@ int pc_machine_add(struct devbus *bus, const struct pc_config *cfg, char *err, s
 int pc_pic_add(struct devbus *bus);  /* 0x20-0x21, 0xa0-0xa1, ELCR 0x4d0-0x4d1; the bus's intc */
 int pc_pit_add(struct devbus *bus);  /* 0x40-0x43 and port 0x61; channel 0 drives IRQ 0 */
 int pc_cmos_add(struct devbus *bus, uint64_t ram_bytes); /* 0x70-0x71; periodic interrupt on IRQ 8 */
-int pc_pci_add(struct devbus *bus);  /* 0xcf8-0xcff: 00:00.0 i440FX, 00:01.0 PIIX3, 00:01.1 PIIX3 IDE */
+/* 0xcf8-0xcff: 00:00.0 i440FX, 00:01.0 PIIX3, 00:01.1 PIIX3 IDE, 00:01.3 PIIX4 PM; PM I/O at PC_PM_PORT */
+int pc_pci_add(struct devbus *bus);
 int pc_fwcfg_add(struct devbus *bus, const struct pc_config *cfg);
 int pc_ata_add(struct devbus *bus, const char *disk_path, char *err, size_t errlen); /* IRQ 14/15 */
 int pc_i8042_add(struct devbus *bus); /* 0x60, 0x64; IRQ 1 and 12 */

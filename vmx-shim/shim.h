@@ -27,6 +27,9 @@ const char *shim_reference_name(enum shim_flavour f);
 struct shim_config {
 	size_t ram_bytes; /* guest RAM at GPA 0, a multiple of 4 KiB, at most SHIM_RAM_MAX */
 	bool dirty_log;   /* track writes to RAM */
+	/* Use the KVM_GET_DIRTY_LOG bitmap even where KVM has the dirty ring: a
+	 * native run (exits mode) can write more pages than the ring holds. */
+	bool no_dirty_ring;
 };
 
 /* -ENOENT/-EACCES/-ENODEV: /dev/kvm missing or unusable (exit status 3);
