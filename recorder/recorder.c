@@ -29,6 +29,21 @@ static void rec_on_signal(int sig)
 	rec_stop_signal = sig;
 }
 
+/* KVM_RUN ended by a signal: the stop signals are blocked again once it returns (KVM_SET_SIGNAL_MASK),
+ * so one that ended it is still pending here; take it. True when a stop was asked. */
+static bool rec_poll_signal(void)
+{
+	sigset_t set;
+	struct timespec zero = {0, 0};
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	int sig = sigtimedwait(&set, NULL, &zero);
+	if (sig > 0)
+		rec_stop_signal = sig;
+	return rec_stop_signal != 0;
+}
+
 const char *rec_end_name(enum rec_end end)
 {
 	static const char *const names[] = {
@@ -440,7 +455,7 @@ static int rec_step_one(struct rec *r)
 			snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
 			return rc;
 		}
-		if (ex.kind == SHIM_EXIT_INTR && rec_stop_signal) {
+		if (ex.kind == SHIM_EXIT_INTR && rec_poll_signal()) {
 			rec_end(r, REC_END_INTERRUPTED, "signal %d", (int)rec_stop_signal);
 			return 0;
 		}
@@ -534,7 +549,7 @@ static int rec_run_to_exit(struct rec *r)
 		}
 		if (ex.kind != SHIM_EXIT_INTR)
 			break;
-		if (rec_stop_signal) {
+		if (rec_poll_signal()) {
 			rec_end(r, REC_END_INTERRUPTED, "signal %d", (int)rec_stop_signal);
 			break;
 		}
@@ -1012,11 +1027,23 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		goto out;
 	}
 
+	/* SIGINT/SIGTERM are blocked except inside KVM_RUN: one that comes while the host works stays pending
+	 * and ends the next KVM_RUN at once, so a guest that never exits cannot hide it. */
 	struct sigaction sa = {.sa_handler = rec_on_signal}, old_int, old_term;
+	sigset_t stop, old_mask, run_mask;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	rec_stop_signal = 0;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, &old_mask);
+	run_mask = old_mask;
+	sigdelset(&run_mask, SIGINT);
+	sigdelset(&run_mask, SIGTERM);
+	if (shim_set_run_sigmask(r.vm, &run_mask))
+		sigprocmask(SIG_SETMASK, &old_mask, NULL); /* without it: handled anywhere, as before */
 
 	bool stepping = false;
 	while (!r.ended) {
@@ -1053,6 +1080,7 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		if (rc)
 			break;
 	}
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	if (!r.ended) {

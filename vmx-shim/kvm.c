@@ -790,6 +790,21 @@ bool shim_exit_pending(const struct shim_vm *vm)
 	return vm->has_pending;
 }
 
+int shim_set_run_sigmask(struct shim_vm *vm, const sigset_t *mask)
+{
+	/* The kernel's sigset is 8 bytes on x86-64: the first 8 bytes of glibc's. */
+	union {
+		struct kvm_signal_mask m;
+		uint8_t bytes[sizeof(struct kvm_signal_mask) + 8];
+	} km;
+
+	km.m.len = 8;
+	memcpy(km.bytes + sizeof(struct kvm_signal_mask), mask, 8);
+	if (ioctl(vm->vcpu_fd, KVM_SET_SIGNAL_MASK, &km) < 0)
+		return shim_fail(vm, -errno, "KVM_SET_SIGNAL_MASK");
+	return 0;
+}
+
 int shim_inject_interrupt(struct shim_vm *vm, uint8_t vector)
 {
 	struct kvm_interrupt irq = {.irq = vector};

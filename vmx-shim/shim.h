@@ -6,6 +6,7 @@
 #ifndef EMUDIFF_SHIM_H
 #define EMUDIFF_SHIM_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -178,6 +179,12 @@ bool shim_exit_pending(const struct shim_vm *vm);
  * failure) with *done counting the instructions stepped. Restores the sync
  * area and single-step setting before returning. */
 int shim_step_raw(struct shim_vm *vm, uint64_t n, uint64_t *done);
+
+/* The signal mask while the vCPU runs (KVM_SET_SIGNAL_MASK): a caller that
+ * blocks its stop signals outside KVM_RUN and unblocks them here gets them
+ * only inside KVM_RUN, as SHIM_EXIT_INTR, with no window where one is taken
+ * just before KVM_RUN and the guest then runs on. */
+int shim_set_run_sigmask(struct shim_vm *vm, const sigset_t *mask);
 
 /* Injects an external interrupt (KVM_INTERRUPT) to be taken at the next
  * KVM_RUN; the caller first checks shim_can_inject (RFLAGS.IF set, no STI/MOV
