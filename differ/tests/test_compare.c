@@ -233,6 +233,24 @@ static void s_fault_both(struct fx *fx)
 	fault(&fx->res.post);
 	fx->res.post.rip = 0x6000;
 }
+static void s_shadow_trap(struct fx *fx)
+{
+	/* The recording delivered the single-step #DB right after MOV SS; the backend kept the shadow. */
+	fault(&fx->exp);
+	fx->res.post.events.shadow = 1;
+}
+static void s_iretq_outer_ds(struct fx *fx)
+{
+	/* IRETQ to ring 3: the backend nulled DS (DPL 0), the recording kept it. */
+	ring3(&fx->exp);
+	ring3(&fx->res.post);
+	fx->res.post.seg[X86_DS].selector = 0;
+	fx->res.post.seg[X86_DS].attr = X86_SEG_UNUSABLE;
+}
+static void s_vm_lost(struct fx *fx)
+{
+	fx->exp.rflags &= ~X86_RFLAGS_VM;
+}
 static void s_rep_mid(struct fx *fx)
 {
 	/* The recording stopped after one iteration: RIP stays on the instruction. */
@@ -550,6 +568,12 @@ static const struct tcase cases[] = {
       "recorded 0x5000, backend 0x6000", "rip"),
     R("mov ss: backend ran the shadowed instruction", {0x8e, 0xd0}, 2, RM, s_ran_past, 1, "shadow.mov_ss",
       "the backend ran past mov ss, ax to 0x105", "rsp"),
+    R("mov ss: the recording took an event at once", {0x8e, 0xd0}, 2, RM, s_shadow_trap, 1,
+      "shadow.mov_ss_trap", "the recording left mov ss, ax for 0x5000 right after it", "rsp"),
+    R("iretq to ring 3, DS kept by the recording", {0x48, 0xcf}, 2, L64, s_iretq_outer_ds, 1, "iret.long_outer",
+      "DS after iretq to CPL 3: ds.sel recorded 0x10, backend 0", "ds.sel"),
+    R("v86: VM dropped by the recording", {0x90}, 1, X86_MODE_V86, s_vm_lost, 1, "v86.vm_lost",
+      "EFLAGS.VM differs after nop in virtual-8086 mode", "rflags"),
     R("far jmp: accessed bit", {0x66, 0xea, 0x41, 0x80, 0, 0, 0x08, 0}, 8, X86_MODE_PROT16, s_accessed, 1,
       "segment.accessed", "cs.attr expected 0xc09b, got 0xc09a", "cs.attr"),
     R("recording stayed at an exit", {0x3d, 0x77, 0x66, 0x55, 0x44}, 5, P32, s_stayed, 1, "io",
