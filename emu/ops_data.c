@@ -55,7 +55,8 @@ enum emu_status em_mov_from_sreg(struct emu_exec *x)
 }
 
 /* 8E: MOV Sreg; MOV SS blocks interrupts and debug traps for one instruction, unless already in a MOV SS
- * shadow (SDM Vol. 3A 6.8.3: of consecutive SS loads only the first inhibits; KVM and Bochs toggle alike) */
+ * shadow (SDM Vol. 3A 6.8.3: of consecutive SS loads only the first inhibits; KVM's emulator and dosemu2 do
+ * the same) */
 enum emu_status em_mov_to_sreg(struct emu_exec *x)
 {
 	unsigned s = (x->i->modrm >> 3) & 7;
