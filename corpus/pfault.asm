@@ -128,6 +128,9 @@ lm64:
 
 	bits 32
 ring3:
+	mov ax, SEL_DATA3		; IRETQ nulled the DPL 0 data segments
+	mov ds, ax
+	mov es, ax
 	mov eax, [PG_RO]		; user reads of user pages work
 	mov [PG_NX + 8], eax
 	PF_TEST 14, ERR_P | ERR_U, PG_SV + 0x4, {mov eax, [PG_SV + 0x4]}
