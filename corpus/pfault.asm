@@ -88,7 +88,8 @@ pm32:
 	mov dword [PT + (PG_RO >> 12) * 8], PG_RO | 5
 	mov dword [PT + (PG_SV >> 12) * 8], PG_SV | 3
 	mov dword [PT + (PG_NX >> 12) * 8 + 4], 0x80000000
-	mov byte [PG_NX], 0xC3		; ret: a fetch that got through would come back
+	mov dword [PG_NX], 0xE666B090	; nop; mov al, 0x66; out 0xF4, al: a fetch that got through exits 0x66
+	mov byte [PG_NX + 4], 0xF4
 	mov eax, cr4
 	or eax, 1 << 5
 	mov cr4, eax
