@@ -41,8 +41,8 @@ int boot_pc_cpuid(struct shim_vm *vm)
 	vm->ncpuid = n;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct kvm_cpuid_entry2 *e = &c->entries[i];
-		vm->cpuid_table[i] =
-			(struct shim_cpuid_entry){e->function, e->index, e->flags, e->eax, e->ebx, e->ecx, e->edx};
+		vm->cpuid_table[i] = (struct shim_cpuid_entry){e->function, e->index, e->flags, e->eax,
+		                                               e->ebx,      e->ecx,   e->edx};
 	}
 	return 0;
 }
@@ -51,7 +51,8 @@ int boot_load_bios(struct shim_vm *vm, const uint8_t *image, size_t len, struct 
                    size_t errlen)
 {
 	if (!len || len % 4096 || len > BOOT_BIOS_MAX) {
-		snprintf(err, errlen, "the firmware image has %zu bytes; a BIOS image is a multiple of 4 KiB up to %u MiB",
+		snprintf(err, errlen,
+		         "the firmware image has %zu bytes; a BIOS image is a multiple of 4 KiB up to %u MiB",
 		         len, BOOT_BIOS_MAX >> 20);
 		return -EINVAL;
 	}
@@ -64,7 +65,8 @@ int boot_load_bios(struct shim_vm *vm, const uint8_t *image, size_t len, struct 
 		snprintf(err, errlen, "mapping the firmware at 4 GiB - %zu: %s", len, shim_error(vm));
 		return rc;
 	}
-	/* The tail below 1 MiB is RAM holding a copy: the firmware makes it writable (PAM) and keeps data there. */
+	/* The tail below 1 MiB is RAM holding a copy: the firmware makes it writable (PAM) and keeps data
+	 * there. */
 	size_t alias = len < BOOT_BIOS_ALIAS ? len : BOOT_BIOS_ALIAS;
 	memcpy(shim_ram(vm) + 0x100000 - alias, image + len - alias, alias);
 	x86_state_reset(st);
@@ -104,7 +106,8 @@ static int mb_place(struct shim_vm *vm, const uint8_t *image, size_t len, uint64
 		return -EINVAL;
 	}
 	if (gpa > ram || memsz > ram - gpa) {
-		snprintf(err, errlen, "the segment at 0x%llx (%llu bytes) does not fit in %zu MiB of RAM; raise --mem",
+		snprintf(err, errlen,
+		         "the segment at 0x%llx (%llu bytes) does not fit in %zu MiB of RAM; raise --mem",
 		         (unsigned long long)gpa, (unsigned long long)memsz, ram >> 20);
 		return -EFBIG;
 	}
@@ -128,7 +131,8 @@ static int mb_load_elf(struct shim_vm *vm, const uint8_t *image, size_t len, uin
                        uint64_t *hi, char *err, size_t errlen)
 {
 	if (len < 52 || image[4] != 1 || image[5] != 1 || rd16(image + 18) != 3 || rd16(image + 16) != 2) {
-		snprintf(err, errlen, "not a 32-bit little-endian x86 ELF executable (and no multiboot address fields)");
+		snprintf(err, errlen,
+		         "not a 32-bit little-endian x86 ELF executable (and no multiboot address fields)");
 		return -EINVAL;
 	}
 	uint32_t phoff = rd32(image + 28);
@@ -142,8 +146,8 @@ static int mb_load_elf(struct shim_vm *vm, const uint8_t *image, size_t len, uin
 		const uint8_t *ph = image + phoff + (size_t)i * phentsize;
 		if (rd32(ph) != 1) /* PT_LOAD */
 			continue;
-		int rc = mb_place(vm, image, len, rd32(ph + 4), rd32(ph + 16), rd32(ph + 12), rd32(ph + 20), lo, hi,
-		                  err, errlen);
+		int rc = mb_place(vm, image, len, rd32(ph + 4), rd32(ph + 16), rd32(ph + 12), rd32(ph + 20),
+		                  lo, hi, err, errlen);
 		if (rc)
 			return rc;
 		loads++;
@@ -168,14 +172,16 @@ int boot_load_multiboot(struct shim_vm *vm, const uint8_t *image, size_t len, co
 		}
 	}
 	if (hdr == SIZE_MAX) {
-		snprintf(err, errlen, "no multiboot header (magic 0x1badb002 with a valid checksum) in the first 8 KiB");
+		snprintf(err, errlen,
+		         "no multiboot header (magic 0x1badb002 with a valid checksum) in the first 8 KiB");
 		return -EINVAL;
 	}
 	uint32_t flags = rd32(image + hdr + 4);
 	/* Bits 0-15 are requirements; this loader meets 0 (no modules to align) and 1 (memory info). */
 	if (flags & 0xfffcu) {
-		snprintf(err, errlen, "the multiboot header requires features this loader lacks (flags 0x%x: video "
-		                      "mode or unknown bits)",
+		snprintf(err, errlen,
+		         "the multiboot header requires features this loader lacks (flags 0x%x: video "
+		         "mode or unknown bits)",
 		         flags);
 		return -EINVAL;
 	}
@@ -196,7 +202,8 @@ int boot_load_multiboot(struct shim_vm *vm, const uint8_t *image, size_t len, co
 		uint32_t load_end = rd32(image + hdr + 20), bss_end = rd32(image + hdr + 24);
 		entry = rd32(image + hdr + 28);
 		if (load_addr > header_addr || header_addr - load_addr > hdr) {
-			snprintf(err, errlen, "the multiboot header_addr 0x%x lies before load_addr 0x%x's file start",
+			snprintf(err, errlen,
+			         "the multiboot header_addr 0x%x lies before load_addr 0x%x's file start",
 			         header_addr, load_addr);
 			return -EINVAL;
 		}
@@ -204,8 +211,8 @@ int boot_load_multiboot(struct shim_vm *vm, const uint8_t *image, size_t len, co
 		uint64_t filesz = load_end ? (uint64_t)load_end - load_addr : len - off;
 		uint64_t memsz = bss_end ? (uint64_t)bss_end - load_addr : filesz;
 		if (load_end && load_end < load_addr) {
-			snprintf(err, errlen, "the multiboot load_end_addr 0x%x is below load_addr 0x%x", load_end,
-			         load_addr);
+			snprintf(err, errlen, "the multiboot load_end_addr 0x%x is below load_addr 0x%x",
+			         load_end, load_addr);
 			return -EINVAL;
 		}
 		if (memsz < filesz)

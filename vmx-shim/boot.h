@@ -9,12 +9,12 @@
 #include "../schema/x86_state.h"
 #include "shim.h"
 
-#define BOOT_BIOS_MAX      (16u << 20) /* largest firmware image */
-#define BOOT_BIOS_ALIAS    (128u << 10) /* the firmware's tail that appears below 1 MiB */
-#define BOOT_MB_INFO       0x9000u      /* multiboot information structure */
-#define BOOT_MB_INFO_END   0xa000u      /* info, memory map, strings and GDT end here */
-#define BOOT_MB_MAGIC      0x2badb002u  /* EAX at the kernel's entry */
-#define BOOT_MB_HDR_MAGIC  0x1badb002u
+#define BOOT_BIOS_MAX     (16u << 20)  /* largest firmware image */
+#define BOOT_BIOS_ALIAS   (128u << 10) /* the firmware's tail that appears below 1 MiB */
+#define BOOT_MB_INFO      0x9000u      /* multiboot information structure */
+#define BOOT_MB_INFO_END  0xa000u      /* info, memory map, strings and GDT end here */
+#define BOOT_MB_MAGIC     0x2badb002u  /* EAX at the kernel's entry */
+#define BOOT_MB_HDR_MAGIC 0x1badb002u
 
 /* Makes the vCPU's CPUID match the PC machine, which has no TSC that runs in
  * virtual time and no local APIC: clears TSC, RDTSCP, APIC, x2APIC and

@@ -386,7 +386,7 @@ static int harvest_dirty_ring(struct shim_vm *vm)
 		 * ring is out of step with KVM's reset index for good. */
 		if (harvested >= vm->dirty_ring_entries)
 			return shim_fail(vm, -EOVERFLOW,
-			                 "dirty ring: more than %u pages written in one run; the ring overflowed",
+			                 "dirty ring: more than %u pages written in one run; it overflowed",
 			                 vm->dirty_ring_entries);
 	}
 	if (harvested && ioctl(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
@@ -722,8 +722,8 @@ int shim_run(struct shim_vm *vm, struct shim_exit *exit)
 			return e;
 		/* Full with nothing to harvest: KVM would report it again forever. */
 		if (e == 0)
-			return shim_fail(vm, -EOVERFLOW, "KVM_RUN: the dirty ring is full but holds no entry to "
-			                                 "harvest (out of step with KVM)");
+			return shim_fail(vm, -EOVERFLOW,
+			                 "KVM_RUN: the dirty ring is full but holds no entry to harvest");
 	}
 	if (rr < 0) {
 		int err = -errno;

@@ -19,12 +19,12 @@
 
 #include "devices.h"
 
-#define PC_PIT_HZ      1193182u /* virtual clock units per second */
-#define PC_RTC_EPOCH   "2024-01-01 00:00:00 (Monday)"
-#define PC_FWCFG_PORT  0x510u /* selector; data at 0x511 */
-#define PC_BIOS_LOW    0xe0000u /* the firmware's last 128 KiB appear here, in RAM */
-#define PC_PM_PORT     0xb000u  /* PIIX4 PM I/O space (PM timer at +8), where SeaBIOS puts it */
-#define PC_PM_SIZE     0x40u
+#define PC_PIT_HZ     1193182u /* virtual clock units per second */
+#define PC_RTC_EPOCH  "2024-01-01 00:00:00 (Monday)"
+#define PC_FWCFG_PORT 0x510u   /* selector; data at 0x511 */
+#define PC_BIOS_LOW   0xe0000u /* the firmware's last 128 KiB appear here, in RAM */
+#define PC_PM_PORT    0xb000u  /* PIIX4 PM I/O space (PM timer at +8), where SeaBIOS puts it */
+#define PC_PM_SIZE    0x40u
 
 /* Device names on the bus (also the keys of their checkpoint records). */
 #define PC_DEV_PIC    "pic"
@@ -48,8 +48,8 @@ struct pc_config {
 int pc_machine_add(struct devbus *bus, const struct pc_config *cfg, char *err, size_t errlen);
 
 /* The devices one by one (unit tests, other machines). */
-int pc_pic_add(struct devbus *bus);  /* 0x20-0x21, 0xa0-0xa1, ELCR 0x4d0-0x4d1; the bus's intc */
-int pc_pit_add(struct devbus *bus);  /* 0x40-0x43 and port 0x61; channel 0 drives IRQ 0 */
+int pc_pic_add(struct devbus *bus); /* 0x20-0x21, 0xa0-0xa1, ELCR 0x4d0-0x4d1; the bus's intc */
+int pc_pit_add(struct devbus *bus); /* 0x40-0x43 and port 0x61; channel 0 drives IRQ 0 */
 int pc_cmos_add(struct devbus *bus, uint64_t ram_bytes); /* 0x70-0x71; periodic interrupt on IRQ 8 */
 /* 0xcf8-0xcff: 00:00.0 i440FX, 00:01.0 PIIX3, 00:01.1 PIIX3 IDE, 00:01.3 PIIX4 PM; PM I/O at PC_PM_PORT */
 int pc_pci_add(struct devbus *bus);

@@ -52,9 +52,9 @@ struct ata_chan {
 	uint8_t irq_pending; /* INTRQ set by the device, cleared by a status read */
 	uint8_t irq_level;   /* level driven on the IRQ line */
 	uint8_t xfer;
-	uint8_t block;      /* sectors per DRQ block of the running command */
-	uint8_t block_left; /* sectors left in this block, the one in buf included */
-	uint8_t mult;       /* SET MULTIPLE count, 0: multiple commands abort */
+	uint8_t block;              /* sectors per DRQ block of the running command */
+	uint8_t block_left;         /* sectors left in this block, the one in buf included */
+	uint8_t mult;               /* SET MULTIPLE count, 0: multiple commands abort */
 	uint8_t cur_heads, cur_spt; /* logical geometry (INITIALIZE DEVICE PARAMETERS) */
 	uint8_t pad[9];
 };
@@ -236,11 +236,13 @@ static bool ata_load_sector(struct ata *a, int c)
 }
 
 /* The 28- or 48-bit address and count of the command in the registers; false when out of range. */
-static bool ata_range(const struct ata *a, const struct ata_chan *ch, bool lba48, uint64_t *lba, uint32_t *count)
+static bool ata_range(const struct ata *a, const struct ata_chan *ch, bool lba48, uint64_t *lba,
+                      uint32_t *count)
 {
 	if (lba48) {
-		*lba = (uint64_t)ch->hob_hcyl << 40 | (uint64_t)ch->hob_lcyl << 32 | (uint64_t)ch->hob_sector << 24 |
-		       (uint64_t)ch->hcyl << 16 | (uint64_t)ch->lcyl << 8 | ch->sector;
+		*lba = (uint64_t)ch->hob_hcyl << 40 | (uint64_t)ch->hob_lcyl << 32 |
+		       (uint64_t)ch->hob_sector << 24 | (uint64_t)ch->hcyl << 16 | (uint64_t)ch->lcyl << 8 |
+		       ch->sector;
 		*count = (uint32_t)ch->hob_nsector << 8 | ch->nsector;
 		if (!*count)
 			*count = 65536;
@@ -295,7 +297,7 @@ static void ata_command(struct ata *a, int c, uint8_t cmd)
 			return;
 		}
 		if (!ata_range(a, ch, lba48, &lba, &count)) {
-			ch->error = ERR_IDNF | ERR_ABRT;
+			ch->error = ERR_IDNF; /* out of range: IDNF alone (ATA-7 READ SECTORS) */
 			ch->status = ST_DRDY | ST_DSC | ST_ERR;
 			ata_raise(a, c);
 			return;
@@ -315,7 +317,7 @@ static void ata_command(struct ata *a, int c, uint8_t cmd)
 	case 0x40: /* READ VERIFY */
 	case 0x41:
 		if (!ata_range(a, ch, lba48, &lba, &count)) {
-			ch->error = ERR_IDNF | ERR_ABRT;
+			ch->error = ERR_IDNF; /* out of range: IDNF alone (ATA-7 READ SECTORS) */
 			ch->status = ST_DRDY | ST_DSC | ST_ERR;
 			ata_raise(a, c);
 			return;
@@ -524,8 +526,8 @@ static int ata_restore(void *opaque, const uint8_t *buf, size_t len)
 	for (int i = 0; i < 2; i++) {
 		const struct ata_chan *ch = &r.ch[i];
 		if (ch->pos > ch->end || ch->end > 512 || ch->xfer > XFER_READ || ch->irq_pending > 1 ||
-		    ch->irq_level > 1 || ch->mult > 16 || ch->block > 16 || ch->block_left > 16 || !ch->cur_spt ||
-		    !ch->cur_heads || ch->cur_heads > 16)
+		    ch->irq_level > 1 || ch->mult > 16 || ch->block > 16 || ch->block_left > 16 ||
+		    !ch->cur_spt || !ch->cur_heads || ch->cur_heads > 16)
 			return -EINVAL;
 	}
 	a->r = r;
@@ -541,12 +543,12 @@ static void ata_free(void *opaque)
 }
 
 static const struct devbus_ops ata_ops = {
-	.name = PC_DEV_ATA,
-	.read = ata_read,
-	.write = ata_write,
-	.save = ata_save,
-	.restore = ata_restore,
-	.free = ata_free,
+    .name = PC_DEV_ATA,
+    .read = ata_read,
+    .write = ata_write,
+    .save = ata_save,
+    .restore = ata_restore,
+    .free = ata_free,
 };
 
 int pc_ata_add(struct devbus *bus, const char *disk_path, char *err, size_t errlen)
@@ -567,8 +569,10 @@ int pc_ata_add(struct devbus *bus, const char *disk_path, char *err, size_t errl
 		a->fd = open(disk_path, O_RDONLY | O_CLOEXEC);
 		if (a->fd < 0 || fstat(a->fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_size < 512) {
 			rc = a->fd < 0 ? -errno : -EINVAL;
-			snprintf(err, errlen, "%s: %s; --disk takes a raw disk image file of at least 512 bytes",
-			         disk_path, a->fd < 0 ? strerror(errno) : "not a regular file of 512 bytes or more");
+			snprintf(err, errlen,
+			         "%s: %s; --disk takes a raw disk image file of at least 512 bytes",
+			         disk_path,
+			         a->fd < 0 ? strerror(errno) : "not a regular file of 512 bytes or more");
 			ata_free(a);
 			return rc;
 		}

@@ -216,13 +216,13 @@ static int cmos_restore(void *opaque, const uint8_t *buf, size_t len)
 }
 
 static const struct devbus_ops cmos_ops = {
-	.name = PC_DEV_CMOS,
-	.read = cmos_read,
-	.write = cmos_write,
-	.tick = cmos_tick,
-	.save = cmos_save,
-	.restore = cmos_restore,
-	.free = free,
+    .name = PC_DEV_CMOS,
+    .read = cmos_read,
+    .write = cmos_write,
+    .tick = cmos_tick,
+    .save = cmos_save,
+    .restore = cmos_restore,
+    .free = free,
 };
 
 static void cmos_put16(struct cmos *c, unsigned index, uint32_t v)

@@ -140,12 +140,12 @@ static void fwcfg_free(void *opaque)
 }
 
 static const struct devbus_ops fwcfg_ops = {
-	.name = PC_DEV_FWCFG,
-	.read = fwcfg_read,
-	.write = fwcfg_write,
-	.save = fwcfg_save,
-	.restore = fwcfg_restore,
-	.free = fwcfg_free,
+    .name = PC_DEV_FWCFG,
+    .read = fwcfg_read,
+    .write = fwcfg_write,
+    .save = fwcfg_save,
+    .restore = fwcfg_restore,
+    .free = fwcfg_free,
 };
 
 /* Files, sorted by name as QEMU lists them. */

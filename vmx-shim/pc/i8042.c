@@ -37,8 +37,8 @@ struct i8042_regs {
 	uint8_t ram[32]; /* ram[0] is the command byte */
 	uint8_t status;
 	uint8_t outport;
-	uint8_t obuf;     /* the byte in the output buffer (also after it was read) */
-	uint8_t obuf_src; /* its source while OBF is set */
+	uint8_t obuf;        /* the byte in the output buffer (also after it was read) */
+	uint8_t obuf_src;    /* its source while OBF is set */
 	uint8_t pending_cmd; /* controller command waiting for its data byte, 0: none */
 	uint8_t kbd_pending; /* keyboard command waiting for its parameter, 0: none */
 	uint8_t aux_pending;
@@ -356,7 +356,7 @@ static uint64_t i8042_read(void *opaque, enum devbus_space space, uint64_t addr,
 	if (addr == 0x64)
 		return k->r.status;
 	uint8_t v = k->r.obuf;
-	k->r.status &= (uint8_t)~(ST_OBF | ST_AUXOBF);
+	k->r.status &= (uint8_t) ~(ST_OBF | ST_AUXOBF);
 	i8042_update(k);
 	return v;
 }
@@ -402,12 +402,12 @@ static int i8042_restore(void *opaque, const uint8_t *buf, size_t len)
 }
 
 static const struct devbus_ops i8042_ops = {
-	.name = PC_DEV_I8042,
-	.read = i8042_read,
-	.write = i8042_write,
-	.save = i8042_save,
-	.restore = i8042_restore,
-	.free = free,
+    .name = PC_DEV_I8042,
+    .read = i8042_read,
+    .write = i8042_write,
+    .save = i8042_save,
+    .restore = i8042_restore,
+    .free = free,
 };
 
 int pc_i8042_add(struct devbus *bus)

@@ -92,7 +92,7 @@ static void pic_intack(struct pic_chip *c, int irq)
 		c->isr |= (uint8_t)(1u << irq);
 	}
 	if (!(c->elcr & (1u << irq)))
-		c->irr &= (uint8_t)~(1u << irq);
+		c->irr &= (uint8_t) ~(1u << irq);
 }
 
 static void pic_chip_reset(struct pic_chip *c)
@@ -131,19 +131,19 @@ static void pic_write_chip(struct pic *p, int n, unsigned reg, uint8_t val)
 				irq = pic_priority(c, c->isr);
 				if (irq != 8) {
 					irq = (irq + c->priority_add) & 7;
-					c->isr &= (uint8_t)~(1u << irq);
+					c->isr &= (uint8_t) ~(1u << irq);
 					if (cmd == 5)
 						c->priority_add = (uint8_t)((irq + 1) & 7);
 				}
 				break;
 			case 3: /* specific EOI */
-				c->isr &= (uint8_t)~(1u << (val & 7));
+				c->isr &= (uint8_t) ~(1u << (val & 7));
 				break;
 			case 6: /* set priority */
 				c->priority_add = (uint8_t)((val + 1) & 7);
 				break;
 			case 7: /* rotate on specific EOI */
-				c->isr &= (uint8_t)~(1u << (val & 7));
+				c->isr &= (uint8_t) ~(1u << (val & 7));
 				c->priority_add = (uint8_t)((val + 1) & 7);
 				break;
 			default: /* 2: no operation */
@@ -267,28 +267,28 @@ static int pic_restore(void *opaque, const uint8_t *buf, size_t len)
 		return -EINVAL;
 	memcpy(c, buf, sizeof(c));
 	for (int i = 0; i < 2; i++)
-		if (c[i].init_state > 3 || c[i].priority_add > 7 || (c[i].irq_base & 7) || c[i].elcr & ~elcr_mask[i] ||
-		    c[i].read_reg_select > 1 || c[i].poll > 1 || c[i].special_mask > 1 || c[i].auto_eoi > 1 ||
-		    c[i].rotate_on_auto_eoi > 1 || c[i].special_fully_nested > 1 || c[i].init4 > 1 ||
-		    c[i].single_mode > 1)
+		if (c[i].init_state > 3 || c[i].priority_add > 7 || (c[i].irq_base & 7) ||
+		    c[i].elcr & ~elcr_mask[i] || c[i].read_reg_select > 1 || c[i].poll > 1 ||
+		    c[i].special_mask > 1 || c[i].auto_eoi > 1 || c[i].rotate_on_auto_eoi > 1 ||
+		    c[i].special_fully_nested > 1 || c[i].init4 > 1 || c[i].single_mode > 1)
 			return -EINVAL;
 	memcpy(p->chip, c, sizeof(c));
 	return 0;
 }
 
 static const struct devbus_ops pic_ops = {
-	.name = PC_DEV_PIC,
-	.read = pic_read,
-	.write = pic_write,
-	.save = pic_save,
-	.restore = pic_restore,
-	.free = free,
+    .name = PC_DEV_PIC,
+    .read = pic_read,
+    .write = pic_write,
+    .save = pic_save,
+    .restore = pic_restore,
+    .free = free,
 };
 
 static const struct devbus_intc_ops pic_intc_ops = {
-	.irq_changed = pic_irq_changed,
-	.pending = pic_pending,
-	.ack = pic_ack,
+    .irq_changed = pic_irq_changed,
+    .pending = pic_pending,
+    .ack = pic_ack,
 };
 
 int pc_pic_add(struct devbus *bus)

@@ -320,13 +320,13 @@ static int pit_restore(void *opaque, const uint8_t *buf, size_t len)
 }
 
 static const struct devbus_ops pit_ops = {
-	.name = PC_DEV_PIT,
-	.read = pit_read,
-	.write = pit_write,
-	.tick = pit_tick,
-	.save = pit_save,
-	.restore = pit_restore,
-	.free = free,
+    .name = PC_DEV_PIT,
+    .read = pit_read,
+    .write = pit_write,
+    .tick = pit_tick,
+    .save = pit_save,
+    .restore = pit_restore,
+    .free = free,
 };
 
 int pc_pit_add(struct devbus *bus)

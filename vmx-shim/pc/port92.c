@@ -59,12 +59,12 @@ static int port92_restore(void *opaque, const uint8_t *buf, size_t len)
 }
 
 static const struct devbus_ops port92_ops = {
-	.name = PC_DEV_PORT92,
-	.read = port92_read,
-	.write = port92_write,
-	.save = port92_save,
-	.restore = port92_restore,
-	.free = free,
+    .name = PC_DEV_PORT92,
+    .read = port92_read,
+    .write = port92_write,
+    .save = port92_save,
+    .restore = port92_restore,
+    .free = free,
 };
 
 int pc_port92_add(struct devbus *bus)
