@@ -1,7 +1,9 @@
-; Privilege transfers in 32-bit protected mode: IRETD to ring 3 nulls the DPL 0 data segments; an
+; Privilege transfers in 32-bit protected mode: a CALL through the call gate at CPL 0 (same privilege,
+; no stack switch) and RETF; IRETD to ring 3 nulls the DPL 0 data segments; an
 ; exception (UD2) from ring 3 to ring 0 (stack switch from the TSS); RETF to ring 3 nulls DS; a ring-3
 ; CALL through a call gate to ring 0 and RETF back; UD2 to ring 0 again. (INT n at CPL 3 is not used:
-; KVM on PVM raises #UD for it.) KVM's in-kernel emulator cannot run the IRETD (emulation failure).
+; KVM on PVM raises #UD for it.) KVM's in-kernel emulator cannot run the CPL 0 gate call, the IRETD and
+; the RETF to ring 3 (emulation failures).
 ; Recorded with --fallback emu it goes on; at CPL 3 KVM on PVM raises #UD for the CALL through the gate
 ; (no emulation-failure exit, so no fallback) where silicon takes the gate: the guest then exits 30.
 %include "guest.inc"
@@ -28,6 +30,12 @@ start:
 pm32:
 	SYS_SETUP unexpected
 	SET_GATE 6, ud_handler, 0
+	; the call gate at CPL 0: same privilege, no stack switch
+	mov ebx, esp
+	xor eax, eax
+	call SEL_GATE3:0
+	EXPECT eax, MAGIC, 50
+	EXPECT esp, ebx, 51
 	; DS, ES, FS, GS hold the DPL 0 data segment: IRETD to ring 3 makes them null
 	IRET_TO_RING3 ring3
 
@@ -118,6 +126,11 @@ ud_second:
 	GUEST_EXIT 0
 
 call_gate_target:
+	test byte [esp + 4], 3
+	jnz .from_ring3
+	mov eax, MAGIC
+	retf
+.from_ring3:
 	mov ax, ss
 	cmp ax, SEL_DATA0
 	jne .bad_ss

@@ -44,7 +44,7 @@ static const struct {
     {"pmiret", {0xcf}, 1, __FILE__, __LINE__},      /* iretd */
     {"pmint", {0xcd, 0x40}, 2, __FILE__, __LINE__}, /* int 0x40 */
     {"kvmgaps", {0x27}, 1, __FILE__, __LINE__},     /* daa */
-    {"pmring", {0xcf}, 1, __FILE__, __LINE__},      /* iretd */
+    {"pmring", {0x9a}, 1, __FILE__, __LINE__},      /* call far through a call gate */
     {"task", {0xea}, 1, __FILE__, __LINE__},        /* jmp far to a TSS */
     {"v86", {0xcf}, 1, __FILE__, __LINE__},         /* iretd */
     {"longsys", {0xcc}, 1, __FILE__, __LINE__},     /* int3 */
