@@ -10,11 +10,11 @@
 #include "recorder.h"
 
 /* Exit statuses shared with the command line (cli/cli.h). */
-#define CLI_STATUS_USAGE 2
+#define CLI_STATUS_USAGE       2
 #define CLI_STATUS_ENVIRONMENT 3
 
 #define REC_MAX_INPUTS 64
-#define REC_MAX_HELD 16 /* exits of one instruction */
+#define REC_MAX_HELD   16 /* exits of one instruction */
 
 struct shim_vm;
 struct devbus;
@@ -43,10 +43,12 @@ struct rec {
 	uint64_t virtual_tsc; /* RDTSC values emu hands out in fallback steps */
 	/* PC machine (--bios, --multiboot): interrupts and device checkpoints. */
 	bool pc;
-	bool injected;	       /* an interrupt was injected before the step being recorded */
-	bool irq_window;       /* exits mode: KVM exits once the guest can take an interrupt */
+	bool injected;            /* an interrupt was injected before the step being recorded */
+	bool irq_window;          /* exits mode: KVM exits once the guest can take an interrupt */
 	uint64_t next_checkpoint; /* step of the next devices@<step> meta row */
 	uint64_t last_checkpoint;
+	int pinned_cpu; /* host CPU the recording runs on, -1 when not pinned */
+	bool boot_bp;   /* breakpoint at the boot sector's entry armed (runs stop there once) */
 };
 
 /* Appends a byte range to the step being recorded (copied). */

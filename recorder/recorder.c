@@ -5,6 +5,7 @@
 #include "recorder.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 
 #include "../emu/emu.h"
 #include "../schema/sha256.h"
+
+#define BOOT_SECTOR_ENTRY 0x7c00u /* linear address where a BIOS starts the boot sector */
 #include "../schema/trace.h"
 #include "../vmx-shim/boot.h"
 #include "../vmx-shim/devices.h"
@@ -585,6 +588,17 @@ static int rec_run_to_exit(struct rec *r)
 		held[n_held++] = ex;
 		break;
 	case SHIM_EXIT_DEBUG:
+		/* The boot sector's entry: the run ends exactly there (a fault-like stop before it); disarm.
+		 */
+		if (r->boot_bp) {
+			r->boot_bp = false;
+			rc = rec_append_exit(r, r->summary->steps, &ex);
+			if (!rc && shim_set_breakpoint(r->vm, 0, false)) {
+				snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+				rc = -EIO;
+			}
+			return rc;
+		}
 		return 0;
 	case SHIM_EXIT_SHUTDOWN:
 		rc = rec_append_exit(r, r->summary->steps, &ex);
@@ -816,6 +830,8 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 	}
 	rc |= trace_meta_set(r->t, "command_line", r->opt->command_line);
 	rc |= trace_meta_set(r->t, "host_cpu", rec_host_cpu(buf, sizeof(buf)));
+	snprintf(buf, sizeof(buf), "%d", r->pinned_cpu);
+	rc |= trace_meta_set(r->t, "host_cpu_pinned", buf);
 	if (r->opt->bios_path)
 		snprintf(
 		    buf, sizeof(buf),
@@ -852,6 +868,11 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 		    "pc: 8259A pair, 8254 + port 0x61, cmos/rtc, i440fx + piix3 isa/ide, fw_cfg, "
 		    "i8042, port 0x92, ata disk on the primary master, com1, debug ports 0x402/0xe9");
 		rc |= trace_meta_set(r->t, "rtc_epoch", PC_RTC_EPOCH);
+		if (r->opt->bios_path && r->opt->mode != REC_MODE_STEP)
+			rc |= trace_meta_set(
+			    r->t, "boot_breakpoint",
+			    "an instruction breakpoint at linear 0x7c00 ends the run there once (a debug "
+			    "exit row): the boot sector's entry is the pre-state of a step");
 		rc |= trace_meta_set(r->t, "interrupts",
 		                     "events rows: type 0 = external interrupt from the 8259A, "
 		                     "injected before the step they name");
@@ -931,6 +952,23 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 
 	memset(out, 0, sizeof(*out));
 	r.pc = opt->bios_path || opt->multiboot_path;
+	/* One host CPU for the whole recording: on PVM the guest's CPUID leaf 1 EBX[31:24] is the APIC ID of
+	 * the host CPU the vCPU runs on, whatever KVM_SET_CPUID2 says (measured), so a migrating thread would
+	 * make two recordings of the same guest differ. */
+	cpu_set_t old_affinity, one;
+	bool pinned = false;
+	r.pinned_cpu = -1;
+	if (sched_getaffinity(0, sizeof(old_affinity), &old_affinity) == 0) {
+		for (int c = 0; c < CPU_SETSIZE; c++) {
+			if (!CPU_ISSET(c, &old_affinity))
+				continue;
+			CPU_ZERO(&one);
+			CPU_SET(c, &one);
+			pinned = sched_setaffinity(0, sizeof(one), &one) == 0;
+			r.pinned_cpu = pinned ? c : -1;
+			break;
+		}
+	}
 	if (opt->bios_path)
 		status = rec_read_file(&r, opt->bios_path, "--bios", BOOT_BIOS_MAX, &image, &image_len);
 	else if (opt->multiboot_path)
@@ -1027,6 +1065,17 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		goto out;
 	}
 
+	/* Runs stop once at 0000:7C00, so the boot sector's first instruction starts a step (exits mode) or
+	 * is stepped (demand real) even though the firmware gets there without an exit. */
+	if (opt->bios_path && opt->mode != REC_MODE_STEP) {
+		if (shim_set_breakpoint(r.vm, BOOT_SECTOR_ENTRY, true)) {
+			snprintf(err, errlen, "%s", shim_error(r.vm));
+			status = CLI_STATUS_ENVIRONMENT;
+			goto out;
+		}
+		r.boot_bp = true;
+	}
+
 	/* SIGINT/SIGTERM are blocked except inside KVM_RUN: one that comes while the host works stays pending
 	 * and ends the next KVM_RUN at once, so a guest that never exits cannot hide it. */
 	struct sigaction sa = {.sa_handler = rec_on_signal}, old_int, old_term;
@@ -1094,6 +1143,8 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		goto out;
 	}
 out:
+	if (pinned)
+		sched_setaffinity(0, sizeof(old_affinity), &old_affinity);
 	trace_close(r.t);
 	devbus_free(r.bus);
 	shim_close(r.vm);

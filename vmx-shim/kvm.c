@@ -561,10 +561,23 @@ static int set_guest_debug(struct shim_vm *vm, uint32_t control)
 {
 	struct kvm_guest_debug dbg = {.control = control};
 
+	/* The breakpoint waits while single-stepping: it would stop a step before its instruction runs. */
+	if (vm->hw_bp_on && !(control & KVM_GUESTDBG_SINGLESTEP)) {
+		dbg.control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+		dbg.arch.debugreg[0] = vm->hw_bp;
+		dbg.arch.debugreg[7] = 0x1; /* L0, execute, length 1 */
+	}
 	if (ioctl(vm->vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
-		return shim_fail(vm, -errno, "KVM_SET_GUEST_DEBUG(%#x)", control);
+		return shim_fail(vm, -errno, "KVM_SET_GUEST_DEBUG(%#x)", dbg.control);
 	vm->guestdbg = control;
 	return 0;
+}
+
+int shim_set_breakpoint(struct shim_vm *vm, uint64_t linear, bool on)
+{
+	vm->hw_bp_on = on;
+	vm->hw_bp = linear;
+	return set_guest_debug(vm, vm->guestdbg);
 }
 
 int shim_set_singlestep(struct shim_vm *vm, bool on)

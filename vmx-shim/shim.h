@@ -89,6 +89,12 @@ int shim_cpuid_table(const struct shim_vm *vm, const struct shim_cpuid_entry **e
  * one instruction), so shim_run refuses to step such code with -EOPNOTSUPP. */
 int shim_set_singlestep(struct shim_vm *vm, bool on);
 
+/* An instruction breakpoint (KVM_GUESTDBG_USE_HW_BP, DR0) at a linear
+ * address, armed only while single-step is off: running code that reaches it
+ * stops before the instruction with SHIM_EXIT_DEBUG (suberror 1, DR6.B0).
+ * Measured on a PVM host in real mode. The caller disarms it to go on. */
+int shim_set_breakpoint(struct shim_vm *vm, uint64_t linear, bool on);
+
 /* One exit of KVM_RUN, decoded. */
 enum shim_exit_kind {
 	SHIM_EXIT_IO,

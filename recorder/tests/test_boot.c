@@ -1,0 +1,432 @@
+/* PC boots on /dev/kvm: SeaBIOS boots a disk built from a corpus boot sector
+ * (execution reaches 0000:7C00 and the sector's serial output is in the
+ * trace), the SeaBIOS POST records identically twice, a step-mode recording
+ * starts at the reset vector, SIGTERM ends a boot recording cleanly, and a
+ * multiboot kernel starts as the specification says. Needs /dev/kvm and the
+ * Debian SeaBIOS image; skips (77) without /dev/kvm. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../schema/trace.h"
+#include "../recorder.h"
+
+#define SEABIOS "/usr/share/seabios/bios.bin"
+
+static char tmpdir[256];
+
+static const char *tmp_path(const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+	return buf;
+}
+
+static void need_seabios(void)
+{
+	if (access(SEABIOS, R_OK) != 0) {
+		print_message("SKIP: %s missing (Debian package seabios)\n", SEABIOS);
+		skip();
+	}
+}
+
+static struct rec_summary record_pc(const char *out, enum rec_mode mode, const char *disk, uint64_t max_steps,
+                                    uint64_t vtime_seconds)
+{
+	struct rec_options opt = {
+	    .output = out,
+	    .force = true,
+	    .mode = mode,
+	    .demand = REC_DEMAND_REAL,
+	    .max_steps = max_steps,
+	    .mem_bytes = 128u << 20,
+	    .bios_path = SEABIOS,
+	    .disk_path = disk,
+	    .vtime_limit = vtime_seconds * 1193182ull,
+	    .command_line = "test",
+	};
+	struct rec_summary sum;
+	char err[512] = "";
+	int rc = recorder_run(&opt, &sum, err, sizeof(err));
+	if (rc)
+		fail_msg("recording %s: status %d: %s", out, rc, err);
+	return sum;
+}
+
+/* The corpus guest padded to a boot sector (0x55 0xAA) in a 1 MiB disk image. */
+static void make_disk(const char *guest, const char *path)
+{
+	char src[512];
+	const char *dir = getenv("EMUDIFF_CORPUS");
+	snprintf(src, sizeof(src), "%s/%s.bin", dir ? dir : "corpus", guest);
+	uint8_t sector[512] = {0};
+	FILE *f = fopen(src, "rb");
+	if (!f)
+		fail_msg("%s: %s (build the corpus target)", src, strerror(errno));
+	size_t n = fread(sector, 1, sizeof(sector), f);
+	fclose(f);
+	assert_true(n > 0 && n <= 510);
+	sector[510] = 0x55;
+	sector[511] = 0xaa;
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(sector, 1, sizeof(sector), f), sizeof(sector));
+	static const uint8_t zero[512];
+	for (int i = 1; i < 2048; i++)
+		assert_int_equal(fwrite(zero, 1, sizeof(zero), f), sizeof(zero));
+	assert_int_equal(fclose(f), 0);
+}
+
+struct serial {
+	char buf[16384];
+	size_t len;
+};
+
+/* The bytes the guest wrote to COM1's transmit register, from the exits table. */
+static int collect_serial(void *arg, const struct trace_exit *e)
+{
+	struct serial *s = arg;
+	if (e->reason == TRACE_EXIT_IO && e->is_write && e->addr == 0x3f8 && e->size == 1)
+		for (uint32_t i = 0; i < e->data_len && s->len + 1 < sizeof(s->buf); i++)
+			s->buf[s->len++] = (char)e->data[i];
+	s->buf[s->len] = 0;
+	return 0;
+}
+
+/* SeaBIOS loads the corpus boot sector from the ATA disk and jumps to it; the sector's serial output and
+ * its debug-exit status end the recording. Demand mode: the real-mode code is single-stepped. */
+static void test_boot_disk(void **state)
+{
+	(void)state;
+	need_seabios();
+	char disk[300], out[300];
+	make_disk("realloop", tmp_path("realloop.img", disk, sizeof(disk)));
+	struct rec_summary sum =
+	    record_pc(tmp_path("disk.trace", out, sizeof(out)), REC_MODE_DEMAND, disk, 0, 20);
+	if (sum.end != REC_END_GUEST_EXIT)
+		fail_msg("the boot ended with '%s: %s', not the boot sector's exit", rec_end_name(sum.end),
+		         sum.end_detail);
+	assert_int_equal(sum.guest_status, 0);
+
+	struct trace *t;
+	assert_int_equal(trace_open(&t, out), 0);
+	assert_true(trace_is_complete(t));
+	/* A recorded step starts at 0000:7C00 in real mode, with the boot sector's bytes there. */
+	struct trace_iter *it;
+	struct trace_step s;
+	uint64_t at = UINT64_MAX;
+	assert_int_equal(trace_iter_start(t, 0, &it), 0);
+	while (trace_iter_next(it, &s) == 1) {
+		if (s.pre.seg[X86_CS].selector == 0 && s.pre.rip == 0x7c00 && !(s.pre.cr0 & X86_CR0_PE) &&
+		    s.kind == TRACE_STEP_INSN) {
+			at = s.index;
+			break;
+		}
+	}
+	trace_iter_end(it);
+	if (at == UINT64_MAX)
+		fail_msg("no step of %s starts at 0000:7C00", out);
+	uint8_t mem[2];
+	assert_int_equal(trace_memory_at(t, at, 0x7dfe, mem, 2), 0);
+	assert_int_equal(mem[0], 0x55);
+	assert_int_equal(mem[1], 0xaa);
+	/* The boot sector's own output on the serial port. */
+	struct serial ser = {.len = 0};
+	assert_int_equal(trace_foreach_exit(t, collect_serial, &ser), 0);
+	if (!strstr(ser.buf, "realloop: ok"))
+		fail_msg("serial output lacks the boot sector's line: \"%s\"", ser.buf);
+	char mode[32];
+	assert_int_equal(trace_meta_get(t, "mode", mode, sizeof(mode)), 0);
+	assert_string_equal(mode, "demand");
+	trace_close(t);
+}
+
+static int collect_exit_rows(void *arg, const struct trace_exit *e)
+{
+	FILE *f = arg;
+	fwrite(e, sizeof(*e), 1, f);
+	return 0;
+}
+
+static int collect_event_rows(void *arg, const struct trace_event *e)
+{
+	FILE *f = arg;
+	fwrite(e, sizeof(*e), 1, f);
+	return 0;
+}
+
+/* Exits and events of a trace as one byte string (malloc'd). */
+static char *rows(struct trace *t, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	assert_non_null(f);
+	assert_int_equal(trace_foreach_exit(t, collect_exit_rows, f), 0);
+	assert_int_equal(trace_foreach_event(t, collect_event_rows, f), 0);
+	fclose(f);
+	return buf;
+}
+
+/* The SeaBIOS POST up to "No bootable device", twice in exits mode: the same steps, the same state and
+ * memory at every step, the same exits and injected interrupts. */
+static void test_boot_deterministic(void **state)
+{
+	(void)state;
+	need_seabios();
+	char a[300], b[300];
+	struct rec_summary sa = record_pc(tmp_path("det-a.trace", a, sizeof(a)), REC_MODE_EXITS, NULL, 0, 3);
+	struct rec_summary sb = record_pc(tmp_path("det-b.trace", b, sizeof(b)), REC_MODE_EXITS, NULL, 0, 3);
+	assert_int_equal(sa.end, REC_END_TIMEOUT);
+	assert_int_equal(sb.end, REC_END_TIMEOUT);
+	assert_int_equal(sa.steps, sb.steps);
+	assert_int_equal(sa.exits, sb.exits);
+	assert_int_equal(sa.interrupts, sb.interrupts);
+	assert_true(sa.interrupts > 0);
+
+	struct trace *ta, *tb;
+	assert_int_equal(trace_open(&ta, a), 0);
+	assert_int_equal(trace_open(&tb, b), 0);
+	/* The serial console (SeaBIOS's screen, sercon) shows the end of the POST. */
+	struct serial ser = {.len = 0};
+	assert_int_equal(trace_foreach_exit(ta, collect_serial, &ser), 0);
+	if (!strstr(ser.buf, "No bootable device"))
+		fail_msg("the POST did not reach \"No bootable device\" in 3 virtual seconds: \"%s\"",
+		         ser.buf);
+	struct trace_iter *ia, *ib;
+	struct trace_step s, u;
+	assert_int_equal(trace_iter_start(ta, 0, &ia), 0);
+	assert_int_equal(trace_iter_start(tb, 0, &ib), 0);
+	uint64_t n = 0;
+	static uint8_t pa[TRACE_PAGE_SIZE], pb[TRACE_PAGE_SIZE];
+	while (trace_iter_next(ia, &s) == 1) {
+		assert_int_equal(trace_iter_next(ib, &u), 1);
+		if (s.kind != u.kind || memcmp(&s.pre, &u.pre, sizeof(s.pre)) != 0)
+			fail_msg("step %llu differs between two recordings of the same boot",
+			         (unsigned long long)n);
+		/* Memory every 256 steps: every page of the first MiB (firmware data, stacks, tables). */
+		if (n % 256 == 0)
+			for (uint64_t gpa = 0; gpa < 0x100000; gpa += TRACE_PAGE_SIZE) {
+				assert_int_equal(trace_iter_memory(ia, gpa, pa, sizeof(pa)), 0);
+				assert_int_equal(trace_iter_memory(ib, gpa, pb, sizeof(pb)), 0);
+				if (memcmp(pa, pb, sizeof(pa)))
+					fail_msg("memory at 0x%llx differs at step %llu",
+					         (unsigned long long)gpa, (unsigned long long)n);
+			}
+		n++;
+	}
+	assert_int_equal(trace_iter_next(ib, &u), 0);
+	trace_iter_end(ia);
+	trace_iter_end(ib);
+	assert_int_equal(n, sa.steps);
+	size_t la, lb;
+	char *ra = rows(ta, &la), *rb = rows(tb, &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(ra, rb, la);
+	free(ra);
+	free(rb);
+	trace_close(ta);
+	trace_close(tb);
+}
+
+/* Step mode from the reset vector: F000:FFF0 with CS base FFFF0000, every step one instruction. */
+static void test_boot_step_prefix(void **state)
+{
+	(void)state;
+	need_seabios();
+	char out[300];
+	struct rec_summary sum =
+	    record_pc(tmp_path("step.trace", out, sizeof(out)), REC_MODE_STEP, NULL, 20000, 0);
+	assert_int_equal(sum.end, REC_END_MAX_STEPS);
+	assert_int_equal(sum.insn_steps, 20000);
+	struct trace *t;
+	struct x86_state st;
+	assert_int_equal(trace_open(&t, out), 0);
+	assert_int_equal(trace_state_at(t, 0, &st), 0);
+	assert_int_equal(st.seg[X86_CS].selector, 0xf000);
+	assert_int_equal(st.seg[X86_CS].base, 0xffff0000u);
+	assert_int_equal(st.rip, 0xfff0);
+	/* The device checkpoint before step 0 is in the trace. */
+	static char hex[1 << 16];
+	assert_int_equal(trace_meta_get(t, "devices@0", hex, sizeof(hex)), 0);
+	assert_true(strlen(hex) > 100);
+	trace_close(t);
+}
+
+/* SIGTERM in the middle of a boot: exit status 0, a complete trace that says "interrupted". */
+static void test_boot_sigterm(void **state)
+{
+	(void)state;
+	need_seabios();
+	const char *bin = getenv("EMUDIFF_BIN");
+	if (!bin)
+		skip();
+	char out[300];
+	tmp_path("term.trace", out, sizeof(out));
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+		dup2(devnull, 2);
+		execl(bin, bin, "record", "--mode", "exits", "--bios", SEABIOS, "--timeout", "100000",
+		      "--force", "-o", out, (char *)NULL);
+		_exit(127);
+	}
+	/* Wait until the recording has started (the trace exists), then stop it. */
+	for (int i = 0; i < 200 && access(out, F_OK) != 0; i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	struct timespec ts = {0, 300 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	kill(pid, SIGTERM);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	struct trace *t;
+	assert_int_equal(trace_open(&t, out), 0);
+	assert_true(trace_is_complete(t));
+	char reason[256];
+	assert_int_equal(trace_meta_get(t, "end_reason", reason, sizeof(reason)), 0);
+	if (strncmp(reason, "interrupted", 11) != 0)
+		fail_msg("end reason \"%s\", expected \"interrupted: signal 15\"", reason);
+	trace_close(t);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+/* A multiboot ELF kernel loaded at 1 MiB: checks EAX, the flat CS, the command line's first byte and
+ * mem_upper, then exits with status 0 (a failed check exits with its number). */
+static void test_multiboot(void **state)
+{
+	(void)state;
+	/* nasm, bits 32, org 0x100080: cmp eax, 0x2badb002 / jne f1 / mov eax, cs / cmp eax, 8 / jne f2 /
+	 * mov eax, [ebx+16] / cmp byte [eax], 'x' / jne f3 / cmp dword [ebx+8], 31744 / jne f4 /
+	 * out 'm', 'b' to 0x3f8 / out 0xf4, 0 / cli / hlt; f1..f4: out 0xf4, 1..4 / hlt. */
+	static const uint8_t code[] = {
+	    0x3d, 0x02, 0xb0, 0xad, 0x2b, 0x75, 0x28, 0x8c, 0xc8, 0x83, 0xf8, 0x08, 0x75, 0x26,
+	    0x8b, 0x43, 0x10, 0x80, 0x38, 0x78, 0x75, 0x23, 0x81, 0x7b, 0x08, 0x00, 0x7c, 0x00,
+	    0x00, 0x75, 0x1f, 0x66, 0xba, 0xf8, 0x03, 0xb0, 0x6d, 0xee, 0xb0, 0x62, 0xee, 0x31,
+	    0xc0, 0xe6, 0xf4, 0xfa, 0xf4, 0xb0, 0x01, 0xe6, 0xf4, 0xf4, 0xb0, 0x02, 0xe6, 0xf4,
+	    0xf4, 0xb0, 0x03, 0xe6, 0xf4, 0xf4, 0xb0, 0x04, 0xe6, 0xf4, 0xf4,
+	};
+	uint8_t img[0x200] = {0};
+	const uint32_t base = 0x100000, code_off = 0x80;
+	/* ELF header. */
+	memcpy(img,
+	       "\x7f"
+	       "ELF",
+	       4);
+	img[4] = 1; /* 32-bit */
+	img[5] = 1; /* little-endian */
+	img[6] = 1;
+	put16(img + 16, 2); /* executable */
+	put16(img + 18, 3); /* i386 */
+	put32(img + 20, 1);
+	put32(img + 24, base + code_off);
+	put32(img + 28, 52); /* phoff */
+	put16(img + 40, 52);
+	put16(img + 42, 32);
+	put16(img + 44, 1);
+	/* One PT_LOAD of the whole file at 1 MiB. */
+	uint8_t *ph = img + 52;
+	put32(ph, 1);
+	put32(ph + 4, 0);
+	put32(ph + 8, base);
+	put32(ph + 12, base);
+	put32(ph + 16, sizeof(img));
+	put32(ph + 20, sizeof(img));
+	put32(ph + 24, 7);
+	/* Multiboot header: magic, flags (memory info), checksum. */
+	put32(img + 0x60, 0x1badb002);
+	put32(img + 0x64, 2);
+	put32(img + 0x68, (uint32_t) - (0x1badb002u + 2));
+	memcpy(img + code_off, code, sizeof(code));
+
+	char kpath[300], out[300];
+	FILE *f = fopen(tmp_path("mb.elf", kpath, sizeof(kpath)), "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(img, 1, sizeof(img), f), sizeof(img));
+	assert_int_equal(fclose(f), 0);
+	struct rec_options opt = {
+	    .output = tmp_path("mb.trace", out, sizeof(out)),
+	    .force = true,
+	    .mode = REC_MODE_STEP,
+	    .mem_bytes = 32u << 20,
+	    .multiboot_path = kpath,
+	    .kernel_cmdline = "x=1",
+	    .command_line = "test",
+	};
+	struct rec_summary sum;
+	char err[512] = "";
+	int rc = recorder_run(&opt, &sum, err, sizeof(err));
+	if (rc)
+		fail_msg("recording the multiboot kernel: %d: %s", rc, err);
+	if (sum.end != REC_END_GUEST_EXIT || sum.guest_status != 0)
+		fail_msg("multiboot kernel ended with '%s: %s' status %d", rec_end_name(sum.end),
+		         sum.end_detail, sum.guest_status);
+	struct trace *t;
+	struct x86_state st;
+	assert_int_equal(trace_open(&t, out), 0);
+	assert_int_equal(trace_state_at(t, 0, &st), 0);
+	assert_true(st.cr0 & X86_CR0_PE);
+	assert_false(st.rflags & X86_RFLAGS_IF);
+	assert_int_equal(st.rip, base + code_off);
+	assert_int_equal(st.gpr[X86_RAX], 0x2badb002u);
+	char console[256];
+	assert_int_equal(trace_meta_get(t, "console", console, sizeof(console)), 0);
+	assert_non_null(strstr(console, "mb"));
+	trace_close(t);
+}
+
+int main(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "SKIP: /dev/kvm cannot be opened (%s): the boot tests need KVM\n",
+		        strerror(errno));
+		return 77;
+	}
+	close(fd);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/emudiff-boot-test-XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		fprintf(stderr, "cannot create a temporary directory: %s\n", strerror(errno));
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_boot_disk),        cmocka_unit_test(test_boot_deterministic),
+	    cmocka_unit_test(test_boot_step_prefix), cmocka_unit_test(test_boot_sigterm),
+	    cmocka_unit_test(test_multiboot),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (getenv("EMUDIFF_KEEP_TMP"))
+		fprintf(stderr, "kept %s\n", tmpdir);
+	else if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return rc;
+}
