@@ -312,6 +312,37 @@ static void s_handler_step(struct fx *fx)
 	}
 	fx->exp.rip = 0x504;
 }
+/* Guest memory with 4-level page tables: linear 0x8000-0x8fff maps to physical 0x9000. */
+static uint8_t pmem[0x10000];
+static int read_pmem(void *arg, uint64_t gpa, void *buf, size_t len)
+{
+	(void)arg;
+	if (gpa + len > sizeof(pmem))
+		return -1;
+	memcpy(buf, pmem + gpa, len);
+	return 0;
+}
+static void put64(uint64_t gpa, uint64_t v)
+{
+	memcpy(pmem + gpa, &v, 8);
+}
+static void s_handler_step_paged(struct fx *fx)
+{
+	/* ret faults (#PF) to a handler at 0x8120 whose first instruction, pop qword [0x8320], the recording
+	 * also ran; the handler's bytes are only found through the page tables (identity has a nop). */
+	memset(pmem, 0x90, sizeof(pmem));
+	put64(0x1000, 0x2003), put64(0x2000, 0x3003), put64(0x3000, 0x4003), put64(0x4000 + 8 * 8, 0x9003);
+	memcpy(pmem + 0x9120, "\x8f\x04\x25\x20\x83\x00\x00", 7);
+	for (struct x86_state *st = &fx->pre; st; st = st == &fx->pre   ? &fx->exp
+	                                               : st == &fx->exp ? &fx->res.post
+	                                                                : NULL)
+		st->cr3 = 0x1000;
+	fx->in.read_pre_mem = read_pmem;
+	fx->exp.rip = 0x8127;
+	fx->exp.gpr[X86_RSP] = 0x7bd8;
+	fx->res.post.rip = 0x8120;
+	fx->res.post.gpr[X86_RSP] = 0x7bd0;
+}
 static void s_cr2(struct fx *fx)
 {
 	fx->exp.cr2 = 0x400000;
@@ -555,6 +586,8 @@ static const struct tcase cases[] = {
     /* paging */
     R("A/D bits", {0x8b, 0x03}, 2, P32, s_ad_bits, 1, "paging.ad_bits", "expected 0x67, got 0x27",
       "mem[0x2004]"),
+    R("handler's first instruction in the same step, paging on", {0xc3}, 1, L64, s_handler_step_paged, 1,
+      "step.boundary", "the recording went on past 0x8120 to 0x8127 in this step (after ret)", "rsp"),
     R("cr2", {0x8b, 0x03}, 2, P32, s_cr2, 1, "paging.fault", "CR2 expected 0x400000, got 0x400004", "cr2"),
     /* events on one side */
     R("fault in the recording only", {0x8b, 0x03}, 2, P32, s_fault_exp, 1, "exception.missing",
@@ -570,8 +603,8 @@ static const struct tcase cases[] = {
       "the backend ran past mov ss, ax to 0x105", "rsp"),
     R("mov ss: the recording took an event at once", {0x8e, 0xd0}, 2, RM, s_shadow_trap, 1,
       "shadow.mov_ss_trap", "the recording left mov ss, ax for 0x5000 right after it", "rsp"),
-    R("iretq to ring 3, DS kept by the recording", {0x48, 0xcf}, 2, L64, s_iretq_outer_ds, 1, "iret.long_outer",
-      "DS after iretq to CPL 3: ds.sel recorded 0x10, backend 0", "ds.sel"),
+    R("iretq to ring 3, DS kept by the recording", {0x48, 0xcf}, 2, L64, s_iretq_outer_ds, 1,
+      "iret.long_outer", "DS after iretq to CPL 3: ds.sel recorded 0x10, backend 0", "ds.sel"),
     R("v86: VM dropped by the recording", {0x90}, 1, X86_MODE_V86, s_vm_lost, 1, "v86.vm_lost",
       "EFLAGS.VM differs after nop in virtual-8086 mode", "rflags"),
     R("far jmp: accessed bit", {0x66, 0xea, 0x41, 0x80, 0, 0, 0x08, 0}, 8, X86_MODE_PROT16, s_accessed, 1,
