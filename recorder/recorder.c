@@ -515,6 +515,21 @@ static int rec_step_one(struct rec *r)
 }
 
 /* Instruction length of OUT/HLT forms that exit after the instruction, so the pre-state can be rebuilt. */
+/* The port access size of an OUT: 1 for E6/EE, else the operand size after 0x66 prefixes. A byte before
+ * `out dx, ax` may itself be 0x66 only as that instruction's prefix: matching the exit's size tells `66 ef`
+ * from a lone `ef` (measured: SeaBIOS's 32-bit code has both). */
+static unsigned rec_out_size(const uint8_t *insn, unsigned len, enum x86_mode mode, int op)
+{
+	if (op == 0xe6 || op == 0xee)
+		return 1;
+	bool opsize = false;
+	for (unsigned i = 0; i < len && insn[i] != op; i++)
+		if (insn[i] == 0x66)
+			opsize = true;
+	bool wide = mode != X86_MODE_REAL && mode != X86_MODE_PROT16 && mode != X86_MODE_V86;
+	return wide != opsize ? 4 : 2;
+}
+
 static unsigned rec_post_exit_insn_len(const struct rec *r, const struct x86_state *post,
                                        const struct shim_exit *ex)
 {
@@ -530,7 +545,8 @@ static unsigned rec_post_exit_insn_len(const struct rec *r, const struct x86_sta
 		if (ex->kind == SHIM_EXIT_HLT && op == 0xf4)
 			return len;
 		if (ex->kind == SHIM_EXIT_IO && ex->is_write && ex->count <= 1 &&
-		    (op == 0xe6 || op == 0xe7 || op == 0xee || op == 0xef))
+		    (op == 0xe6 || op == 0xe7 || op == 0xee || op == 0xef) &&
+		    rec_out_size(insn, len, mode, op) == ex->size)
 			return len;
 	}
 	return 0;
@@ -562,8 +578,12 @@ static int rec_run_to_exit(struct rec *r)
 		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
 		return rc;
 	}
-	/* The unrecorded stretch: one RUN step, then the pages it wrote as seen at the exit. */
-	if (memcmp(&at_exit, &run_pre, sizeof(at_exit)) != 0) {
+	/* The unrecorded stretch: one RUN step, then the pages it wrote as seen at the exit. A write or HLT
+	 * exits after its instruction, so an exit state equal to where the run began means a whole loop ran
+	 * (the same byte printed again), not nothing: the run still ends at that instruction's pre-state. */
+	bool after_insn = ex.kind == SHIM_EXIT_HLT ||
+	                  ((ex.kind == SHIM_EXIT_IO || ex.kind == SHIM_EXIT_MMIO) && ex.is_write);
+	if (after_insn || memcmp(&at_exit, &run_pre, sizeof(at_exit)) != 0) {
 		rc = rec_append(r, TRACE_STEP_RUN, &run_pre);
 		if (rc)
 			return rc;
