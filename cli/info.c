@@ -1,6 +1,7 @@
 /* emudiff info TRACE: what a trace holds and what its reference really is. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../schema/trace.h"
@@ -20,14 +21,14 @@ static int count_exit(void *arg, const struct trace_exit *e)
 static const char *exit_reason_name(unsigned reason)
 {
 	static const char *const names[] = {
-		[TRACE_EXIT_IO] = "io",
-		[TRACE_EXIT_MMIO] = "mmio",
-		[TRACE_EXIT_HLT] = "hlt",
-		[TRACE_EXIT_SHUTDOWN] = "shutdown",
-		[TRACE_EXIT_INTERNAL_ERROR] = "emulation-failure",
-		[TRACE_EXIT_DEBUG] = "debug",
-		[TRACE_EXIT_FAIL_ENTRY] = "fail-entry",
-		[TRACE_EXIT_OTHER] = "other",
+	    [TRACE_EXIT_IO] = "io",
+	    [TRACE_EXIT_MMIO] = "mmio",
+	    [TRACE_EXIT_HLT] = "hlt",
+	    [TRACE_EXIT_SHUTDOWN] = "shutdown",
+	    [TRACE_EXIT_INTERNAL_ERROR] = "emulation-failure",
+	    [TRACE_EXIT_DEBUG] = "debug",
+	    [TRACE_EXIT_FAIL_ENTRY] = "fail-entry",
+	    [TRACE_EXIT_OTHER] = "other",
 	};
 	return reason < sizeof(names) / sizeof(names[0]) && names[reason] ? names[reason] : "unknown";
 }
@@ -66,7 +67,8 @@ int cli_info(int argc, char **argv)
 	trace_meta_get(t, "kvm_flavour", flavour, sizeof(flavour));
 	printf("%-12s %s\n", "trace", path);
 	if (!strcmp(ref, "kvm-emulator"))
-		printf("%-12s %s (KVM %s: real mode, protected mode and CPL0 code ran in KVM's in-kernel emulator, "
+		printf("%-12s %s (KVM %s: real mode, protected mode and CPL0 code ran in KVM's in-kernel "
+		       "emulator, "
 		       "not on silicon)\n",
 		       "reference", ref, flavour);
 	else
@@ -78,16 +80,23 @@ int cli_info(int argc, char **argv)
 	print_meta(t, "command", "command_line");
 	print_meta(t, "host cpu", "host_cpu");
 	print_meta(t, "memory", "memory_layout");
+	print_meta(t, "disk", "disk_image");
+	print_meta(t, "kernel cmd", "kernel_cmdline");
+	char vt[64];
+	if (trace_meta_get(t, "vtime_end", vt, sizeof(vt)) == 0 && vt[0])
+		printf("%-12s %s PIT clocks at the end (%.3f virtual s)\n", "clock", vt,
+		       strtod(vt, NULL) / 1193182.0);
 	if (trace_is_complete(t))
 		print_meta(t, "ended", "end_reason");
 	else
-		printf("%-12s INCOMPLETE: the recorder stopped before finishing; the %llu steps up to its last "
-		       "commit are readable\n",
-		       "ended", (unsigned long long)st.steps);
+		printf(
+		    "%-12s INCOMPLETE: the recorder stopped before finishing; the %llu steps up to its last "
+		    "commit are readable\n",
+		    "ended", (unsigned long long)st.steps);
 
 	printf("%-12s %llu (instructions %llu, unrecorded runs %llu, emu fallbacks %llu)\n", "steps",
-	       (unsigned long long)st.steps, (unsigned long long)st.insn_steps, (unsigned long long)st.run_steps,
-	       (unsigned long long)st.fallback_steps);
+	       (unsigned long long)st.steps, (unsigned long long)st.insn_steps,
+	       (unsigned long long)st.run_steps, (unsigned long long)st.fallback_steps);
 
 	struct exit_counts ec;
 	memset(&ec, 0, sizeof(ec));
@@ -136,10 +145,20 @@ int cli_info(int argc, char **argv)
 	if (insns)
 		printf(", %.2f bytes/instruction", (double)st.file_bytes / (double)insns);
 	printf("\n");
-	char console[4096];
+	static char console[1 << 20];
 	if (trace_meta_get(t, "console", console, sizeof(console)) == 0 && console[0]) {
 		size_t n = strcspn(console, "\n");
-		printf("%-12s %.*s%s\n", "console", (int)n, console, console[n] && console[n + 1] ? " ..." : "");
+		printf("%-12s %.*s%s\n", "console", (int)n, console,
+		       console[n] && console[n + 1] ? " ..." : "");
+		/* The last line too: where a boot got to. */
+		size_t len = strlen(console);
+		while (len && (console[len - 1] == '\n' || console[len - 1] == '\r'))
+			len--;
+		size_t start = len;
+		while (start && console[start - 1] != '\n')
+			start--;
+		if (start > n)
+			printf("%-12s %.*s\n", "console end", (int)(len - start), console + start);
 	}
 	trace_close(t);
 	return CLI_EXIT_OK;

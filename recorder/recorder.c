@@ -950,6 +950,10 @@ static int rec_finish(struct rec *r)
 		free(console);
 	}
 	char buf[64];
+	if (r->pc) {
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->summary->vtime);
+		trace_meta_set(r->t, "vtime_end", buf);
+	}
 	snprintf(buf, sizeof(buf), "%d", r->summary->guest_status);
 	if (r->summary->end == REC_END_GUEST_EXIT)
 		trace_meta_set(r->t, "guest_status", buf);
