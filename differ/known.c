@@ -10,7 +10,7 @@
 
 #include "private.h"
 
-#define KNOWN_MAX_RANGES 16
+#define KNOWN_MAX_RANGES 32
 
 /* A scope line: globs on the trace's guest image, its reference kind and the replay mode ("" = any). */
 struct known_scope {
@@ -27,7 +27,7 @@ struct known_entry {
 	uint64_t step; /* the first step of the first range */
 	uint32_t n_ranges;
 	uint64_t lo[KNOWN_MAX_RANGES], hi[KNOWN_MAX_RANGES]; /* inclusive step ranges */
-	char step_text[64];
+	char step_text[192];
 	struct known_scope scope;
 	bool scoped;
 	char comment[160];
@@ -113,7 +113,7 @@ static int parse_line(char *line, unsigned lineno, const char *path, struct know
 					goto bad_step;
 			}
 			if (e->n_ranges == KNOWN_MAX_RANGES)
-				return known_error(err, errlen, path, lineno, "more than 16 step ranges in",
+				return known_error(err, errlen, path, lineno, "more than 32 step ranges in",
 				                   col[2]);
 			e->lo[e->n_ranges] = lo;
 			e->hi[e->n_ranges] = hi;

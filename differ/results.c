@@ -380,7 +380,7 @@ int differ_results_add_known(struct differ_results *r, const struct differ_known
 	const char *backend, *cls, *comment, *source;
 	bool any;
 	uint64_t step;
-	char sbuf[64];
+	char sbuf[192];
 
 	if (!r)
 		return -EINVAL;

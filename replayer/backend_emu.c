@@ -357,6 +357,13 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 			b->st.events.exc_has_error = ctxt.event.has_error;
 			b->st.events.exc_error_code = ctxt.event.error_code;
 		}
+		/* A delivered injected event leaves no vector behind: KVM reports none when nothing is
+		 * pending. */
+		if (in->event && !b->st.events.exc_pending) {
+			b->st.events.exc_vector = 0;
+			b->st.events.exc_has_error = 0;
+			b->st.events.exc_error_code = 0;
+		}
 		if (s == EMU_SHUTDOWN)
 			snprintf(out->reason, sizeof(out->reason), "triple fault");
 		out->outcome = BACKEND_STEPPED;

@@ -1,0 +1,327 @@
+/* Corpus regression: every guest of corpus/manifest.tsv (but the benchmark guest) is recorded on this host,
+ * replayed per step and continuously with emu, unicorn and kvm against corpus/known.tsv, and must give
+ * exit status 0 and no unclassified divergence. New guests are picked up from the manifest; what they
+ * legitimately diverge on belongs in corpus/known.tsv with its reason. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#define MAX_GUESTS 128
+
+struct guest {
+	char name[64];
+	char binary[128];
+	char load[32];
+	char start[32];
+	char expected[64];
+};
+
+/* Wall-clock limits per child: far above what the corpus takes here (seconds). */
+#define RECORD_LIMIT_S 300
+#define REPLAY_LIMIT_S 600
+
+static struct guest guests[MAX_GUESTS];
+static char tmpdir[256] = "/tmp/emudiff-corpus-replay-XXXXXX";
+
+/* Runs argv with stdout and stderr to files; returns the exit status, -1 when it did not exit, -2 when it
+ * ran longer than limit_s seconds (then it is killed: a guest that never ends fails, it does not hang). */
+static int run(const char *const argv[], const char *out, const char *err, unsigned limit_s)
+{
+	pid_t pid = fork();
+	int st;
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int n = open("/dev/null", O_RDONLY);
+		if (o < 0 || e < 0 || n < 0)
+			_exit(127);
+		dup2(o, 1), dup2(e, 2), dup2(n, 0);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (unsigned ms = 0;; ms += 20) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0)
+			return -1;
+		if (ms >= limit_s * 1000u) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return -2;
+		}
+		usleep(20000);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = 0;
+}
+
+static int64_t query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Prints the divergences not on the known list, so a failure says what to fix or to add. */
+static void print_new(sqlite3 *db, const char *what)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT backend, class, count(*), min(step), max(step), min(detail) FROM divergence"
+	        " WHERE known = 0 GROUP BY backend, class ORDER BY backend, class",
+	        -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		print_message("%s: new: %s %s x%lld steps %lld..%lld: %s\n", what, sqlite3_column_text(st, 0),
+		              sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+		              sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+		              sqlite3_column_text(st, 5));
+	sqlite3_finalize(st);
+}
+
+static void record(const struct guest *g, const char *trace)
+{
+	const char *bin = getenv("EMUDIFF_BIN"), *corpus = getenv("EMUDIFF_CORPUS");
+	char image[512], out[600], err[600], msg[4096];
+	bool fallback = strcmp(g->expected, "emulation-failure") == 0;
+
+	snprintf(image, sizeof(image), "%s/%s", corpus, g->binary);
+	if (access(image, R_OK) != 0)
+		fail_msg("%s: %s is not built (build the corpus target)", g->name, image);
+	snprintf(out, sizeof(out), "%s/%s.rec.out", tmpdir, g->name);
+	snprintf(err, sizeof(err), "%s/%s.rec.err", tmpdir, g->name);
+	for (int exits = 0; exits < 2; exits++) {
+		const char *argv[16];
+		int n = 0;
+		argv[n++] = bin;
+		argv[n++] = "record";
+		argv[n++] = "--mode";
+		argv[n++] = exits ? "exits" : "step";
+		if (fallback) {
+			argv[n++] = "--fallback";
+			argv[n++] = "emu";
+		}
+		argv[n++] = "-o";
+		argv[n++] = trace;
+		/* Start column: a multiboot kernel goes through the PC loader, a flat image at its load
+		 * address. */
+		if (!strcmp(g->start, "multiboot")) {
+			argv[n++] = "--multiboot";
+		} else if (strcmp(g->load, "0x7c00")) {
+			argv[n++] = "--load";
+			argv[n++] = g->load;
+		}
+		argv[n++] = image;
+		argv[n] = NULL;
+		unlink(trace);
+		int st = run(argv, out, err, RECORD_LIMIT_S);
+		if (st == -2)
+			fail_msg("%s: record did not end within %u s", g->name, RECORD_LIMIT_S);
+		slurp(err, msg, sizeof(msg));
+		if (st == 0)
+			return;
+		/* The recorder refuses step mode for a guest that single-steps itself. */
+		if (!exits && st == 2 && strstr(msg, "--mode exits"))
+			continue;
+		fail_msg("%s: record (--mode %s%s) exited %d: %s", g->name, exits ? "exits" : "step",
+		         fallback ? " --fallback emu" : "", st, msg);
+	}
+}
+
+/* Replays in one mode; false (with the reasons printed) when the run fails. */
+static bool replay(const struct guest *g, const char *trace, bool continuous)
+{
+	const char *bin = getenv("EMUDIFF_BIN"), *src = getenv("EMUDIFF_SOURCE");
+	const char *mode = continuous ? "continuous" : "per-step";
+	char known[512], db[600], out[600], err[600], msg[4096], what[128];
+	const char *argv[16];
+	int n = 0;
+	sqlite3 *h;
+
+	snprintf(known, sizeof(known), "%s/corpus/known.tsv", src);
+	snprintf(db, sizeof(db), "%s/%s.%s.db", tmpdir, g->name, mode);
+	snprintf(out, sizeof(out), "%s/%s.%s.out", tmpdir, g->name, mode);
+	snprintf(err, sizeof(err), "%s/%s.%s.err", tmpdir, g->name, mode);
+	snprintf(what, sizeof(what), "%s (%s)", g->name, mode);
+	argv[n++] = bin;
+	argv[n++] = "replay";
+	argv[n++] = trace;
+	argv[n++] = "--backends";
+	argv[n++] = "emu,unicorn,kvm";
+	if (continuous)
+		argv[n++] = "--continuous";
+	argv[n++] = "--known";
+	argv[n++] = known;
+	argv[n++] = "-o";
+	argv[n++] = db;
+	argv[n] = NULL;
+	int st = run(argv, out, err, REPLAY_LIMIT_S);
+	slurp(err, msg, sizeof(msg));
+	if (st == -2) {
+		print_message("%s: replay did not end within %u s\n", what, REPLAY_LIMIT_S);
+		return false;
+	}
+	if (st != 0 && st != 1) {
+		print_message("%s: replay exited %d: %s", what, st, msg);
+		return false;
+	}
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		print_message("%s: cannot open the results database %s\n", what, db);
+		return false;
+	}
+	int64_t unclassified = query_int(h, "SELECT count(*) FROM divergence WHERE class = 'unclassified'");
+	int64_t fresh = query_int(h, "SELECT count(*) FROM divergence WHERE known = 0");
+	int64_t backends = query_int(h, "SELECT count(*) FROM backend WHERE steps > 0");
+	int64_t steps = query_int(h, "SELECT min(steps) FROM backend");
+	if (fresh)
+		print_new(h, what);
+	sqlite3_close(h);
+	bool ok = true;
+	if (unclassified != 0) {
+		print_message("%s: %lld unclassified divergences (a rule is missing in differ/classes.tsv)\n",
+		              what, (long long)unclassified);
+		ok = false;
+	}
+	if (st != 0 || fresh != 0) {
+		print_message(
+		    "%s: replay exited %d with %lld divergences not in corpus/known.tsv (listed above)\n",
+		    what, st, (long long)fresh);
+		ok = false;
+	}
+	/* Every backend really ran: a replay of nothing would pass trivially. */
+	if (backends != 3 || steps <= 0) {
+		print_message("%s: %lld of 3 backends ran (min steps %lld)\n", what, (long long)backends,
+		              (long long)steps);
+		ok = false;
+	}
+	return ok;
+}
+
+static void test_guest(void **state)
+{
+	const struct guest *g = *state;
+	char trace[400];
+	snprintf(trace, sizeof(trace), "%s/%s.trace", tmpdir, g->name);
+	record(g, trace);
+	bool per_step = replay(g, trace, false);
+	bool continuous = replay(g, trace, true);
+	if (!per_step || !continuous)
+		fail_msg("%s: replay failed%s%s", g->name, per_step ? "" : " per step",
+		         continuous ? ""
+		         : per_step ? " continuously"
+		                    : " and continuously");
+}
+
+/* Rows of corpus/manifest.tsv: name, binary, load, start, expected, exercises. */
+static int read_manifest(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	*n = 0;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char name[64], binary[128], load[32], start[32], expected[64];
+		if (line[0] == '#' ||
+		    sscanf(line, "%63s %127s %31s %31s %63s", name, binary, load, start, expected) != 5)
+			continue;
+		/* The header, and the benchmark guest (a million steps: bench/ replays it). */
+		if (!strcmp(name, "name") || !strcmp(name, "modeswitch_1m"))
+			continue;
+		if (*n == MAX_GUESTS)
+			break;
+		struct guest *g = &guests[(*n)++];
+		snprintf(g->name, sizeof(g->name), "%s", name);
+		snprintf(g->binary, sizeof(g->binary), "%s", binary);
+		snprintf(g->load, sizeof(g->load), "%s", load);
+		snprintf(g->start, sizeof(g->start), "%s", start);
+		snprintf(g->expected, sizeof(g->expected), "%s", expected);
+	}
+	fclose(f);
+	return 0;
+}
+
+static int teardown_all(void **state)
+{
+	char cmd[600];
+	(void)state;
+	/* EMUDIFF_KEEP=DIR keeps the traces and results there for a look. */
+	if (!getenv("EMUDIFF_KEEP")) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		if (system(cmd) != 0)
+			return 0;
+	}
+	return 0;
+}
+
+int main(void)
+{
+	const char *src = getenv("EMUDIFF_SOURCE");
+	char manifest[512];
+	static struct CMUnitTest tests[MAX_GUESTS];
+	size_t n;
+
+	if (!src || !getenv("EMUDIFF_BIN") || !getenv("EMUDIFF_CORPUS")) {
+		fprintf(stderr,
+		        "test_corpus_replay: EMUDIFF_SOURCE, EMUDIFF_BIN and EMUDIFF_CORPUS must be set\n");
+		return 1;
+	}
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "test_corpus_replay: skipped: cannot open /dev/kvm (recording needs KVM)\n");
+		return 77;
+	}
+	close(fd);
+	snprintf(manifest, sizeof(manifest), "%s/corpus/manifest.tsv", src);
+	if (read_manifest(manifest, &n) < 0 || n == 0) {
+		fprintf(stderr, "test_corpus_replay: %s: no guests\n", manifest);
+		return 1;
+	}
+	const char *keep = getenv("EMUDIFF_KEEP");
+	if (keep) {
+		snprintf(tmpdir, sizeof(tmpdir), "%s", keep);
+		if (mkdir(tmpdir, 0755) < 0 && access(tmpdir, W_OK) < 0) {
+			perror(tmpdir);
+			return 1;
+		}
+	} else if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		tests[i] = (struct CMUnitTest){
+		    .name = guests[i].name, .test_func = test_guest, .initial_state = &guests[i]};
+	return _cmocka_run_group_tests("corpus_replay", tests, n, NULL, teardown_all);
+}
