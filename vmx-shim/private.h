@@ -47,7 +47,7 @@ struct shim_vm {
 	size_t ncpuid;
 	enum shim_flavour flavour;
 	uint32_t guestdbg; /* control bits last given to KVM_SET_GUEST_DEBUG */
-	bool hw_bp_on;     /* shim_set_breakpoint: DR0 instruction breakpoint, armed while not single-stepping */
+	bool hw_bp_on;     /* shim_set_breakpoint: DR0 execute breakpoint, armed while not stepping */
 	uint64_t hw_bp;
 	bool io_pending;   /* last exit was IO/MMIO and is not completed yet */
 	bool has_pending;  /* completing an access produced this exit: shim_run returns it */
