@@ -160,6 +160,19 @@ int cli_info(int argc, char **argv)
 		if (start > n)
 			printf("%-12s %.*s\n", "console end", (int)(len - start), console + start);
 	}
+	/* COM1 alone (the console above also has the debug ports): its last non-empty line. */
+	if (trace_meta_get(t, "serial", console, sizeof(console)) == 0 && console[0]) {
+		size_t len = strlen(console);
+		while (len && (console[len - 1] == '\n' || console[len - 1] == '\r'))
+			len--;
+		size_t start = len;
+		while (start && console[start - 1] != '\n')
+			start--;
+		size_t end = start;
+		while (end < len && console[end] != '\r' && console[end] != '\n')
+			end++;
+		printf("%-12s %.*s\n", "serial end", (int)(end - start), console + start);
+	}
 	trace_close(t);
 	return CLI_EXIT_OK;
 }

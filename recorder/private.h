@@ -47,6 +47,9 @@ struct rec {
 	bool irq_window;          /* exits mode: KVM exits once the guest can take an interrupt */
 	uint64_t next_checkpoint; /* step of the next devices@<step> meta row */
 	uint64_t last_checkpoint;
+	char *serial; /* COM1 output alone */
+	size_t serial_len, serial_cap;
+	uint8_t uart_lcr;
 	int pinned_cpu; /* host CPU the recording runs on, -1 when not pinned */
 	bool boot_bp;   /* breakpoint at the boot sector's entry armed (runs stop there once) */
 };

@@ -188,6 +188,30 @@ static int rec_append_exit(struct rec *r, uint64_t step, const struct shim_exit 
 	return trace_append_exit(r->t, &e);
 }
 
+/* COM1's transmitted bytes alone (the console also has the debug ports), for the trace's "serial" meta:
+ * THR writes while LCR.DLAB is clear. */
+static void rec_serial_out(struct rec *r, uint16_t port, unsigned size, const uint8_t *buf, uint32_t count)
+{
+	if (size != 1)
+		return;
+	if (port == DEVBUS_PORT_COM1 + 3 && count)
+		r->uart_lcr = buf[count - 1];
+	if (port != DEVBUS_PORT_COM1 || (r->uart_lcr & 0x80))
+		return;
+	if (r->serial_len + count > r->serial_cap) {
+		size_t cap = r->serial_cap ? r->serial_cap : 4096;
+		while (cap < r->serial_len + count)
+			cap *= 2;
+		char *p = realloc(r->serial, cap);
+		if (!p)
+			return; /* the meta is a convenience: the exits rows hold every byte anyway */
+		r->serial = p;
+		r->serial_cap = cap;
+	}
+	memcpy(r->serial + r->serial_len, buf, count);
+	r->serial_len += count;
+}
+
 /* Answers an I/O or MMIO exit from the device model and lets KVM complete the instruction. */
 static int rec_answer_io(struct rec *r, struct shim_exit *ex)
 {
@@ -202,6 +226,8 @@ static int rec_answer_io(struct rec *r, struct shim_exit *ex)
 			return -E2BIG;
 		}
 		devbus_pio(r->bus, (uint16_t)ex->addr, size, ex->is_write, buf, count);
+		if (ex->is_write)
+			rec_serial_out(r, (uint16_t)ex->addr, size, buf, count);
 		if (!ex->is_write) {
 			/* REP INS may move more than one input row holds: one row per 16 bytes. */
 			size_t total = (size_t)size * count;
@@ -949,6 +975,13 @@ static int rec_finish(struct rec *r)
 		trace_meta_set(r->t, "console", console);
 		free(console);
 	}
+	char *ser = malloc(r->serial_len + 1);
+	if (ser) {
+		memcpy(ser, r->serial ? r->serial : "", r->serial_len);
+		ser[r->serial_len] = 0;
+		trace_meta_set(r->t, "serial", ser);
+		free(ser);
+	}
 	char buf[64];
 	if (r->pc) {
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->summary->vtime);
@@ -1175,6 +1208,7 @@ out:
 	free(r.shadow);
 	free(r.writes);
 	free(r.arena);
+	free(r.serial);
 	free(image);
 	return status;
 }
