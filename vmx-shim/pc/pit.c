@@ -66,12 +66,16 @@ static int pit_out(const struct pit_channel *c, uint64_t now)
 	case 1:
 		return d < c->count;
 	case 2:
-		return (d % c->count) == 0 && d != 0;
+		/* High, low for the one clock the count is 1, high again at the reload (the IRQ edge). */
+		if (c->count == 1)
+			return d != 0; /* count 1 is illegal in mode 2: one edge, then high */
+		return (d % c->count) != c->count - 1;
 	case 3:
 		return (d % c->count) < ((c->count + 1) >> 1);
 	case 4:
 	case 5:
-		return d == c->count;
+		/* High, a one-clock low strobe at terminal count. */
+		return d != c->count;
 	}
 }
 
@@ -90,10 +94,14 @@ static uint64_t pit_next_transition(const struct pit_channel *c, uint64_t now)
 		break;
 	case 2:
 		base = (d / c->count) * c->count;
-		if (d - base == 0 && d != 0)
-			next = base + 1;
+		if (c->count == 1)
+			next = d == 0 ? 1 : DEVBUS_NEVER;
+		else if (d - base < c->count - 1)
+			next = base + c->count - 1;
 		else
 			next = base + c->count;
+		if (next == DEVBUS_NEVER)
+			return DEVBUS_NEVER;
 		break;
 	case 3:
 		base = (d / c->count) * c->count;

@@ -249,8 +249,8 @@ static void test_pit(void **state)
 		INTR(0x08), W(0x20, 1, 0x20), ADV(999), INTR(-1), ADV(1), INTR(0x08), W(0x20, 1, 0x20),
 		/* Counter latch: the count 250 clocks into the period, LSB then MSB. */
 		ADV(250), W(0x43, 1, 0x00), ADV(5), R(0x40, 1, 750 & 0xff), R(0x40, 1, 750 >> 8),
-		/* Read-back of status (bit 7 OUT, access 3, mode 2): 0x34 with OUT. */
-		W(0x43, 1, 0xe2), R(0x40, 1, 0x34),
+		/* Read-back of status: OUT high (bit 7), access 3, mode 2. */
+		W(0x43, 1, 0xe2), R(0x40, 1, 0xb4),
 		/* Read-back of the count. */
 		W(0x43, 1, 0xd2), R(0x40, 1, (1000 - 255) & 0xff), R(0x40, 1, (1000 - 255) >> 8),
 		/* Channel 2 in mode 0 with the gate from port 0x61: OUT (bit 5) rises at terminal count. */
@@ -262,6 +262,9 @@ static void test_pit(void **state)
 		W(0x61, 1, 0x00), ADV(4320 - 4303), R(0x61, 1, 0x20), ADV(18), R(0x61, 1, 0x30),
 		/* The control word register reads as all ones; LSB-only access mode. */
 		R(0x43, 1, 0xff), W(0x43, 1, 0x50), W(0x41, 1, 0x20), W(0x43, 1, 0x40), R(0x41, 1, 0x20),
+		/* Mode 2: OUT low only while the count is 1; its rise is IRQ 0 (clock 4338 here). */
+		INTR(0x08), W(0x20, 1, 0x20), ADV(661), W(0x43, 1, 0xe2), R(0x40, 1, 0x34), INTR(-1), ADV(1),
+		W(0x43, 1, 0xe2), R(0x40, 1, 0xb4), INTR(0x08), W(0x20, 1, 0x20),
 		END,
 	};
 	/* clang-format on */
