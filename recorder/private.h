@@ -51,6 +51,7 @@ struct rec {
 	size_t serial_len, serial_cap;
 	uint8_t uart_lcr;
 	int pinned_cpu; /* host CPU the recording runs on, -1 when not pinned */
+	bool a20_on;    /* the gate as last given to the shim */
 	bool boot_bp;   /* breakpoint at the boot sector's entry armed (runs stop there once) */
 };
 

@@ -1001,8 +1001,12 @@ static int rec_finish(struct rec *r)
 
 int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *err, size_t errlen)
 {
-	struct rec r = {
-	    .opt = opt, .summary = out, .errbuf = err, .errlen = errlen, .last_checkpoint = UINT64_MAX};
+	struct rec r = {.opt = opt,
+	                .summary = out,
+	                .errbuf = err,
+	                .errlen = errlen,
+	                .last_checkpoint = UINT64_MAX,
+	                .a20_on = true};
 	uint8_t *image = NULL;
 	size_t image_len = 0;
 	int status = 0, rc;
@@ -1169,6 +1173,16 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 			rec_end(&r, REC_END_TIMEOUT, "virtual clock at %llu units",
 			        (unsigned long long)devbus_now(r.bus));
 			break;
+		}
+		/* The A20 gate follows port 0x92 and the i8042 between steps, when every dirty page is
+		 * harvested. */
+		if (r.pc && pc_a20_enabled(r.bus) != r.a20_on) {
+			r.a20_on = !r.a20_on;
+			if (shim_set_a20(r.vm, r.a20_on)) {
+				snprintf(err, errlen, "%s", shim_error(r.vm));
+				rc = -EIO;
+				break;
+			}
 		}
 		bool want = rec_predicate(&r, &r.cur);
 		if (want != stepping) {

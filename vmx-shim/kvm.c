@@ -187,8 +187,8 @@ static int punch_ram_hole(struct shim_vm *vm, uint64_t gpa, uint64_t size)
 		                 (unsigned long long)gpa, (unsigned long long)size);
 	if (vm->nram_segs == SHIM_MAX_RAM_SEGS)
 		return shim_fail(vm, -ENOSPC, "ROM at %#llx: too many holes in RAM", (unsigned long long)gpa);
-	left = (struct shim_ram_seg){seg->gpa, gpa - seg->gpa, seg->slot};
-	right = (struct shim_ram_seg){gpa + size, seg->gpa + seg->len - (gpa + size), vm->next_slot++};
+	left = (struct shim_ram_seg){seg->gpa, gpa - seg->gpa, seg->slot, 0};
+	right = (struct shim_ram_seg){gpa + size, seg->gpa + seg->len - (gpa + size), vm->next_slot++, 0};
 	if ((err = set_slot(vm, seg->slot, 0, seg->gpa, 0, vm->ram + seg->gpa)))
 		return err;
 	memmove(&vm->ram_segs[i], &vm->ram_segs[i + 1], (vm->nram_segs - i - 1) * sizeof(*seg));
@@ -209,6 +209,41 @@ static int punch_ram_hole(struct shim_vm *vm, uint64_t gpa, uint64_t size)
 		vm->nram_segs++;
 	}
 	return 0;
+}
+
+#define SHIM_HMA     0x100000ull /* the 64 KiB above 1 MiB that real mode reaches (FFFF:0010 on) */
+#define SHIM_HMA_LEN 0x10000ull
+
+int shim_set_a20(struct shim_vm *vm, bool on)
+{
+	struct shim_ram_seg *hma = NULL;
+	int err;
+
+	if (vm->ram_size < SHIM_HMA + SHIM_HMA_LEN)
+		return 0;
+	for (unsigned i = 0; i < vm->nram_segs; i++)
+		if (vm->ram_segs[i].gpa == SHIM_HMA && vm->ram_segs[i].len == SHIM_HMA_LEN)
+			hma = &vm->ram_segs[i];
+	if (!hma) {
+		if (on)
+			return 0;
+		/* Its own slot, so only its backing changes. */
+		if ((err = punch_ram_hole(vm, SHIM_HMA, SHIM_HMA_LEN)))
+			return err;
+		unsigned i = 0;
+		while (i < vm->nram_segs && vm->ram_segs[i].gpa < SHIM_HMA)
+			i++;
+		memmove(&vm->ram_segs[i + 1], &vm->ram_segs[i], (vm->nram_segs - i) * sizeof(vm->ram_segs[0]));
+		vm->ram_segs[i] = (struct shim_ram_seg){SHIM_HMA, SHIM_HMA_LEN, vm->next_slot++, 0};
+		vm->nram_segs++;
+		hma = &vm->ram_segs[i];
+	} else if ((on && hma->alias == 0) || (!on && hma->alias != 0)) {
+		return 0;
+	} else if ((err = set_slot(vm, hma->slot, 0, hma->gpa, 0, vm->ram + hma->gpa))) {
+		return err;
+	}
+	hma->alias = on ? 0 : -(int64_t)SHIM_HMA;
+	return set_slot(vm, hma->slot, ram_flags(vm), hma->gpa, hma->len, vm->ram + hma->gpa + hma->alias);
 }
 
 int shim_map_rom(struct shim_vm *vm, uint64_t gpa, const void *data, size_t len)
@@ -265,7 +300,7 @@ int shim_read_phys(const struct shim_vm *vm, uint64_t gpa, void *buf, size_t len
 		if (gpa >= seg->gpa && gpa - seg->gpa < seg->len) {
 			if (seg->len - (gpa - seg->gpa) < len)
 				return -EFAULT;
-			memcpy(buf, vm->ram + gpa, len);
+			memcpy(buf, vm->ram + gpa + seg->alias, len);
 			return 0;
 		}
 	}
@@ -370,7 +405,7 @@ static int harvest_dirty_ring(struct shim_vm *vm)
 			const struct shim_ram_seg *seg = &vm->ram_segs[i];
 			if (seg->slot != (e->slot & 0xffff) || e->offset >= seg->len / SHIM_PAGE)
 				continue;
-			uint64_t page = seg->gpa / SHIM_PAGE + e->offset;
+			uint64_t page = (uint64_t)(seg->gpa + seg->alias) / SHIM_PAGE + e->offset;
 			uint64_t bit = 1ull << (page % 64);
 			if (!(vm->dirty_bitmap[page / 64] & bit)) {
 				vm->dirty_bitmap[page / 64] |= bit;
@@ -449,7 +484,7 @@ static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
 		return r;
 	if ((r = set_slot(vm, 0, ram_flags(vm), 0, vm->ram_size, vm->ram)))
 		return r;
-	vm->ram_segs[0] = (struct shim_ram_seg){0, vm->ram_size, 0};
+	vm->ram_segs[0] = (struct shim_ram_seg){0, vm->ram_size, 0, 0};
 	vm->nram_segs = 1;
 	vm->next_slot = 1;
 
@@ -938,7 +973,7 @@ int shim_dirty_pages(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), vo
 
 				bits &= bits - 1;
 				if (fn && w * 64 + b < pages)
-					fn(arg, seg->gpa + (uint64_t)(w * 64 + b) * SHIM_PAGE);
+					fn(arg, seg->gpa + seg->alias + (uint64_t)(w * 64 + b) * SHIM_PAGE);
 			}
 		}
 	}

@@ -20,6 +20,7 @@ struct shim_rom {
 struct shim_ram_seg {
 	uint64_t gpa, len;
 	uint32_t slot;
+	int64_t alias; /* backing RAM is at gpa + alias (0; -1 MiB for the HMA while A20 is off) */
 };
 
 #define SHIM_MAX_RAM_SEGS (SHIM_MAX_ROMS + 1)

@@ -51,6 +51,12 @@ size_t shim_ram_size(const struct shim_vm *vm);
  * bytes of shim_ram() under it are then unused. -EEXIST when it overlaps
  * another ROM or straddles the end of RAM. */
 int shim_map_rom(struct shim_vm *vm, uint64_t gpa, const void *data, size_t len);
+/* The A20 gate. Off: guest-physical 0x100000-0x10FFFF (what real mode reaches
+ * past 1 MiB, FFFF:0010 on) is the RAM at 0-0xFFFF again, as on a PC; other
+ * odd megabytes are not masked (only protected mode reaches them). The dirty
+ * log reports writes there at the RAM address they changed. Changing it drops
+ * that range's unharvested dirty pages: call it after shim_dirty_pages. */
+int shim_set_a20(struct shim_vm *vm, bool on);
 /* Reads guest-physical memory as the guest sees it (ROM where a ROM is, else
  * RAM); -EFAULT when any byte is unbacked (MMIO, holes). */
 int shim_read_phys(const struct shim_vm *vm, uint64_t gpa, void *buf, size_t len);

@@ -2,7 +2,7 @@
  * (execution reaches 0000:7C00 and the sector's serial output is in the
  * trace), the SeaBIOS POST records identically twice, a step-mode recording
  * starts at the reset vector, SIGTERM ends a boot recording cleanly, and a
- * multiboot kernel starts as the specification says. Needs /dev/kvm and the
+ * multiboot kernel starts as the specification says, and the A20 gate wraps. Needs /dev/kvm and the
  * Debian SeaBIOS image; skips (77) without /dev/kvm. */
 #include <errno.h>
 #include <fcntl.h>
@@ -402,6 +402,59 @@ static void test_multiboot(void **state)
 	trace_close(t);
 }
 
+/* The A20 gate: a 4 KiB firmware image writes 0x5a at 0x10 and 0xa5 at 0x100010, turns A20 off (port 0x92,
+ * then the i8042), reads FFFF:0020 (0x5a: it wrapped to 0x10), writes 0x77 at FFFF:0021 (lands at 0x11),
+ * turns A20 on through the i8042 and reads 0xa5 back; status 1-3 names a failed check. Step and exits. */
+static void test_a20_wrap(void **state)
+{
+	(void)state;
+	/* nasm, bits 16, org 0xf000: the checks above, then out 0xf4 with the status; cli; hlt. */
+	static const uint8_t code[] = {
+	    0xfa, 0x31, 0xc0, 0x8e, 0xd8, 0xc6, 0x06, 0x10, 0x00, 0x5a, 0xb8, 0xff, 0xff, 0x8e,
+	    0xc0, 0x26, 0xc6, 0x06, 0x20, 0x00, 0xa5, 0xe4, 0x92, 0x24, 0xfd, 0xe6, 0x92, 0xb0,
+	    0xdd, 0xe6, 0x64, 0x26, 0x8a, 0x1e, 0x20, 0x00, 0x26, 0xc6, 0x06, 0x21, 0x00, 0x77,
+	    0xb0, 0xdf, 0xe6, 0x64, 0x26, 0x8a, 0x3e, 0x20, 0x00, 0x8a, 0x0e, 0x11, 0x00, 0xb0,
+	    0x01, 0x80, 0xfb, 0x5a, 0x75, 0x10, 0xb0, 0x02, 0x80, 0xff, 0xa5, 0x75, 0x09, 0xb0,
+	    0x03, 0x80, 0xf9, 0x77, 0x75, 0x02, 0x30, 0xc0, 0xe6, 0xf4, 0xfa, 0xf4,
+	};
+	static const uint8_t reset[] = {0xea, 0x00, 0xf0, 0x00, 0xf0}; /* jmp f000:f000 */
+	uint8_t rom[4096] = {0};
+	memcpy(rom, code, sizeof(code));
+	memcpy(rom + 0xff0, reset, sizeof(reset));
+	char path[300], out[300];
+	FILE *f = fopen(tmp_path("a20.rom", path, sizeof(path)), "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(rom, 1, sizeof(rom), f), sizeof(rom));
+	assert_int_equal(fclose(f), 0);
+	static const enum rec_mode modes[] = {REC_MODE_STEP, REC_MODE_EXITS};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct rec_options opt = {
+		    .output = tmp_path("a20.trace", out, sizeof(out)),
+		    .force = true,
+		    .mode = modes[i],
+		    .mem_bytes = 16u << 20,
+		    .bios_path = path,
+		    .guest_path = path,
+		    .command_line = "test",
+		};
+		struct rec_summary sum;
+		char err[512] = "";
+		if (recorder_run(&opt, &sum, err, sizeof(err)))
+			fail_msg("recording the A20 guest: %s", err);
+		if (sum.end != REC_END_GUEST_EXIT || sum.guest_status != 0)
+			fail_msg("mode %d: A20 guest ended with '%s' status %d", (int)modes[i],
+			         rec_end_name(sum.end), sum.guest_status);
+		/* The write through the wrapped address is in the trace at the RAM it changed. */
+		struct trace *t;
+		uint8_t b[2];
+		assert_int_equal(trace_open(&t, out), 0);
+		assert_int_equal(trace_memory_at(t, trace_step_count(t) - 1, 0x10, b, 2), 0);
+		assert_int_equal(b[0], 0x5a);
+		assert_int_equal(b[1], 0x77);
+		trace_close(t);
+	}
+}
+
 int main(void)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -419,7 +472,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_boot_disk),        cmocka_unit_test(test_boot_deterministic),
 	    cmocka_unit_test(test_boot_step_prefix), cmocka_unit_test(test_boot_sigterm),
-	    cmocka_unit_test(test_multiboot),
+	    cmocka_unit_test(test_multiboot),        cmocka_unit_test(test_a20_wrap),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[400];
