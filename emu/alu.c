@@ -669,9 +669,8 @@ enum alu_family alu_shift_family(enum alu_shiftop op, unsigned width, uint64_t c
 		return c == 1 ? ALU_FAM_NONE : ALU_FAM_ROTATE_N;
 	case ALU_RCL:
 	case ALU_RCR:
-		/* A rotate through CF by a multiple of 9 or 17 affects no flag. */
-		if (width <= 2 && c % (bits + 1) == 0)
-			return ALU_FAM_NONE;
+		/* By a multiple of 9 or 17 Intel changes no flag, AMD still writes OF: undefined either way.
+		 */
 		return c == 1 ? ALU_FAM_NONE : ALU_FAM_ROTATE_N;
 	case ALU_SHL:
 	case ALU_SAL:

@@ -29,6 +29,8 @@ struct backend {
 	size_t used_cap;
 	bool missing;
 	char missing_reason[128];
+	/* Kept across steps: emu resets its per-step part, so it is not cleared (it is large) every step. */
+	struct emu_ctxt ctxt;
 };
 
 static struct emu_region *region_of(struct backend *b, uint64_t gpa, uint64_t len)
@@ -323,7 +325,13 @@ static void inject(struct x86_state *st, const struct trace_event *ev)
 static int emu_backend_step(struct backend *b, const struct backend_step_input *in,
                             struct backend_result *out)
 {
-	memset(out, 0, sizeof(*out));
+	/* Only what this step sets: the write and port arrays count from zero. */
+	out->outcome = BACKEND_STEPPED;
+	out->reason[0] = '\0';
+	out->n_writes = 0;
+	out->writes_overflow = false;
+	out->n_ports = 0;
+	memset(&out->unobserved, 0, sizeof(out->unobserved));
 	if (in->n_inputs > b->used_cap) {
 		uint32_t *u = realloc(b->used, in->n_inputs * sizeof(*u));
 		if (!u)
@@ -339,10 +347,15 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 	if (in->event)
 		inject(&b->st, in->event);
 
-	struct x86_state before = b->st;
-	struct emu_ctxt ctxt = {
-	    .st = &b->st, .ops = &emu_backend_ops, .opaque = b, .deliver_exceptions = true};
-	enum emu_status s = emu_step(&ctxt);
+	/* emu runs on the result's copy; the backend's state takes it only when the step ran. */
+	out->post = b->st;
+	struct emu_ctxt *ctxt = &b->ctxt;
+	ctxt->st = &out->post;
+	ctxt->ops = &emu_backend_ops;
+	ctxt->opaque = b;
+	ctxt->deliver_exceptions = true;
+	ctxt->cache = NULL;
+	enum emu_status s = emu_step(ctxt);
 	b->in = NULL;
 	b->out = NULL;
 	switch (s) {
@@ -352,37 +365,37 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 	case EMU_EXCEPTION:
 		/* An exception that could not be delivered stays pending, as KVM reports it. */
 		if (s == EMU_EXCEPTION) {
-			b->st.events.exc_pending = 1;
-			b->st.events.exc_vector = ctxt.event.vector;
-			b->st.events.exc_has_error = ctxt.event.has_error;
-			b->st.events.exc_error_code = ctxt.event.error_code;
+			out->post.events.exc_pending = 1;
+			out->post.events.exc_vector = ctxt->event.vector;
+			out->post.events.exc_has_error = ctxt->event.has_error;
+			out->post.events.exc_error_code = ctxt->event.error_code;
 		}
 		/* A delivered injected event leaves no vector behind: KVM reports none when nothing is
 		 * pending. */
-		if (in->event && !b->st.events.exc_pending) {
-			b->st.events.exc_vector = 0;
-			b->st.events.exc_has_error = 0;
-			b->st.events.exc_error_code = 0;
+		if (in->event && !out->post.events.exc_pending) {
+			out->post.events.exc_vector = 0;
+			out->post.events.exc_has_error = 0;
+			out->post.events.exc_error_code = 0;
 		}
 		if (s == EMU_SHUTDOWN)
 			snprintf(out->reason, sizeof(out->reason), "triple fault");
 		out->outcome = BACKEND_STEPPED;
+		b->st = out->post;
 		break;
 	case EMU_UNIMPLEMENTED:
 		out->outcome = BACKEND_UNSUPPORTED;
 		snprintf(out->reason, sizeof(out->reason), "emu: %s not implemented",
-		         ctxt.info.unimplemented[0] ? ctxt.info.unimplemented : "instruction");
-		b->st = before;
+		         ctxt->info.unimplemented[0] ? ctxt->info.unimplemented : "instruction");
+		out->post = b->st;
 		break;
 	case EMU_IO_ERROR:
 	default:
 		out->outcome = BACKEND_UNSUPPORTED;
 		snprintf(out->reason, sizeof(out->reason), "%s",
 		         b->missing ? b->missing_reason : "emu: a memory or I/O callback failed");
-		b->st = before;
+		out->post = b->st;
 		break;
 	}
-	out->post = b->st;
 	return 0;
 }
 

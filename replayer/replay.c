@@ -67,8 +67,10 @@ struct replayer {
 	struct differ_results *results;
 	bool img_stale;
 	uint8_t *scratch;
-	struct owned_step cur, nx;
+	struct owned_step slot[2];
+	struct owned_step *cur, *nx; /* the step being replayed and the one after it, swapped by pointer */
 	struct differ_divergence div;
+	struct x86_state last_state; /* the state after the last step of the trace */
 };
 
 #define SCRATCH_BYTES (1u << 20)
@@ -284,8 +286,10 @@ static const struct trace_event *event_of(struct replayer *r, uint64_t step)
 	return lo < r->n_events && r->events[lo].step == step ? &r->events[lo] : NULL;
 }
 
-static int copy_step(struct owned_step *o, const struct trace_step *s)
+/* Makes o own the arrays of o->s (filled by trace_iter_next, whose pointers die at the next call). */
+static int own_step(struct owned_step *o)
 {
+	const struct trace_step *s = &o->s;
 	size_t bytes = 0;
 	for (uint32_t i = 0; i < s->n_writes; i++)
 		bytes += s->writes[i].len;
@@ -310,7 +314,6 @@ static int copy_step(struct owned_step *o, const struct trace_step *s)
 		o->inputs = n;
 		o->cap_inputs = s->n_inputs;
 	}
-	o->s = *s;
 	size_t off = 0;
 	for (uint32_t i = 0; i < s->n_writes; i++) {
 		o->writes[i] = s->writes[i];
@@ -601,7 +604,8 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		    .mem_arg = r,
 		};
 		struct differ_divergence *d = &r->div;
-		memset(d, 0, sizeof(*d));
+		/* differ_compare fills d whole when the step diverges; the io case below fills what it needs.
+		 */
 		int diverged = differ_compare(r->rules, &din, d);
 		if (diverged < 0)
 			return fail(r, diverged, "%s: the differ failed on a step", r->opt->trace_path);
@@ -611,6 +615,7 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 			/* A recorded input the step needs is missing: the recording and the backend disagree
 			 * on I/O. */
 			if (!diverged) {
+				memset(d, 0, sizeof(*d));
 				d->step = s->index;
 				snprintf(d->backend, sizeof(d->backend), "%s", bk->ops->name);
 				d->outcome = res->outcome;
@@ -714,7 +719,6 @@ static int open_backends(struct replayer *r)
 
 static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 {
-	struct trace_step s;
 	int ret, got;
 
 	if (lo >= hi)
@@ -722,11 +726,11 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 	ret = trace_iter_start(r->t, lo, &r->it);
 	if (ret < 0)
 		return fail(r, ret, "%s: %s", r->opt->trace_path, trace_error(r->t));
-	got = trace_iter_next(r->it, &s);
+	got = trace_iter_next(r->it, &r->cur->s);
 	if (got <= 0)
 		return fail(r, got ? got : -EINVAL, "%s: cannot read the first step: %s", r->opt->trace_path,
 		            trace_error(r->t));
-	ret = copy_step(&r->cur, &s);
+	ret = own_step(r->cur);
 	if (ret < 0)
 		return ret;
 	ret = refresh_image(r, true);
@@ -735,8 +739,8 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 
 	uint64_t total = hi - lo, done = 0, count = trace_step_count(r->t);
 	for (uint64_t i = lo; i < hi; i++) {
-		const struct trace_step *c = &r->cur.s;
-		struct x86_state expected;
+		const struct trace_step *c = &r->cur->s;
+		const struct x86_state *expected = &r->last_state;
 		bool have_next = false;
 		/* The step's memory must be exact before it runs. */
 		if (r->img_stale && c->kind == TRACE_STEP_INSN) {
@@ -745,19 +749,20 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 				return ret;
 		}
 		if (i + 1 < count) {
-			got = trace_iter_next(r->it, &s);
+			/* Straight into the spare slot: the state is not copied again. */
+			got = trace_iter_next(r->it, &r->nx->s);
 			if (got < 0)
 				return fail(r, got, "%s: %s", r->opt->trace_path, trace_error(r->t));
 			if (got > 0) {
-				ret = copy_step(&r->nx, &s);
+				ret = own_step(r->nx);
 				if (ret < 0)
 					return ret;
-				expected = r->nx.s.pre;
+				expected = &r->nx->s.pre;
 				have_next = true;
 			}
 		}
 		if (!have_next) {
-			ret = trace_state_at(r->t, i + 1, &expected);
+			ret = trace_state_at(r->t, i + 1, &r->last_state);
 			if (ret < 0)
 				return fail(r, ret, "%s: no state after the last step: %s",
 				            r->opt->trace_path, trace_error(r->t));
@@ -767,7 +772,7 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 		switch (c->kind) {
 		case TRACE_STEP_INSN:
 			r->sum->insn_steps++;
-			stop = run_insn_step(r, c, &expected);
+			stop = run_insn_step(r, c, expected);
 			if (stop < 0)
 				return stop;
 			break;
@@ -802,7 +807,7 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 			set_progress(r, done, total);
 		if (stop || !have_next)
 			break;
-		struct owned_step tmp = r->cur;
+		struct owned_step *tmp = r->cur;
 		r->cur = r->nx;
 		r->nx = tmp;
 	}
@@ -812,6 +817,8 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 int replay_run(const struct replay_options *opt, struct replay_summary *sum, char *err, size_t errlen)
 {
 	struct replayer r = {.opt = opt, .sum = sum, .err = err, .errlen = errlen};
+	r.cur = &r.slot[0];
+	r.nx = &r.slot[1];
 	char derr[256] = "";
 	int ret;
 
@@ -923,8 +930,8 @@ out:
 	free(r.exits);
 	free(r.events);
 	free(r.scratch);
-	free_step(&r.cur);
-	free_step(&r.nx);
+	free_step(&r.slot[0]);
+	free_step(&r.slot[1]);
 	differ_rules_free(r.rules);
 	differ_known_free(r.known);
 	trace_close(r.t);

@@ -200,7 +200,8 @@ static const struct row rows[] = {
     R(.kind = K_SHIFT_FAM, .op = ALU_SHR, .width = 1, .c = 8, .result = ALU_FAM_SHIFT_WIDE),
     R(.kind = K_SHIFT_FAM, .op = ALU_SAR, .width = 1, .c = 8, .result = ALU_FAM_SHIFT_N),
     R(.kind = K_SHIFT_FAM, .op = ALU_ROL, .width = 8, .c = 1, .result = ALU_FAM_NONE),
-    R(.kind = K_SHIFT_FAM, .op = ALU_RCR, .width = 1, .c = 18, .result = ALU_FAM_NONE),
+    /* RCR by 18 rotates nothing: Intel keeps OF, AMD writes it, so OF is undefined. */
+    R(.kind = K_SHIFT_FAM, .op = ALU_RCR, .width = 1, .c = 18, .result = ALU_FAM_ROTATE_N),
     R(.kind = K_SHIFT_FAM, .op = ALU_RCR, .width = 1, .c = 10, .result = ALU_FAM_ROTATE_N),
     R(.kind = K_SHXD_FAM, .width = 2, .c = 17, .result = ALU_FAM_SHxD_WIDE),
     R(.kind = K_SHXD_FAM, .width = 8, .c = 1, .result = ALU_FAM_SHIFT_1),

@@ -1,0 +1,96 @@
+/* Replay figures on one step-mode recording of corpus modeswitch_1m (about 1,001,420 instructions),
+ * per-step replay with full comparison and a results database, one backend at a time, single core:
+ *   replay.emu.insn_per_s        compared instructions per second, emu backend (median of 3)
+ *   replay.unicorn.insn_per_s    the same, unicorn backend (one run)
+ *   replay.emu_vs_record.ratio   emu replay speed / recording speed of the same trace
+ *   replay.record.insn_per_s     the recording speed that ratio divides by */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../recorder/recorder.h"
+#include "../replayer/replay.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Compared instructions per second of one per-step replay with one backend. */
+static double replay_rate(const char *trace, const char *backend, const char *results)
+{
+	const char *names[] = {backend};
+	struct replay_options opt = {.trace_path = trace,
+	                             .backends = names,
+	                             .n_backends = 1,
+	                             .to = UINT64_MAX,
+	                             .results_path = results,
+	                             .command_line = "bench"};
+	struct replay_summary sum;
+	char err[512];
+	unlink(results);
+	double t0 = now_s();
+	int ret = replay_run(&opt, &sum, err, sizeof(err));
+	double dt = now_s() - t0;
+	if (ret < 0) {
+		fprintf(stderr, "replay_bench: %s backend: %s\n", backend, err);
+		exit(ret == -ENODEV ? 3 : 1);
+	}
+	return (double)sum.insn_steps / dt;
+}
+
+int main(int argc, char **argv)
+{
+	const char *corpus = getenv("EMUDIFF_CORPUS");
+	char guest[512], dir[] = "/tmp/emudiff-replay-bench-XXXXXX", trace[600], results[600], err[512];
+	snprintf(guest, sizeof(guest), "%s/modeswitch_1m.bin",
+	         argc > 1 ? argv[1]
+	         : corpus ? corpus
+	                  : "build/corpus");
+	if (!mkdtemp(dir))
+		return 3;
+	snprintf(trace, sizeof(trace), "%s/step.db", dir);
+	snprintf(results, sizeof(results), "%s/results.db", dir);
+
+	struct rec_options ropt = {.output = trace,
+	                           .force = true,
+	                           .mode = REC_MODE_STEP,
+	                           .mem_bytes = 16u << 20,
+	                           .load_addr = 0x7c00,
+	                           .guest_path = guest,
+	                           .command_line = "bench"};
+	struct rec_summary rsum;
+	double t0 = now_s();
+	if (recorder_run(&ropt, &rsum, err, sizeof(err))) {
+		fprintf(stderr, "replay_bench: %s\n", err);
+		return 1;
+	}
+	double record_rate = (double)rsum.insn_steps / (now_s() - t0);
+
+	enum { RUNS = 3 };
+	double emu[RUNS];
+	for (int i = 0; i < RUNS; i++)
+		emu[i] = replay_rate(trace, "emu", results);
+	qsort(emu, RUNS, sizeof(emu[0]), cmp_double);
+	double uc = replay_rate(trace, "unicorn", results);
+
+	printf("replay.emu.insn_per_s %.0f\n", emu[RUNS / 2]);
+	printf("replay.unicorn.insn_per_s %.0f\n", uc);
+	printf("replay.emu_vs_record.ratio %.2f\n", emu[RUNS / 2] / record_rate);
+	printf("replay.record.insn_per_s %.0f\n", record_rate);
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : 1;
+}
