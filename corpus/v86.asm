@@ -10,7 +10,7 @@
 	bits 16
 	org 0x7C00
 
-%define V86_DS	0x0100		; data at 0x1000 + offsets
+%define V86_DS	0x0900		; data at 0x9000 + offsets (0x1000 is the IDT)
 %define V86_ES	0x0200
 %define V86_SS	0x0000
 %define V86_SP	0x7000
@@ -71,19 +71,19 @@ pm32:
 int41:
 	CHECK_V86_FRAME 1
 	EXPECT dword [esp], ABS(v86_int.ret), 11
-	EXPECT dword [esp + 12], V86_SP, 12
+	EXPECT dword [esp + 12], V86_SP - 2, 12	; the word pushed at 0x6FFE is still there
 	mov dword [int41_ran], 1
 	iretd
 
 ud_handler:
-	cmp dword [STACK0 - 36], ABS(v86_int)
+	cmp dword [esp], ABS(v86_int)	; through SS: leaving V86 nulled DS
 	je int_refused
 	CHECK_V86_FRAME 20
 	EXPECT dword [esp], ABS(v86_ud), 31
 	EXPECT dword [esp + 12], V86_SP - 2, 32
 	EXPECT dword [int41_ran], 1, 33
 	EXPECT dword [0x2000 + 0x20], 0x11223344, 34
-	EXPECT word [0x1000 + 0x30], 0x0100, 35
+	EXPECT word [0x9000 + 0x30], V86_DS, 35
 	EXPECT word [0x6FFE], 0x7788, 36
 	EXPECT bl, 0, 37
 	mov esi, msg_ok
@@ -121,7 +121,7 @@ v86_code:
 	jnz v86_ud
 	mov eax, [es:0x10]		; linear 0x2010
 	mov [es:0x20], eax
-	mov [0x30], ds			; linear 0x1030
+	mov [0x30], ds			; linear 0x9030
 	push word 0x7788		; linear 0x6FFE
 	pushf
 	pop ax

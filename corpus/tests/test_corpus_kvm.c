@@ -18,20 +18,11 @@
 #include <cmocka.h>
 
 #include "devices.h"
+#include "manifest.h"
 #include "shim.h"
 
 #define GUEST_RAM       (16u << 20)
-#define MAX_GUESTS      64
 #define GUEST_TIMEOUT_S 60
-
-struct guest {
-	char name[64];
-	char binary[128];
-	uint64_t load;
-	char start[16];
-	char expected[32];
-	int line; /* manifest line, for messages */
-};
 
 /* Instruction bytes KVM must report for the guests that stop at an emulation failure. */
 static const struct {
@@ -50,9 +41,7 @@ static const struct {
     {"longsys", {0xcc}, 1, __FILE__, __LINE__},     /* int3 */
 };
 
-static struct guest guests[MAX_GUESTS];
-static size_t nguests;
-static char manifest_path[4096];
+static struct corpus_manifest manifest;
 static const char *corpus_dir;
 
 static void on_alarm(int sig)
@@ -86,46 +75,7 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int load_manifest(const char *path)
-{
-	char line[1024];
-	int lineno = 0;
-	FILE *f = fopen(path, "r");
-
-	if (!f) {
-		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char *field[6], *save = NULL, *p = line;
-		struct guest *g;
-		int n;
-
-		lineno++;
-		line[strcspn(line, "\n")] = 0;
-		if (!line[0] || line[0] == '#' || !strncmp(line, "name\t", 5))
-			continue;
-		for (n = 0; n < 6 && (field[n] = strtok_r(p, "\t", &save)); n++)
-			p = NULL;
-		if (n < 6 || nguests == MAX_GUESTS) {
-			fprintf(stderr, "%s:%d: want 6 tab-separated fields (at most %d rows)\n", path,
-			        lineno, MAX_GUESTS);
-			fclose(f);
-			return -EINVAL;
-		}
-		g = &guests[nguests++];
-		snprintf(g->name, sizeof(g->name), "%s", field[0]);
-		snprintf(g->binary, sizeof(g->binary), "%s", field[1]);
-		g->load = strtoull(field[2], NULL, 0);
-		snprintf(g->start, sizeof(g->start), "%s", field[3]);
-		snprintf(g->expected, sizeof(g->expected), "%s", field[4]);
-		g->line = lineno;
-	}
-	fclose(f);
-	return 0;
-}
-
-static void check_failing_insn(const struct guest *g, const struct shim_exit *e)
+static void check_failing_insn(const struct corpus_guest *g, const struct shim_exit *e)
 {
 	for (size_t i = 0; i < sizeof(failing_insns) / sizeof(failing_insns[0]); i++) {
 		if (strcmp(failing_insns[i].name, g->name))
@@ -138,7 +88,8 @@ static void check_failing_insn(const struct guest *g, const struct shim_exit *e)
 }
 
 /* Runs one guest to its end and writes that end as the manifest spells it. */
-static void run_guest(const struct guest *g, char *end, size_t endlen, struct devbus *bus, struct shim_vm *vm)
+static void run_guest(const struct corpus_guest *g, char *end, size_t endlen, struct devbus *bus,
+                      struct shim_vm *vm)
 {
 	double deadline = now_s() + GUEST_TIMEOUT_S;
 	struct x86_state st;
@@ -190,7 +141,7 @@ static void run_guest(const struct guest *g, char *end, size_t endlen, struct de
 }
 
 /* A multiboot guest through the recorder (PC machine, interrupt injection): its end from the summary line. */
-static void test_multiboot_guest(const struct guest *g)
+static void test_multiboot_guest(const struct corpus_guest *g)
 {
 	const char *bin = getenv("EMUDIFF_BIN");
 	char cmd[8192], trace[64], line[1024], end[64] = "";
@@ -200,8 +151,9 @@ static void test_multiboot_guest(const struct guest *g)
 	if (!bin)
 		fail_msg("EMUDIFF_BIN must be set (run through ctest)");
 	snprintf(trace, sizeof(trace), "/tmp/corpus_kvm_%d.trace", (int)getpid());
-	snprintf(cmd, sizeof(cmd), "'%s' record --mode exits --force --timeout %d --multiboot '%s/%s' -o %s 2>&1",
-	         bin, GUEST_TIMEOUT_S, corpus_dir, g->binary, trace);
+	snprintf(cmd, sizeof(cmd),
+	         "'%s' record --mode exits --force --timeout %d --multiboot '%s/%s' -o %s 2>&1", bin,
+	         GUEST_TIMEOUT_S, corpus_dir, g->binary, trace);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	while (fgets(line, sizeof(line), p)) {
@@ -222,13 +174,13 @@ static void test_multiboot_guest(const struct guest *g)
 	unlink(trace);
 	print_message("%-14s %-18s (emudiff record --multiboot)\n", g->name, end);
 	if (strcmp(end, g->expected))
-		fail_msg("%s:%d: %s ended %s, manifest says %s", manifest_path, g->line, g->name,
+		fail_msg("%s:%d: %s ended %s, manifest says %s", manifest.path, g->line, g->name,
 		         end[0] ? end : "without a summary", g->expected);
 }
 
 static void test_guest(void **state)
 {
-	const struct guest *g = *state;
+	const struct corpus_guest *g = *state;
 	struct shim_config cfg = {.ram_bytes = GUEST_RAM};
 	struct devbus *bus = devbus_new();
 	struct shim_vm *vm = NULL;
@@ -251,7 +203,7 @@ static void test_guest(void **state)
 		fail_msg("shim_open: %s", shim_last_open_error());
 	snprintf(path, sizeof(path), "%s/%s", corpus_dir, g->binary);
 	if (shim_load_flat(vm, path, g->load, NULL))
-		fail_msg("%s:%d: %s: %s (build the corpus target)", manifest_path, g->line, path,
+		fail_msg("%s:%d: %s: %s (build the corpus target)", manifest.path, g->line, path,
 		         shim_error(vm));
 	arm_ticker();
 	run_guest(g, end, sizeof(end), bus, vm);
@@ -259,7 +211,7 @@ static void test_guest(void **state)
 	con = devbus_console(bus, &conlen);
 	print_message("%-14s %-18s console %zu bytes\n", g->name, end, conlen);
 	if (strcmp(end, g->expected))
-		fail_msg("%s:%d: %s ended %s, manifest says %s; console: %.*s", manifest_path, g->line,
+		fail_msg("%s:%d: %s ended %s, manifest says %s; console: %.*s", manifest.path, g->line,
 		         g->name, end, g->expected, (int)conlen, (const char *)con);
 	/* A passing guest says so last; a guest that stops early never printed it. */
 	if (!strcmp(end, "exit:0"))
@@ -272,7 +224,8 @@ static void test_guest(void **state)
 
 int main(void)
 {
-	static struct CMUnitTest tests[MAX_GUESTS];
+	static struct CMUnitTest tests[CORPUS_MAX_GUESTS];
+	char err[512];
 	const char *src = getenv("EMUDIFF_SOURCE");
 	struct shim_config cfg = {.ram_bytes = GUEST_RAM};
 	struct shim_vm *vm;
@@ -283,11 +236,8 @@ int main(void)
 		fprintf(stderr, "EMUDIFF_SOURCE and EMUDIFF_CORPUS must be set (run through ctest)\n");
 		return 1;
 	}
-	snprintf(manifest_path, sizeof(manifest_path), "%s/corpus/manifest.tsv", src);
-	if (load_manifest(manifest_path))
-		return 1;
-	if (nguests == 0) {
-		fprintf(stderr, "%s: no guests\n", manifest_path);
+	if (corpus_manifest_load(&manifest, src, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
 	r = shim_open(&vm, &cfg);
@@ -300,10 +250,10 @@ int main(void)
 		return 1;
 	}
 	shim_close(vm);
-	for (size_t i = 0; i < nguests; i++) {
-		tests[i].name = guests[i].name;
+	for (size_t i = 0; i < manifest.n; i++) {
+		tests[i].name = manifest.guests[i].name;
 		tests[i].test_func = test_guest;
-		tests[i].initial_state = &guests[i];
+		tests[i].initial_state = &manifest.guests[i];
 	}
-	return _cmocka_run_group_tests("corpus_kvm", tests, nguests, NULL, NULL);
+	return _cmocka_run_group_tests("corpus_kvm", tests, manifest.n, NULL, NULL);
 }

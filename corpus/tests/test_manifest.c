@@ -90,8 +90,8 @@ static void test_rows(void **state)
 			fail_msg("%s:%d: start mode %s, guests start in real or multiboot", manifest, r->line,
 			         r->field[3]);
 		if (strtoull(r->field[2], &endp, 0) != (mb ? 0x100000u : 0x7c00u) || *endp)
-			fail_msg("%s:%d: load address %s, %s guests load at %s", manifest, r->line, r->field[2],
-			         r->field[3], mb ? "0x100000" : "0x7c00");
+			fail_msg("%s:%d: load address %s, %s guests load at %s", manifest, r->line,
+			         r->field[2], r->field[3], mb ? "0x100000" : "0x7c00");
 		if (!strncmp(exp, "exit:", 5)) {
 			strtoul(exp + 5, &endp, 10);
 			if (endp == exp + 5 || *endp)

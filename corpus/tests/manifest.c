@@ -1,0 +1,54 @@
+/* corpus/manifest.tsv reader shared by the corpus tests. */
+#include "manifest.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char *err, size_t errlen)
+{
+	char line[1024];
+	int lineno = 0;
+	FILE *f;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(m->path, sizeof(m->path), "%s/corpus/manifest.tsv", source_dir);
+	f = fopen(m->path, "r");
+	if (!f) {
+		int e = errno;
+		snprintf(err, errlen, "%s: cannot open: %s", m->path, strerror(e));
+		return -e;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *field[6], *save = NULL, *p = line;
+		struct corpus_guest *g;
+		int n;
+
+		lineno++;
+		line[strcspn(line, "\n")] = 0;
+		if (!line[0] || line[0] == '#' || !strncmp(line, "name\t", 5))
+			continue;
+		for (n = 0; n < 6 && (field[n] = strtok_r(p, "\t", &save)); n++)
+			p = NULL;
+		if (n < 6 || m->n == CORPUS_MAX_GUESTS) {
+			snprintf(err, errlen, "%s:%d: want 6 tab-separated fields (at most %d rows)", m->path,
+			         lineno, CORPUS_MAX_GUESTS);
+			fclose(f);
+			return -EINVAL;
+		}
+		g = &m->guests[m->n++];
+		snprintf(g->name, sizeof(g->name), "%s", field[0]);
+		snprintf(g->binary, sizeof(g->binary), "%s", field[1]);
+		g->load = strtoull(field[2], NULL, 0);
+		snprintf(g->start, sizeof(g->start), "%s", field[3]);
+		snprintf(g->expected, sizeof(g->expected), "%s", field[4]);
+		g->line = lineno;
+	}
+	fclose(f);
+	if (m->n == 0) {
+		snprintf(err, errlen, "%s: no guests", m->path);
+		return -EINVAL;
+	}
+	return 0;
+}

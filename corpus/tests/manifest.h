@@ -1,0 +1,28 @@
+/* corpus/manifest.tsv for the corpus tests: name, binary, load address, start, expected end. */
+#ifndef EMUDIFF_CORPUS_MANIFEST_H
+#define EMUDIFF_CORPUS_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CORPUS_MAX_GUESTS 64
+
+struct corpus_guest {
+	char name[64];
+	char binary[128];
+	uint64_t load;
+	char start[16];    /* real or multiboot */
+	char expected[32]; /* exit:N, shutdown or emulation-failure, on this project's KVM host */
+	int line;          /* manifest line, for messages */
+};
+
+struct corpus_manifest {
+	char path[4096];
+	size_t n;
+	struct corpus_guest guests[CORPUS_MAX_GUESTS];
+};
+
+/* Reads <source_dir>/corpus/manifest.tsv; 0, or -errno with a one-line message in err. */
+int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char *err, size_t errlen);
+
+#endif
