@@ -73,9 +73,13 @@ int main(int argc, char **argv)
 	                           .command_line = "bench"};
 	struct rec_summary rsum;
 	double t0 = now_s();
-	if (recorder_run(&ropt, &rsum, err, sizeof(err))) {
+	int rc = recorder_run(&ropt, &rsum, err, sizeof(err));
+	if (rc) {
+		/* 3: no /dev/kvm here, which bench/run reports as a skip. */
 		fprintf(stderr, "replay_bench: %s\n", err);
-		return 1;
+		unlink(trace);
+		rmdir(dir);
+		return rc;
 	}
 	double record_rate = (double)rsum.insn_steps / (now_s() - t0);
 
