@@ -447,6 +447,7 @@ static void exec_init(struct emu_exec *x, struct emu_ctxt *c)
 	x->fetch_cross = false;
 	x->implicit_sv = false;
 	x->dr_hits = 0;
+	x->rf_loaded = false;
 	x->n_writes = 0;
 	x->wbuf_used = 0;
 }
@@ -525,7 +526,9 @@ enum emu_status emu_step(struct emu_ctxt *c)
 		if (!x.rip_set)
 			st->rip = x.next_rip;
 		st->events.shadow = x.new_shadow;
-		st->rflags &= ~X86_RFLAGS_RF;
+		/* RF ends with every instruction but the one that loads it (SDM Vol. 3B 17.3.1.1). */
+		if (!x.rf_loaded)
+			st->rflags &= ~X86_RFLAGS_RF;
 		if (rc == EMU_HALT)
 			st->events.halted = 1;
 		return ((rflags0 & X86_RFLAGS_TF) || x.dr_hits) ? emu_debug_after(&x, rflags0, rc) : rc;

@@ -242,6 +242,9 @@ enum emu_status emu_iret(struct emu_exec *x)
 	if (rc != EMU_OK)
 		return rc;
 	x->rip_set = true;
+	/* A 16-bit image has no RF; a task return loads it from the TSS (emu_task_switch). */
+	if (x->i->opsize > 2)
+		x->rf_loaded = true;
 	/* Any IRET that completes ends NMI blocking. */
 	x->st->events.nmi_masked = 0;
 	return EMU_OK;

@@ -119,8 +119,10 @@ struct emu_exec {
 	bool rip_set;       /* a handler wrote st->rip */
 	uint8_t new_shadow; /* X86_SHADOW_* set by this instruction */
 	bool fetch_cross;   /* the fetch crossed a page */
-	bool implicit_sv;   /* a system-table access (GDT, LDT, IDT, TSS): SMAP applies whatever EFLAGS.AC says */
-	uint8_t dr_hits;    /* DR0-DR3 data breakpoints this instruction's accesses matched */
+	bool implicit_sv; /* a system-table access (GDT, LDT, IDT, TSS): SMAP applies whatever EFLAGS.AC says
+	                   */
+	uint8_t dr_hits;  /* DR0-DR3 data breakpoints this instruction's accesses matched */
+	bool rf_loaded;   /* IRETD/IRETQ or a task switch loaded RF: it stays for one instruction */
 	uint32_t n_writes;
 	uint32_t wbuf_used;
 	struct emu_pending_write writes[EMU_MAX_WRITES];

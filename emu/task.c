@@ -200,6 +200,7 @@ enum emu_status emu_task_switch(struct emu_exec *x, uint16_t sel, uint64_t desc,
 	nt.attr |= 2;
 	st->seg[X86_TR] = nt;
 	st->rflags = nflags;
+	x->rf_loaded = nl == &tss32;
 	st->rip = nip;
 	st->cr0 |= X86_CR0_TS;
 	if (has_error)

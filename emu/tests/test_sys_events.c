@@ -186,6 +186,11 @@ static const struct srow irets[] = {
 	  .out = {{"rip", 0x6000}, {"rsp", S + 12}, {"rflags", 0x2c3}}),
 	T(P32, CODE("\x66\xcf"), .min = {{S, 0x6000, 2}, {S + 2, 0x08, 2}, {S + 4, 0x3202, 2}},
 	  .out = {{"rip", 0x6000}, {"rsp", S + 6}, {"rflags", 0x3202}}),
+	/* RF loaded from a 32-bit image stays set until the next instruction completes; a 16-bit image has none. */
+	T(P32, CODE("\xcf"), .min = {{S, 0x6000, 4}, {S + 4, 0x08, 4}, {S + 8, 0x10202, 4}},
+	  .out = {{"rip", 0x6000}, {"rsp", S + 12}, {"rflags", 0x10202}}),
+	T(P32, CODE("\x66\xcf"), .in = {{"rflags", 0x10002}}, .min = {{S, 0x6000, 2}, {S + 2, 0x08, 2}, {S + 4, 0x202, 2}},
+	  .out = {{"rip", 0x6000}, {"rsp", S + 6}, {"rflags", 0x202}}),
 	/* CPL 3 may not change IOPL or (IOPL 0) IF. */
 	T(P32, CODE("\xcf"), .cpl3 = true, .min = {{SYS_STACK3, 0x6000, 4}, {SYS_STACK3 + 4, SEL_CODE3, 4},
 	  {SYS_STACK3 + 8, 0x3203, 4}}, .out = {{"rip", 0x6000}, {"rsp", SYS_STACK3 + 12}, {"rflags", FX | 1}}),
@@ -258,6 +263,9 @@ static const struct srow irets[] = {
 	  {S + 32, SEL_DATA3, 8}},
 	  .out = {{"rip", 0x6000}, {"rsp", 0x9000}, {"rflags", 0x202}, {"cs.sel", SEL_CODE64_3}, {"cs.attr", 0xa0fb},
 	          {"ss.sel", SEL_DATA3}, {"ss.attr", 0xc0f3}, NULLED_DATA}),
+	/* IRETQ back to a faulting instruction: the #PF frame's RF stays in RFLAGS. */
+	T(L64, CODE("\x48\xcf"), .min = {{S, 0x6000, 8}, {S + 8, 0x28, 8}, {S + 16, 0x10046, 8}, {S + 24, 0x7000, 8},
+	  {S + 32, 0x10, 8}}, .out = {{"rip", 0x6000}, {"rsp", 0x7000}, {"rflags", 0x10046}}),
 	/* IRETQ to compatibility mode at ring 3. */
 	T(L64, CODE("\x48\xcf"), .min = {{S, 0x6000, 8}, {S + 8, SEL_CODE3, 8}, {S + 16, 0x2, 8}, {S + 24, 0x9000, 8},
 	  {S + 32, SEL_DATA3, 8}},
