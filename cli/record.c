@@ -14,19 +14,22 @@
 
 static void record_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: emudiff record [-o TRACE] [--force] [--mode step|exits|demand]\n"
-		"                      [--demand real|cpl0|rip=A-B] [--max-steps N] [--mem MiB]\n"
-		"                      [--load ADDR] [--fallback emu] [--echo] [--timeout SECONDS]\n"
-		"                      [--bios FILE [--disk FILE] | --multiboot FILE [--cmdline TEXT] | GUEST]\n"
-		"Runs GUEST (a flat binary, loaded at ADDR, default 0x7c00, started in real mode at 0:ADDR)\n"
-		"on /dev/kvm and writes a trace (default trace.db). Without GUEST, records the bundled\n"
-		"corpus guest modeswitch.bin.\n"
-		"--bios FILE boots a PC from firmware (e.g. /usr/share/seabios/bios.bin; --mem defaults to\n"
-		"128 there), with --disk FILE as the IDE primary master; --multiboot FILE starts a multiboot\n"
-		"ELF kernel in 32-bit protected mode on the same PC. --timeout ends the recording after\n"
-		"SECONDS of virtual time (default %d for --bios, none otherwise).\n",
-		RECORD_BIOS_TIMEOUT_S);
+	fprintf(
+	    out,
+	    "usage: emudiff record [-o TRACE] [--force] [--engine kvm|emu] [--mode step|exits|demand]\n"
+	    "                      [--demand real|cpl0|rip=A-B] [--max-steps N] [--mem MiB]\n"
+	    "                      [--load ADDR] [--fallback emu] [--echo] [--timeout SECONDS]\n"
+	    "                      [--bios FILE [--disk FILE] | --multiboot FILE [--cmdline TEXT] | GUEST]\n"
+	    "Runs GUEST (a flat binary, loaded at ADDR, default 0x7c00, started in real mode at 0:ADDR)\n"
+	    "on /dev/kvm and writes a trace (default trace.db). Without GUEST, records the bundled\n"
+	    "corpus guest modeswitch.bin.\n"
+	    "--bios FILE boots a PC from firmware (e.g. /usr/share/seabios/bios.bin; --mem defaults to\n"
+	    "128 there), with --disk FILE as the IDE primary master; --multiboot FILE starts a multiboot\n"
+	    "ELF kernel in 32-bit protected mode on the same PC. --timeout ends the recording after\n"
+	    "SECONDS of virtual time (default %d for --bios, none otherwise).\n"
+	    "--engine emu runs a flat GUEST in emudiff's own emulator instead of KVM (step mode, no\n"
+	    "/dev/kvm needed): the trace's reference is then emu, not silicon or KVM's emulator.\n",
+	    RECORD_BIOS_TIMEOUT_S);
 }
 
 static char *join_args(int argc, char **argv)
@@ -91,22 +94,30 @@ static bool parse_demand(const char *text, struct rec_options *opt)
 int cli_record(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"output", required_argument, NULL, 'o'},    {"force", no_argument, NULL, 'f'},
-		{"mode", required_argument, NULL, 'm'},	     {"demand", required_argument, NULL, 'd'},
-		{"max-steps", required_argument, NULL, 'n'}, {"mem", required_argument, NULL, 'M'},
-		{"load", required_argument, NULL, 'l'},	     {"fallback", required_argument, NULL, 'F'},
-		{"echo", no_argument, NULL, 'e'},	     {"help", no_argument, NULL, 'h'},
-		{"bios", required_argument, NULL, 'B'},	     {"disk", required_argument, NULL, 'D'},
-		{"multiboot", required_argument, NULL, 'K'}, {"cmdline", required_argument, NULL, 'C'},
-		{"timeout", required_argument, NULL, 'T'},
-		{NULL, 0, NULL, 0},
+	    {"output", required_argument, NULL, 'o'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"demand", required_argument, NULL, 'd'},
+	    {"max-steps", required_argument, NULL, 'n'},
+	    {"mem", required_argument, NULL, 'M'},
+	    {"load", required_argument, NULL, 'l'},
+	    {"fallback", required_argument, NULL, 'F'},
+	    {"echo", no_argument, NULL, 'e'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"bios", required_argument, NULL, 'B'},
+	    {"disk", required_argument, NULL, 'D'},
+	    {"multiboot", required_argument, NULL, 'K'},
+	    {"cmdline", required_argument, NULL, 'C'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"engine", required_argument, NULL, 'E'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct rec_options opt = {
-		.output = "trace.db",
-		.mode = REC_MODE_STEP,
-		.demand = REC_DEMAND_REAL,
-		.mem_bytes = 16u << 20,
-		.load_addr = 0x7c00,
+	    .output = "trace.db",
+	    .mode = REC_MODE_STEP,
+	    .demand = REC_DEMAND_REAL,
+	    .mem_bytes = 16u << 20,
+	    .load_addr = 0x7c00,
 	};
 	bool demand_given = false, mem_given = false, timeout_given = false;
 	uint64_t v;
@@ -128,8 +139,9 @@ int cli_record(int argc, char **argv)
 			else if (!strcmp(optarg, "demand"))
 				opt.mode = REC_MODE_DEMAND;
 			else {
-				fprintf(stderr, "emudiff record: --mode takes step, exits or demand, not '%s'\n",
-					optarg);
+				fprintf(stderr,
+				        "emudiff record: --mode takes step, exits or demand, not '%s'\n",
+				        optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -146,7 +158,9 @@ int cli_record(int argc, char **argv)
 			if (!cli_parse_u64("record", "--mem", optarg, &v))
 				return CLI_EXIT_USAGE;
 			if (v < 1 || v > 3072) {
-				fprintf(stderr, "emudiff record: --mem takes MiB between 1 and 3072, not %s\n", optarg);
+				fprintf(stderr,
+				        "emudiff record: --mem takes MiB between 1 and 3072, not %s\n",
+				        optarg);
 				return CLI_EXIT_USAGE;
 			}
 			opt.mem_bytes = (size_t)v << 20;
@@ -168,9 +182,11 @@ int cli_record(int argc, char **argv)
 			if (!cli_parse_u64("record", "--timeout", optarg, &v))
 				return CLI_EXIT_USAGE;
 			if (v < 1 || v > 100000) {
-				fprintf(stderr, "emudiff record: --timeout takes virtual seconds between 1 and 100000, "
-						"not %s\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "emudiff record: --timeout takes virtual seconds between 1 and 100000, "
+				    "not %s\n",
+				    optarg);
 				return CLI_EXIT_USAGE;
 			}
 			opt.vtime_limit = v * 1193182ull;
@@ -180,8 +196,21 @@ int cli_record(int argc, char **argv)
 			if (!cli_parse_u64("record", "--load", optarg, &opt.load_addr))
 				return CLI_EXIT_USAGE;
 			if (opt.load_addr > 0xffff0) {
-				fprintf(stderr, "emudiff record: --load must be below 1 MiB (real-mode start), not %s\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "emudiff record: --load must be below 1 MiB (real-mode start), not %s\n",
+				    optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'E':
+			if (!strcmp(optarg, "kvm")) {
+				opt.engine = REC_ENGINE_KVM;
+			} else if (!strcmp(optarg, "emu")) {
+				opt.engine = REC_ENGINE_EMU;
+			} else {
+				fprintf(stderr, "emudiff record: --engine takes kvm or emu, not '%s'\n",
+				        optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -203,6 +232,12 @@ int cli_record(int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		}
 	}
+	if (opt.engine == REC_ENGINE_EMU && opt.fallback_emu) {
+		fprintf(stderr,
+		        "emudiff record: --fallback emu is for the KVM engine; with --engine emu every "
+		        "instruction runs in emu\n");
+		return CLI_EXIT_USAGE;
+	}
 	if (demand_given && opt.mode != REC_MODE_DEMAND) {
 		fprintf(stderr, "emudiff record: --demand needs --mode demand\n");
 		return CLI_EXIT_USAGE;
@@ -221,7 +256,7 @@ int cli_record(int argc, char **argv)
 	}
 	if ((opt.bios_path || opt.multiboot_path) && optind < argc) {
 		fprintf(stderr, "emudiff record: GUEST '%s' given with %s; pass one of them\n", argv[optind],
-			opt.bios_path ? "--bios" : "--multiboot");
+		        opt.bios_path ? "--bios" : "--multiboot");
 		return CLI_EXIT_USAGE;
 	}
 	if (opt.bios_path && !mem_given)
@@ -234,7 +269,7 @@ int cli_record(int argc, char **argv)
 	}
 	if (argc - optind > 1) {
 		fprintf(stderr, "emudiff record: one GUEST at most, got '%s' and '%s'\n", argv[optind],
-			argv[optind + 1]);
+		        argv[optind + 1]);
 		return CLI_EXIT_USAGE;
 	}
 	char defbuf[PATH_MAX + 32];
@@ -243,8 +278,9 @@ int cli_record(int argc, char **argv)
 	} else if (optind < argc) {
 		opt.guest_path = argv[optind];
 	} else if (!(opt.guest_path = default_guest(defbuf, sizeof(defbuf)))) {
-		fprintf(stderr, "emudiff record: no GUEST given and the bundled corpus/modeswitch.bin is not beside "
-				"the binary; pass a guest image\n");
+		fprintf(stderr,
+		        "emudiff record: no GUEST given and the bundled corpus/modeswitch.bin is not beside "
+		        "the binary; pass a guest image\n");
 		return CLI_EXIT_USAGE;
 	}
 	char *cmdline = join_args(argc, argv);
@@ -259,12 +295,13 @@ int cli_record(int argc, char **argv)
 		return rc;
 	}
 	fprintf(stderr, "emudiff record: %s: %llu steps (%llu instructions, %llu exits), ended: %s%s%s\n",
-		opt.output, (unsigned long long)sum.steps, (unsigned long long)sum.insn_steps,
-		(unsigned long long)sum.exits, rec_end_name(sum.end), sum.end_detail[0] ? ": " : "",
-		sum.end_detail);
+	        opt.output, (unsigned long long)sum.steps, (unsigned long long)sum.insn_steps,
+	        (unsigned long long)sum.exits, rec_end_name(sum.end), sum.end_detail[0] ? ": " : "",
+	        sum.end_detail);
 	if (opt.bios_path || opt.multiboot_path)
 		fprintf(stderr, "emudiff record: %llu interrupts injected, virtual clock %llu (%.3f s)\n",
-			(unsigned long long)sum.interrupts, (unsigned long long)sum.vtime, sum.vtime / 1193182.0);
+		        (unsigned long long)sum.interrupts, (unsigned long long)sum.vtime,
+		        sum.vtime / 1193182.0);
 	free(cmdline);
 	return CLI_EXIT_OK;
 }

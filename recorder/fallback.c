@@ -1,7 +1,9 @@
 /* --fallback emu: where KVM's emulator gives up (protected-mode IRET, INT n,
  * LAR on PVM hosts), emu executes that one instruction against the VM's
  * memory and devices, the result goes back into KVM, and the step is marked
- * FALLBACK so that no replay takes it for ground truth. */
+ * FALLBACK so that no replay takes it for ground truth. The same callbacks
+ * run every instruction of an --engine emu recording (no VM: r->vm is NULL),
+ * which also writes each port and MMIO access as an exits row, as KVM exits. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +13,8 @@
 #include "../vmx-shim/shim.h"
 #include "private.h"
 
-static int fb_record_input(struct rec *r, enum trace_input_kind kind, uint64_t addr, unsigned size, const void *data)
+static int fb_record_input(struct rec *r, enum trace_input_kind kind, uint64_t addr, unsigned size,
+                           const void *data)
 {
 	if (r->n_inputs == REC_MAX_INPUTS)
 		return -E2BIG;
@@ -25,6 +28,27 @@ static int fb_record_input(struct rec *r, enum trace_input_kind kind, uint64_t a
 	return 0;
 }
 
+/* --engine emu: the access as the exits row KVM would have given (KVM_EXIT_IO 2, KVM_EXIT_MMIO 6). */
+static int fb_record_exit(struct rec *r, enum trace_exit_reason reason, uint64_t addr, unsigned size,
+                          bool is_write, const void *data)
+{
+	if (r->vm)
+		return 0;
+	struct trace_exit e = {
+	    .step = r->summary->steps,
+	    .reason = reason,
+	    .kvm_reason = reason == TRACE_EXIT_IO ? 2 : 6,
+	    .addr = addr,
+	    .size = (uint8_t)size,
+	    .is_write = is_write,
+	    .count = 1,
+	    .data_len = size,
+	};
+	memcpy(e.data, data, size);
+	r->summary->exits++;
+	return trace_append_exit(r->t, &e);
+}
+
 static enum emu_status fb_read_phys(void *opaque, uint64_t gpa, void *buf, unsigned len)
 {
 	struct rec *r = opaque;
@@ -36,6 +60,8 @@ static enum emu_status fb_read_phys(void *opaque, uint64_t gpa, void *buf, unsig
 		return EMU_IO_ERROR;
 	memset(buf, 0, len);
 	devbus_mmio(r->bus, gpa, len, false, buf);
+	if (fb_record_exit(r, TRACE_EXIT_MMIO, gpa, len, false, buf))
+		return EMU_IO_ERROR;
 	return fb_record_input(r, TRACE_INPUT_MMIO_READ, gpa, len, buf) ? EMU_IO_ERROR : EMU_OK;
 }
 
@@ -43,15 +69,19 @@ static enum emu_status fb_write_phys(void *opaque, uint64_t gpa, const void *buf
 {
 	struct rec *r = opaque;
 	if (gpa + len <= r->ram_size) {
+		/* Every write, the page walk's accessed and dirty bits too; host writes escape the dirty log.
+		 */
 		memcpy(r->ram + gpa, buf, len);
-		return EMU_OK;
+		if (r->shadow)
+			memcpy(r->shadow + gpa, buf, len);
+		return rec_add_write(r, gpa, buf, len) ? EMU_IO_ERROR : EMU_OK;
 	}
 	if (len > 8)
 		return EMU_IO_ERROR;
 	uint8_t tmp[8];
 	memcpy(tmp, buf, len);
 	devbus_mmio(r->bus, gpa, len, true, tmp);
-	return EMU_OK;
+	return fb_record_exit(r, TRACE_EXIT_MMIO, gpa, len, true, buf) ? EMU_IO_ERROR : EMU_OK;
 }
 
 static enum emu_status fb_port_in(void *opaque, uint16_t port, unsigned size, uint32_t *value)
@@ -59,16 +89,21 @@ static enum emu_status fb_port_in(void *opaque, uint16_t port, unsigned size, ui
 	struct rec *r = opaque;
 	uint8_t data[4] = {0};
 	devbus_pio(r->bus, port, size, false, data, 1);
-	*value = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+	*value =
+	    (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+	if (fb_record_exit(r, TRACE_EXIT_IO, port, size, false, data))
+		return EMU_IO_ERROR;
 	return fb_record_input(r, TRACE_INPUT_PIO_IN, port, size, data) ? EMU_IO_ERROR : EMU_OK;
 }
 
 static enum emu_status fb_port_out(void *opaque, uint16_t port, unsigned size, uint32_t value)
 {
 	struct rec *r = opaque;
-	uint8_t data[4] = {(uint8_t)value, (uint8_t)(value >> 8), (uint8_t)(value >> 16), (uint8_t)(value >> 24)};
+	uint8_t data[4] = {(uint8_t)value, (uint8_t)(value >> 8), (uint8_t)(value >> 16),
+	                   (uint8_t)(value >> 24)};
 	devbus_pio(r->bus, port, size, true, data, 1);
-	return EMU_OK;
+	rec_serial_out(r, port, size, data, 1);
+	return fb_record_exit(r, TRACE_EXIT_IO, port, size, true, data) ? EMU_IO_ERROR : EMU_OK;
 }
 
 static enum emu_status fb_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
@@ -77,7 +112,7 @@ static enum emu_status fb_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, u
 	const struct shim_cpuid_entry *e;
 	size_t n;
 	memset(out, 0, 4 * sizeof(out[0]));
-	if (shim_cpuid_table(r->vm, &e, &n) == 0) {
+	if (rec_cpuid_entries(r, &e, &n) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (e[i].function != leaf || (e[i].index != subleaf && e[i].index != 0))
 				continue;
@@ -87,7 +122,7 @@ static enum emu_status fb_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, u
 		}
 	}
 	return fb_record_input(r, TRACE_INPUT_CPUID, leaf | (uint64_t)subleaf << 32, 16, out) ? EMU_IO_ERROR
-											       : EMU_OK;
+	                                                                                      : EMU_OK;
 }
 
 /* The virtual TSC advances with recorded steps, never with wall time. */
@@ -125,16 +160,16 @@ static enum emu_status fb_wrmsr_unknown(void *opaque, uint32_t msr, uint64_t val
 	return EMU_OK;
 }
 
-static const struct emu_ops fb_ops = {
-	.read_phys = fb_read_phys,
-	.write_phys = fb_write_phys,
-	.port_in = fb_port_in,
-	.port_out = fb_port_out,
-	.cpuid = fb_cpuid,
-	.rdtsc = fb_rdtsc,
-	.rdrand = fb_rdrand,
-	.rdmsr = fb_msr_unknown,
-	.wrmsr = fb_wrmsr_unknown,
+const struct emu_ops rec_emu_ops = {
+    .read_phys = fb_read_phys,
+    .write_phys = fb_write_phys,
+    .port_in = fb_port_in,
+    .port_out = fb_port_out,
+    .cpuid = fb_cpuid,
+    .rdtsc = fb_rdtsc,
+    .rdrand = fb_rdrand,
+    .rdmsr = fb_msr_unknown,
+    .wrmsr = fb_wrmsr_unknown,
 };
 
 int rec_fallback_step(struct rec *r, const struct x86_state *pre)
@@ -146,7 +181,7 @@ int rec_fallback_step(struct rec *r, const struct x86_state *pre)
 		return rc;
 	}
 	struct x86_state before = st;
-	struct emu_ctxt ctxt = {.st = &st, .ops = &fb_ops, .opaque = r, .deliver_exceptions = true};
+	struct emu_ctxt ctxt = {.st = &st, .ops = &rec_emu_ops, .opaque = r, .deliver_exceptions = true};
 	r->n_writes = 0;
 	r->arena_used = 0;
 	r->n_inputs = 0;
@@ -160,16 +195,16 @@ int rec_fallback_step(struct rec *r, const struct x86_state *pre)
 		r->ended = true;
 		r->summary->end = REC_END_SHUTDOWN;
 		snprintf(r->summary->end_detail, sizeof(r->summary->end_detail),
-			 "triple fault in the emu fallback at %04x:%llx", pre->seg[X86_CS].selector,
-			 (unsigned long long)pre->rip);
+		         "triple fault in the emu fallback at %04x:%llx", pre->seg[X86_CS].selector,
+		         (unsigned long long)pre->rip);
 		return 0;
 	default:
 		r->ended = true;
 		r->summary->end = REC_END_EMULATION_FAILURE;
 		snprintf(r->summary->end_detail, sizeof(r->summary->end_detail),
-			 "KVM and emu both cannot execute the instruction at %04x:%llx (emu: %s %s)",
-			 pre->seg[X86_CS].selector, (unsigned long long)pre->rip, emu_status_name(s),
-			 ctxt.info.unimplemented);
+		         "KVM and emu both cannot execute the instruction at %04x:%llx (emu: %s %s)",
+		         pre->seg[X86_CS].selector, (unsigned long long)pre->rip, emu_status_name(s),
+		         ctxt.info.unimplemented);
 		return 0;
 	}
 	rc = shim_set_state(r->vm, &st);
@@ -177,24 +212,14 @@ int rec_fallback_step(struct rec *r, const struct x86_state *pre)
 		snprintf(r->errbuf, r->errlen, "writing the emu result back into KVM: %s", shim_error(r->vm));
 		return rc;
 	}
-	/* Host writes are invisible to the dirty log: the step's writes come from emu's access log. */
-	for (uint32_t i = 0; i < ctxt.info.n_access; i++) {
-		const struct emu_access *a = &ctxt.info.access[i];
-		if (a->kind != EMU_ACC_WRITE || a->addr + a->size > r->ram_size)
-			continue;
-		memcpy(r->shadow + a->addr, a->data, a->size);
-		rc = rec_add_write(r, a->addr, a->data, a->size);
-		if (rc)
-			return rc;
-	}
 	struct trace_step step = {
-		.index = r->summary->steps,
-		.kind = TRACE_STEP_FALLBACK,
-		.pre = before,
-		.n_writes = (uint32_t)r->n_writes,
-		.writes = r->writes,
-		.n_inputs = (uint32_t)r->n_inputs,
-		.inputs = r->inputs,
+	    .index = r->summary->steps,
+	    .kind = TRACE_STEP_FALLBACK,
+	    .pre = before,
+	    .n_writes = (uint32_t)r->n_writes,
+	    .writes = r->writes,
+	    .n_inputs = (uint32_t)r->n_inputs,
+	    .inputs = r->inputs,
 	};
 	rc = trace_append_step(r->t, &step);
 	if (rc) {
@@ -229,10 +254,10 @@ static enum emu_status probe_read_phys(void *opaque, uint64_t gpa, void *buf, un
 bool rec_guest_sets_tf(struct rec *r, const struct x86_state *pre)
 {
 	static const struct emu_ops probe_ops = {
-		.read_phys = probe_read_phys,
-		.write_phys = probe_write_phys,
-		.rdmsr = fb_msr_unknown,
-		.wrmsr = fb_wrmsr_unknown,
+	    .read_phys = probe_read_phys,
+	    .write_phys = probe_write_phys,
+	    .rdmsr = fb_msr_unknown,
+	    .wrmsr = fb_wrmsr_unknown,
 	};
 	struct x86_state st = *pre;
 	struct emu_ctxt ctxt = {.st = &st, .ops = &probe_ops, .opaque = r};

@@ -27,11 +27,34 @@ const char *rec_host_cpu(char *buf, size_t len)
 	return buf;
 }
 
-char *rec_cpuid_text(struct shim_vm *vm)
+/* The CPU that --engine emu shows: an Intel family-6 model with SSE4.2, MOVBE, POPCNT, NX, SYSCALL and long
+ * mode, fixed so that a recording does not depend on the host it was made on. */
+static const struct shim_cpuid_entry emu_cpu_model[] = {
+    {.function = 0, .eax = 0xd, .ebx = 0x756e6547, .ecx = 0x6c65746e, .edx = 0x49656e69},
+    {.function = 1,
+     .eax = 0x000906ea,
+     .ecx = 1u << 0 | 1u << 9 | 1u << 13 | 1u << 19 | 1u << 20 | 1u << 22 | 1u << 23,
+     .edx = 1u << 0 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 11 | 1u << 13 | 1u << 15 | 1u << 16 |
+            1u << 24 | 1u << 25 | 1u << 26},
+    {.function = 0x80000000, .eax = 0x80000008},
+    {.function = 0x80000001, .ecx = 1u << 0 | 1u << 5, .edx = 1u << 11 | 1u << 20 | 1u << 29},
+    {.function = 0x80000008, .eax = 0x3027},
+};
+
+int rec_cpuid_entries(const struct rec *r, const struct shim_cpuid_entry **e, size_t *n)
+{
+	if (r->vm)
+		return shim_cpuid_table(r->vm, e, n);
+	*e = emu_cpu_model;
+	*n = sizeof(emu_cpu_model) / sizeof(emu_cpu_model[0]);
+	return 0;
+}
+
+char *rec_cpuid_text(const struct rec *r)
 {
 	const struct shim_cpuid_entry *e;
 	size_t n;
-	if (shim_cpuid_table(vm, &e, &n))
+	if (rec_cpuid_entries(r, &e, &n))
 		return NULL;
 	size_t cap = n * 64 + 1;
 	char *s = malloc(cap), *p = s;
@@ -39,7 +62,7 @@ char *rec_cpuid_text(struct shim_vm *vm)
 		return NULL;
 	*p = 0;
 	for (size_t i = 0; i < n; i++)
-		p += snprintf(p, cap - (size_t)(p - s), "%08x %08x: %08x %08x %08x %08x\n", e[i].function, e[i].index,
-			      e[i].eax, e[i].ebx, e[i].ecx, e[i].edx);
+		p += snprintf(p, cap - (size_t)(p - s), "%08x %08x: %08x %08x %08x %08x\n", e[i].function,
+		              e[i].index, e[i].eax, e[i].ebx, e[i].ecx, e[i].edx);
 	return s;
 }

@@ -18,6 +18,8 @@
 
 struct shim_vm;
 struct devbus;
+struct emu_cache;
+struct emu_ops;
 
 struct rec {
 	const struct rec_options *opt;
@@ -50,10 +52,17 @@ struct rec {
 	char *serial; /* COM1 output alone */
 	size_t serial_len, serial_cap;
 	uint8_t uart_lcr;
-	int pinned_cpu; /* host CPU the recording runs on, -1 when not pinned */
-	bool a20_on;    /* the gate as last given to the shim */
-	bool boot_bp;   /* breakpoint at the boot sector's entry armed (runs stop there once) */
+	int pinned_cpu;              /* host CPU the recording runs on, -1 when not pinned */
+	bool a20_on;                 /* the gate as last given to the shim */
+	bool boot_bp;                /* breakpoint at the boot sector's entry armed (runs stop there once) */
+	struct emu_cache *emu_cache; /* --engine emu: emu's TLB and decoded-instruction cache */
 };
+
+/* COM1's transmitted bytes for the "serial" meta (port writes as they happen). */
+void rec_serial_out(struct rec *r, uint16_t port, unsigned size, const uint8_t *buf, uint32_t count);
+
+/* The callbacks through which emu reaches r's memory and devices (fallback steps, --engine emu). */
+extern const struct emu_ops rec_emu_ops;
 
 /* Appends a byte range to the step being recorded (copied). */
 int rec_add_write(struct rec *r, uint64_t gpa, const uint8_t *data, uint32_t len);
@@ -66,7 +75,14 @@ bool rec_guest_sets_tf(struct rec *r, const struct x86_state *pre);
 
 /* "model name" of the host CPU. */
 const char *rec_host_cpu(char *buf, size_t len);
-/* The vCPU's CPUID table as text lines "function index: eax ebx ecx edx" (malloc'd). */
-char *rec_cpuid_text(struct shim_vm *vm);
+/* The CPUID table the guest sees: the vCPU's, or with --engine emu a fixed CPU model. */
+struct shim_cpuid_entry;
+int rec_cpuid_entries(const struct rec *r, const struct shim_cpuid_entry **e, size_t *n);
+/* That table as text lines "function index: eax ebx ecx edx" (malloc'd). */
+char *rec_cpuid_text(const struct rec *r);
+
+/* --engine emu: emu executes the instruction at r->cur against r's memory and devices, and the step is
+ * recorded as the reference's (TRACE_STEP_INSN), with its port and MMIO accesses as exits rows. */
+int rec_emu_step(struct rec *r);
 
 #endif

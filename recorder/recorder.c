@@ -190,7 +190,7 @@ static int rec_append_exit(struct rec *r, uint64_t step, const struct shim_exit 
 
 /* COM1's transmitted bytes alone (the console also has the debug ports), for the trace's "serial" meta:
  * THR writes while LCR.DLAB is clear. */
-static void rec_serial_out(struct rec *r, uint16_t port, unsigned size, const uint8_t *buf, uint32_t count)
+void rec_serial_out(struct rec *r, uint16_t port, unsigned size, const uint8_t *buf, uint32_t count)
 {
 	if (size != 1)
 		return;
@@ -540,6 +540,54 @@ static int rec_step_one(struct rec *r)
 	return 0;
 }
 
+/* --engine emu: one instruction (or an exception and its delivery, as a single-stepped CPU does) in emu. */
+int rec_emu_step(struct rec *r)
+{
+	struct x86_state pre = r->cur;
+	struct emu_ctxt ctxt = {.st = &r->cur,
+	                        .ops = &rec_emu_ops,
+	                        .opaque = r,
+	                        .deliver_exceptions = true,
+	                        .cache = r->emu_cache};
+	enum emu_status s;
+	int rc;
+
+	rec_reset_step(r);
+	s = emu_step(&ctxt);
+	switch (s) {
+	case EMU_OK:
+	case EMU_HALT:
+		break;
+	case EMU_SHUTDOWN: {
+		struct trace_exit e = {
+		    .step = r->summary->steps, .reason = TRACE_EXIT_SHUTDOWN, .kvm_reason = 8};
+		r->cur = pre;
+		r->summary->exits++;
+		rc = trace_append_exit(r->t, &e);
+		if (rc) {
+			snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+			return rc;
+		}
+		rec_end(r, REC_END_SHUTDOWN, "triple fault at %04x:%llx", pre.seg[X86_CS].selector,
+		        (unsigned long long)pre.rip);
+		return 0;
+	}
+	default:
+		r->cur = pre;
+		rec_end(r, REC_END_EMULATION_FAILURE,
+		        "emu cannot execute the instruction at %04x:%llx (%s%s%s)", pre.seg[X86_CS].selector,
+		        (unsigned long long)pre.rip, emu_status_name(s),
+		        ctxt.info.unimplemented[0] ? ": " : "", ctxt.info.unimplemented);
+		return 0;
+	}
+	rc = rec_append(r, TRACE_STEP_INSN, &pre);
+	if (rc)
+		return rc;
+	devbus_advance(r->bus, 1);
+	rec_check_end(r, s == EMU_HALT ? 0xf4 : -1);
+	return 0;
+}
+
 /* Instruction length of OUT/HLT forms that exit after the instruction, so the pre-state can be rebuilt. */
 /* The port access size of an OUT: 1 for E6/EE, else the operand size after 0x66 prefixes. A byte before
  * `out dx, ax` may itself be 0x66 only as that instruction's prefix: matching the exit's size tells `66 ef`
@@ -853,7 +901,6 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 	const char *mode = r->opt->mode == REC_MODE_STEP    ? "step"
 	                   : r->opt->mode == REC_MODE_EXITS ? "exits"
 	                                                    : "demand";
-	enum shim_flavour fl = shim_flavour(r->vm);
 	sha256_hex(image, image_len, sha);
 	const char *image_path = r->opt->bios_path        ? r->opt->bios_path
 	                         : r->opt->multiboot_path ? r->opt->multiboot_path
@@ -861,8 +908,9 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 	const char *base = strrchr(image_path, '/');
 	int rc = 0;
 	rc |= trace_meta_set(r->t, "tool_version", "emudiff " EMUDIFF_VERSION);
-	rc |= trace_meta_set(r->t, "kvm_flavour", shim_flavour_name(fl));
-	rc |= trace_meta_set(r->t, "reference", shim_reference_name(fl));
+	rc |= trace_meta_set(r->t, "engine", r->vm ? "kvm" : "emu");
+	rc |= trace_meta_set(r->t, "kvm_flavour", r->vm ? shim_flavour_name(shim_flavour(r->vm)) : "none");
+	rc |= trace_meta_set(r->t, "reference", r->vm ? shim_reference_name(shim_flavour(r->vm)) : "emu");
 	rc |= trace_meta_set(r->t, "guest_image", base ? base + 1 : image_path);
 	rc |= trace_meta_set(r->t, "guest_sha256", sha);
 	rc |= trace_meta_set(r->t, "mode", mode);
@@ -951,7 +999,7 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 		}
 		free(disk);
 	}
-	char *cpuid = rec_cpuid_text(r->vm);
+	char *cpuid = rec_cpuid_text(r);
 	rc |= trace_meta_set(r->t, "cpuid", cpuid ? cpuid : "");
 	free(cpuid);
 	if (rc) {
@@ -1040,17 +1088,42 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	if (status)
 		goto out;
 
-	/* A native run can write more pages than KVM's dirty ring holds: outside step mode use the bitmap. */
-	struct shim_config cfg = {
-	    .ram_bytes = opt->mem_bytes, .dirty_log = true, .no_dirty_ring = opt->mode != REC_MODE_STEP};
-	rc = shim_open(&r.vm, &cfg);
-	if (rc) {
-		snprintf(err, errlen, "%s", shim_last_open_error());
-		status = CLI_STATUS_ENVIRONMENT;
-		goto out;
+	if (opt->engine == REC_ENGINE_EMU) {
+		if (r.pc) {
+			snprintf(err, errlen,
+			         "--engine emu records flat guests only: --bios and --multiboot need "
+			         "the PC's interrupts, which the KVM engine drives");
+			status = CLI_STATUS_USAGE;
+			goto out;
+		}
+		if (opt->mode != REC_MODE_STEP) {
+			snprintf(err, errlen, "--engine emu records every instruction: use --mode step");
+			status = CLI_STATUS_USAGE;
+			goto out;
+		}
+		r.ram_size = opt->mem_bytes;
+		r.ram = calloc(1, r.ram_size);
+		r.emu_cache = emu_cache_new();
+		if (!r.ram || !r.emu_cache) {
+			snprintf(err, errlen, "cannot allocate %zu bytes of guest memory", r.ram_size);
+			status = CLI_STATUS_ENVIRONMENT;
+			goto out;
+		}
+	} else {
+		/* A native run can write more pages than KVM's dirty ring holds: outside step mode use the
+		 * bitmap. */
+		struct shim_config cfg = {.ram_bytes = opt->mem_bytes,
+		                          .dirty_log = true,
+		                          .no_dirty_ring = opt->mode != REC_MODE_STEP};
+		rc = shim_open(&r.vm, &cfg);
+		if (rc) {
+			snprintf(err, errlen, "%s", shim_last_open_error());
+			status = CLI_STATUS_ENVIRONMENT;
+			goto out;
+		}
+		r.ram = shim_ram(r.vm);
+		r.ram_size = shim_ram_size(r.vm);
 	}
-	r.ram = shim_ram(r.vm);
-	r.ram_size = shim_ram_size(r.vm);
 	r.bus = devbus_new();
 	if (!r.bus || devbus_add_standard(r.bus)) {
 		snprintf(err, errlen, "cannot set up the device model: out of memory");
@@ -1103,8 +1176,8 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		x86_state_real(&r.cur, 0, (uint16_t)opt->load_addr, 0);
 	else
 		x86_state_real(&r.cur, (uint16_t)(opt->load_addr >> 4), (uint16_t)(opt->load_addr & 0xf), 0);
-	if (shim_set_state(r.vm, &r.cur) || shim_get_state(r.vm, &r.cur, true) ||
-	    shim_dirty_pages(r.vm, NULL, NULL)) {
+	if (r.vm && (shim_set_state(r.vm, &r.cur) || shim_get_state(r.vm, &r.cur, true) ||
+	             shim_dirty_pages(r.vm, NULL, NULL))) {
 		snprintf(err, errlen, "setting up the vCPU: %s", shim_error(r.vm));
 		status = CLI_STATUS_ENVIRONMENT;
 		goto out;
@@ -1148,11 +1221,11 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGTERM);
-	sigprocmask(SIG_BLOCK, &stop, &old_mask);
+	sigprocmask(r.vm ? SIG_BLOCK : SIG_UNBLOCK, &stop, &old_mask);
 	run_mask = old_mask;
 	sigdelset(&run_mask, SIGINT);
 	sigdelset(&run_mask, SIGTERM);
-	if (shim_set_run_sigmask(r.vm, &run_mask))
+	if (r.vm && shim_set_run_sigmask(r.vm, &run_mask))
 		sigprocmask(SIG_SETMASK, &old_mask, NULL); /* without it: handled anywhere, as before */
 
 	bool stepping = false;
@@ -1183,6 +1256,12 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 				rc = -EIO;
 				break;
 			}
+		}
+		if (!r.vm) {
+			rc = rec_emu_step(&r);
+			if (rc)
+				break;
+			continue;
 		}
 		bool want = rec_predicate(&r, &r.cur);
 		if (want != stepping) {
@@ -1218,7 +1297,11 @@ out:
 		sched_setaffinity(0, sizeof(old_affinity), &old_affinity);
 	trace_close(r.t);
 	devbus_free(r.bus);
-	shim_close(r.vm);
+	if (r.vm)
+		shim_close(r.vm);
+	else
+		free(r.ram);
+	emu_cache_free(r.emu_cache);
 	free(r.shadow);
 	free(r.writes);
 	free(r.arena);

@@ -12,18 +12,23 @@ enum rec_mode { REC_MODE_STEP, REC_MODE_EXITS, REC_MODE_DEMAND };
 
 enum rec_demand { REC_DEMAND_REAL, REC_DEMAND_CPL0, REC_DEMAND_RIP };
 
+/* What executes the guest: KVM (the reference is silicon or KVM's emulator), or emu alone (no /dev/kvm
+ * needed; the reference is emu itself, for replaying other emulators and later emu commits against it). */
+enum rec_engine { REC_ENGINE_KVM, REC_ENGINE_EMU };
+
 struct rec_options {
 	const char *output;
 	bool force;
+	enum rec_engine engine;
 	enum rec_mode mode;
 	enum rec_demand demand;
 	uint64_t rip_lo, rip_hi; /* REC_DEMAND_RIP: [lo, hi) */
-	uint64_t max_steps;	 /* 0: no limit */
+	uint64_t max_steps;      /* 0: no limit */
 	size_t mem_bytes;
 	uint64_t load_addr;
 	const char *guest_path;
-	bool fallback_emu;  /* complete KVM emulation failures in emu */
-	bool echo_console;  /* copy guest serial output to stderr */
+	bool fallback_emu; /* complete KVM emulation failures in emu */
+	bool echo_console; /* copy guest serial output to stderr */
 	const char *command_line;
 	/* PC boots: firmware image (started at the reset vector), raw disk on the
 	 * primary IDE master, or a multiboot kernel with its command line. */
@@ -36,15 +41,15 @@ struct rec_options {
 
 /* Why a recording ended. */
 enum rec_end {
-	REC_END_GUEST_EXIT,	 /* the guest wrote its status to the debug-exit port */
-	REC_END_HALT,		 /* HLT with nothing that could wake the guest */
-	REC_END_SHUTDOWN,	 /* triple fault */
+	REC_END_GUEST_EXIT, /* the guest wrote its status to the debug-exit port */
+	REC_END_HALT,       /* HLT with nothing that could wake the guest */
+	REC_END_SHUTDOWN,   /* triple fault */
 	REC_END_MAX_STEPS,
 	REC_END_EMULATION_FAILURE, /* KVM could not execute an instruction (no --fallback emu) */
-	REC_END_INTERRUPTED,	 /* SIGINT/SIGTERM: the trace is complete up to here */
-	REC_END_GUEST_TF,	 /* step mode: the guest set TF, which KVM's single-step hides from it */
-	REC_END_TIMEOUT,	 /* the virtual clock reached --timeout */
-	REC_END_RESET,		 /* the guest asked the PC for a system reset */
+	REC_END_INTERRUPTED,       /* SIGINT/SIGTERM: the trace is complete up to here */
+	REC_END_GUEST_TF,          /* step mode: the guest set TF, which KVM's single-step hides from it */
+	REC_END_TIMEOUT,           /* the virtual clock reached --timeout */
+	REC_END_RESET,             /* the guest asked the PC for a system reset */
 };
 
 struct rec_summary {
@@ -53,7 +58,7 @@ struct rec_summary {
 	uint64_t exits;
 	uint64_t fallback_steps;
 	uint64_t interrupts; /* external interrupts injected */
-	uint64_t vtime;	     /* virtual clock at the end */
+	uint64_t vtime;      /* virtual clock at the end */
 	enum rec_end end;
 	int guest_status; /* REC_END_GUEST_EXIT */
 	char end_detail[160];

@@ -23,6 +23,7 @@
 #include "../../vmx-shim/devices.h"
 #include "../../vmx-shim/shim.h"
 #include "../recorder.h"
+#include "trace_compare.h"
 
 static char tmpdir[256];
 
@@ -43,15 +44,15 @@ static struct rec_summary record(const char *guest, const char *out, enum rec_mo
 {
 	char gp[512];
 	struct rec_options opt = {
-		.output = out,
-		.force = true,
-		.mode = mode,
-		.demand = REC_DEMAND_REAL,
-		.max_steps = max_steps,
-		.mem_bytes = 16u << 20,
-		.load_addr = 0x7c00,
-		.guest_path = corpus_path(guest, gp, sizeof(gp)),
-		.command_line = "test",
+	    .output = out,
+	    .force = true,
+	    .mode = mode,
+	    .demand = REC_DEMAND_REAL,
+	    .max_steps = max_steps,
+	    .mem_bytes = 16u << 20,
+	    .load_addr = 0x7c00,
+	    .guest_path = corpus_path(guest, gp, sizeof(gp)),
+	    .command_line = "test",
 	};
 	struct rec_summary sum;
 	char err[512] = "";
@@ -70,19 +71,22 @@ struct guest_case {
 	int line;
 };
 
-#define GUEST(n, e, s) {n, e, s, __FILE__, __LINE__}
+#define GUEST(n, e, s)                                                                                       \
+	{                                                                                                    \
+		n, e, s, __FILE__, __LINE__                                                                  \
+	}
 static const struct guest_case guests[] = {
-	GUEST("realloop", REC_END_GUEST_EXIT, 0),
-	GUEST("modeswitch", REC_END_GUEST_EXIT, 0),
-	GUEST("shadow", REC_END_GUEST_EXIT, 0),
-	GUEST("tfstep", REC_END_GUEST_TF, 0),
-	GUEST("realint", REC_END_GUEST_EXIT, 0),
-	GUEST("strings", REC_END_GUEST_EXIT, 0),
-	GUEST("io", REC_END_GUEST_EXIT, 0),
-	GUEST("triple", REC_END_SHUTDOWN, 0),
-	GUEST("pmiret", REC_END_EMULATION_FAILURE, 0),
-	GUEST("pmint", REC_END_EMULATION_FAILURE, 0),
-	GUEST("kvmgaps", REC_END_EMULATION_FAILURE, 0),
+    GUEST("realloop", REC_END_GUEST_EXIT, 0),
+    GUEST("modeswitch", REC_END_GUEST_EXIT, 0),
+    GUEST("shadow", REC_END_GUEST_EXIT, 0),
+    GUEST("tfstep", REC_END_GUEST_TF, 0),
+    GUEST("realint", REC_END_GUEST_EXIT, 0),
+    GUEST("strings", REC_END_GUEST_EXIT, 0),
+    GUEST("io", REC_END_GUEST_EXIT, 0),
+    GUEST("triple", REC_END_SHUTDOWN, 0),
+    GUEST("pmiret", REC_END_EMULATION_FAILURE, 0),
+    GUEST("pmint", REC_END_EMULATION_FAILURE, 0),
+    GUEST("kvmgaps", REC_END_EMULATION_FAILURE, 0),
 };
 
 /* An independent run: single-step with full-state ioctls at every step, devices answering I/O. */
@@ -112,7 +116,7 @@ static void check_against_kvm(const char *guest, struct trace *t)
 		while (ex.kind == SHIM_EXIT_IO || ex.kind == SHIM_EXIT_MMIO) {
 			if (ex.kind == SHIM_EXIT_IO)
 				devbus_pio(bus, (uint16_t)ex.addr, ex.size, ex.is_write,
-					   ex.pio_data ? ex.pio_data : ex.data, ex.count ? ex.count : 1);
+				           ex.pio_data ? ex.pio_data : ex.data, ex.count ? ex.count : 1);
 			else
 				devbus_mmio(bus, ex.addr, ex.size, ex.is_write, ex.data);
 			assert_int_equal(shim_complete_io(vm, &ex), 0);
@@ -122,7 +126,8 @@ static void check_against_kvm(const char *guest, struct trace *t)
 		}
 		bool io = ex.kind == SHIM_EXIT_IO || ex.kind == SHIM_EXIT_MMIO;
 		if (!io && ex.kind != SHIM_EXIT_DEBUG && ex.kind != SHIM_EXIT_HLT) {
-			fail_msg("%s step %llu: unexpected exit kind %d", guest, (unsigned long long)i, ex.kind);
+			fail_msg("%s step %llu: unexpected exit kind %d", guest, (unsigned long long)i,
+			         ex.kind);
 		}
 		memset(&st, 0, sizeof(st));
 		assert_int_equal(shim_get_state(vm, &st, true), 0);
@@ -130,24 +135,26 @@ static void check_against_kvm(const char *guest, struct trace *t)
 		if (memcmp(&st, &rec, sizeof(st)) != 0) {
 			for (size_t k = 0; k < x86_field_count; k++) {
 				const struct x86_field *fd = &x86_fields[k];
-				if (memcmp((uint8_t *)&st + fd->offset, (uint8_t *)&rec + fd->offset, fd->size))
+				if (memcmp((uint8_t *)&st + fd->offset, (uint8_t *)&rec + fd->offset,
+				           fd->size))
 					print_error("%s step %llu: %s kvm %llx trace %llx\n", guest,
-						    (unsigned long long)i, fd->name,
-						    (unsigned long long)x86_field_get(&st, fd),
-						    (unsigned long long)x86_field_get(&rec, fd));
+					            (unsigned long long)i, fd->name,
+					            (unsigned long long)x86_field_get(&st, fd),
+					            (unsigned long long)x86_field_get(&rec, fd));
 			}
 			fail_msg("%s: the trace's state after step %llu differs from KVM's", guest,
-				 (unsigned long long)i);
+			         (unsigned long long)i);
 		}
 		uint8_t a[4096], b[4096];
 		/* Memory: the page under the stack and the guest's own page match the live VM. */
 		uint64_t pages[] = {0x7000, 0x7c00 & ~0xfffull, 0x0};
 		for (size_t p = 0; p < sizeof(pages) / sizeof(pages[0]); p++) {
-			assert_int_equal(trace_memory_at(t, i + 1 < steps ? i + 1 : i, pages[p], a, sizeof(a)), 0);
+			assert_int_equal(
+			    trace_memory_at(t, i + 1 < steps ? i + 1 : i, pages[p], a, sizeof(a)), 0);
 			memcpy(b, shim_ram(vm) + pages[p], sizeof(b));
 			if (i + 1 < steps && memcmp(a, b, sizeof(a)))
 				fail_msg("%s: memory page 0x%llx before step %llu differs from KVM's", guest,
-					 (unsigned long long)pages[p], (unsigned long long)(i + 1));
+				         (unsigned long long)pages[p], (unsigned long long)(i + 1));
 		}
 	}
 	devbus_free(bus);
@@ -160,11 +167,12 @@ static void test_step_mode_matches_kvm(void **state)
 	for (size_t g = 0; g < sizeof(guests) / sizeof(guests[0]); g++) {
 		const struct guest_case *c = &guests[g];
 		char out[512];
-		struct rec_summary sum = record(c->name, tmp_path("step.db", out, sizeof(out)), REC_MODE_STEP, 0);
+		struct rec_summary sum =
+		    record(c->name, tmp_path("step.db", out, sizeof(out)), REC_MODE_STEP, 0);
 		if (sum.end != c->end || sum.guest_status != c->status)
-			fail_msg("%s:%d: %s ended '%s' (%s), status %d; expected '%s' status %d", c->file, c->line,
-				 c->name, rec_end_name(sum.end), sum.end_detail, sum.guest_status, rec_end_name(c->end),
-				 c->status);
+			fail_msg("%s:%d: %s ended '%s' (%s), status %d; expected '%s' status %d", c->file,
+			         c->line, c->name, rec_end_name(sum.end), sum.end_detail, sum.guest_status,
+			         rec_end_name(c->end), c->status);
 		struct trace *t;
 		assert_int_equal(trace_open(&t, out), 0);
 		assert_true(trace_is_complete(t));
@@ -184,38 +192,7 @@ static void test_deterministic(void **state)
 		char a[512], b[512];
 		record(names[g], tmp_path("a.db", a, sizeof(a)), REC_MODE_STEP, 0);
 		record(names[g], tmp_path("b.db", b, sizeof(b)), REC_MODE_STEP, 0);
-		struct trace *ta, *tb;
-		assert_int_equal(trace_open(&ta, a), 0);
-		assert_int_equal(trace_open(&tb, b), 0);
-		assert_int_equal(trace_step_count(ta), trace_step_count(tb));
-		struct trace_iter *ia, *ib;
-		assert_int_equal(trace_iter_start(ta, 0, &ia), 0);
-		assert_int_equal(trace_iter_start(tb, 0, &ib), 0);
-		struct trace_step sa, sb;
-		uint64_t n = 0;
-		for (;;) {
-			int ra = trace_iter_next(ia, &sa), rb = trace_iter_next(ib, &sb);
-			assert_int_equal(ra, rb);
-			if (ra != 1)
-				break;
-			assert_int_equal(sa.kind, sb.kind);
-			assert_memory_equal(&sa.pre, &sb.pre, sizeof(sa.pre));
-			assert_int_equal(sa.n_writes, sb.n_writes);
-			for (uint32_t w = 0; w < sa.n_writes; w++) {
-				assert_int_equal(sa.writes[w].gpa, sb.writes[w].gpa);
-				assert_int_equal(sa.writes[w].len, sb.writes[w].len);
-				assert_memory_equal(sa.writes[w].data, sb.writes[w].data, sa.writes[w].len);
-			}
-			assert_int_equal(sa.n_inputs, sb.n_inputs);
-			if (sa.n_inputs)
-				assert_memory_equal(sa.inputs, sb.inputs, sa.n_inputs * sizeof(sa.inputs[0]));
-			n++;
-		}
-		assert_int_equal(n, trace_step_count(ta));
-		trace_iter_end(ia);
-		trace_iter_end(ib);
-		trace_close(ta);
-		trace_close(tb);
+		trace_compare_steps(a, b);
 	}
 }
 
@@ -251,7 +228,7 @@ static void test_exits_mode_agrees_with_step_mode(void **state)
 			k++;
 		if (k == ns)
 			fail_msg("exits-mode step %llu: its pre-state (rip %llx) is not a step-mode state",
-				 (unsigned long long)i, (unsigned long long)s.pre.rip);
+			         (unsigned long long)i, (unsigned long long)s.pre.rip);
 		assert_memory_equal(&step_states[k + 1], &post, sizeof(post));
 	}
 	assert_true(insns > 0);
@@ -370,16 +347,16 @@ static void test_bad_input(void **state)
 	snprintf(a[6], sizeof(a[6]), "record --mode sideways %s", guest);
 	snprintf(a[7], sizeof(a[7]), "record --max-steps -5 %s", guest);
 	const struct bad_input cases[] = {
-		{a[0], 2, "missing.bin", __FILE__, __LINE__}, {a[1], 2, "big.bin", __FILE__, __LINE__},
-		{a[2], 2, "exists.db", __FILE__, __LINE__},   {a[3], 2, "junk.db", __FILE__, __LINE__},
-		{a[4], 2, "trunc.db", __FILE__, __LINE__},    {a[5], 2, "nothing.db", __FILE__, __LINE__},
-		{a[6], 2, "--mode", __FILE__, __LINE__},      {a[7], 2, "--max-steps", __FILE__, __LINE__},
+	    {a[0], 2, "missing.bin", __FILE__, __LINE__}, {a[1], 2, "big.bin", __FILE__, __LINE__},
+	    {a[2], 2, "exists.db", __FILE__, __LINE__},   {a[3], 2, "junk.db", __FILE__, __LINE__},
+	    {a[4], 2, "trunc.db", __FILE__, __LINE__},    {a[5], 2, "nothing.db", __FILE__, __LINE__},
+	    {a[6], 2, "--mode", __FILE__, __LINE__},      {a[7], 2, "--max-steps", __FILE__, __LINE__},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = run_cli("%s", cases[i].args);
 		if (st != cases[i].status)
 			fail_msg("%s:%d: 'emudiff %s' exited %d, expected %d", cases[i].file, cases[i].line,
-				 cases[i].args, st, cases[i].status);
+			         cases[i].args, st, cases[i].status);
 		assert_stderr_mentions(cases[i].mentions);
 	}
 	/* The refused output file is untouched. */
@@ -498,17 +475,18 @@ int main(void)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "SKIP: /dev/kvm cannot be opened (%s): the recorder tests need KVM\n", strerror(errno));
+		fprintf(stderr, "SKIP: /dev/kvm cannot be opened (%s): the recorder tests need KVM\n",
+		        strerror(errno));
 		return 77;
 	}
 	close(fd);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_step_mode_matches_kvm),
-		cmocka_unit_test(test_deterministic),
-		cmocka_unit_test(test_exits_mode_agrees_with_step_mode),
-		cmocka_unit_test(test_demand_real),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_sigkill_leaves_readable_trace),
+	    cmocka_unit_test(test_step_mode_matches_kvm),
+	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_exits_mode_agrees_with_step_mode),
+	    cmocka_unit_test(test_demand_real),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_sigkill_leaves_readable_trace),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

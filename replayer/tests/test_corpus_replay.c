@@ -1,7 +1,10 @@
 /* Corpus regression: every guest of corpus/manifest.tsv (but the benchmark guest) is recorded on this host,
- * replayed per step and continuously with emu, unicorn and kvm against corpus/known.tsv, and must give
- * exit status 0 and no unclassified divergence. New guests are picked up from the manifest; what they
- * legitimately diverge on belongs in corpus/known.tsv with its reason. */
+ * replayed per step and continuously against corpus/known.tsv, and must give exit status 0 and no
+ * unclassified divergence. New guests are picked up from the manifest; what they legitimately diverge on
+ * belongs in corpus/known.tsv with its reason.
+ *   test_corpus_replay kvm   records on /dev/kvm (skipped without it), replays with emu, unicorn and kvm
+ *   test_corpus_replay emu   records the flat guests with --engine emu and replays them with emu and
+ *                            unicorn: no KVM needed, and emu must replay its own recording exactly */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -19,21 +22,15 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#define MAX_GUESTS 128
-
-struct guest {
-	char name[64];
-	char binary[128];
-	char load[32];
-	char start[32];
-	char expected[64];
-};
+#include "../../corpus/tests/manifest.h"
 
 /* Wall-clock limits per child: far above what the corpus takes here (seconds). */
 #define RECORD_LIMIT_S 300
 #define REPLAY_LIMIT_S 600
 
-static struct guest guests[MAX_GUESTS];
+static struct corpus_manifest manifest;
+static struct corpus_guest *guests[CORPUS_MAX_GUESTS];
+static bool engine_emu; /* record with --engine emu, replay with emu and unicorn */
 static char tmpdir[256] = "/tmp/emudiff-corpus-replay-XXXXXX";
 
 /* Runs argv with stdout and stderr to files; returns the exit status, -1 when it did not exit, -2 when it
@@ -111,13 +108,14 @@ static void print_new(sqlite3 *db, const char *what)
 	sqlite3_finalize(st);
 }
 
-static void record(const struct guest *g, const char *trace)
+static void record(const struct corpus_guest *g, const char *trace)
 {
 	const char *bin = getenv("EMUDIFF_BIN"), *corpus = getenv("EMUDIFF_CORPUS");
-	char image[512], out[600], err[600], msg[4096];
-	bool fallback = strcmp(g->expected, "emulation-failure") == 0;
+	char image[512], out[600], err[600], msg[4096], load[32];
+	bool fallback = !engine_emu && strcmp(g->expected, "emulation-failure") == 0;
 
 	snprintf(image, sizeof(image), "%s/%s", corpus, g->binary);
+	snprintf(load, sizeof(load), "0x%llx", (unsigned long long)g->load);
 	if (access(image, R_OK) != 0)
 		fail_msg("%s: %s is not built (build the corpus target)", g->name, image);
 	snprintf(out, sizeof(out), "%s/%s.rec.out", tmpdir, g->name);
@@ -129,6 +127,10 @@ static void record(const struct guest *g, const char *trace)
 		argv[n++] = "record";
 		argv[n++] = "--mode";
 		argv[n++] = exits ? "exits" : "step";
+		if (engine_emu) {
+			argv[n++] = "--engine";
+			argv[n++] = "emu";
+		}
 		if (fallback) {
 			argv[n++] = "--fallback";
 			argv[n++] = "emu";
@@ -139,9 +141,9 @@ static void record(const struct guest *g, const char *trace)
 		 * address. */
 		if (!strcmp(g->start, "multiboot")) {
 			argv[n++] = "--multiboot";
-		} else if (strcmp(g->load, "0x7c00")) {
+		} else if (g->load != 0x7c00) {
 			argv[n++] = "--load";
-			argv[n++] = g->load;
+			argv[n++] = load;
 		}
 		argv[n++] = image;
 		argv[n] = NULL;
@@ -153,15 +155,15 @@ static void record(const struct guest *g, const char *trace)
 		if (st == 0)
 			return;
 		/* The recorder refuses step mode for a guest that single-steps itself. */
-		if (!exits && st == 2 && strstr(msg, "--mode exits"))
+		if (!exits && !engine_emu && st == 2 && strstr(msg, "--mode exits"))
 			continue;
-		fail_msg("%s: record (--mode %s%s) exited %d: %s", g->name, exits ? "exits" : "step",
-		         fallback ? " --fallback emu" : "", st, msg);
+		fail_msg("%s: record (--mode %s%s%s) exited %d: %s", g->name, exits ? "exits" : "step",
+		         engine_emu ? " --engine emu" : "", fallback ? " --fallback emu" : "", st, msg);
 	}
 }
 
 /* Replays in one mode; false (with the reasons printed) when the run fails. */
-static bool replay(const struct guest *g, const char *trace, bool continuous)
+static bool replay(const struct corpus_guest *g, const char *trace, bool continuous)
 {
 	const char *bin = getenv("EMUDIFF_BIN"), *src = getenv("EMUDIFF_SOURCE");
 	const char *mode = continuous ? "continuous" : "per-step";
@@ -179,7 +181,7 @@ static bool replay(const struct guest *g, const char *trace, bool continuous)
 	argv[n++] = "replay";
 	argv[n++] = trace;
 	argv[n++] = "--backends";
-	argv[n++] = "emu,unicorn,kvm";
+	argv[n++] = engine_emu ? "emu,unicorn" : "emu,unicorn,kvm";
 	if (continuous)
 		argv[n++] = "--continuous";
 	argv[n++] = "--known";
@@ -204,6 +206,7 @@ static bool replay(const struct guest *g, const char *trace, bool continuous)
 	int64_t unclassified = query_int(h, "SELECT count(*) FROM divergence WHERE class = 'unclassified'");
 	int64_t fresh = query_int(h, "SELECT count(*) FROM divergence WHERE known = 0");
 	int64_t backends = query_int(h, "SELECT count(*) FROM backend WHERE steps > 0");
+	int64_t emu_divergences = query_int(h, "SELECT count(*) FROM divergence WHERE backend = 'emu'");
 	int64_t steps = query_int(h, "SELECT min(steps) FROM backend");
 	if (fresh)
 		print_new(h, what);
@@ -221,9 +224,15 @@ static bool replay(const struct guest *g, const char *trace, bool continuous)
 		ok = false;
 	}
 	/* Every backend really ran: a replay of nothing would pass trivially. */
-	if (backends != 3 || steps <= 0) {
-		print_message("%s: %lld of 3 backends ran (min steps %lld)\n", what, (long long)backends,
-		              (long long)steps);
+	if (backends != (engine_emu ? 2 : 3) || steps <= 0) {
+		print_message("%s: %lld of %d backends ran (min steps %lld)\n", what, (long long)backends,
+		              engine_emu ? 2 : 3, (long long)steps);
+		ok = false;
+	}
+	/* emu replaying what emu recorded: any difference is a replay or trace bug, never a known one. */
+	if (engine_emu && emu_divergences != 0) {
+		print_message("%s: emu diverges %lld times from its own recording\n", what,
+		              (long long)emu_divergences);
 		ok = false;
 	}
 	return ok;
@@ -231,8 +240,13 @@ static bool replay(const struct guest *g, const char *trace, bool continuous)
 
 static void test_guest(void **state)
 {
-	const struct guest *g = *state;
+	const struct corpus_guest *g = *state;
 	char trace[400];
+	if (engine_emu && strcmp(g->start, "real")) {
+		print_message("%s: skipped: --engine emu records flat guests only (this one starts as %s)\n",
+		              g->name, g->start);
+		skip();
+	}
 	snprintf(trace, sizeof(trace), "%s/%s.trace", tmpdir, g->name);
 	record(g, trace);
 	bool per_step = replay(g, trace, false);
@@ -242,35 +256,6 @@ static void test_guest(void **state)
 		         continuous ? ""
 		         : per_step ? " continuously"
 		                    : " and continuously");
-}
-
-/* Rows of corpus/manifest.tsv: name, binary, load, start, expected, exercises. */
-static int read_manifest(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "r");
-	char line[1024];
-	*n = 0;
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		char name[64], binary[128], load[32], start[32], expected[64];
-		if (line[0] == '#' ||
-		    sscanf(line, "%63s %127s %31s %31s %63s", name, binary, load, start, expected) != 5)
-			continue;
-		/* The header, and the benchmark guest (a million steps: bench/ replays it). */
-		if (!strcmp(name, "name") || !strcmp(name, "modeswitch_1m"))
-			continue;
-		if (*n == MAX_GUESTS)
-			break;
-		struct guest *g = &guests[(*n)++];
-		snprintf(g->name, sizeof(g->name), "%s", name);
-		snprintf(g->binary, sizeof(g->binary), "%s", binary);
-		snprintf(g->load, sizeof(g->load), "%s", load);
-		snprintf(g->start, sizeof(g->start), "%s", start);
-		snprintf(g->expected, sizeof(g->expected), "%s", expected);
-	}
-	fclose(f);
-	return 0;
 }
 
 static int teardown_all(void **state)
@@ -286,29 +271,41 @@ static int teardown_all(void **state)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *src = getenv("EMUDIFF_SOURCE");
-	char manifest[512];
-	static struct CMUnitTest tests[MAX_GUESTS];
-	size_t n;
+	static struct CMUnitTest tests[CORPUS_MAX_GUESTS];
+	char err[512];
+	size_t n = 0;
 
+	if (argc != 2 || (strcmp(argv[1], "kvm") && strcmp(argv[1], "emu"))) {
+		fprintf(stderr, "usage: test_corpus_replay kvm|emu (the engine that records)\n");
+		return 1;
+	}
+	engine_emu = !strcmp(argv[1], "emu");
 	if (!src || !getenv("EMUDIFF_BIN") || !getenv("EMUDIFF_CORPUS")) {
 		fprintf(stderr,
 		        "test_corpus_replay: EMUDIFF_SOURCE, EMUDIFF_BIN and EMUDIFF_CORPUS must be set\n");
 		return 1;
 	}
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "test_corpus_replay: skipped: cannot open /dev/kvm (recording needs KVM)\n");
-		return 77;
+	if (!engine_emu) {
+		int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr,
+			        "test_corpus_replay: skipped: cannot open /dev/kvm (recording needs KVM; "
+			        "test_corpus_replay_emu runs without it)\n");
+			return 77;
+		}
+		close(fd);
 	}
-	close(fd);
-	snprintf(manifest, sizeof(manifest), "%s/corpus/manifest.tsv", src);
-	if (read_manifest(manifest, &n) < 0 || n == 0) {
-		fprintf(stderr, "test_corpus_replay: %s: no guests\n", manifest);
+	if (corpus_manifest_load(&manifest, src, err, sizeof(err))) {
+		fprintf(stderr, "test_corpus_replay: %s\n", err);
 		return 1;
 	}
+	/* The benchmark guest (a million steps) is bench/'s to replay. */
+	for (size_t i = 0; i < manifest.n; i++)
+		if (strcmp(manifest.guests[i].name, "modeswitch_1m"))
+			guests[n++] = &manifest.guests[i];
 	const char *keep = getenv("EMUDIFF_KEEP");
 	if (keep) {
 		snprintf(tmpdir, sizeof(tmpdir), "%s", keep);
@@ -322,6 +319,7 @@ int main(void)
 	}
 	for (size_t i = 0; i < n; i++)
 		tests[i] = (struct CMUnitTest){
-		    .name = guests[i].name, .test_func = test_guest, .initial_state = &guests[i]};
-	return _cmocka_run_group_tests("corpus_replay", tests, n, NULL, teardown_all);
+		    .name = guests[i]->name, .test_func = test_guest, .initial_state = guests[i]};
+	return _cmocka_run_group_tests(engine_emu ? "corpus_replay_emu" : "corpus_replay", tests, n, NULL,
+	                               teardown_all);
 }
