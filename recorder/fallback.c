@@ -49,11 +49,23 @@ static int fb_record_exit(struct rec *r, enum trace_exit_reason reason, uint64_t
 	return trace_append_exit(r->t, &e);
 }
 
+/* With the A20 gate off, 0x100000-0x10FFFF is the RAM at 0-0xFFFF again (as shim_set_a20 maps it). */
+static uint64_t fb_a20(const struct rec *r, uint64_t gpa)
+{
+	return !r->a20_on && gpa >= 0x100000 && gpa < 0x110000 ? gpa - 0x100000 : gpa;
+}
+
 static enum emu_status fb_read_phys(void *opaque, uint64_t gpa, void *buf, unsigned len)
 {
 	struct rec *r = opaque;
+	gpa = fb_a20(r, gpa);
 	if (gpa + len <= r->ram_size) {
 		memcpy(buf, r->ram + gpa, len);
+		return EMU_OK;
+	}
+	/* ROM reads never exit on KVM; its writes do, as MMIO nobody claims. */
+	if (r->rom && gpa >= r->rom_base && gpa + len <= r->rom_base + r->rom_len) {
+		memcpy(buf, r->rom + (gpa - r->rom_base), len);
 		return EMU_OK;
 	}
 	if (len > 8)
@@ -68,6 +80,7 @@ static enum emu_status fb_read_phys(void *opaque, uint64_t gpa, void *buf, unsig
 static enum emu_status fb_write_phys(void *opaque, uint64_t gpa, const void *buf, unsigned len)
 {
 	struct rec *r = opaque;
+	gpa = fb_a20(r, gpa);
 	if (gpa + len <= r->ram_size) {
 		/* Every write, the page walk's accessed and dirty bits too; host writes escape the dirty log.
 		 */

@@ -46,6 +46,7 @@ struct rec {
 	/* PC machine (--bios, --multiboot): interrupts and device checkpoints. */
 	bool pc;
 	bool injected;            /* an interrupt was injected before the step being recorded */
+	uint8_t injected_vector;  /* --engine emu: its vector, delivered by emu as that step */
 	bool irq_window;          /* exits mode: KVM exits once the guest can take an interrupt */
 	uint64_t next_checkpoint; /* step of the next devices@<step> meta row */
 	uint64_t last_checkpoint;
@@ -56,6 +57,9 @@ struct rec {
 	bool a20_on;                 /* the gate as last given to the shim */
 	bool boot_bp;                /* breakpoint at the boot sector's entry armed (runs stop there once) */
 	struct emu_cache *emu_cache; /* --engine emu: emu's TLB and decoded-instruction cache */
+	uint8_t *rom;                /* --engine emu: the firmware, read-only at rom_base */
+	uint64_t rom_base;
+	size_t rom_len;
 };
 
 /* COM1's transmitted bytes for the "serial" meta (port writes as they happen). */

@@ -553,7 +553,17 @@ int rec_emu_step(struct rec *r)
 	int rc;
 
 	rec_reset_step(r);
+	/* The injected interrupt is the events row of this step, not part of its pre-state. */
+	if (r->injected) {
+		r->cur.events.exc_pending = 1;
+		r->cur.events.exc_vector = r->injected_vector;
+		r->cur.events.exc_has_error = 0;
+		r->cur.events.exc_error_code = 0;
+	}
 	s = emu_step(&ctxt);
+	/* Delivered, it leaves no vector behind (KVM reports none either). */
+	if (r->injected && !r->cur.events.exc_pending)
+		r->cur.events.exc_vector = 0;
 	switch (s) {
 	case EMU_OK:
 	case EMU_HALT:
@@ -864,8 +874,50 @@ static int rec_checkpoint(struct rec *r, bool force)
 /* The one injection point: before a step (or a run to the next exit), when the PIC has an interrupt and the
  * guest can take it (IF set, no STI/MOV SS shadow, nothing else pending in KVM). In exits mode an interrupt
  * that must wait opens KVM's interrupt window, so the guest exits as soon as it can take it. */
+/* --engine emu: the firmware image, kept for reads at its place below 4 GiB. */
+static int rec_map_rom(void *opaque, uint64_t gpa, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	struct rec *r = opaque;
+	if (r->rom || gpa < r->ram_size) {
+		snprintf(err, errlen, "a second ROM, or one overlapping RAM, is not supported");
+		return -EEXIST;
+	}
+	r->rom = malloc(len);
+	if (!r->rom) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(r->rom, data, len);
+	r->rom_base = gpa;
+	r->rom_len = len;
+	return 0;
+}
+
+/* --engine emu: an interrupt the PIC has ready becomes a pending event that emu delivers as the next step. */
+static int rec_inject_emu(struct rec *r)
+{
+	const struct x86_events *ev = &r->cur.events;
+	if (!devbus_intr_pending(r->bus) || !(r->cur.rflags & X86_RFLAGS_IF) || ev->shadow || ev->exc_pending)
+		return 0;
+	int vec = devbus_intr_ack(r->bus);
+	if (vec < 0)
+		return 0;
+	r->injected_vector = (uint8_t)vec;
+	struct trace_event tev = {.step = r->summary->steps, .vector = (uint8_t)vec, .type = 0};
+	int rc = trace_append_event(r->t, &tev);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+		return rc;
+	}
+	r->injected = true;
+	r->summary->interrupts++;
+	return 0;
+}
+
 static int rec_inject(struct rec *r, bool stepping)
 {
+	if (!r->vm)
+		return rec_inject_emu(r);
 	bool pending = devbus_intr_pending(r->bus);
 	bool ready =
 	    pending && (r->cur.rflags & X86_RFLAGS_IF) && !r->cur.events.shadow && shim_can_inject(r->vm);
@@ -1089,13 +1141,6 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		goto out;
 
 	if (opt->engine == REC_ENGINE_EMU) {
-		if (r.pc) {
-			snprintf(err, errlen,
-			         "--engine emu records flat guests only: --bios and --multiboot need "
-			         "the PC's interrupts, which the KVM engine drives");
-			status = CLI_STATUS_USAGE;
-			goto out;
-		}
 		if (opt->mode != REC_MODE_STEP) {
 			snprintf(err, errlen, "--engine emu records every instruction: use --mode step");
 			status = CLI_STATUS_USAGE;
@@ -1134,15 +1179,20 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	if (r.pc) {
 		struct pc_config pcfg = {
 		    .ram_bytes = r.ram_size, .disk_path = opt->disk_path, .sercon = true};
-		if (boot_pc_cpuid(r.vm)) {
-			snprintf(err, errlen, "setting the vCPU's CPUID: %s", shim_error(r.vm));
-			status = CLI_STATUS_ENVIRONMENT;
-			goto out;
+		struct boot_memory mem = {
+		    .ram = r.ram, .ram_size = r.ram_size, .map_rom = rec_map_rom, .opaque = &r};
+		if (r.vm) {
+			mem = boot_memory_of_vm(r.vm);
+			if (boot_pc_cpuid(r.vm)) {
+				snprintf(err, errlen, "setting the vCPU's CPUID: %s", shim_error(r.vm));
+				status = CLI_STATUS_ENVIRONMENT;
+				goto out;
+			}
 		}
 		if (opt->bios_path)
-			rc = boot_load_bios(r.vm, image, image_len, &r.cur, err, errlen);
+			rc = boot_load_bios(&mem, image, image_len, &r.cur, err, errlen);
 		else
-			rc = boot_load_multiboot(r.vm, image, image_len, opt->kernel_cmdline, &r.cur, NULL,
+			rc = boot_load_multiboot(&mem, image, image_len, opt->kernel_cmdline, &r.cur, NULL,
 			                         NULL, err, errlen);
 		if (!rc)
 			rc = pc_machine_add(r.bus, &pcfg, err, errlen);
@@ -1251,14 +1301,19 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		 * harvested. */
 		if (r.pc && pc_a20_enabled(r.bus) != r.a20_on) {
 			r.a20_on = !r.a20_on;
-			if (shim_set_a20(r.vm, r.a20_on)) {
+			if (r.emu_cache)
+				emu_cache_flush(r.emu_cache);
+			if (r.vm && shim_set_a20(r.vm, r.a20_on)) {
 				snprintf(err, errlen, "%s", shim_error(r.vm));
 				rc = -EIO;
 				break;
 			}
 		}
 		if (!r.vm) {
+			if (r.pc && ((rc = rec_checkpoint(&r, false)) || (rc = rec_inject(&r, true))))
+				break;
 			rc = rec_emu_step(&r);
+			r.injected = false;
 			if (rc)
 				break;
 			continue;
@@ -1302,6 +1357,7 @@ out:
 	else
 		free(r.ram);
 	emu_cache_free(r.emu_cache);
+	free(r.rom);
 	free(r.shadow);
 	free(r.writes);
 	free(r.arena);

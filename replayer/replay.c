@@ -168,7 +168,10 @@ static int load_layout(struct replayer *r)
 			unsigned long long a, b;
 			while (*tok == ' ')
 				tok++;
-			if (sscanf(tok, "%15s %llx-%llx", kind, &a, &b) != 3 || b <= a)
+			/* "ram A-B", "rom A-B", or a word before them ("firmware rom A-B (read-only)"). */
+			if ((sscanf(tok, "%15s %llx-%llx", kind, &a, &b) != 3 &&
+			     sscanf(tok, "%*s %15s %llx-%llx", kind, &a, &b) != 3) ||
+			    b <= a)
 				continue;
 			if (strcmp(kind, "ram") && strcmp(kind, "rom"))
 				continue;

@@ -47,8 +47,23 @@ int boot_pc_cpuid(struct shim_vm *vm)
 	return 0;
 }
 
-int boot_load_bios(struct shim_vm *vm, const uint8_t *image, size_t len, struct x86_state *st, char *err,
-                   size_t errlen)
+static int vm_map_rom(void *opaque, uint64_t gpa, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	struct shim_vm *vm = opaque;
+	int rc = shim_map_rom(vm, gpa, data, len);
+	if (rc)
+		snprintf(err, errlen, "%s", shim_error(vm));
+	return rc;
+}
+
+struct boot_memory boot_memory_of_vm(struct shim_vm *vm)
+{
+	return (struct boot_memory){
+	    .ram = shim_ram(vm), .ram_size = shim_ram_size(vm), .map_rom = vm_map_rom, .opaque = vm};
+}
+
+int boot_load_bios(const struct boot_memory *mem, const uint8_t *image, size_t len, struct x86_state *st,
+                   char *err, size_t errlen)
 {
 	if (!len || len % 4096 || len > BOOT_BIOS_MAX) {
 		snprintf(err, errlen,
@@ -56,19 +71,20 @@ int boot_load_bios(struct shim_vm *vm, const uint8_t *image, size_t len, struct 
 		         len, BOOT_BIOS_MAX >> 20);
 		return -EINVAL;
 	}
-	if (shim_ram_size(vm) < 0x100000) {
+	if (mem->ram_size < 0x100000) {
 		snprintf(err, errlen, "a BIOS needs at least 1 MiB of RAM; raise --mem");
 		return -EINVAL;
 	}
-	int rc = shim_map_rom(vm, 0x100000000ull - len, image, len);
+	char why[256];
+	int rc = mem->map_rom(mem->opaque, 0x100000000ull - len, image, len, why, sizeof(why));
 	if (rc) {
-		snprintf(err, errlen, "mapping the firmware at 4 GiB - %zu: %s", len, shim_error(vm));
+		snprintf(err, errlen, "mapping the firmware at 4 GiB - %zu: %s", len, why);
 		return rc;
 	}
 	/* The tail below 1 MiB is RAM holding a copy: the firmware makes it writable (PAM) and keeps data
 	 * there. */
 	size_t alias = len < BOOT_BIOS_ALIAS ? len : BOOT_BIOS_ALIAS;
-	memcpy(shim_ram(vm) + 0x100000 - alias, image + len - alias, alias);
+	memcpy(mem->ram + 0x100000 - alias, image + len - alias, alias);
 	x86_state_reset(st);
 	return 0;
 }
@@ -96,10 +112,11 @@ static void wr64(uint8_t *p, uint64_t v)
 }
 
 /* Copies file bytes [off, off+filesz) to gpa and zeroes up to memsz; checks every bound. */
-static int mb_place(struct shim_vm *vm, const uint8_t *image, size_t len, uint64_t off, uint64_t filesz,
-                    uint64_t gpa, uint64_t memsz, uint64_t *lo, uint64_t *hi, char *err, size_t errlen)
+static int mb_place(const struct boot_memory *mem, const uint8_t *image, size_t len, uint64_t off,
+                    uint64_t filesz, uint64_t gpa, uint64_t memsz, uint64_t *lo, uint64_t *hi, char *err,
+                    size_t errlen)
 {
-	size_t ram = shim_ram_size(vm);
+	size_t ram = mem->ram_size;
 	if (filesz > memsz || off > len || filesz > len - off) {
 		snprintf(err, errlen, "a segment lies outside the kernel file (offset 0x%llx, %llu bytes)",
 		         (unsigned long long)off, (unsigned long long)filesz);
@@ -116,8 +133,8 @@ static int mb_place(struct shim_vm *vm, const uint8_t *image, size_t len, uint64
 		         (unsigned long long)gpa, BOOT_MB_INFO, BOOT_MB_INFO_END);
 		return -EINVAL;
 	}
-	memcpy(shim_ram(vm) + gpa, image + off, filesz);
-	memset(shim_ram(vm) + gpa + filesz, 0, memsz - filesz);
+	memcpy(mem->ram + gpa, image + off, filesz);
+	memset(mem->ram + gpa + filesz, 0, memsz - filesz);
 	if (memsz) {
 		if (gpa < *lo)
 			*lo = gpa;
@@ -127,8 +144,8 @@ static int mb_place(struct shim_vm *vm, const uint8_t *image, size_t len, uint64
 	return 0;
 }
 
-static int mb_load_elf(struct shim_vm *vm, const uint8_t *image, size_t len, uint32_t *entry, uint64_t *lo,
-                       uint64_t *hi, char *err, size_t errlen)
+static int mb_load_elf(const struct boot_memory *mem, const uint8_t *image, size_t len, uint32_t *entry,
+                       uint64_t *lo, uint64_t *hi, char *err, size_t errlen)
 {
 	if (len < 52 || image[4] != 1 || image[5] != 1 || rd16(image + 18) != 3 || rd16(image + 16) != 2) {
 		snprintf(err, errlen,
@@ -146,7 +163,7 @@ static int mb_load_elf(struct shim_vm *vm, const uint8_t *image, size_t len, uin
 		const uint8_t *ph = image + phoff + (size_t)i * phentsize;
 		if (rd32(ph) != 1) /* PT_LOAD */
 			continue;
-		int rc = mb_place(vm, image, len, rd32(ph + 4), rd32(ph + 16), rd32(ph + 12), rd32(ph + 20),
+		int rc = mb_place(mem, image, len, rd32(ph + 4), rd32(ph + 16), rd32(ph + 12), rd32(ph + 20),
 		                  lo, hi, err, errlen);
 		if (rc)
 			return rc;
@@ -160,7 +177,7 @@ static int mb_load_elf(struct shim_vm *vm, const uint8_t *image, size_t len, uin
 	return 0;
 }
 
-int boot_load_multiboot(struct shim_vm *vm, const uint8_t *image, size_t len, const char *cmdline,
+int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, size_t len, const char *cmdline,
                         struct x86_state *st, uint64_t *lo_out, uint64_t *hi_out, char *err, size_t errlen)
 {
 	size_t hdr = SIZE_MAX;
@@ -185,7 +202,7 @@ int boot_load_multiboot(struct shim_vm *vm, const uint8_t *image, size_t len, co
 		         flags);
 		return -EINVAL;
 	}
-	size_t ram = shim_ram_size(vm);
+	size_t ram = mem->ram_size;
 	if (ram < 0x100000) {
 		snprintf(err, errlen, "a multiboot kernel needs at least 1 MiB of RAM; raise --mem");
 		return -EFBIG;
@@ -217,16 +234,16 @@ int boot_load_multiboot(struct shim_vm *vm, const uint8_t *image, size_t len, co
 		}
 		if (memsz < filesz)
 			memsz = filesz;
-		rc = mb_place(vm, image, len, off, filesz, load_addr, memsz, &lo, &hi, err, errlen);
+		rc = mb_place(mem, image, len, off, filesz, load_addr, memsz, &lo, &hi, err, errlen);
 	} else {
-		rc = mb_load_elf(vm, image, len, &entry, &lo, &hi, err, errlen);
+		rc = mb_load_elf(mem, image, len, &entry, &lo, &hi, err, errlen);
 	}
 	if (rc)
 		return rc;
 
 	/* The information area: info (0x000), memory map (0x100), loader name (0x300), command line (0x400),
 	 * GDT (0xf00). */
-	uint8_t *ram_p = shim_ram(vm), *mbi = ram_p + BOOT_MB_INFO;
+	uint8_t *mbi = mem->ram + BOOT_MB_INFO;
 	memset(mbi, 0, BOOT_MB_INFO_END - BOOT_MB_INFO);
 	static const struct {
 		uint64_t base, len;
@@ -255,9 +272,9 @@ int boot_load_multiboot(struct shim_vm *vm, const uint8_t *image, size_t len, co
 	wr32(mbi + 48, BOOT_MB_INFO + 0x100);
 	wr32(mbi + 64, BOOT_MB_INFO + 0x300);
 
-	rc = shim_state_flat32(vm, st, BOOT_MB_INFO + 0xf00, entry, BOOT_MB_INFO);
+	rc = shim_state_flat32_ram(mem->ram, mem->ram_size, st, BOOT_MB_INFO + 0xf00, entry, BOOT_MB_INFO);
 	if (rc) {
-		snprintf(err, errlen, "setting up protected mode: %s", shim_error(vm));
+		snprintf(err, errlen, "setting up protected mode: the GDT does not fit in RAM");
 		return rc;
 	}
 	st->gpr[X86_RAX] = BOOT_MB_MAGIC;

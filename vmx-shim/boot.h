@@ -22,13 +22,25 @@
  * host's TSC). Must come before the first shim_set_state/shim_run. */
 int boot_pc_cpuid(struct shim_vm *vm);
 
+/* The guest memory a loader fills: RAM at GPA 0, and a way to map a read-only ROM. */
+struct boot_memory {
+	uint8_t *ram;
+	size_t ram_size;
+	/* Maps a copy of data read-only at gpa; 0 or -errno with a one-line message in err. */
+	int (*map_rom)(void *opaque, uint64_t gpa, const uint8_t *data, size_t len, char *err, size_t errlen);
+	void *opaque;
+};
+
+/* The VM's RAM and ROM slots as a boot_memory. */
+struct boot_memory boot_memory_of_vm(struct shim_vm *vm);
+
 /* Maps a firmware image read-only at 4 GiB - len and copies its last 128 KiB
  * (all of it when smaller) into RAM just below 1 MiB, where a PC decodes the
  * BIOS; st gets the reset state (F000:FFF0, CS base FFFF0000). len must be a
  * multiple of 4 KiB, at most BOOT_BIOS_MAX, and RAM at least 1 MiB. 0 or
  * -errno with a one-line message in err. */
-int boot_load_bios(struct shim_vm *vm, const uint8_t *image, size_t len, struct x86_state *st, char *err,
-                   size_t errlen);
+int boot_load_bios(const struct boot_memory *mem, const uint8_t *image, size_t len, struct x86_state *st,
+                   char *err, size_t errlen);
 
 /* Loads a multiboot (v1) kernel: ELF32 program headers, or the header's
  * address fields when flag 16 is set. Writes the multiboot information at
@@ -38,7 +50,7 @@ int boot_load_bios(struct shim_vm *vm, const uint8_t *image, size_t len, struct 
  * EAX = BOOT_MB_MAGIC, EBX = the info address. lo and hi (may be NULL) get the
  * loaded range. 0 or -errno (-EINVAL: not a multiboot kernel, -EFBIG: does
  * not fit in RAM) with a message in err. */
-int boot_load_multiboot(struct shim_vm *vm, const uint8_t *image, size_t len, const char *cmdline,
+int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, size_t len, const char *cmdline,
                         struct x86_state *st, uint64_t *lo, uint64_t *hi, char *err, size_t errlen);
 
 #endif

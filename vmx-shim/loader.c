@@ -81,12 +81,18 @@ static void flat_seg(struct x86_segment *s, uint16_t sel, uint32_t type)
 
 int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip, uint32_t esp)
 {
+	return shim_state_flat32_ram(shim_ram(vm), shim_ram_size(vm), st, gdt_gpa, eip, esp);
+}
+
+int shim_state_flat32_ram(uint8_t *ram, size_t ram_size, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip,
+                          uint32_t esp)
+{
 	/* null, 0x08 code (exec/read, accessed), 0x10 data (read/write, accessed), 4 GiB flat. */
 	static const uint64_t gdt[3] = {0, 0x00cf9b000000ffffull, 0x00cf93000000ffffull};
-	int err = shim_load_bytes(vm, gdt, sizeof(gdt), gdt_gpa);
 
-	if (err)
-		return err;
+	if (gdt_gpa > ram_size || ram_size - gdt_gpa < sizeof(gdt))
+		return -EFBIG;
+	memcpy(ram + gdt_gpa, gdt, sizeof(gdt));
 	x86_state_real(st, 0, 0, 0);
 	st->rip = eip;
 	st->gpr[X86_RSP] = esp;

@@ -224,6 +224,9 @@ void shim_state_boot(struct x86_state *st);
  * in RAM (0x08 code, 0x10 data, both base 0 limit 4 GiB) and sets st to use it
  * with EIP = eip, ESP = esp; -EFBIG when the GDT does not fit in RAM. */
 int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip, uint32_t esp);
+/* The same on a RAM buffer of ram_size bytes at GPA 0 (a machine without a VM). */
+int shim_state_flat32_ram(uint8_t *ram, size_t ram_size, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip,
+                          uint32_t esp);
 
 /* 64-bit mode at CPL0: identity-maps the first 4 GiB with 2 MiB pages in six
  * tables at tables_gpa (PML4, PDPT, 4 PDs) and puts a GDT in the seventh page

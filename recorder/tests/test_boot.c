@@ -1,9 +1,9 @@
-/* PC boots on /dev/kvm: SeaBIOS boots a disk built from a corpus boot sector
- * (execution reaches 0000:7C00 and the sector's serial output is in the
- * trace), the SeaBIOS POST records identically twice, a step-mode recording
- * starts at the reset vector, SIGTERM ends a boot recording cleanly, and a
- * multiboot kernel starts as the specification says, and the A20 gate wraps. Needs /dev/kvm and the
- * Debian SeaBIOS image; skips (77) without /dev/kvm. */
+/* PC boots: SeaBIOS boots a disk built from a corpus boot sector (execution reaches 0000:7C00 and the
+ * sector's serial output is in the trace), the SeaBIOS POST records identically twice, a step-mode
+ * recording starts at the reset vector, SIGTERM ends a boot recording cleanly, a multiboot kernel starts
+ * as the specification says, and the A20 gate wraps. Needs the Debian SeaBIOS image.
+ *   test_boot kvm   on /dev/kvm (skips, 77, without it), in the modes each test names
+ *   test_boot emu   with --engine emu: every recording in step mode, no KVM needed */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -28,6 +28,20 @@
 #define SEABIOS "/usr/share/seabios/bios.bin"
 
 static char tmpdir[256];
+static bool engine_emu;
+
+/* The emu engine records every instruction: step mode stands in for exits and demand mode. */
+static enum rec_mode engine_mode(enum rec_mode mode)
+{
+	return engine_emu ? REC_MODE_STEP : mode;
+}
+
+/* Virtual seconds a boot needs: in step mode the clock advances one PIT clock per instruction, so the
+ * firmware's timed waits cost instructions and the POST ends later in virtual time. */
+static uint64_t boot_seconds(uint64_t kvm_seconds)
+{
+	return engine_emu ? 25 : kvm_seconds;
+}
 
 static const char *tmp_path(const char *name, char *buf, size_t len)
 {
@@ -49,13 +63,14 @@ static struct rec_summary record_pc(const char *out, enum rec_mode mode, const c
 	struct rec_options opt = {
 	    .output = out,
 	    .force = true,
-	    .mode = mode,
+	    .engine = engine_emu ? REC_ENGINE_EMU : REC_ENGINE_KVM,
+	    .mode = engine_mode(mode),
 	    .demand = REC_DEMAND_REAL,
 	    .max_steps = max_steps,
 	    .mem_bytes = 128u << 20,
 	    .bios_path = SEABIOS,
 	    .disk_path = disk,
-	    .vtime_limit = vtime_seconds * 1193182ull,
+	    .vtime_limit = vtime_seconds ? boot_seconds(vtime_seconds) * 1193182ull : 0,
 	    .command_line = "test",
 	};
 	struct rec_summary sum;
@@ -150,7 +165,7 @@ static void test_boot_disk(void **state)
 		fail_msg("serial output lacks the boot sector's line: \"%s\"", ser.buf);
 	char mode[32];
 	assert_int_equal(trace_meta_get(t, "mode", mode, sizeof(mode)), 0);
-	assert_string_equal(mode, "demand");
+	assert_string_equal(mode, engine_emu ? "step" : "demand");
 	trace_close(t);
 }
 
@@ -203,8 +218,8 @@ static void test_boot_deterministic(void **state)
 	struct serial ser = {.len = 0};
 	assert_int_equal(trace_foreach_exit(ta, collect_serial, &ser), 0);
 	if (!strstr(ser.buf, "No bootable device"))
-		fail_msg("the POST did not reach \"No bootable device\" in 3 virtual seconds: \"%s\"",
-		         ser.buf);
+		fail_msg("the POST did not reach \"No bootable device\" in %llu virtual seconds: \"%s\"",
+		         (unsigned long long)boot_seconds(3), ser.buf);
 	struct trace_iter *ia, *ib;
 	struct trace_step s, u;
 	assert_int_equal(trace_iter_start(ta, 0, &ia), 0);
@@ -216,8 +231,9 @@ static void test_boot_deterministic(void **state)
 		if (s.kind != u.kind || memcmp(&s.pre, &u.pre, sizeof(s.pre)) != 0)
 			fail_msg("step %llu differs between two recordings of the same boot",
 			         (unsigned long long)n);
-		/* Memory every 256 steps: every page of the first MiB (firmware data, stacks, tables). */
-		if (n % 256 == 0)
+		/* Memory every 256 steps (every 65536 in step mode): every page of the first MiB (firmware
+		 * data, stacks, tables). */
+		if (n % (engine_emu ? 65536 : 256) == 0)
 			for (uint64_t gpa = 0; gpa < 0x100000; gpa += TRACE_PAGE_SIZE) {
 				assert_int_equal(trace_iter_memory(ia, gpa, pa, sizeof(pa)), 0);
 				assert_int_equal(trace_iter_memory(ib, gpa, pb, sizeof(pb)), 0);
@@ -280,8 +296,12 @@ static void test_boot_sigterm(void **state)
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
 		dup2(devnull, 2);
-		execl(bin, bin, "record", "--mode", "exits", "--bios", SEABIOS, "--timeout", "100000",
-		      "--force", "-o", out, (char *)NULL);
+		if (engine_emu)
+			execl(bin, bin, "record", "--engine", "emu", "--mode", "step", "--bios", SEABIOS,
+			      "--timeout", "100000", "--force", "-o", out, (char *)NULL);
+		else
+			execl(bin, bin, "record", "--mode", "exits", "--bios", SEABIOS, "--timeout", "100000",
+			      "--force", "-o", out, (char *)NULL);
 		_exit(127);
 	}
 	/* Wait until the recording has started (the trace exists), then stop it. */
@@ -374,6 +394,7 @@ static void test_multiboot(void **state)
 	struct rec_options opt = {
 	    .output = tmp_path("mb.trace", out, sizeof(out)),
 	    .force = true,
+	    .engine = engine_emu ? REC_ENGINE_EMU : REC_ENGINE_KVM,
 	    .mode = REC_MODE_STEP,
 	    .mem_bytes = 32u << 20,
 	    .multiboot_path = kpath,
@@ -431,7 +452,8 @@ static void test_a20_wrap(void **state)
 		struct rec_options opt = {
 		    .output = tmp_path("a20.trace", out, sizeof(out)),
 		    .force = true,
-		    .mode = modes[i],
+		    .engine = engine_emu ? REC_ENGINE_EMU : REC_ENGINE_KVM,
+		    .mode = engine_mode(modes[i]),
 		    .mem_bytes = 16u << 20,
 		    .bios_path = path,
 		    .guest_path = path,
@@ -455,15 +477,24 @@ static void test_a20_wrap(void **state)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "SKIP: /dev/kvm cannot be opened (%s): the boot tests need KVM\n",
-		        strerror(errno));
-		return 77;
+	if (argc != 2 || (strcmp(argv[1], "kvm") && strcmp(argv[1], "emu"))) {
+		fprintf(stderr, "usage: test_boot kvm|emu (the engine that records)\n");
+		return 1;
 	}
-	close(fd);
+	engine_emu = !strcmp(argv[1], "emu");
+	if (!engine_emu) {
+		int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr,
+			        "SKIP: /dev/kvm cannot be opened (%s): the KVM boot tests need it "
+			        "(test_boot_emu runs them with --engine emu)\n",
+			        strerror(errno));
+			return 77;
+		}
+		close(fd);
+	}
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/emudiff-boot-test-XXXXXX");
 	if (!mkdtemp(tmpdir)) {
 		fprintf(stderr, "cannot create a temporary directory: %s\n", strerror(errno));

@@ -160,7 +160,8 @@ static void test_max_steps(void **state)
 	assert_int_equal(sum.steps, 100);
 }
 
-/* What the engine cannot do is refused before anything is written, with status 2. */
+/* What the engine cannot do, or a guest image it cannot load, is refused before anything is written, with
+ * status 2. */
 static void test_refused_options(void **state)
 {
 	(void)state;
@@ -171,7 +172,7 @@ static void test_refused_options(void **state)
 	} rows[] = {
 	    {REC_MODE_EXITS, false, "--mode step"},
 	    {REC_MODE_DEMAND, false, "--mode step"},
-	    {REC_MODE_STEP, true, "flat guests only"},
+	    {REC_MODE_STEP, true, "a multiple of 4 KiB"},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char gp[512], path[512], err[512] = "";
