@@ -54,7 +54,7 @@ static double run_unrecorded(const char *guest)
 		if (ex.kind == SHIM_EXIT_IO || ex.kind == SHIM_EXIT_MMIO) {
 			if (ex.kind == SHIM_EXIT_IO)
 				devbus_pio(bus, (uint16_t)ex.addr, ex.size, ex.is_write,
-					   ex.pio_data ? ex.pio_data : ex.data, ex.count ? ex.count : 1);
+				           ex.pio_data ? ex.pio_data : ex.data, ex.count ? ex.count : 1);
 			else
 				devbus_mmio(bus, ex.addr, ex.size, ex.is_write, ex.data);
 			shim_complete_io(vm, &ex);
@@ -90,9 +90,14 @@ static double raw_rate(const char *guest, uint64_t n)
 
 static double record_steps(const char *guest, const char *out, uint64_t max_steps, struct rec_summary *sum)
 {
-	struct rec_options opt = {.output = out, .force = true, .mode = REC_MODE_STEP, .mem_bytes = 16u << 20,
-				  .load_addr = 0x7c00, .guest_path = guest, .command_line = "bench",
-				  .max_steps = max_steps};
+	struct rec_options opt = {.output = out,
+	                          .force = true,
+	                          .mode = REC_MODE_STEP,
+	                          .mem_bytes = 16u << 20,
+	                          .load_addr = 0x7c00,
+	                          .guest_path = guest,
+	                          .command_line = "bench",
+	                          .max_steps = max_steps};
 	char err[512];
 	double t0 = now_s();
 	if (recorder_run(&opt, sum, err, sizeof(err))) {
@@ -104,8 +109,13 @@ static double record_steps(const char *guest, const char *out, uint64_t max_step
 
 static double record(const char *guest, const char *out, enum rec_mode mode, struct rec_summary *sum)
 {
-	struct rec_options opt = {.output = out, .force = true, .mode = mode, .mem_bytes = 16u << 20,
-				  .load_addr = 0x7c00, .guest_path = guest, .command_line = "bench"};
+	struct rec_options opt = {.output = out,
+	                          .force = true,
+	                          .mode = mode,
+	                          .mem_bytes = 16u << 20,
+	                          .load_addr = 0x7c00,
+	                          .guest_path = guest,
+	                          .command_line = "bench"};
 	char err[512];
 	double t0 = now_s();
 	if (recorder_run(&opt, sum, err, sizeof(err))) {
@@ -119,7 +129,10 @@ int main(int argc, char **argv)
 {
 	const char *corpus = getenv("EMUDIFF_CORPUS");
 	char guest[512], out[] = "/tmp/emudiff-bench-XXXXXX";
-	snprintf(guest, sizeof(guest), "%s/modeswitch_1m.bin", argc > 1 ? argv[1] : corpus ? corpus : "build/corpus");
+	snprintf(guest, sizeof(guest), "%s/modeswitch_1m.bin",
+	         argc > 1 ? argv[1]
+	         : corpus ? corpus
+	                  : "build/corpus");
 	if (!mkdtemp(out))
 		return 3;
 	char trace_path[600];
