@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <cmocka.h>
 
 #include "differ.h"
@@ -347,6 +349,21 @@ static void test_json_report(void **state)
 	free(buf);
 }
 
+/* xmllint against differ/tests/junit.xsd: the schema CI systems read JUnit reports by. */
+static void assert_valid_junit(const char *path)
+{
+	char cmd[1024], out[600];
+	snprintf(out, sizeof(out), "%s.xmllint", path);
+	snprintf(cmd, sizeof(cmd), "xmllint --noout --schema '%s' '%s' >'%s' 2>&1", JUNIT_XSD, path, out);
+	int rc = system(cmd);
+	if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) == 127)
+		fail_msg("cannot run xmllint (Debian package libxml2-utils; ci/setup installs it)");
+	if (WEXITSTATUS(rc) != 0) {
+		char *msg = slurp(out, NULL);
+		fail_msg("%s does not validate against %s: %s", path, JUNIT_XSD, msg ? msg : "");
+	}
+}
+
 static void test_junit_report(void **state)
 {
 	const char *db_path = tmp_path("results.db"), *out = tmp_path("r.xml");
@@ -375,6 +392,7 @@ static void test_junit_report(void **state)
 	assert_non_null(strstr(buf, "XPASS: "));
 	assert_int_equal(count_of(buf, "</testcase>"), 5);
 	free(buf);
+	assert_valid_junit(out);
 }
 
 static void test_html_report(void **state)
@@ -462,6 +480,7 @@ static void test_clean_run(void **state)
 	assert_non_null(strstr(buf, "name=\"no divergences\""));
 	assert_non_null(strstr(buf, "7 steps, no divergence"));
 	free(buf);
+	assert_valid_junit(xml);
 }
 
 static void test_bad_database(void **state)
