@@ -3,8 +3,8 @@
  * unclassified divergence. New guests are picked up from the manifest; what they legitimately diverge on
  * belongs in corpus/known.tsv with its reason.
  *   test_corpus_replay kvm   records on /dev/kvm (skipped without it), replays with emu, unicorn and kvm
- *   test_corpus_replay emu   records the flat guests with --engine emu and replays them with emu and
- *                            unicorn: no KVM needed, and emu must replay its own recording exactly */
+ *   test_corpus_replay emu   records them with --engine emu and replays them with emu and unicorn: no
+ *                            KVM needed, and emu must replay its own recording exactly */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -242,11 +242,6 @@ static void test_guest(void **state)
 {
 	const struct corpus_guest *g = *state;
 	char trace[400];
-	if (engine_emu && strcmp(g->start, "real")) {
-		print_message("%s: skipped: --engine emu records flat guests only (this one starts as %s)\n",
-		              g->name, g->start);
-		skip();
-	}
 	snprintf(trace, sizeof(trace), "%s/%s.trace", tmpdir, g->name);
 	record(g, trace);
 	bool per_step = replay(g, trace, false);
