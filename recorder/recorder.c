@@ -893,35 +893,14 @@ static int rec_map_rom(void *opaque, uint64_t gpa, const uint8_t *data, size_t l
 	return 0;
 }
 
-/* --engine emu: an interrupt the PIC has ready becomes a pending event that emu delivers as the next step. */
-static int rec_inject_emu(struct rec *r)
-{
-	const struct x86_events *ev = &r->cur.events;
-	if (!devbus_intr_pending(r->bus) || !(r->cur.rflags & X86_RFLAGS_IF) || ev->shadow || ev->exc_pending)
-		return 0;
-	int vec = devbus_intr_ack(r->bus);
-	if (vec < 0)
-		return 0;
-	r->injected_vector = (uint8_t)vec;
-	struct trace_event tev = {.step = r->summary->steps, .vector = (uint8_t)vec, .type = 0};
-	int rc = trace_append_event(r->t, &tev);
-	if (rc) {
-		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
-		return rc;
-	}
-	r->injected = true;
-	r->summary->interrupts++;
-	return 0;
-}
-
+/* An interrupt the PIC has ready goes in before the next step: through KVM, or with --engine emu as the
+ * pending event emu delivers as that step. Either way the events row names the step. */
 static int rec_inject(struct rec *r, bool stepping)
 {
-	if (!r->vm)
-		return rec_inject_emu(r);
 	bool pending = devbus_intr_pending(r->bus);
-	bool ready =
-	    pending && (r->cur.rflags & X86_RFLAGS_IF) && !r->cur.events.shadow && shim_can_inject(r->vm);
-	bool window = pending && !ready && !stepping;
+	bool ready = pending && (r->cur.rflags & X86_RFLAGS_IF) && !r->cur.events.shadow &&
+	             (r->vm ? shim_can_inject(r->vm) : !r->cur.events.exc_pending);
+	bool window = r->vm && pending && !ready && !stepping;
 	if (window != r->irq_window) {
 		shim_request_irq_window(r->vm, window);
 		r->irq_window = window;
@@ -931,7 +910,11 @@ static int rec_inject(struct rec *r, bool stepping)
 	int vec = devbus_intr_ack(r->bus);
 	if (vec < 0)
 		return 0;
-	int rc = shim_inject_interrupt(r->vm, (uint8_t)vec);
+	int rc = 0;
+	if (r->vm)
+		rc = shim_inject_interrupt(r->vm, (uint8_t)vec);
+	else
+		r->injected_vector = (uint8_t)vec;
 	if (rc) {
 		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
 		return rc;

@@ -24,6 +24,7 @@
 
 #include "../../schema/trace.h"
 #include "../recorder.h"
+#include "engine.h"
 
 #define SEABIOS "/usr/share/seabios/bios.bin"
 
@@ -479,22 +480,9 @@ static void test_a20_wrap(void **state)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || (strcmp(argv[1], "kvm") && strcmp(argv[1], "emu"))) {
-		fprintf(stderr, "usage: test_boot kvm|emu (the engine that records)\n");
-		return 1;
-	}
-	engine_emu = !strcmp(argv[1], "emu");
-	if (!engine_emu) {
-		int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			fprintf(stderr,
-			        "SKIP: /dev/kvm cannot be opened (%s): the KVM boot tests need it "
-			        "(test_boot_emu runs them with --engine emu)\n",
-			        strerror(errno));
-			return 77;
-		}
-		close(fd);
-	}
+	int status = test_engine_select(argc, argv, "test_boot", &engine_emu);
+	if (status >= 0)
+		return status;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/emudiff-boot-test-XXXXXX");
 	if (!mkdtemp(tmpdir)) {
 		fprintf(stderr, "cannot create a temporary directory: %s\n", strerror(errno));

@@ -24,6 +24,7 @@
 #include "../../vmx-shim/devices.h"
 #include "../../vmx-shim/shim.h"
 #include "../recorder.h"
+#include "engine.h"
 #include "trace_compare.h"
 
 static char tmpdir[256];
@@ -500,22 +501,9 @@ static int teardown(void **state)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || (strcmp(argv[1], "kvm") && strcmp(argv[1], "emu"))) {
-		fprintf(stderr, "usage: test_record kvm|emu (the engine that records)\n");
-		return 1;
-	}
-	engine_emu = !strcmp(argv[1], "emu");
-	if (!engine_emu) {
-		int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			fprintf(stderr,
-			        "SKIP: /dev/kvm cannot be opened (%s): the recorder tests need KVM "
-			        "(test_record_engine_emu runs what applies with --engine emu)\n",
-			        strerror(errno));
-			return 77;
-		}
-		close(fd);
-	}
+	int status = test_engine_select(argc, argv, "test_record", &engine_emu);
+	if (status >= 0)
+		return status;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_step_mode_matches_kvm),
 	    cmocka_unit_test(test_deterministic),

@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "../../corpus/tests/manifest.h"
+#include "../../recorder/tests/engine.h"
 
 /* Wall-clock limits per child: far above what the corpus takes here (seconds). */
 #define RECORD_LIMIT_S 300
@@ -273,25 +274,13 @@ int main(int argc, char **argv)
 	char err[512];
 	size_t n = 0;
 
-	if (argc != 2 || (strcmp(argv[1], "kvm") && strcmp(argv[1], "emu"))) {
-		fprintf(stderr, "usage: test_corpus_replay kvm|emu (the engine that records)\n");
-		return 1;
-	}
-	engine_emu = !strcmp(argv[1], "emu");
+	int status = test_engine_select(argc, argv, "test_corpus_replay", &engine_emu);
+	if (status >= 0)
+		return status;
 	if (!src || !getenv("EMUDIFF_BIN") || !getenv("EMUDIFF_CORPUS")) {
 		fprintf(stderr,
 		        "test_corpus_replay: EMUDIFF_SOURCE, EMUDIFF_BIN and EMUDIFF_CORPUS must be set\n");
 		return 1;
-	}
-	if (!engine_emu) {
-		int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			fprintf(stderr,
-			        "test_corpus_replay: skipped: cannot open /dev/kvm (recording needs KVM; "
-			        "test_corpus_replay_emu runs without it)\n");
-			return 77;
-		}
-		close(fd);
 	}
 	if (corpus_manifest_load(&manifest, src, err, sizeof(err))) {
 		fprintf(stderr, "test_corpus_replay: %s\n", err);

@@ -1,0 +1,32 @@
+/* Tests that record with either engine take it as their one argument: "kvm" or "emu". */
+#ifndef EMUDIFF_RECORDER_TESTS_ENGINE_H
+#define EMUDIFF_RECORDER_TESTS_ENGINE_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Sets *emu; returns -1 to go on, else the exit status (1 bad usage, 77 no /dev/kvm for "kvm"). */
+static inline int test_engine_select(int argc, char **argv, const char *test, bool *emu)
+{
+	if (argc != 2 || (strcmp(argv[1], "kvm") && strcmp(argv[1], "emu"))) {
+		fprintf(stderr, "usage: %s kvm|emu (the engine that records)\n", test);
+		return 1;
+	}
+	*emu = !strcmp(argv[1], "emu");
+	if (*emu)
+		return -1;
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "SKIP: %s: /dev/kvm cannot be opened (%s); %s_emu runs with --engine emu\n",
+		        test, strerror(errno), test);
+		return 77;
+	}
+	close(fd);
+	return -1;
+}
+
+#endif
