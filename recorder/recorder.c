@@ -871,9 +871,6 @@ static int rec_checkpoint(struct rec *r, bool force)
 	return 0;
 }
 
-/* The one injection point: before a step (or a run to the next exit), when the PIC has an interrupt and the
- * guest can take it (IF set, no STI/MOV SS shadow, nothing else pending in KVM). In exits mode an interrupt
- * that must wait opens KVM's interrupt window, so the guest exits as soon as it can take it. */
 /* --engine emu: the firmware image, kept for reads at its place below 4 GiB. */
 static int rec_map_rom(void *opaque, uint64_t gpa, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
@@ -893,8 +890,10 @@ static int rec_map_rom(void *opaque, uint64_t gpa, const uint8_t *data, size_t l
 	return 0;
 }
 
-/* An interrupt the PIC has ready goes in before the next step: through KVM, or with --engine emu as the
- * pending event emu delivers as that step. Either way the events row names the step. */
+/* The one injection point: before a step (or a run to the next exit), when the PIC has an interrupt and the
+ * guest can take it (IF set, no STI/MOV SS shadow, nothing else pending). In exits mode an interrupt that
+ * must wait opens KVM's interrupt window, so the guest exits as soon as it can take it. With --engine emu
+ * the interrupt becomes the pending event emu delivers as the next step. The events row names the step. */
 static int rec_inject(struct rec *r, bool stepping)
 {
 	bool pending = devbus_intr_pending(r->bus);
@@ -1093,6 +1092,9 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	uint8_t *image = NULL;
 	size_t image_len = 0;
 	int status = 0, rc;
+	struct sigaction sa = {.sa_handler = rec_on_signal}, old_int, old_term;
+	sigset_t stop, old_mask, run_mask;
+	bool signals_set = false;
 
 	memset(out, 0, sizeof(*out));
 	r.pc = opt->bios_path || opt->multiboot_path;
@@ -1193,14 +1195,17 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	} else {
 		memcpy(r.ram + opt->load_addr, image, image_len);
 	}
-	r.shadow = malloc(r.ram_size);
-	if (!r.shadow) {
-		snprintf(err, errlen, "cannot allocate %zu bytes for the shadow copy of guest memory",
-		         r.ram_size);
-		status = CLI_STATUS_ENVIRONMENT;
-		goto out;
+	/* KVM's dirty pages are diffed against the shadow; emu reports every write itself. */
+	if (r.vm) {
+		r.shadow = malloc(r.ram_size);
+		if (!r.shadow) {
+			snprintf(err, errlen, "cannot allocate %zu bytes for the shadow copy of guest memory",
+			         r.ram_size);
+			status = CLI_STATUS_ENVIRONMENT;
+			goto out;
+		}
+		memcpy(r.shadow, r.ram, r.ram_size);
 	}
-	memcpy(r.shadow, r.ram, r.ram_size);
 
 	/* CS:IP = 0:ADDR while ADDR fits in IP (the boot-sector convention), else ADDR>>4:ADDR&15. */
 	if (r.pc)
@@ -1215,6 +1220,25 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		status = CLI_STATUS_ENVIRONMENT;
 		goto out;
 	}
+
+	/* SIGINT/SIGTERM are blocked except inside KVM_RUN: one that comes while the host works stays pending
+	 * and ends the next KVM_RUN at once, so a guest that never exits cannot hide it. Handled from before
+	 * the trace exists, so a signal that comes as soon as the file appears still ends the recording
+	 * cleanly. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	signals_set = true;
+	rec_stop_signal = 0;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(r.vm ? SIG_BLOCK : SIG_UNBLOCK, &stop, &old_mask);
+	run_mask = old_mask;
+	sigdelset(&run_mask, SIGINT);
+	sigdelset(&run_mask, SIGTERM);
+	if (r.vm && shim_set_run_sigmask(r.vm, &run_mask))
+		sigprocmask(SIG_SETMASK, &old_mask, NULL); /* without it: handled anywhere, as before */
 
 	rc = trace_create(&r.t, opt->output, opt->force);
 	if (rc) {
@@ -1242,24 +1266,6 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		}
 		r.boot_bp = true;
 	}
-
-	/* SIGINT/SIGTERM are blocked except inside KVM_RUN: one that comes while the host works stays pending
-	 * and ends the next KVM_RUN at once, so a guest that never exits cannot hide it. */
-	struct sigaction sa = {.sa_handler = rec_on_signal}, old_int, old_term;
-	sigset_t stop, old_mask, run_mask;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	rec_stop_signal = 0;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigprocmask(r.vm ? SIG_BLOCK : SIG_UNBLOCK, &stop, &old_mask);
-	run_mask = old_mask;
-	sigdelset(&run_mask, SIGINT);
-	sigdelset(&run_mask, SIGTERM);
-	if (r.vm && shim_set_run_sigmask(r.vm, &run_mask))
-		sigprocmask(SIG_SETMASK, &old_mask, NULL); /* without it: handled anywhere, as before */
 
 	bool stepping = false;
 	while (!r.ended) {
@@ -1292,18 +1298,9 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 				break;
 			}
 		}
-		if (!r.vm) {
-			if (r.pc && ((rc = rec_checkpoint(&r, false)) || (rc = rec_inject(&r, true))))
-				break;
-			rc = rec_emu_step(&r);
-			r.injected = false;
-			if (rc)
-				break;
-			continue;
-		}
-		bool want = rec_predicate(&r, &r.cur);
+		bool want = !r.vm || rec_predicate(&r, &r.cur);
 		if (want != stepping) {
-			if (shim_set_singlestep(r.vm, want)) {
+			if (r.vm && shim_set_singlestep(r.vm, want)) {
 				snprintf(err, errlen, "%s", shim_error(r.vm));
 				rc = -EIO;
 				break;
@@ -1312,14 +1309,11 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		}
 		if (r.pc && ((rc = rec_checkpoint(&r, false)) || (rc = rec_inject(&r, stepping))))
 			break;
-		rc = stepping ? rec_step_one(&r) : rec_run_to_exit(&r);
+		rc = !r.vm ? rec_emu_step(&r) : stepping ? rec_step_one(&r) : rec_run_to_exit(&r);
 		r.injected = false;
 		if (rc)
 			break;
 	}
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
 	if (!r.ended) {
 		/* A host-side failure: keep what was recorded, marked incomplete by the missing finish. */
 		trace_commit(r.t);
@@ -1331,6 +1325,11 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 		goto out;
 	}
 out:
+	if (signals_set) {
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+	}
 	if (pinned)
 		sched_setaffinity(0, sizeof(old_affinity), &old_affinity);
 	trace_close(r.t);
