@@ -335,6 +335,9 @@ int trace_open(struct trace **out, const char *path)
 		rc = trace_prepare_all(t);
 	if (!rc)
 		rc = trace_load_chunks(t);
+	/* One read transaction for the reader's life: a snapshot, and no lock round trip per statement. */
+	if (!rc && (src = sqlite3_exec(t->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
+		rc = trace_sql_err(t, src, "starting a read transaction");
 	if (rc)
 		return open_fail(t, rc);
 	if (read_meta(t, "end_reason", steps, sizeof(steps)) != -ENOENT &&
