@@ -312,25 +312,6 @@ static void s_handler_step(struct fx *fx)
 	}
 	fx->exp.rip = 0x504;
 }
-static void s_sti_trap_held(struct fx *fx)
-{
-	/* pause in an STI shadow at 0000:04fe; the backend also ran the cli at 0x500 in the same step. */
-	fx->oldmem[0] = 0xfa;
-	fx->in.read_pre_mem = read_old;
-	fx->in.mem_arg = fx;
-	fx->pre.events.shadow = X86_SHADOW_STI;
-	for (struct x86_state *st = &fx->pre; st; st = st == &fx->pre   ? &fx->exp
-	                                               : st == &fx->exp ? &fx->res.post
-	                                                                : NULL) {
-		st->seg[X86_CS].selector = 0;
-		st->seg[X86_CS].base = 0;
-		st->rflags |= X86_RFLAGS_IF;
-	}
-	fx->pre.rip = 0x4fe;
-	fx->exp.rip = 0x500;
-	fx->res.post.rip = 0x501;
-	fx->res.post.rflags &= ~X86_RFLAGS_IF;
-}
 /* Guest memory with 4-level page tables: linear 0x8000-0x8fff maps to physical 0x9000. */
 static uint8_t pmem[0x10000];
 static int read_pmem(void *arg, uint64_t gpa, void *buf, size_t len)
@@ -576,8 +557,7 @@ static const struct tcase cases[] = {
       "events.shadow"),
     R("pop ss shadow", {0x17}, 1, RM, s_shadow1, 1, "shadow.mov_ss", "expected 0x1, got 0", "events.shadow"),
     R("sti shadow", {0xfb}, 1, RM, s_shadow_sti, 1, "shadow.sti", "STI interrupt shadow", "events.shadow"),
-    R("sti shadow: the backend held the single-step trap", {0xf3, 0x90}, 2, RM, s_sti_trap_held, 1,
-      "shadow.sti", "held the single-step trap over nop in the STI shadow and ran on to 0x501", "rip"),
+
     R("shadow not ended", {0x90}, 1, RM, s_shadow_kept, 1, "shadow.mov_ss", "not ended by nop",
       "events.shadow"),
     /* exceptions */
