@@ -557,7 +557,6 @@ static const struct tcase cases[] = {
       "events.shadow"),
     R("pop ss shadow", {0x17}, 1, RM, s_shadow1, 1, "shadow.mov_ss", "expected 0x1, got 0", "events.shadow"),
     R("sti shadow", {0xfb}, 1, RM, s_shadow_sti, 1, "shadow.sti", "STI interrupt shadow", "events.shadow"),
-
     R("shadow not ended", {0x90}, 1, RM, s_shadow_kept, 1, "shadow.mov_ss", "not ended by nop",
       "events.shadow"),
     /* exceptions */
