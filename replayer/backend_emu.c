@@ -21,7 +21,12 @@ struct backend {
 	size_t n_regions;
 	uint32_t (*cpuid)[6];
 	size_t n_cpuid;
-	struct x86_state st;
+	struct x86_state st; /* the state before the next step, unless post_current */
+	/* last_out->post is the current state (the step ran and no state was loaded since): st is refreshed
+	 * from it rather than copied back after every step. */
+	bool post_current;
+	const struct backend_result *last_out;
+	const struct backend_result *unobserved_zeroed; /* the result whose unobserved mask is all zero */
 	/* per step */
 	const struct backend_step_input *in;
 	struct backend_result *out;
@@ -306,6 +311,7 @@ static int emu_read_mem(struct backend *b, uint64_t gpa, void *data, size_t len)
 static int emu_set_state(struct backend *b, const struct x86_state *st)
 {
 	b->st = *st;
+	b->post_current = false;
 	return 0;
 }
 
@@ -331,7 +337,11 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 	out->n_writes = 0;
 	out->writes_overflow = false;
 	out->n_ports = 0;
-	memset(&out->unobserved, 0, sizeof(out->unobserved));
+	/* emu observes everything: the mask is zeroed once per result struct, not every step. */
+	if (b->unobserved_zeroed != out) {
+		memset(&out->unobserved, 0, sizeof(out->unobserved));
+		b->unobserved_zeroed = out;
+	}
 	if (in->n_inputs > b->used_cap) {
 		uint32_t *u = realloc(b->used, in->n_inputs * sizeof(*u));
 		if (!u)
@@ -344,11 +354,19 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 	b->in = in;
 	b->out = out;
 	b->missing = false;
-	if (in->event)
+	/* emu runs on the result's copy; st keeps the state before it for a step that does not run. */
+	if (b->post_current && out == b->last_out)
+		b->st = out->post;
+	else if (b->post_current)
+		b->st = b->last_out->post, out->post = b->st;
+	else
+		out->post = b->st;
+	b->post_current = false;
+	b->last_out = out;
+	if (in->event) {
 		inject(&b->st, in->event);
-
-	/* emu runs on the result's copy; the backend's state takes it only when the step ran. */
-	out->post = b->st;
+		inject(&out->post, in->event);
+	}
 	struct emu_ctxt *ctxt = &b->ctxt;
 	ctxt->st = &out->post;
 	ctxt->ops = &emu_backend_ops;
@@ -380,7 +398,7 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 		if (s == EMU_SHUTDOWN)
 			snprintf(out->reason, sizeof(out->reason), "triple fault");
 		out->outcome = BACKEND_STEPPED;
-		b->st = out->post;
+		b->post_current = true;
 		break;
 	case EMU_UNIMPLEMENTED:
 		out->outcome = BACKEND_UNSUPPORTED;
