@@ -71,6 +71,11 @@ int cli_info(int argc, char **argv)
 		       "emulator, "
 		       "not on silicon)\n",
 		       "reference", ref, flavour);
+	else if (!strcmp(ref, "emu"))
+		printf(
+		    "%-12s %s (recorded with --engine emu: emudiff's own emulator ran every instruction, no "
+		    "KVM; not silicon)\n",
+		    "reference", ref);
 	else
 		printf("%-12s %s (KVM %s)\n", "reference", ref, flavour);
 	print_meta(t, "guest", "guest_image");

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../differ/report.h"
 #include "../replayer/replay.h"
 #include "cli.h"
 
@@ -278,15 +279,6 @@ static void progress_bar(void *arg, uint64_t done, uint64_t total)
 	fprintf(stderr, "\r[%.*s%*s] %3d%% %" PRIu64 "/%" PRIu64 " steps", bar,
 	        "########################################", 40 - bar, "", pct, done, total);
 	p->shown = true;
-}
-
-static const char *reference_text(const char *reference)
-{
-	if (!strcmp(reference, "silicon"))
-		return "silicon (hardware virtualization: the recording is the real CPU)";
-	if (!strcmp(reference, "kvm-emulator"))
-		return "kvm-emulator (KVM's in-kernel instruction emulator, not silicon)";
-	return reference;
 }
 
 static int replay_error(const char *cmd, int ret, const char *err)
@@ -661,7 +653,7 @@ int cli_diff(int argc, char **argv)
 		status = replay_error(o.cmd, ret, err);
 		goto out;
 	}
-	printf("reference: %s\n", reference_text(sum.reference));
+	printf("reference: %s\n", rep_reference_text(sum.reference));
 	print_diff(d, o.step);
 	status = sum.new_divergences ? CLI_EXIT_DIVERGED : CLI_EXIT_OK;
 out:
@@ -915,7 +907,7 @@ int cli_bisect(int argc, char **argv)
 		fprintf(stderr, "\r%*s\r", 70, "");
 	if (ret < 0)
 		return replay_error(o.cmd, ret, err);
-	printf("reference: %s\n", reference_text(sum.reference));
+	printf("reference: %s\n", rep_reference_text(sum.reference));
 	if (!sum.have_first) {
 		printf("no new divergence on %s in steps [%" PRIu64 ", %" PRIu64 ") (%" PRIu64
 		       " instructions compared, continuous replay)\n",

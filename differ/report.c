@@ -29,6 +29,8 @@ const char *rep_reference_text(const char *reference)
 		return "silicon (hardware virtualization: the recording is the real CPU)";
 	if (strcmp(reference, "kvm-emulator") == 0)
 		return "kvm-emulator (KVM's in-kernel instruction emulator, not silicon)";
+	if (strcmp(reference, "emu") == 0)
+		return "emu (recorded with --engine emu: emudiff's own emulator, not silicon)";
 	return reference[0] ? reference : "unknown";
 }
 
