@@ -526,6 +526,84 @@ static void test_bad_input(void **state)
 	devbus_free(bus);
 }
 
+/* Ports of every device on the machine (the UART's transmit register and the console ports left out: their
+ * bytes are output, kept outside checkpoints). */
+static const uint16_t checkpoint_ports[] = {
+    0x20,   0x21,   0xa0,   0xa1,  0x4d0, 0x4d1, 0x40,  0x41,  0x42,  0x43,  0x61,  0x70,
+    0x71,   0xcf8,  0xcfc,  0xcfd, 0xcfe, 0xcff, 0x510, 0x511, 0x1f0, 0x1f1, 0x1f2, 0x1f3,
+    0x1f4,  0x1f5,  0x1f6,  0x1f7, 0x3f6, 0x170, 0x177, 0x376, 0x60,  0x64,  0x92,  0xb000,
+    0xb004, 0xb008, 0xb00c, 0x3f9, 0x3fa, 0x3fb, 0x3fc, 0x3fd, 0x3fe, 0x3ff, 0x80,  0xf4,
+};
+
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* n random accesses, clock advances and interrupt acknowledgements; what they read is appended to log. */
+static void random_run(struct devbus *bus, uint64_t *rng, unsigned n, uint8_t *log, size_t *log_len)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t r = xorshift(rng);
+		unsigned what = r % 16;
+		if (what < 12) {
+			uint16_t port = checkpoint_ports[(r >> 8) % (sizeof(checkpoint_ports) /
+			                                             sizeof(checkpoint_ports[0]))];
+			unsigned size = 1u << ((r >> 24) % 3);
+			bool write = (r >> 26) & 1;
+			uint8_t data[4];
+			memcpy(data, (const uint8_t *)&r + 4, 4);
+			devbus_pio(bus, port, size, write, data, 1);
+			if (!write && log) {
+				memcpy(log + *log_len, data, size);
+				*log_len += size;
+			}
+		} else if (what < 14) {
+			devbus_advance(bus, (r >> 8) % 5000);
+		} else {
+			int vec = devbus_intr_pending(bus) ? devbus_intr_ack(bus) : -2;
+			if (log)
+				log[(*log_len)++] = (uint8_t)vec;
+		}
+	}
+}
+
+/* A checkpoint holds everything that decides what the machine does next: after a random run, restoring
+ * it and repeating the same accesses gives the same reads, interrupts and final checkpoint. */
+static void test_checkpoint_replays(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	static uint8_t log1[5 * N], log2[5 * N];
+	for (uint64_t seed = 1; seed <= 3; seed++) {
+		struct devbus *bus = machine(true);
+		uint64_t rng = 0x9e3779b97f4a7c15ull * seed, rng_b;
+		uint8_t *at = NULL, *end1 = NULL, *end2 = NULL;
+		size_t at_len = 0, end1_len = 0, end2_len = 0, l1 = 0, l2 = 0;
+
+		random_run(bus, &rng, N, NULL, NULL);
+		assert_int_equal(devbus_save(bus, &at, &at_len), 0);
+		rng_b = rng;
+		random_run(bus, &rng, N, log1, &l1);
+		assert_int_equal(devbus_save(bus, &end1, &end1_len), 0);
+		assert_int_equal(devbus_restore(bus, at, at_len), 0);
+		rng = rng_b;
+		random_run(bus, &rng, N, log2, &l2);
+		assert_int_equal(devbus_save(bus, &end2, &end2_len), 0);
+		assert_int_equal(l1, l2);
+		assert_memory_equal(log1, log2, l1);
+		assert_int_equal(end1_len, end2_len);
+		assert_memory_equal(end1, end2, end1_len);
+		free(at);
+		free(end1);
+		free(end2);
+		devbus_free(bus);
+	}
+}
+
 static void test_missing_disk(void **state)
 {
 	(void)state;
@@ -551,7 +629,7 @@ int main(void)
 	    cmocka_unit_test(test_ata),          cmocka_unit_test(test_i8042),
 	    cmocka_unit_test(test_port92),       cmocka_unit_test(test_pci),
 	    cmocka_unit_test(test_checkpoint),   cmocka_unit_test(test_bad_input),
-	    cmocka_unit_test(test_missing_disk),
+	    cmocka_unit_test(test_missing_disk), cmocka_unit_test(test_checkpoint_replays),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(disk_path);
