@@ -173,6 +173,30 @@ static enum emu_status fb_wrmsr_unknown(void *opaque, uint32_t msr, uint64_t val
 	return EMU_OK;
 }
 
+/* IA32_MISC_ENABLE, which the Intel CPU --engine emu shows must have (Linux reads it unguarded on Intel
+ * family 6); every other MSR emu does not model raises #GP. */
+#define MSR_MISC_ENABLE 0x1a0u
+
+static enum emu_status fb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, bool *known)
+{
+	struct rec *r = opaque;
+	if (r->vm || msr != MSR_MISC_ENABLE)
+		return fb_msr_unknown(opaque, msr, value, known);
+	*value = r->misc_enable;
+	*known = true;
+	return fb_record_input(r, TRACE_INPUT_RDMSR, msr, 8, value) ? EMU_IO_ERROR : EMU_OK;
+}
+
+static enum emu_status fb_wrmsr(void *opaque, uint32_t msr, uint64_t value, bool *known)
+{
+	struct rec *r = opaque;
+	if (r->vm || msr != MSR_MISC_ENABLE)
+		return fb_wrmsr_unknown(opaque, msr, value, known);
+	r->misc_enable = value;
+	*known = true;
+	return EMU_OK;
+}
+
 const struct emu_ops rec_emu_ops = {
     .read_phys = fb_read_phys,
     .write_phys = fb_write_phys,
@@ -181,8 +205,8 @@ const struct emu_ops rec_emu_ops = {
     .cpuid = fb_cpuid,
     .rdtsc = fb_rdtsc,
     .rdrand = fb_rdrand,
-    .rdmsr = fb_msr_unknown,
-    .wrmsr = fb_wrmsr_unknown,
+    .rdmsr = fb_rdmsr,
+    .wrmsr = fb_wrmsr,
 };
 
 int rec_fallback_step(struct rec *r, const struct x86_state *pre)

@@ -60,6 +60,7 @@ struct rec {
 	uint8_t *rom;                /* --engine emu: the firmware, read-only at rom_base */
 	uint64_t rom_base;
 	size_t rom_len;
+	uint64_t misc_enable; /* --engine emu: IA32_MISC_ENABLE of the CPU model */
 };
 
 /* COM1's transmitted bytes for the "serial" meta (port writes as they happen). */

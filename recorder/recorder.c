@@ -1132,6 +1132,7 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 			goto out;
 		}
 		r.ram_size = opt->mem_bytes;
+		r.misc_enable = 1u | 1u << 11 | 1u << 12; /* fast strings; no BTS, no PEBS */
 		r.ram = calloc(1, r.ram_size);
 		r.emu_cache = emu_cache_new();
 		if (!r.ram || !r.emu_cache) {
