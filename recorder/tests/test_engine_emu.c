@@ -131,6 +131,43 @@ static void test_shutdown(void **state)
 	trace_close(t);
 }
 
+/* The CPU model's IA32_MISC_ENABLE reads as the recorded RDMSR input the replay needs; mov ecx, 0x1a0;
+ * rdmsr; cmp eax, 0x1801; jne fail; out 0xf4 with 0 (fail: with 1). */
+static void test_misc_enable(void **state)
+{
+	(void)state;
+	static const uint8_t guest[] = {0x66, 0xb9, 0xa0, 0x01, 0x00, 0x00, 0x0f, 0x32,
+	                                0x66, 0x3d, 0x01, 0x18, 0x00, 0x00, 0x75, 0x04,
+	                                0xb0, 0x00, 0xe6, 0xf4, 0xb0, 0x01, 0xe6, 0xf4};
+	char gp[512], path[512], err[512] = "";
+	FILE *f = fopen(tmp_path("msr.bin", gp, sizeof(gp)), "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(guest, 1, sizeof(guest), f), sizeof(guest));
+	assert_int_equal(fclose(f), 0);
+	struct rec_options opt = {.output = tmp_path("msr.db", path, sizeof(path)),
+	                          .force = true,
+	                          .engine = REC_ENGINE_EMU,
+	                          .mode = REC_MODE_STEP,
+	                          .mem_bytes = 16u << 20,
+	                          .load_addr = 0x7c00,
+	                          .guest_path = gp,
+	                          .command_line = "test"};
+	struct rec_summary sum;
+	assert_int_equal(recorder_run(&opt, &sum, err, sizeof(err)), 0);
+	assert_int_equal(sum.end, REC_END_GUEST_EXIT);
+	assert_int_equal(sum.guest_status, 0);
+	struct trace *t;
+	struct trace_step s;
+	assert_int_equal(trace_open(&t, path), 0);
+	assert_int_equal(trace_step_at(t, 1, &s), 0); /* rdmsr */
+	assert_int_equal(s.n_inputs, 1);
+	assert_int_equal(s.inputs[0].kind, TRACE_INPUT_RDMSR);
+	assert_int_equal(s.inputs[0].addr, 0x1a0);
+	assert_int_equal(s.inputs[0].data[0], 0x01);
+	assert_int_equal(s.inputs[0].data[1], 0x18);
+	trace_close(t);
+}
+
 static void test_max_steps(void **state)
 {
 	(void)state;
@@ -187,9 +224,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_meta_exits_and_inputs),
-	    cmocka_unit_test(test_shutdown),
-	    cmocka_unit_test(test_max_steps),
+	    cmocka_unit_test(test_meta_exits_and_inputs), cmocka_unit_test(test_shutdown),
+	    cmocka_unit_test(test_misc_enable),           cmocka_unit_test(test_max_steps),
 	    cmocka_unit_test(test_refused_options),
 	};
 	if (!mkdtemp(tmpdir)) {
