@@ -144,14 +144,10 @@ static void test_misc_enable(void **state)
 	assert_non_null(f);
 	assert_int_equal(fwrite(guest, 1, sizeof(guest), f), sizeof(guest));
 	assert_int_equal(fclose(f), 0);
-	struct rec_options opt = {.output = tmp_path("msr.db", path, sizeof(path)),
-	                          .force = true,
-	                          .engine = REC_ENGINE_EMU,
-	                          .mode = REC_MODE_STEP,
-	                          .mem_bytes = 16u << 20,
-	                          .load_addr = 0x7c00,
-	                          .guest_path = gp,
-	                          .command_line = "test"};
+	char cp[512];
+	struct rec_options opt =
+	    emu_options("realloop", cp, sizeof(cp), tmp_path("msr.db", path, sizeof(path)));
+	opt.guest_path = gp;
 	struct rec_summary sum;
 	assert_int_equal(recorder_run(&opt, &sum, err, sizeof(err)), 0);
 	assert_int_equal(sum.end, REC_END_GUEST_EXIT);
