@@ -393,18 +393,17 @@ int chunk_state(struct trace *t, struct chunk *c, uint64_t idx, uint64_t *words)
 int chunk_step(struct trace *t, struct chunk *c, uint64_t step, struct trace_step *out)
 {
 	uint64_t j = step - c->first;
-	uint64_t words[X86_STATE_WORDS];
 	int rc;
 
 	if (step < c->first || j >= c->n)
 		return trace_set_err(t, -ERANGE, "step %llu: not in the trace", (unsigned long long)step);
-	rc = chunk_state(t, c, j, words);
+	/* Straight into the step: x86_state is whole words (x86_state.h), and every other field is set below.
+	 */
+	rc = chunk_state(t, c, j, (uint64_t *)&out->pre);
 	if (rc)
 		return rc;
-	memset(out, 0, sizeof(*out));
 	out->index = step;
 	out->kind = (enum trace_step_kind)c->kinds[j];
-	memcpy(&out->pre, words, sizeof(out->pre));
 
 	struct rd r = {c->raw + c->wmeta_off[j], c->raw + c->wmeta_off[j + 1]};
 	const uint8_t *data = c->raw + c->wdata_off[j];
