@@ -25,7 +25,8 @@ struct backend_region {
 struct backend_config {
 	const struct backend_region *regions;
 	size_t n_regions;
-	/* CPUID table of the recording (leaf, subleaf, eax, ebx, ecx, edx), for engines that execute CPUID. */
+	/* CPUID table of the recording (leaf, subleaf, eax, ebx, ecx, edx), for engines that execute CPUID.
+	 */
 	const uint32_t (*cpuid)[6];
 	size_t n_cpuid;
 };
@@ -40,14 +41,14 @@ struct backend_step_input {
 };
 
 enum backend_outcome {
-	BACKEND_STEPPED = 0,	 /* ran the step; post-state valid */
+	BACKEND_STEPPED = 0,     /* ran the step; post-state valid */
 	BACKEND_UNSUPPORTED = 1, /* the engine cannot do this step; reason says why */
-	BACKEND_CRASH = 2,	 /* the engine died (e.g. unicorn's tcg fatal error); restarted */
-	BACKEND_FAILED = 3,	 /* the backend itself failed (host error); reason says why */
+	BACKEND_CRASH = 2,       /* the engine died (e.g. unicorn's tcg fatal error); restarted */
+	BACKEND_FAILED = 3,      /* the backend itself failed (host error); reason says why */
 };
 
 #define BACKEND_MAX_WRITES 64
-#define BACKEND_MAX_PORTS 16
+#define BACKEND_MAX_PORTS  16
 
 struct backend_write {
 	uint64_t gpa;
@@ -78,9 +79,11 @@ struct backend_result {
 
 struct backend_ops {
 	const char *name;
-	/* -ENODEV when the engine is unavailable here (no /dev/kvm, wrong libunicorn). */
+	/* -ENODEV when the engine is unavailable here (no /dev/kvm, wrong libunicorn). Guest memory starts
+	 * zeroed. */
 	int (*open)(struct backend **out, const struct backend_config *cfg, char *err, size_t errlen);
-	/* Guest memory: the replayer writes every region once and then every byte that changes. */
+	/* Guest memory: the replayer writes every page that is not zero once, then every byte that
+	 * changes. */
 	int (*write_mem)(struct backend *b, uint64_t gpa, const void *data, size_t len);
 	int (*read_mem)(struct backend *b, uint64_t gpa, void *data, size_t len);
 	int (*set_state)(struct backend *b, const struct x86_state *st);

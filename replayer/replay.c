@@ -21,7 +21,22 @@ struct img_region {
 	uint64_t gpa, len;
 	bool rom;
 	uint8_t *mem;
+	uint8_t *used; /* a bit per page ever written: the others are still calloc's zeros */
 };
+
+static bool page_used(const struct img_region *g, uint64_t off)
+{
+	uint64_t pn = off / TRACE_PAGE_SIZE;
+	return g->used[pn / 8] & (1u << (pn % 8));
+}
+
+static void mark_used(struct img_region *g, uint64_t off, uint64_t len)
+{
+	for (uint64_t pn = off / TRACE_PAGE_SIZE; pn <= (off + len - 1) / TRACE_PAGE_SIZE; pn++)
+		g->used[pn / 8] |= (uint8_t)(1u << (pn % 8));
+}
+
+static const uint8_t zero_page[TRACE_PAGE_SIZE];
 
 struct rbackend {
 	const struct backend_ops *ops;
@@ -29,6 +44,7 @@ struct rbackend {
 	struct range *dirty;
 	size_t n_dirty, cap_dirty;
 	bool full_refresh; /* rewrite all of memory before the next step */
+	bool synced;       /* memory written once (before that it is the zeros the backend opened with) */
 	bool need_state;   /* load the recorded pre-state before the next step */
 	struct backend_result res;
 };
@@ -152,7 +168,8 @@ static int add_region(struct replayer *r, uint64_t gpa, uint64_t len, bool rom)
 	r->regions = n;
 	n[r->n_regions] = (struct img_region){.gpa = gpa, .len = len, .rom = rom};
 	n[r->n_regions].mem = calloc(1, len ? len : 1);
-	if (!n[r->n_regions].mem)
+	n[r->n_regions].used = calloc(1, len / TRACE_PAGE_SIZE / 8 + 1);
+	if (!n[r->n_regions].mem || !n[r->n_regions].used)
 		return -ENOMEM;
 	r->n_regions++;
 	return 0;
@@ -380,6 +397,7 @@ static void img_write(struct replayer *r, uint64_t gpa, const uint8_t *data, siz
 			if (n > len)
 				n = len;
 			memcpy(g->mem + (gpa - g->gpa), data, n);
+			mark_used(g, gpa - g->gpa, n);
 		}
 		gpa += n, data += n, len -= n;
 	}
@@ -422,12 +440,27 @@ static int sync_backend_memory(struct replayer *r, struct rbackend *bk)
 	int ret;
 	if (bk->full_refresh) {
 		for (size_t i = 0; i < r->n_regions; i++) {
-			ret = bk->ops->write_mem(bk->b, r->regions[i].gpa, r->regions[i].mem,
-			                         r->regions[i].len);
-			if (ret < 0)
-				return ret;
+			struct img_region *g = &r->regions[i];
+			/* A backend opens with zeroed memory: the first time, only pages ever written. */
+			for (uint64_t off = 0; off < g->len;) {
+				uint64_t end = off;
+				while (end < g->len && (bk->synced || page_used(g, end)))
+					end += TRACE_PAGE_SIZE - (end % TRACE_PAGE_SIZE);
+				if (end > g->len)
+					end = g->len;
+				if (end > off) {
+					ret =
+					    bk->ops->write_mem(bk->b, g->gpa + off, g->mem + off, end - off);
+					if (ret < 0)
+						return ret;
+					off = end;
+				} else {
+					off += TRACE_PAGE_SIZE - (off % TRACE_PAGE_SIZE);
+				}
+			}
 		}
 		bk->full_refresh = false;
+		bk->synced = true;
 		bk->n_dirty = 0;
 		return 0;
 	}
@@ -466,9 +499,12 @@ static int refresh_image(struct replayer *r, bool all_dirty)
 				            trace_error(r->t));
 			for (uint64_t p = 0; p < n; p += TRACE_PAGE_SIZE) {
 				uint64_t pl = n - p < TRACE_PAGE_SIZE ? n - p : TRACE_PAGE_SIZE;
-				if (!memcmp(g->mem + off + p, r->scratch + p, pl))
+				/* A page never written is zero: comparing it would only fault it in. */
+				if (!page_used(g, off + p) ? !memcmp(zero_page, r->scratch + p, pl)
+				                           : !memcmp(g->mem + off + p, r->scratch + p, pl))
 					continue;
 				memcpy(g->mem + off + p, r->scratch + p, pl);
+				mark_used(g, off + p, pl);
 				if (all_dirty)
 					continue;
 				for (size_t k = 0; k < r->n_bk; k++) {
@@ -928,8 +964,10 @@ out:
 		r.bk[k].ops->close(r.bk[k].b);
 		free(r.bk[k].dirty);
 	}
-	for (size_t i = 0; i < r.n_regions; i++)
+	for (size_t i = 0; i < r.n_regions; i++) {
 		free(r.regions[i].mem);
+		free(r.regions[i].used);
+	}
 	free(r.regions);
 	free(r.bregions);
 	free(r.cpuid);

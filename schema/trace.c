@@ -510,9 +510,18 @@ struct trace_iter {
 	size_t map_n, map_i;
 };
 
+/* The image's copy of a page that holds only zeros: shared, and copied on the first write. */
+static const uint8_t zero_page[TRACE_PAGE_SIZE];
+
+static void iter_free_page(void *p)
+{
+	if (p != zero_page)
+		free(p);
+}
+
 static void iter_drop_page(struct trace_iter *it, uint64_t page)
 {
-	free(u64map_del(&it->image, page));
+	iter_free_page(u64map_del(&it->image, page));
 }
 
 /* Page map rows inside the chunk: content replaced by a put, so cached copies go stale. */
@@ -590,6 +599,12 @@ static int iter_apply_writes(struct trace_iter *it, uint64_t step)
 			uint64_t n =
 			    TRACE_PAGE_SIZE - off < gpa + len - a ? TRACE_PAGE_SIZE - off : gpa + len - a;
 			void **slot = u64map_get(&it->image, pn);
+			if (slot && *slot == zero_page) {
+				void *np = calloc(1, TRACE_PAGE_SIZE);
+				if (!np)
+					return -ENOMEM;
+				*slot = np;
+			}
 			if (slot)
 				memcpy((uint8_t *)*slot + off, data + (a - gpa), n);
 			a += n;
@@ -646,14 +661,19 @@ int trace_iter_memory(struct trace_iter *it, uint64_t gpa, void *buf, size_t len
 		size_t n = TRACE_PAGE_SIZE - off < len ? TRACE_PAGE_SIZE - off : len;
 		void **slot = u64map_get(&it->image, pn);
 		if (!slot) {
-			uint8_t *p = malloc(TRACE_PAGE_SIZE);
-			if (!p)
-				return -ENOMEM;
-			int rc = page_at(t, &it->c, it->cur, pn, p);
+			uint8_t page[TRACE_PAGE_SIZE];
+			void *p = (void *)zero_page;
+			int rc = page_at(t, &it->c, it->cur, pn, page);
+			if (!rc && memcmp(page, zero_page, sizeof(page))) {
+				p = malloc(TRACE_PAGE_SIZE);
+				if (!p)
+					return -ENOMEM;
+				memcpy(p, page, sizeof(page));
+			}
 			if (!rc)
 				rc = u64map_put(&it->image, pn, p);
 			if (rc) {
-				free(p);
+				iter_free_page(p);
 				return rc;
 			}
 			slot = u64map_get(&it->image, pn);
@@ -671,7 +691,7 @@ void trace_iter_end(struct trace_iter *it)
 	if (!it)
 		return;
 	for (size_t i = 0; i < it->image.cap; i++)
-		free(it->image.vals[i]);
+		iter_free_page(it->image.vals[i]);
 	u64map_free(&it->image);
 	chunk_free(&it->c);
 	free(it->map_step);
