@@ -142,11 +142,10 @@ static int compare_state(const struct differ_input *in, struct differ_diff_list 
 	const uint8_t *e = (const uint8_t *)in->expected;
 	const uint8_t *a = (const uint8_t *)&in->actual->post;
 	const uint8_t *u = (const uint8_t *)&in->actual->unobserved;
-	const struct x86_field *rf = x86_field_find("rflags");
-
 	/* Masks only hide differences: equal states have none (the common step, so no field walk). */
 	if (memcmp(e, a, sizeof(struct x86_state)) == 0)
 		return 0;
+	const struct x86_field *rf = x86_field_find("rflags");
 	for (size_t i = 0; i < x86_field_count; i++) {
 		const struct x86_field *f = &x86_fields[i];
 		/* FXSAVE keeps an 80-bit register in 16 bytes: bytes 10..15 are reserved, not state. */

@@ -64,6 +64,8 @@ struct differ_results {
 	sqlite3_stmt *ins_div, *ins_field;
 	struct backend_count *backends;
 	size_t n_backends;
+	const char *counted_name; /* the name string of the last count, and its entry: one lookup a run */
+	size_t counted;
 	struct class_count *classes;
 	size_t n_classes, cap_classes;
 	unsigned states_per_class;
@@ -249,9 +251,16 @@ int differ_results_count_step(struct differ_results *r, const char *backend, enu
 {
 	if (!r || !backend)
 		return -EINVAL;
-	struct backend_count *b = find_backend(r, backend);
-	if (!b)
-		return r->error ? r->error : -ENOMEM;
+	struct backend_count *b;
+	if (backend == r->counted_name) {
+		b = &r->backends[r->counted];
+	} else {
+		b = find_backend(r, backend);
+		if (!b)
+			return r->error ? r->error : -ENOMEM;
+		r->counted_name = backend;
+		r->counted = (size_t)(b - r->backends);
+	}
 	b->n[(unsigned)outcome < 4 ? outcome : BACKEND_FAILED]++;
 	return 0;
 }
