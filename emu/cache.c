@@ -1,9 +1,13 @@
 /* Optional caches: a TLB of 4 KiB translations and a decoded-instruction
  * cache keyed by physical address. Both are dropped whenever CR0, CR3, CR4
- * or EFER differ from the values they were filled under; a store through emu
- * to a page holding cached code drops the instructions it overlaps. */
+ * or EFER differ from the values they were filled under; a store (through emu,
+ * or one its caller reports with emu_cache_note_write) to a page holding cached
+ * code drops the instructions it overlaps, and one to a page the TLB's
+ * translations were read from drops the TLB, so a cached translation is always
+ * the one a fresh walk would give. */
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "private.h"
 
@@ -24,7 +28,20 @@ static void tlb_clear(struct emu_cache *k)
 {
 	for (unsigned i = 0; i < TLB_SIZE; i++)
 		k->tlb[i].vpn = 0;
+	memset(k->pt_pages, 0, sizeof(k->pt_pages));
 	k->gen++;
+}
+
+void emu_tlb_note_table(struct emu_cache *k, uint64_t gpa)
+{
+	uint64_t b = (gpa >> 12) % PT_BLOOM;
+	k->pt_pages[b / 8] |= (uint8_t)(1u << (b % 8));
+}
+
+static bool table_page(const struct emu_cache *k, uint64_t gpa)
+{
+	uint64_t b = (gpa >> 12) % PT_BLOOM;
+	return k->pt_pages[b / 8] & (1u << (b % 8));
 }
 
 void emu_cache_flush(struct emu_cache *k)
@@ -125,8 +142,23 @@ static bool code_page(const struct emu_cache *k, uint64_t gpa)
 /* A store into a page with cached code drops every decoded instruction (self-modifying code is rare). */
 void emu_dc_note_write(struct emu_cache *k, uint64_t gpa, unsigned len)
 {
+	if (table_page(k, gpa) || table_page(k, gpa + len - 1))
+		tlb_clear(k);
 	if (!code_page(k, gpa) && !code_page(k, gpa + len - 1))
 		return;
 	k->gen++;
 	memset(k->code_pages, 0, sizeof(k->code_pages));
+}
+
+void emu_cache_note_write(struct emu_cache *cache, uint64_t gpa, uint64_t len)
+{
+	if (!cache || !len)
+		return;
+	for (uint64_t end = gpa + len; gpa < end;) {
+		uint64_t n = 4096 - (gpa & 4095);
+		if (n > end - gpa)
+			n = end - gpa;
+		emu_dc_note_write(cache, gpa, (unsigned)n);
+		gpa += n;
+	}
 }

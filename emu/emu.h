@@ -13,11 +13,11 @@
 /* Every call of the core and of its callbacks returns one of these. */
 enum emu_status {
 	EMU_OK = 0,
-	EMU_EXCEPTION,	   /* ctxt->event names it; state is as before the instruction */
-	EMU_HALT,	   /* HLT executed; state after it */
-	EMU_SHUTDOWN,	   /* triple fault */
+	EMU_EXCEPTION,     /* ctxt->event names it; state is as before the instruction */
+	EMU_HALT,          /* HLT executed; state after it */
+	EMU_SHUTDOWN,      /* triple fault */
 	EMU_UNIMPLEMENTED, /* ctxt->info.unimplemented names the opcode; state unchanged */
-	EMU_IO_ERROR,	   /* a callback failed (not a guest fault) */
+	EMU_IO_ERROR,      /* a callback failed (not a guest fault) */
 };
 
 const char *emu_status_name(enum emu_status s);
@@ -67,16 +67,16 @@ struct emu_step_info {
 	uint8_t insn[15];
 	uint32_t n_access;
 	struct emu_access access[EMU_MAX_ACCESSES];
-	bool access_overflow;	 /* more accesses than EMU_MAX_ACCESSES */
-	char unimplemented[48];	 /* "0f 0b /2 in real mode"-style name of what is missing */
-	bool delivered_event;	 /* the step delivered an event instead of executing */
+	bool access_overflow;   /* more accesses than EMU_MAX_ACCESSES */
+	char unimplemented[48]; /* "0f 0b /2 in real mode"-style name of what is missing */
+	bool delivered_event;   /* the step delivered an event instead of executing */
 };
 
 struct emu_ctxt {
 	struct x86_state *st;
 	const struct emu_ops *ops;
 	void *opaque;
-	struct emu_event event;	   /* valid after EMU_EXCEPTION */
+	struct emu_event event;    /* valid after EMU_EXCEPTION */
 	struct emu_step_info info; /* reset at the start of each step */
 	/* Deliver exceptions raised by an instruction through the IVT/IDT in the
 	 * same step (as a single-stepped CPU does); false stops at EMU_EXCEPTION. */
@@ -91,6 +91,9 @@ struct emu_ctxt {
 struct emu_cache *emu_cache_new(void);
 void emu_cache_free(struct emu_cache *cache);
 void emu_cache_flush(struct emu_cache *cache);
+/* A caller that stores to guest memory itself reports it: decoded instructions and translations that
+ * depend on those bytes are dropped, the rest stays. */
+void emu_cache_note_write(struct emu_cache *cache, uint64_t gpa, uint64_t len);
 
 /* Executes one instruction, or delivers one pending event. */
 enum emu_status emu_step(struct emu_ctxt *ctxt);

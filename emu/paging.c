@@ -152,7 +152,10 @@ leaf:
 		EMU_TRY(update_entry(x, ent_addr[k], esize, ent[k], bits));
 	}
 	*gpa = phys | (lin & offmask);
-	if (x->c->cache)
+	if (x->c->cache) {
 		emu_tlb_fill(x, lin, *gpa, allow_w, allow_u, allow_x, wr || (ent[n - 1] & PTE_D));
+		for (unsigned k = 0; k < n; k++)
+			emu_tlb_note_table(x->c->cache, ent_addr[k]);
+	}
 	return EMU_OK;
 }

@@ -303,11 +303,14 @@ bool emu_tlb_lookup(struct emu_exec *x, uint64_t lin, enum emu_seg_access acc, b
 void emu_tlb_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, bool w, bool u, bool xok, bool dirty);
 void emu_dc_fill(struct emu_exec *x, uint64_t lin, uint64_t gpa, const uint8_t *buf);
 void emu_dc_note_write(struct emu_cache *k, uint64_t gpa, unsigned len);
+/* A page-walk read of a paging-structure entry: a later store there drops the TLB. */
+void emu_tlb_note_table(struct emu_cache *k, uint64_t gpa);
 
 /* The caches' layout, here so that the decode-cache hit path inlines into the step loop. */
 #define TLB_SIZE   256
 #define DC_SIZE    4096
 #define CODE_PAGES (1u << 20) /* pages below 4 GiB */
+#define PT_BLOOM   4096u      /* bits for the pages translations were read from, by page number */
 
 #define TLB_W 1u
 #define TLB_U 2u
@@ -341,6 +344,9 @@ struct emu_cache {
 	struct tlb_entry tlb[TLB_SIZE];
 	struct dc_entry dc[DC_SIZE];
 	uint8_t code_pages[CODE_PAGES / 8];
+	/* Pages the TLB's translations were read from (a false positive only drops the TLB more often),
+	 * so that a store to a paging structure drops translations a fresh walk would no longer give. */
+	uint8_t pt_pages[PT_BLOOM / 8];
 };
 
 /* Whether the TLB was filled under the current paging registers (false: it has just been dropped). */

@@ -240,6 +240,7 @@ static void emu_close(struct backend *b)
 	free(b->regions);
 	free(b->cpuid);
 	free(b->used);
+	emu_cache_free(b->ctxt.cache);
 	free(b);
 }
 
@@ -261,6 +262,11 @@ static int emu_open(struct backend **out, const struct backend_config *cfg, char
 			goto nomem;
 		b->n_regions++;
 	}
+	/* Translations and decoded instructions carry from step to step: every store the replayer makes
+	 * is reported to the cache, which drops what it invalidates. */
+	b->ctxt.cache = emu_cache_new();
+	if (!b->ctxt.cache)
+		goto nomem;
 	if (cfg->n_cpuid) {
 		b->cpuid = calloc(cfg->n_cpuid, sizeof(*b->cpuid));
 		if (!b->cpuid)
@@ -287,6 +293,7 @@ static int emu_write_mem(struct backend *b, uint64_t gpa, const void *data, size
 		if (n > len)
 			n = len;
 		memcpy(r->mem + (gpa - r->gpa), p, n);
+		emu_cache_note_write(b->ctxt.cache, gpa, n);
 		gpa += n, p += n, len -= n;
 	}
 	return 0;
@@ -372,7 +379,6 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 	ctxt->ops = &emu_backend_ops;
 	ctxt->opaque = b;
 	ctxt->deliver_exceptions = true;
-	ctxt->cache = NULL;
 	enum emu_status s = emu_step(ctxt);
 	b->in = NULL;
 	b->out = NULL;
