@@ -464,11 +464,15 @@ static void load_state(const struct x86_state *st, bool flush)
 
 	uint64_t rflags = st->rflags;
 	uc_reg_write(C.uc, UC_X86_REG_RFLAGS, &rflags);
+	/* C.cur is what the engine holds (loaded, or read back after the last step): only what differs is
+	 * written through the register API, about thirty calls for the FPU and SSE registers alone. */
 	for (int i = 0; i < 4; i++) {
 		uint64_t v = st->dr[i];
-		uc_reg_write(C.uc, UC_X86_REG_DR0 + i, &v);
+		if (!C.loaded || v != C.cur.dr[i])
+			uc_reg_write(C.uc, UC_X86_REG_DR0 + i, &v);
 	}
-	load_fpu(&st->fpu);
+	if (!C.loaded || memcmp(&st->fpu, &C.cur.fpu, sizeof(st->fpu)))
+		load_fpu(&st->fpu);
 	for (int i = 0; i < X86_NMSR; i++) {
 		if (!msr_modelled(i) || (C.msrs_loaded && C.msr_loaded[i] == st->msr[i]))
 			continue;
@@ -723,6 +727,7 @@ static void add_write(uint64_t addr, int size, uint64_t value)
 	struct backend_write *w = &res->writes[res->n_writes++];
 	w->gpa = addr;
 	w->len = (uint8_t)size;
+	memset(w->data, 0, sizeof(w->data));
 	memcpy(w->data, bytes, (size_t)size);
 }
 
@@ -955,7 +960,13 @@ static void do_step(void)
 	struct x86_state pre;
 	uc_err err;
 
-	memset(res, 0, sizeof(*res));
+	/* The result lives in shared memory: only what a step fills is reset, and the parent copies only
+	 * that (copying all 4 KiB across cores every step cost more than the step). */
+	res->outcome = BACKEND_STEPPED;
+	res->reason[0] = '\0';
+	res->n_writes = 0;
+	res->writes_overflow = false;
+	res->n_ports = 0;
 	C.res = res;
 	shm->n_undo = 0;
 	shm->undo_overflow = false;
@@ -1641,6 +1652,21 @@ static int run_child_step(struct backend *b)
 	return ret;
 }
 
+/* The parts of a result the engine filled, out of shared memory. */
+static void copy_result(struct backend_result *out, const struct backend_result *in)
+{
+	out->outcome = in->outcome;
+	memcpy(out->reason, in->reason, strnlen(in->reason, sizeof(in->reason) - 1) + 1);
+	out->reason[sizeof(out->reason) - 1] = '\0';
+	out->post = in->post;
+	out->unobserved = in->unobserved;
+	out->n_writes = in->n_writes < BACKEND_MAX_WRITES ? in->n_writes : BACKEND_MAX_WRITES;
+	memcpy(out->writes, in->writes, out->n_writes * sizeof(out->writes[0]));
+	out->writes_overflow = in->writes_overflow;
+	out->n_ports = in->n_ports < BACKEND_MAX_PORTS ? in->n_ports : BACKEND_MAX_PORTS;
+	memcpy(out->ports, in->ports, out->n_ports * sizeof(out->ports[0]));
+}
+
 static int unicorn_step(struct backend *b, const struct backend_step_input *in, struct backend_result *out)
 {
 	struct unicorn_shm *shm = b->setup.shm;
@@ -1670,7 +1696,7 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 
 	ret = run_child_step(b);
 	if (ret == 1) {
-		*out = shm->result;
+		copy_result(out, &shm->result);
 		if (out->outcome == BACKEND_STEPPED)
 			b->state = out->post;
 		return 0;
