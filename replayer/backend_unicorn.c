@@ -183,6 +183,9 @@ struct child {
 	bool loaded;
 	bool msrs_loaded;
 	uint64_t msr_loaded[X86_NMSR];
+	/* What the shared result's unobserved mask holds: the child alone writes it, so it is rewritten
+	 * only when a step needs the other of its two values. */
+	enum { MASK_UNKNOWN, MASK_ALL, MASK_STEPPED } mask;
 	/* per step */
 	struct backend_result *res;
 	bool consumed[UNICORN_MAX_INPUTS];
@@ -530,6 +533,20 @@ static void read_state(const struct x86_state *pre, struct x86_state *st)
 }
 
 /* Fields of x86_state this backend cannot observe: the differ skips them. */
+static void mark_unobserved(struct x86_state *u);
+
+/* A step that did not run observes nothing; one that ran, all but mark_unobserved's fields. */
+static void set_unobserved(struct backend_result *res, bool stepped)
+{
+	if (C.mask == (stepped ? MASK_STEPPED : MASK_ALL))
+		return;
+	if (stepped)
+		mark_unobserved(&res->unobserved);
+	else
+		memset(&res->unobserved, 0xff, sizeof(res->unobserved));
+	C.mask = stepped ? MASK_STEPPED : MASK_ALL;
+}
+
 static void mark_unobserved(struct x86_state *u)
 {
 	memset(u, 0, sizeof(*u));
@@ -953,7 +970,7 @@ static void fix_retf_eip(const struct x86_state *pre, bool opsize, struct x86_st
 	uc_reg_write(C.uc, UC_X86_REG_RIP, &post->rip);
 }
 
-static void do_step(void)
+static void step_once(void)
 {
 	struct unicorn_shm *shm = C.shm;
 	struct backend_result *res = &shm->result;
@@ -1010,7 +1027,6 @@ static void do_step(void)
 
 	pre = C.cur;
 	res->post = pre;
-	memset(&res->unobserved, 0xff, sizeof(res->unobserved));
 	C.paging = (pre.cr0 & X86_CR0_PG) && (pre.cr0 & X86_CR0_PE);
 
 	if (shm->has_event) {
@@ -1152,7 +1168,12 @@ static void do_step(void)
 	rflags = post->rflags;
 	uc_reg_write(C.uc, UC_X86_REG_RFLAGS, &rflags);
 	C.cur = *post;
-	mark_unobserved(&res->unobserved);
+}
+
+static void do_step(void)
+{
+	step_once();
+	set_unobserved(&C.shm->result, C.shm->result.outcome == BACKEND_STEPPED);
 }
 
 /* Round-trips known values between the register API and the raw context. */
