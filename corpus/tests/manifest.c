@@ -52,3 +52,20 @@ int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char
 	}
 	return 0;
 }
+
+int corpus_manifest_from_env(struct corpus_manifest *m, const char **corpus_dir)
+{
+	const char *src = getenv("EMUDIFF_SOURCE");
+	char err[512];
+
+	*corpus_dir = getenv("EMUDIFF_CORPUS");
+	if (!src || !*corpus_dir) {
+		fprintf(stderr, "EMUDIFF_SOURCE and EMUDIFF_CORPUS must be set (run through ctest)\n");
+		return 1;
+	}
+	if (corpus_manifest_load(m, src, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	return 0;
+}

@@ -25,4 +25,8 @@ struct corpus_manifest {
 /* Reads <source_dir>/corpus/manifest.tsv; 0, or -errno with a one-line message in err. */
 int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char *err, size_t errlen);
 
+/* For a test run by ctest: the manifest of $EMUDIFF_SOURCE and the built guests' folder $EMUDIFF_CORPUS
+ * (*corpus_dir); 0, or 1 after a message on stderr. */
+int corpus_manifest_from_env(struct corpus_manifest *m, const char **corpus_dir);
+
 #endif

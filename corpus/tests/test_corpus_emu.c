@@ -1,7 +1,8 @@
 /* Records every guest of corpus/manifest.tsv with --engine emu (emu alone on 16 MiB of RAM and the
- * standard device bus, the PC machine for multiboot kernels; no KVM): each must run to its end without an instruction emu lacks, and end as
- * silicon would. The guests check themselves (EXPECT writes a failure status to the debug-exit port), so
- * a wrong result, flag, fault or frame in emu shows as an exit status other than 0 and its console. */
+ * standard device bus, the PC machine for multiboot kernels; no KVM): each must run to its end without an
+ * instruction emu lacks, and end as silicon would. The guests check themselves (EXPECT writes a failure
+ * status to the debug-exit port), so a wrong result, flag, fault or frame in emu shows as an exit status
+ * other than 0 and its console. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,18 +115,9 @@ static int teardown(void **state)
 int main(void)
 {
 	static struct CMUnitTest tests[CORPUS_MAX_GUESTS];
-	const char *src = getenv("EMUDIFF_SOURCE");
-	char err[512];
 
-	corpus_dir = getenv("EMUDIFF_CORPUS");
-	if (!src || !corpus_dir) {
-		fprintf(stderr, "EMUDIFF_SOURCE and EMUDIFF_CORPUS must be set (run through ctest)\n");
+	if (corpus_manifest_from_env(&manifest, &corpus_dir))
 		return 1;
-	}
-	if (corpus_manifest_load(&manifest, src, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
 	for (size_t i = 0; i < manifest.n; i++) {
 		tests[i].name = manifest.guests[i].name;
 		tests[i].test_func = test_guest;

@@ -225,21 +225,12 @@ static void test_guest(void **state)
 int main(void)
 {
 	static struct CMUnitTest tests[CORPUS_MAX_GUESTS];
-	char err[512];
-	const char *src = getenv("EMUDIFF_SOURCE");
 	struct shim_config cfg = {.ram_bytes = GUEST_RAM};
 	struct shim_vm *vm;
 	int r;
 
-	corpus_dir = getenv("EMUDIFF_CORPUS");
-	if (!src || !corpus_dir) {
-		fprintf(stderr, "EMUDIFF_SOURCE and EMUDIFF_CORPUS must be set (run through ctest)\n");
+	if (corpus_manifest_from_env(&manifest, &corpus_dir))
 		return 1;
-	}
-	if (corpus_manifest_load(&manifest, src, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
 	r = shim_open(&vm, &cfg);
 	if (r == -ENOENT || r == -EACCES || r == -ENODEV) {
 		fprintf(stderr, "skipped: %s\n", shim_last_open_error());
