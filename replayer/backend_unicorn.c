@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -47,31 +48,59 @@ struct unicorn_undo {
 	uint8_t data[8];
 };
 
+/* A state as the words that differ from one both sides hold: a step usually changes a handful, and
+ * only those cross between the processes (whole states cost more cache-line transfers than the step). */
+#define UNICORN_MAX_PATCH 32
+#define PATCH_FULL        UINT32_MAX /* too many words: the whole state is sent instead */
+struct state_patch {
+	uint32_t n;
+	uint16_t word[UNICORN_MAX_PATCH];
+	uint64_t value[UNICORN_MAX_PATCH];
+};
+
+enum unicorn_load { LOAD_KEEP, LOAD_FULL, LOAD_PATCH };
+
+/* What the child sends back after a step; the post-state is a patch on the pre-state. */
+struct unicorn_reply {
+	enum backend_outcome outcome;
+	uint32_t n_writes;
+	bool writes_overflow;
+	uint32_t n_ports;
+	struct state_patch post;
+	char reason[160];
+	struct backend_write writes[BACKEND_MAX_WRITES];
+	struct backend_port ports[BACKEND_MAX_PORTS];
+	struct x86_state post_full; /* when post.n is PATCH_FULL */
+};
+
+/* Each side writes its own cache lines only, so a hand-off moves as few lines as it can. */
 struct unicorn_shm {
 	/* parent -> child */
-	struct x86_state state; /* loaded before the next step when load_state is set */
-	uint32_t load_state;
+	alignas(64) _Atomic uint32_t req; /* counts requests */
+	_Atomic uint32_t parent_sleeping;
+	uint32_t load; /* enum unicorn_load */
+	uint32_t n_inputs;
+	bool has_event;
 	uint32_t n_dirty;
 	bool dirty_overflow;
+	struct state_patch patch;
+	struct trace_event event;
+	struct trace_input inputs[UNICORN_MAX_INPUTS];
 	struct {
 		uint64_t gpa;
 		uint64_t len;
 	} dirty[UNICORN_MAX_DIRTY];
-	uint32_t n_inputs;
-	struct trace_input inputs[UNICORN_MAX_INPUTS];
-	bool has_event;
-	struct trace_event event;
-	/* Step hand-off: req counts requests, resp echoes the last one done. Each side spins briefly
-	 * on these and only then sleeps in read() on the socket, saying so in its *_sleeping flag. */
-	_Atomic uint32_t req, resp;
-	_Atomic uint32_t child_sleeping, parent_sleeping;
-	/* child -> parent */
-	int32_t status; /* start-up: 0 or -errno, with msg */
+	struct x86_state state; /* when load is LOAD_FULL */
+	/* child -> parent; each side spins briefly on the other's counter, then sleeps in read() on the
+	 * socket, saying so in its *_sleeping flag */
+	alignas(64) _Atomic uint32_t resp; /* echoes the last request done */
+	_Atomic uint32_t child_sleeping;
+	struct unicorn_reply reply;
+	alignas(64) int32_t status; /* start-up: 0 or -errno, with msg */
 	char msg[200];
 	uint32_t n_undo;
 	bool undo_overflow;
 	struct unicorn_undo undo[UNICORN_MAX_UNDO];
-	struct backend_result result;
 };
 
 /* What the child inherits from the parent. */
@@ -183,10 +212,9 @@ struct child {
 	bool loaded;
 	bool msrs_loaded;
 	uint64_t msr_loaded[X86_NMSR];
-	/* What the shared result's unobserved mask holds: the child alone writes it, so it is rewritten
-	 * only when a step needs the other of its two values. */
-	enum { MASK_UNKNOWN, MASK_ALL, MASK_STEPPED } mask;
-	/* per step */
+	/* per step, in the child's own memory until the reply is published */
+	struct x86_state pre;
+	struct backend_result result;
 	struct backend_result *res;
 	bool consumed[UNICORN_MAX_INPUTS];
 	uint32_t reps_used[UNICORN_MAX_INPUTS];
@@ -229,6 +257,37 @@ static uint64_t get64(const uint8_t *p)
 	uint64_t v;
 	memcpy(&v, p, 8);
 	return v;
+}
+
+static uint64_t state_word(const struct x86_state *s, size_t i)
+{
+	uint64_t v;
+	memcpy(&v, (const uint8_t *)s + 8 * i, 8);
+	return v;
+}
+
+/* The patch taking from to to; PATCH_FULL when more words differ than a patch holds. */
+static void state_diff(const struct x86_state *from, const struct x86_state *to, struct state_patch *p)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < X86_STATE_WORDS; i++) {
+		uint64_t v = state_word(to, i);
+		if (v == state_word(from, i))
+			continue;
+		if (n == UNICORN_MAX_PATCH) {
+			p->n = PATCH_FULL;
+			return;
+		}
+		p->word[n] = (uint16_t)i;
+		p->value[n++] = v;
+	}
+	p->n = n;
+}
+
+static void state_apply(struct x86_state *s, const struct state_patch *p)
+{
+	for (uint32_t i = 0; i < p->n && i < UNICORN_MAX_PATCH; i++)
+		memcpy((uint8_t *)s + 8 * p->word[i], &p->value[i], 8);
 }
 
 static uint8_t *unicorn_host_ptr(const struct unicorn_region *regions, size_t n, uint64_t gpa, uint64_t len,
@@ -534,18 +593,6 @@ static void read_state(const struct x86_state *pre, struct x86_state *st)
 
 /* Fields of x86_state this backend cannot observe: the differ skips them. */
 static void mark_unobserved(struct x86_state *u);
-
-/* A step that did not run observes nothing; one that ran, all but mark_unobserved's fields. */
-static void set_unobserved(struct backend_result *res, bool stepped)
-{
-	if (C.mask == (stepped ? MASK_STEPPED : MASK_ALL))
-		return;
-	if (stepped)
-		mark_unobserved(&res->unobserved);
-	else
-		memset(&res->unobserved, 0xff, sizeof(res->unobserved));
-	C.mask = stepped ? MASK_STEPPED : MASK_ALL;
-}
 
 static void mark_unobserved(struct x86_state *u)
 {
@@ -973,12 +1020,10 @@ static void fix_retf_eip(const struct x86_state *pre, bool opsize, struct x86_st
 static void step_once(void)
 {
 	struct unicorn_shm *shm = C.shm;
-	struct backend_result *res = &shm->result;
+	struct backend_result *res = &C.result;
 	struct x86_state pre;
 	uc_err err;
 
-	/* The result lives in shared memory: only what a step fills is reset, and the parent copies only
-	 * that (copying all 4 KiB across cores every step cost more than the step). */
 	res->outcome = BACKEND_STEPPED;
 	res->reason[0] = '\0';
 	res->n_writes = 0;
@@ -1018,14 +1063,18 @@ static void step_once(void)
 		shm->n_dirty = 0;
 		shm->dirty_overflow = false;
 	}
-	if (shm->load_state || !C.loaded) {
+	if (shm->load == LOAD_FULL || !C.loaded) {
 		load_state(&shm->state, dirty && (shm->state.cr0 & X86_CR0_PG));
-		shm->load_state = 0;
+	} else if (shm->load == LOAD_PATCH) {
+		struct x86_state st = C.cur;
+		state_apply(&st, &shm->patch);
+		load_state(&st, dirty && (st.cr0 & X86_CR0_PG));
 	} else if (reload) {
 		load_state(&C.cur, true);
 	}
 
 	pre = C.cur;
+	C.pre = pre;
 	res->post = pre;
 	C.paging = (pre.cr0 & X86_CR0_PG) && (pre.cr0 & X86_CR0_PE);
 
@@ -1170,10 +1219,28 @@ static void step_once(void)
 	C.cur = *post;
 }
 
+/* Hands the step's result to the parent: the post-state as a patch on the pre-state both hold. */
+static void publish_reply(void)
+{
+	struct unicorn_reply *r = &C.shm->reply;
+	const struct backend_result *res = &C.result;
+	r->outcome = res->outcome;
+	if (res->outcome != BACKEND_STEPPED)
+		memcpy(r->reason, res->reason, strnlen(res->reason, sizeof(r->reason) - 1) + 1);
+	r->n_writes = res->n_writes;
+	memcpy(r->writes, res->writes, res->n_writes * sizeof(res->writes[0]));
+	r->writes_overflow = res->writes_overflow;
+	r->n_ports = res->n_ports;
+	memcpy(r->ports, res->ports, res->n_ports * sizeof(res->ports[0]));
+	state_diff(&C.pre, &res->post, &r->post);
+	if (r->post.n == PATCH_FULL)
+		r->post_full = res->post;
+}
+
 static void do_step(void)
 {
 	step_once();
-	set_unobserved(&C.shm->result, C.shm->result.outcome == BACKEND_STEPPED);
+	publish_reply();
 }
 
 /* Round-trips known values between the register API and the raw context. */
@@ -1376,7 +1443,11 @@ struct backend {
 	int errfd;
 	bool dead;
 	uint32_t seq;           /* the last request handed to the child */
-	struct x86_state state; /* the state the engine holds, for a restart */
+	struct x86_state state; /* the state the engine holds (as of its last reply), for a restart */
+	struct x86_state pre;   /* the state the next step starts from */
+	enum unicorn_load load; /* how the next request brings the engine from state to pre */
+	bool fresh;             /* a new engine that has not loaded a state yet */
+	struct x86_state unobserved_stepped;
 	char *err;
 	size_t errlen;
 };
@@ -1454,7 +1525,9 @@ static int start_child(struct backend *b)
 	b->setup.shm->status = 0;
 	b->setup.shm->msg[0] = '\0';
 	b->setup.shm->state = b->state;
-	b->setup.shm->load_state = 1;
+	b->pre = b->state;
+	b->load = LOAD_FULL;
+	b->fresh = true;
 	atomic_store(&b->setup.shm->req, 0);
 	atomic_store(&b->setup.shm->resp, 0);
 	atomic_store(&b->setup.shm->child_sleeping, 0);
@@ -1553,6 +1626,7 @@ static int unicorn_open(struct backend **out, const struct backend_config *cfg, 
 	b->err = err;
 	b->errlen = errlen;
 	x86_state_reset(&b->state);
+	mark_unobserved(&b->unobserved_stepped);
 	b->setup.shm =
 	    mmap(NULL, sizeof(*b->setup.shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (b->setup.shm == MAP_FAILED) {
@@ -1632,16 +1706,23 @@ static int unicorn_read_mem(struct backend *b, uint64_t gpa, void *data, size_t 
 
 static int unicorn_set_state(struct backend *b, const struct x86_state *st)
 {
-	b->state = *st;
-	b->setup.shm->state = *st;
-	b->setup.shm->load_state = 1;
+	struct unicorn_shm *shm = b->setup.shm;
+	b->pre = *st;
+	b->load = LOAD_FULL;
+	if (!b->fresh) {
+		state_diff(&b->state, st, &shm->patch);
+		if (shm->patch.n != PATCH_FULL)
+			b->load = shm->patch.n ? LOAD_PATCH : LOAD_KEEP;
+	}
+	if (b->load == LOAD_FULL)
+		shm->state = *st;
 	return 0;
 }
 
 static void result_invalid(struct backend *b, struct backend_result *out, enum backend_outcome outcome)
 {
 	out->outcome = outcome;
-	out->post = b->state;
+	out->post = b->pre;
 	memset(&out->unobserved, 0xff, sizeof(out->unobserved));
 	out->n_writes = 0;
 	out->n_ports = 0;
@@ -1673,19 +1754,30 @@ static int run_child_step(struct backend *b)
 	return ret;
 }
 
-/* The parts of a result the engine filled, out of shared memory. */
-static void copy_result(struct backend_result *out, const struct backend_result *in)
+/* The child's reply as a result: the post-state is the step's pre-state with the reply's patch. */
+static void take_reply(const struct backend *b, struct backend_result *out)
 {
-	out->outcome = in->outcome;
-	memcpy(out->reason, in->reason, strnlen(in->reason, sizeof(in->reason) - 1) + 1);
-	out->reason[sizeof(out->reason) - 1] = '\0';
-	out->post = in->post;
-	out->unobserved = in->unobserved;
-	out->n_writes = in->n_writes < BACKEND_MAX_WRITES ? in->n_writes : BACKEND_MAX_WRITES;
-	memcpy(out->writes, in->writes, out->n_writes * sizeof(out->writes[0]));
-	out->writes_overflow = in->writes_overflow;
-	out->n_ports = in->n_ports < BACKEND_MAX_PORTS ? in->n_ports : BACKEND_MAX_PORTS;
-	memcpy(out->ports, in->ports, out->n_ports * sizeof(out->ports[0]));
+	const struct unicorn_reply *r = &b->setup.shm->reply;
+	out->outcome = r->outcome;
+	out->reason[0] = '\0';
+	if (r->outcome != BACKEND_STEPPED) {
+		memcpy(out->reason, r->reason, strnlen(r->reason, sizeof(r->reason) - 1) + 1);
+		out->reason[sizeof(out->reason) - 1] = '\0';
+	}
+	out->post = b->pre;
+	if (r->post.n == PATCH_FULL)
+		out->post = r->post_full;
+	else
+		state_apply(&out->post, &r->post);
+	if (r->outcome == BACKEND_STEPPED)
+		out->unobserved = b->unobserved_stepped;
+	else
+		memset(&out->unobserved, 0xff, sizeof(out->unobserved));
+	out->n_writes = r->n_writes < BACKEND_MAX_WRITES ? r->n_writes : BACKEND_MAX_WRITES;
+	memcpy(out->writes, r->writes, out->n_writes * sizeof(out->writes[0]));
+	out->writes_overflow = r->writes_overflow;
+	out->n_ports = r->n_ports < BACKEND_MAX_PORTS ? r->n_ports : BACKEND_MAX_PORTS;
+	memcpy(out->ports, r->ports, out->n_ports * sizeof(out->ports[0]));
 }
 
 static int unicorn_step(struct backend *b, const struct backend_step_input *in, struct backend_result *out)
@@ -1693,7 +1785,6 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 	struct unicorn_shm *shm = b->setup.shm;
 	int ret;
 
-	memset(out, 0, sizeof(*out));
 	if (b->dead) {
 		result_invalid(b, out, BACKEND_FAILED);
 		set_msg(out->reason, sizeof(out->reason), "unicorn engine process could not be restarted");
@@ -1712,14 +1803,14 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 	shm->has_event = in->event != NULL;
 	if (in->event)
 		shm->event = *in->event;
-	shm->n_undo = 0;
-	shm->undo_overflow = false;
+	shm->load = b->load;
 
 	ret = run_child_step(b);
 	if (ret == 1) {
-		copy_result(out, &shm->result);
-		if (out->outcome == BACKEND_STEPPED)
-			b->state = out->post;
+		take_reply(b, out);
+		b->state = b->pre = out->post;
+		b->load = LOAD_KEEP;
+		b->fresh = false;
 		return 0;
 	}
 
@@ -1733,6 +1824,7 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 	else
 		set_msg(out->reason, sizeof(out->reason), "%s", why);
 	unicorn_undo_apply(&b->setup, out->reason, sizeof(out->reason));
+	b->state = b->pre; /* the new engine starts from the step's state */
 	if (start_child(b) != 0)
 		b->dead = true;
 	return 0;

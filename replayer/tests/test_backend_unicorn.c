@@ -756,6 +756,68 @@ static void test_many_dirty_ranges(void **state)
 	assert_int_equal(res.post.gpr[X86_RAX], 0x5678);
 }
 
+/* Real mode with SSE enabled and every XMM register holding seed-derived bytes. */
+static void pre_sse(struct backend *b, struct x86_state *st, uint8_t seed)
+{
+	pre_real(b, st);
+	st->cr4 |= X86_CR4_OSFXSR;
+	for (int i = 0; i < 16; i++)
+		for (int j = 0; j < 16; j++)
+			st->fpu.xmm[i][j] = (uint8_t)(seed + 16 * i + j);
+}
+
+static uint32_t xmm_low(const struct x86_state *st, int i)
+{
+	uint32_t v;
+	memcpy(&v, st->fpu.xmm[i], 4);
+	return v;
+}
+
+/* States that differ from the engine's in a few words and in more than a patch holds both load
+ * whole, and a step that changes most of the state comes back whole. */
+static void test_state_patches(void **state)
+{
+	struct ctx *c = *state;
+	static struct backend_result res;
+	struct x86_state pre;
+	struct backend_step_input in = {.step = 0};
+	wmem(c->b, 0x1000, "\x66\x0f\x7e\xf8", 4); /* movd eax, xmm7 */
+	for (uint8_t seed = 0; seed < 3; seed++) {
+		pre_sse(c->b, &pre, (uint8_t)(seed * 7));
+		if (seed == 2)
+			pre.fpu.xmm[7][0] ^= 0xff; /* one word away from the last state loaded */
+		assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
+		assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+		assert_int_equal(res.outcome, BACKEND_STEPPED);
+		assert_int_equal(res.post.gpr[X86_RAX], xmm_low(&pre, 7));
+		assert_memory_equal(res.post.fpu.xmm, pre.fpu.xmm, sizeof(pre.fpu.xmm));
+	}
+
+	uint8_t image[512] = {0};
+	image[0] = 0x7f, image[1] = 0x03; /* FCW */
+	image[4] = 0xff;                  /* every x87 register valid */
+	for (int i = 0; i < 8; i++) {
+		memset(image + 32 + 16 * i, 0x31 + i, 8);
+		image[32 + 16 * i + 8] = 0xff, image[32 + 16 * i + 9] = 0x3f; /* ST(i): exponent, sign */
+		memset(image + 160 + 16 * i, 0xa0 + i, 16);
+	}
+	wmem(c->b, 0x30000, image, sizeof(image));
+	wmem(c->b, 0x1000, "\x0f\xae\x0e\x00\x00", 5); /* fxrstor [0] */
+	pre_sse(c->b, &pre, 0);
+	assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
+	assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+	assert_int_equal(res.outcome, BACKEND_STEPPED);
+	assert_int_equal(res.post.rip, 5);
+	/* Outside 64-bit mode FXRSTOR loads XMM0-7 only. */
+	for (int i = 0; i < 8; i++) {
+		assert_memory_equal(res.post.fpu.st[i], image + 32 + 16 * i, 10);
+		assert_memory_equal(res.post.fpu.xmm[i], image + 160 + 16 * i, 16);
+		assert_memory_equal(res.post.fpu.xmm[8 + i], pre.fpu.xmm[8 + i], 16);
+	}
+	assert_int_equal(res.post.fpu.fcw, 0x37f);
+	assert_int_equal(res.post.fpu.ftw, 0xff);
+}
+
 static void test_event_unsupported(void **state)
 {
 	struct ctx *c = *state;
@@ -794,6 +856,7 @@ int main(void)
 	    cmocka_unit_test(test_code_rewrite),
 	    cmocka_unit_test(test_many_dirty_ranges),
 	    cmocka_unit_test(test_event_unsupported),
+	    cmocka_unit_test(test_state_patches),
 	    cmocka_unit_test(test_mem_bounds),
 	    cmocka_unit_test(test_rom_unchanged),
 	    cmocka_unit_test(test_unsupported_undoes),
