@@ -549,7 +549,9 @@ static void load_state(const struct x86_state *st, bool flush)
 		flush_tlb();
 }
 
-static void read_state(const struct x86_state *pre, struct x86_state *st)
+/* Reads the engine's state after a step; what the instruction cannot change is taken from pre, sparing
+ * some fifty register reads. */
+static void read_state(const struct x86_state *pre, struct x86_state *st, bool fpu, bool msr, bool dr)
 {
 	const uint8_t *env = C.env;
 
@@ -575,13 +577,14 @@ static void read_state(const struct x86_state *pre, struct x86_state *st)
 	uint64_t rflags = 0;
 	uc_reg_read(C.uc, UC_X86_REG_RFLAGS, &rflags);
 	st->rflags = rflags;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; dr && i < 4; i++) {
 		uint64_t v = 0;
 		uc_reg_read(C.uc, UC_X86_REG_DR0 + i, &v);
 		st->dr[i] = v;
 	}
-	read_fpu(&st->fpu);
-	for (int i = 0; i < X86_NMSR; i++) {
+	if (fpu)
+		read_fpu(&st->fpu);
+	for (int i = 0; msr && i < X86_NMSR; i++) {
 		if (!msr_modelled(i))
 			continue;
 		uc_x86_msr m = {.rid = x86_msr_numbers[i], .value = 0};
@@ -912,7 +915,27 @@ struct insn_info {
 	unsigned vector; /* INSN_SOFT_INT */
 	unsigned cr;     /* INSN_MOV_TO_CR */
 	bool opsize;     /* a 66 prefix */
+	/* What the instruction can change beyond the registers read back after every step. */
+	bool fpu; /* x87, MMX, SSE or AVX state */
+	bool msr; /* WRMSR, SWAPGS */
+	bool dr;  /* MOV to DR0-7 */
 };
+
+/* Conservative: anything that is not plainly an integer instruction may change x87/SSE state. */
+static bool may_touch_fpu(const uint8_t *b, size_t n)
+{
+	uint8_t op = b[0];
+	if ((op >= 0xd8 && op <= 0xdf) || op == 0x9b || op == 0xc4 || op == 0xc5 || op == 0x62 || op == 0x8f)
+		return true; /* x87, FWAIT, VEX/EVEX (or LES/LDS/BOUND/POP: the read-back is harmless) */
+	if (op != 0x0f)
+		return false;
+	if (n < 2)
+		return true;
+	uint8_t op2 = b[1];
+	return op2 == 0x0e || op2 == 0x0f || (op2 >= 0x10 && op2 <= 0x17) || (op2 >= 0x28 && op2 <= 0x2f) ||
+	       op2 == 0x38 || op2 == 0x3a || (op2 >= 0x50 && op2 <= 0x7f) || op2 == 0xae || op2 == 0xb8 ||
+	       (op2 >= 0xc2 && op2 <= 0xc7) || op2 >= 0xd0;
+}
 
 static struct insn_info classify(const uint8_t *b, size_t n, bool long64)
 {
@@ -926,8 +949,13 @@ static struct insn_info classify(const uint8_t *b, size_t n, bool long64)
 		else
 			break;
 	}
-	if (i >= n)
+	if (i >= n) {
+		in.fpu = in.msr = in.dr = true;
 		return in;
+	}
+	in.fpu = may_touch_fpu(b + i, n - i);
+	in.msr = b[i] == 0x0f && (i + 1 >= n || b[i + 1] == 0x30 || b[i + 1] == 0x01);
+	in.dr = b[i] == 0x0f && (i + 1 >= n || b[i + 1] == 0x23);
 	switch (b[i]) {
 	case 0x9c:
 		in.cls = INSN_PUSHF;
@@ -1032,8 +1060,9 @@ static void step_once(void)
 	C.res = res;
 	shm->n_undo = 0;
 	shm->undo_overflow = false;
-	memset(C.consumed, 0, sizeof(C.consumed));
-	memset(C.reps_used, 0, sizeof(C.reps_used));
+	uint32_t n_inputs = shm->n_inputs < UNICORN_MAX_INPUTS ? shm->n_inputs : UNICORN_MAX_INPUTS;
+	memset(C.consumed, 0, n_inputs * sizeof(C.consumed[0]));
+	memset(C.reps_used, 0, n_inputs * sizeof(C.reps_used[0]));
 	C.intr = -1;
 	C.paging_mismatch = false;
 	C.scratch_overflow = false;
@@ -1101,8 +1130,13 @@ static void step_once(void)
 	size_t n = 0;
 	uint64_t pa = la;
 	for (n = 0; n < sizeof(bytes); n++) {
-		if (walk(la + n, &pa) != 0)
-			break;
+		/* One walk per page: the bytes after it are at the same offsets. */
+		if (n == 0 || ((la + n) & PAGE_MASK_4K) == 0) {
+			if (walk(la + n, &pa) != 0)
+				break;
+		} else {
+			pa++;
+		}
 		if (C.paging && pa != la + n) {
 			unsupported(
 			    res,
@@ -1188,7 +1222,7 @@ static void step_once(void)
 			add_write(C.watch[i].gpa, C.watch[i].len, now);
 	}
 
-	read_state(&pre, &res->post);
+	read_state(&pre, &res->post, insn.fpu, insn.msr, insn.dr);
 	struct x86_state *post = &res->post;
 	if (cls != INSN_POPF && cls != INSN_IRET)
 		post->rflags = (post->rflags & ~X86_RFLAGS_TF) | (pre.rflags & X86_RFLAGS_TF);

@@ -209,6 +209,27 @@ static void pre_rdmsr(struct backend *b, struct x86_state *st)
 	st->msr[X86_MSR_STAR] = 0x0023001000000000ull;
 }
 
+static void pre_wrmsr(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->gpr[X86_RCX] = 0xc0000081;
+	st->gpr[X86_RDX] = 0x00230010;
+	st->gpr[X86_RAX] = 0x12345678;
+}
+
+static void pre_mov_dr(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->gpr[X86_RAX] = 0x4321;
+}
+
+static void pre_swapgs(struct backend *b, struct x86_state *st)
+{
+	pre_long(b, st);
+	st->seg[X86_GS].base = 0x7000;
+	st->msr[X86_MSR_KERNEL_GS_BASE] = 0x5000;
+}
+
 /* Long mode, EFER.NXE, 4 KiB pages; the data page 0x3000 is no-execute. */
 static void pre_long_nx(struct backend *b, struct x86_state *st)
 {
@@ -400,6 +421,25 @@ static void post_rdmsr(struct x86_state *st)
 	st->rip += 2;
 }
 
+static void post_wrmsr(struct x86_state *st)
+{
+	st->msr[X86_MSR_STAR] = 0x0023001012345678ull;
+	st->rip += 2;
+}
+
+static void post_mov_dr(struct x86_state *st)
+{
+	st->dr[0] = 0x4321;
+	st->rip += 3;
+}
+
+static void post_swapgs(struct x86_state *st)
+{
+	st->seg[X86_GS].base = 0x5000;
+	st->msr[X86_MSR_KERNEL_GS_BASE] = 0x7000;
+	st->rip += 3;
+}
+
 static void post_same(struct x86_state *st)
 {
 	(void)st;
@@ -485,6 +525,14 @@ static const struct row rows[] = {
                     .data = {0xd, 0, 0, 0, 'G', 'e', 'n', 'u', 'n', 't', 'e', 'l', 'i', 'n', 'e', 'I'}}},
         .n_inputs = 1, .post = post_cpuid),
     ROW(.name = "rdmsr star", .pre = pre_rdmsr, .code = {0x0f, 0x32}, .code_len = 2, .post = post_rdmsr),
+    ROW(.name = "wrmsr star", .pre = pre_wrmsr, .code = {0x0f, 0x30}, .code_len = 2, .post = post_wrmsr),
+    ROW(.name = "mov dr0,eax", .pre = pre_mov_dr, .code = {0x0f, 0x23, 0xc0}, .code_len = 3,
+        .post = post_mov_dr),
+    ROW(.name = "swapgs", .pre = pre_swapgs, .code = {0x0f, 0x01, 0xf8}, .code_len = 3, .post = post_swapgs,
+        .writes = {{.gpa = 0x70000, .len = 8, .data = {0x23, 0x10, 0x07}},
+                   {.gpa = 0x71000, .len = 8, .data = {0x23, 0x20, 0x07}},
+                   {.gpa = 0x72000, .len = 8, .data = {0xa3}}},
+        .n_writes = 3),
     ROW(.name = "halted state", .pre = pre_halted, .code = {0x90}, .code_len = 1,
         .outcome = BACKEND_UNSUPPORTED, .post = post_same, .reason = "halted"),
     ROW(.name = "int3", .pre = pre_real, .code = {0xcc}, .code_len = 1, .outcome = BACKEND_UNSUPPORTED,
