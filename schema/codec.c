@@ -117,6 +117,17 @@ void u64map_free(struct u64map *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* Forgets the chunk's steps but keeps its buffers for the next load. */
+static void chunk_reset(struct chunk *c)
+{
+	free(c->inputs);
+	free(c->input_idx);
+	c->inputs = NULL;
+	c->input_idx = NULL;
+	c->valid = false;
+	c->raw_len = 0;
+}
+
 void chunk_free(struct chunk *c)
 {
 	free(c->raw);
@@ -245,11 +256,19 @@ static int chunk_parse(struct trace *t, struct chunk *c)
 	struct rd wm = {st.end, st.end + lm};
 	const uint8_t *wd = wm.end;
 
-	c->state_off = malloc(c->n_states * sizeof(uint32_t));
-	c->wmeta_off = malloc((n + 1) * sizeof(uint32_t));
-	c->wdata_off = malloc((n + 1) * sizeof(uint32_t));
-	if (!c->state_off || !c->wmeta_off || !c->wdata_off)
-		return -ENOMEM;
+	if (n + 1 > c->off_cap) {
+		free(c->state_off);
+		free(c->wmeta_off);
+		free(c->wdata_off);
+		c->state_off = malloc((n + 1) * sizeof(uint32_t));
+		c->wmeta_off = malloc((n + 1) * sizeof(uint32_t));
+		c->wdata_off = malloc((n + 1) * sizeof(uint32_t));
+		c->off_cap = n + 1;
+		if (!c->state_off || !c->wmeta_off || !c->wdata_off) {
+			c->off_cap = 0;
+			return -ENOMEM;
+		}
+	}
 	if ((uint64_t)(st.end - st.p) < nwords * 8)
 		return chunk_bad(t, c, c->first, "first state cut short");
 	c->state0 = st.p;
@@ -303,7 +322,7 @@ int chunk_load(struct trace *t, struct chunk *c, uint64_t step)
 		                     (unsigned long long)step, (unsigned long long)t->count);
 	if (c->valid && c->first == ref->first)
 		return 0;
-	chunk_free(c);
+	chunk_reset(c);
 	c->first = ref->first;
 	c->n = ref->n;
 	c->has_end = ref->has_end;
@@ -328,10 +347,15 @@ int chunk_load(struct trace *t, struct chunk *c, uint64_t step)
 		rc = chunk_bad(t, c, ref->first, "compressed size header mismatch");
 		goto out;
 	}
-	c->raw = malloc((size_t)raw_bytes);
-	if (!c->raw) {
-		rc = -ENOMEM;
-		goto out;
+	if ((size_t)raw_bytes > c->raw_cap) {
+		free(c->raw);
+		c->raw_cap = 0;
+		c->raw = malloc((size_t)raw_bytes);
+		if (!c->raw) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		c->raw_cap = (size_t)raw_bytes;
 	}
 	size_t got = ZSTD_decompressDCtx(t->dctx, c->raw, (size_t)raw_bytes, z, zlen);
 	if (ZSTD_isError(got) || got != (size_t)raw_bytes) {

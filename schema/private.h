@@ -89,8 +89,10 @@ struct chunk {
 	uint64_t first, n;
 	bool has_end;
 	uint64_t n_states; /* n + 1 with an end state, else n */
+	/* raw and the offset arrays are kept across loads: fresh buffers this size fault in every time */
 	uint8_t *raw;
-	size_t raw_len;
+	size_t raw_len, raw_cap;
+	uint64_t off_cap; /* entries allocated in each of the offset arrays */
 	uint32_t nwords;
 	const uint8_t *kinds;
 	const uint8_t *state0; /* nwords little-endian words */
