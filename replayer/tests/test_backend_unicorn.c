@@ -392,6 +392,21 @@ static void post_sti(struct x86_state *st)
 	st->rip += 1;
 }
 
+static void pre_in_mov_ss_shadow(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->events.shadow = X86_SHADOW_MOV_SS;
+}
+
+/* QEMU lets only the first of back-to-back shadowing instructions inhibit: STI in a MOV SS shadow sets
+ * none (KVM's emulator sets the STI shadow). */
+static void post_sti_in_shadow(struct x86_state *st)
+{
+	st->rflags |= X86_RFLAGS_IF;
+	st->events.shadow = 0;
+	st->rip += 1;
+}
+
 static void post_hlt(struct x86_state *st)
 {
 	st->events.halted = 1;
@@ -515,6 +530,8 @@ static const struct row rows[] = {
                    {.gpa = 0x7100c, .len = 4, .data = {0x23, 0x30, 0x00, 0x00}}},
         .n_writes = 3),
     ROW(.name = "sti shadow", .pre = pre_real, .code = {0xfb}, .code_len = 1, .post = post_sti),
+    ROW(.name = "sti in a mov ss shadow", .pre = pre_in_mov_ss_shadow, .code = {0xfb}, .code_len = 1,
+        .post = post_sti_in_shadow),
     ROW(.name = "hlt", .pre = pre_real, .code = {0xf4}, .code_len = 1, .post = post_hlt),
     ROW(.name = "popf loads TF", .pre = pre_popf, .code = {0x9d}, .code_len = 1, .post = post_popf),
     ROW(.name = "cpuid from the recording", .pre = pre_cpuid, .code = {0x0f, 0xa2}, .code_len = 2,
