@@ -4,7 +4,8 @@
  * notes/unicorn-2.0.1.md), single-steps with EFLAGS.TF and feeds the recorded
  * inputs from hooks. When unicorn aborts the child (tcg fatal error on some
  * invalid encodings) the step becomes backend.crash, the bytes it wrote are put
- * back and a new child takes over with the last good state. */
+ * back and a new child takes over with the last good state. A state crosses
+ * between the processes as the words that differ from one both already hold. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
