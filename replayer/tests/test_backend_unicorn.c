@@ -556,6 +556,8 @@ static const struct row rows[] = {
         .post = post_same, .reason = "vector 3"),
     ROW(.name = "rdtsc", .pre = pre_real, .code = {0x0f, 0x31}, .code_len = 2, .outcome = BACKEND_UNSUPPORTED,
         .post = post_same, .reason = "RDTSC"),
+    ROW(.name = "pause loses the single-step trap", .pre = pre_real, .code = {0xf3, 0x90, 0x40},
+        .code_len = 3, .outcome = BACKEND_UNSUPPORTED, .post = post_same, .reason = "PAUSE"),
     ROW(.name = "#DE", .pre = pre_real, .code = {0xf6, 0xf3}, .code_len = 2, .outcome = BACKEND_UNSUPPORTED,
         .post = post_same, .reason = "vector 0"),
     ROW(.name = "call far through a register aborts unicorn", .pre = pre_real, .code = {0xff, 0xd8},
