@@ -1043,6 +1043,21 @@ static void undo_rom_writes(void)
 	}
 }
 
+/* Clears TF (bit 0 of a flags image's second byte, at gpa) in the step's writes and in guest memory. */
+static void hide_stepping_tf(uint64_t gpa)
+{
+	struct backend_result *res = C.res;
+	for (uint32_t i = 0; i < res->n_writes; i++) {
+		struct backend_write *w = &res->writes[i];
+		if (gpa < w->gpa || gpa - w->gpa >= w->len)
+			continue;
+		w->data[gpa - w->gpa] &= (uint8_t) ~(X86_RFLAGS_TF >> 8);
+		uint8_t *p = ram(gpa, 1, NULL);
+		if (p)
+			*p &= (uint8_t) ~(X86_RFLAGS_TF >> 8);
+	}
+}
+
 /* With memory hooks, unicorn 2.0.1 stores the instruction's own address into EIP before each
  * memory access; a real-mode RETF pops the selector after setting EIP, so EIP ends up back at the
  * RETF. Put the popped offset where it belongs. */
@@ -1251,16 +1266,15 @@ static void step_once(void)
 	if (post->events.shadow)
 		post->events.shadow = cls == INSN_STI ? X86_SHADOW_STI : X86_SHADOW_MOV_SS;
 	post->events.halted = halted;
-	if (cls == INSN_PUSHF) {
-		/* The stepping TF must not show in the pushed image. */
-		if (res->n_writes && !(pre.rflags & X86_RFLAGS_TF)) {
-			struct backend_write *w = &res->writes[0];
-			if (w->len >= 2) {
-				w->data[1] &= (uint8_t) ~(X86_RFLAGS_TF >> 8);
-				uint8_t *p = ram(w->gpa + 1, 1, NULL);
-				if (p)
-					*p &= (uint8_t) ~(X86_RFLAGS_TF >> 8);
-			}
+	/* The stepping TF must not show in a flags image the step stored: the pushed one, or the one a task
+	 * switch saves in the outgoing TSS. */
+	if (!(pre.rflags & X86_RFLAGS_TF)) {
+		if (cls == INSN_PUSHF && res->n_writes && res->writes[0].len >= 2)
+			hide_stepping_tf(res->writes[0].gpa + 1);
+		if (post->seg[X86_TR].selector != pre.seg[X86_TR].selector ||
+		    post->seg[X86_TR].base != pre.seg[X86_TR].base) {
+			bool tss32 = pre.seg[X86_TR].attr & 0x8; /* type 9/B; 1/3 is a 16-bit TSS */
+			hide_stepping_tf(pre.seg[X86_TR].base + (tss32 ? 0x24 : 0x10) + 1);
 		}
 	}
 	if (post->cr2 != pre.cr2 && !(cls == INSN_MOV_TO_CR && insn.cr == 2)) {

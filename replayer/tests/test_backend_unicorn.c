@@ -885,6 +885,46 @@ static void test_state_patches(void **state)
 	assert_int_equal(res.post.fpu.ftw, 0xff);
 }
 
+/* A task switch saves EFLAGS in the outgoing TSS: the TF the backend steps with must not be in it. */
+static void test_task_switch_hides_stepping_tf(void **state)
+{
+	struct ctx *c = *state;
+	static struct backend_result res;
+	struct x86_state pre;
+	struct backend_step_input in = {.step = 0};
+	uint8_t tss[0x68] = {0};
+	pre_pm32(c->b, &pre);
+	put_desc(c->b, GDT, 0x28, 0x3000, 0x67, 0x8b, 0x0); /* the current TSS, busy */
+	put_desc(c->b, GDT, 0x30, 0x3100, 0x67, 0x89, 0x0); /* the next one, available */
+	pre.gdtr.limit = 0x37;
+	seg(&pre, X86_TR, 0x28, 0x3000, 0x67, 0xb | X86_SEG_P);
+	wmem(c->b, 0x3000, tss, sizeof(tss));
+	tss[0x20] = 0x40;                   /* EIP */
+	tss[0x24] = 0x02;                   /* EFLAGS */
+	tss[0x38] = 0x00, tss[0x39] = 0x80; /* ESP */
+	tss[0x4c] = 0x08;                   /* CS */
+	tss[0x48] = tss[0x50] = tss[0x54] = tss[0x58] = tss[0x5c] = 0x10;
+	wmem(c->b, 0x3100, tss, sizeof(tss));
+	wmem(c->b, 0x10100, "\xea\x00\x00\x00\x00\x30\x00", 7); /* ljmp 0x30:0 */
+	assert_int_equal(backend_unicorn_ops.set_state(c->b, &pre), 0);
+	assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+	assert_int_equal(res.outcome, BACKEND_STEPPED);
+	assert_int_equal(res.post.seg[X86_TR].selector, 0x30);
+	assert_int_equal(res.post.rip, 0x40);
+	uint8_t saved[4];
+	assert_int_equal(backend_unicorn_ops.read_mem(c->b, 0x3024, saved, 4), 0);
+	assert_memory_equal(saved, "\x02\x00\x00\x00", 4);
+	bool seen = false;
+	for (uint32_t i = 0; i < res.n_writes; i++) {
+		const struct backend_write *w = &res.writes[i];
+		if (w->gpa <= 0x3025 && 0x3025 - w->gpa < w->len) {
+			assert_int_equal(w->data[0x3025 - w->gpa], 0);
+			seen = true;
+		}
+	}
+	assert_true(seen);
+}
+
 static void test_event_unsupported(void **state)
 {
 	struct ctx *c = *state;
@@ -924,6 +964,7 @@ int main(void)
 	    cmocka_unit_test(test_many_dirty_ranges),
 	    cmocka_unit_test(test_event_unsupported),
 	    cmocka_unit_test(test_state_patches),
+	    cmocka_unit_test(test_task_switch_hides_stepping_tf),
 	    cmocka_unit_test(test_mem_bounds),
 	    cmocka_unit_test(test_rom_unchanged),
 	    cmocka_unit_test(test_unsupported_undoes),
