@@ -50,6 +50,8 @@ static const struct {
     {"fault_exp", COND_FAULT_EXP},
     {"fault_act", COND_FAULT_ACT},
     {"fault_both", COND_FAULT_BOTH},
+    {"handler_exp", COND_HANDLER_EXP},
+    {"handler_act", COND_HANDLER_ACT},
     {"accessed", COND_ACCESSED},
     {"exp_stayed", COND_EXP_STAYED},
     {"exit", COND_EXIT},
@@ -711,6 +713,48 @@ static bool ran_on(const struct differ_class_ctx *c, const struct x86_state *at,
 	return dec.size && further->rip == at->rip + dec.size;
 }
 
+/* The side's CS:RIP is the entry of an exception handler (vectors 0-31) in the interrupt table of the
+ * state before the step, and its stack went down: it delivered an exception there. Needs read_pre_mem. */
+static bool at_exception_handler(const struct differ_class_ctx *c, const struct x86_state *post)
+{
+	const struct x86_state *pre = &c->d->pre;
+	enum x86_mode mode = c->d->mode;
+	bool real = mode == X86_MODE_REAL;
+	bool long_mode = mode == X86_MODE_LONG64 || mode == X86_MODE_COMPAT;
+	unsigned size = real ? 4 : long_mode ? 16 : 8;
+	uint64_t sp_mask = (pre->seg[X86_SS].attr & X86_SEG_DB) || long_mode ? ~0ull : 0xffffull;
+
+	if (!c->in->read_pre_mem || ((post->gpr[X86_RSP] & sp_mask) >= (pre->gpr[X86_RSP] & sp_mask) &&
+	                             post->seg[X86_SS].selector == pre->seg[X86_SS].selector))
+		return false;
+	for (unsigned v = 0; v < 32 && (v + 1) * size - 1 <= pre->idtr.limit; v++) {
+		uint8_t g[16];
+		uint64_t gpa, lin = pre->idtr.base + (uint64_t)v * size;
+		if (!(real ? (gpa = lin, true) : walk(c->in, pre, lin, &gpa)) ||
+		    c->in->read_pre_mem(c->in->mem_arg, gpa, g, size) < 0)
+			return false;
+		uint16_t sel = (uint16_t)(g[2] | g[3] << 8);
+		uint64_t off = (uint64_t)(g[0] | g[1] << 8);
+		if (real) {
+			if (post->seg[X86_CS].selector == sel && post->rip == off)
+				return true;
+			continue;
+		}
+		unsigned type = g[5] & 0x1f;
+		if (type != 0x0e && type != 0x0f && type != 0x06 && type != 0x07)
+			continue; /* not present, a task gate, or no gate */
+		if (!(g[5] & 0x80))
+			continue;
+		if (type & 0x08)
+			off |= (uint64_t)(g[6] | g[7] << 8) << 16;
+		if (long_mode)
+			off |= (uint64_t)(g[8] | g[9] << 8 | g[10] << 16 | (uint32_t)g[11] << 24) << 32;
+		if ((post->seg[X86_CS].selector & ~3u) == (sel & ~3u) && post->rip == off)
+			return true;
+	}
+	return false;
+}
+
 static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx *c,
                        const struct differ_field_diff *matched)
 {
@@ -784,6 +828,12 @@ static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx 
 	case COND_FAULT_BOTH:
 		v = !c->branch && !sequential(c, &d->expected) && !sequential(c, &d->actual) &&
 		    d->expected.rip != d->actual.rip;
+		break;
+	case COND_HANDLER_EXP:
+		v = at_exception_handler(c, &d->expected) && !at_exception_handler(c, &d->actual);
+		break;
+	case COND_HANDLER_ACT:
+		v = at_exception_handler(c, &d->actual) && !at_exception_handler(c, &d->expected);
 		break;
 	case COND_ACCESSED:
 		v = only_accessed_bits(c->diffs);

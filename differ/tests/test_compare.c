@@ -343,6 +343,77 @@ static void s_handler_step_paged(struct fx *fx)
 	fx->res.post.rip = 0x8120;
 	fx->res.post.gpr[X86_RSP] = 0x7bd0;
 }
+/* Real mode: the IVT in pmem sends #GP (vector 13) to 0000:0600; the stack starts at 0x7bf4. */
+static void ivt_gp(struct fx *fx)
+{
+	memset(pmem, 0, sizeof(pmem));
+	memcpy(pmem + 13 * 4, "\x00\x06\x00\x00", 4);
+	fx->in.read_pre_mem = read_pmem;
+	fx->pre.gpr[X86_RSP] = fx->exp.gpr[X86_RSP] = fx->res.post.gpr[X86_RSP] = 0x7bf4;
+}
+static void took_gp(struct x86_state *st)
+{
+	st->seg[X86_CS].selector = 0;
+	st->seg[X86_CS].base = 0;
+	st->rip = 0x600;
+	st->gpr[X86_RSP] = 0x7bee;
+}
+static void returned(struct x86_state *st, uint64_t rip)
+{
+	st->seg[X86_CS].selector = 0;
+	st->seg[X86_CS].base = 0;
+	st->rip = rip;
+	st->gpr[X86_RSP] = 0x7c00;
+}
+static void s_iret_fault_exp(struct fx *fx)
+{
+	ivt_gp(fx);
+	took_gp(&fx->exp);
+	returned(&fx->res.post, 0x12345);
+}
+static void s_iret_fault_act(struct fx *fx)
+{
+	ivt_gp(fx);
+	returned(&fx->exp, 0x7e00);
+	took_gp(&fx->res.post);
+}
+static void s_iret_to_handler_entry(struct fx *fx)
+{
+	/* Both returned (the stack went up), the recording to an address that is also the #GP handler's. */
+	ivt_gp(fx);
+	returned(&fx->exp, 0x600);
+	returned(&fx->res.post, 0x604);
+}
+/* Protected or long mode: the IDT at linear 0x800 sends #GP to 0x08:handler through an interrupt gate. */
+static void idt_gp(struct fx *fx, bool long_mode, uint64_t handler)
+{
+	uint8_t g[16] = {(uint8_t)handler,         (uint8_t)(handler >> 8), 0x08, 0, 0, 0x8e,
+	                 (uint8_t)(handler >> 16), (uint8_t)(handler >> 24)};
+	for (int i = 0; i < 4; i++)
+		g[8 + i] = (uint8_t)(handler >> (32 + 8 * i));
+	memset(pmem, 0, sizeof(pmem));
+	put64(0x1000, 0x2003), put64(0x2000, 0x3003), put64(0x3000, 0x4003), put64(0x4000, 0x0003);
+	memcpy(pmem + 0x800 + 13 * (long_mode ? 16 : 8), g, long_mode ? 16 : 8);
+	fx->in.read_pre_mem = read_pmem;
+	for (struct x86_state *st = &fx->pre; st; st = st == &fx->pre   ? &fx->exp
+	                                               : st == &fx->exp ? &fx->res.post
+	                                                                : NULL) {
+		st->idtr.base = 0x800;
+		st->idtr.limit = long_mode ? 0xfff : 0x7ff;
+		st->cr3 = 0x1000;
+	}
+	fx->exp.rip = handler;
+	fx->exp.gpr[X86_RSP] -= long_mode ? 48 : 12;
+	fx->res.post.rip = 0x5000; /* the far jump's target */
+}
+static void s_ljmp_fault_exp(struct fx *fx)
+{
+	idt_gp(fx, false, 0x402000);
+}
+static void s_ljmp_fault_exp_long(struct fx *fx)
+{
+	idt_gp(fx, true, 0x100402000ull);
+}
 static void s_cr2(struct fx *fx)
 {
 	fx->exp.cr2 = 0x400000;
@@ -566,6 +637,17 @@ static const struct tcase cases[] = {
       "events.exc_error_code"),
     /* iret */
     R("iret real", {0xcf}, 1, RM, s_rip_off, 1, "iret.real", "real-mode iret", "rip"),
+    R("iretd faulted in the recording only", {0x66, 0xcf}, 2, RM, s_iret_fault_exp, 1, "exception.missing",
+      "the recording left iretd for an exception handler at 0x600; the backend went on to 0x12345", "rsp"),
+    R("iretd faulted in the backend only", {0x66, 0xcf}, 2, RM, s_iret_fault_act, 1, "exception.spurious",
+      "the backend left iretd for an exception handler at 0x600; the recording went on to 0x7e00", "rsp"),
+    R("iret returning to a handler's address is no fault", {0xcf}, 1, RM, s_iret_to_handler_entry, 1,
+      "iret.real", "real-mode iret", "rip"),
+    R("ljmp faulted in the recording only (32-bit gate)", {0xea, 0, 0x50, 0, 0, 0x08, 0}, 7, P32,
+      s_ljmp_fault_exp, 1, "exception.missing",
+      "the recording left ljmp 8:0x5000 for an exception handler at 0x402000", "rsp"),
+    R("ljmp faulted in the recording only (64-bit gate)", {0xff, 0x2b}, 2, L64, s_ljmp_fault_exp_long, 1,
+      "exception.missing", "for an exception handler at 0x100402000", "rsp"),
     R("iret v86", {0xcf}, 1, X86_MODE_V86, s_rip_off, 1, "iret.v86", "virtual-8086", "rip"),
     R("iret task", {0xcf}, 1, P32, s_nt, 1, "iret.task", "NT set", "rip"),
     R("iret to v86", {0xcf}, 1, P32, s_to_v86, 1, "iret.v86", "to virtual-8086", "rip"),
