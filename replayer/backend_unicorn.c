@@ -8,6 +8,7 @@
  * between the processes as the words that differ from one both already hold. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdalign.h>
 #include <stdarg.h>
@@ -121,7 +122,9 @@ struct unicorn_setup {
 /* How long each side polls the hand-off counters before sleeping on the socket. */
 #define UNICORN_SPIN_NS 50000
 
-/* Polls until (*v == val) == equal, for at most UNICORN_SPIN_NS; false on giving up. */
+/* Polls until (*v == val) == equal, for at most UNICORN_SPIN_NS; false on giving up. After the first
+ * polls it yields the CPU between polls: with more busy processes than cores (parallel replays) the
+ * other side may be waiting for this very CPU. */
 static bool spin_wait(_Atomic uint32_t *v, uint32_t val, bool equal)
 {
 	struct timespec t0, t;
@@ -129,12 +132,14 @@ static bool spin_wait(_Atomic uint32_t *v, uint32_t val, bool equal)
 	for (unsigned i = 1;; i++) {
 		if ((atomic_load(v) == val) == equal)
 			return true;
-		__builtin_ia32_pause();
-		if (i % 64 == 0) {
-			clock_gettime(CLOCK_MONOTONIC, &t);
-			if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > UNICORN_SPIN_NS)
-				return false;
+		if (i < 128) {
+			__builtin_ia32_pause();
+			continue;
 		}
+		sched_yield();
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > UNICORN_SPIN_NS)
+			return false;
 	}
 }
 
