@@ -86,6 +86,7 @@ struct backend_ops {
 	 * changes. */
 	int (*write_mem)(struct backend *b, uint64_t gpa, const void *data, size_t len);
 	int (*read_mem)(struct backend *b, uint64_t gpa, void *data, size_t len);
+	/* st stays valid until the next step on this backend returns (a backend may read it only there). */
 	int (*set_state)(struct backend *b, const struct x86_state *st);
 	/* Runs one step from the current state; fills out completely. */
 	int (*step)(struct backend *b, const struct backend_step_input *in, struct backend_result *out);

@@ -21,7 +21,9 @@ struct backend {
 	size_t n_regions;
 	uint32_t (*cpuid)[6];
 	size_t n_cpuid;
-	struct x86_state st; /* the state before the next step, unless post_current */
+	struct x86_state st; /* the state before the next step, unless loaded or post_current */
+	/* set_state's state, still valid at the next step (backend.h): copied once, into the result. */
+	const struct x86_state *loaded;
 	/* last_out->post is the current state (the step ran and no state was loaded since): st is refreshed
 	 * from it rather than copied back after every step. */
 	bool post_current;
@@ -317,7 +319,7 @@ static int emu_read_mem(struct backend *b, uint64_t gpa, void *data, size_t len)
 
 static int emu_set_state(struct backend *b, const struct x86_state *st)
 {
-	b->st = *st;
+	b->loaded = st;
 	b->post_current = false;
 	return 0;
 }
@@ -333,6 +335,17 @@ static void inject(struct x86_state *st, const struct trace_event *ev)
 	st->events.exc_vector = ev->vector;
 	st->events.exc_has_error = ev->has_error ? 1 : 0;
 	st->events.exc_error_code = ev->error_code;
+}
+
+/* A step that did not run leaves the state it started from (with its injected event), also for a next step
+ * without set_state. */
+static void not_run(struct backend *b, const struct x86_state *pre, const struct trace_event *ev,
+                    struct backend_result *out)
+{
+	out->post = *pre;
+	if (ev)
+		inject(&out->post, ev);
+	b->st = out->post;
 }
 
 static int emu_backend_step(struct backend *b, const struct backend_step_input *in,
@@ -361,19 +374,21 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 	b->in = in;
 	b->out = out;
 	b->missing = false;
-	/* emu runs on the result's copy; st keeps the state before it for a step that does not run. */
-	if (b->post_current && out == b->last_out)
+	/* emu runs on the result's copy; pre is the state before it, for a step that does not run. */
+	const struct x86_state *pre = &b->st;
+	if (b->loaded)
+		pre = b->loaded, out->post = *pre;
+	else if (b->post_current && out == b->last_out)
 		b->st = out->post;
 	else if (b->post_current)
 		b->st = b->last_out->post, out->post = b->st;
 	else
 		out->post = b->st;
+	b->loaded = NULL;
 	b->post_current = false;
 	b->last_out = out;
-	if (in->event) {
-		inject(&b->st, in->event);
+	if (in->event)
 		inject(&out->post, in->event);
-	}
 	struct emu_ctxt *ctxt = &b->ctxt;
 	ctxt->st = &out->post;
 	ctxt->ops = &emu_backend_ops;
@@ -410,14 +425,14 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 		out->outcome = BACKEND_UNSUPPORTED;
 		snprintf(out->reason, sizeof(out->reason), "emu: %s not implemented",
 		         ctxt->info.unimplemented[0] ? ctxt->info.unimplemented : "instruction");
-		out->post = b->st;
+		not_run(b, pre, in->event, out);
 		break;
 	case EMU_IO_ERROR:
 	default:
 		out->outcome = BACKEND_UNSUPPORTED;
 		snprintf(out->reason, sizeof(out->reason), "%s",
 		         b->missing ? b->missing_reason : "emu: a memory or I/O callback failed");
-		out->post = b->st;
+		not_run(b, pre, in->event, out);
 		break;
 	}
 	return 0;

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "../backend.h"
 #include "../replay.h"
 #include "synth.h"
 
@@ -481,6 +482,37 @@ static void test_bad_inputs(void **state)
 	free(path);
 }
 
+/* The emu backend reads set_state's state during the next step only: a step that cannot run (an IN with no
+ * recorded value) leaves that state, and so does the step after it, with no set_state in between. */
+static void test_emu_not_run_keeps_state(void **state)
+{
+	(void)state;
+	static const struct backend_region ram = {.gpa = 0, .len = 0x10000};
+	struct backend_config cfg = {.regions = &ram, .n_regions = 1};
+	struct backend *b;
+	char err[256];
+	static struct backend_result res;
+	struct backend_step_input in = {.step = 0};
+	assert_int_equal(backend_emu_ops.open(&b, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(backend_emu_ops.write_mem(b, 0x7c00, "\xec", 1), 0); /* in al, dx */
+	struct x86_state *pre = malloc(sizeof(*pre)), want;
+	assert_non_null(pre);
+	x86_state_real(pre, 0, 0x7c00, 0x7000);
+	pre->gpr[X86_RAX] = 0x1234;
+	pre->gpr[X86_RDX] = 0x60;
+	want = *pre;
+	assert_int_equal(backend_emu_ops.set_state(b, pre), 0);
+	assert_int_equal(backend_emu_ops.step(b, &in, &res), 0);
+	assert_int_equal(res.outcome, BACKEND_UNSUPPORTED);
+	assert_memory_equal(&res.post, &want, sizeof(want));
+	memset(pre, 0xa5, sizeof(*pre)); /* the caller's copy is gone after the step */
+	free(pre);
+	assert_int_equal(backend_emu_ops.step(b, &in, &res), 0);
+	assert_int_equal(res.outcome, BACKEND_UNSUPPORTED);
+	assert_memory_equal(&res.post, &want, sizeof(want));
+	backend_emu_ops.close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +525,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_shard_table),
 	    cmocka_unit_test(test_replay_twice_is_identical),
 	    cmocka_unit_test(test_missing_input_is_class_io),
+	    cmocka_unit_test(test_emu_not_run_keeps_state),
 	    cmocka_unit_test(test_run_and_fallback_are_not_compared),
 	    cmocka_unit_test(test_cpuid_from_the_recorded_table),
 	    cmocka_unit_test(test_backend_writes_are_restored),
