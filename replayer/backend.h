@@ -29,6 +29,10 @@ struct backend_config {
 	 */
 	const uint32_t (*cpuid)[6];
 	size_t n_cpuid;
+	/* The reference single-steps as silicon does: it holds the trap over the instruction a MOV SS/POP SS
+	 * shadows, so the two are one step (DESIGN.md, reference semantics). Engines that step one
+	 * instruction at a time take the shadowed one too. */
+	bool step_over_mov_ss_shadow;
 };
 
 /* What one step consumes: the recorded inputs, in order, and an event the

@@ -21,6 +21,7 @@ struct backend {
 	size_t n_regions;
 	uint32_t (*cpuid)[6];
 	size_t n_cpuid;
+	bool step_over_mov_ss_shadow; /* backend_config */
 	struct x86_state st; /* the state before the next step, unless loaded or post_current */
 	/* set_state's state, still valid at the next step (backend.h): copied once, into the result. */
 	const struct x86_state *loaded;
@@ -276,6 +277,7 @@ static int emu_open(struct backend **out, const struct backend_config *cfg, char
 		memcpy(b->cpuid, cfg->cpuid, cfg->n_cpuid * sizeof(*b->cpuid));
 		b->n_cpuid = cfg->n_cpuid;
 	}
+	b->step_over_mov_ss_shadow = cfg->step_over_mov_ss_shadow;
 	*out = b;
 	return 0;
 nomem:
@@ -395,6 +397,10 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 	ctxt->opaque = b;
 	ctxt->deliver_exceptions = true;
 	enum emu_status s = emu_step(ctxt);
+	/* MOV SS/POP SS from outside a shadow: silicon's single-step also runs the instruction it shadows. */
+	if (s == EMU_OK && b->step_over_mov_ss_shadow && (out->post.events.shadow & X86_SHADOW_MOV_SS) &&
+	    !(pre->events.shadow & X86_SHADOW_MOV_SS))
+		s = emu_step(ctxt);
 	b->in = NULL;
 	b->out = NULL;
 	switch (s) {

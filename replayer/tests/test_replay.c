@@ -513,6 +513,102 @@ static void test_emu_not_run_keeps_state(void **state)
 	backend_emu_ops.close(b);
 }
 
+/* mov ss, ax; inc bx; nop; nop at 0000:1000 in real mode. */
+static const uint8_t mov_ss_code[] = {0x8e, 0xd0, 0x43, 0x90, 0x90};
+
+static struct backend *emu_with_mov_ss_code(bool step_over)
+{
+	static const struct backend_region ram = {.gpa = 0, .len = 0x10000};
+	struct backend_config cfg = {.regions = &ram, .n_regions = 1, .step_over_mov_ss_shadow = step_over};
+	struct backend *b;
+	char err[256];
+	assert_int_equal(backend_emu_ops.open(&b, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(backend_emu_ops.write_mem(b, 0x1000, mov_ss_code, sizeof(mov_ss_code)), 0);
+	return b;
+}
+
+/* Against a silicon reference the emu backend runs MOV SS and the instruction it shadows as one step. */
+static void test_emu_steps_over_mov_ss_shadow(void **state)
+{
+	(void)state;
+	static struct backend_result res;
+	struct backend_step_input in = {.step = 0};
+	struct x86_state pre;
+	x86_state_real(&pre, 0, 0x1000, 0x8000);
+	for (int step_over = 0; step_over < 2; step_over++) {
+		struct backend *b = emu_with_mov_ss_code(step_over);
+		assert_int_equal(backend_emu_ops.set_state(b, &pre), 0);
+		assert_int_equal(backend_emu_ops.step(b, &in, &res), 0);
+		assert_int_equal(res.outcome, BACKEND_STEPPED);
+		assert_int_equal(res.post.rip, step_over ? 0x1003 : 0x1002);
+		assert_int_equal(res.post.gpr[X86_RBX], step_over ? 1 : 0);
+		assert_int_equal(res.post.events.shadow, step_over ? 0 : X86_SHADOW_MOV_SS);
+		/* The next step goes on from there: one instruction, the shadow already spent. */
+		assert_int_equal(backend_emu_ops.step(b, &in, &res), 0);
+		assert_int_equal(res.post.rip, step_over ? 0x1004 : 0x1003);
+		assert_int_equal(res.post.gpr[X86_RBX], 1);
+		backend_emu_ops.close(b);
+	}
+}
+
+/* A trace recorded as silicon steps (mov ss with inc bx, then nop) replays through emu without a
+ * divergence when its reference says silicon, and diverges as shadow.mov_ss when it says KVM's emulator. */
+static void test_replay_silicon_mov_ss_step(void **state)
+{
+	(void)state;
+	static struct backend_result res;
+	struct backend_step_input in = {.step = 0};
+	struct x86_state s[3];
+	x86_state_real(&s[0], 0, 0x1000, 0x8000);
+	struct backend *b = emu_with_mov_ss_code(true);
+	assert_int_equal(backend_emu_ops.set_state(b, &s[0]), 0);
+	for (int i = 1; i < 3; i++) {
+		assert_int_equal(backend_emu_ops.step(b, &in, &res), 0);
+		s[i] = res.post;
+	}
+	backend_emu_ops.close(b);
+	assert_int_equal(s[1].rip, 0x1003);
+
+	static const char *const refs[] = {"silicon", "kvm-emulator"};
+	for (int k = 0; k < 2; k++) {
+		char *path = synth_tmp(".trace");
+		struct trace *t;
+		uint8_t *ram = calloc(1, SYNTH_RAM);
+		assert_non_null(ram);
+		memcpy(ram + 0x1000, mov_ss_code, sizeof(mov_ss_code));
+		assert_int_equal(trace_create(&t, path, true), 0);
+		assert_int_equal(trace_meta_set(t, "ram_bytes", "65536"), 0);
+		assert_int_equal(trace_meta_set(t, "reference", refs[k]), 0);
+		assert_int_equal(trace_put_memory(t, 0, ram, SYNTH_RAM), 0);
+		for (unsigned i = 0; i < 2; i++) {
+			struct trace_step st = {.index = i, .kind = TRACE_STEP_INSN, .pre = s[i]};
+			assert_int_equal(trace_append_step(t, &st), 0);
+		}
+		assert_int_equal(trace_finish(t, &s[2], "synthetic"), 0);
+		trace_close(t);
+		free(ram);
+
+		const char *names[] = {"emu"};
+		struct replay_options opt = {.trace_path = path,
+		                             .backends = names,
+		                             .n_backends = 1,
+		                             .to = UINT64_MAX,
+		                             .command_line = "test"};
+		struct replay_summary sum;
+		char err[512];
+		assert_int_equal(replay_run(&opt, &sum, err, sizeof(err)), 0);
+		assert_int_equal(sum.insn_steps, 2);
+		if (k == 0) {
+			assert_int_equal(sum.divergences, 0);
+		} else {
+			assert_int_equal(sum.divergences, 1);
+			assert_string_equal(sum.first_divergence.cls, "shadow.mov_ss");
+		}
+		unlink(path);
+		free(path);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -526,6 +622,8 @@ int main(void)
 	    cmocka_unit_test(test_replay_twice_is_identical),
 	    cmocka_unit_test(test_missing_input_is_class_io),
 	    cmocka_unit_test(test_emu_not_run_keeps_state),
+	    cmocka_unit_test(test_emu_steps_over_mov_ss_shadow),
+	    cmocka_unit_test(test_replay_silicon_mov_ss_step),
 	    cmocka_unit_test(test_run_and_fallback_are_not_compared),
 	    cmocka_unit_test(test_cpuid_from_the_recorded_table),
 	    cmocka_unit_test(test_backend_writes_are_restored),
