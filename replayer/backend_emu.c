@@ -22,7 +22,7 @@ struct backend {
 	uint32_t (*cpuid)[6];
 	size_t n_cpuid;
 	bool step_over_mov_ss_shadow; /* backend_config */
-	struct x86_state st; /* the state before the next step, unless loaded or post_current */
+	struct x86_state st;          /* the state before the next step, unless loaded or post_current */
 	/* set_state's state, still valid at the next step (backend.h): copied once, into the result. */
 	const struct x86_state *loaded;
 	/* last_out->post is the current state (the step ran and no state was loaded since): st is refreshed
