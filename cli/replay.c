@@ -272,12 +272,20 @@ static void progress_bar(void *arg, uint64_t done, uint64_t total)
 	if (!p->shown && elapsed(&p->start) < 2.0)
 		return;
 	int pct = total ? (int)(done * 100 / total) : 100;
-	int bar = pct * 40 / 100;
+	int bar = pct * 20 / 100;
 	if (p->shown && pct == p->last_pct)
 		return;
 	p->last_pct = pct;
-	fprintf(stderr, "\r[%.*s%*s] %3d%% %" PRIu64 "/%" PRIu64 " steps", bar,
-	        "########################################", 40 - bar, "", pct, done, total);
+	double t = elapsed(&p->start), rate = t > 0 ? (double)done / t : 0;
+	unsigned left = rate > 0 ? (unsigned)((double)(total - done) / rate + 0.5) : 0;
+	char eta[32];
+	if (left < 120)
+		snprintf(eta, sizeof(eta), "%u s", left);
+	else
+		snprintf(eta, sizeof(eta), "%u min", (left + 30) / 60);
+	/* Short enough for an 80-column terminal: \r must not wrap. */
+	fprintf(stderr, "\r[%.*s%*s] %3d%% %" PRIu64 "/%" PRIu64 " steps, %.0fk/s, %s left ", bar,
+	        "####################", 20 - bar, "", pct, done, total, rate / 1000, eta);
 	p->shown = true;
 }
 
@@ -396,7 +404,7 @@ int cli_replay(int argc, char **argv)
 	}
 	ret = replay_run(&ro, &sum, err, sizeof(err));
 	if (prog.shown)
-		fprintf(stderr, "\r%*s\r", 70, "");
+		fprintf(stderr, "\r%*s\r", 79, "");
 	if (ret < 0) {
 		status = replay_error(o.cmd, ret, err);
 		goto out;
@@ -904,7 +912,7 @@ int cli_bisect(int argc, char **argv)
 	}
 	ret = replay_run(&ro, &sum, err, sizeof(err));
 	if (prog.shown)
-		fprintf(stderr, "\r%*s\r", 70, "");
+		fprintf(stderr, "\r%*s\r", 79, "");
 	if (ret < 0)
 		return replay_error(o.cmd, ret, err);
 	printf("reference: %s\n", rep_reference_text(sum.reference));
