@@ -354,7 +354,8 @@ static void test_bad_input(void **state)
 	char guest[512];
 	corpus_path("realloop", guest, sizeof(guest));
 
-	char a[10][1200];
+	char a[11][1200], kernel[512];
+	corpus_path("stihlt", kernel, sizeof(kernel)); /* a multiboot kernel */
 	const char *record = engine_emu ? "record --engine emu" : "record";
 	snprintf(a[0], sizeof(a[0]), "%s -o %s/x.db %s/missing.bin", record, tmpdir, tmpdir);
 	snprintf(a[1], sizeof(a[1]), "%s -o %s/x.db %s", record, tmpdir, big);
@@ -366,12 +367,14 @@ static void test_bad_input(void **state)
 	snprintf(a[7], sizeof(a[7]), "%s --max-steps -5 %s", record, guest);
 	snprintf(a[8], sizeof(a[8]), "record --engine sideways %s", guest);
 	snprintf(a[9], sizeof(a[9]), "record --engine emu --fallback emu %s", guest);
+	snprintf(a[10], sizeof(a[10]), "%s -o %s/x.db %s", record, tmpdir, kernel);
 	const struct bad_input cases[] = {
-	    {a[0], 2, "missing.bin", __FILE__, __LINE__}, {a[1], 2, "big.bin", __FILE__, __LINE__},
-	    {a[2], 2, "exists.db", __FILE__, __LINE__},   {a[3], 2, "junk.db", __FILE__, __LINE__},
-	    {a[4], 2, "trunc.db", __FILE__, __LINE__},    {a[5], 2, "nothing.db", __FILE__, __LINE__},
-	    {a[6], 2, "--mode", __FILE__, __LINE__},      {a[7], 2, "--max-steps", __FILE__, __LINE__},
-	    {a[8], 2, "--engine", __FILE__, __LINE__},    {a[9], 2, "--fallback", __FILE__, __LINE__},
+	    {a[0], 2, "missing.bin", __FILE__, __LINE__},  {a[1], 2, "big.bin", __FILE__, __LINE__},
+	    {a[2], 2, "exists.db", __FILE__, __LINE__},    {a[3], 2, "junk.db", __FILE__, __LINE__},
+	    {a[4], 2, "trunc.db", __FILE__, __LINE__},     {a[5], 2, "nothing.db", __FILE__, __LINE__},
+	    {a[6], 2, "--mode", __FILE__, __LINE__},       {a[7], 2, "--max-steps", __FILE__, __LINE__},
+	    {a[8], 2, "--engine", __FILE__, __LINE__},     {a[9], 2, "--fallback", __FILE__, __LINE__},
+	    {a[10], 2, "--multiboot", __FILE__, __LINE__},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = run_cli("%s", cases[i].args);
