@@ -75,7 +75,7 @@ struct unicorn_reply {
 	struct x86_state post_full; /* when post.n is PATCH_FULL */
 };
 
-/* Each side writes its own cache lines only, so a hand-off moves as few lines as it can. */
+/* Each side writes its own cache lines (the child only empties the dirty list), so a hand-off moves few. */
 struct unicorn_shm {
 	/* parent -> child */
 	alignas(64) _Atomic uint32_t req; /* counts requests */
