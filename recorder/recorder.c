@@ -769,20 +769,11 @@ static int rec_run_to_exit(struct rec *r)
 	return 0;
 }
 
-/* An ELF file, or an image with a multiboot header (magic, flags and checksum summing to 0, 32-bit aligned in
- * the first 8 KiB): run as a flat binary it would execute its headers. */
+/* An ELF file or a multiboot kernel: run as a flat binary it would execute its headers. */
 static bool is_kernel_image(const uint8_t *image, size_t len)
 {
 	static const uint8_t elf_magic[4] = {0x7f, 'E', 'L', 'F'};
-	if (len >= 4 && !memcmp(image, elf_magic, 4))
-		return true;
-	for (size_t off = 0; off + 12 <= len && off < 8192; off += 4) {
-		uint32_t h[3];
-		memcpy(h, image + off, sizeof(h));
-		if (h[0] == 0x1badb002u && (uint32_t)(h[0] + h[1] + h[2]) == 0)
-			return true;
-	}
-	return false;
+	return (len >= 4 && !memcmp(image, elf_magic, 4)) || boot_multiboot_header(image, len) != SIZE_MAX;
 }
 
 static int rec_read_guest(struct rec *r, uint8_t **image, size_t *len)

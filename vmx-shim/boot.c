@@ -177,17 +177,19 @@ static int mb_load_elf(const struct boot_memory *mem, const uint8_t *image, size
 	return 0;
 }
 
+size_t boot_multiboot_header(const uint8_t *image, size_t len)
+{
+	for (size_t off = 0; off + 12 <= len && off < 8192; off += 4)
+		if (rd32(image + off) == BOOT_MB_HDR_MAGIC &&
+		    (uint32_t)(rd32(image + off) + rd32(image + off + 4) + rd32(image + off + 8)) == 0)
+			return off;
+	return SIZE_MAX;
+}
+
 int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, size_t len, const char *cmdline,
                         struct x86_state *st, uint64_t *lo_out, uint64_t *hi_out, char *err, size_t errlen)
 {
-	size_t hdr = SIZE_MAX;
-	for (size_t off = 0; off + 12 <= len && off < 8192; off += 4) {
-		if (rd32(image + off) == BOOT_MB_HDR_MAGIC &&
-		    (uint32_t)(rd32(image + off) + rd32(image + off + 4) + rd32(image + off + 8)) == 0) {
-			hdr = off;
-			break;
-		}
-	}
+	size_t hdr = boot_multiboot_header(image, len);
 	if (hdr == SIZE_MAX) {
 		snprintf(err, errlen,
 		         "no multiboot header (magic 0x1badb002 with a valid checksum) in the first 8 KiB");

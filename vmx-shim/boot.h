@@ -42,6 +42,10 @@ struct boot_memory boot_memory_of_vm(struct shim_vm *vm);
 int boot_load_bios(const struct boot_memory *mem, const uint8_t *image, size_t len, struct x86_state *st,
                    char *err, size_t errlen);
 
+/* The offset of a multiboot (v1) header (magic, flags and checksum summing to 0, 32-bit aligned in the
+ * first 8 KiB), or SIZE_MAX when the image has none. */
+size_t boot_multiboot_header(const uint8_t *image, size_t len);
+
 /* Loads a multiboot (v1) kernel: ELF32 program headers, or the header's
  * address fields when flag 16 is set. Writes the multiboot information at
  * BOOT_MB_INFO (mem_lower/upper, command line, memory map, boot loader name)
