@@ -88,26 +88,9 @@ static double raw_rate(const char *guest, uint64_t n)
 	return rate;
 }
 
-static double record_steps(const char *guest, const char *out, uint64_t max_steps, struct rec_summary *sum)
-{
-	struct rec_options opt = {.output = out,
-	                          .force = true,
-	                          .mode = REC_MODE_STEP,
-	                          .mem_bytes = 16u << 20,
-	                          .load_addr = 0x7c00,
-	                          .guest_path = guest,
-	                          .command_line = "bench",
-	                          .max_steps = max_steps};
-	char err[512];
-	double t0 = now_s();
-	if (recorder_run(&opt, sum, err, sizeof(err))) {
-		fprintf(stderr, "record_bench: %s\n", err);
-		exit(1);
-	}
-	return now_s() - t0;
-}
-
-static double record(const char *guest, const char *out, enum rec_mode mode, struct rec_summary *sum)
+/* Seconds to record guest in mode (at most max_steps steps when not 0). */
+static double record(const char *guest, const char *out, enum rec_mode mode, uint64_t max_steps,
+                     struct rec_summary *sum)
 {
 	struct rec_options opt = {.output = out,
 	                          .force = true,
@@ -115,7 +98,8 @@ static double record(const char *guest, const char *out, enum rec_mode mode, str
 	                          .mem_bytes = 16u << 20,
 	                          .load_addr = 0x7c00,
 	                          .guest_path = guest,
-	                          .command_line = "bench"};
+	                          .command_line = "bench",
+	                          .max_steps = max_steps};
 	char err[512];
 	double t0 = now_s();
 	if (recorder_run(&opt, sum, err, sizeof(err))) {
@@ -145,7 +129,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < PAIRS; i++) {
 		struct rec_summary psum;
 		double r = raw_rate(guest, pair_steps);
-		double t = record_steps(guest, trace_path, pair_steps, &psum);
+		double t = record(guest, trace_path, REC_MODE_STEP, pair_steps, &psum);
 		double rr = (double)psum.insn_steps / t;
 		step_ratios[i] = rr / r;
 		raw += r / PAIRS;
@@ -154,7 +138,7 @@ int main(int argc, char **argv)
 	qsort(step_ratios, PAIRS, sizeof(step_ratios[0]), cmp_double);
 	/* Size: the whole guest, step mode. */
 	struct rec_summary sum;
-	record(guest, trace_path, REC_MODE_STEP, &sum);
+	record(guest, trace_path, REC_MODE_STEP, 0, &sum);
 	struct stat sb;
 	stat(trace_path, &sb);
 
@@ -162,7 +146,7 @@ int main(int argc, char **argv)
 	double ratios[PAIRS], plain_s = 0, exits_s = 0;
 	for (int i = 0; i < PAIRS; i++) {
 		struct rec_summary esum;
-		double p = run_unrecorded(guest), e = record(guest, trace_path, REC_MODE_EXITS, &esum);
+		double p = run_unrecorded(guest), e = record(guest, trace_path, REC_MODE_EXITS, 0, &esum);
 		ratios[i] = e / p;
 		plain_s += p / PAIRS;
 		exits_s += e / PAIRS;
