@@ -1,4 +1,5 @@
-/* Tests that record with either engine take it as their one argument: "kvm" or "emu". */
+/* Shared by the recorder tests: tests that record with either engine take it as their one argument ("kvm"
+ * or "emu"), and corpus guests are found through EMUDIFF_CORPUS. */
 #ifndef EMUDIFF_RECORDER_TESTS_ENGINE_H
 #define EMUDIFF_RECORDER_TESTS_ENGINE_H
 
@@ -6,6 +7,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,6 +29,14 @@ static inline int test_engine_select(int argc, char **argv, const char *test, bo
 	}
 	close(fd);
 	return -1;
+}
+
+/* The corpus guest name's flat binary, in buf. */
+static inline const char *corpus_path(const char *name, char *buf, size_t len)
+{
+	const char *dir = getenv("EMUDIFF_CORPUS");
+	snprintf(buf, len, "%s/%s.bin", dir ? dir : "corpus", name);
+	return buf;
 }
 
 #endif

@@ -87,8 +87,7 @@ static struct rec_summary record_pc(const char *out, enum rec_mode mode, const c
 static void make_disk(const char *guest, const char *path)
 {
 	char src[512];
-	const char *dir = getenv("EMUDIFF_CORPUS");
-	snprintf(src, sizeof(src), "%s/%s.bin", dir ? dir : "corpus", guest);
+	corpus_path(guest, src, sizeof(src));
 	uint8_t sector[512] = {0};
 	FILE *f = fopen(src, "rb");
 	if (!f)

@@ -15,15 +15,9 @@
 
 #include "../../schema/trace.h"
 #include "../recorder.h"
+#include "engine.h"
 
 static char tmpdir[] = "/tmp/emudiff-record-emu-XXXXXX";
-
-static const char *corpus_path(const char *name, char *buf, size_t len)
-{
-	const char *dir = getenv("EMUDIFF_CORPUS");
-	snprintf(buf, len, "%s/%s.bin", dir ? dir : "corpus", name);
-	return buf;
-}
 
 static const char *tmp_path(const char *name, char *buf, size_t len)
 {

@@ -40,13 +40,6 @@ static void need_kvm_engine(void)
 	}
 }
 
-static const char *corpus_path(const char *name, char *buf, size_t len)
-{
-	const char *dir = getenv("EMUDIFF_CORPUS");
-	snprintf(buf, len, "%s/%s.bin", dir ? dir : "corpus", name);
-	return buf;
-}
-
 static const char *tmp_path(const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", tmpdir, name);
