@@ -1,8 +1,13 @@
 /* Test harness for emu: flat memory and fixed device answers. */
 #include "harness.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 struct th th;
 
@@ -246,4 +251,22 @@ void th_state(struct x86_state *st, enum x86_mode mode)
 	st->cr4 = X86_CR4_PAE;
 	st->cr3 = TH_PML4;
 	st->efer = X86_EFER_LME | X86_EFER_LMA;
+}
+
+int th_check_exception(const struct emu_event *ev, int vector, uint32_t error, uint64_t cr2, const char *file,
+                       int line)
+{
+	int bad = 0;
+	if (ev->vector != vector || ev->has_error != (error != TH_NOEC) ||
+	    (error != TH_NOEC && ev->error_code != error) || (vector == 14 && ev->cr2 != cr2)) {
+		print_message("%s:%d: vector %u error %#x cr2 %#llx, want %d %#x %#llx\n", file, line,
+		              ev->vector, ev->has_error ? ev->error_code : TH_NOEC,
+		              (unsigned long long)ev->cr2, vector, error, (unsigned long long)cr2);
+		bad++;
+	}
+	if (vector != 14 && th.n_writes) {
+		print_message("%s:%d: a faulting instruction wrote memory\n", file, line);
+		bad++;
+	}
+	return bad;
 }

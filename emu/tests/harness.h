@@ -49,4 +49,10 @@ uint64_t th_peek(uint64_t addr, unsigned size);
 /* Undoes the journaled writes, newest first; false when the journal overflowed. */
 bool th_undo(void);
 
+#define TH_NOEC 0xffffffffu /* an exception without an error code */
+/* Checks a raised exception: vector, error code (or TH_NOEC), CR2 for #PF, and no memory written but a
+ * faulting walk's page-table accessed bits. Prints what differs at file:line; returns the failures. */
+int th_check_exception(const struct emu_event *ev, int vector, uint32_t error, uint64_t cr2, const char *file,
+                       int line);
+
 #endif

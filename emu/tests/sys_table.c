@@ -187,21 +187,8 @@ static int run_row(const struct srow *t, struct emu_cache *cache)
 		diff_states(&want, &st, t->fmask);
 		return 1;
 	}
-	if (rc == EMU_EXCEPTION) {
-		if (c.event.vector != t->vector || c.event.has_error != (t->error != NOEC) ||
-		    (t->error != NOEC && c.event.error_code != t->error) ||
-		    (t->vector == 14 && c.event.cr2 != t->cr2)) {
-			print_message("%s:%d: vector %u error %#x cr2 %#llx, want %d %#x %#llx\n", t->file,
-			              t->line, c.event.vector, c.event.has_error ? c.event.error_code : NOEC,
-			              (unsigned long long)c.event.cr2, t->vector, t->error,
-			              (unsigned long long)t->cr2);
-			bad++;
-		}
-		if (t->vector != 14 && th.n_writes) {
-			print_message("%s:%d: a faulting instruction wrote memory\n", t->file, t->line);
-			bad++;
-		}
-	}
+	if (rc == EMU_EXCEPTION)
+		bad += th_check_exception(&c.event, t->vector, t->error, t->cr2, t->file, t->line);
 	if (diff_states(&want, &st, t->fmask)) {
 		print_message("%s:%d: state differs (above)\n", t->file, t->line);
 		bad++;

@@ -82,7 +82,7 @@ struct srow {
 	int line;
 };
 
-#define NOEC    0xffffffffu
+#define NOEC    TH_NOEC
 #define CODE(s) .code = (s), .len = sizeof(s) - 1
 #define T(...)                                                                                               \
 	{                                                                                                    \
