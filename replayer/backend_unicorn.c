@@ -1081,7 +1081,7 @@ static void step_once(void)
 {
 	struct unicorn_shm *shm = C.shm;
 	struct backend_result *res = &C.result;
-	struct x86_state pre;
+	const struct x86_state *pre = &C.pre; /* the state the step starts from */
 	uc_err err;
 
 	res->outcome = BACKEND_STEPPED;
@@ -1134,29 +1134,28 @@ static void step_once(void)
 		load_state(&C.cur, true);
 	}
 
-	pre = C.cur;
-	C.pre = pre;
-	res->post = pre;
-	C.paging = (pre.cr0 & X86_CR0_PG) && (pre.cr0 & X86_CR0_PE);
+	C.pre = C.cur;
+	res->post = C.pre;
+	C.paging = (pre->cr0 & X86_CR0_PG) && (pre->cr0 & X86_CR0_PE);
 
 	if (shm->has_event) {
 		unsupported(res, "unicorn does not deliver exceptions/interrupts (vector %u)",
 		            shm->event.vector);
 		return;
 	}
-	if (pre.events.halted) {
+	if (pre->events.halted) {
 		unsupported(res,
 		            "the recorded state is halted (HLT); unicorn has no halted state to resume from");
 		return;
 	}
-	if (pre.rflags & X86_RFLAGS_TF) {
+	if (pre->rflags & X86_RFLAGS_TF) {
 		unsupported(res, "guest EFLAGS.TF is set: unicorn does not deliver the #DB (vector 1)");
 		return;
 	}
 
-	bool long64 = (pre.efer & X86_EFER_LMA) && (pre.seg[X86_CS].attr & X86_SEG_L);
-	uint64_t la = long64 ? pre.rip : pre.seg[X86_CS].base + pre.rip;
-	if (!long64 && !(pre.efer & X86_EFER_LMA))
+	bool long64 = (pre->efer & X86_EFER_LMA) && (pre->seg[X86_CS].attr & X86_SEG_L);
+	uint64_t la = long64 ? pre->rip : pre->seg[X86_CS].base + pre->rip;
+	if (!long64 && !(pre->efer & X86_EFER_LMA))
 		la &= 0xffffffffull;
 	uint8_t bytes[15] = {0};
 	size_t n = 0;
@@ -1208,13 +1207,13 @@ static void step_once(void)
 		}
 	}
 
-	uint64_t rflags = pre.rflags | X86_RFLAGS_TF;
+	uint64_t rflags = pre->rflags | X86_RFLAGS_TF;
 	uc_reg_write(C.uc, UC_X86_REG_RFLAGS, &rflags);
 	/* begin is RIP, not CS.base + RIP: the 64-bit engine stores it into EIP unchanged. The stop
 	 * address is ignored: exits are enabled with an empty list (see child_start), because after
 	 * each run unicorn invalidates the translation at until - 1, walking the page tables for it. */
 	uint64_t until = 0;
-	err = uc_emu_start(C.uc, pre.rip, until, 0, 0);
+	err = uc_emu_start(C.uc, pre->rip, until, 0, 0);
 	unmap_scratch();
 
 	bool halted = false;
@@ -1243,15 +1242,15 @@ static void step_once(void)
 		 * late. */
 		uint64_t rip = 0;
 		uc_reg_read(C.uc, UC_X86_REG_RIP, &rip);
-		if (rip != pre.rip + insn.len)
+		if (rip != pre->rip + insn.len)
 			unsupported(
 			    res, "unicorn 2.0.1 raises no single-step trap after PAUSE (it ran on to %#llx)",
 			    (unsigned long long)rip);
 	}
 	if (res->outcome != BACKEND_STEPPED) {
 		unicorn_undo_apply(C.setup, res->reason, sizeof(res->reason));
-		load_state(&pre, false);
-		res->post = pre;
+		load_state(pre, false);
+		res->post = *pre;
 		return;
 	}
 	undo_rom_writes();
@@ -1264,31 +1263,31 @@ static void step_once(void)
 			add_write(C.watch[i].gpa, C.watch[i].len, now);
 	}
 
-	read_state(&pre, &res->post, insn.fpu, insn.msr, insn.dr);
+	read_state(pre, &res->post, insn.fpu, insn.msr, insn.dr);
 	struct x86_state *post = &res->post;
 	if (cls != INSN_POPF && cls != INSN_IRET)
-		post->rflags = (post->rflags & ~X86_RFLAGS_TF) | (pre.rflags & X86_RFLAGS_TF);
+		post->rflags = (post->rflags & ~X86_RFLAGS_TF) | (pre->rflags & X86_RFLAGS_TF);
 	if (post->events.shadow)
 		post->events.shadow = cls == INSN_STI ? X86_SHADOW_STI : X86_SHADOW_MOV_SS;
 	post->events.halted = halted;
 	/* The stepping TF must not show in a flags image the step stored: the pushed one, or the one a task
 	 * switch saves in the outgoing TSS. */
-	if (!(pre.rflags & X86_RFLAGS_TF)) {
+	if (!(pre->rflags & X86_RFLAGS_TF)) {
 		if (cls == INSN_PUSHF && res->n_writes && res->writes[0].len >= 2)
 			hide_stepping_tf(res->writes[0].gpa + 1);
-		if (post->seg[X86_TR].selector != pre.seg[X86_TR].selector ||
-		    post->seg[X86_TR].base != pre.seg[X86_TR].base) {
-			bool tss32 = pre.seg[X86_TR].attr & 0x8; /* type 9/B; 1/3 is a 16-bit TSS */
-			hide_stepping_tf(pre.seg[X86_TR].base + (tss32 ? 0x24 : 0x10) + 1);
+		if (post->seg[X86_TR].selector != pre->seg[X86_TR].selector ||
+		    post->seg[X86_TR].base != pre->seg[X86_TR].base) {
+			bool tss32 = pre->seg[X86_TR].attr & 0x8; /* type 9/B; 1/3 is a 16-bit TSS */
+			hide_stepping_tf(pre->seg[X86_TR].base + (tss32 ? 0x24 : 0x10) + 1);
 		}
 	}
-	if (post->cr2 != pre.cr2 && !(cls == INSN_MOV_TO_CR && insn.cr == 2)) {
+	if (post->cr2 != pre->cr2 && !(cls == INSN_MOV_TO_CR && insn.cr == 2)) {
 		/* Only unicorn's probe of the stop address wrote it: no #PF was raised. */
-		post->cr2 = pre.cr2;
+		post->cr2 = pre->cr2;
 		uc_reg_write(C.uc, UC_X86_REG_CR2, &post->cr2);
 	}
-	if (cls == INSN_RETF && (!(pre.cr0 & X86_CR0_PE) || (pre.rflags & X86_RFLAGS_VM)))
-		fix_retf_eip(&pre, insn.opsize, post);
+	if (cls == INSN_RETF && (!(pre->cr0 & X86_CR0_PE) || (pre->rflags & X86_RFLAGS_VM)))
+		fix_retf_eip(pre, insn.opsize, post);
 	rflags = post->rflags;
 	uc_reg_write(C.uc, UC_X86_REG_RFLAGS, &rflags);
 	C.cur = *post;
@@ -1523,6 +1522,8 @@ struct backend {
 	enum unicorn_load load; /* how the next request brings the engine from state to pre */
 	bool fresh;             /* a new engine that has not loaded a state yet */
 	struct x86_state unobserved_stepped;
+	/* The result whose unobserved mask holds unobserved_stepped: it is copied only when it changes. */
+	const struct backend_result *mask_stepped_in;
 	char *err;
 	size_t errlen;
 };
@@ -1799,6 +1800,7 @@ static void result_invalid(struct backend *b, struct backend_result *out, enum b
 	out->outcome = outcome;
 	out->post = b->pre;
 	memset(&out->unobserved, 0xff, sizeof(out->unobserved));
+	b->mask_stepped_in = NULL;
 	out->n_writes = 0;
 	out->n_ports = 0;
 	out->writes_overflow = false;
@@ -1829,8 +1831,9 @@ static int run_child_step(struct backend *b)
 	return ret;
 }
 
-/* The child's reply as a result: the post-state is the step's pre-state with the reply's patch. */
-static void take_reply(const struct backend *b, struct backend_result *out)
+/* The child's reply as a result: the post-state is the step's pre-state with the reply's patch, and
+ * becomes the state the engine holds. */
+static void take_reply(struct backend *b, struct backend_result *out)
 {
 	const struct unicorn_reply *r = &b->setup.shm->reply;
 	out->outcome = r->outcome;
@@ -1839,15 +1842,18 @@ static void take_reply(const struct backend *b, struct backend_result *out)
 		memcpy(out->reason, r->reason, strnlen(r->reason, sizeof(r->reason) - 1) + 1);
 		out->reason[sizeof(out->reason) - 1] = '\0';
 	}
-	out->post = b->pre;
 	if (r->post.n == PATCH_FULL)
-		out->post = r->post_full;
+		b->pre = r->post_full;
 	else
-		state_apply(&out->post, &r->post);
-	if (r->outcome == BACKEND_STEPPED)
-		out->unobserved = b->unobserved_stepped;
-	else
+		state_apply(&b->pre, &r->post);
+	out->post = b->state = b->pre;
+	if (r->outcome != BACKEND_STEPPED) {
 		memset(&out->unobserved, 0xff, sizeof(out->unobserved));
+		b->mask_stepped_in = NULL;
+	} else if (b->mask_stepped_in != out) {
+		out->unobserved = b->unobserved_stepped;
+		b->mask_stepped_in = out;
+	}
 	out->n_writes = r->n_writes < BACKEND_MAX_WRITES ? r->n_writes : BACKEND_MAX_WRITES;
 	memcpy(out->writes, r->writes, out->n_writes * sizeof(out->writes[0]));
 	out->writes_overflow = r->writes_overflow;
@@ -1883,7 +1889,6 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 	ret = run_child_step(b);
 	if (ret == 1) {
 		take_reply(b, out);
-		b->state = b->pre = out->post;
 		b->load = LOAD_KEEP;
 		b->fresh = false;
 		return 0;
