@@ -554,16 +554,11 @@ int rec_emu_step(struct rec *r)
 
 	rec_reset_step(r);
 	/* The injected interrupt is the events row of this step, not part of its pre-state. */
-	if (r->injected) {
-		r->cur.events.exc_pending = 1;
-		r->cur.events.exc_vector = r->injected_vector;
-		r->cur.events.exc_has_error = 0;
-		r->cur.events.exc_error_code = 0;
-	}
+	if (r->injected)
+		emu_event_inject(&r->cur, r->injected_vector, false, 0);
 	s = emu_step(&ctxt);
-	/* Delivered, it leaves no vector behind (KVM reports none either). */
-	if (r->injected && !r->cur.events.exc_pending)
-		r->cur.events.exc_vector = 0;
+	if (r->injected)
+		emu_event_taken(&r->cur);
 	switch (s) {
 	case EMU_OK:
 	case EMU_HALT:

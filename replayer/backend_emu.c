@@ -333,10 +333,7 @@ static void inject(struct x86_state *st, const struct trace_event *ev)
 		st->events.nmi_pending = 1;
 		return;
 	}
-	st->events.exc_pending = 1;
-	st->events.exc_vector = ev->vector;
-	st->events.exc_has_error = ev->has_error ? 1 : 0;
-	st->events.exc_error_code = ev->error_code;
+	emu_event_inject(st, ev->vector, ev->has_error, ev->error_code);
 }
 
 /* A step that did not run leaves the state it started from (with its injected event), also for a next step
@@ -415,13 +412,8 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 			out->post.events.exc_has_error = ctxt->event.has_error;
 			out->post.events.exc_error_code = ctxt->event.error_code;
 		}
-		/* A delivered injected event leaves no vector behind: KVM reports none when nothing is
-		 * pending. */
-		if (in->event && !out->post.events.exc_pending) {
-			out->post.events.exc_vector = 0;
-			out->post.events.exc_has_error = 0;
-			out->post.events.exc_error_code = 0;
-		}
+		if (in->event)
+			emu_event_taken(&out->post);
 		if (s == EMU_SHUTDOWN)
 			snprintf(out->reason, sizeof(out->reason), "triple fault");
 		out->outcome = BACKEND_STEPPED;
