@@ -76,6 +76,10 @@ int cli_info(int argc, char **argv)
 		    "%-12s %s (recorded with --engine emu: emudiff's own emulator ran every instruction, no "
 		    "KVM; not silicon)\n",
 		    "reference", ref);
+	else if (!strcmp(ref, "qemu-tcg"))
+		printf("%-12s %s (KVM %s inside a QEMU TCG VM: QEMU's software CPU ran the guest, not "
+		       "silicon)\n",
+		       "reference", ref, flavour);
 	else
 		printf("%-12s %s (KVM %s)\n", "reference", ref, flavour);
 	print_meta(t, "guest", "guest_image");

@@ -106,7 +106,7 @@ uint64_t differ_known_hits(const struct differ_known *k, size_t i);
 struct differ_results;
 struct differ_run_info {
 	const char *trace_path;
-	const char *reference;   /* "silicon" or "kvm-emulator" */
+	const char *reference;   /* "silicon", "qemu-tcg", "kvm-emulator" or "emu" */
 	const char *replay_mode; /* "per-step" or "continuous" */
 	const char *command_line;
 	/* Full states are stored for the first N divergences of each backend and class; 0: 100. */

@@ -27,6 +27,8 @@ const char *rep_reference_text(const char *reference)
 {
 	if (strcmp(reference, "silicon") == 0)
 		return "silicon (hardware virtualization: the recording is the real CPU)";
+	if (strcmp(reference, "qemu-tcg") == 0)
+		return "qemu-tcg (KVM on the VT-x/SVM of QEMU's software CPU, a nested VM: TCG, not silicon)";
 	if (strcmp(reference, "kvm-emulator") == 0)
 		return "kvm-emulator (KVM's in-kernel instruction emulator, not silicon)";
 	if (strcmp(reference, "emu") == 0)

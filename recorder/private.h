@@ -46,7 +46,7 @@ struct rec {
 	/* PC machine (--bios, --multiboot): interrupts and device checkpoints. */
 	bool pc;
 	bool injected;            /* an interrupt was injected before the step being recorded */
-	uint8_t injected_vector;  /* --engine emu: its vector, delivered by emu as that step */
+	uint8_t injected_vector;  /* its vector (--engine emu delivers it as that step) */
 	bool irq_window;          /* exits mode: KVM exits once the guest can take an interrupt */
 	uint64_t next_checkpoint; /* step of the next devices@<step> meta row */
 	uint64_t last_checkpoint;
@@ -89,5 +89,12 @@ char *rec_cpuid_text(const struct rec *r);
 /* --engine emu: emu executes the instruction at r->cur against r's memory and devices, and the step is
  * recorded as the reference's (TRACE_STEP_INSN), with its port and MMIO accesses as exits rows. */
 int rec_emu_step(struct rec *r);
+
+/* VT-x/SVM single-step (step_tf.c): takes the stepping TF out of the FLAGS image the step at pre stored in
+ * guest RAM (PUSHF, or a same-stack event frame), before the step's writes are taken; true when the step
+ * delivered an event, whose handler then ran unstepped: the step is unrecorded execution, not one
+ * instruction. */
+bool rec_step_tf_fixup(struct rec *r, const struct x86_state *pre, const uint8_t *insn, unsigned len,
+                       const struct x86_state *post);
 
 #endif

@@ -520,12 +520,14 @@ static int rec_step_one(struct rec *r)
 		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
 		return rc;
 	}
+	bool ran_handler =
+	    shim_step_uses_guest_tf(r->vm) && rec_step_tf_fixup(r, &pre, insn, insn_len, &r->cur);
 	rc = shim_dirty_pages(r->vm, rec_diff_page, r);
 	if (rc || r->err) {
 		snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
 		return rc ? rc : r->err;
 	}
-	rc = rec_append(r, TRACE_STEP_INSN, &pre);
+	rc = rec_append(r, ran_handler ? TRACE_STEP_RUN : TRACE_STEP_INSN, &pre);
 	if (rc)
 		return rc;
 	if (!r->injected && (opcode == 0x9d || opcode == 0xcf) && rec_guest_sets_tf(r, &pre)) {
@@ -921,10 +923,9 @@ static int rec_inject(struct rec *r, bool stepping)
 	if (vec < 0)
 		return 0;
 	int rc = 0;
+	r->injected_vector = (uint8_t)vec;
 	if (r->vm)
 		rc = shim_inject_interrupt(r->vm, (uint8_t)vec);
-	else
-		r->injected_vector = (uint8_t)vec;
 	if (rc) {
 		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
 		return rc;
@@ -955,7 +956,7 @@ static int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 	rc |= trace_meta_set(r->t, "tool_version", "emudiff " EMUDIFF_VERSION);
 	rc |= trace_meta_set(r->t, "engine", r->vm ? "kvm" : "emu");
 	rc |= trace_meta_set(r->t, "kvm_flavour", r->vm ? shim_flavour_name(shim_flavour(r->vm)) : "none");
-	rc |= trace_meta_set(r->t, "reference", r->vm ? shim_reference_name(shim_flavour(r->vm)) : "emu");
+	rc |= trace_meta_set(r->t, "reference", r->vm ? shim_reference(r->vm) : "emu");
 	rc |= trace_meta_set(r->t, "guest_image", base ? base + 1 : image_path);
 	rc |= trace_meta_set(r->t, "guest_sha256", sha);
 	rc |= trace_meta_set(r->t, "mode", mode);

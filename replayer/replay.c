@@ -716,7 +716,8 @@ static int open_backends(struct replayer *r)
 	                             .n_regions = r->n_regions,
 	                             .cpuid = (const uint32_t(*)[6])r->cpuid,
 	                             .n_cpuid = r->n_cpuid,
-	                             .step_over_mov_ss_shadow = !strcmp(r->sum->reference, "silicon")};
+	                             .step_over_mov_ss_shadow = !strcmp(r->sum->reference, "silicon") ||
+	                                                        !strcmp(r->sum->reference, "qemu-tcg")};
 	for (size_t i = 0; i < r->opt->n_backends; i++) {
 		const char *name = r->opt->backends[i];
 		const struct backend_ops *ops = backend_find(name);

@@ -66,7 +66,7 @@ struct replay_summary {
 	uint64_t resyncs; /* continuous mode: resynchronisations after a divergence */
 	bool have_first;
 	struct differ_divergence first_divergence;
-	char reference[32]; /* "silicon", "kvm-emulator", or "unknown" */
+	char reference[32]; /* "silicon", "qemu-tcg", "kvm-emulator", "emu" or "unknown" */
 	bool incomplete;    /* the recorder stopped before trace_finish: only committed steps exist */
 	uint64_t trace_steps;
 	char backends[REPLAY_MAX_BACKENDS][16];
@@ -75,7 +75,7 @@ struct replay_summary {
 
 int replay_run(const struct replay_options *opt, struct replay_summary *sum, char *err, size_t errlen);
 
-/* The reference a trace records, from its meta: "silicon", "kvm-emulator" or "unknown". */
+/* The reference a trace records, from its meta: "silicon", "qemu-tcg", "kvm-emulator", "emu" or "unknown". */
 void replay_reference(struct trace *t, char *buf, size_t len);
 
 /* The next unconsumed recorded input of a kind (and address, when match_addr) for an access of `size`

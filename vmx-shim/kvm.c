@@ -1,4 +1,5 @@
 /* The VM, its memory slots, the vCPU, KVM_RUN and its exits. */
+#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -67,6 +68,30 @@ const char *shim_reference_name(enum shim_flavour f)
 	default:
 		return "unknown";
 	}
+}
+
+/* QEMU's software CPU names itself in the hypervisor CPUID leaf: its VT-x/SVM is TCG, not silicon. */
+bool shim_host_is_qemu_tcg(void)
+{
+	unsigned a, b, c, d;
+	char sig[13];
+
+	__cpuid(1, a, b, c, d);
+	if (!(c & (1u << 31)))
+		return false;
+	__cpuid(0x40000000, a, b, c, d);
+	memcpy(sig, &b, 4);
+	memcpy(sig + 4, &c, 4);
+	memcpy(sig + 8, &d, 4);
+	sig[12] = 0;
+	return strcmp(sig, "TCGTCGTCGTCG") == 0;
+}
+
+const char *shim_reference(const struct shim_vm *vm)
+{
+	bool hw = vm->flavour == SHIM_FLAVOUR_VMX || vm->flavour == SHIM_FLAVOUR_SVM;
+
+	return hw && shim_host_is_qemu_tcg() ? "qemu-tcg" : shim_reference_name(vm->flavour);
 }
 
 static bool dir_exists(const char *dir, const char *name)
@@ -233,7 +258,8 @@ int shim_set_a20(struct shim_vm *vm, bool on)
 		unsigned i = 0;
 		while (i < vm->nram_segs && vm->ram_segs[i].gpa < SHIM_HMA)
 			i++;
-		memmove(&vm->ram_segs[i + 1], &vm->ram_segs[i], (vm->nram_segs - i) * sizeof(vm->ram_segs[0]));
+		memmove(&vm->ram_segs[i + 1], &vm->ram_segs[i],
+		        (vm->nram_segs - i) * sizeof(vm->ram_segs[0]));
 		vm->ram_segs[i] = (struct shim_ram_seg){SHIM_HMA, SHIM_HMA_LEN, vm->next_slot++, 0};
 		vm->nram_segs++;
 		hma = &vm->ram_segs[i];
@@ -384,7 +410,8 @@ static int enable_dirty_ring(struct shim_vm *vm)
 		return 0;
 	struct kvm_enable_cap cap = {.cap = KVM_CAP_DIRTY_LOG_RING, .args = {SHIM_DIRTY_RING_BYTES}};
 	if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
-		return shim_fail(vm, -errno, "KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING, %u bytes)", SHIM_DIRTY_RING_BYTES);
+		return shim_fail(vm, -errno, "KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING, %u bytes)",
+		                 SHIM_DIRTY_RING_BYTES);
 	vm->dirty_ring_entries = SHIM_DIRTY_RING_BYTES / sizeof(struct kvm_dirty_gfn);
 	vm->dirty_list = calloc(vm->ram_size / SHIM_PAGE, sizeof(uint64_t));
 	if (!vm->dirty_list)
@@ -434,7 +461,6 @@ static int cmp_u64(const void *a, const void *b)
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
 }
-
 
 static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
 {
@@ -608,6 +634,20 @@ static int set_guest_debug(struct shim_vm *vm, uint32_t control)
 	return 0;
 }
 
+static int rearm_singlestep(struct shim_vm *vm)
+{
+	struct kvm_guest_debug dbg = {.control = vm->guestdbg};
+
+	if (ioctl(vm->vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
+		return shim_fail(vm, -errno, "KVM_SET_GUEST_DEBUG(%#x) re-arming single-step", dbg.control);
+	return 0;
+}
+
+bool shim_step_uses_guest_tf(const struct shim_vm *vm)
+{
+	return vm->flavour != SHIM_FLAVOUR_PVM;
+}
+
 int shim_set_breakpoint(struct shim_vm *vm, uint64_t linear, bool on)
 {
 	vm->hw_bp_on = on;
@@ -760,6 +800,13 @@ int shim_run(struct shim_vm *vm, struct shim_exit *exit)
 		vm->io_pending = exit->kind == SHIM_EXIT_IO || exit->kind == SHIM_EXIT_MMIO;
 		return 0;
 	}
+	/* KVM re-adds the stepping TF only at the RIP where single-step was armed: an instruction KVM
+	 * emulated (I/O, MMIO, CR access) writes RFLAGS without it and the guest would run free. */
+	if ((vm->guestdbg & KVM_GUESTDBG_SINGLESTEP) && vm->flavour != SHIM_FLAVOUR_PVM) {
+		int e = rearm_singlestep(vm);
+		if (e)
+			return e;
+	}
 	run->immediate_exit = 0;
 	run->kvm_valid_regs = SHIM_SYNC_ALL;
 	int rr;
@@ -888,6 +935,8 @@ int shim_step_raw(struct shim_vm *vm, uint64_t n, uint64_t *done)
 	run->kvm_valid_regs = 0;
 	while (i < n) {
 		run->immediate_exit = 0;
+		if (vm->flavour != SHIM_FLAVOUR_PVM && (err = rearm_singlestep(vm)))
+			break;
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR)
 				continue;

@@ -21,6 +21,10 @@ const char *shim_flavour_name(enum shim_flavour f);
 /* "silicon" on VMX/SVM; "kvm-emulator" where KVM's in-kernel emulator runs
  * real mode and CPL0 code (PVM). */
 const char *shim_reference_name(enum shim_flavour f);
+/* What this VM's recordings are: shim_reference_name, except "qemu-tcg" where the VT-x/SVM KVM runs on is
+ * QEMU's software CPU (a nested VM without hardware virtualization), which is not silicon. */
+const char *shim_reference(const struct shim_vm *vm);
+bool shim_host_is_qemu_tcg(void);
 
 /* RAM ends below the MMIO holes (devices.h test region, 4 GiB - 128 KiB firmware). */
 #define SHIM_RAM_MAX (3ull << 30)
@@ -94,6 +98,12 @@ int shim_cpuid_table(const struct shim_vm *vm, const struct shim_cpuid_entry **e
  * natively: the #DB is delivered into the guest (measured: triple fault after
  * one instruction), so shim_run refuses to step such code with -EOPNOTSUPP. */
 int shim_set_singlestep(struct shim_vm *vm, bool on);
+
+/* On VT-x/SVM (not PVM) KVM single-steps with the guest's own RFLAGS.TF: every FLAGS image the guest stores
+ * while stepping carries it, and delivering an interrupt or exception clears it, so the handler runs
+ * unstepped to its IRET (measured under QEMU TCG's SVM; DR7 and INT3 breakpoints at the handler do not stop
+ * it there). */
+bool shim_step_uses_guest_tf(const struct shim_vm *vm);
 
 /* An instruction breakpoint (KVM_GUESTDBG_USE_HW_BP, DR0) at a linear
  * address, armed only while single-step is off: running code that reaches it

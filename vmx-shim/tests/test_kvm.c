@@ -83,7 +83,8 @@ static void test_state_roundtrip(void **state)
 	st.seg[X86_FS].base = 0x12345000;
 	st.seg[X86_FS].limit = 0xfffff;
 	st.seg[X86_FS].attr &= ~X86_SEG_G;
-	st.seg[X86_GS].attr |= X86_SEG_UNUSABLE;
+	/* SVM keeps no unusable bit: a segment is unusable when not present, so set both. */
+	st.seg[X86_GS].attr = (st.seg[X86_GS].attr | X86_SEG_UNUSABLE) & ~X86_SEG_P;
 	st.seg[X86_GS].selector = 0;
 	st.idtr.base = 0x600;
 	st.idtr.limit = 0x7ff;
