@@ -90,11 +90,4 @@ char *rec_cpuid_text(const struct rec *r);
  * recorded as the reference's (TRACE_STEP_INSN), with its port and MMIO accesses as exits rows. */
 int rec_emu_step(struct rec *r);
 
-/* VT-x/SVM single-step (step_tf.c): takes the stepping TF out of the FLAGS image the step at pre stored in
- * guest RAM (PUSHF, or a same-stack event frame), before the step's writes are taken; true when the step
- * delivered an event, whose handler then ran unstepped: the step is unrecorded execution, not one
- * instruction. */
-bool rec_step_tf_fixup(struct rec *r, const struct x86_state *pre, const uint8_t *insn, unsigned len,
-                       const struct x86_state *post);
-
 #endif

@@ -520,8 +520,8 @@ static int rec_step_one(struct rec *r)
 		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
 		return rc;
 	}
-	bool ran_handler =
-	    shim_step_uses_guest_tf(r->vm) && rec_step_tf_fixup(r, &pre, insn, insn_len, &r->cur);
+	/* VT-x/SVM: an event's handler ran unstepped in this step, which is then no single instruction. */
+	bool ran_handler = shim_step_unset_tf(r->vm, r->shadow, &pre, &r->cur) == 1;
 	rc = shim_dirty_pages(r->vm, rec_diff_page, r);
 	if (rc || r->err) {
 		snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));

@@ -281,6 +281,10 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 	if (ret < 0)
 		goto failed;
 
+	struct x86_state pre;
+	bool guest_tf = shim_step_uses_guest_tf(b->vm);
+	if (guest_tf && (ret = shim_get_state(b->vm, &pre, false)) < 0)
+		goto failed;
 	out->outcome = BACKEND_STEPPED;
 	for (int spins = 0;; spins++) {
 		ret = shim_run(b->vm, &ex);
@@ -331,6 +335,13 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 	ret = shim_get_state(b->vm, &out->post, true);
 	if (ret < 0)
 		goto failed;
+	if (guest_tf && shim_step_unset_tf(b->vm, b->shadow, &pre, &out->post) == 1 &&
+	    out->outcome == BACKEND_STEPPED) {
+		out->outcome = BACKEND_UNSUPPORTED;
+		snprintf(out->reason, sizeof(out->reason),
+		         "kvm: the step delivered an interrupt or exception whose handler ran unstepped "
+		         "(VT-x/SVM single-step: the delivery clears TF)");
+	}
 	/* The shim never reads the TSC (wall time) and KVM without an irqchip has no halted state. */
 	memset(&out->unobserved.msr[X86_MSR_TSC], 0xff, sizeof(out->unobserved.msr[0]));
 	out->unobserved.events.halted = 0xff;

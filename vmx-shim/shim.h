@@ -104,6 +104,13 @@ int shim_set_singlestep(struct shim_vm *vm, bool on);
  * unstepped to its IRET (measured under QEMU TCG's SVM; DR7 and INT3 breakpoints at the handler do not stop
  * it there). */
 bool shim_step_uses_guest_tf(const struct shim_vm *vm);
+/* After a single-step from pre to post on VT-x/SVM: takes the stepping TF back out of the FLAGS image the
+ * step stored in guest RAM (PUSHF, or an interrupt or exception frame on the same stack), recognised as pre's
+ * FLAGS with TF set where shadow (the caller's copy of guest RAM before the step, indexed like shim_ram)
+ * differs. Returns 1 when that image was an event's frame (its handler then ran unstepped: the step was more
+ * than one instruction), else 0. Does nothing on PVM. */
+int shim_step_unset_tf(struct shim_vm *vm, const uint8_t *shadow, const struct x86_state *pre,
+                       const struct x86_state *post);
 
 /* An instruction breakpoint (KVM_GUESTDBG_USE_HW_BP, DR0) at a linear
  * address, armed only while single-step is off: running code that reaches it

@@ -6,6 +6,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "END [REFERENCE=END...]": the silicon end, then the references that end otherwise. */
+static int parse_expected(struct corpus_guest *g, char *text)
+{
+	static const char *const references[] = {"kvm-emulator", "qemu-tcg", "emu"};
+	char *save = NULL, *tok = strtok_r(text, " ", &save);
+
+	if (!tok || strchr(tok, '='))
+		return -EINVAL;
+	snprintf(g->expected, sizeof(g->expected), "%s", tok);
+	g->n_other_ends = 0;
+	while ((tok = strtok_r(NULL, " ", &save))) {
+		char *eq = strchr(tok, '=');
+		bool known = false;
+		if (!eq || !eq[1] || g->n_other_ends == sizeof(g->other_ends) / sizeof(g->other_ends[0]))
+			return -EINVAL;
+		*eq = 0;
+		for (size_t i = 0; i < sizeof(references) / sizeof(references[0]); i++)
+			known |= !strcmp(tok, references[i]);
+		if (!known)
+			return -EINVAL;
+		snprintf(g->other_ends[g->n_other_ends].reference, sizeof(g->other_ends[0].reference), "%s",
+		         tok);
+		snprintf(g->other_ends[g->n_other_ends].end, sizeof(g->other_ends[0].end), "%s", eq + 1);
+		g->n_other_ends++;
+	}
+	return 0;
+}
+
+const char *corpus_expected_end(const struct corpus_guest *g, const char *reference, bool fallback)
+{
+	for (unsigned i = 0; i < g->n_other_ends; i++) {
+		if (strcmp(g->other_ends[i].reference, reference))
+			continue;
+		if (fallback && !strcmp(g->other_ends[i].end, "emulation-failure"))
+			break;
+		return g->other_ends[i].end;
+	}
+	return g->expected;
+}
+
 int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char *err, size_t errlen)
 {
 	char line[1024];
@@ -42,8 +82,15 @@ int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char
 		snprintf(g->binary, sizeof(g->binary), "%s", field[1]);
 		g->load = strtoull(field[2], NULL, 0);
 		snprintf(g->start, sizeof(g->start), "%s", field[3]);
-		snprintf(g->expected, sizeof(g->expected), "%s", field[4]);
 		g->line = lineno;
+		if (parse_expected(g, field[4])) {
+			snprintf(err, errlen,
+			         "%s:%d: expected '%s': want END [REFERENCE=END...], REFERENCE kvm-emulator, "
+			         "qemu-tcg or emu (at most 4)",
+			         m->path, lineno, field[4]);
+			fclose(f);
+			return -EINVAL;
+		}
 	}
 	fclose(f);
 	if (m->n == 0) {

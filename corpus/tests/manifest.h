@@ -2,6 +2,7 @@
 #ifndef EMUDIFF_CORPUS_MANIFEST_H
 #define EMUDIFF_CORPUS_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,8 +13,14 @@ struct corpus_guest {
 	char binary[128];
 	uint64_t load;
 	char start[16];    /* real or multiboot */
-	char expected[32]; /* exit:N, shutdown or emulation-failure, on this project's KVM host */
-	int line;          /* manifest line, for messages */
+	char expected[32]; /* the end on silicon (and in emu): exit:N, shutdown or emulation-failure */
+	/* Where a reference ends otherwise ("kvm-emulator", "qemu-tcg"): the manifest's REFERENCE=END. */
+	struct {
+		char reference[16];
+		char end[32];
+	} other_ends[4];
+	unsigned n_other_ends;
+	int line; /* manifest line, for messages */
 };
 
 struct corpus_manifest {
@@ -24,6 +31,10 @@ struct corpus_manifest {
 
 /* Reads <source_dir>/corpus/manifest.tsv; 0, or -errno with a one-line message in err. */
 int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char *err, size_t errlen);
+
+/* The end the guest has when recorded with reference ("silicon", "kvm-emulator", "qemu-tcg", "emu"), with
+ * or without --fallback emu (which completes what the reference cannot execute: the silicon end then). */
+const char *corpus_expected_end(const struct corpus_guest *g, const char *reference, bool fallback);
 
 /* For a test run by ctest: the manifest of $EMUDIFF_SOURCE and the built guests' folder $EMUDIFF_CORPUS
  * (*corpus_dir); 0, or 1 after a message on stderr. */

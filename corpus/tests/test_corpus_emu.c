@@ -21,39 +21,15 @@
 #define GUEST_RAM  (16u << 20)
 #define STEP_LIMIT 50000000ull
 
-/* Where silicon ends otherwise than the manifest's KVM-on-PVM expectation says, and why. */
-static const struct {
-	const char *name;
-	const char *end;
-	const char *why;
-} silicon_ends[] = {
-    {"pmiret", "exit:0", "iretd runs"},
-    {"pmint", "exit:0", "int n and iretd run"},
-    {"kvmgaps", "exit:0", "daa, bound, popcnt, movbe, crc32, x87 and SSE run"},
-    {"pmring", "exit:0", "the gate calls and the returns to ring 3 run"},
-    {"task", "exit:0", "the task switches run"},
-    {"v86", "exit:0", "EFLAGS.VM is kept"},
-    {"longsys", "exit:0", "int3, int n and iretq run"},
-    {"stihlt", "exit:0", "the handler's iretd runs"},
-};
-
 static const char *corpus_dir;
 static struct corpus_manifest manifest;
 static char tmpdir[] = "/tmp/emudiff-corpus-emu-XXXXXX";
-
-static const char *expected_end(const struct corpus_guest *g)
-{
-	for (size_t i = 0; i < sizeof(silicon_ends) / sizeof(silicon_ends[0]); i++)
-		if (!strcmp(silicon_ends[i].name, g->name))
-			return silicon_ends[i].end;
-	return g->expected;
-}
 
 static void test_guest(void **state)
 {
 	const struct corpus_guest *g = *state;
 	char image[4096], trace_path[512], end[64] = "", err[512] = "", console[4096] = "";
-	const char *want = expected_end(g);
+	const char *want = corpus_expected_end(g, "emu", false);
 	struct rec_summary sum;
 	struct trace *t;
 

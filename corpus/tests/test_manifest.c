@@ -30,6 +30,7 @@ static void load(void **state)
 {
 	char line[1024];
 	int lineno = 0;
+	bool header = false;
 	FILE *f;
 
 	(void)state;
@@ -42,8 +43,11 @@ static void load(void **state)
 
 		lineno++;
 		line[strcspn(line, "\n")] = 0;
-		if (lineno == 1) {
+		if (line[0] == '#')
+			continue;
+		if (!header) {
 			assert_string_equal(line, "name\tbinary\tload\tstart\texpected\texercises");
+			header = true;
 			continue;
 		}
 		if (!line[0])
@@ -92,13 +96,30 @@ static void test_rows(void **state)
 		if (strtoull(r->field[2], &endp, 0) != (mb ? 0x100000u : 0x7c00u) || *endp)
 			fail_msg("%s:%d: load address %s, %s guests load at %s", manifest, r->line,
 			         r->field[2], r->field[3], mb ? "0x100000" : "0x7c00");
-		if (!strncmp(exp, "exit:", 5)) {
-			strtoul(exp + 5, &endp, 10);
-			if (endp == exp + 5 || *endp)
-				fail_msg("%s:%d: expected end %s is not exit:N", manifest, r->line, exp);
-		} else if (strcmp(exp, "shutdown") && strcmp(exp, "emulation-failure")) {
-			fail_msg("%s:%d: expected end %s: want exit:N, shutdown or emulation-failure",
-			         manifest, r->line, exp);
+		/* END, then REFERENCE=END for the references that end otherwise. */
+		char ends[sizeof(r->field[4])], *save = NULL;
+		snprintf(ends, sizeof(ends), "%s", exp);
+		for (char *tok = strtok_r(ends, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+			char *end = strchr(tok, '=');
+			if (end && tok == ends)
+				fail_msg(
+				    "%s:%d: expected %s starts with a reference: the silicon end comes first",
+				    manifest, r->line, exp);
+			if (end && (end - tok != 8 || strncmp(tok, "qemu-tcg", 8)) &&
+			    (end - tok != 12 || strncmp(tok, "kvm-emulator", 12)) &&
+			    (end - tok != 3 || strncmp(tok, "emu", 3)))
+				fail_msg("%s:%d: %s: the references are kvm-emulator, qemu-tcg and emu",
+				         manifest, r->line, tok);
+			end = end ? end + 1 : tok;
+			if (!strncmp(end, "exit:", 5)) {
+				strtoul(end + 5, &endp, 10);
+				if (endp == end + 5 || *endp)
+					fail_msg("%s:%d: expected end %s is not exit:N", manifest, r->line,
+					         end);
+			} else if (strcmp(end, "shutdown") && strcmp(end, "emulation-failure")) {
+				fail_msg("%s:%d: expected end %s: want exit:N, shutdown or emulation-failure",
+				         manifest, r->line, end);
+			}
 		}
 		snprintf(path, sizeof(path), "%s/%s", corpus_dir, r->field[1]);
 		if (stat(path, &sb) || sb.st_size == 0 || sb.st_size > 0x10000)

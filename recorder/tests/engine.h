@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../vmx-shim/shim.h"
+
 /* Sets *emu; returns -1 to go on, else the exit status (1 bad usage, 77 no /dev/kvm for "kvm"). */
 static inline int test_engine_select(int argc, char **argv, const char *test, bool *emu)
 {
@@ -29,6 +31,23 @@ static inline int test_engine_select(int argc, char **argv, const char *test, bo
 	}
 	close(fd);
 	return -1;
+}
+
+/* What a recording by the engine is on this host: "emu", or for kvm the VM's reference ("silicon",
+ * "kvm-emulator", "qemu-tcg"; "unknown" without a VM). The corpus manifest's ends depend on it. */
+static inline const char *test_engine_reference(bool emu)
+{
+	static char reference[32];
+	struct shim_config cfg = {.ram_bytes = 1u << 20};
+	struct shim_vm *vm;
+
+	if (emu)
+		return "emu";
+	if (shim_open(&vm, &cfg))
+		return "unknown";
+	snprintf(reference, sizeof(reference), "%s", shim_reference(vm));
+	shim_close(vm);
+	return reference;
 }
 
 /* The corpus guest name's flat binary, in buf. */

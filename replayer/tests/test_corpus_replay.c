@@ -31,7 +31,8 @@
 
 static struct corpus_manifest manifest;
 static struct corpus_guest *guests[CORPUS_MAX_GUESTS];
-static bool engine_emu; /* record with --engine emu, replay with emu and unicorn */
+static bool engine_emu;       /* record with --engine emu, replay with emu and unicorn */
+static const char *reference; /* what the recordings are: the manifest's ends depend on it */
 static char tmpdir[256] = "/tmp/emudiff-corpus-replay-XXXXXX";
 
 /* Runs argv with stdout and stderr to files; returns the exit status, -1 when it did not exit, -2 when it
@@ -113,7 +114,8 @@ static void record(const struct corpus_guest *g, const char *trace)
 {
 	const char *bin = getenv("EMUDIFF_BIN"), *corpus = getenv("EMUDIFF_CORPUS");
 	char image[512], out[600], err[600], msg[4096], load[32];
-	bool fallback = !engine_emu && strcmp(g->expected, "emulation-failure") == 0;
+	bool fallback =
+	    !engine_emu && strcmp(corpus_expected_end(g, reference, false), "emulation-failure") == 0;
 
 	snprintf(image, sizeof(image), "%s/%s", corpus, g->binary);
 	snprintf(load, sizeof(load), "0x%llx", (unsigned long long)g->load);
@@ -251,6 +253,14 @@ static void test_guest(void **state)
 {
 	const struct corpus_guest *g = *state;
 	char trace[400];
+	/* A reference that ends the guest otherwise than silicon took another path: no replay can pin it. */
+	const char *end = corpus_expected_end(g, reference, true);
+	if (strcmp(end, g->expected)) {
+		print_message(
+		    "%s: skipped: under %s it ends %s, not %s as on silicon (corpus/manifest.tsv)\n", g->name,
+		    reference, end, g->expected);
+		skip();
+	}
 	snprintf(trace, sizeof(trace), "%s/%s.trace", tmpdir, g->name);
 	record(g, trace);
 	bool per_step = replay(g, trace, false);
@@ -290,6 +300,7 @@ int main(int argc, char **argv)
 		        "test_corpus_replay: EMUDIFF_SOURCE, EMUDIFF_BIN and EMUDIFF_CORPUS must be set\n");
 		return 1;
 	}
+	reference = test_engine_reference(engine_emu);
 	if (corpus_manifest_load(&manifest, src, err, sizeof(err))) {
 		fprintf(stderr, "test_corpus_replay: %s\n", err);
 		return 1;
