@@ -5,17 +5,18 @@
 
 #include "private.h"
 
-/* The guest RAM bytes at SS:sp + offset of st, or NULL (outside RAM, not mapped, across a page). */
-static uint8_t *stack_bytes(struct shim_vm *vm, const struct x86_state *st, uint64_t sp, uint64_t offset,
-                            unsigned n)
+/* The guest RAM bytes at ss:sp + offset, translated with st's paging, or NULL (outside RAM, not mapped,
+ * across a page). */
+static uint8_t *stack_bytes(struct shim_vm *vm, const struct x86_state *st, const struct x86_segment *ss,
+                            uint64_t sp, uint64_t offset, unsigned n)
 {
 	bool long_mode = x86_state_mode(st) == X86_MODE_LONG64;
 	uint64_t gpa, lin;
 
 	sp += offset;
-	if (!long_mode && !(st->seg[X86_SS].attr & X86_SEG_DB))
+	if (!long_mode && !(ss->attr & X86_SEG_DB))
 		sp &= 0xffff;
-	lin = st->seg[X86_SS].base + sp;
+	lin = ss->base + sp;
 	if (!long_mode)
 		lin = (uint32_t)lin;
 	if ((lin & 0xfff) + n > 0x1000 || shim_translate(st, vm->ram, vm->ram_size, lin, &gpa) ||
@@ -41,11 +42,18 @@ int shim_step_unset_tf(struct shim_vm *vm, const uint8_t *shadow, const struct x
 {
 	/* PUSHF's operand size or an event frame's gate size; a 64-bit frame is not just below RSP. */
 	const unsigned words[2] = {x86_state_mode(post) == X86_MODE_LONG64 ? 8 : 4, 2};
-	/* Below the stack pointer before the step (PUSHF, INT n, MOV SS; INT n) or after it (POP SS; INT n,
-	 * a handler that returned), or above it (a handler still running: [error code,] IP, CS, FLAGS). */
-	const uint64_t sps[4] = {pre->gpr[X86_RSP], post->gpr[X86_RSP], post->gpr[X86_RSP],
-	                         post->gpr[X86_RSP]};
-	const int offsets[4] = {-1, -1, 2, 3};
+	/* Below the stack pointer before the step (PUSHF, INT n, an injected interrupt, whose handler may
+	 * have switched stacks since; MOV SS; INT n on the new stack), below it after the step (POP SS; INT
+	 * n, a handler that returned), or above it (a handler still running: [error code,] IP, CS, FLAGS). */
+	const struct {
+		const struct x86_segment *ss;
+		uint64_t sp;
+		int words;
+	} at[5] = {{&pre->seg[X86_SS], pre->gpr[X86_RSP], -1},
+	           {&post->seg[X86_SS], pre->gpr[X86_RSP], -1},
+	           {&post->seg[X86_SS], post->gpr[X86_RSP], -1},
+	           {&post->seg[X86_SS], post->gpr[X86_RSP], 2},
+	           {&post->seg[X86_SS], post->gpr[X86_RSP], 3}};
 
 	if (vm->flavour == SHIM_FLAVOUR_PVM || (pre->rflags & X86_RFLAGS_TF))
 		return 0;
@@ -54,18 +62,21 @@ int shim_step_unset_tf(struct shim_vm *vm, const uint8_t *shadow, const struct x
 		/* VM and RF are clear in PUSHF's image; bits 22-63 are reserved. */
 		const uint64_t mask = w == 2 ? 0xffffu : 0x003cffffu,
 		               want = (pre->rflags | X86_RFLAGS_TF) & mask;
-		for (unsigned j = 0; j < 4; j++) {
-			uint64_t offset = (uint64_t)(int64_t)(offsets[j] * (int)w), got = 0;
-			uint8_t *at = stack_bytes(vm, post, sps[j], offset, w);
-			if (!at)
+		for (unsigned j = 0; j < sizeof(at) / sizeof(at[0]); j++) {
+			uint64_t offset = (uint64_t)(int64_t)(at[j].words * (int)w), got = 0;
+			uint8_t *image = stack_bytes(vm, post, at[j].ss, at[j].sp, offset, w);
+			if (!image)
 				continue;
-			memcpy(&got, at, w);
+			memcpy(&got, image, w);
 			/* Pre's FLAGS with TF, stored by this step: the shadow (memory as known before)
 			 * differs. */
-			if ((got & mask) != want || !memcmp(at, shadow + (at - vm->ram), w))
+			if ((got & mask) != want || !memcmp(image, shadow + (image - vm->ram), w))
 				continue;
-			at[1] &= (uint8_t) ~(X86_RFLAGS_TF >> 8);
-			bool pushf = sps[j] + offset == post->gpr[X86_RSP] && ended_after_pushf(vm, post);
+			image[1] &= (uint8_t) ~(X86_RFLAGS_TF >> 8);
+			/* Right below post's stack pointer and right before its RIP: a PUSHF ended the step.
+			 */
+			bool pushf = at[j].ss->base == post->seg[X86_SS].base &&
+			             at[j].sp + offset == post->gpr[X86_RSP] && ended_after_pushf(vm, post);
 			return pushf ? 0 : 1;
 		}
 	}

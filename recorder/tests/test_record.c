@@ -123,8 +123,9 @@ static void check_against_kvm(const char *guest, struct trace *t)
 	for (uint64_t i = 0; i < steps; i++) {
 		struct shim_exit ex;
 		struct x86_state pre;
-		memcpy(before, shim_ram(vm), shim_ram_size(vm));
 		assert_int_equal(shim_get_state(vm, &pre, true), 0);
+		/* The stacks these guests push FLAGS on are below 64 KiB, identity-mapped. */
+		memcpy(before, shim_ram(vm), 0x10000);
 		do
 			assert_int_equal(shim_run(vm, &ex), 0);
 		while (ex.kind == SHIM_EXIT_INTR);
