@@ -91,7 +91,7 @@ const char *shim_reference(const struct shim_vm *vm)
 {
 	bool hw = vm->flavour == SHIM_FLAVOUR_VMX || vm->flavour == SHIM_FLAVOUR_SVM;
 
-	return hw && shim_host_is_qemu_tcg() ? "qemu-tcg" : shim_reference_name(vm->flavour);
+	return hw && vm->qemu_tcg ? "qemu-tcg" : shim_reference_name(vm->flavour);
 }
 
 static bool dir_exists(const char *dir, const char *name)
@@ -583,6 +583,7 @@ int shim_open(struct shim_vm **out, const struct shim_config *cfg)
 		return err;
 	}
 	vm->flavour = shim_detect_flavour("/proc/cpuinfo", "/sys/module");
+	vm->qemu_tcg = shim_host_is_qemu_tcg();
 	err = open_vm(vm, cfg);
 	if (err) {
 		snprintf(shim_open_err, sizeof(shim_open_err), "/dev/kvm: %s", vm->err);

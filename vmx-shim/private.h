@@ -47,6 +47,7 @@ struct shim_vm {
 	struct shim_cpuid_entry *cpuid_table;
 	size_t ncpuid;
 	enum shim_flavour flavour;
+	bool qemu_tcg; /* the CPU KVM runs on is QEMU's TCG (shim_host_is_qemu_tcg) */
 	uint32_t guestdbg; /* control bits last given to KVM_SET_GUEST_DEBUG */
 	bool hw_bp_on;     /* shim_set_breakpoint: DR0 execute breakpoint, armed while not stepping */
 	uint64_t hw_bp;
