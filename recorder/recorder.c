@@ -467,6 +467,56 @@ static int rec_emulation_failure(struct rec *r, const struct x86_state *pre, str
 	return rec_fallback_step(r, pre);
 }
 
+/* An MSR the state itself carries (EFER, FS/GS base, x86_msr_numbers): a replay reads it from there. */
+static bool rec_state_msr(uint32_t msr)
+{
+	if (msr == 0xc0000080u || msr == 0xc0000100u || msr == 0xc0000101u)
+		return true;
+	for (size_t i = 0; i < X86_NMSR; i++)
+		if (x86_msr_numbers[i] == msr)
+			return true;
+	return false;
+}
+
+/* Values KVM gave the stepped instruction without an exit (CPUID, RDTSC, RDMSR), read off its post-state as
+ * the inputs a replay feeds its backends. Only for an instruction that completed (RIP moved past it). */
+static int rec_record_insn_inputs(struct rec *r, const struct x86_state *pre, const struct x86_state *post,
+                                  const uint8_t *insn, unsigned len)
+{
+	enum x86_mode mode = x86_state_mode(pre);
+	unsigned n = emu_insn_length(insn, len, mode), op = 0;
+	const uint64_t *g = post->gpr;
+	uint64_t edx_eax = (g[X86_RDX] & 0xffffffffu) << 32 | (g[X86_RAX] & 0xffffffffu);
+
+	if (!n || ((post->rip - pre->rip) & 0xffffffffu) != n ||
+	    post->seg[X86_CS].selector != pre->seg[X86_CS].selector)
+		return 0;
+	while (op + 1 < n && (insn[op] == 0x26 || insn[op] == 0x2e || insn[op] == 0x36 || insn[op] == 0x3e ||
+	                      insn[op] == 0x64 || insn[op] == 0x65 || insn[op] == 0x66 || insn[op] == 0x67 ||
+	                      insn[op] == 0xf0 || insn[op] == 0xf2 || insn[op] == 0xf3 ||
+	                      (mode == X86_MODE_LONG64 && (insn[op] & 0xf0) == 0x40)))
+		op++;
+	if (op + 1 >= n || insn[op] != 0x0f)
+		return 0;
+	switch (insn[op + 1]) {
+	case 0xa2: {
+		uint32_t out[4] = {(uint32_t)g[X86_RAX], (uint32_t)g[X86_RBX], (uint32_t)g[X86_RCX],
+		                   (uint32_t)g[X86_RDX]};
+		uint64_t leaf = (pre->gpr[X86_RAX] & 0xffffffffu) | (pre->gpr[X86_RCX] & 0xffffffffu) << 32;
+		return rec_add_input(r, TRACE_INPUT_CPUID, leaf, 16, 1, (const uint8_t *)out);
+	}
+	case 0x31:
+		return rec_add_input(r, TRACE_INPUT_RDTSC, 0, 8, 1, (const uint8_t *)&edx_eax);
+	case 0x32:
+		if (rec_state_msr((uint32_t)pre->gpr[X86_RCX]))
+			return 0;
+		return rec_add_input(r, TRACE_INPUT_RDMSR, (uint32_t)pre->gpr[X86_RCX], 8, 1,
+		                     (const uint8_t *)&edx_eax);
+	default:
+		return 0;
+	}
+}
+
 /* One single-stepped instruction. */
 static int rec_step_one(struct rec *r)
 {
@@ -526,6 +576,11 @@ static int rec_step_one(struct rec *r)
 	if (rc || r->err) {
 		snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
 		return rc ? rc : r->err;
+	}
+	if (!ran_handler && !r->injected && (rc = rec_record_insn_inputs(r, &pre, &r->cur, insn, insn_len))) {
+		snprintf(r->errbuf, r->errlen, "step %llu: too many inputs",
+		         (unsigned long long)r->summary->steps);
+		return rc;
 	}
 	rc = rec_append(r, ran_handler ? TRACE_STEP_RUN : TRACE_STEP_INSN, &pre);
 	if (rc)

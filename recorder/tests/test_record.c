@@ -312,6 +312,49 @@ static void test_no_lost_steps(void **state)
 	}
 }
 
+/* Values KVM hands the guest without an exit are inputs of their step: pfault's CPUID 0x80000001 (the NX
+ * check) carries the leaf and the four registers the step left; its RDMSR of EFER, which the state holds,
+ * none. The emu engine records the same from its CPU model. */
+static void test_instruction_inputs(void **state)
+{
+	(void)state;
+	char out[512];
+	record("pfault", tmp_path("inputs.db", out, sizeof(out)), REC_MODE_STEP, 400);
+	struct trace *t;
+	assert_int_equal(trace_open(&t, out), 0);
+	uint64_t n = trace_step_count(t), cpuids = 0;
+	for (uint64_t i = 0; i + 1 < n; i++) {
+		struct trace_step s;
+		struct x86_state post;
+		uint8_t b[2];
+		assert_int_equal(trace_step_at(t, i, &s), 0);
+		assert_int_equal(
+		    trace_memory_at(t, i, (s.pre.seg[X86_CS].base + s.pre.rip) & 0xffffffffu, b, 2), 0);
+		bool cpuid = b[0] == 0x0f && b[1] == 0xa2, rdmsr = b[0] == 0x0f && b[1] == 0x32;
+		uint64_t leaf = s.pre.gpr[X86_RAX] & 0xffffffffu;
+		uint32_t n_inputs = s.n_inputs;
+		struct trace_input in = n_inputs ? s.inputs[0] : (struct trace_input){0};
+		if (!cpuid && !rdmsr)
+			continue;
+		assert_int_equal(trace_state_at(t, i + 1, &post), 0);
+		if (rdmsr) {
+			assert_int_equal(s.pre.gpr[X86_RCX], 0xc0000080u);
+			assert_int_equal(n_inputs, 0);
+			continue;
+		}
+		cpuids++;
+		assert_int_equal(n_inputs, 1);
+		assert_int_equal(in.kind, TRACE_INPUT_CPUID);
+		assert_int_equal(in.addr, leaf | (s.pre.gpr[X86_RCX] & 0xffffffffu) << 32);
+		uint32_t regs[4] = {(uint32_t)post.gpr[X86_RAX], (uint32_t)post.gpr[X86_RBX],
+		                    (uint32_t)post.gpr[X86_RCX], (uint32_t)post.gpr[X86_RDX]};
+		assert_memory_equal(in.data, regs, 16);
+		assert_true(regs[3] & (1u << 20)); /* NX, which pfault checks */
+	}
+	assert_int_equal(cpuids, 1);
+	trace_close(t);
+}
+
 /* Two recordings of one guest: identical states, writes and inputs at every step. */
 static void test_deterministic(void **state)
 {
@@ -627,6 +670,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_step_mode_matches_kvm),
 	    cmocka_unit_test(test_no_lost_steps),
+	    cmocka_unit_test(test_instruction_inputs),
 	    cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_exits_mode_agrees_with_step_mode),
 	    cmocka_unit_test(test_demand_real),
