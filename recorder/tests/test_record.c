@@ -213,8 +213,8 @@ static void test_step_mode_matches_kvm(void **state)
 	}
 }
 
-/* CS:RIP of a step's pre-state, and whether its instruction shadows the next one (MOV SS, POP SS; STI too
- * under qemu-tcg, whose single step runs STI and the next instruction together). */
+/* CS:RIP of a step's pre-state, and whether a single step may run the next instruction with it: MOV SS, POP
+ * SS (silicon), STI under qemu-tcg, a software interrupt (KVM's emulator enters the handler). */
 static void step_place(struct trace *t, uint64_t step, bool sti_shadows, uint64_t *place, bool *shadows)
 {
 	struct x86_state st;
@@ -231,6 +231,8 @@ static void step_place(struct trace *t, uint64_t step, bool sti_shadows, uint64_
 		i++;
 	*shadows =
 	    b[i] == 0x17 || (b[i] == 0x8e && ((b[i + 1] >> 3) & 7) == 2) || (sti_shadows && b[i] == 0xfb);
+	/* INT n, INT3, INTO: KVM's emulator (PVM) also runs the handler's first instruction in that step. */
+	*shadows |= b[i] == 0xcd || b[i] == 0xcc || b[i] == 0xce;
 }
 
 /* No step is lost: every instruction the emu engine records (one a step) is a step of the KVM recording too,
