@@ -16,7 +16,7 @@ bool cli_parse_u64(const char *cmd, const char *option, const char *text, uint64
 	*out = v;
 	return true;
 bad:
-	fprintf(stderr, "emudiff %s: %s needs a non-negative number (decimal or 0x...), not '%s'\n", cmd, option,
-		text ? text : "");
+	fprintf(stderr, "emudiff %s: %s needs a non-negative number (decimal or 0x...), not '%s'\n", cmd,
+	        option, text ? text : "");
 	return false;
 }

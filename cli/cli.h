@@ -3,10 +3,11 @@
 #define EMUDIFF_CLI_H
 
 enum cli_exit {
-	CLI_EXIT_OK = 0,	 /* no divergence beyond the known list */
-	CLI_EXIT_DIVERGED = 1,	 /* new divergences */
-	CLI_EXIT_USAGE = 2,	 /* bad usage or bad input */
-	CLI_EXIT_ENVIRONMENT = 3 /* no /dev/kvm, no permission, missing library */
+	CLI_EXIT_OK = 0,           /* no divergence beyond the known list */
+	CLI_EXIT_DIVERGED = 1,     /* new divergences */
+	CLI_EXIT_USAGE = 2,        /* bad usage or bad input */
+	CLI_EXIT_ENVIRONMENT = 3,  /* no /dev/kvm, no permission, missing library */
+	CLI_EXIT_INTERRUPTED = 130 /* SIGINT/SIGTERM: what was written is whole up to where it stopped */
 };
 
 struct cli_command {

@@ -5,12 +5,12 @@
 #include "cli.h"
 
 static const struct cli_command commands[] = {
-	{"record", cli_record, "run a guest on KVM and write a trace"},
-	{"info", cli_info, "summarise a trace"},
-	{"replay", cli_replay, "replay a trace through the backends and report divergences"},
-	{"diff", cli_diff, "one step, every backend side by side"},
-	{"bisect", cli_bisect, "first divergent step of a trace, or first diverging commit (--commits)"},
-	{"report", cli_report, "render a results database again"},
+    {"record", cli_record, "run a guest on KVM and write a trace"},
+    {"info", cli_info, "summarise a trace"},
+    {"replay", cli_replay, "replay a trace through the backends and report divergences"},
+    {"diff", cli_diff, "one step, every backend side by side"},
+    {"bisect", cli_bisect, "first divergent step of a trace, or first diverging commit (--commits)"},
+    {"report", cli_report, "render a results database again"},
 };
 
 static void usage(FILE *out)
@@ -18,7 +18,9 @@ static void usage(FILE *out)
 	fprintf(out, "usage: emudiff COMMAND [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
-	fprintf(out, "\nexit status: 0 no divergence, 1 new divergences, 2 bad usage or input, 3 environment lacks something\n");
+	fprintf(out, "\nexit status: 0 no divergence, 1 new divergences, 2 bad usage or input, 3 environment "
+	             "lacks something,\n"
+	             "130 interrupted (record: the trace is complete up to the signal)\n");
 }
 
 int main(int argc, char **argv)

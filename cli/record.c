@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../recorder/recorder.h"
@@ -28,7 +29,9 @@ static void record_usage(FILE *out)
 	    "ELF kernel in 32-bit protected mode on the same PC. --timeout ends the recording after\n"
 	    "SECONDS of virtual time (default %d for --bios, none otherwise).\n"
 	    "--engine emu runs a flat GUEST in emudiff's own emulator instead of KVM (step mode, no\n"
-	    "/dev/kvm needed): the trace's reference is then emu, not silicon or KVM's emulator.\n",
+	    "/dev/kvm needed): the trace's reference is then emu, not silicon or KVM's emulator.\n"
+	    "Exit status 130 after SIGINT or SIGTERM: the trace is complete up to the signal, the run is "
+	    "not.\n",
 	    RECORD_BIOS_TIMEOUT_S);
 }
 
@@ -283,6 +286,15 @@ int cli_record(int argc, char **argv)
 		        "the binary; pass a guest image\n");
 		return CLI_EXIT_USAGE;
 	}
+	/* --force replaces the output, never the guest it records. */
+	struct stat out_sb, in_sb;
+	if (stat(opt.output, &out_sb) == 0 && stat(opt.guest_path, &in_sb) == 0 &&
+	    out_sb.st_dev == in_sb.st_dev && out_sb.st_ino == in_sb.st_ino) {
+		fprintf(stderr,
+		        "emudiff record: -o %s is the guest image itself; write the trace elsewhere\n",
+		        opt.output);
+		return CLI_EXIT_USAGE;
+	}
 	char *cmdline = join_args(argc, argv);
 	opt.command_line = cmdline ? cmdline : "record";
 
@@ -303,5 +315,12 @@ int cli_record(int argc, char **argv)
 		        (unsigned long long)sum.interrupts, (unsigned long long)sum.vtime,
 		        sum.vtime / 1193182.0);
 	free(cmdline);
+	if (sum.end == REC_END_INTERRUPTED) {
+		fprintf(stderr,
+		        "emudiff record: interrupted: %s is a complete trace of the %llu steps before the "
+		        "signal, not of the whole run\n",
+		        opt.output, (unsigned long long)sum.steps);
+		return CLI_EXIT_INTERRUPTED;
+	}
 	return CLI_EXIT_OK;
 }

@@ -629,14 +629,21 @@ int cli_diff(int argc, char **argv)
 	uint64_t count = trace_step_count(t);
 	struct trace_step s;
 	int kind = -1;
-	if (o.step < count && trace_step_at(t, o.step, &s) == 0)
-		kind = (int)s.kind;
-	trace_close(t);
 	if (o.step >= count) {
+		trace_close(t);
 		fprintf(stderr, "emudiff %s: --step %" PRIu64 ": %s has steps 0..%" PRIu64 "\n", o.cmd,
 		        o.step, o.trace, count ? count - 1 : 0);
 		return CLI_EXIT_USAGE;
 	}
+	/* A step that cannot be read is a damaged trace, never a step with nothing to compare. */
+	if (trace_step_at(t, o.step, &s) != 0) {
+		fprintf(stderr, "emudiff %s: %s: step %" PRIu64 " cannot be read: %s\n", o.cmd, o.trace,
+		        o.step, trace_error(t));
+		trace_close(t);
+		return CLI_EXIT_USAGE;
+	}
+	kind = (int)s.kind;
+	trace_close(t);
 	if (kind != TRACE_STEP_INSN) {
 		printf("step %" PRIu64 " is a %s step: %s\n", o.step,
 		       kind == TRACE_STEP_RUN ? "RUN" : "FALLBACK",

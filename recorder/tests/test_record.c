@@ -513,7 +513,17 @@ static void test_bad_input(void **state)
 	char guest[512];
 	corpus_path("realloop", guest, sizeof(guest));
 
-	char a[11][1200], kernel[512];
+	/* The guest as its own output, and a trace whose first state chunk is cut in half. */
+	char self[512], damaged[512], setup[4096];
+	tmp_path("self.bin", self, sizeof(self));
+	tmp_path("damaged.db", damaged, sizeof(damaged));
+	snprintf(
+	    setup, sizeof(setup),
+	    "cp %s %s && cp %s %s && sqlite3 %s \"UPDATE chunks SET data = substr(data, 1, length(data) / 2)"
+	    " WHERE first_step = 0\"",
+	    guest, self, good, damaged, damaged);
+	assert_int_equal(system(setup), 0);
+	char a[13][1200], kernel[512];
 	corpus_path("stihlt", kernel, sizeof(kernel)); /* a multiboot kernel */
 	const char *record = engine_emu ? "record --engine emu" : "record";
 	snprintf(a[0], sizeof(a[0]), "%s -o %s/x.db %s/missing.bin", record, tmpdir, tmpdir);
@@ -527,13 +537,16 @@ static void test_bad_input(void **state)
 	snprintf(a[8], sizeof(a[8]), "record --engine sideways %s", guest);
 	snprintf(a[9], sizeof(a[9]), "record --engine emu --fallback emu %s", guest);
 	snprintf(a[10], sizeof(a[10]), "%s -o %s/x.db %s", record, tmpdir, kernel);
+	snprintf(a[11], sizeof(a[11]), "%s --force -o %s %s", record, self, self);
+	snprintf(a[12], sizeof(a[12]), "diff %s --step 3 --backends emu", damaged);
 	const struct bad_input cases[] = {
 	    {a[0], 2, "missing.bin", __FILE__, __LINE__},  {a[1], 2, "big.bin", __FILE__, __LINE__},
 	    {a[2], 2, "exists.db", __FILE__, __LINE__},    {a[3], 2, "junk.db", __FILE__, __LINE__},
 	    {a[4], 2, "trunc.db", __FILE__, __LINE__},     {a[5], 2, "nothing.db", __FILE__, __LINE__},
 	    {a[6], 2, "--mode", __FILE__, __LINE__},       {a[7], 2, "--max-steps", __FILE__, __LINE__},
 	    {a[8], 2, "--engine", __FILE__, __LINE__},     {a[9], 2, "--fallback", __FILE__, __LINE__},
-	    {a[10], 2, "--multiboot", __FILE__, __LINE__},
+	    {a[10], 2, "--multiboot", __FILE__, __LINE__}, {a[11], 2, "self.bin", __FILE__, __LINE__},
+	    {a[12], 2, "damaged.db", __FILE__, __LINE__},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = run_cli("%s", cases[i].args);
@@ -548,6 +561,9 @@ static void test_bad_input(void **state)
 	assert_non_null(fgets(buf, sizeof(buf), f));
 	fclose(f);
 	assert_string_equal(buf, "precious");
+	/* So is the guest given as the output. */
+	snprintf(cmd, sizeof(cmd), "cmp -s %s %s", guest, self);
+	assert_int_equal(system(cmd), 0);
 }
 
 static pid_t start_recording(const char *out, const char *guest)
