@@ -20,7 +20,8 @@ static void usage(FILE *out)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
 	fprintf(out, "\nexit status: 0 no divergence, 1 new divergences, 2 bad usage or input, 3 environment "
 	             "lacks something,\n"
-	             "130 interrupted (record: the trace is complete up to the signal)\n");
+	             "130 interrupted (record: the trace is complete up to the signal; replay, report: the "
+	             "run is incomplete)\n");
 }
 
 int main(int argc, char **argv)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,13 @@ static bool opt_is(const char *arg, const char *name)
 {
 	size_t n = strlen(name);
 	return !strncmp(arg, name, n) && (arg[n] == 0 || (arg[n] == '=' && name[1] == '-'));
+}
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
 }
 
 /* Parses the options every subcommand shares; 0 or an exit status. */
@@ -402,13 +410,29 @@ int cli_replay(int argc, char **argv)
 		ro.progress = progress_bar;
 		ro.progress_arg = &prog;
 	}
+	/* SIGINT/SIGTERM (a CI timeout) stop the replay at a step boundary; its reports say it is incomplete.
+	 */
+	struct sigaction stop_action = {.sa_handler = on_stop_signal}, old_int, old_term;
+	sigemptyset(&stop_action.sa_mask);
+	stop_signal = 0;
+	sigaction(SIGINT, &stop_action, &old_int);
+	sigaction(SIGTERM, &stop_action, &old_term);
+	ro.stop = &stop_signal;
 	ret = replay_run(&ro, &sum, err, sizeof(err));
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
 	if (prog.shown)
 		fprintf(stderr, "\r%*s\r", 79, "");
 	if (ret < 0) {
 		status = replay_error(o.cmd, ret, err);
 		goto out;
 	}
+	if (sum.interrupted)
+		fprintf(stderr,
+		        "emudiff %s: interrupted by signal %d before step %" PRIu64 " of %" PRIu64
+		        "..%" PRIu64
+		        "; the reports cover the steps before it and say the run is incomplete\n",
+		        o.cmd, (int)stop_signal, sum.stopped_at, sum.first, sum.end);
 	if (sum.incomplete)
 		fprintf(stderr,
 		        "emudiff %s: note: %s is incomplete (the recorder stopped before finishing); "
@@ -427,7 +451,9 @@ int cli_replay(int argc, char **argv)
 		status = CLI_EXIT_USAGE;
 		goto out;
 	}
-	status = sum.new_divergences ? CLI_EXIT_DIVERGED : CLI_EXIT_OK;
+	status = sum.interrupted       ? CLI_EXIT_INTERRUPTED
+	         : sum.new_divergences ? CLI_EXIT_DIVERGED
+	                               : CLI_EXIT_OK;
 out:
 	if (tmp[0])
 		unlink(tmp);
@@ -949,7 +975,8 @@ int cli_report(int argc, char **argv)
 		return status;
 	if (o.help) {
 		printf("usage: emudiff report RESULTS [--html F] [--json F] [--junit F]\n"
-		       "Renders a results database written by 'emudiff replay -o RESULTS' again.\n");
+		       "Renders a results database written by 'emudiff replay -o RESULTS' again.\n"
+		       "Exit status 130 when that replay did not finish (interrupted or killed).\n");
 		return 0;
 	}
 	if (o.n_traces != 1)
@@ -965,7 +992,9 @@ int cli_report(int argc, char **argv)
 	if (render(o.cmd, o.trace, &o) < 0)
 		return CLI_EXIT_USAGE;
 	long n = differ_results_new_count(o.trace);
-	if (n < 0)
+	int64_t stopped_at;
+	int completed = differ_results_completed(o.trace, &stopped_at);
+	if (n < 0 || completed < 0)
 		return CLI_EXIT_USAGE;
-	return n ? CLI_EXIT_DIVERGED : CLI_EXIT_OK;
+	return !completed ? CLI_EXIT_INTERRUPTED : n ? CLI_EXIT_DIVERGED : CLI_EXIT_OK;
 }

@@ -122,6 +122,12 @@ int differ_results_set_range(struct differ_results *r, uint64_t first, uint64_t 
 /* Stores the known list with its hit counts: call after the last differ_known_match, before close.
  * An entry that matched nothing on a backend that ran is reported as fixed (XPASS). */
 int differ_results_add_known(struct differ_results *r, const struct differ_known *k);
+/* How the run ended: completed (every step of its range), or stopped before step stopped_at (interrupted). A
+ * run never marked completed (killed, crashed) reads as not completed. */
+int differ_results_set_end(struct differ_results *r, bool completed, uint64_t stopped_at);
+/* 1 when the run in results_path completed, 0 when not (*stopped_at: the step it stopped before, or -1 when
+ * unknown), -errno when the file cannot be read (a message on stderr). */
+int differ_results_completed(const char *results_path, int64_t *stopped_at);
 int differ_results_close(struct differ_results *r);
 
 /* Reports from a results database; return 0, or -errno with a message on stderr. */

@@ -36,6 +36,17 @@ const char *rep_reference_text(const char *reference)
 	return reference[0] ? reference : "unknown";
 }
 
+void rep_incomplete_text(const struct rep *r, char *buf, size_t len)
+{
+	if (r->stopped_at >= 0)
+		snprintf(buf, len,
+		         "INCOMPLETE: the replay was interrupted before step %" PRId64 " (steps %" PRId64
+		         "..%" PRId64 " were not replayed); not a pass",
+		         r->stopped_at, r->stopped_at, r->end_step);
+	else
+		snprintf(buf, len, "INCOMPLETE: the replay did not finish (killed or failed); not a pass");
+}
+
 int rep_load(struct rep *r, const char *path)
 {
 	sqlite3_stmt *st = NULL;
@@ -49,8 +60,8 @@ int rep_load(struct rep *r, const char *path)
 	ret = -EIO;
 	if (sqlite3_prepare_v2(
 	        r->db,
-	        "SELECT trace, reference, replay_mode, command_line, tool_version, first_step, end_step"
-	        " FROM run WHERE id = 1",
+	        "SELECT trace, reference, replay_mode, command_line, tool_version, first_step, end_step,"
+	        " completed, stopped_at FROM run WHERE id = 1",
 	        -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -62,6 +73,8 @@ int rep_load(struct rep *r, const char *path)
 		r->have_range = sqlite3_column_type(st, 5) != SQLITE_NULL;
 		r->first_step = sqlite3_column_int64(st, 5);
 		r->end_step = sqlite3_column_int64(st, 6);
+		r->completed = sqlite3_column_int(st, 7) != 0;
+		r->stopped_at = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
 	}
 	sqlite3_finalize(st);
 	st = NULL;
@@ -403,7 +416,15 @@ int differ_report_text(const char *results_path, FILE *out)
 	        "\n%" PRId64 " divergences (%" PRId64 " new, %" PRId64 " known); %" PRId64
 	        " known %s no longer occur%s: %s\n",
 	        total, total_new, total - total_new, r.xpass, r.xpass == 1 ? "entry" : "entries",
-	        r.xpass == 1 ? "s" : "", total_new ? "FAIL" : "PASS");
+	        r.xpass == 1 ? "s" : "",
+	        total_new     ? "FAIL"
+	        : r.completed ? "PASS"
+	                      : "INCOMPLETE");
+	if (!r.completed) {
+		char line[200];
+		rep_incomplete_text(&r, line, sizeof(line));
+		fprintf(out, "%s\n", line);
+	}
 	rep_free(&r);
 	return ferror(out) ? -EIO : 0;
 }
@@ -512,6 +533,9 @@ int differ_report_json(const char *results_path, const char *out_path)
 	json_str(f, r.tool_version);
 	if (r.have_range)
 		fprintf(f, ", \"first_step\": %" PRId64 ", \"end_step\": %" PRId64, r.first_step, r.end_step);
+	fprintf(f, ", \"completed\": %s", r.completed ? "true" : "false");
+	if (!r.completed && r.stopped_at >= 0)
+		fprintf(f, ", \"stopped_at\": %" PRId64, r.stopped_at);
 	fprintf(f, "},\n  \"backends\": [");
 	for (size_t i = 0; i < r.n_backends; i++) {
 		const struct rep_backend *b = &r.backends[i];
@@ -635,11 +659,23 @@ int differ_report_junit(const char *results_path, const char *out_path)
 			n += strcmp(r.classes[i].backend, r.backends[b].name) == 0;
 		tests += junit_xpass_count(&r, r.backends[b].name) + (n == 0);
 	}
+	/* An incomplete run is one more failing test case, so no CI reads it as green. */
+	if (!r.completed)
+		tests++, failures++;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	fprintf(f,
 	        "<testsuites name=\"emudiff\" tests=\"%" PRId64 "\" failures=\"%" PRId64
 	        "\" skipped=\"%" PRId64 "\">\n",
 	        tests, failures, skipped);
+	if (!r.completed) {
+		char line[200];
+		rep_incomplete_text(&r, line, sizeof(line));
+		fprintf(f, "  <testsuite name=\"emudiff.run\" tests=\"1\" failures=\"1\" skipped=\"0\">\n"
+		           "    <testcase classname=\"emudiff.run\" name=\"complete\">\n      <failure "
+		           "type=\"incomplete\" message=\"");
+		xml_str(f, line);
+		fprintf(f, "\"/>\n    </testcase>\n  </testsuite>\n");
+	}
 	for (size_t b = 0; b < r.n_backends && !ret; b++) {
 		const char *bn = r.backends[b].name;
 		int64_t t = 0, fl = 0, sk = 0;

@@ -40,6 +40,8 @@ struct rep {
 	char trace[512], reference[32], replay_mode[32], command_line[1024], tool_version[32];
 	bool have_range;
 	int64_t first_step, end_step;
+	bool completed;     /* the replay ran its whole range */
+	int64_t stopped_at; /* when interrupted: the first step not replayed; -1 unknown (killed) */
 	struct rep_backend *backends;
 	size_t n_backends;
 	struct rep_class *classes; /* by backend (order of appearance), then class name */
@@ -68,6 +70,8 @@ struct rep_div {
 };
 
 int rep_load(struct rep *r, const char *path);
+/* One line on how far an incomplete run got, for every report format. */
+void rep_incomplete_text(const struct rep *r, char *buf, size_t len);
 void rep_free(struct rep *r);
 /* Reads divergence id; 0 or -EIO. */
 int rep_div_load(struct rep *r, int64_t id, struct rep_div *d);

@@ -128,6 +128,13 @@ int differ_report_html_write(struct rep *r, FILE *f)
 	}
 	if (r->have_range)
 		fprintf(f, ", steps %" PRId64 "..%" PRId64, r->first_step, r->end_step);
+	if (!r->completed) {
+		char line[200];
+		rep_incomplete_text(r, line, sizeof(line));
+		fprintf(f, "<br><b>");
+		rep_html_escape(f, line);
+		fprintf(f, "</b>");
+	}
 	if (r->command_line[0]) {
 		fprintf(f, "<br>Command: <code>");
 		rep_html_escape(f, r->command_line);

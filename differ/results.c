@@ -20,7 +20,8 @@
 
 static const char results_ddl[] =
     "CREATE TABLE run(id INTEGER PRIMARY KEY, trace TEXT, reference TEXT, replay_mode TEXT,"
-    " command_line TEXT, tool_version TEXT, first_step INTEGER, end_step INTEGER) STRICT;"
+    " command_line TEXT, tool_version TEXT, first_step INTEGER, end_step INTEGER,"
+    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0) STRICT;"
     "CREATE TABLE backend(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, name TEXT NOT NULL,"
     " steps INTEGER NOT NULL, stepped INTEGER NOT NULL, unsupported INTEGER NOT NULL,"
     " crashed INTEGER NOT NULL, failed INTEGER NOT NULL) STRICT;"
@@ -43,7 +44,8 @@ static const char results_ddl[] =
     "CREATE VIEW xpass AS SELECT k.* FROM known k, run r WHERE k.hits = 0"
     " AND EXISTS (SELECT 1 FROM backend b WHERE b.name GLOB k.backend AND b.steps > 0)"
     " AND (k.step = '*' OR r.first_step IS NULL"
-    " OR (CAST(k.step AS INTEGER) >= r.first_step AND CAST(k.step AS INTEGER) < r.end_step))"
+    " OR (CAST(k.step AS INTEGER) >= r.first_step"
+    " AND CAST(k.step AS INTEGER) < coalesce(r.stopped_at, r.end_step)))"
     " ORDER BY k.id;";
 
 struct backend_count {
@@ -274,6 +276,39 @@ int differ_results_set_range(struct differ_results *r, uint64_t first, uint64_t 
 	         "UPDATE run SET first_step = %" PRId64 ", end_step = %" PRId64 " WHERE id = 1",
 	         (int64_t)first, end > INT64_MAX ? INT64_MAX : (int64_t)end);
 	return exec(r, sql);
+}
+
+int differ_results_set_end(struct differ_results *r, bool completed, uint64_t stopped_at)
+{
+	char sql[160];
+	if (!r)
+		return -EINVAL;
+	if (completed)
+		return exec(r, "UPDATE run SET completed = 1, stopped_at = NULL WHERE id = 1");
+	snprintf(sql, sizeof(sql), "UPDATE run SET completed = 0, stopped_at = %" PRId64 " WHERE id = 1",
+	         stopped_at > INT64_MAX ? INT64_MAX : (int64_t)stopped_at);
+	return exec(r, sql);
+}
+
+int differ_results_completed(const char *path, int64_t *stopped_at)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st = NULL;
+	int ret = -EIO;
+
+	*stopped_at = -1;
+	if (differ_results_open_ro(path, &db) < 0)
+		return -EINVAL;
+	if (sqlite3_prepare_v2(db, "SELECT completed, stopped_at FROM run WHERE id = 1", -1, &st, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		ret = sqlite3_column_int(st, 0) != 0;
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			*stopped_at = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return ret;
 }
 
 static void hex_value(char *buf, size_t len, const struct differ_field_diff *f, uint64_t v)

@@ -786,6 +786,12 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 		const struct trace_step *c = &r->cur->s;
 		const struct x86_state *expected = &r->last_state;
 		bool have_next = false;
+		/* Interrupted: stop at a step boundary; what was compared so far stays, marked incomplete. */
+		if (r->opt->stop && *r->opt->stop) {
+			r->sum->interrupted = true;
+			r->sum->stopped_at = i;
+			return 0;
+		}
 		/* The step's memory must be exact before it runs. */
 		if (r->img_stale && c->kind == TRACE_STEP_INSN) {
 			ret = refresh_image(r, false);
@@ -950,6 +956,8 @@ int replay_run(const struct replay_options *opt, struct replay_summary *sum, cha
 	ret = replay_loop(&r, sum->first, sum->end);
 	if (ret > 0)
 		ret = 0;
+	if (ret == 0 && r.results)
+		ret = differ_results_set_end(r.results, !sum->interrupted, sum->stopped_at);
 out:
 	if (r.results) {
 		if (r.known && ret == 0)

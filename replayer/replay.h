@@ -11,6 +11,7 @@
 #ifndef EMUDIFF_REPLAY_H
 #define EMUDIFF_REPLAY_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +51,8 @@ struct replay_options {
 	const char *command_line;
 	void (*progress)(void *arg, uint64_t done, uint64_t total);
 	void *progress_arg;
+	/* Set (by a signal handler) to stop at the next step boundary: the run is then incomplete. */
+	const volatile sig_atomic_t *stop;
 	/* Called for every backend on every compared step; nonzero stops the replay. */
 	int (*on_step)(void *arg, const struct replay_step_report *r);
 	void *on_step_arg;
@@ -68,6 +71,8 @@ struct replay_summary {
 	struct differ_divergence first_divergence;
 	char reference[32]; /* "silicon", "qemu-tcg", "kvm-emulator", "emu" or "unknown" */
 	bool incomplete;    /* the recorder stopped before trace_finish: only committed steps exist */
+	bool interrupted;   /* opt->stop was set: steps [stopped_at, end) were not replayed */
+	uint64_t stopped_at;
 	uint64_t trace_steps;
 	char backends[REPLAY_MAX_BACKENDS][16];
 	size_t n_backends;

@@ -164,6 +164,7 @@ static void build_results(const char *db_path, const char *known_path)
 		assert_int_equal(differ_results_add(r, &d, differ_known_match(known, &d)), 0);
 	}
 	assert_int_equal(differ_results_add_known(r, known), 0);
+	assert_int_equal(differ_results_set_end(r, true, 0), 0);
 	assert_int_equal(differ_results_close(r), 0);
 	differ_known_free(known);
 	differ_rules_free(rules);
@@ -463,6 +464,7 @@ static void test_clean_run(void **state)
 	assert_int_equal(differ_results_create(&r, db_path, &run, err, sizeof(err)), 0);
 	for (int i = 0; i < 7; i++)
 		assert_int_equal(differ_results_count_step(r, "emu", BACKEND_STEPPED), 0);
+	assert_int_equal(differ_results_set_end(r, true, 0), 0);
 	assert_int_equal(differ_results_close(r), 0);
 	assert_int_equal(differ_results_new_count(db_path), 0);
 	FILE *f = open_memstream(&buf, &len);
@@ -481,6 +483,50 @@ static void test_clean_run(void **state)
 	assert_non_null(strstr(buf, "7 steps, no divergence"));
 	free(buf);
 	assert_valid_junit(xml);
+}
+
+/* A run interrupted before step 7 of 0..20, and one never marked done (killed): no report says PASS. */
+static void test_incomplete_run(void **state)
+{
+	const char *db_path = tmp_path("incomplete.db"), *xml = tmp_path("incomplete.xml");
+	const char *json = tmp_path("incomplete.json");
+	struct differ_run_info run = {.trace_path = "t.trace", .reference = "silicon"};
+	char err[300], *buf = NULL;
+	size_t len = 0;
+	int64_t stopped_at;
+	(void)state;
+
+	for (int killed = 0; killed < 2; killed++) {
+		struct differ_results *r;
+		assert_int_equal(differ_results_create(&r, db_path, &run, err, sizeof(err)), 0);
+		assert_int_equal(differ_results_set_range(r, 0, 20), 0);
+		for (int i = 0; i < 7; i++)
+			assert_int_equal(differ_results_count_step(r, "emu", BACKEND_STEPPED), 0);
+		if (!killed)
+			assert_int_equal(differ_results_set_end(r, false, 7), 0);
+		assert_int_equal(differ_results_close(r), 0);
+		assert_int_equal(differ_results_completed(db_path, &stopped_at), 0);
+		assert_int_equal(stopped_at, killed ? -1 : 7);
+		FILE *f = open_memstream(&buf, &len);
+		assert_int_equal(differ_report_text(db_path, f), 0);
+		fclose(f);
+		assert_null(strstr(buf, "PASS"));
+		assert_non_null(strstr(buf, killed ? "INCOMPLETE: the replay did not finish"
+		                                   : "INCOMPLETE: the replay was interrupted before step 7 "
+		                                     "(steps 7..20 were not replayed)"));
+		free(buf);
+		assert_int_equal(differ_report_junit(db_path, xml), 0);
+		buf = slurp(xml, NULL);
+		assert_non_null(strstr(buf, "tests=\"2\" failures=\"1\""));
+		assert_non_null(strstr(buf, "type=\"incomplete\""));
+		free(buf);
+		assert_valid_junit(xml);
+		assert_int_equal(differ_report_json(db_path, json), 0);
+		buf = slurp(json, NULL);
+		assert_non_null(strstr(buf, killed ? "\"completed\": false}"
+		                                   : "\"completed\": false, \"stopped_at\": 7"));
+		free(buf);
+	}
 }
 
 static void test_bad_database(void **state)
@@ -533,10 +579,11 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_db_queryable), cmocka_unit_test(test_text_report),
-	    cmocka_unit_test(test_json_report),  cmocka_unit_test(test_junit_report),
-	    cmocka_unit_test(test_html_report),  cmocka_unit_test(test_deterministic),
-	    cmocka_unit_test(test_bad_database), cmocka_unit_test(test_clean_run),
+	    cmocka_unit_test(test_db_queryable),   cmocka_unit_test(test_text_report),
+	    cmocka_unit_test(test_json_report),    cmocka_unit_test(test_junit_report),
+	    cmocka_unit_test(test_html_report),    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_incomplete_run), cmocka_unit_test(test_bad_database),
+	    cmocka_unit_test(test_clean_run),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -201,6 +201,43 @@ static int run_sh(struct run *r, const char *cmd)
 	return WEXITSTATUS(st);
 }
 
+/* SIGINT (a CI timeout sends SIGTERM alike) stops a replay at a step boundary: exit 130, and neither its own
+ * reports nor a later 'report' of its results say PASS. */
+static void test_interrupted_replay_is_not_a_pass(void **state)
+{
+	(void)state;
+	const char *bin = getenv("EMUDIFF_BIN"), *corpus = getenv("EMUDIFF_CORPUS");
+	char *trace = synth_tmp(".1m.db"), *db = synth_tmp(".int.results.db"), *junit = synth_tmp(".int.xml");
+	char *junit2 = synth_tmp(".int2.xml"), *cmd = malloc(8192);
+	struct run *r = calloc(1, sizeof(*r));
+	assert_non_null(cmd);
+	assert_non_null(r);
+	assert_non_null(corpus);
+	snprintf(cmd, 8192,
+	         "'%s' record --engine emu --force -o %s %s/modeswitch_1m.bin && "
+	         "{ '%s' replay %s --backends emu,unicorn -o %s --junit %s & p=$!; "
+	         "while [ ! -e %s ]; do sleep 0.01; done; sleep 0.05; kill -INT $p; wait $p; }",
+	         bin, trace, corpus, bin, trace, db, junit, db);
+	int st = run_sh(r, cmd);
+	if (st != 130)
+		fail_msg("interrupted replay exited %d, expected 130; stderr: %s", st, r->err);
+	assert_non_null(strstr(r->err, "interrupted by signal 2"));
+	assert_non_null(strstr(r->out, "INCOMPLETE: the replay was interrupted before step"));
+	assert_null(strstr(r->out, "PASS"));
+	char xml[65536];
+	read_file(junit, xml, sizeof(xml));
+	assert_non_null(strstr(xml, "type=\"incomplete\""));
+	snprintf(cmd, 8192, "'%s' report %s --junit %s", bin, db, junit2);
+	st = run_sh(r, cmd);
+	assert_int_equal(st, 130);
+	assert_non_null(strstr(r->out, "INCOMPLETE"));
+	assert_null(strstr(r->out, "PASS"));
+	read_file(junit2, xml, sizeof(xml));
+	assert_non_null(strstr(xml, "type=\"incomplete\""));
+	unlink(trace), unlink(db), unlink(junit), unlink(junit2);
+	free(trace), free(db), free(junit), free(junit2), free(cmd), free(r);
+}
+
 /* Without /dev/kvm (hidden in a private mount namespace) a requested kvm backend is an environment error. */
 static void test_kvm_without_dev_kvm(void **state)
 {
@@ -333,6 +370,7 @@ int main(void)
 	    cmocka_unit_test(test_not_a_trace),
 	    cmocka_unit_test(test_kvm_without_dev_kvm),
 	    cmocka_unit_test(test_bisect_commits),
+	    cmocka_unit_test(test_interrupted_replay_is_not_a_pass),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
