@@ -100,6 +100,10 @@ const char *differ_known_steps(const struct differ_known *k, size_t i);
 void differ_known_free(struct differ_known *k);
 /* Entries of the list and how many divergences each matched so far. */
 size_t differ_known_count(const struct differ_known *k);
+/* An entry naming a backend or class that does not exist (a typo) can never match: -EINVAL with
+ * "FILE:LINE: ..." in err. Globs are not checked. */
+int differ_known_check(const struct differ_known *k, const struct differ_rules *rules, char *err,
+                       size_t errlen);
 uint64_t differ_known_hits(const struct differ_known *k, size_t i);
 
 /* Results database: run, backend, step, class, field, expected, actual. */

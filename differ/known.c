@@ -348,3 +348,26 @@ int differ_known_entry(const struct differ_known *k, size_t i, unsigned *line, c
 	*source = k->source;
 	return 0;
 }
+
+int differ_known_check(const struct differ_known *k, const struct differ_rules *rules, char *err,
+                       size_t errlen)
+{
+	static const char *const backends[] = {"emu", "unicorn", "kvm"};
+	for (size_t i = 0; k && i < k->n; i++) {
+		const struct known_entry *e = &k->v[i];
+		bool found = strpbrk(e->backend, "*?[") != NULL;
+		for (size_t b = 0; !found && b < sizeof(backends) / sizeof(backends[0]); b++)
+			found = !strcmp(e->backend, backends[b]);
+		if (!found)
+			return known_error(err, errlen, k->source, e->line,
+			                   "no such backend (emu, unicorn or kvm)", e->backend);
+		found = !strcmp(e->cls, "unclassified") || strpbrk(e->cls, "*?[") != NULL;
+		for (size_t c = 0; !found && c < differ_rules_count(rules); c++)
+			found = !strcmp(e->cls, differ_rules_class(rules, c));
+		if (!found)
+			return known_error(err, errlen, k->source, e->line,
+			                   "no such divergence class (differ/classes.tsv lists them)",
+			                   e->cls);
+	}
+	return 0;
+}

@@ -929,6 +929,9 @@ int replay_run(const struct replay_options *opt, struct replay_summary *sum, cha
 			ret = -EINVAL;
 			goto out;
 		}
+		ret = differ_known_check(r.known, r.rules, err, errlen);
+		if (ret < 0)
+			goto out;
 		/* Scoped known entries apply by the trace's guest image, reference and replay mode. */
 		char guest[256] = "";
 		if (trace_meta_get(r.t, "guest_image", guest, sizeof(guest)) < 0)

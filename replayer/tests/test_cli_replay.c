@@ -201,6 +201,35 @@ static int run_sh(struct run *r, const char *cmd)
 	return WEXITSTATUS(st);
 }
 
+/* A known list naming a backend or class that does not exist is refused (file:line), not silently unmatched.
+ */
+static void test_known_typos(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *entry, *message;
+	} rows[] = {
+	    {"unicron\tshadow.mov_ss\t4\ttypo\n", ":1: no such backend (emu, unicorn or kvm) 'unicron'"},
+	    {"emu\tshadow.movss\t4\ttypo\n", ":1: no such divergence class"},
+	};
+	struct run *r = calloc(1, sizeof(*r));
+	char *known = synth_tmp(".known.tsv"), args[2048];
+	assert_non_null(r);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		FILE *f = fopen(known, "w");
+		assert_non_null(f);
+		fputs(rows[i].entry, f);
+		fclose(f);
+		snprintf(args, sizeof(args), "replay %s --backends emu --known %s", clean_trace, known);
+		run(r, args);
+		assert_int_equal(r->status, 2);
+		if (!strstr(r->err, rows[i].message) || !strstr(r->err, known))
+			fail_msg("row %zu: stderr \"%s\" lacks \"%s\"", i, r->err, rows[i].message);
+	}
+	unlink(known);
+	free(known), free(r);
+}
+
 /* SIGINT (a CI timeout sends SIGTERM alike) stops a replay at a step boundary: exit 130, and neither its own
  * reports nor a later 'report' of its results say PASS. */
 static void test_interrupted_replay_is_not_a_pass(void **state)
@@ -371,6 +400,7 @@ int main(void)
 	    cmocka_unit_test(test_kvm_without_dev_kvm),
 	    cmocka_unit_test(test_bisect_commits),
 	    cmocka_unit_test(test_interrupted_replay_is_not_a_pass),
+	    cmocka_unit_test(test_known_typos),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
