@@ -40,6 +40,21 @@ static void print_meta(struct trace *t, const char *label, const char *key)
 		printf("%-12s %s\n", label, buf);
 }
 
+/* Guest output as text a terminal cannot act on: control and non-ASCII bytes as \xNN (ESC c would reset it).
+ */
+static void print_guest_text(const char *label, const char *text, size_t len, const char *suffix)
+{
+	printf("%-12s ", label);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if ((c < 0x20 && c != '\t') || c >= 0x7f || c == '\\')
+			printf("\\x%02x", c);
+		else
+			putchar(c);
+	}
+	printf("%s\n", suffix);
+}
+
 int cli_info(int argc, char **argv)
 {
 	if (argc != 2 || argv[1][0] == '-') {
@@ -157,8 +172,7 @@ int cli_info(int argc, char **argv)
 	static char console[1 << 20];
 	if (trace_meta_get(t, "console", console, sizeof(console)) == 0 && console[0]) {
 		size_t n = strcspn(console, "\n");
-		printf("%-12s %.*s%s\n", "console", (int)n, console,
-		       console[n] && console[n + 1] ? " ..." : "");
+		print_guest_text("console", console, n, console[n] && console[n + 1] ? " ..." : "");
 		/* The last line too: where a boot got to. */
 		size_t len = strlen(console);
 		while (len && (console[len - 1] == '\n' || console[len - 1] == '\r'))
@@ -167,7 +181,7 @@ int cli_info(int argc, char **argv)
 		while (start && console[start - 1] != '\n')
 			start--;
 		if (start > n)
-			printf("%-12s %.*s\n", "console end", (int)(len - start), console + start);
+			print_guest_text("console end", console + start, len - start, "");
 	}
 	/* COM1 alone (the console above also has the debug ports): its last non-empty line. */
 	if (trace_meta_get(t, "serial", console, sizeof(console)) == 0 && console[0]) {
@@ -180,7 +194,7 @@ int cli_info(int argc, char **argv)
 		size_t end = start;
 		while (end < len && console[end] != '\r' && console[end] != '\n')
 			end++;
-		printf("%-12s %.*s\n", "serial end", (int)(end - start), console + start);
+		print_guest_text("serial end", console + start, end - start, "");
 	}
 	trace_close(t);
 	return CLI_EXIT_OK;

@@ -566,6 +566,36 @@ static void test_bad_input(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* info shows what a guest printed without handing its control bytes to the terminal: ESC c (a reset) on the
+ * 0xe9 console comes out as \x1b. */
+static void test_info_escapes_guest_output(void **state)
+{
+	(void)state;
+	/* mov al, 0x1b; out 0xe9, al; mov al, 'c'; out 0xe9, al; mov al, 0; out 0xf4, al; hlt */
+	static const uint8_t guest[] = {0xb0, 0x1b, 0xe6, 0xe9, 0xb0, 0x63, 0xe6,
+	                                0xe9, 0xb0, 0x00, 0xe6, 0xf4, 0xf4};
+	char image[512], trace[512], out[512], cmd[2048], text[4096] = "";
+	tmp_path("esc.bin", image, sizeof(image));
+	tmp_path("esc.db", trace, sizeof(trace));
+	tmp_path("esc.txt", out, sizeof(out));
+	FILE *f = fopen(image, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(guest, 1, sizeof(guest), f), sizeof(guest));
+	fclose(f);
+	assert_int_equal(
+	    run_cli("record %s --force -o %s %s", engine_emu ? "--engine emu" : "", trace, image), 0);
+	snprintf(cmd, sizeof(cmd), "%s info %s > %s", getenv("EMUDIFF_BIN"), trace, out);
+	assert_int_equal(system(cmd), 0);
+	f = fopen(out, "r");
+	assert_non_null(f);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = 0;
+	assert_null(strchr(text, 0x1b));
+	if (!strstr(text, "\\x1bc"))
+		fail_msg("info does not show the console's ESC c as \\x1bc:\n%s", text);
+}
+
 static pid_t start_recording(const char *out, const char *guest)
 {
 	pid_t pid = fork();
@@ -693,6 +723,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_exits_mode_agrees_with_step_mode),
 	    cmocka_unit_test(test_demand_real),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_info_escapes_guest_output),
 	    cmocka_unit_test(test_sigkill_leaves_readable_trace),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
