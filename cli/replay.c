@@ -765,6 +765,19 @@ static int bisect_commits(const struct opts *o)
 	}
 	pclose(p);
 	top[strcspn(top, "\n")] = 0;
+	/* A name git does not know is bad input, not a commit that cannot be built. */
+	for (int i = 0; i < 2; i++) {
+		char check[600];
+		snprintf(check, sizeof(check), "git rev-parse --verify --quiet '%s^{commit}' >/dev/null 2>&1",
+		         i ? bad : good);
+		if (system(check) != 0) {
+			fprintf(stderr,
+			        "emudiff %s: --commits: '%s' is no commit of this repository (%s); name one "
+			        "'git log' shows\n",
+			        o->cmd, i ? bad : good, top);
+			return CLI_EXIT_USAGE;
+		}
+	}
 	snprintf(script, sizeof(script), "%s/ci/bisect-step", top);
 	if (access(script, R_OK) < 0) {
 		fprintf(stderr, "emudiff %s: %s: missing; the work tree has no ci/bisect-step\n", o->cmd,

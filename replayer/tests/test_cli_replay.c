@@ -334,6 +334,12 @@ static void test_bisect_commits(void **state)
 	if (run_sh(r, cmd) != 0)
 		fail_msg("making the repository: %s", r->err);
 
+	/* A name the repository does not have is bad input (2), not an unbuildable commit (3). */
+	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' bisect --commits c1..nosuchcommit '%s'", dir,
+	         getenv("EMUDIFF_BIN"), clean_trace);
+	assert_int_equal(run_sh(r, cmd), 2);
+	assert_non_null(strstr(r->err, "'nosuchcommit' is no commit of this repository"));
+
 	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' bisect --commits c1..c4 '%s'", dir, getenv("EMUDIFF_BIN"),
 	         clean_trace);
 	int st = run_sh(r, cmd);
