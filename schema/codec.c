@@ -154,11 +154,12 @@ static const struct chunk_ref *chunk_find(const struct trace *t, uint64_t step)
 	return lo ? &t->chunks[lo - 1] : NULL;
 }
 
-static int chunk_bad(struct trace *t, struct chunk *c, uint64_t first, const char *what)
+/* step: the step being read; first: the damaged chunk's first step. */
+static int chunk_bad(struct trace *t, struct chunk *c, uint64_t step, uint64_t first, const char *what)
 {
 	c->valid = false;
 	return trace_set_err(t, -EINVAL, "step %llu: the chunk of steps from %llu is damaged (%s)",
-	                     (unsigned long long)first, (unsigned long long)first, what);
+	                     (unsigned long long)step, (unsigned long long)first, what);
 }
 
 static int load_inputs(struct trace *t, struct chunk *c)
@@ -235,22 +236,22 @@ static int chunk_parse(struct trace *t, struct chunk *c)
 	uint64_t n, flags, nwords, lk, ls, lm, ld;
 
 	if (r.p >= r.end || *r.p++ != TRACE_CHUNK_VERSION)
-		return chunk_bad(t, c, c->first, "unknown chunk version");
+		return chunk_bad(t, c, c->first, c->first, "unknown chunk version");
 	if (rd_varint(&r, &n) || rd_varint(&r, &flags) || rd_varint(&r, &nwords) || rd_varint(&r, &lk) ||
 	    rd_varint(&r, &ls) || rd_varint(&r, &lm) || rd_varint(&r, &ld))
-		return chunk_bad(t, c, c->first, "bad header");
+		return chunk_bad(t, c, c->first, c->first, "bad header");
 	if (n != c->n || flags > 1 || (bool)flags != c->has_end || (!n && !flags) || lk != n || nwords == 0 ||
 	    nwords > X86_STATE_WORDS)
-		return chunk_bad(t, c, c->first, "header does not match the chunk row");
+		return chunk_bad(t, c, c->first, c->first, "header does not match the chunk row");
 	c->n_states = n + flags;
 	size_t left = (size_t)(r.end - r.p);
 	if (lk > left || ls > left - lk || lm > left - lk - ls || ld != left - lk - ls - lm)
-		return chunk_bad(t, c, c->first, "stream lengths do not add up");
+		return chunk_bad(t, c, c->first, c->first, "stream lengths do not add up");
 	c->nwords = (uint32_t)nwords;
 	c->kinds = r.p;
 	for (uint64_t j = 0; j < n; j++)
 		if (c->kinds[j] > TRACE_STEP_FALLBACK)
-			return chunk_bad(t, c, c->first + j, "unknown step kind");
+			return chunk_bad(t, c, c->first + j, c->first, "unknown step kind");
 
 	struct rd st = {r.p + lk, r.p + lk + ls};
 	struct rd wm = {st.end, st.end + lm};
@@ -270,7 +271,7 @@ static int chunk_parse(struct trace *t, struct chunk *c)
 		}
 	}
 	if ((uint64_t)(st.end - st.p) < nwords * 8)
-		return chunk_bad(t, c, c->first, "first state cut short");
+		return chunk_bad(t, c, c->first, c->first, "first state cut short");
 	c->state0 = st.p;
 	st.p += nwords * 8;
 	for (uint64_t j = 0; j + 1 < c->n_states; j++) {
@@ -278,17 +279,17 @@ static int chunk_parse(struct trace *t, struct chunk *c)
 		uint64_t idx = 0, gap, v;
 		for (;;) {
 			if (rd_varint(&st, &gap))
-				return chunk_bad(t, c, c->first + j, "state delta cut short");
+				return chunk_bad(t, c, c->first + j, c->first, "state delta cut short");
 			if (!gap)
 				break;
 			idx += gap - 1;
 			if (idx >= nwords || rd_varint(&st, &v))
-				return chunk_bad(t, c, c->first + j, "bad state delta");
+				return chunk_bad(t, c, c->first + j, c->first, "bad state delta");
 			idx++;
 		}
 	}
 	if (st.p != st.end)
-		return chunk_bad(t, c, c->first, "trailing state bytes");
+		return chunk_bad(t, c, c->first, c->first, "trailing state bytes");
 
 	uint64_t data_used = 0;
 	for (uint64_t j = 0; j < n; j++) {
@@ -296,18 +297,18 @@ static int chunk_parse(struct trace *t, struct chunk *c)
 		c->wmeta_off[j] = (uint32_t)(wm.p - c->raw);
 		c->wdata_off[j] = (uint32_t)(wd + data_used - c->raw);
 		if (rd_varint(&wm, &nw) || nw > UINT32_MAX)
-			return chunk_bad(t, c, c->first + j, "bad write count");
+			return chunk_bad(t, c, c->first + j, c->first, "bad write count");
 		for (uint64_t w = 0; w < nw; w++) {
 			if (rd_varint(&wm, &gpa) || rd_varint(&wm, &len) || len > UINT32_MAX ||
 			    len > ld - data_used || gpa + len < gpa)
-				return chunk_bad(t, c, c->first + j, "bad write");
+				return chunk_bad(t, c, c->first + j, c->first, "bad write");
 			data_used += len;
 		}
 	}
 	c->wmeta_off[n] = (uint32_t)(wm.p - c->raw);
 	c->wdata_off[n] = (uint32_t)(wd + data_used - c->raw);
 	if (wm.p != wm.end || data_used != ld)
-		return chunk_bad(t, c, c->first, "write streams do not add up");
+		return chunk_bad(t, c, c->first, c->first, "write streams do not add up");
 	return 0;
 }
 
@@ -331,7 +332,7 @@ int chunk_load(struct trace *t, struct chunk *c, uint64_t step)
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)ref->first);
 	src = sqlite3_step(s);
 	if (src != SQLITE_ROW) {
-		rc = src == SQLITE_DONE ? chunk_bad(t, c, ref->first, "row missing")
+		rc = src == SQLITE_DONE ? chunk_bad(t, c, ref->first, ref->first, "row missing")
 		                        : trace_sql_err(t, src, "reading a chunk");
 		goto out;
 	}
@@ -339,12 +340,12 @@ int chunk_load(struct trace *t, struct chunk *c, uint64_t step)
 	const void *z = sqlite3_column_blob(s, 2);
 	size_t zlen = (size_t)sqlite3_column_bytes(s, 2);
 	if (raw_bytes <= 0 || (uint64_t)raw_bytes > TRACE_MAX_RAW_CHUNK || !z) {
-		rc = chunk_bad(t, c, ref->first, "bad size");
+		rc = chunk_bad(t, c, ref->first, ref->first, "bad size");
 		goto out;
 	}
 	unsigned long long fsize = ZSTD_getFrameContentSize(z, zlen);
 	if (fsize != (unsigned long long)raw_bytes) {
-		rc = chunk_bad(t, c, ref->first, "compressed size header mismatch");
+		rc = chunk_bad(t, c, ref->first, ref->first, "compressed size header mismatch");
 		goto out;
 	}
 	if ((size_t)raw_bytes > c->raw_cap) {
@@ -359,7 +360,8 @@ int chunk_load(struct trace *t, struct chunk *c, uint64_t step)
 	}
 	size_t got = ZSTD_decompressDCtx(t->dctx, c->raw, (size_t)raw_bytes, z, zlen);
 	if (ZSTD_isError(got) || got != (size_t)raw_bytes) {
-		rc = chunk_bad(t, c, ref->first, ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short data");
+		rc = chunk_bad(t, c, ref->first, ref->first,
+		               ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short data");
 		goto out;
 	}
 	c->raw_len = got;
@@ -399,12 +401,12 @@ int chunk_state(struct trace *t, struct chunk *c, uint64_t idx, uint64_t *words)
 		uint64_t w = 0, gap, v;
 		for (;;) {
 			if (rd_varint(&r, &gap))
-				return chunk_bad(t, c, c->first + c->cur_idx, "state delta");
+				return chunk_bad(t, c, c->first + c->cur_idx, c->first, "state delta");
 			if (!gap)
 				break;
 			w += gap - 1;
 			if (w >= c->nwords || rd_varint(&r, &v))
-				return chunk_bad(t, c, c->first + c->cur_idx, "state delta");
+				return chunk_bad(t, c, c->first + c->cur_idx, c->first, "state delta");
 			c->cur[w] += unzigzag(v);
 			w++;
 		}
@@ -433,7 +435,7 @@ int chunk_step(struct trace *t, struct chunk *c, uint64_t step, struct trace_ste
 	const uint8_t *data = c->raw + c->wdata_off[j];
 	uint64_t nw, gpa, len;
 	if (rd_varint(&r, &nw))
-		return chunk_bad(t, c, step, "write count");
+		return chunk_bad(t, c, step, c->first, "write count");
 	if (nw > c->wtmp_cap) {
 		struct trace_write *nwp = realloc(c->wtmp, nw * sizeof(*nwp));
 		if (!nwp)
@@ -443,7 +445,7 @@ int chunk_step(struct trace *t, struct chunk *c, uint64_t step, struct trace_ste
 	}
 	for (uint64_t w = 0; w < nw; w++) {
 		if (rd_varint(&r, &gpa) || rd_varint(&r, &len))
-			return chunk_bad(t, c, step, "write");
+			return chunk_bad(t, c, step, c->first, "write");
 		c->wtmp[w].gpa = gpa;
 		c->wtmp[w].len = (uint32_t)len;
 		c->wtmp[w].data = data;
@@ -469,10 +471,10 @@ int chunk_replay_page(struct trace *t, struct chunk *c, uint64_t from, uint64_t 
 		const uint8_t *data = c->raw + c->wdata_off[j];
 		uint64_t nw, gpa, len;
 		if (rd_varint(&r, &nw))
-			return chunk_bad(t, c, c->first + j, "write count");
+			return chunk_bad(t, c, c->first + j, c->first, "write count");
 		for (uint64_t w = 0; w < nw; w++) {
 			if (rd_varint(&r, &gpa) || rd_varint(&r, &len))
-				return chunk_bad(t, c, c->first + j, "write");
+				return chunk_bad(t, c, c->first + j, c->first, "write");
 			uint64_t lo = gpa > pstart ? gpa : pstart, hi = gpa + len < pend ? gpa + len : pend;
 			if (lo < hi)
 				memcpy(buf + (lo - pstart), data + (lo - gpa), hi - lo);
