@@ -514,16 +514,18 @@ static void test_bad_input(void **state)
 	corpus_path("realloop", guest, sizeof(guest));
 
 	/* The guest as its own output, and a trace whose first state chunk is cut in half. */
-	char self[512], damaged[512], setup[4096];
+	char self[512], damaged[512], swapped[512], setup[8192];
 	tmp_path("self.bin", self, sizeof(self));
 	tmp_path("damaged.db", damaged, sizeof(damaged));
+	tmp_path("swapped.db", swapped, sizeof(swapped));
 	snprintf(
 	    setup, sizeof(setup),
 	    "cp %s %s && cp %s %s && sqlite3 %s \"UPDATE chunks SET data = substr(data, 1, length(data) / 2)"
-	    " WHERE first_step = 0\"",
-	    guest, self, good, damaged, damaged);
+	    " WHERE first_step = 0\" && cp %s %s && sqlite3 %s \"UPDATE pages SET data = (SELECT data FROM"
+	    " pages p WHERE p.hash != pages.hash LIMIT 1) WHERE rowid = (SELECT min(rowid) FROM pages)\"",
+	    guest, self, good, damaged, damaged, good, swapped, swapped);
 	assert_int_equal(system(setup), 0);
-	char a[13][1200], kernel[512];
+	char a[14][1200], kernel[512];
 	corpus_path("stihlt", kernel, sizeof(kernel)); /* a multiboot kernel */
 	const char *record = engine_emu ? "record --engine emu" : "record";
 	snprintf(a[0], sizeof(a[0]), "%s -o %s/x.db %s/missing.bin", record, tmpdir, tmpdir);
@@ -539,14 +541,22 @@ static void test_bad_input(void **state)
 	snprintf(a[10], sizeof(a[10]), "%s -o %s/x.db %s", record, tmpdir, kernel);
 	snprintf(a[11], sizeof(a[11]), "%s --force -o %s %s", record, self, self);
 	snprintf(a[12], sizeof(a[12]), "diff %s --step 3 --backends emu", damaged);
+	snprintf(a[13], sizeof(a[13]), "replay %s --backends emu", swapped);
 	const struct bad_input cases[] = {
-	    {a[0], 2, "missing.bin", __FILE__, __LINE__},  {a[1], 2, "big.bin", __FILE__, __LINE__},
-	    {a[2], 2, "exists.db", __FILE__, __LINE__},    {a[3], 2, "junk.db", __FILE__, __LINE__},
-	    {a[4], 2, "trunc.db", __FILE__, __LINE__},     {a[5], 2, "nothing.db", __FILE__, __LINE__},
-	    {a[6], 2, "--mode", __FILE__, __LINE__},       {a[7], 2, "--max-steps", __FILE__, __LINE__},
-	    {a[8], 2, "--engine", __FILE__, __LINE__},     {a[9], 2, "--fallback", __FILE__, __LINE__},
-	    {a[10], 2, "--multiboot", __FILE__, __LINE__}, {a[11], 2, "self.bin", __FILE__, __LINE__},
+	    {a[0], 2, "missing.bin", __FILE__, __LINE__},
+	    {a[1], 2, "big.bin", __FILE__, __LINE__},
+	    {a[2], 2, "exists.db", __FILE__, __LINE__},
+	    {a[3], 2, "junk.db", __FILE__, __LINE__},
+	    {a[4], 2, "trunc.db", __FILE__, __LINE__},
+	    {a[5], 2, "nothing.db", __FILE__, __LINE__},
+	    {a[6], 2, "--mode", __FILE__, __LINE__},
+	    {a[7], 2, "--max-steps", __FILE__, __LINE__},
+	    {a[8], 2, "--engine", __FILE__, __LINE__},
+	    {a[9], 2, "--fallback", __FILE__, __LINE__},
+	    {a[10], 2, "--multiboot", __FILE__, __LINE__},
+	    {a[11], 2, "self.bin", __FILE__, __LINE__},
 	    {a[12], 2, "damaged.db", __FILE__, __LINE__},
+	    {a[13], 2, "does not match its hash", __FILE__, __LINE__},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = run_cli("%s", cases[i].args);
