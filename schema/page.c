@@ -15,6 +15,14 @@ void trace_sha128(const void *data, size_t len, uint8_t out[TRACE_HASH_LEN])
 	memcpy(out, full, TRACE_HASH_LEN);
 }
 
+size_t trace_zstd_frame(struct trace *t, void *dst, size_t cap, const void *src, size_t len, int level)
+{
+	size_t e = ZSTD_CCtx_setParameter(t->cctx, ZSTD_c_compressionLevel, level);
+	if (!ZSTD_isError(e))
+		e = ZSTD_CCtx_setParameter(t->cctx, ZSTD_c_checksumFlag, 1);
+	return ZSTD_isError(e) ? e : ZSTD_compress2(t->cctx, dst, cap, src, len);
+}
+
 int page_store(struct trace *t, const uint8_t *data, uint8_t hash[TRACE_HASH_LEN])
 {
 	sqlite3_stmt *has = t->st[ST_PAGE_HAS], *ins = t->st[ST_PAGE_INS];
@@ -32,8 +40,7 @@ int page_store(struct trace *t, const uint8_t *data, uint8_t hash[TRACE_HASH_LEN
 	rc = buf_reserve(&t->zbuf, ZSTD_compressBound(TRACE_PAGE_SIZE));
 	if (rc)
 		return rc;
-	size_t z =
-	    ZSTD_compressCCtx(t->cctx, t->zbuf.p, t->zbuf.cap, data, TRACE_PAGE_SIZE, TRACE_PAGE_LEVEL);
+	size_t z = trace_zstd_frame(t, t->zbuf.p, t->zbuf.cap, data, TRACE_PAGE_SIZE, TRACE_PAGE_LEVEL);
 	if (ZSTD_isError(z))
 		return trace_set_err(t, -EIO, "compressing a page: %s", ZSTD_getErrorName(z));
 	sqlite3_reset(ins);

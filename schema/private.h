@@ -14,6 +14,10 @@
 #define TRACE_CHUNK_VERSION 1
 #define TRACE_CHUNK_LEVEL   9
 #define TRACE_PAGE_LEVEL    3
+
+/* One zstd frame at level, with its content checksum (a damaged blob fails to decompress, never decodes
+ * to other bytes); 0 or a zstd error code. */
+size_t trace_zstd_frame(struct trace *t, void *dst, size_t cap, const void *src, size_t len, int level);
 #define TRACE_PAGE_SHIFT    12
 #define TRACE_MAX_RAW_CHUNK (1ull << 31)
 

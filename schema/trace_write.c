@@ -307,7 +307,7 @@ static int flush(struct trace *t, const struct x86_state *end)
 	rc = buf_reserve(&t->zbuf, ZSTD_compressBound(raw->len));
 	if (rc)
 		return rc;
-	size_t z = ZSTD_compressCCtx(t->cctx, t->zbuf.p, t->zbuf.cap, raw->p, raw->len, TRACE_CHUNK_LEVEL);
+	size_t z = trace_zstd_frame(t, t->zbuf.p, t->zbuf.cap, raw->p, raw->len, TRACE_CHUNK_LEVEL);
 	if (ZSTD_isError(z))
 		return trace_set_err(t, -EIO, "compressing steps from %llu: %s",
 		                     (unsigned long long)t->buf_first, ZSTD_getErrorName(z));

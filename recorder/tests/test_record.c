@@ -514,7 +514,8 @@ static void test_bad_input(void **state)
 	corpus_path("realloop", guest, sizeof(guest));
 
 	/* The guest as its own output, and a trace whose first state chunk is cut in half. */
-	char self[512], damaged[512], swapped[512], setup[8192];
+	char self[512], damaged[512], swapped[512], flipped[512], setup[8192];
+	tmp_path("flipped.db", flipped, sizeof(flipped));
 	tmp_path("self.bin", self, sizeof(self));
 	tmp_path("damaged.db", damaged, sizeof(damaged));
 	tmp_path("swapped.db", swapped, sizeof(swapped));
@@ -522,10 +523,12 @@ static void test_bad_input(void **state)
 	    setup, sizeof(setup),
 	    "cp %s %s && cp %s %s && sqlite3 %s \"UPDATE chunks SET data = substr(data, 1, length(data) / 2)"
 	    " WHERE first_step = 0\" && cp %s %s && sqlite3 %s \"UPDATE pages SET data = (SELECT data FROM"
-	    " pages p WHERE p.hash != pages.hash LIMIT 1) WHERE rowid = (SELECT min(rowid) FROM pages)\"",
-	    guest, self, good, damaged, damaged, good, swapped, swapped);
+	    " pages p WHERE p.hash != pages.hash LIMIT 1) WHERE rowid = (SELECT min(rowid) FROM pages)\""
+	    " && cp %s %s && sqlite3 %s \"UPDATE chunks SET data = CAST(substr(data, 1, length(data) / 2) ||"
+	    " X'5a' || substr(data, length(data) / 2 + 2) AS BLOB) WHERE first_step = 0\"",
+	    guest, self, good, damaged, damaged, good, swapped, swapped, good, flipped, flipped);
 	assert_int_equal(system(setup), 0);
-	char a[14][1200], kernel[512];
+	char a[15][1200], kernel[512];
 	corpus_path("stihlt", kernel, sizeof(kernel)); /* a multiboot kernel */
 	const char *record = engine_emu ? "record --engine emu" : "record";
 	snprintf(a[0], sizeof(a[0]), "%s -o %s/x.db %s/missing.bin", record, tmpdir, tmpdir);
@@ -542,6 +545,8 @@ static void test_bad_input(void **state)
 	snprintf(a[11], sizeof(a[11]), "%s --force -o %s %s", record, self, self);
 	snprintf(a[12], sizeof(a[12]), "diff %s --step 3 --backends emu", damaged);
 	snprintf(a[13], sizeof(a[13]), "replay %s --backends emu", swapped);
+	/* One byte changed inside a state chunk: its zstd checksum fails. */
+	snprintf(a[14], sizeof(a[14]), "replay %s --backends emu", flipped);
 	const struct bad_input cases[] = {
 	    {a[0], 2, "missing.bin", __FILE__, __LINE__},
 	    {a[1], 2, "big.bin", __FILE__, __LINE__},
@@ -557,6 +562,7 @@ static void test_bad_input(void **state)
 	    {a[11], 2, "self.bin", __FILE__, __LINE__},
 	    {a[12], 2, "damaged.db", __FILE__, __LINE__},
 	    {a[13], 2, "does not match its hash", __FILE__, __LINE__},
+	    {a[14], 2, "checksum", __FILE__, __LINE__},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = run_cli("%s", cases[i].args);
