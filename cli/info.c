@@ -55,6 +55,69 @@ static void print_guest_text(const char *label, const char *text, size_t len, co
 	printf("%s\n", suffix);
 }
 
+/* The CPUID table the recorder set (meta "cpuid") and the leaves the guest read that came out otherwise. */
+struct cpuid_check {
+	uint32_t (*table)[6];
+	size_t n;
+	uint64_t shown[16]; /* leaf | subleaf << 32 already reported */
+	size_t n_shown, more;
+};
+
+static int check_cpuid_input(void *arg, uint64_t step, const struct trace_input *in)
+{
+	struct cpuid_check *c = arg;
+	uint32_t got[4], leaf = (uint32_t)in->addr, subleaf = (uint32_t)(in->addr >> 32);
+	const uint32_t *set = NULL;
+	static const char *const regs[4] = {"eax", "ebx", "ecx", "edx"};
+
+	memcpy(got, in->data, sizeof(got));
+	for (size_t i = 0; i < c->n; i++)
+		if (c->table[i][0] == leaf && (c->table[i][1] == subleaf || !set))
+			set = c->table[i];
+	/* A leaf the table lacks reads as zeros (or the highest leaf's values): nothing was set to compare.
+	 */
+	if (!set || !memcmp(got, &set[2], sizeof(got)))
+		return 0;
+	for (size_t i = 0; i < c->n_shown; i++)
+		if (c->shown[i] == in->addr)
+			return 0;
+	if (c->n_shown == sizeof(c->shown) / sizeof(c->shown[0])) {
+		c->more++;
+		return 0;
+	}
+	c->shown[c->n_shown++] = in->addr;
+	printf("%-12s leaf %#x.%u at step %llu:", "cpuid", leaf, subleaf, (unsigned long long)step);
+	for (int r = 0; r < 4; r++)
+		if (got[r] != set[2 + r])
+			printf(" %s %#010x (set %#010x)", regs[r], got[r], set[2 + r]);
+	printf("\n");
+	return 0;
+}
+
+static void print_cpuid_differences(struct trace *t)
+{
+	static char text[1 << 16];
+	struct cpuid_check c = {0};
+	if (trace_meta_get(t, "cpuid", text, sizeof(text)) < 0)
+		return;
+	for (char *line = strtok(text, "\n;"); line; line = strtok(NULL, "\n;")) {
+		unsigned v[6];
+		if (sscanf(line, "%x %x: %x %x %x %x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+			continue;
+		uint32_t(*n)[6] = realloc(c.table, (c.n + 1) * sizeof(*n));
+		if (!n)
+			break;
+		c.table = n;
+		for (int i = 0; i < 6; i++)
+			c.table[c.n][i] = v[i];
+		c.n++;
+	}
+	trace_foreach_input(t, TRACE_INPUT_CPUID, check_cpuid_input, &c);
+	if (c.more)
+		printf("%-12s %zu more leaves differ from the table the recorder set\n", "cpuid", c.more);
+	free(c.table);
+}
+
 int cli_info(int argc, char **argv)
 {
 	if (argc != 2 || argv[1][0] == '-') {
@@ -171,7 +234,7 @@ int cli_info(int argc, char **argv)
 	printf("\n");
 	static char console[1 << 20];
 	if (trace_meta_get(t, "console", console, sizeof(console)) == 0 && console[0]) {
-		size_t n = strcspn(console, "\n");
+		size_t n = strcspn(console, "\r\n");
 		print_guest_text("console", console, n, console[n] && console[n + 1] ? " ..." : "");
 		/* The last line too: where a boot got to. */
 		size_t len = strlen(console);
@@ -196,6 +259,7 @@ int cli_info(int argc, char **argv)
 			end++;
 		print_guest_text("serial end", console + start, end - start, "");
 	}
+	print_cpuid_differences(t);
 	trace_close(t);
 	return CLI_EXIT_OK;
 }

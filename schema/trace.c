@@ -790,6 +790,45 @@ out:
 	return rc;
 }
 
+int trace_foreach_input(struct trace *t, enum trace_input_kind kind,
+                        int (*fn)(void *arg, uint64_t step, const struct trace_input *in), void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int src, rc = 0;
+
+	src = sqlite3_prepare_v2(
+	    t->db,
+	    "SELECT step, addr, size, value, count FROM inputs WHERE kind_code = ?1 AND step < ?2"
+	    " ORDER BY seq",
+	    -1, &s, NULL);
+	if (src != SQLITE_OK)
+		return trace_sql_err(t, src, "reading inputs");
+	sqlite3_bind_int64(s, 1, kind);
+	sqlite3_bind_int64(s, 2, row_limit(t));
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		struct trace_input in = {.kind = (uint8_t)kind};
+		in.addr = (uint64_t)sqlite3_column_int64(s, 1);
+		in.size = (uint8_t)sqlite3_column_int64(s, 2);
+		in.count = (uint32_t)sqlite3_column_int64(s, 4);
+		if (sqlite3_column_type(s, 3) == SQLITE_BLOB) {
+			size_t n = (size_t)sqlite3_column_bytes(s, 3);
+			memcpy(in.data, sqlite3_column_blob(s, 3), n < sizeof(in.data) ? n : sizeof(in.data));
+		} else {
+			uint64_t v = (uint64_t)sqlite3_column_int64(s, 3);
+			for (unsigned b = 0; b < 8 && b < sizeof(in.data); b++)
+				in.data[b] = (uint8_t)(v >> (8 * b));
+		}
+		rc = fn(arg, (uint64_t)sqlite3_column_int64(s, 0), &in);
+		if (rc)
+			goto out;
+	}
+	if (src != SQLITE_DONE)
+		rc = trace_sql_err(t, src, "reading inputs");
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
 static int count_rows(struct trace *t, const char *sql, uint64_t *out)
 {
 	sqlite3_stmt *s = NULL;

@@ -20,23 +20,23 @@
 
 #define TRACE_APPLICATION_ID 0x454d5544 /* "EMUD" */
 #define TRACE_FORMAT_VERSION 1
-#define TRACE_PAGE_SIZE 4096u
+#define TRACE_PAGE_SIZE      4096u
 
 struct trace;
 
 enum trace_step_kind {
-	TRACE_STEP_INSN = 0,	 /* one instruction, executed by the reference */
-	TRACE_STEP_RUN = 1,	 /* unrecorded execution between exits: not one instruction */
+	TRACE_STEP_INSN = 0,     /* one instruction, executed by the reference */
+	TRACE_STEP_RUN = 1,      /* unrecorded execution between exits: not one instruction */
 	TRACE_STEP_FALLBACK = 2, /* the reference failed; emu executed this instruction */
 };
 
 enum trace_input_kind {
-	TRACE_INPUT_PIO_IN = 1,	   /* addr = port, value = data read */
+	TRACE_INPUT_PIO_IN = 1,    /* addr = port, value = data read */
 	TRACE_INPUT_MMIO_READ = 2, /* addr = gpa */
 	TRACE_INPUT_RDTSC = 3,
-	TRACE_INPUT_CPUID = 4,	   /* addr = leaf | subleaf << 32; value: see data */
+	TRACE_INPUT_CPUID = 4, /* addr = leaf | subleaf << 32; value: see data */
 	TRACE_INPUT_RDRAND = 5,
-	TRACE_INPUT_RDMSR = 6,	   /* addr = msr */
+	TRACE_INPUT_RDMSR = 6, /* addr = msr */
 };
 
 struct trace_input {
@@ -59,9 +59,9 @@ struct trace_write {
 struct trace_step {
 	uint64_t index;
 	enum trace_step_kind kind;
-	struct x86_state pre;		   /* Si */
+	struct x86_state pre; /* Si */
 	uint32_t n_writes;
-	const struct trace_write *writes;  /* INSN/FALLBACK: exact bytes */
+	const struct trace_write *writes; /* INSN/FALLBACK: exact bytes */
 	uint32_t n_inputs;
 	const struct trace_input *inputs;
 };
@@ -70,7 +70,7 @@ enum trace_exit_reason {
 	TRACE_EXIT_IO = 1,
 	TRACE_EXIT_MMIO = 2,
 	TRACE_EXIT_HLT = 3,
-	TRACE_EXIT_SHUTDOWN = 4,	   /* triple fault */
+	TRACE_EXIT_SHUTDOWN = 4,       /* triple fault */
 	TRACE_EXIT_INTERNAL_ERROR = 5, /* KVM emulation failure: a finding about the reference */
 	TRACE_EXIT_DEBUG = 6,
 	TRACE_EXIT_FAIL_ENTRY = 7,
@@ -78,10 +78,10 @@ enum trace_exit_reason {
 };
 
 struct trace_exit {
-	uint64_t step; /* the step (instruction) that caused it */
-	uint32_t reason; /* enum trace_exit_reason */
+	uint64_t step;       /* the step (instruction) that caused it */
+	uint32_t reason;     /* enum trace_exit_reason */
 	uint32_t kvm_reason; /* the raw KVM_EXIT_* value */
-	uint64_t addr;	 /* port or gpa */
+	uint64_t addr;       /* port or gpa */
 	uint8_t size;
 	uint8_t is_write;
 	uint16_t pad;
@@ -155,6 +155,9 @@ void trace_iter_end(struct trace_iter *it);
 /* Exits and events in step order: callback returns nonzero to stop. */
 int trace_foreach_exit(struct trace *t, int (*fn)(void *arg, const struct trace_exit *e), void *arg);
 int trace_foreach_event(struct trace *t, int (*fn)(void *arg, const struct trace_event *e), void *arg);
+/* The recorded inputs of one kind in step order, each with its step. */
+int trace_foreach_input(struct trace *t, enum trace_input_kind kind,
+                        int (*fn)(void *arg, uint64_t step, const struct trace_input *in), void *arg);
 
 /* Sizes for `emudiff info`. */
 struct trace_stats {

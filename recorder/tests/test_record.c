@@ -613,6 +613,30 @@ static void test_info_escapes_guest_output(void **state)
 		fail_msg("info does not show the console's ESC c as \\x1bc:\n%s", text);
 }
 
+/* info names a CPUID leaf the guest read otherwise than the table the recorder set (on PVM the guest's leaf 7
+ * differs): pfault's CPUID 0x80000001 against a table whose EAX for it was changed afterwards. */
+static void test_info_cpuid_difference(void **state)
+{
+	(void)state;
+	char trace[512], out[512], cmd[2048], text[8192] = "";
+	tmp_path("cpuid.db", trace, sizeof(trace));
+	tmp_path("cpuid.txt", out, sizeof(out));
+	record("pfault", trace, REC_MODE_STEP, 400);
+	snprintf(cmd, sizeof(cmd),
+	         "sqlite3 %s \"UPDATE meta SET value = replace(value, '80000001 00000000: ' ||"
+	         " substr(value, instr(value, '80000001 00000000: ') + 19, 8), '80000001 00000000: 0000abcd')"
+	         " WHERE key = 'cpuid'\" && %s info %s > %s",
+	         trace, getenv("EMUDIFF_BIN"), trace, out);
+	assert_int_equal(system(cmd), 0);
+	FILE *f = fopen(out, "r");
+	assert_non_null(f);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = 0;
+	if (!strstr(text, "leaf 0x80000001.0 at step") || !strstr(text, "(set 0x0000abcd)"))
+		fail_msg("info does not name the CPUID leaf that differs:\n%s", text);
+}
+
 static pid_t start_recording(const char *out, const char *guest)
 {
 	pid_t pid = fork();
@@ -741,6 +765,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_demand_real),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_info_escapes_guest_output),
+	    cmocka_unit_test(test_info_cpuid_difference),
 	    cmocka_unit_test(test_sigkill_leaves_readable_trace),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
