@@ -89,7 +89,7 @@ static int check_cpuid_input(void *arg, uint64_t step, const struct trace_input 
 	printf("%-12s leaf %#x.%u at step %llu:", "cpuid", leaf, subleaf, (unsigned long long)step);
 	for (int r = 0; r < 4; r++)
 		if (got[r] != set[2 + r])
-			printf(" %s %#010x (set %#010x)", regs[r], got[r], set[2 + r]);
+			printf(" %s 0x%08x (set 0x%08x)", regs[r], got[r], set[2 + r]);
 	printf("\n");
 	return 0;
 }
