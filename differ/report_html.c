@@ -116,6 +116,15 @@ int differ_report_html_write(struct rep *r, FILE *f)
 	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>emudiff: ");
 	rep_html_escape(f, r->trace);
 	fprintf(f, "</title>\n<style>%s</style></head><body>\n<h1>emudiff results</h1>\n", html_style);
+	/* The verdict first, as the text report's last line gives it. */
+	int64_t total_new = 0;
+	for (size_t i = 0; i < r->n_backends; i++)
+		total_new += r->backends[i].new_div;
+	fprintf(f, "<p>Verdict: <b>%s</b>: %" PRId64 " new divergence%s%s</p>\n",
+	        total_new      ? "FAIL"
+	        : r->completed ? "PASS"
+	                       : "INCOMPLETE",
+	        total_new, total_new == 1 ? "" : "s", r->completed ? "" : "; the replay did not finish");
 	fprintf(f, "<p>Reference: <b>");
 	rep_html_escape(f, rep_reference_text(r->reference));
 	fprintf(f, "</b><br>Trace: <code>");

@@ -411,6 +411,7 @@ static void test_html_report(void **state)
 		if (strstr(buf, banned[i]))
 			fail_msg("HTML is not self-contained: it has %s", banned[i]);
 	assert_non_null(strstr(buf, "<style>"));
+	assert_non_null(strstr(buf, "<p>Verdict: <b>FAIL</b>: 3 new divergences</p>"));
 	assert_int_equal(count_of(buf, "<details>"), 5);
 	/* Full state for the four stepped divergences; the unsupported step has none. */
 	assert_int_equal(count_of(buf, "<table class=\"st\">"), 4);
