@@ -136,8 +136,15 @@ int shim_step_unset_tf(struct shim_vm *vm, const uint8_t *shadow, const struct x
 			bool tcg_clean = j >= p.first_tss && (got & mask) == (pre->rflags & mask);
 			if (((got & mask) != want && !tcg_clean) || !memcmp(image, shadow + gpa, w))
 				continue;
+			/* PUSHF ended the step with its image on top; an event frame has pre's CS right below
+			 * FLAGS. */
+			bool pushf = p.lin[j] == p.top && ended_after_pushf(vm, post);
+			uint16_t cs;
+			if (!pushf &&
+			    (!read_linear(vm, post, p.lin[j] - w, &cs, 2) || cs != pre->seg[X86_CS].selector))
+				continue;
 			image[1] &= (uint8_t) ~(X86_RFLAGS_TF >> 8);
-			return p.lin[j] == p.top && ended_after_pushf(vm, post) ? 0 : 1;
+			return pushf ? 0 : 1;
 		}
 	}
 	return 0;
