@@ -83,10 +83,11 @@ int page_fetch(struct trace *t, const uint8_t hash[TRACE_HASH_LEN], uint8_t *out
 	uint8_t check[TRACE_HASH_LEN];
 	trace_sha128(out, TRACE_PAGE_SIZE, check);
 	if (memcmp(check, hash, TRACE_HASH_LEN)) {
-		rc = trace_set_err(t, -EINVAL,
-		                   "step %llu: page 0x%llx: the stored content does not match its hash (table "
-		                   "pages is damaged)",
-		                   (unsigned long long)step, (unsigned long long)gpa);
+		rc =
+		    trace_set_err(t, -EINVAL,
+		                  "step %llu: page 0x%llx: the stored content does not match its hash (table "
+		                  "pages is damaged)",
+		                  (unsigned long long)step, (unsigned long long)gpa);
 		goto out;
 	}
 out:

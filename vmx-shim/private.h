@@ -32,11 +32,11 @@ struct shim_vm {
 	uint8_t *ram;
 	size_t ram_size;
 	bool dirty_log;
-	uint64_t *dirty_bitmap;	   /* KVM_GET_DIRTY_LOG buffer; with the ring: pages harvested, by gpa */
+	uint64_t *dirty_bitmap; /* KVM_GET_DIRTY_LOG buffer; with the ring: pages harvested, by gpa */
 	struct kvm_dirty_gfn *dirty_ring; /* per-vCPU ring (KVM_CAP_DIRTY_LOG_RING), NULL without it */
 	uint32_t dirty_ring_entries;
-	uint32_t dirty_ring_next;  /* next entry to harvest */
-	uint64_t *dirty_list;	   /* page numbers set in dirty_bitmap, unsorted */
+	uint32_t dirty_ring_next; /* next entry to harvest */
+	uint64_t *dirty_list;     /* page numbers set in dirty_bitmap, unsorted */
 	size_t dirty_list_len;
 	struct shim_rom roms[SHIM_MAX_ROMS];
 	unsigned nroms;
@@ -47,12 +47,12 @@ struct shim_vm {
 	struct shim_cpuid_entry *cpuid_table;
 	size_t ncpuid;
 	enum shim_flavour flavour;
-	bool qemu_tcg; /* the CPU KVM runs on is QEMU's TCG (shim_host_is_qemu_tcg) */
+	bool qemu_tcg;     /* the CPU KVM runs on is QEMU's TCG (shim_host_is_qemu_tcg) */
 	uint32_t guestdbg; /* control bits last given to KVM_SET_GUEST_DEBUG */
 	bool hw_bp_on;     /* shim_set_breakpoint: DR0 execute breakpoint, armed while not stepping */
 	uint64_t hw_bp;
-	bool io_pending;   /* last exit was IO/MMIO and is not completed yet */
-	bool has_pending;  /* completing an access produced this exit: shim_run returns it */
+	bool io_pending;  /* last exit was IO/MMIO and is not completed yet */
+	bool has_pending; /* completing an access produced this exit: shim_run returns it */
 	struct shim_exit pending;
 	char err[256];
 };

@@ -340,7 +340,8 @@ int shim_set_state(struct shim_vm *vm, const struct x86_state *st)
 	regs_to_kvm(&s->regs, st);
 	sregs_to_kvm(&s->sregs, st);
 	/* QEMU's TCG keeps TR available and aborts ("invalid tss type") when an event needs a busy one's
-	 * stack; KVM on SVM reads TR back as busy whatever was loaded, so loading it available is not seen. */
+	 * stack; KVM on SVM reads TR back as busy whatever was loaded, so loading it available is not seen.
+	 */
 	if (vm->qemu_tcg && (s->sregs.tr.type == 0xb || s->sregs.tr.type == 0x3))
 		s->sregs.tr.type &= (uint8_t)~2u;
 	events_to_kvm(&s->events, st);
