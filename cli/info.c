@@ -96,22 +96,9 @@ static int check_cpuid_input(void *arg, uint64_t step, const struct trace_input 
 
 static void print_cpuid_differences(struct trace *t)
 {
-	static char text[1 << 16];
 	struct cpuid_check c = {0};
-	if (trace_meta_get(t, "cpuid", text, sizeof(text)) < 0)
+	if (trace_cpuid_table(t, &c.table, &c.n) < 0)
 		return;
-	for (char *line = strtok(text, "\n;"); line; line = strtok(NULL, "\n;")) {
-		unsigned v[6];
-		if (sscanf(line, "%x %x: %x %x %x %x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
-			continue;
-		uint32_t(*n)[6] = realloc(c.table, (c.n + 1) * sizeof(*n));
-		if (!n)
-			break;
-		c.table = n;
-		for (int i = 0; i < 6; i++)
-			c.table[c.n][i] = v[i];
-		c.n++;
-	}
 	trace_foreach_input(t, TRACE_INPUT_CPUID, check_cpuid_input, &c);
 	if (c.more)
 		printf("%-12s %zu more leaves differ from the table the recorder set\n", "cpuid", c.more);

@@ -220,29 +220,7 @@ static int load_layout(struct replayer *r)
 /* The recording's CPUID table from meta "cpuid". */
 static int load_cpuid(struct replayer *r)
 {
-	size_t cap = 1 << 16;
-	char *text = malloc(cap);
-	if (!text)
-		return -ENOMEM;
-	if (trace_meta_get(r->t, "cpuid", text, cap) == 0) {
-		for (char *line = strtok(text, "\n;"); line; line = strtok(NULL, "\n;")) {
-			unsigned v[6];
-			/* "leaf subleaf: eax ebx ecx edx" in hex, as the recorder writes it */
-			if (sscanf(line, "%x %x: %x %x %x %x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
-				continue;
-			uint32_t(*n)[6] = realloc(r->cpuid, (r->n_cpuid + 1) * sizeof(*n));
-			if (!n) {
-				free(text);
-				return -ENOMEM;
-			}
-			r->cpuid = n;
-			for (int i = 0; i < 6; i++)
-				n[r->n_cpuid][i] = (uint32_t)v[i];
-			r->n_cpuid++;
-		}
-	}
-	free(text);
-	return 0;
+	return trace_cpuid_table(r->t, &r->cpuid, &r->n_cpuid);
 }
 
 static int collect_exit(void *arg, const struct trace_exit *e)

@@ -445,6 +445,42 @@ int trace_meta_get(const struct trace *t, const char *key, char *buf, size_t len
 	return read_meta(t, key, buf, len);
 }
 
+int trace_cpuid_table(const struct trace *t, uint32_t (**out)[6], size_t *n)
+{
+	size_t cap = 1 << 16;
+	char *text = malloc(cap), *save = NULL;
+	uint32_t(*rows)[6] = NULL;
+
+	*out = NULL;
+	*n = 0;
+	if (!text)
+		return -ENOMEM;
+	if (read_meta(t, "cpuid", text, cap) < 0) {
+		free(text);
+		return 0;
+	}
+	for (char *line = strtok_r(text, "\n;", &save); line; line = strtok_r(NULL, "\n;", &save)) {
+		unsigned v[6];
+		/* "leaf subleaf: eax ebx ecx edx" in hex, as the recorder writes it */
+		if (sscanf(line, "%x %x: %x %x %x %x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+			continue;
+		uint32_t(*grown)[6] = realloc(rows, (*n + 1) * sizeof(*grown));
+		if (!grown) {
+			free(rows);
+			free(text);
+			*n = 0;
+			return -ENOMEM;
+		}
+		rows = grown;
+		for (int i = 0; i < 6; i++)
+			rows[*n][i] = (uint32_t)v[i];
+		(*n)++;
+	}
+	free(text);
+	*out = rows;
+	return 0;
+}
+
 uint64_t trace_step_count(const struct trace *t)
 {
 	return t->writer ? t->appended : t->count;

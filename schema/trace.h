@@ -115,6 +115,9 @@ const char *trace_last_open_error(void);
 int trace_meta_set(struct trace *t, const char *key, const char *value);
 /* Copies the value into buf; -ENOENT when absent. */
 int trace_meta_get(const struct trace *t, const char *key, char *buf, size_t len);
+/* The CPUID table the recorder set (meta "cpuid"), one row {leaf, subleaf, eax, ebx, ecx, edx} an entry, in
+ * *out (malloc'd, NULL and 0 rows without one); 0 or -ENOMEM. */
+int trace_cpuid_table(const struct trace *t, uint32_t (**out)[6], size_t *n);
 
 /* Writer. Memory: trace_put_memory stores whole guest memory contents as seen
  * before the next appended step (the initial image, or pages dirtied by a RUN
