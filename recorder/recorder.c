@@ -314,31 +314,23 @@ static unsigned rec_fetch_insn(const struct rec *r, const struct x86_state *st, 
 	return got;
 }
 
+/* Where the opcode starts after legacy prefixes (and REX in 64-bit code); len when there is none. */
+static unsigned rec_opcode_pos(const uint8_t *insn, unsigned len, enum x86_mode mode)
+{
+	static const uint8_t prefixes[] = {0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3};
+	unsigned i = 0;
+
+	while (i < len && (memchr(prefixes, insn[i], sizeof(prefixes)) ||
+	                   (mode == X86_MODE_LONG64 && (insn[i] & 0xf0) == 0x40)))
+		i++;
+	return i;
+}
+
 /* The opcode after legacy prefixes (and REX in 64-bit code); -1 when unknown. */
 static int rec_opcode(const uint8_t *insn, unsigned len, enum x86_mode mode)
 {
-	for (unsigned i = 0; i < len; i++) {
-		uint8_t b = insn[i];
-		switch (b) {
-		case 0x26:
-		case 0x2e:
-		case 0x36:
-		case 0x3e:
-		case 0x64:
-		case 0x65:
-		case 0x66:
-		case 0x67:
-		case 0xf0:
-		case 0xf2:
-		case 0xf3:
-			continue;
-		default:
-			if (mode == X86_MODE_LONG64 && (b & 0xf0) == 0x40)
-				continue;
-			return b;
-		}
-	}
-	return -1;
+	unsigned i = rec_opcode_pos(insn, len, mode);
+	return i < len ? insn[i] : -1;
 }
 
 /* FPU, SSE, debug registers, XCR0 and MSRs change only through 0F-map, x87 and FWAIT opcodes. */
@@ -491,11 +483,7 @@ static int rec_record_insn_inputs(struct rec *r, const struct x86_state *pre, co
 	if (!n || ((post->rip - pre->rip) & 0xffffffffu) != n ||
 	    post->seg[X86_CS].selector != pre->seg[X86_CS].selector)
 		return 0;
-	while (op + 1 < n && (insn[op] == 0x26 || insn[op] == 0x2e || insn[op] == 0x36 || insn[op] == 0x3e ||
-	                      insn[op] == 0x64 || insn[op] == 0x65 || insn[op] == 0x66 || insn[op] == 0x67 ||
-	                      insn[op] == 0xf0 || insn[op] == 0xf2 || insn[op] == 0xf3 ||
-	                      (mode == X86_MODE_LONG64 && (insn[op] & 0xf0) == 0x40)))
-		op++;
+	op = rec_opcode_pos(insn, n, mode);
 	if (op + 1 >= n || insn[op] != 0x0f)
 		return 0;
 	switch (insn[op + 1]) {
