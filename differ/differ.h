@@ -10,7 +10,7 @@
 
 #include "../replayer/backend.h"
 #include "../schema/trace.h"
-#include "../schema/x86_state.h"
+#include "../x86/x86_state.h"
 
 /* One step as recorded and as a backend ran it. */
 struct differ_input {

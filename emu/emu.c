@@ -462,23 +462,6 @@ static void check_unchanged(const struct x86_state *before, const struct x86_sta
 }
 #endif
 
-void emu_event_inject(struct x86_state *st, uint8_t vector, bool has_error, uint32_t error_code)
-{
-	st->events.exc_pending = 1;
-	st->events.exc_vector = vector;
-	st->events.exc_has_error = has_error;
-	st->events.exc_error_code = error_code;
-}
-
-void emu_event_taken(struct x86_state *st)
-{
-	if (st->events.exc_pending)
-		return;
-	st->events.exc_vector = 0;
-	st->events.exc_has_error = 0;
-	st->events.exc_error_code = 0;
-}
-
 enum emu_status emu_step(struct emu_ctxt *c)
 {
 	struct x86_state *st = c->st;

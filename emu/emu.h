@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../schema/x86_state.h"
+#include "../x86/x86_state.h"
+#include "../x86/x86_event.h"
 
 /* Every call of the core and of its callbacks returns one of these. */
 enum emu_status {
@@ -98,11 +99,8 @@ void emu_cache_note_write(struct emu_cache *cache, uint64_t gpa, uint64_t len);
 /* Executes one instruction, or delivers one pending event. */
 enum emu_status emu_step(struct emu_ctxt *ctxt);
 
-/* An injected exception or interrupt: pending in st, so the next emu_step delivers it (as a single-stepped
- * CPU takes an injected event). After that step, emu_event_taken clears what a delivered one leaves: KVM
- * reports no vector when nothing is pending. */
-void emu_event_inject(struct x86_state *st, uint8_t vector, bool has_error, uint32_t error_code);
-void emu_event_taken(struct x86_state *st);
+/* An injected event is queued into the state (x86_event_queue) and this step delivers it, as a
+ * single-stepped CPU takes an injected event; x86_event_taken then clears what KVM does not report. */
 
 /* The RFLAGS bits an instruction leaves architecturally undefined, for the
  * differ's masks. @insn: the instruction bytes; @mode: the code mode. */

@@ -24,6 +24,7 @@
 #include "../vmx-shim/pc.h"
 #include "../vmx-shim/shim.h"
 #include "private.h"
+#include "../x86/x86_paging.h"
 
 static volatile sig_atomic_t rec_stop_signal;
 
@@ -301,7 +302,7 @@ static unsigned rec_fetch_insn(const struct rec *r, const struct x86_state *st, 
 	unsigned got = 0;
 	while (got < 15) {
 		uint64_t gpa;
-		if (shim_translate(st, r->ram, r->ram_size, linear + got, &gpa) || gpa >= r->ram_size)
+		if (!x86_translate_ram(st, r->ram, r->ram_size, linear + got, &gpa) || gpa >= r->ram_size)
 			break;
 		unsigned chunk = TRACE_PAGE_SIZE - (unsigned)(gpa & (TRACE_PAGE_SIZE - 1));
 		if (chunk > 15 - got)
@@ -600,10 +601,10 @@ int rec_emu_step(struct rec *r)
 	rec_reset_step(r);
 	/* The injected interrupt is the events row of this step, not part of its pre-state. */
 	if (r->injected)
-		emu_event_inject(&r->cur, r->injected_vector, false, 0);
+		x86_event_queue(&r->cur, X86_EVENT_EXTINT, r->injected_vector, false, 0);
 	s = emu_step(&ctxt);
 	if (r->injected)
-		emu_event_taken(&r->cur);
+		x86_event_taken(&r->cur);
 	switch (s) {
 	case EMU_OK:
 	case EMU_HALT:

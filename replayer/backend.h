@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "../schema/trace.h"
-#include "../schema/x86_state.h"
+#include "../x86/x86_state.h"
 
 struct backend;
 

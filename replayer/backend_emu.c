@@ -329,11 +329,7 @@ static int emu_set_state(struct backend *b, const struct x86_state *st)
 /* An injected event becomes a pending event that emu delivers as this step. */
 static void inject(struct x86_state *st, const struct trace_event *ev)
 {
-	if (ev->type == 2) {
-		st->events.nmi_pending = 1;
-		return;
-	}
-	emu_event_inject(st, ev->vector, ev->has_error, ev->error_code);
+	x86_event_queue(st, ev->type, ev->vector, ev->has_error, ev->error_code);
 }
 
 /* A step that did not run leaves the state it started from (with its injected event), also for a next step
@@ -413,7 +409,7 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 			out->post.events.exc_error_code = ctxt->event.error_code;
 		}
 		if (in->event)
-			emu_event_taken(&out->post);
+			x86_event_taken(&out->post);
 		if (s == EMU_SHUTDOWN)
 			snprintf(out->reason, sizeof(out->reason), "triple fault");
 		out->outcome = BACKEND_STEPPED;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../vmx-shim/shim.h"
+#include "../x86/x86_event.h"
 #include "backend.h"
 #include "replay.h"
 
@@ -263,14 +264,8 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 		ret = shim_get_state(b->vm, &st, true);
 		if (ret < 0)
 			goto failed;
-		if (in->event->type == 2) {
-			st.events.nmi_pending = 1;
-		} else {
-			st.events.exc_pending = 1;
-			st.events.exc_vector = in->event->vector;
-			st.events.exc_has_error = in->event->has_error ? 1 : 0;
-			st.events.exc_error_code = in->event->error_code;
-		}
+		x86_event_queue(&st, in->event->type, in->event->vector, in->event->has_error,
+		                in->event->error_code);
 		ret = shim_set_state(b->vm, &st);
 		if (ret < 0)
 			goto failed;

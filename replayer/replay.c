@@ -12,6 +12,7 @@
 #include "../emu/emu.h"
 #include "../vmx-shim/shim.h"
 #include "replay.h"
+#include "../x86/x86_paging.h"
 
 struct range {
 	uint64_t gpa, len;
@@ -515,7 +516,7 @@ static unsigned fetch_insn(struct replayer *r, const struct x86_state *st, uint8
 	while (got < 15) {
 		uint64_t gpa = linear + got;
 		if (st->cr0 & X86_CR0_PG) {
-			if (!ram || ram->rom || shim_translate(st, ram->mem, ram->len, linear + got, &gpa))
+			if (!ram || ram->rom || !x86_translate_ram(st, ram->mem, ram->len, linear + got, &gpa))
 				break;
 		}
 		unsigned chunk = TRACE_PAGE_SIZE - (unsigned)(gpa & (TRACE_PAGE_SIZE - 1));

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "x86_state.h"
+#include "../x86/x86_state.h"
 
 #define TRACE_APPLICATION_ID 0x454d5544 /* "EMUD" */
 #define TRACE_FORMAT_VERSION 1

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../schema/x86_state.h"
+#include "../x86/x86_state.h"
 #include "shim.h"
 
 #define BOOT_BIOS_MAX     (16u << 20)  /* largest firmware image */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "private.h"
+#include "../x86/x86_paging.h"
 
 /* Out of the way of RAM (<= 3 GiB), the MMIO test page and the firmware at 4 GiB - 128 KiB. */
 #define SHIM_IDENTITY_MAP_ADDR 0xfffbc000ull
@@ -777,7 +778,7 @@ static bool stepped_over_hlt(struct shim_vm *vm, uint64_t cs_base, uint64_t rip)
 	st.cr3 = s->cr3;
 	st.cr4 = s->cr4;
 	st.efer = s->efer;
-	if (shim_translate(&st, vm->ram, vm->ram_size, cs_base + rip, &gpa))
+	if (!x86_translate_ram(&st, vm->ram, vm->ram_size, cs_base + rip, &gpa))
 		return false;
 	/* RAM or firmware ROM. */
 	return shim_read_phys(vm, gpa, &op, 1) == 0 && op == 0xf4;

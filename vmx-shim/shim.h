@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../schema/x86_state.h"
+#include "../x86/x86_state.h"
 
 struct shim_vm;
 
@@ -255,10 +255,5 @@ int shim_state_long64(struct shim_vm *vm, struct x86_state *st, uint64_t tables_
  * the last call, in address order, and clears the log (fn NULL: only clears).
  * Host writes through shim_ram() are not logged. */
 int shim_dirty_pages(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), void *arg);
-
-/* Linear to physical translation with the current paging mode (no A/D
- * updates); -EFAULT when not mapped. */
-int shim_translate(const struct x86_state *st, const uint8_t *ram, size_t ram_size, uint64_t linear,
-                   uint64_t *gpa);
 
 #endif

@@ -3,6 +3,7 @@
  * clears it, so the handler runs unstepped to its IRET within the step. */
 #include <string.h>
 
+#include "../x86/x86_paging.h"
 #include "private.h"
 
 #define MAX_PLACES 12
@@ -31,7 +32,7 @@ static bool read_linear(struct shim_vm *vm, const struct x86_state *st, uint64_t
 {
 	uint64_t gpa;
 
-	return (lin & 0xfff) + n <= 0x1000 && !shim_translate(st, vm->ram, vm->ram_size, lin, &gpa) &&
+	return (lin & 0xfff) + n <= 0x1000 && x86_translate_ram(st, vm->ram, vm->ram_size, lin, &gpa) &&
 	       !shim_read_phys(vm, gpa, buf, n);
 }
 
@@ -126,7 +127,7 @@ int shim_step_unset_tf(struct shim_vm *vm, const uint8_t *shadow, const struct x
 		for (unsigned j = 0; j < p.n; j++) {
 			uint64_t gpa, got = 0;
 			if ((p.lin[j] & 0xfff) + w > 0x1000 ||
-			    shim_translate(post, vm->ram, vm->ram_size, p.lin[j], &gpa) ||
+			    !x86_translate_ram(post, vm->ram, vm->ram_size, p.lin[j], &gpa) ||
 			    gpa + w > vm->ram_size)
 				continue;
 			uint8_t *image = vm->ram + gpa;

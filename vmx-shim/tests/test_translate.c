@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "../../x86/x86_paging.h"
 #include "private.h"
 
 #define RAM_SIZE (4u << 20)
@@ -127,7 +128,7 @@ static void test_walks(void **state)
 		int r;
 
 		set_mode(&st, rows[i].mode, cr3_for(rows[i].mode));
-		r = shim_translate(&st, ram, RAM_SIZE, rows[i].linear, &gpa);
+		r = (x86_translate_ram(&st, ram, RAM_SIZE, rows[i].linear, &gpa) ? 0 : -EFAULT);
 		if (r != rows[i].ret || (r == 0 && gpa != rows[i].gpa))
 			fail_msg("%s:%d: linear %#llx -> ret %d gpa %#llx, want ret %d gpa %#llx",
 			         rows[i].file, rows[i].line, (unsigned long long)rows[i].linear, r,
@@ -144,10 +145,11 @@ static void test_tables_outside_ram(void **state)
 
 	(void)state;
 	set_mode(&st, LONG4, 0x100000);
-	assert_int_equal(shim_translate(&st, small, sizeof(small), 0x1000, &gpa), -EFAULT);
+	assert_int_equal((x86_translate_ram(&st, small, sizeof(small), 0x1000, &gpa) ? 0 : -EFAULT), -EFAULT);
 	set_mode(&st, PG32, 0x3c);
 	/* PDE 0 would be at 0x3c..0x3f (inside), PDE 1 at 0x40 (outside) */
-	assert_int_equal(shim_translate(&st, small, sizeof(small), 0x00400000, &gpa), -EFAULT);
+	assert_int_equal((x86_translate_ram(&st, small, sizeof(small), 0x00400000, &gpa) ? 0 : -EFAULT),
+	                 -EFAULT);
 }
 
 struct fake {

@@ -31,20 +31,20 @@ enum x86_sreg { X86_ES, X86_CS, X86_SS, X86_DS, X86_FS, X86_GS, X86_LDTR, X86_TR
 
 /* Segment attributes use the VMX access-rights layout (SDM Vol. 3, 24.4.1). */
 #define X86_SEG_TYPE_MASK 0x0fu
-#define X86_SEG_S (1u << 4)
+#define X86_SEG_S         (1u << 4)
 #define X86_SEG_DPL_SHIFT 5
-#define X86_SEG_DPL_MASK (3u << X86_SEG_DPL_SHIFT)
-#define X86_SEG_P (1u << 7)
-#define X86_SEG_AVL (1u << 12)
-#define X86_SEG_L (1u << 13)
-#define X86_SEG_DB (1u << 14)
-#define X86_SEG_G (1u << 15)
-#define X86_SEG_UNUSABLE (1u << 16)
+#define X86_SEG_DPL_MASK  (3u << X86_SEG_DPL_SHIFT)
+#define X86_SEG_P         (1u << 7)
+#define X86_SEG_AVL       (1u << 12)
+#define X86_SEG_L         (1u << 13)
+#define X86_SEG_DB        (1u << 14)
+#define X86_SEG_G         (1u << 15)
+#define X86_SEG_UNUSABLE  (1u << 16)
 
 struct x86_segment {
 	uint64_t base;
 	uint32_t limit; /* in bytes, granularity already applied */
-	uint32_t attr;	/* X86_SEG_* */
+	uint32_t attr;  /* X86_SEG_* */
 	uint16_t selector;
 	uint16_t pad[3];
 };
@@ -55,24 +55,24 @@ struct x86_dtable {
 	uint32_t pad;
 };
 
-#define X86_RFLAGS_CF (1ull << 0)
+#define X86_RFLAGS_CF    (1ull << 0)
 #define X86_RFLAGS_FIXED (1ull << 1)
-#define X86_RFLAGS_PF (1ull << 2)
-#define X86_RFLAGS_AF (1ull << 4)
-#define X86_RFLAGS_ZF (1ull << 6)
-#define X86_RFLAGS_SF (1ull << 7)
-#define X86_RFLAGS_TF (1ull << 8)
-#define X86_RFLAGS_IF (1ull << 9)
-#define X86_RFLAGS_DF (1ull << 10)
-#define X86_RFLAGS_OF (1ull << 11)
-#define X86_RFLAGS_IOPL (3ull << 12)
-#define X86_RFLAGS_NT (1ull << 14)
-#define X86_RFLAGS_RF (1ull << 16)
-#define X86_RFLAGS_VM (1ull << 17)
-#define X86_RFLAGS_AC (1ull << 18)
-#define X86_RFLAGS_VIF (1ull << 19)
-#define X86_RFLAGS_VIP (1ull << 20)
-#define X86_RFLAGS_ID (1ull << 21)
+#define X86_RFLAGS_PF    (1ull << 2)
+#define X86_RFLAGS_AF    (1ull << 4)
+#define X86_RFLAGS_ZF    (1ull << 6)
+#define X86_RFLAGS_SF    (1ull << 7)
+#define X86_RFLAGS_TF    (1ull << 8)
+#define X86_RFLAGS_IF    (1ull << 9)
+#define X86_RFLAGS_DF    (1ull << 10)
+#define X86_RFLAGS_OF    (1ull << 11)
+#define X86_RFLAGS_IOPL  (3ull << 12)
+#define X86_RFLAGS_NT    (1ull << 14)
+#define X86_RFLAGS_RF    (1ull << 16)
+#define X86_RFLAGS_VM    (1ull << 17)
+#define X86_RFLAGS_AC    (1ull << 18)
+#define X86_RFLAGS_VIF   (1ull << 19)
+#define X86_RFLAGS_VIP   (1ull << 20)
+#define X86_RFLAGS_ID    (1ull << 21)
 
 #define X86_CR0_PE (1ull << 0)
 #define X86_CR0_MP (1ull << 1)
@@ -86,20 +86,20 @@ struct x86_dtable {
 #define X86_CR0_CD (1ull << 30)
 #define X86_CR0_PG (1ull << 31)
 
-#define X86_CR4_VME (1ull << 0)
-#define X86_CR4_PVI (1ull << 1)
-#define X86_CR4_TSD (1ull << 2)
-#define X86_CR4_DE (1ull << 3)
-#define X86_CR4_PSE (1ull << 4)
-#define X86_CR4_PAE (1ull << 5)
-#define X86_CR4_PGE (1ull << 7)
-#define X86_CR4_OSFXSR (1ull << 9)
-#define X86_CR4_UMIP (1ull << 11)
-#define X86_CR4_LA57 (1ull << 12)
+#define X86_CR4_VME      (1ull << 0)
+#define X86_CR4_PVI      (1ull << 1)
+#define X86_CR4_TSD      (1ull << 2)
+#define X86_CR4_DE       (1ull << 3)
+#define X86_CR4_PSE      (1ull << 4)
+#define X86_CR4_PAE      (1ull << 5)
+#define X86_CR4_PGE      (1ull << 7)
+#define X86_CR4_OSFXSR   (1ull << 9)
+#define X86_CR4_UMIP     (1ull << 11)
+#define X86_CR4_LA57     (1ull << 12)
 #define X86_CR4_FSGSBASE (1ull << 16)
-#define X86_CR4_OSXSAVE (1ull << 18)
-#define X86_CR4_SMEP (1ull << 20)
-#define X86_CR4_SMAP (1ull << 21)
+#define X86_CR4_OSXSAVE  (1ull << 18)
+#define X86_CR4_SMEP     (1ull << 20)
+#define X86_CR4_SMAP     (1ull << 21)
 
 #define X86_EFER_SCE (1ull << 0)
 #define X86_EFER_LME (1ull << 8)
@@ -124,14 +124,14 @@ enum x86_msr {
 
 /* Interrupt shadow bits, same values as KVM_X86_SHADOW_INT_*. */
 #define X86_SHADOW_MOV_SS 0x01u
-#define X86_SHADOW_STI 0x02u
+#define X86_SHADOW_STI    0x02u
 
 struct x86_events {
-	uint8_t shadow;	      /* X86_SHADOW_* */
-	uint8_t nmi_masked;   /* NMI blocked until the next IRET */
+	uint8_t shadow;     /* X86_SHADOW_* */
+	uint8_t nmi_masked; /* NMI blocked until the next IRET */
 	uint8_t nmi_pending;
-	uint8_t halted;	      /* activity state: HLT */
-	uint8_t exc_pending;  /* an exception is pending delivery */
+	uint8_t halted;      /* activity state: HLT */
+	uint8_t exc_pending; /* an exception is pending delivery */
 	uint8_t exc_vector;
 	uint8_t exc_has_error;
 	uint8_t pad0;
@@ -185,7 +185,7 @@ extern const uint32_t x86_msr_numbers[X86_NMSR];
 struct x86_field {
 	const char *name; /* "rax", "cs.base", "events.shadow", "xmm3", ... */
 	uint16_t offset;
-	uint16_t size;	  /* 1, 2, 4, 8 or 16 bytes */
+	uint16_t size; /* 1, 2, 4, 8 or 16 bytes */
 };
 
 extern const struct x86_field x86_fields[];
@@ -204,7 +204,14 @@ void x86_state_reset(struct x86_state *st);
 void x86_state_real(struct x86_state *st, uint16_t cs, uint16_t ip, uint16_t sp);
 
 /* The code mode the state executes in. */
-enum x86_mode { X86_MODE_REAL, X86_MODE_V86, X86_MODE_PROT16, X86_MODE_PROT32, X86_MODE_LONG64, X86_MODE_COMPAT };
+enum x86_mode {
+	X86_MODE_REAL,
+	X86_MODE_V86,
+	X86_MODE_PROT16,
+	X86_MODE_PROT32,
+	X86_MODE_LONG64,
+	X86_MODE_COMPAT
+};
 
 enum x86_mode x86_state_mode(const struct x86_state *st);
 const char *x86_mode_name(enum x86_mode mode);

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+/* clang-format off */
 const uint32_t x86_msr_numbers[X86_NMSR] = {
 	[X86_MSR_SYSENTER_CS] = 0x174,	  [X86_MSR_SYSENTER_ESP] = 0x175,
 	[X86_MSR_SYSENTER_EIP] = 0x176,	  [X86_MSR_STAR] = 0xc0000081,
@@ -48,6 +49,7 @@ const struct x86_field x86_fields[] = {
 	F("fpu.fip", fpu.fip), F("fpu.fdp", fpu.fdp), F("fpu.fcw", fpu.fcw), F("fpu.fsw", fpu.fsw),
 	F("fpu.ftw", fpu.ftw), F("fpu.fop", fpu.fop), F("fpu.mxcsr", fpu.mxcsr),
 };
+/* clang-format on */
 
 const size_t x86_field_count = sizeof(x86_fields) / sizeof(x86_fields[0]);
 
