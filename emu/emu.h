@@ -109,4 +109,24 @@ uint64_t emu_undefined_flags(const uint8_t *insn, unsigned len, enum x86_mode mo
 /* The length of the instruction at insn (0 when invalid or longer than 15). */
 unsigned emu_insn_length(const uint8_t *insn, unsigned avail, enum x86_mode mode);
 
+#define EMU_MAP_NONE 0xff
+
+/* What an instruction is, as emu's decoder reads it: for modules that classify instructions without
+ * executing them. */
+struct emu_insn_id {
+	uint8_t len;      /* the whole instruction; 0 when it is invalid or its bytes end early */
+	uint8_t n_prefix; /* legacy prefixes and REX before the opcode */
+	uint8_t map;      /* 0: one byte, 1: 0F, 2: 0F 38, 3: 0F 3A; EMU_MAP_NONE: the bytes end before it */
+	uint8_t opcode;   /* the opcode byte within its map */
+	uint8_t modrm;    /* valid when len is not 0 and the opcode has one */
+	uint8_t rep;      /* the last F2/F3 prefix, or 0 */
+	uint8_t rex;      /* effective REX in 64-bit code, or 0 */
+	uint8_t opsize;   /* operand size in bytes (2, 4 or 8) when len is not 0 */
+	bool pfx66;
+	uint64_t imm;
+};
+
+/* Identifies the instruction at insn: the opcode is known even where the instruction is invalid. */
+void emu_insn_identify(const uint8_t *insn, unsigned avail, enum x86_mode mode, struct emu_insn_id *out);
+
 #endif

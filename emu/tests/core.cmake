@@ -9,3 +9,5 @@ target_include_directories(test_emu_decode PRIVATE ${CMAKE_SOURCE_DIR}/emu)
 emudiff_test(test_emu_fuzz SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_emu_fuzz.c ${CMAKE_CURRENT_LIST_DIR}/harness.c
              LIBS emudiff_emu emudiff_schema)
 target_include_directories(test_emu_fuzz PRIVATE ${CMAKE_SOURCE_DIR}/emu ${CMAKE_SOURCE_DIR}/schema)
+# emu_insn_identify, the classification other modules share, a row an instruction.
+emudiff_test(test_emu_identify SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_emu_identify.c LIBS emudiff_emu)
