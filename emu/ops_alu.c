@@ -216,8 +216,8 @@ static enum emu_status bitop(struct emu_exec *x, enum alu_bitop op, int64_t bito
 	/* A register bit offset addresses memory beyond the operand: signed, in operand-size units. */
 	uint64_t ea = x->i->ea;
 	if (reg_offset) {
-		int64_t units =
-		    bitoff >= 0 ? bitoff / (int64_t)bits : -((-bitoff + (int64_t)bits - 1) / (int64_t)bits);
+		/* Floor division; -(bitoff + 1) cannot overflow, -bitoff can (INT64_MIN). */
+		int64_t units = bitoff >= 0 ? bitoff / (int64_t)bits : -1 - (-(bitoff + 1)) / (int64_t)bits;
 		ea = (ea + (uint64_t)(units * (int64_t)w)) & emu_mask(x->i->adsize);
 	}
 	EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, ea, w, &v));

@@ -162,6 +162,34 @@ static int chunk_bad(struct trace *t, struct chunk *c, uint64_t step, uint64_t f
 	                     (unsigned long long)step, (unsigned long long)first, what);
 }
 
+/* One row of the inputs table (columns: step, kind_code, addr, size, value, count), checked: a damaged row
+ * is an error naming its step, never a value larger than trace_input holds. */
+int trace_input_row(struct trace *t, sqlite3_stmt *s, struct trace_input *in)
+{
+	uint64_t step = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_int64 kind = sqlite3_column_int64(s, 1), size = sqlite3_column_int64(s, 3);
+	sqlite3_int64 count = sqlite3_column_int64(s, 5);
+
+	memset(in, 0, sizeof(*in));
+	if (kind < 0 || kind > 255 || size < 0 || size > (sqlite3_int64)sizeof(in->data) || count < 0 ||
+	    count > UINT32_MAX)
+		return trace_set_err(t, -EINVAL, "step %llu: damaged input row", (unsigned long long)step);
+	in->kind = (uint8_t)kind;
+	in->size = (uint8_t)size;
+	in->count = (uint32_t)count;
+	in->addr = (uint64_t)sqlite3_column_int64(s, 2);
+	if (sqlite3_column_type(s, 4) == SQLITE_INTEGER && size <= 8) {
+		uint64_t v = (uint64_t)sqlite3_column_int64(s, 4);
+		for (int i = 0; i < 8; i++)
+			in->data[i] = (uint8_t)(v >> (8 * i));
+	} else if (sqlite3_column_type(s, 4) == SQLITE_BLOB && sqlite3_column_bytes(s, 4) == size) {
+		memcpy(in->data, sqlite3_column_blob(s, 4), (size_t)size);
+	} else {
+		return trace_set_err(t, -EINVAL, "step %llu: damaged input value", (unsigned long long)step);
+	}
+	return 0;
+}
+
 static int load_inputs(struct trace *t, struct chunk *c)
 {
 	sqlite3_stmt *s = t->st[ST_INPUT_RANGE];
@@ -187,31 +215,13 @@ static int load_inputs(struct trace *t, struct chunk *c)
 			}
 			arr = na;
 		}
-		struct trace_input *in = &arr[n];
-		memset(in, 0, sizeof(*in));
-		sqlite3_int64 kind = sqlite3_column_int64(s, 1), size = sqlite3_column_int64(s, 3);
-		sqlite3_int64 count = sqlite3_column_int64(s, 5);
-		if (step < c->first || step >= c->first + c->n || kind < 0 || kind > 255 || size < 0 ||
-		    size > 16 || count < 0 || count > UINT32_MAX) {
+		if (step < c->first || step >= c->first + c->n) {
 			rc = trace_set_err(t, -EINVAL, "step %llu: damaged input row",
 			                   (unsigned long long)step);
 			goto out;
 		}
-		in->kind = (uint8_t)kind;
-		in->size = (uint8_t)size;
-		in->count = (uint32_t)count;
-		in->addr = (uint64_t)sqlite3_column_int64(s, 2);
-		if (sqlite3_column_type(s, 4) == SQLITE_INTEGER && size <= 8) {
-			uint64_t v = (uint64_t)sqlite3_column_int64(s, 4);
-			for (int i = 0; i < 8; i++)
-				in->data[i] = (uint8_t)(v >> (8 * i));
-		} else if (sqlite3_column_type(s, 4) == SQLITE_BLOB && sqlite3_column_bytes(s, 4) == size) {
-			memcpy(in->data, sqlite3_column_blob(s, 4), (size_t)size);
-		} else {
-			rc = trace_set_err(t, -EINVAL, "step %llu: damaged input value",
-			                   (unsigned long long)step);
+		if ((rc = trace_input_row(t, s, &arr[n])) < 0)
 			goto out;
-		}
 		c->input_idx[step - c->first + 1]++;
 		n++;
 	}

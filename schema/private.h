@@ -179,6 +179,7 @@ int trace_load_chunks(struct trace *t);
 int trace_chunk_index_add(struct trace *t, uint64_t first, uint64_t n, bool has_end);
 
 /* codec.c */
+int trace_input_row(struct trace *t, sqlite3_stmt *s, struct trace_input *in);
 void chunk_free(struct chunk *c);
 int chunk_load(struct trace *t, struct chunk *c, uint64_t step);
 int chunk_state(struct trace *t, struct chunk *c, uint64_t idx, uint64_t *words);

@@ -46,6 +46,10 @@ int trace_set_err(struct trace *t, int rc, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	snprintf(t->err, sizeof(t->err), "%s: %s", t->path ? t->path : "trace", msg);
+	/* SQLite quotes damaged schema text, line breaks included: a message stays one line. */
+	for (char *c = t->err; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
 	return rc;
 }
 
@@ -834,7 +838,7 @@ int trace_foreach_input(struct trace *t, enum trace_input_kind kind,
 
 	src = sqlite3_prepare_v2(
 	    t->db,
-	    "SELECT step, addr, size, value, count FROM inputs WHERE kind_code = ?1 AND step < ?2"
+	    "SELECT step, kind_code, addr, size, value, count FROM inputs WHERE kind_code = ?1 AND step < ?2"
 	    " ORDER BY seq",
 	    -1, &s, NULL);
 	if (src != SQLITE_OK)
@@ -842,18 +846,9 @@ int trace_foreach_input(struct trace *t, enum trace_input_kind kind,
 	sqlite3_bind_int64(s, 1, kind);
 	sqlite3_bind_int64(s, 2, row_limit(t));
 	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-		struct trace_input in = {.kind = (uint8_t)kind};
-		in.addr = (uint64_t)sqlite3_column_int64(s, 1);
-		in.size = (uint8_t)sqlite3_column_int64(s, 2);
-		in.count = (uint32_t)sqlite3_column_int64(s, 4);
-		if (sqlite3_column_type(s, 3) == SQLITE_BLOB) {
-			size_t n = (size_t)sqlite3_column_bytes(s, 3);
-			memcpy(in.data, sqlite3_column_blob(s, 3), n < sizeof(in.data) ? n : sizeof(in.data));
-		} else {
-			uint64_t v = (uint64_t)sqlite3_column_int64(s, 3);
-			for (unsigned b = 0; b < 8 && b < sizeof(in.data); b++)
-				in.data[b] = (uint8_t)(v >> (8 * b));
-		}
+		struct trace_input in;
+		if ((rc = trace_input_row(t, s, &in)) < 0)
+			goto out;
 		rc = fn(arg, (uint64_t)sqlite3_column_int64(s, 0), &in);
 		if (rc)
 			goto out;

@@ -53,8 +53,10 @@ static int wpage_load(struct trace *t, struct wpage *wp, uint64_t pn)
 
 static int apply_pending(struct trace *t)
 {
+	if (!t->wmeta.p)
+		return 0; /* nothing written yet (and NULL + 0 is undefined) */
 	struct rd r = {t->wmeta.p + t->wmeta_applied, t->wmeta.p + t->wmeta.len};
-	const uint8_t *data = t->wdata.p + t->wdata_applied;
+	const uint8_t *data = t->wdata.p ? t->wdata.p + t->wdata_applied : NULL;
 	uint64_t nw, gpa, len;
 	int rc;
 

@@ -242,6 +242,10 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 	}
 	if (rc)
 		return rc;
+	if (hi == 0) {
+		snprintf(err, errlen, "the multiboot kernel loads no bytes (every segment it names is empty)");
+		return -EINVAL;
+	}
 
 	/* The information area: info (0x000), memory map (0x100), loader name (0x300), command line (0x400),
 	 * GDT (0xf00). */

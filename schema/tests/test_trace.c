@@ -482,6 +482,13 @@ static void test_bad_files(void **state)
 	make_trace("gap.trace", 1, 40000);
 	assert_int_equal(sql_exec(tpath("gap.trace"), "DELETE FROM chunks WHERE first_step = 16384"),
 	                 SQLITE_OK);
+	/* SQLite quotes the damaged schema text, line breaks and all, in its error. */
+	make_trace("schema.trace", 1, 10);
+	assert_int_equal(sql_exec(tpath("schema.trace"),
+	                          "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = "
+	                          "'CREATE TABLE meta (key TEXT PRIMARY KEY, `OT' || char(10) || 'NULL' "
+	                          "WHERE name = 'meta'"),
+	                 SQLITE_OK);
 
 	static const struct {
 		const char *name;
@@ -500,6 +507,7 @@ static void test_bad_files(void **state)
 	    {"appid.trace", -EINVAL, "not an emudiff trace", __FILE__, __LINE__},
 	    {"notables.trace", -EINVAL, "chunks", __FILE__, __LINE__},
 	    {"gap.trace", -EINVAL, "step 16384", __FILE__, __LINE__},
+	    {"schema.trace", -EINVAL, "malformed database schema", __FILE__, __LINE__},
 	    {"", -EINVAL, "", __FILE__, __LINE__},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -609,6 +617,54 @@ static void test_corrupt_chunks(void **state)
 	free(raw);
 	free(mut);
 	free(z);
+}
+
+static int count_inputs(void *arg, uint64_t step, const struct trace_input *in)
+{
+	(void)step;
+	(void)in;
+	++*(unsigned *)arg;
+	return 0;
+}
+
+/* A damaged inputs row is an error naming its step in both readers, never a value past trace_input. */
+static void test_damaged_input_rows(void **state)
+{
+	static const struct {
+		const char *damage;
+		const char *message;
+	} rows[] = {
+	    {"UPDATE inputs SET size = 200, value = zeroblob(200) WHERE seq = (SELECT min(seq) FROM inputs)",
+	     "damaged input row"},
+	    {"UPDATE inputs SET size = -1 WHERE seq = (SELECT min(seq) FROM inputs)", "damaged input row"},
+	    {"UPDATE inputs SET size = 16, value = zeroblob(4) WHERE seq = (SELECT min(seq) FROM inputs)",
+	     "damaged input value"},
+	    {"UPDATE inputs SET count = -5 WHERE seq = (SELECT min(seq) FROM inputs)", "damaged input row"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct trace *t;
+		struct trace_iter *it;
+		struct trace_step st;
+		unsigned n = 0;
+		int rc, kind;
+
+		make_trace("in.trace", 5, 300);
+		assert_int_equal(sql_exec(tpath("in.trace"), rows[i].damage), SQLITE_OK);
+		assert_int_equal(trace_open(&t, tpath("in.trace")), 0);
+		for (kind = TRACE_INPUT_PIO_IN, rc = 0; kind <= TRACE_INPUT_RDMSR && rc == 0; kind++)
+			rc = trace_foreach_input(t, (enum trace_input_kind)kind, count_inputs, &n);
+		if (rc != -EINVAL || !strstr(trace_error(t), rows[i].message))
+			fail_msg("row %zu: trace_foreach_input returned %d (%s)", i, rc, trace_error(t));
+		assert_int_equal(trace_iter_start(t, 0, &it), 0);
+		while ((rc = trace_iter_next(it, &st)) == 1)
+			;
+		trace_iter_end(it);
+		if (rc != -EINVAL || !strstr(trace_error(t), rows[i].message) ||
+		    !strstr(trace_error(t), "step "))
+			fail_msg("row %zu: the step iterator returned %d (%s)", i, rc, trace_error(t));
+		trace_close(t);
+	}
 }
 
 static void test_create_refuses_existing(void **state)
@@ -725,6 +781,7 @@ int main(void)
 	    cmocka_unit_test(test_died_after_commit),
 	    cmocka_unit_test(test_bad_files),
 	    cmocka_unit_test(test_corrupt_chunks),
+	    cmocka_unit_test(test_damaged_input_rows),
 	    cmocka_unit_test(test_create_refuses_existing),
 	    cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_schema_identity),
