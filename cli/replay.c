@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../differ/report.h"
+#include "../differ/differ.h"
 #include "../replayer/replay.h"
 #include "cli.h"
 
@@ -694,7 +694,7 @@ int cli_diff(int argc, char **argv)
 		status = replay_error(o.cmd, ret, err);
 		goto out;
 	}
-	printf("reference: %s\n", rep_reference_text(sum.reference));
+	printf("reference: %s\n", differ_reference_text(sum.reference));
 	print_diff(d, o.step);
 	status = sum.new_divergences ? CLI_EXIT_DIVERGED : CLI_EXIT_OK;
 out:
@@ -961,7 +961,7 @@ int cli_bisect(int argc, char **argv)
 		fprintf(stderr, "\r%*s\r", 79, "");
 	if (ret < 0)
 		return replay_error(o.cmd, ret, err);
-	printf("reference: %s\n", rep_reference_text(sum.reference));
+	printf("reference: %s\n", differ_reference_text(sum.reference));
 	if (!sum.have_first) {
 		printf("no new divergence on %s in steps [%" PRIu64 ", %" PRIu64 ") (%" PRIu64
 		       " instructions compared, continuous replay)\n",

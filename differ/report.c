@@ -23,7 +23,7 @@ static int rep_sql_error(struct rep *r)
 	return -EIO;
 }
 
-const char *rep_reference_text(const char *reference)
+const char *differ_reference_text(const char *reference)
 {
 	if (strcmp(reference, "silicon") == 0)
 		return "silicon (hardware virtualization: the recording is the real CPU)";
@@ -334,7 +334,7 @@ int differ_report_text(const char *results_path, FILE *out)
 
 	if (ret < 0)
 		return ret;
-	fprintf(out, "reference: %s\n", rep_reference_text(r.reference));
+	fprintf(out, "reference: %s\n", differ_reference_text(r.reference));
 	fprintf(out, "trace: %s", r.trace);
 	if (r.replay_mode[0])
 		fprintf(out, ", %s replay", r.replay_mode);

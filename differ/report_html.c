@@ -126,7 +126,7 @@ int differ_report_html_write(struct rep *r, FILE *f)
 	                       : "INCOMPLETE",
 	        total_new, total_new == 1 ? "" : "s", r->completed ? "" : "; the replay did not finish");
 	fprintf(f, "<p>Reference: <b>");
-	rep_html_escape(f, rep_reference_text(r->reference));
+	rep_html_escape(f, differ_reference_text(r->reference));
 	fprintf(f, "</b><br>Trace: <code>");
 	rep_html_escape(f, r->trace);
 	fprintf(f, "</code>");

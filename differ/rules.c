@@ -989,6 +989,20 @@ static bool rule_matches(const struct differ_rule *r, const struct differ_class_
 	return true;
 }
 
+/* A row that names the reason's kind (reason=io) shows the reason without that "io: " prefix. */
+static const char *reason_after_word(const struct differ_rule *r, const char *reason)
+{
+	for (unsigned i = 0; reason && i < r->n_conds; i++) {
+		const struct rule_cond *k = &r->conds[i];
+		if (k->kind != COND_REASON || k->negate)
+			continue;
+		size_t n = strlen(k->word);
+		if (strncmp(reason, k->word, n) == 0 && reason[n] == ':')
+			return reason + n + 1 + (reason[n + 1] == ' ');
+	}
+	return reason;
+}
+
 void differ_classify(const struct differ_rules *rules, const struct differ_class_ctx *ctx,
                      struct differ_divergence *d)
 {
@@ -999,7 +1013,9 @@ void differ_classify(const struct differ_rules *rules, const struct differ_class
 		if (!rule_matches(r, ctx, &m))
 			continue;
 		snprintf(d->cls, sizeof(d->cls), "%s", r->cls);
-		expand_detail(r->detail, ctx, m, d->detail, sizeof(d->detail));
+		struct differ_class_ctx named = *ctx;
+		named.reason = reason_after_word(r, ctx->reason);
+		expand_detail(r->detail, &named, m, d->detail, sizeof(d->detail));
 		return;
 	}
 	snprintf(d->cls, sizeof(d->cls), "unclassified");

@@ -11,8 +11,8 @@
 
 #include "../emu/emu.h"
 #include "../vmx-shim/shim.h"
-#include "replay.h"
 #include "../x86/x86_paging.h"
+#include "replay.h"
 
 struct range {
 	uint64_t gpa, len;
@@ -98,23 +98,6 @@ void replay_reference(struct trace *t, char *buf, size_t len)
 		return;
 	if (trace_meta_get(t, "reference", buf, len) < 0 || !buf[0])
 		snprintf(buf, len, "unknown");
-}
-
-const uint8_t *replay_take_input(const struct backend_step_input *in, uint32_t *used, uint8_t kind,
-                                 uint64_t addr, bool match_addr, unsigned size)
-{
-	for (uint32_t i = 0; i < in->n_inputs; i++) {
-		const struct trace_input *x = &in->inputs[i];
-		uint32_t count = x->count ? x->count : 1;
-		unsigned elem = count > 1 ? x->size / count : x->size;
-		if (x->kind != kind || (match_addr && x->addr != addr) || used[i] >= count)
-			continue;
-		/* A value of another width is not this access's input. */
-		if (elem != size || (uint64_t)(used[i] + 1) * elem > sizeof(x->data))
-			continue;
-		return x->data + (size_t)elem * used[i]++;
-	}
-	return NULL;
 }
 
 int replay_parse_shard(const char *s, unsigned *k, unsigned *n)
@@ -516,7 +499,8 @@ static unsigned fetch_insn(struct replayer *r, const struct x86_state *st, uint8
 	while (got < 15) {
 		uint64_t gpa = linear + got;
 		if (st->cr0 & X86_CR0_PG) {
-			if (!ram || ram->rom || !x86_translate_ram(st, ram->mem, ram->len, linear + got, &gpa))
+			if (!ram || ram->rom ||
+			    !x86_translate_ram(st, ram->mem, ram->len, linear + got, &gpa))
 				break;
 		}
 		unsigned chunk = TRACE_PAGE_SIZE - (unsigned)(gpa & (TRACE_PAGE_SIZE - 1));
@@ -622,34 +606,9 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		    .mem_arg = r,
 		};
 		struct differ_divergence *d = &r->div;
-		/* differ_compare fills d whole when the step diverges; the io case below fills what it needs.
-		 */
 		int diverged = differ_compare(r->rules, &din, d);
 		if (diverged < 0)
 			return fail(r, diverged, "%s: the differ failed on a step", r->opt->trace_path);
-		bool io = res->outcome != BACKEND_STEPPED &&
-		          !strncmp(res->reason, REPLAY_IO_REASON, strlen(REPLAY_IO_REASON));
-		if (io) {
-			/* A recorded input the step needs is missing: the recording and the backend disagree
-			 * on I/O. */
-			if (!diverged) {
-				memset(d, 0, sizeof(*d));
-				d->step = s->index;
-				snprintf(d->backend, sizeof(d->backend), "%s", bk->ops->name);
-				d->outcome = res->outcome;
-				d->mode = mode;
-				d->cpl = x86_state_cpl(&s->pre);
-				memcpy(d->insn, insn, sizeof(d->insn));
-				d->insn_len = (uint8_t)din.insn_len;
-				d->pre = s->pre;
-				d->expected = *expected;
-				d->actual = res->post;
-				d->unobserved = res->unobserved;
-			}
-			snprintf(d->cls, sizeof(d->cls), "io");
-			snprintf(d->detail, sizeof(d->detail), "%s", res->reason + strlen(REPLAY_IO_REASON));
-			diverged = 1;
-		}
 		bool is_new = false;
 		if (diverged) {
 			ret = record_divergence(r, d, &is_new);
