@@ -14,6 +14,7 @@
 
 #include "../differ/differ.h"
 #include "../replayer/replay.h"
+#include "../x86/x86_format.h"
 #include "cli.h"
 
 #define MAX_TRACES 64
@@ -513,65 +514,16 @@ static int diff_collect(void *arg, const struct replay_step_report *r)
 	return 0;
 }
 
-static void field_text(const struct x86_state *st, const struct x86_field *f, char *buf, size_t len)
-{
-	const uint8_t *p = (const uint8_t *)st + f->offset;
-	if (f->size == 16) {
-		uint64_t lo, hi;
-		memcpy(&lo, p, 8);
-		memcpy(&hi, p + 8, 8);
-		snprintf(buf, len, "%016" PRIx64 "%016" PRIx64, hi, lo);
-	} else {
-		snprintf(buf, len, "%" PRIx64, x86_field_get(st, f));
-	}
-}
-
-static bool field_unobserved(const struct x86_state *mask, const struct x86_field *f)
-{
-	const uint8_t *p = (const uint8_t *)mask + f->offset;
-	for (unsigned i = 0; i < f->size; i++)
-		if (p[i] != 0xff)
-			return false;
-	return true;
-}
-
 static void print_diff(const struct diff_state *d, uint64_t step)
 {
 	printf("step %" PRIu64 ": ", step);
 	for (unsigned i = 0; i < d->insn_len; i++)
 		printf("%02x%s", d->insn[i], i + 1 < d->insn_len ? " " : "");
 	printf("  (%s, cpl %u)\n", x86_mode_name(x86_state_mode(&d->pre)), x86_state_cpl(&d->pre));
-	printf("%-16s %-18s %-18s", "field", "pre", "recorded");
+	struct x86_diff_column cols[REPLAY_MAX_BACKENDS];
 	for (size_t b = 0; b < d->n; b++)
-		printf(" %-19s", d->names[b]);
-	printf("\n");
-	for (size_t i = 0; i < x86_field_count; i++) {
-		const struct x86_field *f = &x86_fields[i];
-		const uint8_t *pre = (const uint8_t *)&d->pre + f->offset;
-		const uint8_t *exp = (const uint8_t *)&d->expected + f->offset;
-		bool interesting = memcmp(pre, exp, f->size) != 0 || !strcmp(f->name, "rip");
-		for (size_t b = 0; b < d->n; b++)
-			interesting |=
-			    memcmp((const uint8_t *)&d->res[b].post + f->offset, exp, f->size) != 0;
-		if (!interesting)
-			continue;
-		char t[40];
-		field_text(&d->pre, f, t, sizeof(t));
-		printf("%-16s %-18s", f->name, t);
-		field_text(&d->expected, f, t, sizeof(t));
-		printf(" %-18s", t);
-		for (size_t b = 0; b < d->n; b++) {
-			const struct backend_result *r = &d->res[b];
-			bool unobs = field_unobserved(&r->unobserved, f);
-			bool differs = memcmp((const uint8_t *)&r->post + f->offset, exp, f->size) != 0;
-			if (unobs)
-				snprintf(t, sizeof(t), "-");
-			else
-				field_text(&r->post, f, t, sizeof(t));
-			printf(" %-18s%s", t, differs && !unobs ? "*" : " ");
-		}
-		printf("\n");
-	}
+		cols[b] = (struct x86_diff_column){d->names[b], &d->res[b].post, &d->res[b].unobserved};
+	x86_print_diff(stdout, &d->pre, &d->expected, cols, d->n);
 	for (uint32_t i = 0; i < d->n_writes; i++) {
 		printf("recorded write  [0x%" PRIx64 "] ", d->writes[i].gpa);
 		for (uint32_t k = 0; k < d->writes[i].len; k++)
