@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../x86/x86_paging.h"
 #include "classes_tsv.h"
 #include "private.h"
 
@@ -643,45 +644,12 @@ static bool mem_in_exit(const struct differ_diff_list *l, const struct differ_in
 	return any;
 }
 
-/* Linear to physical through the page tables in memory before the step (4-level, PAE or 32-bit paging);
- * false when a level is not present or not readable. */
-static bool walk(const struct differ_input *in, const struct x86_state *st, uint64_t lin, uint64_t *gpa)
+/* A paging-structure entry from guest memory before the step. */
+static bool read_pre_entry(void *ctx, uint64_t gpa, unsigned width, uint64_t *entry)
 {
-	uint64_t mask = 0x000ffffffffff000ull, e = 0, base;
-	int levels, shift;
-	bool pae = (st->cr4 & X86_CR4_PAE) != 0;
-
-	if (!(st->cr0 & X86_CR0_PG)) {
-		*gpa = lin;
-		return true;
-	}
-	if (st->cr4 & X86_CR4_LA57)
-		return false;
-	levels = (st->efer & X86_EFER_LMA) ? 4 : pae ? 3 : 2;
-	base = pae ? st->cr3 & (levels == 3 ? 0xffffffe0ull : mask) : st->cr3 & 0xfffff000ull;
-	shift = levels == 4 ? 39 : levels == 3 ? 30 : 22;
-	for (int l = levels; l >= 1; l--) {
-		unsigned width = pae ? 8 : 4;
-		unsigned bits = levels == 3 && l == 3 ? 2 : pae ? 9 : 10;
-		uint64_t idx = (lin >> shift) & ((1ull << bits) - 1);
-		e = 0;
-		if (in->read_pre_mem(in->mem_arg, base + idx * width, &e, width) < 0 || !(e & 1))
-			return false;
-		/* A large page: 1 GiB or 2 MiB (PAE), 4 MiB (32-bit with PSE). */
-		if (l > 1 && l < 4 && (e & 0x80) && (l == 2 || levels == 4) &&
-		    (pae || (st->cr4 & X86_CR4_PSE))) {
-			uint64_t size = 1ull << shift;
-			uint64_t frame = pae ? e & mask & ~(size - 1) : (e & 0xffc00000ull);
-			*gpa = frame | (lin & (size - 1));
-			return true;
-		}
-		base = pae ? e & mask : e & 0xfffff000ull;
-		shift -= bits == 2 ? 9 : (int)bits;
-		if (levels == 3 && l == 3)
-			shift = 21;
-	}
-	*gpa = base | (lin & 0xfff);
-	return true;
+	const struct differ_input *in = ctx;
+	*entry = 0;
+	return in->read_pre_mem(in->mem_arg, gpa, entry, width) >= 0;
 }
 
 /* `further` is `at` plus one instruction: the side at `at` stopped one instruction earlier. The
@@ -704,7 +672,7 @@ static bool ran_on(const struct differ_class_ctx *c, const struct x86_state *at,
 		unsigned chunk = 4096 - (unsigned)(l & 4095);
 		if (chunk > sizeof(buf) - got)
 			chunk = sizeof(buf) - got;
-		if (!walk(c->in, at, l, &gpa) ||
+		if (!x86_page_walk(at, l, read_pre_entry, (void *)c->in, &gpa) ||
 		    c->in->read_pre_mem(c->in->mem_arg, gpa, buf + got, chunk) < 0)
 			return false;
 		got += chunk;
@@ -730,7 +698,8 @@ static bool at_exception_handler(const struct differ_class_ctx *c, const struct 
 	for (unsigned v = 0; v < 32 && (v + 1) * size - 1 <= pre->idtr.limit; v++) {
 		uint8_t g[16];
 		uint64_t gpa, lin = pre->idtr.base + (uint64_t)v * size;
-		if (!(real ? (gpa = lin, true) : walk(c->in, pre, lin, &gpa)) ||
+		if (!(real ? (gpa = lin, true)
+		           : x86_page_walk(pre, lin, read_pre_entry, (void *)c->in, &gpa)) ||
 		    c->in->read_pre_mem(c->in->mem_arg, gpa, g, size) < 0)
 			return false;
 		uint16_t sel = (uint16_t)(g[2] | g[3] << 8);

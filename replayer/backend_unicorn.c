@@ -28,6 +28,7 @@
 
 #include <unicorn/unicorn.h>
 
+#include "../x86/x86_paging.h"
 #include "backend.h"
 
 #define UNICORN_MAX_INPUTS 256
@@ -625,8 +626,9 @@ static void mark_unobserved(struct x86_state *u)
 
 /* Reads a paging-structure entry and remembers its value before the step, so the
  * accessed/dirty bits the engine's own walk sets come back as writes (and can be undone). */
-static bool pte_read(uint64_t gpa, unsigned size, uint64_t *e)
+static bool pte_read(void *ctx, uint64_t gpa, unsigned size, uint64_t *e)
 {
+	(void)ctx;
 	const uint8_t *p = ram(gpa, size, NULL);
 	if (!p)
 		return false;
@@ -649,57 +651,10 @@ static bool pte_read(uint64_t gpa, unsigned size, uint64_t *e)
 	return true;
 }
 
-/* Guest linear to physical through the guest's own page tables; -1 when not present. */
-static int walk(uint64_t la, uint64_t *pa)
+/* Guest linear to physical through the guest's own page tables; false when not present. */
+static bool walk(uint64_t la, uint64_t *pa)
 {
-	const struct x86_state *s = &C.cur;
-	uint64_t e;
-	if (!(s->cr0 & X86_CR0_PG)) {
-		*pa = la;
-		return 0;
-	}
-	if (s->efer & X86_EFER_LMA) {
-		int levels = (s->cr4 & X86_CR4_LA57) ? 5 : 4;
-		uint64_t table = s->cr3 & PTE_ADDR;
-		for (int lvl = levels; lvl >= 1; lvl--) {
-			unsigned shift = 12 + 9 * (lvl - 1);
-			if (!pte_read(table + ((la >> shift) & 0x1ff) * 8, 8, &e) || !(e & 1))
-				return -1;
-			if ((lvl == 2 || lvl == 3) && (e & 0x80)) {
-				uint64_t size = 1ull << shift;
-				*pa = (e & PTE_ADDR & ~(size - 1)) | (la & (size - 1));
-				return 0;
-			}
-			table = e & PTE_ADDR;
-		}
-		*pa = table | (la & PAGE_MASK_4K);
-		return 0;
-	}
-	la &= 0xffffffffull;
-	if (s->cr4 & X86_CR4_PAE) {
-		if (!pte_read((s->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8, 8, &e) || !(e & 1))
-			return -1;
-		if (!pte_read((e & PTE_ADDR) + ((la >> 21) & 0x1ff) * 8, 8, &e) || !(e & 1))
-			return -1;
-		if (e & 0x80) {
-			*pa = (e & PTE_ADDR & ~0x1fffffull) | (la & 0x1fffff);
-			return 0;
-		}
-		if (!pte_read((e & PTE_ADDR) + ((la >> 12) & 0x1ff) * 8, 8, &e) || !(e & 1))
-			return -1;
-		*pa = (e & PTE_ADDR) | (la & PAGE_MASK_4K);
-		return 0;
-	}
-	if (!pte_read((s->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4, 4, &e) || !(e & 1))
-		return -1;
-	if ((s->cr4 & X86_CR4_PSE) && (e & 0x80)) {
-		*pa = (e & 0xffc00000ull) | (((e >> 13) & 0xff) << 32) | (la & 0x3fffff);
-		return 0;
-	}
-	if (!pte_read((e & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4, 4, &e) || !(e & 1))
-		return -1;
-	*pa = (e & 0xfffff000ull) | (la & PAGE_MASK_4K);
-	return 0;
+	return x86_page_walk(&C.cur, la, pte_read, NULL, pa);
 }
 
 /* Unicorn 2.0.1 accesses the linear address as if it were physical: flag every access where it is not. */
@@ -710,7 +665,7 @@ static bool paging_differs(uint64_t la, int size)
 	uint64_t last = la + (uint64_t)(size > 0 ? size - 1 : 0);
 	uint64_t pa;
 	for (uint64_t a = la & ~PAGE_MASK_4K; a <= (last & ~PAGE_MASK_4K); a += 0x1000) {
-		if (walk(a, &pa) == 0 && pa != a) {
+		if (walk(a, &pa) && pa != a) {
 			if (!C.paging_mismatch)
 				C.mismatch_la = a;
 			C.paging_mismatch = true;
@@ -1163,7 +1118,7 @@ static void step_once(void)
 	for (n = 0; n < sizeof(bytes); n++) {
 		/* One walk per page: the bytes after it are at the same offsets. */
 		if (n == 0 || ((la + n) & PAGE_MASK_4K) == 0) {
-			if (walk(la + n, &pa) != 0)
+			if (!walk(la + n, &pa))
 				break;
 		} else {
 			pa++;
