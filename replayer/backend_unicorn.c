@@ -28,6 +28,7 @@
 
 #include <unicorn/unicorn.h>
 
+#include "../emu/emu.h"
 #include "../x86/x86_paging.h"
 #include "backend.h"
 
@@ -885,46 +886,58 @@ struct insn_info {
 };
 
 /* Conservative: anything that is not plainly an integer instruction may change x87/SSE state. */
-static bool may_touch_fpu(const uint8_t *b, size_t n)
+static bool may_touch_fpu(const struct emu_insn_id *id)
 {
-	uint8_t op = b[0];
-	if ((op >= 0xd8 && op <= 0xdf) || op == 0x9b || op == 0xc4 || op == 0xc5 || op == 0x62 || op == 0x8f)
-		return true; /* x87, FWAIT, VEX/EVEX (or LES/LDS/BOUND/POP: the read-back is harmless) */
-	if (op != 0x0f)
-		return false;
-	if (n < 2)
-		return true;
-	uint8_t op2 = b[1];
-	return op2 == 0x0e || op2 == 0x0f || (op2 >= 0x10 && op2 <= 0x17) || (op2 >= 0x28 && op2 <= 0x2f) ||
-	       op2 == 0x38 || op2 == 0x3a || (op2 >= 0x50 && op2 <= 0x7f) || op2 == 0xae || op2 == 0xb8 ||
-	       (op2 >= 0xc2 && op2 <= 0xc7) || op2 >= 0xd0;
+	uint8_t op = id->opcode;
+	if (id->map == 0)
+		/* x87, FWAIT, VEX/EVEX (or LES/LDS/BOUND/POP: the read-back is harmless) */
+		return (op >= 0xd8 && op <= 0xdf) || op == 0x9b || op == 0xc4 || op == 0xc5 || op == 0x62 ||
+		       op == 0x8f;
+	if (id->map != 1)
+		return true; /* 0F 38, 0F 3A, or bytes that end within the opcode */
+	return op == 0x0e || op == 0x0f || (op >= 0x10 && op <= 0x17) || (op >= 0x28 && op <= 0x2f) ||
+	       (op >= 0x50 && op <= 0x7f) || op == 0xae || op == 0xb8 || (op >= 0xc2 && op <= 0xc7) ||
+	       op >= 0xd0;
 }
 
-static struct insn_info classify(const uint8_t *b, size_t n, bool long64)
+/* Whether any prefix byte before the opcode has the given bits (a REX anywhere, not only the last). */
+static bool prefix_has(const uint8_t *b, unsigned n_prefix, uint8_t mask, uint8_t value)
+{
+	for (unsigned i = 0; i < n_prefix; i++)
+		if ((b[i] & mask) == value)
+			return true;
+	return false;
+}
+
+static struct insn_info classify(const uint8_t *b, size_t n, enum x86_mode mode)
 {
 	struct insn_info in = {.cls = INSN_OTHER};
-	size_t i = 0;
-	bool rep = false, rex_b = false;
-	while (i < n) {
-		uint8_t c = b[i];
-		if (c == 0x66 || c == 0x67 || c == 0xf0 || c == 0xf2 || c == 0xf3 || c == 0x2e || c == 0x36 ||
-		    c == 0x3e || c == 0x26 || c == 0x64 || c == 0x65 || (long64 && (c & 0xf0) == 0x40)) {
-			in.opsize |= c == 0x66;
-			rep |= c == 0xf3;
-			rex_b |= long64 && (c & 0xf1) == 0x41;
-			i++;
-		} else {
-			break;
-		}
-	}
+	struct emu_insn_id id;
+
+	emu_insn_identify(b, (unsigned)n, mode, &id);
+	size_t i = id.n_prefix; /* the opcode's first byte */
+	in.opsize = id.pfx66;
 	if (i >= n) {
 		in.fpu = in.msr = in.dr = true;
 		return in;
 	}
-	in.fpu = may_touch_fpu(b + i, n - i);
-	in.msr = b[i] == 0x0f && (i + 1 >= n || b[i + 1] == 0x30 || b[i + 1] == 0x01);
-	in.dr = b[i] == 0x0f && (i + 1 >= n || b[i + 1] == 0x23);
-	switch (b[i]) {
+	/* 0F alone: the second opcode byte is missing, so it may be anything. */
+	bool op2_missing = b[i] == 0x0f && i + 1 >= n;
+	in.fpu = may_touch_fpu(&id);
+	in.msr = op2_missing || (id.map == 1 && (id.opcode == 0x30 || id.opcode == 0x01));
+	in.dr = op2_missing || (id.map == 1 && id.opcode == 0x23);
+	if (id.map == 1) {
+		if (id.opcode == 0x31)
+			in.cls = INSN_RDTSC;
+		else if (id.opcode == 0x01 && i + 3 < n && b[i + 2] == 0xf9)
+			in.cls = INSN_RDTSC; /* RDTSCP: 0F 01 F9 */
+		else if (id.opcode == 0x22 && i + 2 < n)
+			in.cls = INSN_MOV_TO_CR, in.cr = (b[i + 2] >> 3) & 7; /* ModRM.reg */
+		return in;
+	}
+	if (id.map != 0)
+		return in;
+	switch (id.opcode) {
 	case 0x9c:
 		in.cls = INSN_PUSHF;
 		break;
@@ -942,7 +955,9 @@ static struct insn_info classify(const uint8_t *b, size_t n, bool long64)
 		in.cls = INSN_HLT;
 		break;
 	case 0x90:
-		if (rep && !rex_b)
+		/* F3 90 is PAUSE; with REX.B it is XCHG r8, rax. */
+		if (prefix_has(b, id.n_prefix, 0xff, 0xf3) &&
+		    !(mode == X86_MODE_LONG64 && prefix_has(b, id.n_prefix, 0xf1, 0x41)))
 			in.cls = INSN_PAUSE, in.len = (unsigned)i + 1;
 		break;
 	case 0xfb:
@@ -956,14 +971,6 @@ static struct insn_info classify(const uint8_t *b, size_t n, bool long64)
 		break;
 	case 0xcd:
 		in.cls = INSN_SOFT_INT, in.vector = i + 1 < n ? b[i + 1] : 0;
-		break;
-	case 0x0f:
-		if (i + 1 < n && b[i + 1] == 0x31)
-			in.cls = INSN_RDTSC;
-		else if (i + 3 < n && b[i + 1] == 0x01 && b[i + 2] == 0xf9)
-			in.cls = INSN_RDTSC;
-		else if (i + 2 < n && b[i + 1] == 0x22)
-			in.cls = INSN_MOV_TO_CR, in.cr = (b[i + 2] >> 3) & 7;
 		break;
 	default:
 		break;
@@ -1140,7 +1147,7 @@ static void step_once(void)
 		            (unsigned long long)la);
 		return;
 	}
-	struct insn_info insn = classify(bytes, n, long64);
+	struct insn_info insn = classify(bytes, n, x86_state_mode(pre));
 	enum insn_class cls = insn.cls;
 	if (cls == INSN_SOFT_INT) {
 		unsupported(res, "unicorn does not deliver exceptions/interrupts (vector %u)", insn.vector);
