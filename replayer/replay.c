@@ -207,17 +207,26 @@ static int load_cpuid(struct replayer *r)
 	return trace_cpuid_table(r->t, &r->cpuid, &r->n_cpuid);
 }
 
+/* Room for element n of a doubling array (first: the first capacity); -ENOMEM when out of memory. */
+static int reserve(void *array, size_t n, size_t *cap, size_t size, size_t first)
+{
+	void **v = array;
+	if (n < *cap)
+		return 0;
+	size_t grown = *cap ? *cap * 2 : first;
+	void *p = realloc(*v, grown * size);
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	*cap = grown;
+	return 0;
+}
+
 static int collect_exit(void *arg, const struct trace_exit *e)
 {
 	struct replayer *r = arg;
-	if (r->n_exits == r->cap_exits) {
-		size_t cap = r->cap_exits ? r->cap_exits * 2 : 256;
-		struct trace_exit *n = realloc(r->exits, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		r->exits = n;
-		r->cap_exits = cap;
-	}
+	if (reserve(&r->exits, r->n_exits, &r->cap_exits, sizeof(*e), 256) < 0)
+		return -ENOMEM;
 	r->exits[r->n_exits++] = *e;
 	return 0;
 }
@@ -225,14 +234,8 @@ static int collect_exit(void *arg, const struct trace_exit *e)
 static int collect_event(void *arg, const struct trace_event *e)
 {
 	struct replayer *r = arg;
-	if (r->n_events == r->cap_events) {
-		size_t cap = r->cap_events ? r->cap_events * 2 : 64;
-		struct trace_event *n = realloc(r->events, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		r->events = n;
-		r->cap_events = cap;
-	}
+	if (reserve(&r->events, r->n_events, &r->cap_events, sizeof(*e), 64) < 0)
+		return -ENOMEM;
 	r->events[r->n_events++] = *e;
 	return 0;
 }
@@ -385,12 +388,8 @@ static int add_dirty(struct rbackend *bk, uint64_t gpa, uint64_t len)
 			bk->n_dirty = 0;
 			return 0;
 		}
-		size_t cap = bk->cap_dirty ? bk->cap_dirty * 2 : 64;
-		struct range *n = realloc(bk->dirty, cap * sizeof(*n));
-		if (!n)
+		if (reserve(&bk->dirty, bk->n_dirty, &bk->cap_dirty, sizeof(*bk->dirty), 64) < 0)
 			return -ENOMEM;
-		bk->dirty = n;
-		bk->cap_dirty = cap;
 	}
 	bk->dirty[bk->n_dirty++] = (struct range){gpa, len};
 	return 0;
