@@ -2,6 +2,10 @@
 #ifndef EMUDIFF_CLI_H
 #define EMUDIFF_CLI_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
 enum cli_exit {
 	CLI_EXIT_OK = 0,           /* no divergence beyond the known list */
 	CLI_EXIT_DIVERGED = 1,     /* new divergences */
@@ -22,5 +26,19 @@ int cli_replay(int, char **);
 int cli_diff(int, char **);
 int cli_bisect(int, char **);
 int cli_report(int, char **);
+
+/* Shared by the subcommands that replay: a progress bar on a terminal, a replay error as a message and an
+ * exit status, the --json/--junit/--html reports of a results database. */
+struct cli_progress {
+	struct timespec start;
+	bool shown;
+	int last_pct;
+};
+
+void cli_progress_bar(void *arg, uint64_t done, uint64_t total);
+int cli_replay_error(const char *cmd, int ret, const char *err);
+struct cli_opts;
+/* 0, or -EIO with a message on stderr when a report could not be written. */
+int cli_render_reports(const char *cmd, const char *results, const struct cli_opts *o);
 
 #endif

@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../replayer/backend.h"
 #include "../schema/trace.h"
 #include "../x86/x86_state.h"
+#include "backend_result.h"
 
 /* One step as recorded and as a backend ran it. */
 struct differ_input {
@@ -139,6 +139,8 @@ int differ_report_text(const char *results_path, FILE *out);
 int differ_report_json(const char *results_path, const char *out_path);
 int differ_report_junit(const char *results_path, const char *out_path);
 int differ_report_html(const char *results_path, const char *out_path);
+/* A reference kind ("silicon", "qemu-tcg", ...) as a sentence for a report's "reference:" line. */
+const char *differ_reference_text(const char *reference);
 /* New (not known) divergences in a results database; <0 on error. */
 long differ_results_new_count(const char *results_path);
 /* Known entries that no longer occur (XPASS) in a results database; <0 on error. */

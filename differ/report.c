@@ -23,7 +23,18 @@ static int rep_sql_error(struct rep *r)
 	return -EIO;
 }
 
-const char *rep_reference_text(const char *reference)
+/* Room for one more element at the end of a growing array; NULL when out of memory. */
+static void *append(void *array, size_t *n, size_t size)
+{
+	void **v = array;
+	void *grown = realloc(*v, (*n + 1) * size);
+	if (!grown)
+		return NULL;
+	*v = grown;
+	return (char *)grown + (*n)++ * size;
+}
+
+const char *differ_reference_text(const char *reference)
 {
 	if (strcmp(reference, "silicon") == 0)
 		return "silicon (hardware virtualization: the recording is the real CPU)";
@@ -87,11 +98,9 @@ int rep_load(struct rep *r, const char *path)
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct rep_backend *v = realloc(r->backends, (r->n_backends + 1) * sizeof(*v));
-		if (!v)
+		struct rep_backend *b = append(&r->backends, &r->n_backends, sizeof(*b));
+		if (!b)
 			goto nomem;
-		r->backends = v;
-		struct rep_backend *b = &v[r->n_backends++];
 		col_text(st, 0, b->name, sizeof(b->name));
 		b->steps = sqlite3_column_int64(st, 1);
 		b->stepped = sqlite3_column_int64(st, 2);
@@ -115,11 +124,9 @@ int rep_load(struct rep *r, const char *path)
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct rep_class *v = realloc(r->classes, (r->n_classes + 1) * sizeof(*v));
-		if (!v)
+		struct rep_class *c = append(&r->classes, &r->n_classes, sizeof(*c));
+		if (!c)
 			goto nomem;
-		r->classes = v;
-		struct rep_class *c = &v[r->n_classes++];
 		col_text(st, 0, c->backend, sizeof(c->backend));
 		col_text(st, 1, c->cls, sizeof(c->cls));
 		c->n = sqlite3_column_int64(st, 2);
@@ -137,11 +144,9 @@ int rep_load(struct rep *r, const char *path)
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct rep_known *v = realloc(r->known, (r->n_known + 1) * sizeof(*v));
-		if (!v)
+		struct rep_known *k = append(&r->known, &r->n_known, sizeof(*k));
+		if (!k)
 			goto nomem;
-		r->known = v;
-		struct rep_known *k = &v[r->n_known++];
 		col_text(st, 0, k->source, sizeof(k->source));
 		k->line = sqlite3_column_int(st, 1);
 		col_text(st, 2, k->backend, sizeof(k->backend));
@@ -261,33 +266,6 @@ sqlite3_stmt *rep_div_ids(struct rep *r, const char *backend, const char *cls)
 	return st;
 }
 
-void rep_field_text(const struct x86_state *s, const struct x86_field *f, char *buf, size_t len)
-{
-	const uint8_t *p = (const uint8_t *)s + f->offset;
-
-	if (f->size == 16) {
-		size_t used = (size_t)snprintf(buf, len, "0x");
-		for (int i = 15; i >= 0 && used + 3 <= len; i--)
-			used += (size_t)snprintf(buf + used, len - used, "%02x", p[i]);
-		return;
-	}
-	snprintf(buf, len, "%#" PRIx64, x86_field_get(s, f));
-}
-
-static bool field_bytes_masked(const struct rep_div *d, const struct x86_field *f, bool any)
-{
-	const uint8_t *u = (const uint8_t *)&d->unobserved + f->offset;
-	for (unsigned i = 0; i < f->size; i++)
-		if ((u[i] == 0xff) == any)
-			return any;
-	return !any;
-}
-
-bool rep_field_masked(const struct rep_div *d, const struct x86_field *f)
-{
-	return field_bytes_masked(d, f, true);
-}
-
 bool rep_field_differs(const struct rep_div *d, const struct x86_field *f)
 {
 	for (int i = 0; i < d->n_shown; i++) {
@@ -318,7 +296,7 @@ static void text_fields(FILE *f, const struct rep_div *d)
 		char before[64] = "-";
 		const struct x86_field *xf = x86_field_find(d->fields[i].name);
 		if (xf && d->have_states && xf->size <= 8)
-			rep_field_text(&d->pre, xf, before, sizeof(before));
+			x86_format_field(&d->pre, xf, X86_FORMAT_0X, before, sizeof(before));
 		fprintf(f, "      %-18s %-20s %-20s %s\n", d->fields[i].name, before, d->fields[i].expected,
 		        d->fields[i].actual);
 	}
@@ -334,7 +312,7 @@ int differ_report_text(const char *results_path, FILE *out)
 
 	if (ret < 0)
 		return ret;
-	fprintf(out, "reference: %s\n", rep_reference_text(r.reference));
+	fprintf(out, "reference: %s\n", differ_reference_text(r.reference));
 	fprintf(out, "trace: %s", r.trace);
 	if (r.replay_mode[0])
 		fprintf(out, ", %s replay", r.replay_mode);
@@ -599,27 +577,7 @@ out:
 
 static void xml_str(FILE *f, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		default:
-			if (*p < 0x20 && *p != '\n' && *p != '\t')
-				fputc('?', f);
-			else
-				fputc(*p, f);
-		}
-	}
+	rep_markup_escape(f, s, "\n\t");
 }
 
 #define JUNIT_LISTED 20

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../x86/x86_format.h"
 #include "private.h"
 
 struct rep_backend {
@@ -78,10 +79,9 @@ int rep_div_load(struct rep *r, int64_t id, struct rep_div *d);
 /* Iterates the divergences of one backend and class in order; the statement is the caller's to finalize. */
 sqlite3_stmt *rep_div_ids(struct rep *r, const char *backend, const char *cls);
 const char *rep_reference_text(const char *reference);
-/* A state field as text: hex, 16-byte fields in full. */
-void rep_field_text(const struct x86_state *st, const struct x86_field *f, char *buf, size_t len);
-bool rep_field_masked(const struct rep_div *d, const struct x86_field *f);
 bool rep_field_differs(const struct rep_div *d, const struct x86_field *f);
+/* Escapes <, >, & and " for XML and HTML; control characters other than those in keep become '?'. */
+void rep_markup_escape(FILE *f, const char *s, const char *keep);
 void rep_html_escape(FILE *f, const char *s);
 int differ_report_html_write(struct rep *r, FILE *f);
 

@@ -23,7 +23,7 @@ static const char html_style[] = "body{font:14px/1.4 sans-serif;margin:1.5em;col
                                  "details{margin:2px 0}"
                                  "summary{cursor:pointer}";
 
-void rep_html_escape(FILE *f, const char *s)
+void rep_markup_escape(FILE *f, const char *s, const char *keep)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		switch (*p) {
@@ -40,9 +40,14 @@ void rep_html_escape(FILE *f, const char *s)
 			fputs("&quot;", f);
 			break;
 		default:
-			fputc(*p < 0x20 && *p != '\n' ? '?' : *p, f);
+			fputc(*p < 0x20 && !strchr(keep, *p) ? '?' : *p, f);
 		}
 	}
+}
+
+void rep_html_escape(FILE *f, const char *s)
+{
+	rep_markup_escape(f, s, "\n");
 }
 
 static void anchor(FILE *f, const char *backend, const char *cls)
@@ -62,10 +67,10 @@ static void html_state(FILE *f, const struct rep_div *d)
 	for (size_t i = 0; i < x86_field_count; i++) {
 		const struct x86_field *xf = &x86_fields[i];
 		char pre[40], exp[40], act[40];
-		bool differs = rep_field_differs(d, xf), masked = rep_field_masked(d, xf);
-		rep_field_text(&d->pre, xf, pre, sizeof(pre));
-		rep_field_text(&d->expected, xf, exp, sizeof(exp));
-		rep_field_text(&d->actual, xf, act, sizeof(act));
+		bool differs = rep_field_differs(d, xf), masked = x86_field_masked_any(&d->unobserved, xf);
+		x86_format_field(&d->pre, xf, X86_FORMAT_0X, pre, sizeof(pre));
+		x86_format_field(&d->expected, xf, X86_FORMAT_0X, exp, sizeof(exp));
+		x86_format_field(&d->actual, xf, X86_FORMAT_0X, act, sizeof(act));
 		fprintf(f, "<tr%s><td>%s%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
 		        differs  ? " class=\"d\""
 		        : masked ? " class=\"m\""
@@ -126,7 +131,7 @@ int differ_report_html_write(struct rep *r, FILE *f)
 	                       : "INCOMPLETE",
 	        total_new, total_new == 1 ? "" : "s", r->completed ? "" : "; the replay did not finish");
 	fprintf(f, "<p>Reference: <b>");
-	rep_html_escape(f, rep_reference_text(r->reference));
+	rep_html_escape(f, differ_reference_text(r->reference));
 	fprintf(f, "</b><br>Trace: <code>");
 	rep_html_escape(f, r->trace);
 	fprintf(f, "</code>");

@@ -8,7 +8,7 @@
 
 #include "../emu/emu.h"
 #include "backend.h"
-#include "replay.h"
+#include "backend_input.h"
 
 struct emu_region {
 	uint64_t gpa, len;
@@ -54,7 +54,7 @@ static struct emu_region *region_of(struct backend *b, uint64_t gpa, uint64_t le
 static const uint8_t *take_input(struct backend *b, uint8_t kind, uint64_t addr, bool match_addr,
                                  unsigned size)
 {
-	return replay_take_input(b->in, b->used, kind, addr, match_addr, size);
+	return backend_take_input(b->in, b->used, kind, addr, match_addr, size);
 }
 
 /* The step needs a value the recording does not have: a divergence of class io. */
@@ -63,7 +63,7 @@ static enum emu_status missing(struct backend *b, const char *what, uint64_t add
 	if (!b->missing) {
 		b->missing = true;
 		snprintf(b->missing_reason, sizeof(b->missing_reason),
-		         REPLAY_IO_REASON "no recorded %s 0x%llx (%u bytes)", what, (unsigned long long)addr,
+		         BACKEND_IO_REASON "no recorded %s 0x%llx (%u bytes)", what, (unsigned long long)addr,
 		         size);
 	}
 	return EMU_IO_ERROR;

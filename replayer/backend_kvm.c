@@ -11,7 +11,7 @@
 #include "../vmx-shim/shim.h"
 #include "../x86/x86_event.h"
 #include "backend.h"
-#include "replay.h"
+#include "backend_input.h"
 
 struct kvm_rom {
 	uint64_t gpa, len;
@@ -202,13 +202,13 @@ static int answer_io(struct backend *b, const struct backend_step_input *in, str
 		uint64_t room = big ? (uint64_t)reps * ex.size : sizeof(ex.data);
 		for (uint32_t r = 0; r < reps && (uint64_t)(r + 1) * ex.size <= room; r++) {
 			const uint8_t *x =
-			    replay_take_input(in, b->used, pio ? TRACE_INPUT_PIO_IN : TRACE_INPUT_MMIO_READ,
-			                      ex.addr, true, ex.size);
+			    backend_take_input(in, b->used, pio ? TRACE_INPUT_PIO_IN : TRACE_INPUT_MMIO_READ,
+			                       ex.addr, true, ex.size);
 			if (!x) {
 				if (out->outcome == BACKEND_STEPPED) {
 					out->outcome = BACKEND_UNSUPPORTED;
 					snprintf(out->reason, sizeof(out->reason),
-					         REPLAY_IO_REASON "no recorded %s 0x%llx (%u bytes)",
+					         BACKEND_IO_REASON "no recorded %s 0x%llx (%u bytes)",
 					         pio ? "IN from port" : "MMIO read at",
 					         (unsigned long long)ex.addr, ex.size);
 				}

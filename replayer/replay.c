@@ -11,8 +11,8 @@
 
 #include "../emu/emu.h"
 #include "../vmx-shim/shim.h"
-#include "replay.h"
 #include "../x86/x86_paging.h"
+#include "replay.h"
 
 struct range {
 	uint64_t gpa, len;
@@ -98,23 +98,6 @@ void replay_reference(struct trace *t, char *buf, size_t len)
 		return;
 	if (trace_meta_get(t, "reference", buf, len) < 0 || !buf[0])
 		snprintf(buf, len, "unknown");
-}
-
-const uint8_t *replay_take_input(const struct backend_step_input *in, uint32_t *used, uint8_t kind,
-                                 uint64_t addr, bool match_addr, unsigned size)
-{
-	for (uint32_t i = 0; i < in->n_inputs; i++) {
-		const struct trace_input *x = &in->inputs[i];
-		uint32_t count = x->count ? x->count : 1;
-		unsigned elem = count > 1 ? x->size / count : x->size;
-		if (x->kind != kind || (match_addr && x->addr != addr) || used[i] >= count)
-			continue;
-		/* A value of another width is not this access's input. */
-		if (elem != size || (uint64_t)(used[i] + 1) * elem > sizeof(x->data))
-			continue;
-		return x->data + (size_t)elem * used[i]++;
-	}
-	return NULL;
 }
 
 int replay_parse_shard(const char *s, unsigned *k, unsigned *n)
@@ -224,17 +207,26 @@ static int load_cpuid(struct replayer *r)
 	return trace_cpuid_table(r->t, &r->cpuid, &r->n_cpuid);
 }
 
+/* Room for element n of a doubling array (first: the first capacity); -ENOMEM when out of memory. */
+static int reserve(void *array, size_t n, size_t *cap, size_t size, size_t first)
+{
+	void **v = array;
+	if (n < *cap)
+		return 0;
+	size_t grown = *cap ? *cap * 2 : first;
+	void *p = realloc(*v, grown * size);
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	*cap = grown;
+	return 0;
+}
+
 static int collect_exit(void *arg, const struct trace_exit *e)
 {
 	struct replayer *r = arg;
-	if (r->n_exits == r->cap_exits) {
-		size_t cap = r->cap_exits ? r->cap_exits * 2 : 256;
-		struct trace_exit *n = realloc(r->exits, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		r->exits = n;
-		r->cap_exits = cap;
-	}
+	if (reserve(&r->exits, r->n_exits, &r->cap_exits, sizeof(*e), 256) < 0)
+		return -ENOMEM;
 	r->exits[r->n_exits++] = *e;
 	return 0;
 }
@@ -242,14 +234,8 @@ static int collect_exit(void *arg, const struct trace_exit *e)
 static int collect_event(void *arg, const struct trace_event *e)
 {
 	struct replayer *r = arg;
-	if (r->n_events == r->cap_events) {
-		size_t cap = r->cap_events ? r->cap_events * 2 : 64;
-		struct trace_event *n = realloc(r->events, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		r->events = n;
-		r->cap_events = cap;
-	}
+	if (reserve(&r->events, r->n_events, &r->cap_events, sizeof(*e), 64) < 0)
+		return -ENOMEM;
 	r->events[r->n_events++] = *e;
 	return 0;
 }
@@ -402,12 +388,8 @@ static int add_dirty(struct rbackend *bk, uint64_t gpa, uint64_t len)
 			bk->n_dirty = 0;
 			return 0;
 		}
-		size_t cap = bk->cap_dirty ? bk->cap_dirty * 2 : 64;
-		struct range *n = realloc(bk->dirty, cap * sizeof(*n));
-		if (!n)
+		if (reserve(&bk->dirty, bk->n_dirty, &bk->cap_dirty, sizeof(*bk->dirty), 64) < 0)
 			return -ENOMEM;
-		bk->dirty = n;
-		bk->cap_dirty = cap;
 	}
 	bk->dirty[bk->n_dirty++] = (struct range){gpa, len};
 	return 0;
@@ -516,7 +498,8 @@ static unsigned fetch_insn(struct replayer *r, const struct x86_state *st, uint8
 	while (got < 15) {
 		uint64_t gpa = linear + got;
 		if (st->cr0 & X86_CR0_PG) {
-			if (!ram || ram->rom || !x86_translate_ram(st, ram->mem, ram->len, linear + got, &gpa))
+			if (!ram || ram->rom ||
+			    !x86_translate_ram(st, ram->mem, ram->len, linear + got, &gpa))
 				break;
 		}
 		unsigned chunk = TRACE_PAGE_SIZE - (unsigned)(gpa & (TRACE_PAGE_SIZE - 1));
@@ -622,34 +605,9 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		    .mem_arg = r,
 		};
 		struct differ_divergence *d = &r->div;
-		/* differ_compare fills d whole when the step diverges; the io case below fills what it needs.
-		 */
 		int diverged = differ_compare(r->rules, &din, d);
 		if (diverged < 0)
 			return fail(r, diverged, "%s: the differ failed on a step", r->opt->trace_path);
-		bool io = res->outcome != BACKEND_STEPPED &&
-		          !strncmp(res->reason, REPLAY_IO_REASON, strlen(REPLAY_IO_REASON));
-		if (io) {
-			/* A recorded input the step needs is missing: the recording and the backend disagree
-			 * on I/O. */
-			if (!diverged) {
-				memset(d, 0, sizeof(*d));
-				d->step = s->index;
-				snprintf(d->backend, sizeof(d->backend), "%s", bk->ops->name);
-				d->outcome = res->outcome;
-				d->mode = mode;
-				d->cpl = x86_state_cpl(&s->pre);
-				memcpy(d->insn, insn, sizeof(d->insn));
-				d->insn_len = (uint8_t)din.insn_len;
-				d->pre = s->pre;
-				d->expected = *expected;
-				d->actual = res->post;
-				d->unobserved = res->unobserved;
-			}
-			snprintf(d->cls, sizeof(d->cls), "io");
-			snprintf(d->detail, sizeof(d->detail), "%s", res->reason + strlen(REPLAY_IO_REASON));
-			diverged = 1;
-		}
 		bool is_new = false;
 		if (diverged) {
 			ret = record_divergence(r, d, &is_new);

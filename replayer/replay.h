@@ -19,10 +19,6 @@
 #include "../differ/differ.h"
 #include "backend.h"
 
-/* A backend's step that could not run because a recorded input it needed is
- * missing starts its reason with this; the replayer files it as class io. */
-#define REPLAY_IO_REASON "io: "
-
 #define REPLAY_MAX_BACKENDS 4
 
 /* What the replayer hands to on_step for one backend on one compared step. */
@@ -82,13 +78,6 @@ int replay_run(const struct replay_options *opt, struct replay_summary *sum, cha
 
 /* The reference a trace records, from its meta: "silicon", "qemu-tcg", "kvm-emulator", "emu" or "unknown". */
 void replay_reference(struct trace *t, char *buf, size_t len);
-
-/* The next unconsumed recorded input of a kind (and address, when match_addr) for an access of `size`
- * bytes, in recorded order: a pointer to its little-endian value, or NULL when the recording has none.
- * A row with count > 1 holds count values of size / count bytes each (REP INS). used[] counts the values
- * taken from each of in->inputs and starts at zero for every step. */
-const uint8_t *replay_take_input(const struct backend_step_input *in, uint32_t *used, uint8_t kind,
-                                 uint64_t addr, bool match_addr, unsigned size);
 
 /* Parses "K/N" (1 <= K <= N); -EINVAL when malformed. */
 int replay_parse_shard(const char *s, unsigned *k, unsigned *n);

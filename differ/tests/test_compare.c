@@ -808,6 +808,21 @@ static void test_cases(void **state)
 }
 
 /* Every class of the built-in table is exercised by at least one row above. */
+/* The io row's detail is the backend's reason without its "io: " prefix, as stored before. */
+static void test_io_reason_detail(void **state)
+{
+	const struct differ_rules *rules = *state;
+	static struct differ_divergence d;
+	int ret = -1;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (!strcmp(cases[i].name, "missing input"))
+			run_case(rules, &cases[i], &d, &ret);
+	assert_int_equal(ret, 1);
+	assert_string_equal(d.cls, "io");
+	assert_string_equal(d.detail, "no recorded IN for port 0x60");
+}
+
 static void test_every_class_covered(void **state)
 {
 	const struct differ_rules *rules = *state;
@@ -883,6 +898,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_io_reason_detail),
 	    cmocka_unit_test(test_every_class_covered),
 	    cmocka_unit_test(test_many_fields_truncated),
 	    cmocka_unit_test(test_bad_input),

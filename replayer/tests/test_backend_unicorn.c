@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "backend.h"
+#include "unicorn_private.h"
 
 #define RAM_SIZE  0x100000u
 #define MMIO_ADDR 0xfec00000u
@@ -964,6 +965,70 @@ static void test_mem_bounds(void **state)
 	assert_string_equal(backend_unicorn_ops.name, "unicorn");
 }
 
+/* unicorn_classify: the instruction kinds and the state each may change, from emu's decoder. */
+#define M64 X86_MODE_LONG64
+#define M32 X86_MODE_PROT32
+/* clang-format off */
+struct classify_row {
+	uint8_t b[15];
+	unsigned n;
+	enum x86_mode mode;
+	enum insn_class cls;
+	unsigned vector, cr, len;
+	bool opsize, fpu, msr, dr;
+	int line;
+};
+static const struct classify_row classify_rows[] = {
+    {{0x9c}, 1, M32, INSN_PUSHF, 0, 0, 0, false, false, false, false, __LINE__},
+    {{0x66, 0x9d}, 2, M32, INSN_POPF, 0, 0, 0, true, false, false, false, __LINE__},
+    {{0x48, 0xcf}, 2, M64, INSN_IRET, 0, 0, 0, false, false, false, false, __LINE__},
+    {{0xcb}, 1, M32, INSN_RETF, 0, 0, 0, false, false, false, false, __LINE__},
+    {{0xf4}, 1, M32, INSN_HLT, 0, 0, 0, false, false, false, false, __LINE__},
+    {{0xf3, 0x90}, 2, M32, INSN_PAUSE, 0, 0, 2, false, false, false, false, __LINE__},
+    {{0xf3, 0x41, 0x90}, 3, M64, INSN_OTHER, 0, 0, 0, false, false, false, false, __LINE__},
+    {{0xf3, 0x41, 0x90}, 3, M32, INSN_OTHER, 0, 0, 0, false, false, false, false, __LINE__},  /* inc ecx; nop */
+    {{0x41, 0xf3, 0x90}, 3, M64, INSN_OTHER, 0, 0, 0, false, false, false, false, __LINE__},  /* any REX.B */
+    {{0xf3, 0xf2, 0x90}, 3, M32, INSN_PAUSE, 0, 0, 3, false, false, false, false, __LINE__},  /* any F3 */
+    {{0x90}, 1, M32, INSN_OTHER, 0, 0, 0, false, false, false, false, __LINE__},
+    {{0xfb}, 1, M32, INSN_STI, 0, 0, 0, false, false, false, false, __LINE__},
+    {{0xcc}, 1, M32, INSN_SOFT_INT, 3, 0, 0, false, false, false, false, __LINE__},
+    {{0xf1}, 1, M32, INSN_SOFT_INT, 1, 0, 0, false, false, false, false, __LINE__},
+    {{0xcd, 0x21}, 2, M32, INSN_SOFT_INT, 0x21, 0, 0, false, false, false, false, __LINE__},
+    {{0xcd}, 1, M32, INSN_SOFT_INT, 0, 0, 0, false, false, false, false, __LINE__},
+    {{0x0f, 0x31}, 2, M32, INSN_RDTSC, 0, 0, 0, false, false, false, false, __LINE__},
+    {{0x0f, 0x01, 0xf9, 0x90}, 4, M64, INSN_RDTSC, 0, 0, 0, false, false, true, false, __LINE__},
+    {{0x0f, 0x22, 0xd8}, 3, M32, INSN_MOV_TO_CR, 0, 3, 0, false, false, false, false, __LINE__},
+    {{0xf0, 0x0f, 0x22, 0xd8}, 4, M32, INSN_MOV_TO_CR, 0, 3, 0, false, false, false, false, __LINE__},
+    {{0x0f, 0x22}, 2, M32, INSN_OTHER, 0, 0, 0, false, false, false, false, __LINE__},
+    {{0x0f, 0x30}, 2, M32, INSN_OTHER, 0, 0, 0, false, false, true, false, __LINE__},
+    {{0x0f, 0x23, 0xc0}, 3, M32, INSN_OTHER, 0, 0, 0, false, false, false, true, __LINE__},
+    {{0xd9, 0xc0}, 2, M32, INSN_OTHER, 0, 0, 0, false, true, false, false, __LINE__},
+    {{0x0f, 0x28, 0xc1}, 3, M32, INSN_OTHER, 0, 0, 0, false, true, false, false, __LINE__},
+    {{0x0f, 0x38, 0x00, 0xc1}, 4, M32, INSN_OTHER, 0, 0, 0, false, true, false, false, __LINE__},
+    {{0x0f, 0x38}, 2, M32, INSN_OTHER, 0, 0, 0, false, true, false, false, __LINE__},
+    {{0x0f}, 1, M32, INSN_OTHER, 0, 0, 0, false, true, true, true, __LINE__},                 /* truncated */
+    {{0x66, 0xf3}, 2, M32, INSN_OTHER, 0, 0, 0, true, true, true, true, __LINE__},           /* only prefixes */
+    {{0}, 0, M32, INSN_OTHER, 0, 0, 0, false, true, true, true, __LINE__},
+    {{0x89, 0xd8}, 2, M32, INSN_OTHER, 0, 0, 0, false, false, false, false, __LINE__},
+};
+/* clang-format on */
+
+static void test_classify(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(classify_rows) / sizeof(classify_rows[0]); i++) {
+		const struct classify_row *t = &classify_rows[i];
+		struct insn_info in = unicorn_classify(t->b, t->n, t->mode);
+		if (in.cls != t->cls || (t->cls == INSN_SOFT_INT && in.vector != t->vector) ||
+		    (t->cls == INSN_MOV_TO_CR && in.cr != t->cr) || in.len != t->len ||
+		    (t->n && in.opsize != t->opsize) || in.fpu != t->fpu || in.msr != t->msr ||
+		    in.dr != t->dr)
+			fail_msg("%s:%d: class %d vector %u cr %u len %u opsize %d fpu %d msr %d dr %d",
+			         __FILE__, t->line, in.cls, in.vector, in.cr, in.len, in.opsize, in.fpu,
+			         in.msr, in.dr);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -981,6 +1046,7 @@ int main(void)
 	    cmocka_unit_test(test_mem_bounds),
 	    cmocka_unit_test(test_rom_unchanged),
 	    cmocka_unit_test(test_unsupported_undoes),
+	    cmocka_unit_test(test_classify),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

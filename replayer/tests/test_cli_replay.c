@@ -161,6 +161,11 @@ static void test_bisect_and_diff(void **state)
 	assert_non_null(strstr(line, "5555"));
 	assert_non_null(strstr(line, "1236"));
 	assert_non_null(strchr(line, '*'));
+	/* The table's columns, to the byte: name 16, values 18, a mark after each backend's value. */
+	assert_string_equal(line + 1,
+	                    "rax              1236               5555               1236              *");
+	assert_non_null(
+	    strstr(r->out, "\nfield            pre                recorded           emu                \n"));
 	free(r);
 }
 

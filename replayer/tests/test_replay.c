@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "../backend.h"
+#include "../backend_input.h"
 #include "../replay.h"
 #include "synth.h"
 
@@ -430,7 +431,7 @@ static void test_take_input_table(void **state)
 	struct backend_step_input in = {.inputs = rows, .n_inputs = 4};
 	(void)state;
 	for (size_t i = 0; i < sizeof(acc) / sizeof(acc[0]); i++) {
-		const uint8_t *v = replay_take_input(&in, used, acc[i].kind, acc[i].addr, true, acc[i].size);
+		const uint8_t *v = backend_take_input(&in, used, acc[i].kind, acc[i].addr, true, acc[i].size);
 		int got = v ? v[0] : -1;
 		if (got != acc[i].want)
 			fail_msg("%s:%d: got %d, want %d", __FILE__, acc[i].line, got, acc[i].want);

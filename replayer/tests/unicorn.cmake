@@ -1,5 +1,7 @@
 # The unicorn backend's tests build its source directly, independent of the replayer library.
 emudiff_test(test_backend_unicorn
-  SOURCES ${CMAKE_SOURCE_DIR}/replayer/backend_unicorn.c ${CMAKE_CURRENT_LIST_DIR}/test_backend_unicorn.c
-  LIBS emudiff_schema PkgConfig::UNICORN)
+  SOURCES ${CMAKE_SOURCE_DIR}/replayer/backend_unicorn.c ${CMAKE_SOURCE_DIR}/replayer/unicorn_child.c
+          ${CMAKE_SOURCE_DIR}/replayer/unicorn_state.c ${CMAKE_SOURCE_DIR}/replayer/unicorn_hooks.c
+          ${CMAKE_SOURCE_DIR}/replayer/unicorn_insn.c ${CMAKE_CURRENT_LIST_DIR}/test_backend_unicorn.c
+  LIBS emudiff_emu emudiff_schema PkgConfig::UNICORN)
 target_include_directories(test_backend_unicorn PRIVATE ${CMAKE_SOURCE_DIR}/replayer)
