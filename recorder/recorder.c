@@ -23,8 +23,8 @@
 #include "../vmx-shim/devices.h"
 #include "../vmx-shim/pc.h"
 #include "../vmx-shim/shim.h"
-#include "private.h"
 #include "../x86/x86_paging.h"
+#include "private.h"
 
 static volatile sig_atomic_t rec_stop_signal;
 
@@ -315,23 +315,14 @@ static unsigned rec_fetch_insn(const struct rec *r, const struct x86_state *st, 
 	return got;
 }
 
-/* Where the opcode starts after legacy prefixes (and REX in 64-bit code); len when there is none. */
-static unsigned rec_opcode_pos(const uint8_t *insn, unsigned len, enum x86_mode mode)
-{
-	static const uint8_t prefixes[] = {0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3};
-	unsigned i = 0;
-
-	while (i < len && (memchr(prefixes, insn[i], sizeof(prefixes)) ||
-	                   (mode == X86_MODE_LONG64 && (insn[i] & 0xf0) == 0x40)))
-		i++;
-	return i;
-}
-
-/* The opcode after legacy prefixes (and REX in 64-bit code); -1 when unknown. */
+/* The one-byte-map opcode after prefixes as emu's decoder reads them, 0x0f for the 0F maps, -1 when the bytes
+ * end before the opcode. */
 static int rec_opcode(const uint8_t *insn, unsigned len, enum x86_mode mode)
 {
-	unsigned i = rec_opcode_pos(insn, len, mode);
-	return i < len ? insn[i] : -1;
+	struct emu_insn_id id;
+
+	emu_insn_identify(insn, len, mode, &id);
+	return id.map == EMU_MAP_NONE ? -1 : id.map == 0 ? id.opcode : 0x0f;
 }
 
 /* FPU, SSE, debug registers, XCR0 and MSRs change only through 0F-map, x87 and FWAIT opcodes. */
@@ -476,18 +467,15 @@ static bool rec_state_msr(uint32_t msr)
 static int rec_record_insn_inputs(struct rec *r, const struct x86_state *pre, const struct x86_state *post,
                                   const uint8_t *insn, unsigned len)
 {
-	enum x86_mode mode = x86_state_mode(pre);
-	unsigned n = emu_insn_length(insn, len, mode), op = 0;
+	struct emu_insn_id id;
 	const uint64_t *g = post->gpr;
 	uint64_t edx_eax = (g[X86_RDX] & 0xffffffffu) << 32 | (g[X86_RAX] & 0xffffffffu);
 
-	if (!n || ((post->rip - pre->rip) & 0xffffffffu) != n ||
-	    post->seg[X86_CS].selector != pre->seg[X86_CS].selector)
+	emu_insn_identify(insn, len, x86_state_mode(pre), &id);
+	if (!id.len || ((post->rip - pre->rip) & 0xffffffffu) != id.len ||
+	    post->seg[X86_CS].selector != pre->seg[X86_CS].selector || id.map != 1)
 		return 0;
-	op = rec_opcode_pos(insn, n, mode);
-	if (op + 1 >= n || insn[op] != 0x0f)
-		return 0;
-	switch (insn[op + 1]) {
+	switch (id.opcode) {
 	case 0xa2: {
 		uint32_t out[4] = {(uint32_t)g[X86_RAX], (uint32_t)g[X86_RBX], (uint32_t)g[X86_RCX],
 		                   (uint32_t)g[X86_RDX]};
@@ -639,39 +627,39 @@ int rec_emu_step(struct rec *r)
 	return 0;
 }
 
-/* Instruction length of OUT/HLT forms that exit after the instruction, so the pre-state can be rebuilt. */
-/* The port access size of an OUT: 1 for E6/EE, else the operand size after 0x66 prefixes. A byte before
- * `out dx, ax` may itself be 0x66 only as that instruction's prefix: matching the exit's size tells `66 ef`
- * from a lone `ef` (measured: SeaBIOS's 32-bit code has both). */
-static unsigned rec_out_size(const uint8_t *insn, unsigned len, enum x86_mode mode, int op)
+/* The port access size of an OUT: 1 for E6/EE, else 2 or 4 by the decoder's operand size (REX.W does not
+ * widen port I/O): matching the exit's size tells `66 ef` from a lone `ef` (measured: SeaBIOS's 32-bit code
+ * has both). */
+static unsigned rec_out_size(const struct emu_insn_id *id)
 {
-	if (op == 0xe6 || op == 0xee)
+	if (id->opcode == 0xe6 || id->opcode == 0xee)
 		return 1;
-	bool opsize = false;
-	for (unsigned i = 0; i < len && insn[i] != op; i++)
-		if (insn[i] == 0x66)
-			opsize = true;
-	bool wide = mode != X86_MODE_REAL && mode != X86_MODE_PROT16 && mode != X86_MODE_V86;
-	return wide != opsize ? 4 : 2;
+	return id->opsize == 2 ? 2 : 4;
 }
 
+/* Instruction length of OUT/HLT forms that exit after the instruction, so the pre-state can be rebuilt. */
 static unsigned rec_post_exit_insn_len(const struct rec *r, const struct x86_state *post,
                                        const struct shim_exit *ex)
 {
 	enum x86_mode mode = x86_state_mode(post);
 	for (unsigned len = 1; len <= 15 && len <= post->rip; len++) {
 		struct x86_state cand = *post;
-		cand.rip -= len;
+		struct emu_insn_id id;
 		uint8_t insn[15];
-		unsigned got = rec_fetch_insn(r, &cand, insn);
-		if (got < len || emu_insn_length(insn, got, mode) != len)
+		unsigned got;
+
+		cand.rip -= len;
+		got = rec_fetch_insn(r, &cand, insn);
+		if (got < len)
 			continue;
-		int op = rec_opcode(insn, len, mode);
-		if (ex->kind == SHIM_EXIT_HLT && op == 0xf4)
+		emu_insn_identify(insn, got, mode, &id);
+		if (id.len != len || id.map != 0)
+			continue;
+		if (ex->kind == SHIM_EXIT_HLT && id.opcode == 0xf4)
 			return len;
 		if (ex->kind == SHIM_EXIT_IO && ex->is_write && ex->count <= 1 &&
-		    (op == 0xe6 || op == 0xe7 || op == 0xee || op == 0xef) &&
-		    rec_out_size(insn, len, mode, op) == ex->size)
+		    (id.opcode == 0xe6 || id.opcode == 0xe7 || id.opcode == 0xee || id.opcode == 0xef) &&
+		    rec_out_size(&id) == ex->size)
 			return len;
 	}
 	return 0;
