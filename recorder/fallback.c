@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../emu/emu.h"
-#include "../vmx-shim/devices.h"
+#include "../machine/devices.h"
 #include "../vmx-shim/shim.h"
 #include "private.h"
 

@@ -19,9 +19,9 @@
 
 #define BOOT_SECTOR_ENTRY 0x7c00u /* linear address where a BIOS starts the boot sector */
 #include "../schema/trace.h"
-#include "../vmx-shim/boot.h"
-#include "../vmx-shim/devices.h"
-#include "../vmx-shim/pc.h"
+#include "../machine/boot.h"
+#include "../machine/devices.h"
+#include "../machine/pc.h"
 #include "../vmx-shim/shim.h"
 #include "../x86/x86_paging.h"
 #include "private.h"
