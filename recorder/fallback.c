@@ -2,7 +2,7 @@
  * LAR on PVM hosts), emu executes that one instruction against the VM's
  * memory and devices, the result goes back into KVM, and the step is marked
  * FALLBACK so that no replay takes it for ground truth. The same callbacks
- * run every instruction of an --engine emu recording (no VM: r->vm is NULL),
+ * run every instruction of an --engine emu recording (engine_emu.c),
  * which also writes each port and MMIO access as an exits row, as KVM exits. */
 #include <errno.h>
 #include <stdio.h>
@@ -32,7 +32,7 @@ static int fb_record_input(struct rec *r, enum trace_input_kind kind, uint64_t a
 static int fb_record_exit(struct rec *r, enum trace_exit_reason reason, uint64_t addr, unsigned size,
                           bool is_write, const void *data)
 {
-	if (r->vm)
+	if (!r->engine->emu_is_reference)
 		return 0;
 	struct trace_exit e = {
 	    .step = r->summary->steps,
@@ -180,7 +180,7 @@ static enum emu_status fb_wrmsr_unknown(void *opaque, uint32_t msr, uint64_t val
 static enum emu_status fb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, bool *known)
 {
 	struct rec *r = opaque;
-	if (r->vm || msr != MSR_MISC_ENABLE)
+	if (!r->engine->emu_is_reference || msr != MSR_MISC_ENABLE)
 		return fb_msr_unknown(opaque, msr, value, known);
 	*value = r->misc_enable;
 	*known = true;
@@ -190,7 +190,7 @@ static enum emu_status fb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, boo
 static enum emu_status fb_wrmsr(void *opaque, uint32_t msr, uint64_t value, bool *known)
 {
 	struct rec *r = opaque;
-	if (r->vm || msr != MSR_MISC_ENABLE)
+	if (!r->engine->emu_is_reference || msr != MSR_MISC_ENABLE)
 		return fb_wrmsr_unknown(opaque, msr, value, known);
 	r->misc_enable = value;
 	*known = true;
