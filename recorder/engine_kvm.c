@@ -271,6 +271,26 @@ static int rec_record_insn_inputs(struct rec *r, const struct x86_state *pre, co
 	}
 }
 
+/* KVM_RUN until an exit other than a signal's, or until a stop signal ends the recording (r->ended, ex then
+ * SHIM_EXIT_INTR). */
+static int rec_run_vcpu(struct rec *r, struct shim_exit *ex)
+{
+	for (;;) {
+		int rc = shim_run(r->vm, ex);
+
+		if (rc) {
+			snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+			return rc;
+		}
+		if (ex->kind != SHIM_EXIT_INTR)
+			return 0;
+		if (rec_poll_signal()) {
+			rec_end(r, REC_END_INTERRUPTED, "signal %d", rec_stop_signal());
+			return 0;
+		}
+	}
+}
+
 /* One single-stepped instruction. */
 static int rec_step_one(struct rec *r)
 {
@@ -282,19 +302,9 @@ static int rec_step_one(struct rec *r)
 	int rc;
 
 	rec_reset_step(r);
-	for (;;) {
-		rc = shim_run(r->vm, &ex);
-		if (rc) {
-			snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
-			return rc;
-		}
-		if (ex.kind == SHIM_EXIT_INTR && rec_poll_signal()) {
-			rec_end(r, REC_END_INTERRUPTED, "signal %d", rec_stop_signal());
-			return 0;
-		}
-		if (ex.kind != SHIM_EXIT_INTR)
-			break;
-	}
+	rc = rec_run_vcpu(r, &ex);
+	if (rc || r->ended)
+		return rc;
 	switch (ex.kind) {
 	case SHIM_EXIT_DEBUG:
 	case SHIM_EXIT_HLT:
@@ -397,19 +407,9 @@ static int rec_run_to_exit(struct rec *r)
 	int rc;
 
 	rec_reset_step(r);
-	for (;;) {
-		rc = shim_run(r->vm, &ex);
-		if (rc) {
-			snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
-			return rc;
-		}
-		if (ex.kind != SHIM_EXIT_INTR)
-			break;
-		if (rec_poll_signal()) {
-			rec_end(r, REC_END_INTERRUPTED, "signal %d", rec_stop_signal());
-			break;
-		}
-	}
+	rc = rec_run_vcpu(r, &ex);
+	if (rc)
+		return rc;
 	rc = shim_get_state(r->vm, &at_exit, true);
 	if (rc) {
 		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));

@@ -13,19 +13,11 @@
 #include "../vmx-shim/shim.h"
 #include "private.h"
 
+/* One value emu was given, as a single input row. */
 static int fb_record_input(struct rec *r, enum trace_input_kind kind, uint64_t addr, unsigned size,
                            const void *data)
 {
-	if (r->n_inputs == REC_MAX_INPUTS)
-		return -E2BIG;
-	struct trace_input *in = &r->inputs[r->n_inputs++];
-	memset(in, 0, sizeof(*in));
-	in->kind = (uint8_t)kind;
-	in->size = (uint8_t)size;
-	in->count = 1;
-	in->addr = addr;
-	memcpy(in->data, data, size);
-	return 0;
+	return rec_add_input(r, kind, addr, size, 1, data);
 }
 
 /* --engine emu: the access as the exits row KVM would have given (KVM_EXIT_IO 2, KVM_EXIT_MMIO 6). */

@@ -87,8 +87,8 @@ int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 		                     "injected before the step they name");
 		rc |= trace_meta_set(
 		    r->t, "device_checkpoints",
-		    "devices@N: hex devbus_save() before step N, at step 0, every 16384 steps and at "
-		    "the end");
+		    "the device_checkpoints table: devbus_save() before step N, at step 0, every 16384 "
+		    "steps and at the end");
 		if (r->opt->multiboot_path)
 			rc |= trace_meta_set(r->t, "kernel_cmdline",
 			                     r->opt->kernel_cmdline ? r->opt->kernel_cmdline : "");

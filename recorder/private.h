@@ -86,7 +86,7 @@ struct rec {
 	bool injected;            /* an interrupt was injected before the step being recorded */
 	uint8_t injected_vector;  /* its vector (--engine emu delivers it as that step) */
 	bool irq_window;          /* exits mode: KVM exits once the guest can take an interrupt */
-	uint64_t next_checkpoint; /* step of the next devices@<step> meta row */
+	uint64_t next_checkpoint; /* step of the next device checkpoint */
 	uint64_t last_checkpoint;
 	char *serial; /* COM1 output alone */
 	size_t serial_len, serial_cap;

@@ -129,8 +129,6 @@ bool rec_predicate(const struct rec *r, const struct x86_state *st)
 	return false;
 }
 
-void rec_end(struct rec *r, enum rec_end end, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 void rec_end(struct rec *r, enum rec_end end, const char *fmt, ...)
 {
 	r->ended = true;
@@ -207,7 +205,7 @@ void rec_check_end(struct rec *r, int opcode)
 	}
 }
 
-/* Device checkpoint: devbus_save() as hex under meta key devices@<step>, the state before that step. */
+/* Device checkpoint: devbus_save() before the current step, in the trace's device_checkpoints table. */
 int rec_checkpoint(struct rec *r, bool force)
 {
 	uint64_t step = r->summary->steps;
@@ -220,18 +218,7 @@ int rec_checkpoint(struct rec *r, bool force)
 		snprintf(r->errbuf, r->errlen, "saving the device state: %s", strerror(-rc));
 		return rc;
 	}
-	char *hex = malloc(2 * len + 1), key[48];
-	if (!hex) {
-		free(buf);
-		snprintf(r->errbuf, r->errlen, "saving the device state: out of memory");
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", buf[i]);
-	hex[2 * len] = 0;
-	snprintf(key, sizeof(key), "devices@%llu", (unsigned long long)step);
-	rc = trace_meta_set(r->t, key, hex);
-	free(hex);
+	rc = trace_put_device_checkpoint(r->t, step, buf, len);
 	free(buf);
 	if (rc) {
 		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
