@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "../recorder/recorder.h"
-#include "../vmx-shim/devices.h"
+#include "../machine/devices.h"
 #include "../vmx-shim/shim.h"
 
 static double now_s(void)

@@ -2,37 +2,29 @@
  * LAR on PVM hosts), emu executes that one instruction against the VM's
  * memory and devices, the result goes back into KVM, and the step is marked
  * FALLBACK so that no replay takes it for ground truth. The same callbacks
- * run every instruction of an --engine emu recording (no VM: r->vm is NULL),
+ * run every instruction of an --engine emu recording (engine_emu.c),
  * which also writes each port and MMIO access as an exits row, as KVM exits. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../emu/emu.h"
-#include "../vmx-shim/devices.h"
+#include "../machine/devices.h"
 #include "../vmx-shim/shim.h"
 #include "private.h"
 
+/* One value emu was given, as a single input row. */
 static int fb_record_input(struct rec *r, enum trace_input_kind kind, uint64_t addr, unsigned size,
                            const void *data)
 {
-	if (r->n_inputs == REC_MAX_INPUTS)
-		return -E2BIG;
-	struct trace_input *in = &r->inputs[r->n_inputs++];
-	memset(in, 0, sizeof(*in));
-	in->kind = (uint8_t)kind;
-	in->size = (uint8_t)size;
-	in->count = 1;
-	in->addr = addr;
-	memcpy(in->data, data, size);
-	return 0;
+	return rec_add_input(r, kind, addr, size, 1, data);
 }
 
 /* --engine emu: the access as the exits row KVM would have given (KVM_EXIT_IO 2, KVM_EXIT_MMIO 6). */
 static int fb_record_exit(struct rec *r, enum trace_exit_reason reason, uint64_t addr, unsigned size,
                           bool is_write, const void *data)
 {
-	if (r->vm)
+	if (!r->engine->emu_is_reference)
 		return 0;
 	struct trace_exit e = {
 	    .step = r->summary->steps,
@@ -180,7 +172,7 @@ static enum emu_status fb_wrmsr_unknown(void *opaque, uint32_t msr, uint64_t val
 static enum emu_status fb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, bool *known)
 {
 	struct rec *r = opaque;
-	if (r->vm || msr != MSR_MISC_ENABLE)
+	if (!r->engine->emu_is_reference || msr != MSR_MISC_ENABLE)
 		return fb_msr_unknown(opaque, msr, value, known);
 	*value = r->misc_enable;
 	*known = true;
@@ -190,7 +182,7 @@ static enum emu_status fb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, boo
 static enum emu_status fb_wrmsr(void *opaque, uint32_t msr, uint64_t value, bool *known)
 {
 	struct rec *r = opaque;
-	if (r->vm || msr != MSR_MISC_ENABLE)
+	if (!r->engine->emu_is_reference || msr != MSR_MISC_ENABLE)
 		return fb_wrmsr_unknown(opaque, msr, value, known);
 	r->misc_enable = value;
 	*known = true;

@@ -145,6 +145,7 @@ struct trace {
 	sqlite3 *db;
 	char *path;
 	bool writer, complete, finished;
+	int version; /* the format version of the file (TRACE_FORMAT_VERSION when written) */
 	char err[512];
 	sqlite3_stmt *st[ST_COUNT];
 	ZSTD_CCtx *cctx;

@@ -280,9 +280,11 @@ static int check_identity(struct trace *t)
 		return trace_set_err(t, -EINVAL,
 		                     "not an emudiff trace (SQLite application_id 0x%08x, expected 0x%08x)",
 		                     (unsigned)app, TRACE_APPLICATION_ID);
-	if (ver != TRACE_FORMAT_VERSION)
-		return trace_set_err(t, -EINVAL, "trace format version %lld; this emudiff reads version %d",
-		                     (long long)ver, TRACE_FORMAT_VERSION);
+	if (ver < TRACE_FORMAT_VERSION_OLDEST || ver > TRACE_FORMAT_VERSION)
+		return trace_set_err(t, -EINVAL,
+		                     "trace format version %lld; this emudiff reads versions %d to %d",
+		                     (long long)ver, TRACE_FORMAT_VERSION_OLDEST, TRACE_FORMAT_VERSION);
+	t->version = (int)ver;
 	return 0;
 }
 

@@ -19,8 +19,11 @@
 #include "../x86/x86_state.h"
 
 #define TRACE_APPLICATION_ID 0x454d5544 /* "EMUD" */
-#define TRACE_FORMAT_VERSION 1
-#define TRACE_PAGE_SIZE      4096u
+/* Version 2: device checkpoints in their own table; version 1 kept them as meta rows devices@<step> (hex)
+ * and is still read. */
+#define TRACE_FORMAT_VERSION        2
+#define TRACE_FORMAT_VERSION_OLDEST 1
+#define TRACE_PAGE_SIZE             4096u
 
 struct trace;
 
@@ -118,6 +121,12 @@ int trace_meta_get(const struct trace *t, const char *key, char *buf, size_t len
 /* The CPUID table the recorder set (meta "cpuid"), one row {leaf, subleaf, eax, ebx, ecx, edx} an entry, in
  * *out (malloc'd, NULL and 0 rows without one); 0 or -ENOMEM. */
 int trace_cpuid_table(const struct trace *t, uint32_t (**out)[6], size_t *n);
+
+/* Device checkpoints: the device model's saved state (devbus_save) before step `step`, one a step. */
+int trace_put_device_checkpoint(struct trace *t, uint64_t step, const void *data, size_t len);
+/* The latest checkpoint at or before `step`: its step in *at and its bytes in *data (malloc'd, the caller
+ * frees); -ENOENT when there is none. Version-1 traces' meta rows devices@<step> are read the same way. */
+int trace_get_device_checkpoint(struct trace *t, uint64_t step, uint64_t *at, uint8_t **data, size_t *len);
 
 /* Writer. Memory: trace_put_memory stores whole guest memory contents as seen
  * before the next appended step (the initial image, or pages dirtied by a RUN

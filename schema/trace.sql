@@ -2,13 +2,20 @@
 -- States S0..Sn; step i goes from Si to Si+1. Integers are 64-bit, unsigned values stored as their bit pattern.
 
 PRAGMA application_id = 1162696004; -- 0x454d5544 "EMUD", TRACE_APPLICATION_ID in trace.h
-PRAGMA user_version = 1;            -- TRACE_FORMAT_VERSION in trace.h
+PRAGMA user_version = 2;            -- TRACE_FORMAT_VERSION in trace.h
 
 -- How the trace was made (tool version, host CPU, KVM flavour, guest image, mode, command line)
 -- and how it ended (end_reason, steps: present only in a complete trace).
 CREATE TABLE meta (
 	key TEXT PRIMARY KEY,
 	value TEXT NOT NULL
+) STRICT;
+
+-- The device model's state (devbus_save bytes) before step `step`: at step 0, every chunk and at the end
+-- of a PC recording. Format version 1 kept these as meta rows devices@<step> with the bytes in hex.
+CREATE TABLE device_checkpoints (
+	step INTEGER PRIMARY KEY,
+	data BLOB NOT NULL
 ) STRICT;
 
 -- Steps [first_step, first_step + n_steps) and their states, zstd-compressed: header, step kinds, the first

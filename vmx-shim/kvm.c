@@ -2,6 +2,7 @@
 #include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "private.h"
 #include "../x86/x86_paging.h"
+#include "private.h"
 
 /* Out of the way of RAM (<= 3 GiB), the MMIO test page and the firmware at 4 GiB - 128 KiB. */
 #define SHIM_IDENTITY_MAP_ADDR 0xfffbc000ull

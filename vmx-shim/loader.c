@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "boot.h"
 #include "private.h"
 
 int shim_load_bytes(struct shim_vm *vm, const void *data, size_t len, uint64_t gpa)
@@ -71,40 +72,9 @@ void shim_state_boot(struct x86_state *st)
 	st->gpr[X86_RDX] = 0x80;
 }
 
-static void flat_seg(struct x86_segment *s, uint16_t sel, uint32_t type)
-{
-	s->selector = sel;
-	s->base = 0;
-	s->limit = 0xffffffff;
-	s->attr = type | X86_SEG_S | X86_SEG_P | X86_SEG_DB | X86_SEG_G;
-}
-
 int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip, uint32_t esp)
 {
-	return shim_state_flat32_ram(shim_ram(vm), shim_ram_size(vm), st, gdt_gpa, eip, esp);
-}
-
-int shim_state_flat32_ram(uint8_t *ram, size_t ram_size, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip,
-                          uint32_t esp)
-{
-	/* null, 0x08 code (exec/read, accessed), 0x10 data (read/write, accessed), 4 GiB flat. */
-	static const uint64_t gdt[3] = {0, 0x00cf9b000000ffffull, 0x00cf93000000ffffull};
-
-	if (gdt_gpa > ram_size || ram_size - gdt_gpa < sizeof(gdt))
-		return -EFBIG;
-	memcpy(ram + gdt_gpa, gdt, sizeof(gdt));
-	x86_state_real(st, 0, 0, 0);
-	st->rip = eip;
-	st->gpr[X86_RSP] = esp;
-	st->cr0 |= X86_CR0_PE;
-	for (int i = X86_ES; i <= X86_GS; i++)
-		flat_seg(&st->seg[i], 0x10, 0x3);
-	flat_seg(&st->seg[X86_CS], 0x08, 0xb);
-	st->gdtr.base = gdt_gpa;
-	st->gdtr.limit = sizeof(gdt) - 1;
-	st->idtr.base = 0;
-	st->idtr.limit = 0;
-	return 0;
+	return boot_state_flat32(shim_ram(vm), shim_ram_size(vm), st, gdt_gpa, eip, esp);
 }
 
 int shim_state_long64(struct shim_vm *vm, struct x86_state *st, uint64_t tables_gpa, uint64_t rip,
@@ -145,7 +115,7 @@ int shim_state_long64(struct shim_vm *vm, struct x86_state *st, uint64_t tables_
 	st->cr4 = X86_CR4_PAE;
 	st->efer = X86_EFER_LME | X86_EFER_LMA;
 	for (int i = X86_ES; i <= X86_GS; i++)
-		flat_seg(&st->seg[i], 0x10, 0x3);
+		boot_flat_segment(&st->seg[i], 0x10, 0x3);
 	st->seg[X86_CS] = (struct x86_segment){.selector = 0x08,
 	                                       .limit = 0xffffffff,
 	                                       .attr = 0xb | X86_SEG_S | X86_SEG_P | X86_SEG_L | X86_SEG_G};

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../machine/boot.h"
 #include "../x86/x86_state.h"
 
 struct shim_vm;
@@ -241,9 +242,6 @@ void shim_state_boot(struct x86_state *st);
  * in RAM (0x08 code, 0x10 data, both base 0 limit 4 GiB) and sets st to use it
  * with EIP = eip, ESP = esp; -EFBIG when the GDT does not fit in RAM. */
 int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip, uint32_t esp);
-/* The same on a RAM buffer of ram_size bytes at GPA 0 (a machine without a VM). */
-int shim_state_flat32_ram(uint8_t *ram, size_t ram_size, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip,
-                          uint32_t esp);
 
 /* 64-bit mode at CPL0: identity-maps the first 4 GiB with 2 MiB pages in six
  * tables at tables_gpa (PML4, PDPT, 4 PDs) and puts a GDT in the seventh page
@@ -255,5 +253,15 @@ int shim_state_long64(struct shim_vm *vm, struct x86_state *st, uint64_t tables_
  * the last call, in address order, and clears the log (fn NULL: only clears).
  * Host writes through shim_ram() are not logged. */
 int shim_dirty_pages(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), void *arg);
+
+/* PC boots on a VM (the loaders are machine/boot.h). */
+/* Makes the vCPU's CPUID match the PC machine, which has no TSC that runs in
+ * virtual time and no local APIC: clears TSC, RDTSCP, APIC, x2APIC and
+ * TSC-deadline, and drops the KVM paravirtual leaves (kvmclock reads the
+ * host's TSC). Must come before the first shim_set_state/shim_run. */
+int boot_pc_cpuid(struct shim_vm *vm);
+
+/* The VM's RAM and ROM slots as a boot_memory. */
+struct boot_memory boot_memory_of_vm(struct shim_vm *vm);
 
 #endif

@@ -1,5 +1,6 @@
 /* struct x86_state <-> KVM's register structures. */
 #include <errno.h>
+#include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>

@@ -439,9 +439,13 @@ static void test_boot_step_prefix(void **state)
 	assert_int_equal(st.seg[X86_CS].base, 0xffff0000u);
 	assert_int_equal(st.rip, 0xfff0);
 	/* The device checkpoint before step 0 is in the trace. */
-	static char hex[1 << 16];
-	assert_int_equal(trace_meta_get(t, "devices@0", hex, sizeof(hex)), 0);
-	assert_true(strlen(hex) > 100);
+	uint8_t *devices = NULL;
+	size_t devices_len = 0;
+	uint64_t at = UINT64_MAX;
+	assert_int_equal(trace_get_device_checkpoint(t, 0, &at, &devices, &devices_len), 0);
+	assert_int_equal(at, 0);
+	assert_true(devices_len > 50);
+	free(devices);
 	trace_close(t);
 }
 

@@ -22,7 +22,7 @@
 
 #include "../../corpus/tests/manifest.h"
 #include "../../schema/trace.h"
-#include "../../vmx-shim/devices.h"
+#include "../../machine/devices.h"
 #include "../../vmx-shim/shim.h"
 #include "../recorder.h"
 #include "engine.h"

@@ -1,65 +1,42 @@
-/* Firmware and multiboot loaders, and the PC machine's CPUID. */
+/* Firmware and multiboot loaders: images into guest memory and the state that starts them. */
 #include "boot.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include "pc.h"
-#include "private.h"
 
-#define CPUID_1_EDX_TSC      (1u << 4)
-#define CPUID_1_EDX_APIC     (1u << 9)
-#define CPUID_1_ECX_X2APIC   (1u << 21)
-#define CPUID_1_ECX_DEADLINE (1u << 24)
-#define CPUID_81_EDX_RDTSCP  (1u << 27)
-
-int boot_pc_cpuid(struct shim_vm *vm)
+void boot_flat_segment(struct x86_segment *s, uint16_t sel, uint32_t type)
 {
-	struct kvm_cpuid2 *c = vm->cpuid;
-	uint32_t n = 0;
+	s->selector = sel;
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->attr = type | X86_SEG_S | X86_SEG_P | X86_SEG_DB | X86_SEG_G;
+}
 
-	if (!c)
-		return shim_fail(vm, -EINVAL, "CPUID table missing");
-	for (uint32_t i = 0; i < c->nent; i++) {
-		struct kvm_cpuid_entry2 e = c->entries[i];
-		if (e.function >= 0x40000000u && e.function <= 0x4fffffffu)
-			continue;
-		if (e.function == 1) {
-			e.edx &= ~(CPUID_1_EDX_TSC | CPUID_1_EDX_APIC);
-			e.ecx &= ~(CPUID_1_ECX_X2APIC | CPUID_1_ECX_DEADLINE);
-		} else if (e.function == 0x80000001u) {
-			e.edx &= ~CPUID_81_EDX_RDTSCP;
-		}
-		c->entries[n++] = e;
-	}
-	c->nent = n;
-	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c) < 0)
-		return shim_fail(vm, -errno, "KVM_SET_CPUID2");
-	vm->ncpuid = n;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct kvm_cpuid_entry2 *e = &c->entries[i];
-		vm->cpuid_table[i] = (struct shim_cpuid_entry){e->function, e->index, e->flags, e->eax,
-		                                               e->ebx,      e->ecx,   e->edx};
-	}
+int boot_state_flat32(uint8_t *ram, size_t ram_size, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip,
+                      uint32_t esp)
+{
+	/* null, 0x08 code (exec/read, accessed), 0x10 data (read/write, accessed), 4 GiB flat. */
+	static const uint64_t gdt[3] = {0, 0x00cf9b000000ffffull, 0x00cf93000000ffffull};
+
+	if (gdt_gpa > ram_size || ram_size - gdt_gpa < sizeof(gdt))
+		return -EFBIG;
+	memcpy(ram + gdt_gpa, gdt, sizeof(gdt));
+	x86_state_real(st, 0, 0, 0);
+	st->rip = eip;
+	st->gpr[X86_RSP] = esp;
+	st->cr0 |= X86_CR0_PE;
+	for (int i = X86_ES; i <= X86_GS; i++)
+		boot_flat_segment(&st->seg[i], 0x10, 0x3);
+	boot_flat_segment(&st->seg[X86_CS], 0x08, 0xb);
+	st->gdtr.base = gdt_gpa;
+	st->gdtr.limit = sizeof(gdt) - 1;
+	st->idtr.base = 0;
+	st->idtr.limit = 0;
 	return 0;
-}
-
-static int vm_map_rom(void *opaque, uint64_t gpa, const uint8_t *data, size_t len, char *err, size_t errlen)
-{
-	struct shim_vm *vm = opaque;
-	int rc = shim_map_rom(vm, gpa, data, len);
-	if (rc)
-		snprintf(err, errlen, "%s", shim_error(vm));
-	return rc;
-}
-
-struct boot_memory boot_memory_of_vm(struct shim_vm *vm)
-{
-	return (struct boot_memory){
-	    .ram = shim_ram(vm), .ram_size = shim_ram_size(vm), .map_rom = vm_map_rom, .opaque = vm};
 }
 
 int boot_load_bios(const struct boot_memory *mem, const uint8_t *image, size_t len, struct x86_state *st,
@@ -278,7 +255,7 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 	wr32(mbi + 48, BOOT_MB_INFO + 0x100);
 	wr32(mbi + 64, BOOT_MB_INFO + 0x300);
 
-	rc = shim_state_flat32_ram(mem->ram, mem->ram_size, st, BOOT_MB_INFO + 0xf00, entry, BOOT_MB_INFO);
+	rc = boot_state_flat32(mem->ram, mem->ram_size, st, BOOT_MB_INFO + 0xf00, entry, BOOT_MB_INFO);
 	if (rc) {
 		snprintf(err, errlen, "setting up protected mode: the GDT does not fit in RAM");
 		return rc;

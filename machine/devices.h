@@ -1,4 +1,4 @@
-/* vmx-shim device bus: deterministic PC devices in user space. Port I/O and
+/* machine device bus: deterministic PC devices in user space. Port I/O and
  * MMIO ranges dispatch to per-device callbacks; time is a virtual clock that
  * only the caller advances (per instruction or per exit, never wall time);
  * IRQ lines go to an optional interrupt controller; every device can save and

@@ -1,5 +1,5 @@
-/* vmx-shim loaders for a PC boot: firmware (a BIOS image such as SeaBIOS) and
- * multiboot (v1) ELF kernels, plus the CPUID the PC machine shows. */
+/* Loaders for a PC boot: firmware (a BIOS image such as SeaBIOS) and multiboot (v1) ELF kernels, into
+ * guest memory given as a RAM buffer and a way to map ROM (a VM's: boot_memory_of_vm in shim.h). */
 #ifndef EMUDIFF_BOOT_H
 #define EMUDIFF_BOOT_H
 
@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 #include "../x86/x86_state.h"
-#include "shim.h"
 
 #define BOOT_BIOS_MAX     (16u << 20)  /* largest firmware image */
 #define BOOT_BIOS_ALIAS   (128u << 10) /* the firmware's tail that appears below 1 MiB */
@@ -15,12 +14,6 @@
 #define BOOT_MB_INFO_END  0xa000u      /* info, memory map, strings and GDT end here */
 #define BOOT_MB_MAGIC     0x2badb002u  /* EAX at the kernel's entry */
 #define BOOT_MB_HDR_MAGIC 0x1badb002u
-
-/* Makes the vCPU's CPUID match the PC machine, which has no TSC that runs in
- * virtual time and no local APIC: clears TSC, RDTSCP, APIC, x2APIC and
- * TSC-deadline, and drops the KVM paravirtual leaves (kvmclock reads the
- * host's TSC). Must come before the first shim_set_state/shim_run. */
-int boot_pc_cpuid(struct shim_vm *vm);
 
 /* The guest memory a loader fills: RAM at GPA 0, and a way to map a read-only ROM. */
 struct boot_memory {
@@ -31,8 +24,13 @@ struct boot_memory {
 	void *opaque;
 };
 
-/* The VM's RAM and ROM slots as a boot_memory. */
-struct boot_memory boot_memory_of_vm(struct shim_vm *vm);
+/* A flat segment: base 0, limit 4 GiB, present, 32-bit, page granular; type the code or data type bits. */
+void boot_flat_segment(struct x86_segment *s, uint16_t sel, uint32_t type);
+
+/* Flat 32-bit protected mode: writes a 3-entry GDT at gdt_gpa in RAM (0x08 code, 0x10 data, both base 0
+ * limit 4 GiB) and sets st to use it with EIP = eip, ESP = esp; -EFBIG when the GDT does not fit in RAM. */
+int boot_state_flat32(uint8_t *ram, size_t ram_size, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip,
+                      uint32_t esp);
 
 /* Maps a firmware image read-only at 4 GiB - len and copies its last 128 KiB
  * (all of it when smaller) into RAM just below 1 MiB, where a PC decodes the

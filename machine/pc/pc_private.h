@@ -1,4 +1,4 @@
-/* PC machine internals shared by the device files; nobody outside vmx-shim/pc includes this. */
+/* PC machine internals shared by the device files; nobody outside machine/pc includes this. */
 #ifndef EMUDIFF_PC_PRIVATE_H
 #define EMUDIFF_PC_PRIVATE_H
 

@@ -1,0 +1,64 @@
+/* machine internals: the bus's state, which the devices kept in it (debug exit, POST) and checkpoints read.
+ */
+#ifndef EMUDIFF_MACHINE_PRIVATE_H
+#define EMUDIFF_MACHINE_PRIVATE_H
+
+#include <string.h>
+
+#include "devices.h"
+
+struct devbus_dev {
+	const struct devbus_ops *ops;
+	void *opaque;
+	uint64_t deadline;
+	unsigned index;
+};
+
+struct devbus_range {
+	uint64_t base, len;
+	struct devbus_dev *dev;
+};
+
+struct devbus {
+	struct devbus_dev **devs;
+	size_t ndevs;
+	struct devbus_range *ranges[2]; /* by enum devbus_space */
+	size_t nranges[2];
+	uint64_t now;
+	uint32_t irq_levels;
+	const struct devbus_intc_ops *intc;
+	void *intc_opaque;
+	uint8_t *console;
+	size_t console_len, console_cap;
+	bool echo;
+	bool exited;
+	uint32_t exit_status;
+	char exit_msg[48];
+	int post;
+	void *mmio_test;
+	const struct devbus_mem_ops *mem;
+	void *mem_opaque;
+};
+
+static inline uint64_t devbus_load_le(const uint8_t *p, unsigned size)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static inline void devbus_store_le(uint8_t *p, unsigned size, uint64_t v)
+{
+	for (unsigned i = 0; i < size; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The device with that name, NULL when absent. */
+struct devbus_dev *devbus_find_dev(const struct devbus *bus, const char *name);
+
+/* Appends a byte to the console (and echoes it when asked). */
+void devbus_console_put(struct devbus *bus, uint8_t c);
+
+#endif

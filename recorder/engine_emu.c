@@ -1,0 +1,222 @@
+/* The emu engine: emu executes every instruction against r's memory and devices, and is the reference; no
+ * /dev/kvm needed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../emu/emu.h"
+#include "../machine/boot.h"
+#include "../machine/devices.h"
+#include "../schema/trace.h"
+#include "../vmx-shim/shim.h"
+#include "private.h"
+
+/* The CPU that --engine emu shows: an Intel family-6 model with SSE4.2, MOVBE, POPCNT, NX, SYSCALL and long
+ * mode, fixed so that a recording does not depend on the host it was made on. */
+#define EMU_CPU_MODEL(leaf1_edx)                                                                             \
+	{                                                                                                    \
+		{.function = 0, .eax = 1, .ebx = 0x756e6547, .ecx = 0x6c65746e, .edx = 0x49656e69},          \
+		    {.function = 1,                                                                          \
+		     .eax = 0x000906ea,                                                                      \
+		     .ecx = 1u << 0 | 1u << 9 | 1u << 13 | 1u << 19 | 1u << 20 | 1u << 22 | 1u << 23,        \
+		     .edx = (leaf1_edx)},                                                                    \
+		    {.function = 0x80000000, .eax = 0x80000008},                                             \
+		    {.function = 0x80000001,                                                                 \
+		     .ecx = 1u << 0 | 1u << 5,                                                               \
+		     .edx = 1u << 11 | 1u << 20 | 1u << 29},                                                 \
+		    {.function = 0x80000008, .eax = 0x3027},                                                 \
+	}
+#define CPUID_1_EDX                                                                                          \
+	(1u << 0 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 11 | 1u << 13 | 1u << 15 | 1u << 16 | 1u << 24 |      \
+	 1u << 25 | 1u << 26)
+#define CPUID_1_EDX_TSC (1u << 4)
+
+static const struct shim_cpuid_entry emu_cpu_model[] = EMU_CPU_MODEL(CPUID_1_EDX | CPUID_1_EDX_TSC);
+/* The PC machine has no TSC running in virtual time (as boot_pc_cpuid gives KVM). */
+static const struct shim_cpuid_entry emu_pc_cpu_model[] = EMU_CPU_MODEL(CPUID_1_EDX);
+
+/* --engine emu: the firmware image, kept for reads at its place below 4 GiB. */
+static int rec_map_rom(void *opaque, uint64_t gpa, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	struct rec *r = opaque;
+	if (r->rom || gpa < r->ram_size) {
+		snprintf(err, errlen, "a second ROM, or one overlapping RAM, is not supported");
+		return -EEXIST;
+	}
+	r->rom = malloc(len);
+	if (!r->rom) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(r->rom, data, len);
+	r->rom_base = gpa;
+	r->rom_len = len;
+	return 0;
+}
+
+/* --engine emu: one instruction (or an exception and its delivery, as a single-stepped CPU does) in emu. */
+static int rec_emu_step(struct rec *r)
+{
+	struct x86_state pre = r->cur;
+	struct emu_ctxt ctxt = {.st = &r->cur,
+	                        .ops = &rec_emu_ops,
+	                        .opaque = r,
+	                        .deliver_exceptions = true,
+	                        .cache = r->emu_cache};
+	enum emu_status s;
+	int rc;
+
+	rec_reset_step(r);
+	/* The injected interrupt is the events row of this step, not part of its pre-state. */
+	if (r->injected)
+		x86_event_queue(&r->cur, X86_EVENT_EXTINT, r->injected_vector, false, 0);
+	s = emu_step(&ctxt);
+	if (r->injected)
+		x86_event_taken(&r->cur);
+	switch (s) {
+	case EMU_OK:
+	case EMU_HALT:
+		break;
+	case EMU_SHUTDOWN: {
+		struct trace_exit e = {
+		    .step = r->summary->steps, .reason = TRACE_EXIT_SHUTDOWN, .kvm_reason = 8};
+		r->cur = pre;
+		r->summary->exits++;
+		rc = trace_append_exit(r->t, &e);
+		if (rc) {
+			snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+			return rc;
+		}
+		rec_end(r, REC_END_SHUTDOWN, "triple fault at %04x:%llx", pre.seg[X86_CS].selector,
+		        (unsigned long long)pre.rip);
+		return 0;
+	}
+	default:
+		r->cur = pre;
+		rec_end(r, REC_END_EMULATION_FAILURE,
+		        "emu cannot execute the instruction at %04x:%llx (%s%s%s)", pre.seg[X86_CS].selector,
+		        (unsigned long long)pre.rip, emu_status_name(s),
+		        ctxt.info.unimplemented[0] ? ": " : "", ctxt.info.unimplemented);
+		return 0;
+	}
+	rc = rec_append(r, TRACE_STEP_INSN, &pre);
+	if (rc)
+		return rc;
+	devbus_advance(r->bus, 1);
+	rec_check_end(r, s == EMU_HALT ? 0xf4 : -1);
+	return 0;
+}
+
+static int emu_open(struct rec *r)
+{
+	if (r->opt->mode != REC_MODE_STEP) {
+		snprintf(r->errbuf, r->errlen, "--engine emu records every instruction: use --mode step");
+		return CLI_STATUS_USAGE;
+	}
+	r->ram_size = r->opt->mem_bytes;
+	r->misc_enable = 1u | 1u << 11 | 1u << 12; /* fast strings; no BTS, no PEBS */
+	r->ram = calloc(1, r->ram_size);
+	r->emu_cache = emu_cache_new();
+	if (!r->ram || !r->emu_cache) {
+		snprintf(r->errbuf, r->errlen, "cannot allocate %zu bytes of guest memory", r->ram_size);
+		return CLI_STATUS_ENVIRONMENT;
+	}
+	return 0;
+}
+
+static int emu_boot_memory(struct rec *r, struct boot_memory *mem)
+{
+	*mem =
+	    (struct boot_memory){.ram = r->ram, .ram_size = r->ram_size, .map_rom = rec_map_rom, .opaque = r};
+	return 0;
+}
+
+/* emu works on r->ram and r->cur directly: nothing to hand over. */
+static int emu_start(struct rec *r)
+{
+	(void)r;
+	return 0;
+}
+
+static const char *emu_flavour(const struct rec *r)
+{
+	(void)r;
+	return "none";
+}
+
+static const char *emu_reference(const struct rec *r)
+{
+	(void)r;
+	return "emu";
+}
+
+static int emu_cpuid_entries(const struct rec *r, const struct shim_cpuid_entry **e, size_t *n)
+{
+	*e = r->pc ? emu_pc_cpu_model : emu_cpu_model;
+	*n = r->pc ? sizeof(emu_pc_cpu_model) / sizeof(emu_pc_cpu_model[0])
+	           : sizeof(emu_cpu_model) / sizeof(emu_cpu_model[0]);
+	return 0;
+}
+
+static bool emu_wants_step(const struct rec *r)
+{
+	(void)r;
+	return true;
+}
+
+static int emu_set_stepping(struct rec *r, bool on)
+{
+	(void)r;
+	(void)on;
+	return 0;
+}
+
+static int emu_set_a20(struct rec *r)
+{
+	emu_cache_flush(r->emu_cache);
+	return 0;
+}
+
+static bool emu_can_inject(const struct rec *r)
+{
+	return !r->cur.events.exc_pending;
+}
+
+/* The interrupt becomes the pending event emu delivers as the next step (rec_emu_step). */
+static int emu_inject(struct rec *r, uint8_t vector)
+{
+	(void)r;
+	(void)vector;
+	return 0;
+}
+
+static int emu_run(struct rec *r, bool stepping)
+{
+	(void)stepping;
+	return rec_emu_step(r);
+}
+
+static void emu_close(struct rec *r)
+{
+	free(r->ram);
+	emu_cache_free(r->emu_cache);
+}
+
+const struct rec_engine_ops rec_engine_emu = {
+    .name = "emu",
+    .emu_is_reference = true,
+    .open = emu_open,
+    .boot_memory = emu_boot_memory,
+    .start = emu_start,
+    .flavour = emu_flavour,
+    .reference = emu_reference,
+    .cpuid_entries = emu_cpuid_entries,
+    .wants_step = emu_wants_step,
+    .set_stepping = emu_set_stepping,
+    .set_a20 = emu_set_a20,
+    .can_inject = emu_can_inject,
+    .inject = emu_inject,
+    .step = emu_run,
+    .close = emu_close,
+};

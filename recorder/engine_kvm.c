@@ -1,0 +1,668 @@
+/* The KVM engine: the guest runs on a vCPU, single-stepped or natively to the next exit. One rule serves
+ * every exit: the state after an instruction is the state once KVM has completed its pending I/O (measured
+ * here: OUT and MMIO writes exit after the instruction, IN and MMIO reads before it; completing with
+ * immediate_exit gives the post-state in both). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../emu/emu.h"
+#include "../machine/boot.h"
+#include "../machine/devices.h"
+#include "../schema/trace.h"
+#include "../vmx-shim/shim.h"
+#include "../x86/x86_paging.h"
+#include "private.h"
+
+#define BOOT_SECTOR_ENTRY 0x7c00u /* linear address where a BIOS starts the boot sector */
+
+/* Byte ranges where a dirty page differs from the shadow copy; the shadow is then updated. */
+static void rec_diff_page(void *arg, uint64_t gpa)
+{
+	struct rec *r = arg;
+	if (gpa + TRACE_PAGE_SIZE > r->ram_size || r->err)
+		return;
+	uint8_t *now = r->ram + gpa, *old = r->shadow + gpa;
+	if (!memcmp(now, old, TRACE_PAGE_SIZE))
+		return;
+	uint32_t i = 0;
+	while (i < TRACE_PAGE_SIZE) {
+		if (now[i] == old[i]) {
+			i++;
+			continue;
+		}
+		uint32_t start = i, end = i + 1, j = i + 1;
+		/* Runs separated by fewer than 8 equal bytes become one range: cheaper to store. */
+		while (j < TRACE_PAGE_SIZE && j - end < 8) {
+			if (now[j] != old[j])
+				end = j + 1;
+			j++;
+		}
+		if (rec_add_write(r, gpa + start, now + start, end - start))
+			r->err = -ENOMEM;
+		i = end;
+	}
+	memcpy(old, now, TRACE_PAGE_SIZE);
+}
+
+/* For RUN steps: whole pages written during native execution become page snapshots. */
+static void rec_snapshot_page(void *arg, uint64_t gpa)
+{
+	struct rec *r = arg;
+	if (gpa + TRACE_PAGE_SIZE > r->ram_size || r->err)
+		return;
+	if (!memcmp(r->ram + gpa, r->shadow + gpa, TRACE_PAGE_SIZE))
+		return;
+	memcpy(r->shadow + gpa, r->ram + gpa, TRACE_PAGE_SIZE);
+	int rc = trace_put_memory(r->t, gpa, r->ram + gpa, TRACE_PAGE_SIZE);
+	if (rc)
+		r->err = rc;
+}
+
+static int rec_append_exit(struct rec *r, uint64_t step, const struct shim_exit *ex)
+{
+	static const uint32_t reason[] = {
+	    [SHIM_EXIT_IO] = TRACE_EXIT_IO,
+	    [SHIM_EXIT_MMIO] = TRACE_EXIT_MMIO,
+	    [SHIM_EXIT_HLT] = TRACE_EXIT_HLT,
+	    [SHIM_EXIT_DEBUG] = TRACE_EXIT_DEBUG,
+	    [SHIM_EXIT_SHUTDOWN] = TRACE_EXIT_SHUTDOWN,
+	    [SHIM_EXIT_INTERNAL_ERROR] = TRACE_EXIT_INTERNAL_ERROR,
+	    [SHIM_EXIT_FAIL_ENTRY] = TRACE_EXIT_FAIL_ENTRY,
+	    [SHIM_EXIT_INTR] = TRACE_EXIT_OTHER,
+	    [SHIM_EXIT_OTHER] = TRACE_EXIT_OTHER,
+	};
+	struct trace_exit e = {
+	    .step = step,
+	    .reason = reason[ex->kind],
+	    .kvm_reason = ex->kvm_reason,
+	    .addr = ex->addr,
+	    .size = ex->size,
+	    .is_write = ex->is_write,
+	    .count = ex->count,
+	    .data_len = ex->data_len < sizeof(e.data) ? ex->data_len : sizeof(e.data),
+	    .suberror = ex->suberror,
+	};
+	memcpy(e.data, ex->data, e.data_len);
+	r->summary->exits++;
+	return trace_append_exit(r->t, &e);
+}
+
+/* Answers an I/O or MMIO exit from the device model and lets KVM complete the instruction. */
+static int rec_answer_io(struct rec *r, struct shim_exit *ex)
+{
+	int rc;
+	if (ex->kind == SHIM_EXIT_IO) {
+		unsigned size = ex->size, count = ex->count ? ex->count : 1;
+		uint8_t *buf = ex->pio_data ? ex->pio_data : ex->data;
+		if (!ex->pio_data && (size_t)size * count > sizeof(ex->data)) {
+			snprintf(r->errbuf, r->errlen,
+			         "port 0x%llx: %u x %u-byte I/O without KVM's data buffer",
+			         (unsigned long long)ex->addr, count, size);
+			return -E2BIG;
+		}
+		devbus_pio(r->bus, (uint16_t)ex->addr, size, ex->is_write, buf, count);
+		if (ex->is_write)
+			rec_serial_out(r, (uint16_t)ex->addr, size, buf, count);
+		if (!ex->is_write) {
+			/* REP INS may move more than one input row holds: one row per 16 bytes. */
+			size_t total = (size_t)size * count;
+			for (size_t off = 0; off < total; off += sizeof(ex->data)) {
+				size_t n = total - off < sizeof(ex->data) ? total - off : sizeof(ex->data);
+				rc = rec_add_input(r, TRACE_INPUT_PIO_IN, ex->addr, (unsigned)n,
+				                   (uint32_t)(n / size), buf + off);
+				if (rc)
+					return rc;
+			}
+			memcpy(ex->data, buf, total < sizeof(ex->data) ? total : sizeof(ex->data));
+		}
+	} else {
+		devbus_mmio(r->bus, ex->addr, ex->size, ex->is_write, ex->data);
+		if (!ex->is_write) {
+			ex->data_len = ex->size;
+			rc = rec_add_input(r, TRACE_INPUT_MMIO_READ, ex->addr, ex->size, 1, ex->data);
+			if (rc)
+				return rc;
+		}
+	}
+	rc = shim_complete_io(r->vm, ex);
+	if (rc)
+		snprintf(r->errbuf, r->errlen, "completing I/O: %s", shim_error(r->vm));
+	return rc;
+}
+
+/* Answers an I/O exit and every further exit the same instruction needs (the write half of
+ * a read-modify-write to MMIO, the next chunk of a string I/O), ending with the instruction
+ * complete. Exits are appended at `step`, or with `held` kept there (up to REC_MAX_HELD)
+ * for the caller to append once it knows their step. */
+static int rec_answer_collect(struct rec *r, struct shim_exit *ex, uint64_t step, struct shim_exit *held,
+                              size_t *n_held)
+{
+	for (;;) {
+		int rc = rec_answer_io(r, ex);
+		if (!rc && held) {
+			if (*n_held == REC_MAX_HELD)
+				rc = -E2BIG;
+			else
+				held[(*n_held)++] = *ex;
+		} else if (!rc) {
+			rc = rec_append_exit(r, step, ex);
+		}
+		if (rc || !shim_exit_pending(r->vm))
+			return rc;
+		rc = shim_run(r->vm, ex);
+		if (rc) {
+			snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+			return rc;
+		}
+		if (ex->kind != SHIM_EXIT_IO && ex->kind != SHIM_EXIT_MMIO) {
+			snprintf(r->errbuf, r->errlen, "KVM exit %u in the middle of an I/O instruction",
+			         ex->kvm_reason);
+			return -EIO;
+		}
+	}
+}
+
+static int rec_answer_instruction(struct rec *r, struct shim_exit *ex, uint64_t step)
+{
+	return rec_answer_collect(r, ex, step, NULL, NULL);
+}
+
+/* The instruction bytes at the state's CS:RIP, read from RAM through the page tables. */
+static unsigned rec_fetch_insn(const struct rec *r, const struct x86_state *st, uint8_t insn[15])
+{
+	uint64_t linear = st->seg[X86_CS].base + st->rip;
+	if (x86_state_mode(st) != X86_MODE_LONG64)
+		linear &= 0xffffffffu;
+	unsigned got = 0;
+	while (got < 15) {
+		uint64_t gpa;
+		if (!x86_translate_ram(st, r->ram, r->ram_size, linear + got, &gpa) || gpa >= r->ram_size)
+			break;
+		unsigned chunk = TRACE_PAGE_SIZE - (unsigned)(gpa & (TRACE_PAGE_SIZE - 1));
+		if (chunk > 15 - got)
+			chunk = 15 - got;
+		if (gpa + chunk > r->ram_size)
+			chunk = (unsigned)(r->ram_size - gpa);
+		memcpy(insn + got, r->ram + gpa, chunk);
+		got += chunk;
+	}
+	return got;
+}
+
+/* The one-byte-map opcode after prefixes as emu's decoder reads them, 0x0f for the 0F maps, -1 when the bytes
+ * end before the opcode. */
+static int rec_opcode(const uint8_t *insn, unsigned len, enum x86_mode mode)
+{
+	struct emu_insn_id id;
+
+	emu_insn_identify(insn, len, mode, &id);
+	return id.map == EMU_MAP_NONE ? -1 : id.map == 0 ? id.opcode : 0x0f;
+}
+
+/* FPU, SSE, debug registers, XCR0 and MSRs change only through 0F-map, x87 and FWAIT opcodes. */
+static bool rec_touches_slow_state(int opcode)
+{
+	return opcode < 0 || opcode == 0x0f || opcode == 0x9b || (opcode >= 0xd8 && opcode <= 0xdf);
+}
+
+/* The reference could not execute the instruction: record it, and complete it in emu when asked. */
+static int rec_emulation_failure(struct rec *r, const struct x86_state *pre, struct shim_exit *ex)
+{
+	int rc = rec_append_exit(r, r->summary->steps, ex);
+	if (rc)
+		return rc;
+	if (!r->opt->fallback_emu) {
+		char bytes[64] = "";
+		for (unsigned i = 0; i < ex->data_len && i < 15; i++)
+			snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, "%02x ", ex->data[i]);
+		rec_end(r, REC_END_EMULATION_FAILURE,
+		        "KVM's emulator cannot execute the instruction at %04x:%llx (%s); rerun with "
+		        "--fallback emu "
+		        "to complete it in emu",
+		        pre->seg[X86_CS].selector, (unsigned long long)pre->rip, bytes);
+		return 0;
+	}
+	return rec_fallback_step(r, pre);
+}
+
+/* An MSR the state itself carries (EFER, FS/GS base, x86_msr_numbers): a replay reads it from there. */
+static bool rec_state_msr(uint32_t msr)
+{
+	if (msr == 0xc0000080u || msr == 0xc0000100u || msr == 0xc0000101u)
+		return true;
+	for (size_t i = 0; i < X86_NMSR; i++)
+		if (x86_msr_numbers[i] == msr)
+			return true;
+	return false;
+}
+
+/* Values KVM gave the stepped instruction without an exit (CPUID, RDTSC, RDMSR), read off its post-state as
+ * the inputs a replay feeds its backends. Only for an instruction that completed (RIP moved past it). */
+static int rec_record_insn_inputs(struct rec *r, const struct x86_state *pre, const struct x86_state *post,
+                                  const uint8_t *insn, unsigned len)
+{
+	struct emu_insn_id id;
+	const uint64_t *g = post->gpr;
+	uint64_t edx_eax = (g[X86_RDX] & 0xffffffffu) << 32 | (g[X86_RAX] & 0xffffffffu);
+
+	emu_insn_identify(insn, len, x86_state_mode(pre), &id);
+	if (!id.len || ((post->rip - pre->rip) & 0xffffffffu) != id.len ||
+	    post->seg[X86_CS].selector != pre->seg[X86_CS].selector || id.map != 1)
+		return 0;
+	switch (id.opcode) {
+	case 0xa2: {
+		uint32_t out[4] = {(uint32_t)g[X86_RAX], (uint32_t)g[X86_RBX], (uint32_t)g[X86_RCX],
+		                   (uint32_t)g[X86_RDX]};
+		uint64_t leaf = (pre->gpr[X86_RAX] & 0xffffffffu) | (pre->gpr[X86_RCX] & 0xffffffffu) << 32;
+		return rec_add_input(r, TRACE_INPUT_CPUID, leaf, 16, 1, (const uint8_t *)out);
+	}
+	case 0x31:
+		return rec_add_input(r, TRACE_INPUT_RDTSC, 0, 8, 1, (const uint8_t *)&edx_eax);
+	case 0x32:
+		if (rec_state_msr((uint32_t)pre->gpr[X86_RCX]))
+			return 0;
+		return rec_add_input(r, TRACE_INPUT_RDMSR, (uint32_t)pre->gpr[X86_RCX], 8, 1,
+		                     (const uint8_t *)&edx_eax);
+	default:
+		return 0;
+	}
+}
+
+/* KVM_RUN until an exit other than a signal's, or until a stop signal ends the recording (r->ended, ex then
+ * SHIM_EXIT_INTR). */
+static int rec_run_vcpu(struct rec *r, struct shim_exit *ex)
+{
+	for (;;) {
+		int rc = shim_run(r->vm, ex);
+
+		if (rc) {
+			snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+			return rc;
+		}
+		if (ex->kind != SHIM_EXIT_INTR)
+			return 0;
+		if (rec_poll_signal()) {
+			rec_end(r, REC_END_INTERRUPTED, "signal %d", rec_stop_signal());
+			return 0;
+		}
+	}
+}
+
+/* One single-stepped instruction. */
+static int rec_step_one(struct rec *r)
+{
+	struct x86_state pre = r->cur;
+	struct shim_exit ex;
+	uint8_t insn[15];
+	unsigned insn_len = rec_fetch_insn(r, &pre, insn);
+	int opcode = rec_opcode(insn, insn_len, x86_state_mode(&pre));
+	int rc;
+
+	rec_reset_step(r);
+	rc = rec_run_vcpu(r, &ex);
+	if (rc || r->ended)
+		return rc;
+	switch (ex.kind) {
+	case SHIM_EXIT_DEBUG:
+	case SHIM_EXIT_HLT:
+		break;
+	case SHIM_EXIT_IO:
+	case SHIM_EXIT_MMIO:
+		rc = rec_answer_instruction(r, &ex, r->summary->steps);
+		if (rc)
+			return rc;
+		break;
+	case SHIM_EXIT_SHUTDOWN:
+		rc = rec_append_exit(r, r->summary->steps, &ex);
+		rec_end(r, REC_END_SHUTDOWN, "triple fault at %04x:%llx", pre.seg[X86_CS].selector,
+		        (unsigned long long)pre.rip);
+		return rc;
+	case SHIM_EXIT_INTERNAL_ERROR:
+		return rec_emulation_failure(r, &pre, &ex);
+	default:
+		snprintf(r->errbuf, r->errlen, "unexpected KVM exit %u (%s) at %04x:%llx", ex.kvm_reason,
+		         ex.kind == SHIM_EXIT_FAIL_ENTRY ? "entry failed" : "unhandled",
+		         pre.seg[X86_CS].selector, (unsigned long long)pre.rip);
+		return -EIO;
+	}
+	/* A step that began with an injected interrupt ran the handler's first instruction, not pre's. */
+	rc = shim_get_state(r->vm, &r->cur, rec_touches_slow_state(opcode) || r->injected);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return rc;
+	}
+	/* VT-x/SVM: an event's handler ran unstepped in this step, which is then no single instruction. */
+	bool ran_handler = shim_step_unset_tf(r->vm, r->shadow, &pre, &r->cur) == 1;
+	rc = shim_dirty_pages(r->vm, rec_diff_page, r);
+	if (rc || r->err) {
+		snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
+		return rc ? rc : r->err;
+	}
+	if (!ran_handler && !r->injected && (rc = rec_record_insn_inputs(r, &pre, &r->cur, insn, insn_len))) {
+		snprintf(r->errbuf, r->errlen, "step %llu: too many inputs",
+		         (unsigned long long)r->summary->steps);
+		return rc;
+	}
+	rc = rec_append(r, ran_handler ? TRACE_STEP_RUN : TRACE_STEP_INSN, &pre);
+	if (rc)
+		return rc;
+	if (!r->injected && (opcode == 0x9d || opcode == 0xcf) && rec_guest_sets_tf(r, &pre)) {
+		rec_end(r, REC_END_GUEST_TF,
+		        "the guest sets EFLAGS.TF at %04x:%llx; KVM hides and swallows guest TF while it "
+		        "single-steps, so record this guest with --mode exits",
+		        pre.seg[X86_CS].selector, (unsigned long long)pre.rip);
+		return 0;
+	}
+	devbus_advance(r->bus, 1);
+	rec_check_end(r, r->injected ? -1 : opcode);
+	return 0;
+}
+
+/* The port access size of an OUT: 1 for E6/EE, else 2 or 4 by the decoder's operand size (REX.W does not
+ * widen port I/O): matching the exit's size tells `66 ef` from a lone `ef` (measured: SeaBIOS's 32-bit code
+ * has both). */
+static unsigned rec_out_size(const struct emu_insn_id *id)
+{
+	if (id->opcode == 0xe6 || id->opcode == 0xee)
+		return 1;
+	return id->opsize == 2 ? 2 : 4;
+}
+
+/* Instruction length of OUT/HLT forms that exit after the instruction, so the pre-state can be rebuilt. */
+static unsigned rec_post_exit_insn_len(const struct rec *r, const struct x86_state *post,
+                                       const struct shim_exit *ex)
+{
+	enum x86_mode mode = x86_state_mode(post);
+	for (unsigned len = 1; len <= 15 && len <= post->rip; len++) {
+		struct x86_state cand = *post;
+		struct emu_insn_id id;
+		uint8_t insn[15];
+		unsigned got;
+
+		cand.rip -= len;
+		got = rec_fetch_insn(r, &cand, insn);
+		if (got < len)
+			continue;
+		emu_insn_identify(insn, got, mode, &id);
+		if (id.len != len || id.map != 0)
+			continue;
+		if (ex->kind == SHIM_EXIT_HLT && id.opcode == 0xf4)
+			return len;
+		if (ex->kind == SHIM_EXIT_IO && ex->is_write && ex->count <= 1 &&
+		    (id.opcode == 0xe6 || id.opcode == 0xe7 || id.opcode == 0xee || id.opcode == 0xef) &&
+		    rec_out_size(&id) == ex->size)
+			return len;
+	}
+	return 0;
+}
+
+/* Native execution up to the next exit, then the exiting instruction. */
+static int rec_run_to_exit(struct rec *r)
+{
+	struct x86_state run_pre = r->cur, at_exit = r->cur;
+	struct shim_exit ex;
+	int rc;
+
+	rec_reset_step(r);
+	rc = rec_run_vcpu(r, &ex);
+	if (rc)
+		return rc;
+	rc = shim_get_state(r->vm, &at_exit, true);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return rc;
+	}
+	/* The unrecorded stretch: one RUN step, then the pages it wrote as seen at the exit. A write or HLT
+	 * exits after its instruction, so an exit state equal to where the run began means a whole loop ran
+	 * (the same byte printed again), not nothing: the run still ends at that instruction's pre-state. */
+	bool after_insn = ex.kind == SHIM_EXIT_HLT ||
+	                  ((ex.kind == SHIM_EXIT_IO || ex.kind == SHIM_EXIT_MMIO) && ex.is_write);
+	if (after_insn || memcmp(&at_exit, &run_pre, sizeof(at_exit)) != 0) {
+		rc = rec_append(r, TRACE_STEP_RUN, &run_pre);
+		if (rc)
+			return rc;
+	}
+	rc = shim_dirty_pages(r->vm, rec_snapshot_page, r);
+	if (rc || r->err) {
+		snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
+		return rc ? rc : r->err;
+	}
+	r->cur = at_exit;
+	if (r->ended)
+		return 0;
+
+	struct shim_exit held[REC_MAX_HELD];
+	size_t n_held = 0;
+	switch (ex.kind) {
+	case SHIM_EXIT_IO:
+	case SHIM_EXIT_MMIO:
+		rc = rec_answer_collect(r, &ex, 0, held, &n_held);
+		break;
+	case SHIM_EXIT_HLT:
+		held[n_held++] = ex;
+		break;
+	case SHIM_EXIT_DEBUG:
+		/* The boot sector's entry: the run ends exactly there (a fault-like stop before it); disarm.
+		 */
+		if (r->boot_bp) {
+			r->boot_bp = false;
+			rc = rec_append_exit(r, r->summary->steps, &ex);
+			if (!rc && shim_set_breakpoint(r->vm, 0, false)) {
+				snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+				rc = -EIO;
+			}
+			return rc;
+		}
+		return 0;
+	case SHIM_EXIT_SHUTDOWN:
+		rc = rec_append_exit(r, r->summary->steps, &ex);
+		rec_end(r, REC_END_SHUTDOWN, "triple fault at %04x:%llx", at_exit.seg[X86_CS].selector,
+		        (unsigned long long)at_exit.rip);
+		return rc;
+	case SHIM_EXIT_INTERNAL_ERROR:
+		return rec_emulation_failure(r, &at_exit, &ex);
+	case SHIM_EXIT_OTHER:
+		/* KVM_EXIT_IRQ_WINDOW_OPEN: the guest can now take the interrupt the run loop holds. */
+		if (ex.kvm_reason == 7 && r->irq_window)
+			return 0;
+		/* fall through */
+	default:
+		snprintf(r->errbuf, r->errlen, "unexpected KVM exit %u at %04x:%llx", ex.kvm_reason,
+		         at_exit.seg[X86_CS].selector, (unsigned long long)at_exit.rip);
+		return -EIO;
+	}
+	if (rc)
+		return rc;
+	struct x86_state post;
+	memset(&post, 0, sizeof(post));
+	rc = shim_get_state(r->vm, &post, true);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return rc;
+	}
+	/* IN and MMIO reads exit before the instruction; OUT, MMIO writes and HLT after it. */
+	struct x86_state pre = at_exit;
+	bool have_pre = memcmp(&post, &at_exit, sizeof(post)) != 0;
+	if (!have_pre) {
+		unsigned len = rec_post_exit_insn_len(r, &post, &ex);
+		if (len) {
+			pre.rip -= len;
+			have_pre = true;
+		}
+	}
+	uint8_t insn[15];
+	unsigned insn_len = rec_fetch_insn(r, &pre, insn);
+	int opcode = rec_opcode(insn, insn_len, x86_state_mode(&pre));
+	if (have_pre) {
+		/* The RUN step ends where the next step begins: at this instruction's pre-state. */
+		rc = shim_dirty_pages(r->vm, rec_diff_page, r);
+		if (rc || r->err) {
+			snprintf(r->errbuf, r->errlen, "dirty log: %s",
+			         rc ? shim_error(r->vm) : strerror(-r->err));
+			return rc ? rc : r->err;
+		}
+		for (size_t i = 0; i < n_held && !rc; i++)
+			rc = rec_append_exit(r, r->summary->steps, &held[i]);
+		if (!rc)
+			rc = rec_append(r, TRACE_STEP_INSN, &pre);
+	} else {
+		for (size_t i = 0; i < n_held && !rc; i++)
+			rc = rec_append_exit(r, r->summary->steps ? r->summary->steps - 1 : 0, &held[i]);
+		if (!rc)
+			rc = shim_dirty_pages(r->vm, rec_snapshot_page, r);
+	}
+	if (rc)
+		return rc;
+	r->cur = post;
+	devbus_advance(r->bus, 1);
+	rec_check_end(r, ex.kind == SHIM_EXIT_HLT ? 0xf4 : opcode);
+	return 0;
+}
+
+static int kvm_open(struct rec *r)
+{
+	/* A native run can write more pages than KVM's dirty ring holds: outside step mode use the bitmap. */
+	struct shim_config cfg = {.ram_bytes = r->opt->mem_bytes,
+	                          .dirty_log = true,
+	                          .no_dirty_ring = r->opt->mode != REC_MODE_STEP};
+
+	if (shim_open(&r->vm, &cfg)) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_last_open_error());
+		return CLI_STATUS_ENVIRONMENT;
+	}
+	r->ram = shim_ram(r->vm);
+	r->ram_size = shim_ram_size(r->vm);
+	return 0;
+}
+
+static int kvm_boot_memory(struct rec *r, struct boot_memory *mem)
+{
+	*mem = boot_memory_of_vm(r->vm);
+	if (boot_pc_cpuid(r->vm)) {
+		snprintf(r->errbuf, r->errlen, "setting the vCPU's CPUID: %s", shim_error(r->vm));
+		return CLI_STATUS_ENVIRONMENT;
+	}
+	return 0;
+}
+
+static int kvm_start(struct rec *r)
+{
+	/* KVM's dirty pages are diffed against the shadow (emu reports every write itself). */
+	r->shadow = malloc(r->ram_size);
+	if (!r->shadow) {
+		snprintf(r->errbuf, r->errlen,
+		         "cannot allocate %zu bytes for the shadow copy of guest memory", r->ram_size);
+		return CLI_STATUS_ENVIRONMENT;
+	}
+	memcpy(r->shadow, r->ram, r->ram_size);
+	if (shim_set_state(r->vm, &r->cur) || shim_get_state(r->vm, &r->cur, true) ||
+	    shim_dirty_pages(r->vm, NULL, NULL)) {
+		snprintf(r->errbuf, r->errlen, "setting up the vCPU: %s", shim_error(r->vm));
+		return CLI_STATUS_ENVIRONMENT;
+	}
+	/* Runs stop once at 0000:7C00, so the boot sector's first instruction starts a step (exits mode) or
+	 * is stepped (demand real) even though the firmware gets there without an exit. */
+	if (r->opt->bios_path && r->opt->mode != REC_MODE_STEP) {
+		if (shim_set_breakpoint(r->vm, BOOT_SECTOR_ENTRY, true)) {
+			snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+			return CLI_STATUS_ENVIRONMENT;
+		}
+		r->boot_bp = true;
+	}
+	return 0;
+}
+
+static const char *kvm_flavour(const struct rec *r)
+{
+	return shim_flavour_name(shim_flavour(r->vm));
+}
+
+static const char *kvm_reference(const struct rec *r)
+{
+	return shim_reference(r->vm);
+}
+
+static int kvm_cpuid_entries(const struct rec *r, const struct shim_cpuid_entry **e, size_t *n)
+{
+	return shim_cpuid_table(r->vm, e, n);
+}
+
+static int kvm_run_sigmask(struct rec *r, const sigset_t *mask)
+{
+	return shim_set_run_sigmask(r->vm, mask);
+}
+
+static bool kvm_wants_step(const struct rec *r)
+{
+	return rec_predicate(r, &r->cur);
+}
+
+static int kvm_set_stepping(struct rec *r, bool on)
+{
+	if (shim_set_singlestep(r->vm, on)) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return -EIO;
+	}
+	return 0;
+}
+
+static int kvm_set_a20(struct rec *r)
+{
+	if (shim_set_a20(r->vm, r->a20_on)) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return -EIO;
+	}
+	return 0;
+}
+
+static bool kvm_can_inject(const struct rec *r)
+{
+	return shim_can_inject(r->vm);
+}
+
+static void kvm_request_irq_window(struct rec *r, bool on)
+{
+	shim_request_irq_window(r->vm, on);
+}
+
+static int kvm_inject(struct rec *r, uint8_t vector)
+{
+	int rc = shim_inject_interrupt(r->vm, vector);
+
+	if (rc)
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+	return rc;
+}
+
+static int kvm_step(struct rec *r, bool stepping)
+{
+	return stepping ? rec_step_one(r) : rec_run_to_exit(r);
+}
+
+static void kvm_close(struct rec *r)
+{
+	if (r->vm)
+		shim_close(r->vm);
+}
+
+const struct rec_engine_ops rec_engine_kvm = {
+    .name = "kvm",
+    .open = kvm_open,
+    .boot_memory = kvm_boot_memory,
+    .start = kvm_start,
+    .flavour = kvm_flavour,
+    .reference = kvm_reference,
+    .cpuid_entries = kvm_cpuid_entries,
+    .run_sigmask = kvm_run_sigmask,
+    .wants_step = kvm_wants_step,
+    .set_stepping = kvm_set_stepping,
+    .set_a20 = kvm_set_a20,
+    .can_inject = kvm_can_inject,
+    .request_irq_window = kvm_request_irq_window,
+    .inject = kvm_inject,
+    .step = kvm_step,
+    .close = kvm_close,
+};
