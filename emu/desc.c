@@ -38,18 +38,6 @@ enum emu_status emu_desc_read_hi(struct emu_exec *x, uint16_t sel, unsigned vec,
 	return emu_lin_read(x, base + (sel & ~7u) + 8, hi, 8);
 }
 
-void emu_desc_to_seg(uint64_t d, uint16_t sel, struct x86_segment *out)
-{
-	uint32_t limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
-	memset(out, 0, sizeof(*out));
-	out->base = ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24);
-	out->attr = (uint32_t)((d >> 40) & 0xf0ff);
-	if (out->attr & X86_SEG_G)
-		limit = (limit << 12) | 0xfff;
-	out->limit = limit;
-	out->selector = sel;
-}
-
 enum emu_status emu_desc_set_bits(struct emu_exec *x, uint64_t addr, uint64_t d, uint8_t bits)
 {
 	uint8_t b = (uint8_t)(d >> 40);
@@ -75,11 +63,55 @@ enum emu_status emu_load_stack_seg(struct emu_exec *x, uint16_t sel, unsigned cp
 	if ((sel & 3) != cpl)
 		return emu_raise(x, vec, true, ec);
 	EMU_TRY(emu_desc_read(x, sel, vec, ext, d, addr));
-	emu_desc_to_seg(*d, sel, out);
-	if (!(out->attr & X86_SEG_S) || (attr_type(out->attr) & 0xa) != 0x2 || attr_dpl(out->attr) != cpl)
+	x86_desc_to_segment(*d, sel, out);
+	return emu_check_stack_seg(x, out, sel, cpl, vec, ext);
+}
+
+enum emu_status emu_check_stack_seg(struct emu_exec *x, const struct x86_segment *ss, uint16_t sel,
+                                    unsigned cpl, unsigned vec, uint32_t ext)
+{
+	uint32_t ec = (sel & 0xfffc) | ext;
+	if (!(ss->attr & X86_SEG_S) || (attr_type(ss->attr) & 0xa) != 0x2 || (sel & 3u) != cpl ||
+	    attr_dpl(ss->attr) != cpl)
 		return emu_raise(x, vec, true, ec);
-	if (!(out->attr & X86_SEG_P))
+	if (!(ss->attr & X86_SEG_P))
 		return emu_raise(x, EMU_SS, true, ec);
+	return EMU_OK;
+}
+
+enum emu_status emu_load_return_ss(struct emu_exec *x, uint16_t sel, unsigned rpl, bool target64,
+                                   struct x86_segment *out, uint64_t *addr, uint64_t *d)
+{
+	if (sel & ~3)
+		return emu_load_stack_seg(x, sel, rpl, EMU_GP, 0, out, addr, d);
+	if (!target64 || rpl == 3 || (sel & 3u) != rpl)
+		return EMU_RAISE_GP0(x);
+	emu_seg_null(out, sel);
+	out->attr |= rpl << X86_SEG_DPL_SHIFT;
+	return EMU_OK;
+}
+
+enum emu_status emu_tss_read(struct emu_exec *x, uint32_t off, unsigned len, uint32_t ext, void *buf)
+{
+	const struct x86_segment *tr = &x->st->seg[X86_TR];
+	uint64_t lin = tr->base + off;
+	if (off + len - 1 > tr->limit)
+		return emu_raise(x, EMU_TS, true, (tr->selector & 0xfffc) | ext);
+	return emu_lin_read(x, long_mode(x) ? lin : lin & 0xffffffffu, buf, len);
+}
+
+enum emu_status emu_tss_stack(struct emu_exec *x, unsigned dpl, uint32_t ext, uint16_t *ss, uint64_t *sp)
+{
+	unsigned type = attr_type(x->st->seg[X86_TR].attr);
+	/* The width of a stack pointer: a 16-bit TSS holds SP:SS pairs, a 32-bit one ESP:SS, a 64-bit one
+	 * RSPn. */
+	unsigned w = long_mode(x) ? 8 : (type == X86_DESC_TSS16_BUSY || type == X86_DESC_TSS16_AVAIL) ? 2 : 4;
+	uint32_t off = w == 8 ? 4 + 8 * dpl : w + 2 * w * dpl;
+	uint8_t v[8];
+	EMU_TRY(emu_tss_read(x, off, w == 8 ? 8 : 2 * w, ext, v));
+	*sp = 0;
+	memcpy(sp, v, w); /* little-endian host */
+	*ss = w == 8 ? (uint16_t)dpl : (uint16_t)(v[w] | v[w + 1] << 8);
 	return EMU_OK;
 }
 
@@ -240,8 +272,8 @@ static bool lar_lsl_valid(const struct emu_exec *x, uint16_t sel, uint64_t d, ui
 	bool s = (d >> 44) & 1;
 	if (!s) {
 		if (long_mode(x)) {
-			if (type != SYS_LDT && type != SYS_TSS32_AVAIL && type != SYS_TSS32_BUSY &&
-			    (lsl || type != SYS_CALL32))
+			if (type != X86_DESC_LDT && type != X86_DESC_TSS32_AVAIL &&
+			    type != X86_DESC_TSS32_BUSY && (lsl || type != X86_DESC_CALL32))
 				return false;
 			if ((hi >> 40) & 0x1f)
 				return false;
@@ -279,7 +311,7 @@ enum emu_status em_lar_lsl(struct emu_exec *x)
 	}
 	if (lsl) {
 		struct x86_segment s;
-		emu_desc_to_seg(d, (uint16_t)v, &s);
+		x86_desc_to_segment(d, (uint16_t)v, &s);
 		v = s.limit;
 	} else {
 		v = (d >> 32) & 0x00f0ff00u;

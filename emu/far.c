@@ -36,46 +36,14 @@ static void set_cs(struct emu_exec *x, struct x86_segment *cs, uint16_t sel, uns
 	x->rip_set = true;
 }
 
-/* The ring-n stack of the current TSS for a call gate (legacy TSS formats). */
-static enum emu_status tss_stack(struct emu_exec *x, unsigned dpl, uint16_t *ss, uint64_t *sp)
-{
-	const struct x86_segment *tr = &x->st->seg[X86_TR];
-	uint32_t ec = tr->selector & 0xfffc;
-	if (long_mode(x)) {
-		uint32_t off = 4 + 8 * dpl;
-		if (off + 7 > tr->limit)
-			return emu_raise(x, EMU_TS, true, ec);
-		*ss = (uint16_t)dpl;
-		return emu_lin_read(x, tr->base + off, sp, 8);
-	}
-	if (attr_type(tr->attr) == SYS_TSS16_BUSY || attr_type(tr->attr) == SYS_TSS16_AVAIL) {
-		uint16_t v[2];
-		uint32_t off = 2 + 4 * dpl;
-		if (off + 3 > tr->limit)
-			return emu_raise(x, EMU_TS, true, ec);
-		EMU_TRY(emu_lin_read(x, (tr->base + off) & 0xffffffffu, v, 4));
-		*sp = v[0];
-		*ss = v[1];
-		return EMU_OK;
-	}
-	uint32_t v[2];
-	uint32_t off = 4 + 8 * dpl;
-	if (off + 7 > tr->limit)
-		return emu_raise(x, EMU_TS, true, ec);
-	EMU_TRY(emu_lin_read(x, (tr->base + off) & 0xffffffffu, v, 8));
-	*sp = v[0];
-	*ss = (uint16_t)v[1];
-	return EMU_OK;
-}
-
 static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, bool call)
 {
 	struct x86_state *st = x->st;
 	bool lm = long_mode(x);
-	unsigned gtype = (unsigned)(g >> 40) & 0xf, w = lm ? 8 : gtype == SYS_CALL16 ? 2 : 4;
-	unsigned params = (unsigned)(g >> 32) & 0x1f, dpl;
-	uint16_t sel = (uint16_t)(g >> 16);
-	uint64_t off = (g & 0xffff) | ((g >> 32) & 0xffff0000u), hi = 0, cd, caddr;
+	unsigned w, params, dpl;
+	uint16_t sel;
+	uint64_t off, hi = 0, cd, caddr;
+	struct x86_gate gate;
 	struct x86_segment cs;
 	struct emu_stk s;
 
@@ -83,14 +51,16 @@ static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, 
 		EMU_TRY(emu_desc_read_hi(x, gsel, EMU_GP, 0, &hi));
 		if ((hi >> 40) & 0x1f)
 			return emu_raise(x, EMU_GP, true, gsel & 0xfffc);
-		off |= (hi & 0xffffffffu) << 32;
-	} else if (w == 2) {
-		off &= 0xffff;
 	}
+	x86_desc_to_gate(g, hi, &gate);
+	w = lm ? 8 : gate.type == X86_DESC_CALL16 ? 2 : 4;
+	params = gate.params;
+	sel = gate.selector;
+	off = gate.offset;
 	if (!(sel & ~3))
 		return EMU_RAISE_GP0(x);
 	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
-	emu_desc_to_seg(cd, sel, &cs);
+	x86_desc_to_segment(cd, sel, &cs);
 	dpl = attr_dpl(cs.attr);
 	if (!attr_code(cs.attr) || dpl > x->cpl)
 		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
@@ -104,11 +74,11 @@ static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, 
 	if (call && !attr_conforming(cs.attr) && dpl < x->cpl) {
 		/* More privilege: the stack of ring dpl from the TSS, then the caller's SS:ESP and
 		 * parameters. */
-		uint16_t nss = 0; /* tss_stack() sets it on success; -O1 cannot see that */
+		uint16_t nss = 0; /* emu_tss_stack() sets it on success; -O1 cannot see that */
 		uint64_t nsp, sd = 0, saddr = 0, v[32];
 		struct x86_segment ss;
 		struct emu_stk old;
-		EMU_TRY(tss_stack(x, dpl, &nss, &nsp));
+		EMU_TRY(emu_tss_stack(x, dpl, 0, &nss, &nsp));
 		if (lm) {
 			emu_seg_null(&ss, (uint16_t)dpl);
 			ss.attr |= dpl << X86_SEG_DPL_SHIFT;
@@ -172,7 +142,7 @@ enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off,
 	if (!(sel & ~3))
 		return EMU_RAISE_GP0(x);
 	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &d, &addr));
-	emu_desc_to_seg(d, sel, &cs);
+	x86_desc_to_segment(d, sel, &cs);
 	if (cs.attr & X86_SEG_S) {
 		EMU_TRY(direct_code(x, sel, &cs));
 		off &= emu_mask(w);
@@ -190,17 +160,17 @@ enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off,
 	}
 	type = attr_type(cs.attr);
 	dpl = attr_dpl(cs.attr);
-	if (long_mode(x) ? type != SYS_CALL32
-	                 : (type != SYS_CALL16 && type != SYS_CALL32 && type != SYS_TASK &&
-	                    type != SYS_TSS16_AVAIL && type != SYS_TSS32_AVAIL))
+	if (long_mode(x) ? type != X86_DESC_CALL32
+	                 : (type != X86_DESC_CALL16 && type != X86_DESC_CALL32 && type != X86_DESC_TASK &&
+	                    type != X86_DESC_TSS16_AVAIL && type != X86_DESC_TSS32_AVAIL))
 		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
 	if (dpl < x->cpl || dpl < (sel & 3u))
 		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
 	if (!(cs.attr & X86_SEG_P))
 		return emu_raise(x, EMU_NP, true, sel & 0xfffc);
-	if (type == SYS_CALL16 || type == SYS_CALL32)
+	if (type == X86_DESC_CALL16 || type == X86_DESC_CALL32)
 		return call_gate(x, sel, d, call);
-	if (type == SYS_TASK) {
+	if (type == X86_DESC_TASK) {
 		uint16_t tsel = (uint16_t)(d >> 16);
 		uint64_t td, taddr;
 		if (tsel & EC_TI)
@@ -228,7 +198,7 @@ enum emu_status emu_far_return(struct emu_exec *x, uint16_t imm)
 	if (!(sel & ~3))
 		return EMU_RAISE_GP0(x);
 	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
-	emu_desc_to_seg(cd, sel, &cs);
+	x86_desc_to_segment(cd, sel, &cs);
 	rpl = sel & 3;
 	dpl = attr_dpl(cs.attr);
 	if (rpl < x->cpl || !attr_code(cs.attr))
@@ -258,21 +228,7 @@ enum emu_status emu_far_return(struct emu_exec *x, uint16_t imm)
 	EMU_TRY(emu_stk_pop(x, &s, w, &sp));
 	EMU_TRY(emu_stk_pop(x, &s, w, &ss64));
 	ssel = (uint16_t)ss64;
-	if (!(ssel & ~3)) {
-		if (!target64 || rpl == 3 || (ssel & 3) != rpl)
-			return EMU_RAISE_GP0(x);
-		emu_seg_null(&ss, ssel);
-		ss.attr |= rpl << X86_SEG_DPL_SHIFT;
-	} else {
-		if ((ssel & 3) != rpl)
-			return emu_raise(x, EMU_GP, true, ssel & 0xfffc);
-		EMU_TRY(emu_desc_read(x, ssel, EMU_GP, 0, &sd, &saddr));
-		emu_desc_to_seg(sd, ssel, &ss);
-		if (!(ss.attr & X86_SEG_S) || (attr_type(ss.attr) & 0xa) != 0x2 || attr_dpl(ss.attr) != rpl)
-			return emu_raise(x, EMU_GP, true, ssel & 0xfffc);
-		if (!(ss.attr & X86_SEG_P))
-			return emu_raise(x, EMU_SS, true, ssel & 0xfffc);
-	}
+	EMU_TRY(emu_load_return_ss(x, ssel, rpl, target64, &ss, &saddr, &sd));
 	EMU_TRY(check_target(x, &cs, ip));
 	EMU_TRY(emu_desc_set_bits(x, caddr, cd, 1));
 	if (ssel & ~3) {

@@ -118,7 +118,7 @@ static enum emu_status iret_task(struct emu_exec *x)
 		return emu_raise(x, EMU_TS, true, link & 0xfffc);
 	EMU_TRY(emu_desc_read(x, link, EMU_TS, 0, &d, &addr));
 	unsigned type = (unsigned)(d >> 40) & 0x1f;
-	if (type != SYS_TSS32_BUSY && type != SYS_TSS16_BUSY)
+	if (type != X86_DESC_TSS32_BUSY && type != X86_DESC_TSS16_BUSY)
 		return emu_raise(x, EMU_TS, true, link & 0xfffc);
 	if (!((d >> 47) & 1))
 		return emu_raise(x, EMU_NP, true, link & 0xfffc);
@@ -152,7 +152,7 @@ static enum emu_status iret_protected(struct emu_exec *x)
 	if (!(sel & ~3))
 		return EMU_RAISE_GP0(x);
 	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
-	emu_desc_to_seg(cd, sel, &cs);
+	x86_desc_to_segment(cd, sel, &cs);
 	rpl = sel & 3;
 	dpl = attr_dpl(cs.attr);
 	if (!attr_code(cs.attr) || rpl < x->cpl)
@@ -171,23 +171,7 @@ static enum emu_status iret_protected(struct emu_exec *x)
 		EMU_TRY(emu_stk_pop(x, &s, w, &sp));
 		EMU_TRY(emu_stk_pop(x, &s, w, &ss64));
 		ssel = (uint16_t)ss64;
-		if (!(ssel & ~3)) {
-			/* A null SS is allowed only returning to 64-bit code below ring 3 (RPL = CPL). */
-			if (!target64 || rpl == 3 || (ssel & 3) != rpl)
-				return EMU_RAISE_GP0(x);
-			emu_seg_null(&ss, ssel);
-			ss.attr |= rpl << X86_SEG_DPL_SHIFT;
-		} else {
-			if ((ssel & 3) != rpl)
-				return emu_raise(x, EMU_GP, true, ssel & 0xfffc);
-			EMU_TRY(emu_desc_read(x, ssel, EMU_GP, 0, &sd, &saddr));
-			emu_desc_to_seg(sd, ssel, &ss);
-			if (!(ss.attr & X86_SEG_S) || (attr_type(ss.attr) & 0xa) != 0x2 ||
-			    attr_dpl(ss.attr) != rpl)
-				return emu_raise(x, EMU_GP, true, ssel & 0xfffc);
-			if (!(ss.attr & X86_SEG_P))
-				return emu_raise(x, EMU_SS, true, ssel & 0xfffc);
-		}
+		EMU_TRY(emu_load_return_ss(x, ssel, rpl, target64, &ss, &saddr, &sd));
 	}
 	if (target64) {
 		if (!emu_canonical(ip))

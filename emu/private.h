@@ -280,14 +280,10 @@ static inline bool emu_canonical(uint64_t lin)
 /* Loads a segment register's descriptor cache into *out (not into the state):
  * real/v86 mode: base = sel * 16; protected mode: descriptor from GDT/LDT with checks. */
 enum emu_status emu_seg_load(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out);
-/* Reads the code segment descriptor of a far JMP/CALL/RET target. */
-enum emu_status emu_seg_load_cs(struct emu_exec *x, uint16_t sel, unsigned rpl_cpl, struct x86_segment *out);
 /* LLDT/LTR: loads an LDT or available-TSS descriptor from the GDT (16 bytes in long mode).
  * @desc_addr: [OUT] the descriptor's linear address (LTR marks it busy). */
 enum emu_status emu_seg_load_system(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out,
                                     uint64_t *desc_addr);
-/* Marks the descriptor of sel accessed in memory (buffered write). */
-enum emu_status emu_seg_set_accessed(struct emu_exec *x, uint16_t sel);
 
 /* debug.c: records the data breakpoints a linear access matches (DR7 has some enabled). */
 void emu_debug_data(struct emu_exec *x, uint64_t lin, unsigned len, bool write);

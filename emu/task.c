@@ -28,7 +28,7 @@ static enum emu_status task_seg(struct emu_exec *x, unsigned reg, uint16_t sel, 
 		return EMU_OK;
 	}
 	EMU_TRY(emu_desc_read(x, sel, EMU_TS, ext, d, addr));
-	emu_desc_to_seg(*d, sel, out);
+	x86_desc_to_segment(*d, sel, out);
 	dpl = attr_dpl(out->attr);
 	type = attr_type(out->attr);
 	if (!(out->attr & X86_SEG_S))
@@ -74,10 +74,10 @@ enum emu_status emu_task_switch(struct emu_exec *x, uint16_t sel, uint64_t desc,
 	const struct tss_layout *nl, *ol;
 	enum emu_status rc;
 
-	emu_desc_to_seg(desc, sel, &nt);
+	x86_desc_to_segment(desc, sel, &nt);
 	type = (unsigned)(desc >> 40) & 0x1f;
-	if (type != SYS_TSS16_AVAIL && type != SYS_TSS16_BUSY && type != SYS_TSS32_AVAIL &&
-	    type != SYS_TSS32_BUSY)
+	if (type != X86_DESC_TSS16_AVAIL && type != X86_DESC_TSS16_BUSY && type != X86_DESC_TSS32_AVAIL &&
+	    type != X86_DESC_TSS32_BUSY)
 		return emu_raise(x, reason == TASK_IRET ? EMU_TS : EMU_GP, true, ec);
 	if (reason != TASK_IRET && (type & 2))
 		return emu_raise(x, EMU_GP, true, ec);
@@ -139,8 +139,8 @@ enum emu_status emu_task_switch(struct emu_exec *x, uint16_t sel, uint64_t desc,
 		if (ldt_sel & EC_TI) {
 			rc = emu_raise(x, EMU_TS, true, (ldt_sel & 0xfffc) | ext);
 		} else if ((rc = emu_desc_read(x, ldt_sel, EMU_TS, ext, &ldt_d, &ldt_addr)) == EMU_OK) {
-			emu_desc_to_seg(ldt_d, ldt_sel, &ldt);
-			if ((ldt.attr & X86_SEG_S) || attr_type(ldt.attr) != SYS_LDT ||
+			x86_desc_to_segment(ldt_d, ldt_sel, &ldt);
+			if ((ldt.attr & X86_SEG_S) || attr_type(ldt.attr) != X86_DESC_LDT ||
 			    !(ldt.attr & X86_SEG_P))
 				rc = emu_raise(x, EMU_TS, true, (ldt_sel & 0xfffc) | ext);
 		}
