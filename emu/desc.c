@@ -127,52 +127,6 @@ void emu_null_inaccessible(struct x86_state *st, unsigned cpl)
 	}
 }
 
-/* A linear access with an explicit user/supervisor mode; writes are held like every other store. */
-static enum emu_status stk_access(struct emu_exec *x, uint64_t lin, void *buf, unsigned len, bool write,
-                                  bool user)
-{
-	uint8_t *p = buf;
-	bool wrap32 = !long_mode(x);
-	while (len) {
-		unsigned chunk = 4096 - (unsigned)(lin & 0xfff);
-		uint64_t gpa;
-		if (chunk > len)
-			chunk = len;
-		EMU_TRY(emu_translate(x, lin, write ? SEG_WRITE : SEG_READ, user, &gpa));
-		if (x->st->dr7 & 0xff)
-			emu_debug_data(x, lin, chunk, write);
-		if (write) {
-			if (x->n_writes >= EMU_MAX_WRITES || x->wbuf_used + chunk > EMU_WBUF_BYTES)
-				return EMU_IO_ERROR;
-			struct emu_pending_write *w = &x->writes[x->n_writes++];
-			w->gpa = gpa;
-			w->off = (uint16_t)x->wbuf_used;
-			w->len = (uint16_t)chunk;
-			memcpy(x->wbuf + x->wbuf_used, p, chunk);
-			x->wbuf_used += chunk;
-			emu_log(x, EMU_ACC_WRITE, gpa, p, chunk);
-		} else {
-			if (x->ops->read_phys(x->opaque, gpa, p, chunk) != EMU_OK)
-				return EMU_IO_ERROR;
-			/* An instruction sees its own held stores. */
-			for (uint32_t k = 0; k < x->n_writes; k++) {
-				const struct emu_pending_write *w = &x->writes[k];
-				uint64_t lo = w->gpa > gpa ? w->gpa : gpa;
-				uint64_t hi = (w->gpa + w->len < gpa + chunk) ? w->gpa + w->len : gpa + chunk;
-				if (lo < hi)
-					memcpy(p + (lo - gpa), x->wbuf + w->off + (lo - w->gpa), hi - lo);
-			}
-			emu_log(x, EMU_ACC_READ, gpa, p, chunk);
-		}
-		p += chunk;
-		len -= chunk;
-		lin += chunk;
-		if (wrap32)
-			lin &= 0xffffffffu;
-	}
-	return EMU_OK;
-}
-
 /* The linear address of a stack access with the limit (or canonical) check of that stack. */
 static enum emu_status stk_linear(struct emu_exec *x, const struct emu_stk *s, uint64_t off, unsigned len,
                                   uint64_t *lin)
@@ -199,7 +153,7 @@ enum emu_status emu_stk_push(struct emu_exec *x, struct emu_stk *s, unsigned wid
 {
 	uint64_t sp = (s->sp - width) & emu_mask(s->size), lin;
 	EMU_TRY(stk_linear(x, s, sp, width, &lin));
-	EMU_TRY(stk_access(x, lin, &v, width, true, s->user));
+	EMU_TRY(emu_lin_access(x, lin, &v, width, true, s->user));
 	s->sp = sp;
 	return EMU_OK;
 }
@@ -209,7 +163,7 @@ enum emu_status emu_stk_pop(struct emu_exec *x, struct emu_stk *s, unsigned widt
 	uint64_t sp = s->sp & emu_mask(s->size), lin;
 	*v = 0;
 	EMU_TRY(stk_linear(x, s, sp, width, &lin));
-	EMU_TRY(stk_access(x, lin, v, width, false, s->user));
+	EMU_TRY(emu_lin_access(x, lin, v, width, false, s->user));
 	s->sp = (sp + width) & emu_mask(s->size);
 	return EMU_OK;
 }

@@ -279,42 +279,6 @@ enum emu_status emu_deliver(struct emu_exec *x, unsigned vector, bool has_error,
 	return emu_deliver_ev(x, &ev);
 }
 
-void emu_exec_init(struct emu_exec *x, struct emu_ctxt *c)
-{
-	x->c = c;
-	x->st = c->st;
-	x->ops = c->ops;
-	x->opaque = c->opaque;
-	x->mode = emu_mode_of(c->st);
-	x->cpl = x->mode == X86_MODE_REAL  ? 0
-	         : x->mode == X86_MODE_V86 ? 3
-	                                   : attr_dpl(c->st->seg[X86_SS].attr);
-	x->i = &x->ibuf;
-	memset(&x->ibuf, 0, sizeof(x->ibuf));
-	x->ibuf.seg_ovr = -1;
-	x->rip_set = false;
-	x->new_shadow = 0;
-	x->fetch_cross = false;
-	x->implicit_sv = false;
-	x->dr_hits = 0;
-	x->n_writes = 0;
-	x->wbuf_used = 0;
-}
-
-static enum emu_status commit(struct emu_exec *x)
-{
-	for (uint32_t k = 0; k < x->n_writes; k++) {
-		const struct emu_pending_write *w = &x->writes[k];
-		if (x->ops->write_phys(x->opaque, w->gpa, x->wbuf + w->off, w->len) != EMU_OK)
-			return EMU_IO_ERROR;
-		if (x->c->cache)
-			emu_dc_note_write(x->c->cache, w->gpa, w->len);
-	}
-	x->n_writes = 0;
-	x->wbuf_used = 0;
-	return EMU_OK;
-}
-
 static bool contributory(unsigned v)
 {
 	return v == EMU_DE || v == EMU_TS || v == EMU_NP || v == EMU_SS || v == EMU_GP;
@@ -337,12 +301,15 @@ enum emu_status emu_deliver_event(struct emu_ctxt *c, const struct emu_event *fi
 		st->cr2 = first->cr2;
 	for (unsigned tries = 0; tries < 4; tries++) {
 		emu_exec_init(&x, c);
+		/* No instruction was decoded: the event's frame reads no prefix. */
+		memset(&x.ibuf, 0, sizeof(x.ibuf));
+		x.ibuf.seg_ovr = -1;
 		memcpy(gpr, st->gpr, sizeof(gpr));
 		rip = st->rip;
 		rflags = st->rflags;
 		rc = emu_deliver_ev(&x, &ev);
 		if (rc == EMU_OK) {
-			rc = commit(&x);
+			rc = emu_commit_writes(&x);
 			if (rc != EMU_OK)
 				return rc;
 			st->events.shadow = 0;

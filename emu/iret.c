@@ -22,18 +22,25 @@ static uint64_t iret_flags(const struct emu_exec *x, uint64_t cur, uint64_t img,
 	return (cur & ~mask) | (img & mask) | X86_RFLAGS_FIXED;
 }
 
+/* Real and v86 mode: pops IP, CS, FLAGS from the current stack; the new IP must be within CS's limit. */
+static enum emu_status pop_frame16(struct emu_exec *x, struct emu_stk *s, uint64_t *ip, uint64_t *cs,
+                                   uint64_t *fl)
+{
+	unsigned w = x->i->opsize;
+	emu_stk_current(x, s);
+	EMU_TRY(emu_stk_pop(x, s, w, ip));
+	EMU_TRY(emu_stk_pop(x, s, w, cs));
+	EMU_TRY(emu_stk_pop(x, s, w, fl));
+	return *ip > x->st->seg[X86_CS].limit ? EMU_RAISE_GP0(x) : EMU_OK;
+}
+
 static enum emu_status iret_real(struct emu_exec *x)
 {
 	struct x86_state *st = x->st;
 	unsigned w = x->i->opsize;
 	uint64_t ip, cs, fl;
 	struct emu_stk s;
-	emu_stk_current(x, &s);
-	EMU_TRY(emu_stk_pop(x, &s, w, &ip));
-	EMU_TRY(emu_stk_pop(x, &s, w, &cs));
-	EMU_TRY(emu_stk_pop(x, &s, w, &fl));
-	if (ip > st->seg[X86_CS].limit)
-		return EMU_RAISE_GP0(x);
+	EMU_TRY(pop_frame16(x, &s, &ip, &cs, &fl));
 	/* Real mode: VM, VIP and VIF keep their values whatever the image holds. */
 	st->rflags = iret_flags(x, st->rflags, fl, w);
 	st->seg[X86_CS].selector = (uint16_t)cs;
@@ -53,12 +60,7 @@ static enum emu_status iret_v86(struct emu_exec *x)
 	bool vme = iopl < 3;
 	if (vme && (!(st->cr4 & X86_CR4_VME) || w != 2))
 		return EMU_RAISE_GP0(x);
-	emu_stk_current(x, &s);
-	EMU_TRY(emu_stk_pop(x, &s, w, &ip));
-	EMU_TRY(emu_stk_pop(x, &s, w, &cs));
-	EMU_TRY(emu_stk_pop(x, &s, w, &fl));
-	if (ip > st->seg[X86_CS].limit)
-		return EMU_RAISE_GP0(x);
+	EMU_TRY(pop_frame16(x, &s, &ip, &cs, &fl));
 	if (vme) {
 		if (((fl & X86_RFLAGS_IF) && (st->rflags & X86_RFLAGS_VIP)) || (fl & X86_RFLAGS_TF))
 			return EMU_RAISE_GP0(x);

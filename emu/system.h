@@ -98,8 +98,6 @@ enum emu_status emu_deliver_ev(struct emu_exec *x, const struct emu_ev *ev);
 bool emu_vector_is_fault(unsigned vector);
 /* Delivers an event as a step of its own, with the double-fault and shutdown rules. */
 enum emu_status emu_deliver_event(struct emu_ctxt *c, const struct emu_event *ev, bool injected);
-/* The per-step exec state for a step that delivers an event. */
-void emu_exec_init(struct emu_exec *x, struct emu_ctxt *c);
 
 /* task.c: a task switch through a TSS descriptor or task gate. @reason: how it was entered. */
 enum task_reason { TASK_JMP, TASK_CALL, TASK_IRET, TASK_INT };
