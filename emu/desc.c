@@ -79,6 +79,20 @@ enum emu_status emu_check_stack_seg(struct emu_exec *x, const struct x86_segment
 	return EMU_OK;
 }
 
+enum emu_status emu_load_return_cs(struct emu_exec *x, uint16_t sel, struct x86_segment *out, uint64_t *d,
+                                   uint64_t *addr)
+{
+	unsigned rpl = sel & 3u, dpl;
+	if (!(sel & ~3))
+		return EMU_RAISE_GP0(x);
+	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, d, addr));
+	x86_desc_to_segment(*d, sel, out);
+	dpl = attr_dpl(out->attr);
+	if (!attr_code(out->attr) || rpl < x->cpl || (attr_conforming(out->attr) ? dpl > rpl : dpl != rpl))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	return EMU_OK;
+}
+
 enum emu_status emu_load_return_ss(struct emu_exec *x, uint16_t sel, unsigned rpl, bool target64,
                                    struct x86_segment *out, uint64_t *addr, uint64_t *d)
 {

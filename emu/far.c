@@ -185,7 +185,7 @@ enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off,
 enum emu_status emu_far_return(struct emu_exec *x, uint16_t imm)
 {
 	struct x86_state *st = x->st;
-	unsigned w = x->i->opsize, rpl, dpl;
+	unsigned w = x->i->opsize, rpl;
 	uint64_t ip, cs64, cd, caddr;
 	uint16_t sel;
 	struct x86_segment cs;
@@ -195,16 +195,8 @@ enum emu_status emu_far_return(struct emu_exec *x, uint16_t imm)
 	EMU_TRY(emu_stk_pop(x, &s, w, &ip));
 	EMU_TRY(emu_stk_pop(x, &s, w, &cs64));
 	sel = (uint16_t)cs64;
-	if (!(sel & ~3))
-		return EMU_RAISE_GP0(x);
-	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
-	x86_desc_to_segment(cd, sel, &cs);
 	rpl = sel & 3;
-	dpl = attr_dpl(cs.attr);
-	if (rpl < x->cpl || !attr_code(cs.attr))
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
-	if (attr_conforming(cs.attr) ? dpl > rpl : dpl != rpl)
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	EMU_TRY(emu_load_return_cs(x, sel, &cs, &cd, &caddr));
 	if (!(cs.attr & X86_SEG_P))
 		return emu_raise(x, EMU_NP, true, sel & 0xfffc);
 	if (long_mode(x) && (cs.attr & X86_SEG_L) && (cs.attr & X86_SEG_DB))

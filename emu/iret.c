@@ -130,7 +130,7 @@ static enum emu_status iret_task(struct emu_exec *x)
 static enum emu_status iret_protected(struct emu_exec *x)
 {
 	struct x86_state *st = x->st;
-	unsigned w = x->i->opsize, rpl, dpl;
+	unsigned w = x->i->opsize, rpl;
 	bool l64 = x->mode == X86_MODE_LONG64, target64, outer;
 	uint64_t ip, cs64, fl, sp = 0, ss64 = 0, cd, caddr, sd = 0, saddr = 0;
 	uint16_t sel, ssel = 0; /* set on every path that reads it; -O2 cannot see that */
@@ -151,17 +151,9 @@ static enum emu_status iret_protected(struct emu_exec *x)
 		return iret_to_v86(x, &s, ip, sel, fl);
 
 	/* The return code segment. */
-	if (!(sel & ~3))
-		return EMU_RAISE_GP0(x);
-	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
-	x86_desc_to_segment(cd, sel, &cs);
 	rpl = sel & 3;
-	dpl = attr_dpl(cs.attr);
-	if (!attr_code(cs.attr) || rpl < x->cpl)
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	EMU_TRY(emu_load_return_cs(x, sel, &cs, &cd, &caddr));
 	if (long_mode(x) && (cs.attr & X86_SEG_L) && (cs.attr & X86_SEG_DB))
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
-	if (attr_conforming(cs.attr) ? dpl > rpl : dpl != rpl)
 		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
 	if (!(cs.attr & X86_SEG_P))
 		return emu_raise(x, EMU_NP, true, sel & 0xfffc);

@@ -51,6 +51,10 @@ enum emu_status emu_load_stack_seg(struct emu_exec *x, uint16_t sel, unsigned cp
  * present (else #SS). */
 enum emu_status emu_check_stack_seg(struct emu_exec *x, const struct x86_segment *ss, uint16_t sel,
                                     unsigned cpl, unsigned vec, uint32_t ext);
+/* The CS a far RET or IRET returns to: code, RPL >= CPL, DPL = RPL (<= RPL if conforming), else #GP;
+ * the caller checks presence and the L/D combination. */
+enum emu_status emu_load_return_cs(struct emu_exec *x, uint16_t sel, struct x86_segment *out, uint64_t *d,
+                                   uint64_t *addr);
 /* The SS a far RET or IRET to ring rpl pops: a null one only for 64-bit code below ring 3. */
 enum emu_status emu_load_return_ss(struct emu_exec *x, uint16_t sel, unsigned rpl, bool target64,
                                    struct x86_segment *out, uint64_t *addr, uint64_t *d);
