@@ -79,6 +79,18 @@ enum emu_status emu_check_stack_seg(struct emu_exec *x, const struct x86_segment
 	return EMU_OK;
 }
 
+enum emu_status emu_load_gate_cs(struct emu_exec *x, uint16_t sel, uint32_t ext, struct x86_segment *out,
+                                 uint64_t *d, uint64_t *addr)
+{
+	if (!(sel & ~3))
+		return emu_raise(x, EMU_GP, true, ext);
+	EMU_TRY(emu_desc_read(x, sel, EMU_GP, ext, d, addr));
+	x86_desc_to_segment(*d, sel, out);
+	if (!attr_code(out->attr) || attr_dpl(out->attr) > x->cpl)
+		return emu_raise(x, EMU_GP, true, (sel & 0xfffc) | ext);
+	return EMU_OK;
+}
+
 enum emu_status emu_load_return_cs(struct emu_exec *x, uint16_t sel, struct x86_segment *out, uint64_t *d,
                                    uint64_t *addr)
 {

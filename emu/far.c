@@ -57,13 +57,8 @@ static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, 
 	params = gate.params;
 	sel = gate.selector;
 	off = gate.offset;
-	if (!(sel & ~3))
-		return EMU_RAISE_GP0(x);
-	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
-	x86_desc_to_segment(cd, sel, &cs);
+	EMU_TRY(emu_load_gate_cs(x, sel, 0, &cs, &cd, &caddr));
 	dpl = attr_dpl(cs.attr);
-	if (!attr_code(cs.attr) || dpl > x->cpl)
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
 	if (!call && !attr_conforming(cs.attr) && dpl != x->cpl)
 		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
 	if (!(cs.attr & X86_SEG_P))
@@ -171,8 +166,10 @@ enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off,
 	if (type == X86_DESC_CALL16 || type == X86_DESC_CALL32)
 		return call_gate(x, sel, d, call);
 	if (type == X86_DESC_TASK) {
-		uint16_t tsel = (uint16_t)(d >> 16);
+		struct x86_gate gate;
 		uint64_t td, taddr;
+		x86_desc_to_gate(d, 0, &gate);
+		uint16_t tsel = gate.selector;
 		if (tsel & EC_TI)
 			return emu_raise(x, EMU_GP, true, tsel & 0xfffc);
 		EMU_TRY(emu_desc_read(x, tsel, EMU_GP, 0, &td, &taddr));

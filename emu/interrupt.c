@@ -55,12 +55,7 @@ static enum emu_status deliver_real(struct emu_exec *x, const struct emu_ev *ev)
 static enum emu_status gate_code_seg(struct emu_exec *x, uint16_t sel, uint32_t ext, struct x86_segment *cs,
                                      uint64_t *d, uint64_t *addr)
 {
-	if (!(sel & ~3))
-		return emu_raise(x, EMU_GP, true, ext);
-	EMU_TRY(emu_desc_read(x, sel, EMU_GP, ext, d, addr));
-	x86_desc_to_segment(*d, sel, cs);
-	if (!attr_code(cs->attr) || attr_dpl(cs->attr) > x->cpl)
-		return emu_raise(x, EMU_GP, true, (sel & 0xfffc) | ext);
+	EMU_TRY(emu_load_gate_cs(x, sel, ext, cs, d, addr));
 	if (long_mode(x) && (!(cs->attr & X86_SEG_L) || (cs->attr & X86_SEG_DB)))
 		return emu_raise(x, EMU_GP, true, (sel & 0xfffc) | ext);
 	if (!(cs->attr & X86_SEG_P))

@@ -51,6 +51,10 @@ enum emu_status emu_load_stack_seg(struct emu_exec *x, uint16_t sel, unsigned cp
  * present (else #SS). */
 enum emu_status emu_check_stack_seg(struct emu_exec *x, const struct x86_segment *ss, uint16_t sel,
                                     unsigned cpl, unsigned vec, uint32_t ext);
+/* The CS a call, interrupt or trap gate names: not null (#GP(ext)), code with DPL <= CPL, else
+ * #GP(sel | ext); the caller checks presence and the L/D combination. */
+enum emu_status emu_load_gate_cs(struct emu_exec *x, uint16_t sel, uint32_t ext, struct x86_segment *out,
+                                 uint64_t *d, uint64_t *addr);
 /* The CS a far RET or IRET returns to: code, RPL >= CPL, DPL = RPL (<= RPL if conforming), else #GP;
  * the caller checks presence and the L/D combination. */
 enum emu_status emu_load_return_cs(struct emu_exec *x, uint16_t sel, struct x86_segment *out, uint64_t *d,
