@@ -62,21 +62,7 @@ enum emu_status emu_load_stack_seg(struct emu_exec *x, uint16_t sel, unsigned cp
 		return emu_raise(x, vec, true, ext);
 	if ((sel & 3) != cpl)
 		return emu_raise(x, vec, true, ec);
-	EMU_TRY(emu_desc_read(x, sel, vec, ext, d, addr));
-	x86_desc_to_segment(*d, sel, out);
-	return emu_check_stack_seg(x, out, sel, cpl, vec, ext);
-}
-
-enum emu_status emu_check_stack_seg(struct emu_exec *x, const struct x86_segment *ss, uint16_t sel,
-                                    unsigned cpl, unsigned vec, uint32_t ext)
-{
-	uint32_t ec = (sel & 0xfffc) | ext;
-	if (!(ss->attr & X86_SEG_S) || (attr_type(ss->attr) & 0xa) != 0x2 || (sel & 3u) != cpl ||
-	    attr_dpl(ss->attr) != cpl)
-		return emu_raise(x, vec, true, ec);
-	if (!(ss->attr & X86_SEG_P))
-		return emu_raise(x, EMU_SS, true, ec);
-	return EMU_OK;
+	return emu_seg_load_desc(x, X86_SS, sel, cpl, vec, ext, out, d, addr);
 }
 
 enum emu_status emu_load_gate_cs(struct emu_exec *x, uint16_t sel, uint32_t ext, struct x86_segment *out,

@@ -46,10 +46,37 @@ enum emu_status emu_seg_linear(struct emu_exec *x, unsigned seg, uint64_t off, u
 	return EMU_OK;
 }
 
+enum emu_status emu_seg_load_desc(struct emu_exec *x, unsigned seg, uint16_t sel, unsigned cpl, unsigned vec,
+                                  uint32_t ext, struct x86_segment *out, uint64_t *d, uint64_t *addr)
+{
+	uint32_t ec = (sel & 0xfffc) | ext;
+	unsigned rpl = sel & 3u, dpl, type;
+	EMU_TRY(emu_desc_read(x, sel, vec, ext, d, addr));
+	x86_desc_to_segment(*d, sel, out);
+	dpl = attr_dpl(out->attr);
+	type = attr_type(out->attr);
+	if (!(out->attr & X86_SEG_S))
+		return emu_raise(x, vec, true, ec);
+	if (seg == X86_SS) {
+		/* Writable data with RPL = DPL = CPL; a missing stack is #SS. */
+		if ((type & 0xa) != 0x2 || rpl != cpl || dpl != cpl)
+			return emu_raise(x, vec, true, ec);
+		return (out->attr & X86_SEG_P) ? EMU_OK : emu_raise(x, EMU_SS, true, ec);
+	}
+	if (seg == X86_CS) {
+		if (!(type & 8) || (attr_conforming(out->attr) ? dpl > rpl : dpl != rpl))
+			return emu_raise(x, vec, true, ec);
+	} else if ((type & 0xa) == 0x8 || (!attr_conforming(out->attr) && (dpl < cpl || dpl < rpl))) {
+		/* Data, or readable code; non-conforming needs DPL >= max(CPL, RPL). */
+		return emu_raise(x, vec, true, ec);
+	}
+	return (out->attr & X86_SEG_P) ? EMU_OK : emu_raise(x, EMU_NP, true, ec);
+}
+
 enum emu_status emu_seg_load(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out)
 {
 	uint64_t d, addr;
-	unsigned rpl = sel & 3, dpl, type;
+	unsigned rpl = sel & 3;
 
 	if (x->mode == X86_MODE_REAL || x->mode == X86_MODE_V86) {
 		/* Real mode keeps the cached limit and attributes (unreal mode relies on it). */
@@ -69,30 +96,12 @@ enum emu_status emu_seg_load(struct emu_exec *x, unsigned seg, uint16_t sel, str
 		if (seg == X86_CS ||
 		    (seg == X86_SS && (x->mode != X86_MODE_LONG64 || x->cpl == 3 || rpl != x->cpl)))
 			return EMU_RAISE_GP0(x);
-		memset(out, 0, sizeof(*out));
-		out->selector = sel;
-		out->attr = X86_SEG_UNUSABLE;
+		emu_seg_null(out, sel);
 		if (seg == X86_SS)
 			out->attr |= (uint32_t)x->cpl << X86_SEG_DPL_SHIFT;
 		return EMU_OK;
 	}
-	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &d, &addr));
-	x86_desc_to_segment(d, sel, out);
-	type = attr_type(out->attr);
-	dpl = attr_dpl(out->attr);
-	if (!(out->attr & X86_SEG_S))
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
-	if (seg == X86_SS) {
-		EMU_TRY(emu_check_stack_seg(x, out, sel, x->cpl, EMU_GP, 0));
-	} else {
-		/* Data, or readable code; non-conforming needs DPL >= max(CPL, RPL). */
-		if ((type & 0xa) == 0x8)
-			return emu_raise(x, EMU_GP, true, sel & 0xfffc);
-		if ((type & 0xc) != 0xc && (dpl < x->cpl || dpl < rpl))
-			return emu_raise(x, EMU_GP, true, sel & 0xfffc);
-		if (!(out->attr & X86_SEG_P))
-			return emu_raise(x, EMU_NP, true, sel & 0xfffc);
-	}
+	EMU_TRY(emu_seg_load_desc(x, seg, sel, x->cpl, EMU_GP, 0, out, &d, &addr));
 	EMU_TRY(emu_desc_set_bits(x, addr, d, 1));
 	out->attr |= 1;
 	return EMU_OK;

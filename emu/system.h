@@ -47,10 +47,11 @@ void emu_seg_null(struct x86_segment *s, uint16_t sel);
  * that path: vec is EMU_TS or EMU_GP, the not-present fault is #SS. */
 enum emu_status emu_load_stack_seg(struct emu_exec *x, uint16_t sel, unsigned cpl, unsigned vec, uint32_t ext,
                                    struct x86_segment *out, uint64_t *addr, uint64_t *d);
-/* The SS descriptor checks of every SS load: writable data, RPL = DPL = cpl (else vec(sel | ext)),
- * present (else #SS). */
-enum emu_status emu_check_stack_seg(struct emu_exec *x, const struct x86_segment *ss, uint16_t sel,
-                                    unsigned cpl, unsigned vec, uint32_t ext);
+/* seg.c: reads, checks and decodes the (non-null) descriptor of sel for segment register seg at
+ * privilege cpl, the one check every segment load makes: table, type and privilege errors raise
+ * vec(sel | ext), not present #NP (#SS for SS). The caller sets the accessed bit (d at addr). */
+enum emu_status emu_seg_load_desc(struct emu_exec *x, unsigned seg, uint16_t sel, unsigned cpl, unsigned vec,
+                                  uint32_t ext, struct x86_segment *out, uint64_t *d, uint64_t *addr);
 /* The CS a call, interrupt or trap gate names: not null (#GP(ext)), code with DPL <= CPL, else
  * #GP(sel | ext); the caller checks presence and the L/D combination. */
 enum emu_status emu_load_gate_cs(struct emu_exec *x, uint16_t sel, uint32_t ext, struct x86_segment *out,

@@ -18,40 +18,14 @@ static const struct tss_layout tss16 = {0x0e, 0x10, 0x12, 0x22, 0x2a, 2, 0x2b};
 static enum emu_status task_seg(struct emu_exec *x, unsigned reg, uint16_t sel, unsigned cpl,
                                 struct x86_segment *out, uint64_t *d, uint64_t *addr, uint32_t ext)
 {
-	uint32_t ec = (sel & 0xfffc) | ext;
-	unsigned dpl, type;
 	*addr = 0;
 	if (!(sel & ~3)) {
 		if (reg == X86_CS || reg == X86_SS)
-			return emu_raise(x, EMU_TS, true, ec);
+			return emu_raise(x, EMU_TS, true, ext);
 		emu_seg_null(out, sel);
 		return EMU_OK;
 	}
-	EMU_TRY(emu_desc_read(x, sel, EMU_TS, ext, d, addr));
-	x86_desc_to_segment(*d, sel, out);
-	dpl = attr_dpl(out->attr);
-	type = attr_type(out->attr);
-	if (!(out->attr & X86_SEG_S))
-		return emu_raise(x, EMU_TS, true, ec);
-	if (reg == X86_CS) {
-		if (!(type & 8) || (attr_conforming(out->attr) ? dpl > (sel & 3u) : dpl != (sel & 3u)))
-			return emu_raise(x, EMU_TS, true, ec);
-		if (!(out->attr & X86_SEG_P))
-			return emu_raise(x, EMU_NP, true, ec);
-		return EMU_OK;
-	}
-	if (reg == X86_SS) {
-		if ((type & 0xa) != 0x2 || (sel & 3u) != cpl || dpl != cpl)
-			return emu_raise(x, EMU_TS, true, ec);
-		if (!(out->attr & X86_SEG_P))
-			return emu_raise(x, EMU_SS, true, ec);
-		return EMU_OK;
-	}
-	if ((type & 0xa) == 0x8 || (!attr_conforming(out->attr) && (dpl < cpl || dpl < (sel & 3u))))
-		return emu_raise(x, EMU_TS, true, ec);
-	if (!(out->attr & X86_SEG_P))
-		return emu_raise(x, EMU_NP, true, ec);
-	return EMU_OK;
+	return emu_seg_load_desc(x, reg, sel, cpl, EMU_TS, ext, out, d, addr);
 }
 
 static uint32_t get(const uint8_t *b, unsigned off, unsigned w)
