@@ -36,6 +36,24 @@ static void set_cs(struct emu_exec *x, struct x86_segment *cs, uint16_t sel, uns
 	x->rip_set = true;
 }
 
+/* A far JMP or CALL that stays at CPL (d at addr: the code descriptor); CALL pushes CS:rIP. */
+static enum emu_status same_level(struct emu_exec *x, struct x86_segment *cs, uint16_t sel, uint64_t off,
+                                  unsigned w, bool call, uint64_t d, uint64_t addr)
+{
+	struct emu_stk s;
+	if (call) {
+		emu_stk_current(x, &s);
+		EMU_TRY(emu_stk_push(x, &s, w, x->st->seg[X86_CS].selector));
+		EMU_TRY(emu_stk_push(x, &s, w, x->next_rip & emu_mask(w)));
+	}
+	EMU_TRY(check_target(x, cs, off));
+	EMU_TRY(emu_desc_set_bits(x, addr, d, 1));
+	if (call)
+		emu_stk_set_rsp(x->st, &s);
+	set_cs(x, cs, sel, x->cpl, off);
+	return EMU_OK;
+}
+
 static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, bool call)
 {
 	struct x86_state *st = x->st;
@@ -113,26 +131,14 @@ static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, 
 		set_cs(x, &cs, sel, dpl, off);
 		return EMU_OK;
 	}
-	if (call) {
-		emu_stk_current(x, &s);
-		EMU_TRY(emu_stk_push(x, &s, w, st->seg[X86_CS].selector));
-		EMU_TRY(emu_stk_push(x, &s, w, x->next_rip & emu_mask(w)));
-	}
-	EMU_TRY(check_target(x, &cs, off));
-	EMU_TRY(emu_desc_set_bits(x, caddr, cd, 1));
-	if (call)
-		emu_stk_set_rsp(st, &s);
-	set_cs(x, &cs, sel, x->cpl, off);
-	return EMU_OK;
+	return same_level(x, &cs, sel, off, w, call, cd, caddr);
 }
 
 enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off, bool call)
 {
-	struct x86_state *st = x->st;
 	unsigned w = x->i->opsize, type, dpl;
 	uint64_t d, addr;
 	struct x86_segment cs;
-	struct emu_stk s;
 
 	if (!(sel & ~3))
 		return EMU_RAISE_GP0(x);
@@ -140,18 +146,7 @@ enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off,
 	x86_desc_to_segment(d, sel, &cs);
 	if (cs.attr & X86_SEG_S) {
 		EMU_TRY(direct_code(x, sel, &cs));
-		off &= emu_mask(w);
-		if (call) {
-			emu_stk_current(x, &s);
-			EMU_TRY(emu_stk_push(x, &s, w, st->seg[X86_CS].selector));
-			EMU_TRY(emu_stk_push(x, &s, w, x->next_rip & emu_mask(w)));
-		}
-		EMU_TRY(check_target(x, &cs, off));
-		EMU_TRY(emu_desc_set_bits(x, addr, d, 1));
-		if (call)
-			emu_stk_set_rsp(st, &s);
-		set_cs(x, &cs, sel, x->cpl, off);
-		return EMU_OK;
+		return same_level(x, &cs, sel, off & emu_mask(w), w, call, d, addr);
 	}
 	type = attr_type(cs.attr);
 	dpl = attr_dpl(cs.attr);
