@@ -81,14 +81,6 @@ static enum emu_status iret_v86(struct emu_exec *x)
 	return EMU_OK;
 }
 
-static void v86_seg(struct x86_segment *s, uint16_t sel)
-{
-	s->selector = sel;
-	s->base = (uint64_t)sel << 4;
-	s->limit = 0xffff;
-	s->attr = 0x3 | X86_SEG_S | X86_SEG_P | (3u << X86_SEG_DPL_SHIFT);
-}
-
 /* From CPL 0 with VM set in the image: pops ESP, SS, ES, DS, FS, GS and enters virtual-8086 mode. */
 static enum emu_status iret_to_v86(struct emu_exec *x, struct emu_stk *s, uint64_t ip, uint16_t cs,
                                    uint64_t fl)
@@ -98,12 +90,12 @@ static enum emu_status iret_to_v86(struct emu_exec *x, struct emu_stk *s, uint64
 	for (unsigned k = 0; k < 6; k++)
 		EMU_TRY(emu_stk_pop(x, s, 4, &v[k]));
 	st->rflags = (fl & 0x3f7fd5) | X86_RFLAGS_FIXED;
-	v86_seg(&st->seg[X86_CS], cs);
-	v86_seg(&st->seg[X86_SS], (uint16_t)v[1]);
-	v86_seg(&st->seg[X86_ES], (uint16_t)v[2]);
-	v86_seg(&st->seg[X86_DS], (uint16_t)v[3]);
-	v86_seg(&st->seg[X86_FS], (uint16_t)v[4]);
-	v86_seg(&st->seg[X86_GS], (uint16_t)v[5]);
+	emu_seg_v86(&st->seg[X86_CS], cs);
+	emu_seg_v86(&st->seg[X86_SS], (uint16_t)v[1]);
+	emu_seg_v86(&st->seg[X86_ES], (uint16_t)v[2]);
+	emu_seg_v86(&st->seg[X86_DS], (uint16_t)v[3]);
+	emu_seg_v86(&st->seg[X86_FS], (uint16_t)v[4]);
+	emu_seg_v86(&st->seg[X86_GS], (uint16_t)v[5]);
 	st->gpr[X86_RSP] = (uint32_t)v[0];
 	st->rip = ip & 0xffff;
 	return EMU_OK;

@@ -287,6 +287,8 @@ static inline bool emu_canonical(uint64_t lin)
 /* Loads a segment register's descriptor cache into *out (not into the state):
  * real/v86 mode: base = sel * 16; protected mode: descriptor from GDT/LDT with checks. */
 enum emu_status emu_seg_load(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out);
+/* A segment register as virtual-8086 mode loads it: base = sel * 16, limit 64 KiB, DPL 3 data. */
+void emu_seg_v86(struct x86_segment *s, uint16_t sel);
 /* LLDT/LTR: loads an LDT or available-TSS descriptor from the GDT (16 bytes in long mode).
  * @desc_addr: [OUT] the descriptor's linear address (LTR marks it busy). */
 enum emu_status emu_seg_load_system(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out,

@@ -73,6 +73,15 @@ enum emu_status emu_seg_load_desc(struct emu_exec *x, unsigned seg, uint16_t sel
 	return (out->attr & X86_SEG_P) ? EMU_OK : emu_raise(x, EMU_NP, true, ec);
 }
 
+void emu_seg_v86(struct x86_segment *s, uint16_t sel)
+{
+	s->selector = sel;
+	s->base = (uint64_t)sel << 4;
+	s->limit = 0xffff;
+	/* Every v86 segment, CS included, is DPL 3 read/write accessed data (as VMX requires). */
+	s->attr = 0x3 | X86_SEG_S | X86_SEG_P | (3u << X86_SEG_DPL_SHIFT);
+}
+
 enum emu_status emu_seg_load(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out)
 {
 	uint64_t d, addr;
@@ -81,14 +90,12 @@ enum emu_status emu_seg_load(struct emu_exec *x, unsigned seg, uint16_t sel, str
 	if (x->mode == X86_MODE_REAL || x->mode == X86_MODE_V86) {
 		/* Real mode keeps the cached limit and attributes (unreal mode relies on it). */
 		*out = x->st->seg[seg];
+		if (x->mode == X86_MODE_V86) {
+			emu_seg_v86(out, sel);
+			return EMU_OK;
+		}
 		out->selector = sel;
 		out->base = (uint64_t)sel << 4;
-		if (x->mode == X86_MODE_V86) {
-			out->limit = 0xffff;
-			/* Every v86 segment, CS included, is DPL 3 read/write accessed data (as VMX
-			 * requires). */
-			out->attr = 0x3 | X86_SEG_S | X86_SEG_P | (3u << X86_SEG_DPL_SHIFT);
-		}
 		return EMU_OK;
 	}
 	if (!(sel & ~3)) {

@@ -128,10 +128,7 @@ enum emu_status emu_task_switch(struct emu_exec *x, uint16_t sel, uint64_t desc,
 		static const unsigned order[6] = {X86_CS, X86_SS, X86_DS, X86_ES, X86_FS, X86_GS};
 		unsigned r = order[s];
 		if (vm) {
-			segs[r].selector = sels[r];
-			segs[r].base = (uint64_t)sels[r] << 4;
-			segs[r].limit = 0xffff;
-			segs[r].attr = 0xf3;
+			emu_seg_v86(&segs[r], sels[r]);
 			segs[r].pad[0] = segs[r].pad[1] = segs[r].pad[2] = 0;
 			saddr[r] = 0;
 			continue;
