@@ -234,9 +234,10 @@ static enum emu_status peek_desc(struct emu_exec *x, uint16_t sel, uint64_t *d, 
 /* Whether LAR (lsl = false) or LSL accepts the descriptor's type and privilege. */
 static bool lar_lsl_valid(const struct emu_exec *x, uint16_t sel, uint64_t d, uint64_t hi, bool lsl)
 {
-	unsigned type = (unsigned)(d >> 40) & 0xf, dpl = (unsigned)(d >> 45) & 3;
-	bool s = (d >> 44) & 1;
-	if (!s) {
+	struct x86_segment s;
+	x86_desc_to_segment(d, sel, &s);
+	unsigned type = attr_type(s.attr), dpl = attr_dpl(s.attr);
+	if (!(s.attr & X86_SEG_S)) {
 		if (long_mode(x)) {
 			if (type != X86_DESC_LDT && type != X86_DESC_TSS32_AVAIL &&
 			    type != X86_DESC_TSS32_BUSY && (lsl || type != X86_DESC_CALL32))
@@ -250,7 +251,7 @@ static bool lar_lsl_valid(const struct emu_exec *x, uint16_t sel, uint64_t d, ui
 			if (!(((lsl ? lsl_types : lar_types) >> type) & 1))
 				return false;
 		}
-	} else if ((type & 0xc) == 0xc) {
+	} else if (attr_conforming(s.attr)) {
 		return true; /* conforming code: no privilege check */
 	}
 	return dpl >= x->cpl && dpl >= (sel & 3u);
@@ -295,9 +296,11 @@ enum emu_status emu_verr_verw(struct emu_exec *x, bool write)
 	EMU_TRY(emu_rm_read(x, 2, &v));
 	EMU_TRY(peek_desc(x, (uint16_t)v, &d, &hi, &ok));
 	if (ok) {
-		unsigned type = (unsigned)(d >> 40) & 0xf, dpl = (unsigned)(d >> 45) & 3;
-		bool conforming = (type & 0xc) == 0xc;
-		if (!((d >> 44) & 1))
+		struct x86_segment s;
+		x86_desc_to_segment(d, (uint16_t)v, &s);
+		unsigned type = attr_type(s.attr), dpl = attr_dpl(s.attr);
+		bool conforming = attr_conforming(s.attr);
+		if (!(s.attr & X86_SEG_S))
 			ok = false;
 		else if (write)
 			ok = (type & 0xa) == 0x2;

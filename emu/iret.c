@@ -111,10 +111,13 @@ static enum emu_status iret_task(struct emu_exec *x)
 	if (link & EC_TI)
 		return emu_raise(x, EMU_TS, true, link & 0xfffc);
 	EMU_TRY(emu_desc_read(x, link, EMU_TS, 0, &d, &addr));
-	unsigned type = (unsigned)(d >> 40) & 0x1f;
+	struct x86_segment tss;
+	x86_desc_to_segment(d, link, &tss);
+	/* S and type: a busy TSS. */
+	unsigned type = tss.attr & (X86_SEG_S | X86_SEG_TYPE_MASK);
 	if (type != X86_DESC_TSS32_BUSY && type != X86_DESC_TSS16_BUSY)
 		return emu_raise(x, EMU_TS, true, link & 0xfffc);
-	if (!((d >> 47) & 1))
+	if (!(tss.attr & X86_SEG_P))
 		return emu_raise(x, EMU_NP, true, link & 0xfffc);
 	return emu_task_switch(x, link, d, addr, TASK_IRET, 0, false, 0, x->next_rip);
 }

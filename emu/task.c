@@ -49,7 +49,7 @@ enum emu_status emu_task_switch(struct emu_exec *x, uint16_t sel, uint64_t desc,
 	enum emu_status rc;
 
 	x86_desc_to_segment(desc, sel, &nt);
-	type = (unsigned)(desc >> 40) & 0x1f;
+	type = nt.attr & (X86_SEG_S | X86_SEG_TYPE_MASK);
 	if (type != X86_DESC_TSS16_AVAIL && type != X86_DESC_TSS16_BUSY && type != X86_DESC_TSS32_AVAIL &&
 	    type != X86_DESC_TSS32_BUSY)
 		return emu_raise(x, reason == TASK_IRET ? EMU_TS : EMU_GP, true, ec);
