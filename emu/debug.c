@@ -59,7 +59,7 @@ enum emu_status emu_debug_before(struct emu_ctxt *c, bool *done)
 		return rc;
 	}
 	if ((st->dr7 & 0xff) && !(st->rflags & X86_RFLAGS_RF) && !st->events.halted) {
-		enum x86_mode mode = emu_mode_of(st);
+		enum x86_mode mode = x86_state_mode(st);
 		uint64_t lin =
 		    mode == X86_MODE_LONG64 ? st->rip : (st->seg[X86_CS].base + st->rip) & 0xffffffffu;
 		unsigned hits = insn_breakpoints(st, lin);

@@ -38,18 +38,6 @@ enum emu_status emu_desc_read_hi(struct emu_exec *x, uint16_t sel, unsigned vec,
 	return emu_lin_read(x, base + (sel & ~7u) + 8, hi, 8);
 }
 
-void emu_desc_to_seg(uint64_t d, uint16_t sel, struct x86_segment *out)
-{
-	uint32_t limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
-	memset(out, 0, sizeof(*out));
-	out->base = ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24);
-	out->attr = (uint32_t)((d >> 40) & 0xf0ff);
-	if (out->attr & X86_SEG_G)
-		limit = (limit << 12) | 0xfff;
-	out->limit = limit;
-	out->selector = sel;
-}
-
 enum emu_status emu_desc_set_bits(struct emu_exec *x, uint64_t addr, uint64_t d, uint8_t bits)
 {
 	uint8_t b = (uint8_t)(d >> 40);
@@ -74,12 +62,68 @@ enum emu_status emu_load_stack_seg(struct emu_exec *x, uint16_t sel, unsigned cp
 		return emu_raise(x, vec, true, ext);
 	if ((sel & 3) != cpl)
 		return emu_raise(x, vec, true, ec);
-	EMU_TRY(emu_desc_read(x, sel, vec, ext, d, addr));
-	emu_desc_to_seg(*d, sel, out);
-	if (!(out->attr & X86_SEG_S) || (attr_type(out->attr) & 0xa) != 0x2 || attr_dpl(out->attr) != cpl)
-		return emu_raise(x, vec, true, ec);
-	if (!(out->attr & X86_SEG_P))
-		return emu_raise(x, EMU_SS, true, ec);
+	return emu_seg_load_desc(x, X86_SS, sel, cpl, vec, ext, out, d, addr);
+}
+
+enum emu_status emu_load_gate_cs(struct emu_exec *x, uint16_t sel, uint32_t ext, struct x86_segment *out,
+                                 uint64_t *d, uint64_t *addr)
+{
+	if (!(sel & ~3))
+		return emu_raise(x, EMU_GP, true, ext);
+	EMU_TRY(emu_desc_read(x, sel, EMU_GP, ext, d, addr));
+	x86_desc_to_segment(*d, sel, out);
+	if (!attr_code(out->attr) || attr_dpl(out->attr) > x->cpl)
+		return emu_raise(x, EMU_GP, true, (sel & 0xfffc) | ext);
+	return EMU_OK;
+}
+
+enum emu_status emu_load_return_cs(struct emu_exec *x, uint16_t sel, struct x86_segment *out, uint64_t *d,
+                                   uint64_t *addr)
+{
+	unsigned rpl = sel & 3u, dpl;
+	if (!(sel & ~3))
+		return EMU_RAISE_GP0(x);
+	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, d, addr));
+	x86_desc_to_segment(*d, sel, out);
+	dpl = attr_dpl(out->attr);
+	if (!attr_code(out->attr) || rpl < x->cpl || (attr_conforming(out->attr) ? dpl > rpl : dpl != rpl))
+		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	return EMU_OK;
+}
+
+enum emu_status emu_load_return_ss(struct emu_exec *x, uint16_t sel, unsigned rpl, bool target64,
+                                   struct x86_segment *out, uint64_t *addr, uint64_t *d)
+{
+	if (sel & ~3)
+		return emu_load_stack_seg(x, sel, rpl, EMU_GP, 0, out, addr, d);
+	if (!target64 || rpl == 3 || (sel & 3u) != rpl)
+		return EMU_RAISE_GP0(x);
+	emu_seg_null(out, sel);
+	out->attr |= rpl << X86_SEG_DPL_SHIFT;
+	return EMU_OK;
+}
+
+enum emu_status emu_tss_read(struct emu_exec *x, uint32_t off, unsigned len, uint32_t ext, void *buf)
+{
+	const struct x86_segment *tr = &x->st->seg[X86_TR];
+	uint64_t lin = tr->base + off;
+	if (off + len - 1 > tr->limit)
+		return emu_raise(x, EMU_TS, true, (tr->selector & 0xfffc) | ext);
+	return emu_lin_read(x, long_mode(x) ? lin : lin & 0xffffffffu, buf, len);
+}
+
+enum emu_status emu_tss_stack(struct emu_exec *x, unsigned dpl, uint32_t ext, uint16_t *ss, uint64_t *sp)
+{
+	unsigned type = attr_type(x->st->seg[X86_TR].attr);
+	/* The width of a stack pointer: a 16-bit TSS holds SP:SS pairs, a 32-bit one ESP:SS, a 64-bit one
+	 * RSPn. */
+	unsigned w = long_mode(x) ? 8 : (type == X86_DESC_TSS16_BUSY || type == X86_DESC_TSS16_AVAIL) ? 2 : 4;
+	uint32_t off = w == 8 ? 4 + 8 * dpl : w + 2 * w * dpl;
+	uint8_t v[8];
+	EMU_TRY(emu_tss_read(x, off, w == 8 ? 8 : 2 * w, ext, v));
+	*sp = 0;
+	memcpy(sp, v, w); /* little-endian host */
+	*ss = w == 8 ? (uint16_t)dpl : (uint16_t)(v[w] | v[w + 1] << 8);
 	return EMU_OK;
 }
 
@@ -93,52 +137,6 @@ void emu_null_inaccessible(struct x86_state *st, unsigned cpl)
 		    attr_dpl(s->attr) < cpl)
 			emu_seg_null(s, 0);
 	}
-}
-
-/* A linear access with an explicit user/supervisor mode; writes are held like every other store. */
-static enum emu_status stk_access(struct emu_exec *x, uint64_t lin, void *buf, unsigned len, bool write,
-                                  bool user)
-{
-	uint8_t *p = buf;
-	bool wrap32 = !long_mode(x);
-	while (len) {
-		unsigned chunk = 4096 - (unsigned)(lin & 0xfff);
-		uint64_t gpa;
-		if (chunk > len)
-			chunk = len;
-		EMU_TRY(emu_translate(x, lin, write ? SEG_WRITE : SEG_READ, user, &gpa));
-		if (x->st->dr7 & 0xff)
-			emu_debug_data(x, lin, chunk, write);
-		if (write) {
-			if (x->n_writes >= EMU_MAX_WRITES || x->wbuf_used + chunk > EMU_WBUF_BYTES)
-				return EMU_IO_ERROR;
-			struct emu_pending_write *w = &x->writes[x->n_writes++];
-			w->gpa = gpa;
-			w->off = (uint16_t)x->wbuf_used;
-			w->len = (uint16_t)chunk;
-			memcpy(x->wbuf + x->wbuf_used, p, chunk);
-			x->wbuf_used += chunk;
-			emu_log(x, EMU_ACC_WRITE, gpa, p, chunk);
-		} else {
-			if (x->ops->read_phys(x->opaque, gpa, p, chunk) != EMU_OK)
-				return EMU_IO_ERROR;
-			/* An instruction sees its own held stores. */
-			for (uint32_t k = 0; k < x->n_writes; k++) {
-				const struct emu_pending_write *w = &x->writes[k];
-				uint64_t lo = w->gpa > gpa ? w->gpa : gpa;
-				uint64_t hi = (w->gpa + w->len < gpa + chunk) ? w->gpa + w->len : gpa + chunk;
-				if (lo < hi)
-					memcpy(p + (lo - gpa), x->wbuf + w->off + (lo - w->gpa), hi - lo);
-			}
-			emu_log(x, EMU_ACC_READ, gpa, p, chunk);
-		}
-		p += chunk;
-		len -= chunk;
-		lin += chunk;
-		if (wrap32)
-			lin &= 0xffffffffu;
-	}
-	return EMU_OK;
 }
 
 /* The linear address of a stack access with the limit (or canonical) check of that stack. */
@@ -167,7 +165,7 @@ enum emu_status emu_stk_push(struct emu_exec *x, struct emu_stk *s, unsigned wid
 {
 	uint64_t sp = (s->sp - width) & emu_mask(s->size), lin;
 	EMU_TRY(stk_linear(x, s, sp, width, &lin));
-	EMU_TRY(stk_access(x, lin, &v, width, true, s->user));
+	EMU_TRY(emu_lin_access(x, lin, &v, width, true, s->user));
 	s->sp = sp;
 	return EMU_OK;
 }
@@ -177,7 +175,7 @@ enum emu_status emu_stk_pop(struct emu_exec *x, struct emu_stk *s, unsigned widt
 	uint64_t sp = s->sp & emu_mask(s->size), lin;
 	*v = 0;
 	EMU_TRY(stk_linear(x, s, sp, width, &lin));
-	EMU_TRY(stk_access(x, lin, v, width, false, s->user));
+	EMU_TRY(emu_lin_access(x, lin, v, width, false, s->user));
 	s->sp = (sp + width) & emu_mask(s->size);
 	return EMU_OK;
 }
@@ -236,12 +234,13 @@ static enum emu_status peek_desc(struct emu_exec *x, uint16_t sel, uint64_t *d, 
 /* Whether LAR (lsl = false) or LSL accepts the descriptor's type and privilege. */
 static bool lar_lsl_valid(const struct emu_exec *x, uint16_t sel, uint64_t d, uint64_t hi, bool lsl)
 {
-	unsigned type = (unsigned)(d >> 40) & 0xf, dpl = (unsigned)(d >> 45) & 3;
-	bool s = (d >> 44) & 1;
-	if (!s) {
+	struct x86_segment s;
+	x86_desc_to_segment(d, sel, &s);
+	unsigned type = attr_type(s.attr), dpl = attr_dpl(s.attr);
+	if (!(s.attr & X86_SEG_S)) {
 		if (long_mode(x)) {
-			if (type != SYS_LDT && type != SYS_TSS32_AVAIL && type != SYS_TSS32_BUSY &&
-			    (lsl || type != SYS_CALL32))
+			if (type != X86_DESC_LDT && type != X86_DESC_TSS32_AVAIL &&
+			    type != X86_DESC_TSS32_BUSY && (lsl || type != X86_DESC_CALL32))
 				return false;
 			if ((hi >> 40) & 0x1f)
 				return false;
@@ -252,7 +251,7 @@ static bool lar_lsl_valid(const struct emu_exec *x, uint16_t sel, uint64_t d, ui
 			if (!(((lsl ? lsl_types : lar_types) >> type) & 1))
 				return false;
 		}
-	} else if ((type & 0xc) == 0xc) {
+	} else if (attr_conforming(s.attr)) {
 		return true; /* conforming code: no privilege check */
 	}
 	return dpl >= x->cpl && dpl >= (sel & 3u);
@@ -279,7 +278,7 @@ enum emu_status em_lar_lsl(struct emu_exec *x)
 	}
 	if (lsl) {
 		struct x86_segment s;
-		emu_desc_to_seg(d, (uint16_t)v, &s);
+		x86_desc_to_segment(d, (uint16_t)v, &s);
 		v = s.limit;
 	} else {
 		v = (d >> 32) & 0x00f0ff00u;
@@ -297,9 +296,11 @@ enum emu_status emu_verr_verw(struct emu_exec *x, bool write)
 	EMU_TRY(emu_rm_read(x, 2, &v));
 	EMU_TRY(peek_desc(x, (uint16_t)v, &d, &hi, &ok));
 	if (ok) {
-		unsigned type = (unsigned)(d >> 40) & 0xf, dpl = (unsigned)(d >> 45) & 3;
-		bool conforming = (type & 0xc) == 0xc;
-		if (!((d >> 44) & 1))
+		struct x86_segment s;
+		x86_desc_to_segment(d, (uint16_t)v, &s);
+		unsigned type = attr_type(s.attr), dpl = attr_dpl(s.attr);
+		bool conforming = attr_conforming(s.attr);
+		if (!(s.attr & X86_SEG_S))
 			ok = false;
 		else if (write)
 			ok = (type & 0xa) == 0x2;

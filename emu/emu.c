@@ -84,7 +84,25 @@ static void forward_writes(struct emu_exec *x, uint64_t gpa, uint8_t *buf, unsig
 	}
 }
 
-static enum emu_status lin_read(struct emu_exec *x, uint64_t lin, void *buf, unsigned len, bool user)
+/* Holds a store until the instruction can no longer fault. */
+static enum emu_status hold_write(struct emu_exec *x, uint64_t gpa, const uint8_t *p, unsigned len)
+{
+	if (x->n_writes >= EMU_MAX_WRITES || x->wbuf_used + len > EMU_WBUF_BYTES) {
+		name_unimplemented(x, "more stores in one instruction than buffered");
+		return EMU_UNIMPLEMENTED;
+	}
+	struct emu_pending_write *w = &x->writes[x->n_writes++];
+	w->gpa = gpa;
+	w->off = (uint16_t)x->wbuf_used;
+	w->len = (uint16_t)len;
+	memcpy(x->wbuf + x->wbuf_used, p, len);
+	x->wbuf_used += len;
+	emu_log(x, EMU_ACC_WRITE, gpa, p, len);
+	return EMU_OK;
+}
+
+enum emu_status emu_lin_access(struct emu_exec *x, uint64_t lin, void *buf, unsigned len, bool write,
+                               bool user)
 {
 	uint8_t *p = buf;
 	bool wrap32 = x->mode != X86_MODE_LONG64 && x->mode != X86_MODE_COMPAT;
@@ -93,46 +111,18 @@ static enum emu_status lin_read(struct emu_exec *x, uint64_t lin, void *buf, uns
 		uint64_t gpa;
 		if (chunk > len)
 			chunk = len;
-		EMU_TRY(emu_translate(x, lin, SEG_READ, user, &gpa));
+		EMU_TRY(emu_translate(x, lin, write ? SEG_WRITE : SEG_READ, user, &gpa));
 		if (x->st->dr7 & 0xff)
-			emu_debug_data(x, lin, chunk, false);
-		if (x->ops->read_phys(x->opaque, gpa, p, chunk) != EMU_OK)
-			return EMU_IO_ERROR;
-		if (x->n_writes)
-			forward_writes(x, gpa, p, chunk);
-		emu_log(x, EMU_ACC_READ, gpa, p, chunk);
-		p += chunk;
-		len -= chunk;
-		lin += chunk;
-		if (wrap32)
-			lin &= 0xffffffffu;
-	}
-	return EMU_OK;
-}
-
-static enum emu_status lin_write(struct emu_exec *x, uint64_t lin, const void *buf, unsigned len, bool user)
-{
-	const uint8_t *p = buf;
-	bool wrap32 = x->mode != X86_MODE_LONG64 && x->mode != X86_MODE_COMPAT;
-	while (len) {
-		unsigned chunk = 4096 - (unsigned)(lin & 0xfff);
-		uint64_t gpa;
-		if (chunk > len)
-			chunk = len;
-		EMU_TRY(emu_translate(x, lin, SEG_WRITE, user, &gpa));
-		if (x->st->dr7 & 0xff)
-			emu_debug_data(x, lin, chunk, true);
-		if (x->n_writes >= EMU_MAX_WRITES || x->wbuf_used + chunk > EMU_WBUF_BYTES) {
-			name_unimplemented(x, "more stores in one instruction than buffered");
-			return EMU_UNIMPLEMENTED;
+			emu_debug_data(x, lin, chunk, write);
+		if (write) {
+			EMU_TRY(hold_write(x, gpa, p, chunk));
+		} else {
+			if (x->ops->read_phys(x->opaque, gpa, p, chunk) != EMU_OK)
+				return EMU_IO_ERROR;
+			if (x->n_writes)
+				forward_writes(x, gpa, p, chunk);
+			emu_log(x, EMU_ACC_READ, gpa, p, chunk);
 		}
-		struct emu_pending_write *w = &x->writes[x->n_writes++];
-		w->gpa = gpa;
-		w->off = (uint16_t)x->wbuf_used;
-		w->len = (uint16_t)chunk;
-		memcpy(x->wbuf + x->wbuf_used, p, chunk);
-		x->wbuf_used += chunk;
-		emu_log(x, EMU_ACC_WRITE, gpa, p, chunk);
 		p += chunk;
 		len -= chunk;
 		lin += chunk;
@@ -145,7 +135,7 @@ static enum emu_status lin_write(struct emu_exec *x, uint64_t lin, const void *b
 enum emu_status emu_lin_read(struct emu_exec *x, uint64_t lin, void *buf, unsigned len)
 {
 	x->implicit_sv = true;
-	enum emu_status rc = lin_read(x, lin, buf, len, false);
+	enum emu_status rc = emu_lin_access(x, lin, buf, len, false, false);
 	x->implicit_sv = false;
 	return rc;
 }
@@ -153,7 +143,7 @@ enum emu_status emu_lin_read(struct emu_exec *x, uint64_t lin, void *buf, unsign
 enum emu_status emu_lin_write(struct emu_exec *x, uint64_t lin, const void *buf, unsigned len)
 {
 	x->implicit_sv = true;
-	enum emu_status rc = lin_write(x, lin, buf, len, false);
+	enum emu_status rc = emu_lin_access(x, lin, (void *)buf, len, true, false);
 	x->implicit_sv = false;
 	return rc;
 }
@@ -162,14 +152,14 @@ enum emu_status emu_mem_read(struct emu_exec *x, unsigned seg, uint64_t off, voi
 {
 	uint64_t lin;
 	EMU_TRY(emu_seg_linear(x, seg, off, len, SEG_READ, &lin));
-	return lin_read(x, lin, buf, len, x->cpl == 3);
+	return emu_lin_access(x, lin, buf, len, false, x->cpl == 3);
 }
 
 enum emu_status emu_mem_write(struct emu_exec *x, unsigned seg, uint64_t off, const void *buf, unsigned len)
 {
 	uint64_t lin;
 	EMU_TRY(emu_seg_linear(x, seg, off, len, SEG_WRITE, &lin));
-	return lin_write(x, lin, buf, len, x->cpl == 3);
+	return emu_lin_access(x, lin, (void *)buf, len, true, x->cpl == 3);
 }
 
 enum emu_status emu_mem_check_write(struct emu_exec *x, unsigned seg, uint64_t off, unsigned len)
@@ -397,7 +387,7 @@ void emu_calc_ea(struct emu_exec *x)
 	i->ea = ea & emu_mask(i->adsize);
 }
 
-static enum emu_status commit_writes(struct emu_exec *x)
+enum emu_status emu_commit_writes(struct emu_exec *x)
 {
 	for (uint32_t k = 0; k < x->n_writes; k++) {
 		const struct emu_pending_write *w = &x->writes[k];
@@ -430,17 +420,14 @@ static void undo_restore(const struct undo *u, struct x86_state *st)
 	st->rflags = u->rflags;
 }
 
-static void exec_init(struct emu_exec *x, struct emu_ctxt *c)
+void emu_exec_init(struct emu_exec *x, struct emu_ctxt *c)
 {
 	x->c = c;
 	x->st = c->st;
 	x->ops = c->ops;
 	x->opaque = c->opaque;
-	x->mode = emu_mode_of(c->st);
-	x->cpl = x->mode == X86_MODE_REAL ? 0
-	         : x->mode == X86_MODE_V86
-	             ? 3
-	             : (c->st->seg[X86_SS].attr & X86_SEG_DPL_MASK) >> X86_SEG_DPL_SHIFT;
+	x->mode = x86_state_mode(c->st);
+	x->cpl = x86_state_cpl(c->st);
 	x->i = &x->ibuf;
 	x->rip_set = false;
 	x->new_shadow = 0;
@@ -500,7 +487,7 @@ enum emu_status emu_step(struct emu_ctxt *c)
 		return EMU_HALT;
 
 	uint64_t rflags0 = st->rflags;
-	exec_init(&x, c);
+	emu_exec_init(&x, c);
 	rc = fetch_decode(&x, buf);
 	if (rc == EMU_OK) {
 		uint64_t ipmask = x.mode == X86_MODE_LONG64 ? ~0ull
@@ -519,7 +506,7 @@ enum emu_status emu_step(struct emu_ctxt *c)
 	}
 	if (rc == EMU_OK || rc == EMU_HALT) {
 		if (x.n_writes) {
-			enum emu_status wrc = commit_writes(&x);
+			enum emu_status wrc = emu_commit_writes(&x);
 			if (wrc != EMU_OK)
 				return wrc;
 		}

@@ -36,35 +36,21 @@ static void set_cs(struct emu_exec *x, struct x86_segment *cs, uint16_t sel, uns
 	x->rip_set = true;
 }
 
-/* The ring-n stack of the current TSS for a call gate (legacy TSS formats). */
-static enum emu_status tss_stack(struct emu_exec *x, unsigned dpl, uint16_t *ss, uint64_t *sp)
+/* A far JMP or CALL that stays at CPL (d at addr: the code descriptor); CALL pushes CS:rIP. */
+static enum emu_status same_level(struct emu_exec *x, struct x86_segment *cs, uint16_t sel, uint64_t off,
+                                  unsigned w, bool call, uint64_t d, uint64_t addr)
 {
-	const struct x86_segment *tr = &x->st->seg[X86_TR];
-	uint32_t ec = tr->selector & 0xfffc;
-	if (long_mode(x)) {
-		uint32_t off = 4 + 8 * dpl;
-		if (off + 7 > tr->limit)
-			return emu_raise(x, EMU_TS, true, ec);
-		*ss = (uint16_t)dpl;
-		return emu_lin_read(x, tr->base + off, sp, 8);
+	struct emu_stk s;
+	if (call) {
+		emu_stk_current(x, &s);
+		EMU_TRY(emu_stk_push(x, &s, w, x->st->seg[X86_CS].selector));
+		EMU_TRY(emu_stk_push(x, &s, w, x->next_rip & emu_mask(w)));
 	}
-	if (attr_type(tr->attr) == SYS_TSS16_BUSY || attr_type(tr->attr) == SYS_TSS16_AVAIL) {
-		uint16_t v[2];
-		uint32_t off = 2 + 4 * dpl;
-		if (off + 3 > tr->limit)
-			return emu_raise(x, EMU_TS, true, ec);
-		EMU_TRY(emu_lin_read(x, (tr->base + off) & 0xffffffffu, v, 4));
-		*sp = v[0];
-		*ss = v[1];
-		return EMU_OK;
-	}
-	uint32_t v[2];
-	uint32_t off = 4 + 8 * dpl;
-	if (off + 7 > tr->limit)
-		return emu_raise(x, EMU_TS, true, ec);
-	EMU_TRY(emu_lin_read(x, (tr->base + off) & 0xffffffffu, v, 8));
-	*sp = v[0];
-	*ss = (uint16_t)v[1];
+	EMU_TRY(check_target(x, cs, off));
+	EMU_TRY(emu_desc_set_bits(x, addr, d, 1));
+	if (call)
+		emu_stk_set_rsp(x->st, &s);
+	set_cs(x, cs, sel, x->cpl, off);
 	return EMU_OK;
 }
 
@@ -72,10 +58,10 @@ static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, 
 {
 	struct x86_state *st = x->st;
 	bool lm = long_mode(x);
-	unsigned gtype = (unsigned)(g >> 40) & 0xf, w = lm ? 8 : gtype == SYS_CALL16 ? 2 : 4;
-	unsigned params = (unsigned)(g >> 32) & 0x1f, dpl;
-	uint16_t sel = (uint16_t)(g >> 16);
-	uint64_t off = (g & 0xffff) | ((g >> 32) & 0xffff0000u), hi = 0, cd, caddr;
+	unsigned w, params, dpl;
+	uint16_t sel;
+	uint64_t off, hi = 0, cd, caddr;
+	struct x86_gate gate;
 	struct x86_segment cs;
 	struct emu_stk s;
 
@@ -83,17 +69,14 @@ static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, 
 		EMU_TRY(emu_desc_read_hi(x, gsel, EMU_GP, 0, &hi));
 		if ((hi >> 40) & 0x1f)
 			return emu_raise(x, EMU_GP, true, gsel & 0xfffc);
-		off |= (hi & 0xffffffffu) << 32;
-	} else if (w == 2) {
-		off &= 0xffff;
 	}
-	if (!(sel & ~3))
-		return EMU_RAISE_GP0(x);
-	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
-	emu_desc_to_seg(cd, sel, &cs);
+	x86_desc_to_gate(g, hi, &gate);
+	w = lm ? 8 : gate.type == X86_DESC_CALL16 ? 2 : 4;
+	params = gate.params;
+	sel = gate.selector;
+	off = gate.offset;
+	EMU_TRY(emu_load_gate_cs(x, sel, 0, &cs, &cd, &caddr));
 	dpl = attr_dpl(cs.attr);
-	if (!attr_code(cs.attr) || dpl > x->cpl)
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
 	if (!call && !attr_conforming(cs.attr) && dpl != x->cpl)
 		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
 	if (!(cs.attr & X86_SEG_P))
@@ -104,11 +87,11 @@ static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, 
 	if (call && !attr_conforming(cs.attr) && dpl < x->cpl) {
 		/* More privilege: the stack of ring dpl from the TSS, then the caller's SS:ESP and
 		 * parameters. */
-		uint16_t nss = 0; /* tss_stack() sets it on success; -O1 cannot see that */
+		uint16_t nss = 0; /* emu_tss_stack() sets it on success; -O1 cannot see that */
 		uint64_t nsp, sd = 0, saddr = 0, v[32];
 		struct x86_segment ss;
 		struct emu_stk old;
-		EMU_TRY(tss_stack(x, dpl, &nss, &nsp));
+		EMU_TRY(emu_tss_stack(x, dpl, 0, &nss, &nsp));
 		if (lm) {
 			emu_seg_null(&ss, (uint16_t)dpl);
 			ss.attr |= dpl << X86_SEG_DPL_SHIFT;
@@ -148,61 +131,40 @@ static enum emu_status call_gate(struct emu_exec *x, uint16_t gsel, uint64_t g, 
 		set_cs(x, &cs, sel, dpl, off);
 		return EMU_OK;
 	}
-	if (call) {
-		emu_stk_current(x, &s);
-		EMU_TRY(emu_stk_push(x, &s, w, st->seg[X86_CS].selector));
-		EMU_TRY(emu_stk_push(x, &s, w, x->next_rip & emu_mask(w)));
-	}
-	EMU_TRY(check_target(x, &cs, off));
-	EMU_TRY(emu_desc_set_bits(x, caddr, cd, 1));
-	if (call)
-		emu_stk_set_rsp(st, &s);
-	set_cs(x, &cs, sel, x->cpl, off);
-	return EMU_OK;
+	return same_level(x, &cs, sel, off, w, call, cd, caddr);
 }
 
 enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off, bool call)
 {
-	struct x86_state *st = x->st;
 	unsigned w = x->i->opsize, type, dpl;
 	uint64_t d, addr;
 	struct x86_segment cs;
-	struct emu_stk s;
 
 	if (!(sel & ~3))
 		return EMU_RAISE_GP0(x);
 	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &d, &addr));
-	emu_desc_to_seg(d, sel, &cs);
+	x86_desc_to_segment(d, sel, &cs);
 	if (cs.attr & X86_SEG_S) {
 		EMU_TRY(direct_code(x, sel, &cs));
-		off &= emu_mask(w);
-		if (call) {
-			emu_stk_current(x, &s);
-			EMU_TRY(emu_stk_push(x, &s, w, st->seg[X86_CS].selector));
-			EMU_TRY(emu_stk_push(x, &s, w, x->next_rip & emu_mask(w)));
-		}
-		EMU_TRY(check_target(x, &cs, off));
-		EMU_TRY(emu_desc_set_bits(x, addr, d, 1));
-		if (call)
-			emu_stk_set_rsp(st, &s);
-		set_cs(x, &cs, sel, x->cpl, off);
-		return EMU_OK;
+		return same_level(x, &cs, sel, off & emu_mask(w), w, call, d, addr);
 	}
 	type = attr_type(cs.attr);
 	dpl = attr_dpl(cs.attr);
-	if (long_mode(x) ? type != SYS_CALL32
-	                 : (type != SYS_CALL16 && type != SYS_CALL32 && type != SYS_TASK &&
-	                    type != SYS_TSS16_AVAIL && type != SYS_TSS32_AVAIL))
+	if (long_mode(x) ? type != X86_DESC_CALL32
+	                 : (type != X86_DESC_CALL16 && type != X86_DESC_CALL32 && type != X86_DESC_TASK &&
+	                    type != X86_DESC_TSS16_AVAIL && type != X86_DESC_TSS32_AVAIL))
 		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
 	if (dpl < x->cpl || dpl < (sel & 3u))
 		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
 	if (!(cs.attr & X86_SEG_P))
 		return emu_raise(x, EMU_NP, true, sel & 0xfffc);
-	if (type == SYS_CALL16 || type == SYS_CALL32)
+	if (type == X86_DESC_CALL16 || type == X86_DESC_CALL32)
 		return call_gate(x, sel, d, call);
-	if (type == SYS_TASK) {
-		uint16_t tsel = (uint16_t)(d >> 16);
+	if (type == X86_DESC_TASK) {
+		struct x86_gate gate;
 		uint64_t td, taddr;
+		x86_desc_to_gate(d, 0, &gate);
+		uint16_t tsel = gate.selector;
 		if (tsel & EC_TI)
 			return emu_raise(x, EMU_GP, true, tsel & 0xfffc);
 		EMU_TRY(emu_desc_read(x, tsel, EMU_GP, 0, &td, &taddr));
@@ -215,7 +177,7 @@ enum emu_status emu_far_transfer(struct emu_exec *x, uint16_t sel, uint64_t off,
 enum emu_status emu_far_return(struct emu_exec *x, uint16_t imm)
 {
 	struct x86_state *st = x->st;
-	unsigned w = x->i->opsize, rpl, dpl;
+	unsigned w = x->i->opsize, rpl;
 	uint64_t ip, cs64, cd, caddr;
 	uint16_t sel;
 	struct x86_segment cs;
@@ -225,16 +187,8 @@ enum emu_status emu_far_return(struct emu_exec *x, uint16_t imm)
 	EMU_TRY(emu_stk_pop(x, &s, w, &ip));
 	EMU_TRY(emu_stk_pop(x, &s, w, &cs64));
 	sel = (uint16_t)cs64;
-	if (!(sel & ~3))
-		return EMU_RAISE_GP0(x);
-	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
-	emu_desc_to_seg(cd, sel, &cs);
 	rpl = sel & 3;
-	dpl = attr_dpl(cs.attr);
-	if (rpl < x->cpl || !attr_code(cs.attr))
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
-	if (attr_conforming(cs.attr) ? dpl > rpl : dpl != rpl)
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	EMU_TRY(emu_load_return_cs(x, sel, &cs, &cd, &caddr));
 	if (!(cs.attr & X86_SEG_P))
 		return emu_raise(x, EMU_NP, true, sel & 0xfffc);
 	if (long_mode(x) && (cs.attr & X86_SEG_L) && (cs.attr & X86_SEG_DB))
@@ -258,21 +212,7 @@ enum emu_status emu_far_return(struct emu_exec *x, uint16_t imm)
 	EMU_TRY(emu_stk_pop(x, &s, w, &sp));
 	EMU_TRY(emu_stk_pop(x, &s, w, &ss64));
 	ssel = (uint16_t)ss64;
-	if (!(ssel & ~3)) {
-		if (!target64 || rpl == 3 || (ssel & 3) != rpl)
-			return EMU_RAISE_GP0(x);
-		emu_seg_null(&ss, ssel);
-		ss.attr |= rpl << X86_SEG_DPL_SHIFT;
-	} else {
-		if ((ssel & 3) != rpl)
-			return emu_raise(x, EMU_GP, true, ssel & 0xfffc);
-		EMU_TRY(emu_desc_read(x, ssel, EMU_GP, 0, &sd, &saddr));
-		emu_desc_to_seg(sd, ssel, &ss);
-		if (!(ss.attr & X86_SEG_S) || (attr_type(ss.attr) & 0xa) != 0x2 || attr_dpl(ss.attr) != rpl)
-			return emu_raise(x, EMU_GP, true, ssel & 0xfffc);
-		if (!(ss.attr & X86_SEG_P))
-			return emu_raise(x, EMU_SS, true, ssel & 0xfffc);
-	}
+	EMU_TRY(emu_load_return_ss(x, ssel, rpl, target64, &ss, &saddr, &sd));
 	EMU_TRY(check_target(x, &cs, ip));
 	EMU_TRY(emu_desc_set_bits(x, caddr, cd, 1));
 	if (ssel & ~3) {

@@ -51,42 +51,11 @@ static enum emu_status deliver_real(struct emu_exec *x, const struct emu_ev *ev)
 	return EMU_OK;
 }
 
-/* The RSP (and for legacy TSSs the SS) for ring dpl from the current TSS. */
-static enum emu_status tss_stack(struct emu_exec *x, unsigned dpl, uint32_t ext, uint16_t *ss, uint64_t *sp)
-{
-	const struct x86_segment *tr = &x->st->seg[X86_TR];
-	uint32_t ec = (tr->selector & 0xfffc) | ext;
-	unsigned type = attr_type(tr->attr);
-	if (type == SYS_TSS16_BUSY || type == SYS_TSS16_AVAIL) {
-		uint16_t v[2];
-		uint32_t off = 2 + 4 * dpl;
-		if (off + 3 > tr->limit)
-			return emu_raise(x, EMU_TS, true, ec);
-		EMU_TRY(emu_lin_read(x, (tr->base + off) & 0xffffffffu, v, 4));
-		*sp = v[0];
-		*ss = v[1];
-		return EMU_OK;
-	}
-	uint32_t v[2];
-	uint32_t off = 4 + 8 * dpl;
-	if (off + 7 > tr->limit)
-		return emu_raise(x, EMU_TS, true, ec);
-	EMU_TRY(emu_lin_read(x, (tr->base + off) & 0xffffffffu, v, 8));
-	*sp = v[0];
-	*ss = (uint16_t)v[1];
-	return EMU_OK;
-}
-
 /* Reads the CS descriptor a gate names and checks it for an interrupt: code, DPL <= CPL, present. */
 static enum emu_status gate_code_seg(struct emu_exec *x, uint16_t sel, uint32_t ext, struct x86_segment *cs,
                                      uint64_t *d, uint64_t *addr)
 {
-	if (!(sel & ~3))
-		return emu_raise(x, EMU_GP, true, ext);
-	EMU_TRY(emu_desc_read(x, sel, EMU_GP, ext, d, addr));
-	emu_desc_to_seg(*d, sel, cs);
-	if (!attr_code(cs->attr) || attr_dpl(cs->attr) > x->cpl)
-		return emu_raise(x, EMU_GP, true, (sel & 0xfffc) | ext);
+	EMU_TRY(emu_load_gate_cs(x, sel, ext, cs, d, addr));
 	if (long_mode(x) && (!(cs->attr & X86_SEG_L) || (cs->attr & X86_SEG_DB)))
 		return emu_raise(x, EMU_GP, true, (sel & 0xfffc) | ext);
 	if (!(cs->attr & X86_SEG_P))
@@ -100,9 +69,10 @@ static enum emu_status deliver_protected(struct emu_exec *x, const struct emu_ev
 	bool lm = long_mode(x), v86 = x->mode == X86_MODE_V86;
 	uint32_t ext = ev->kind == EV_SOFT ? 0 : EC_EXT;
 	uint32_t idt_ec = ev->vector * 8 + EC_IDT + ext;
-	unsigned esize = lm ? 16 : 8, type, gdpl, cdpl, w;
+	unsigned esize = lm ? 16 : 8, type, cdpl, w;
 	uint64_t g, ghi = 0, off, cd, caddr, rfl;
 	uint16_t sel;
+	struct x86_gate gate;
 	struct x86_segment cs, ss;
 	struct emu_stk s;
 	bool outer, gate16;
@@ -113,18 +83,18 @@ static enum emu_status deliver_protected(struct emu_exec *x, const struct emu_ev
 	                     &g, 8));
 	if (lm)
 		EMU_TRY(emu_lin_read(x, st->idtr.base + (uint64_t)ev->vector * esize + 8, &ghi, 8));
-	type = (unsigned)(g >> 40) & 0x1f; /* S and type */
-	gdpl = (unsigned)(g >> 45) & 3;
-	if (lm ? (type != SYS_INT32 && type != SYS_TRAP32)
-	       : (type != SYS_TASK && type != SYS_INT16 && type != SYS_TRAP16 && type != SYS_INT32 &&
-	          type != SYS_TRAP32))
+	x86_desc_to_gate(g, ghi, &gate);
+	type = gate.type;
+	if (lm ? (type != X86_DESC_INT32 && type != X86_DESC_TRAP32)
+	       : (type != X86_DESC_TASK && type != X86_DESC_INT16 && type != X86_DESC_TRAP16 &&
+	          type != X86_DESC_INT32 && type != X86_DESC_TRAP32))
 		return emu_raise(x, EMU_GP, true, idt_ec);
-	if (ev->kind == EV_SOFT && gdpl < x->cpl)
+	if (ev->kind == EV_SOFT && gate.dpl < x->cpl)
 		return emu_raise(x, EMU_GP, true, idt_ec);
-	if (!((g >> 47) & 1))
+	if (!gate.present)
 		return emu_raise(x, EMU_NP, true, idt_ec);
-	sel = (uint16_t)(g >> 16);
-	if (type == SYS_TASK) {
+	sel = gate.selector;
+	if (type == X86_DESC_TASK) {
 		uint64_t td, taddr;
 		if (sel & EC_TI)
 			return emu_raise(x, EMU_GP, true, (sel & 0xfffc) | ext);
@@ -132,10 +102,8 @@ static enum emu_status deliver_protected(struct emu_exec *x, const struct emu_ev
 		return emu_task_switch(x, sel, td, taddr, TASK_INT, ext, ev->has_error, ev->error,
 		                       ev->ret_rip);
 	}
-	off = (g & 0xffff) | ((g >> 32) & 0xffff0000u) | (ghi << 32);
-	gate16 = type == SYS_INT16 || type == SYS_TRAP16;
-	if (gate16)
-		off &= 0xffff;
+	off = gate.offset;
+	gate16 = type == X86_DESC_INT16 || type == X86_DESC_TRAP16;
 	EMU_TRY(gate_code_seg(x, sel, ext, &cs, &cd, &caddr));
 	cdpl = attr_dpl(cs.attr);
 	outer = !attr_conforming(cs.attr) && cdpl < x->cpl;
@@ -143,15 +111,14 @@ static enum emu_status deliver_protected(struct emu_exec *x, const struct emu_ev
 		return emu_raise(x, EMU_GP, true, (sel & 0xfffc) | ext);
 	w = lm ? 8 : gate16 ? 2 : 4;
 	if (lm) {
-		unsigned ist = (unsigned)(g >> 32) & 7;
-		const struct x86_segment *tr = &st->seg[X86_TR];
+		unsigned ist = gate.ist;
 		uint64_t rsp;
-		if (ist || outer) {
-			uint32_t toff = ist ? 0x24 + 8 * (ist - 1) : 4 + 8 * cdpl;
-			if (toff + 7 > tr->limit)
-				return emu_raise(x, EMU_TS, true, (tr->selector & 0xfffc) | ext);
-			EMU_TRY(emu_lin_read(x, tr->base + toff, &rsp, 8));
-		} else {
+		uint16_t nss;
+		if (ist)
+			EMU_TRY(emu_tss_read(x, 0x24 + 8 * (ist - 1), 8, ext, &rsp));
+		else if (outer)
+			EMU_TRY(emu_tss_stack(x, cdpl, ext, &nss, &rsp));
+		else {
 			rsp = st->gpr[X86_RSP];
 		}
 		if (outer)
@@ -170,7 +137,7 @@ static enum emu_status deliver_protected(struct emu_exec *x, const struct emu_ev
 	} else if (outer) {
 		uint16_t nss;
 		uint64_t nsp, sd, saddr;
-		EMU_TRY(tss_stack(x, cdpl, ext, &nss, &nsp));
+		EMU_TRY(emu_tss_stack(x, cdpl, ext, &nss, &nsp));
 		EMU_TRY(emu_load_stack_seg(x, nss, cdpl, EMU_TS, ext, &ss, &saddr, &sd));
 		EMU_TRY(emu_desc_set_bits(x, saddr, sd, 1));
 		ss.attr |= 1;
@@ -223,7 +190,7 @@ static enum emu_status deliver_protected(struct emu_exec *x, const struct emu_ev
 	else
 		emu_stk_set_rsp(st, &s);
 	st->rflags &= ~(X86_RFLAGS_TF | X86_RFLAGS_NT | X86_RFLAGS_VM | X86_RFLAGS_RF);
-	if (type == SYS_INT16 || type == SYS_INT32)
+	if (type == X86_DESC_INT16 || type == X86_DESC_INT32)
 		st->rflags &= ~X86_RFLAGS_IF;
 	st->rip = off;
 	x->rip_set = true;
@@ -242,7 +209,7 @@ static enum emu_status v86_redirect(struct emu_exec *x, const struct emu_ev *ev,
 	struct emu_stk s;
 
 	*done = false;
-	if (attr_type(tr->attr) != SYS_TSS32_BUSY || tr->limit < 0x67)
+	if (attr_type(tr->attr) != X86_DESC_TSS32_BUSY || tr->limit < 0x67)
 		return EMU_RAISE_GP0(x);
 	EMU_TRY(emu_lin_read(x, (tr->base + 0x66) & 0xffffffffu, &map, 2));
 	if ((uint32_t)map - 32 + ev->vector / 8 > tr->limit || map < 32)
@@ -307,42 +274,6 @@ enum emu_status emu_deliver(struct emu_exec *x, unsigned vector, bool has_error,
 	return emu_deliver_ev(x, &ev);
 }
 
-void emu_exec_init(struct emu_exec *x, struct emu_ctxt *c)
-{
-	x->c = c;
-	x->st = c->st;
-	x->ops = c->ops;
-	x->opaque = c->opaque;
-	x->mode = emu_mode_of(c->st);
-	x->cpl = x->mode == X86_MODE_REAL  ? 0
-	         : x->mode == X86_MODE_V86 ? 3
-	                                   : attr_dpl(c->st->seg[X86_SS].attr);
-	x->i = &x->ibuf;
-	memset(&x->ibuf, 0, sizeof(x->ibuf));
-	x->ibuf.seg_ovr = -1;
-	x->rip_set = false;
-	x->new_shadow = 0;
-	x->fetch_cross = false;
-	x->implicit_sv = false;
-	x->dr_hits = 0;
-	x->n_writes = 0;
-	x->wbuf_used = 0;
-}
-
-static enum emu_status commit(struct emu_exec *x)
-{
-	for (uint32_t k = 0; k < x->n_writes; k++) {
-		const struct emu_pending_write *w = &x->writes[k];
-		if (x->ops->write_phys(x->opaque, w->gpa, x->wbuf + w->off, w->len) != EMU_OK)
-			return EMU_IO_ERROR;
-		if (x->c->cache)
-			emu_dc_note_write(x->c->cache, w->gpa, w->len);
-	}
-	x->n_writes = 0;
-	x->wbuf_used = 0;
-	return EMU_OK;
-}
-
 static bool contributory(unsigned v)
 {
 	return v == EMU_DE || v == EMU_TS || v == EMU_NP || v == EMU_SS || v == EMU_GP;
@@ -365,12 +296,15 @@ enum emu_status emu_deliver_event(struct emu_ctxt *c, const struct emu_event *fi
 		st->cr2 = first->cr2;
 	for (unsigned tries = 0; tries < 4; tries++) {
 		emu_exec_init(&x, c);
+		/* No instruction was decoded: the event's frame reads no prefix. */
+		memset(&x.ibuf, 0, sizeof(x.ibuf));
+		x.ibuf.seg_ovr = -1;
 		memcpy(gpr, st->gpr, sizeof(gpr));
 		rip = st->rip;
 		rflags = st->rflags;
 		rc = emu_deliver_ev(&x, &ev);
 		if (rc == EMU_OK) {
-			rc = commit(&x);
+			rc = emu_commit_writes(&x);
 			if (rc != EMU_OK)
 				return rc;
 			st->events.shadow = 0;

@@ -22,18 +22,25 @@ static uint64_t iret_flags(const struct emu_exec *x, uint64_t cur, uint64_t img,
 	return (cur & ~mask) | (img & mask) | X86_RFLAGS_FIXED;
 }
 
+/* Real and v86 mode: pops IP, CS, FLAGS from the current stack; the new IP must be within CS's limit. */
+static enum emu_status pop_frame16(struct emu_exec *x, struct emu_stk *s, uint64_t *ip, uint64_t *cs,
+                                   uint64_t *fl)
+{
+	unsigned w = x->i->opsize;
+	emu_stk_current(x, s);
+	EMU_TRY(emu_stk_pop(x, s, w, ip));
+	EMU_TRY(emu_stk_pop(x, s, w, cs));
+	EMU_TRY(emu_stk_pop(x, s, w, fl));
+	return *ip > x->st->seg[X86_CS].limit ? EMU_RAISE_GP0(x) : EMU_OK;
+}
+
 static enum emu_status iret_real(struct emu_exec *x)
 {
 	struct x86_state *st = x->st;
 	unsigned w = x->i->opsize;
 	uint64_t ip, cs, fl;
 	struct emu_stk s;
-	emu_stk_current(x, &s);
-	EMU_TRY(emu_stk_pop(x, &s, w, &ip));
-	EMU_TRY(emu_stk_pop(x, &s, w, &cs));
-	EMU_TRY(emu_stk_pop(x, &s, w, &fl));
-	if (ip > st->seg[X86_CS].limit)
-		return EMU_RAISE_GP0(x);
+	EMU_TRY(pop_frame16(x, &s, &ip, &cs, &fl));
 	/* Real mode: VM, VIP and VIF keep their values whatever the image holds. */
 	st->rflags = iret_flags(x, st->rflags, fl, w);
 	st->seg[X86_CS].selector = (uint16_t)cs;
@@ -53,12 +60,7 @@ static enum emu_status iret_v86(struct emu_exec *x)
 	bool vme = iopl < 3;
 	if (vme && (!(st->cr4 & X86_CR4_VME) || w != 2))
 		return EMU_RAISE_GP0(x);
-	emu_stk_current(x, &s);
-	EMU_TRY(emu_stk_pop(x, &s, w, &ip));
-	EMU_TRY(emu_stk_pop(x, &s, w, &cs));
-	EMU_TRY(emu_stk_pop(x, &s, w, &fl));
-	if (ip > st->seg[X86_CS].limit)
-		return EMU_RAISE_GP0(x);
+	EMU_TRY(pop_frame16(x, &s, &ip, &cs, &fl));
 	if (vme) {
 		if (((fl & X86_RFLAGS_IF) && (st->rflags & X86_RFLAGS_VIP)) || (fl & X86_RFLAGS_TF))
 			return EMU_RAISE_GP0(x);
@@ -79,14 +81,6 @@ static enum emu_status iret_v86(struct emu_exec *x)
 	return EMU_OK;
 }
 
-static void v86_seg(struct x86_segment *s, uint16_t sel)
-{
-	s->selector = sel;
-	s->base = (uint64_t)sel << 4;
-	s->limit = 0xffff;
-	s->attr = 0x3 | X86_SEG_S | X86_SEG_P | (3u << X86_SEG_DPL_SHIFT);
-}
-
 /* From CPL 0 with VM set in the image: pops ESP, SS, ES, DS, FS, GS and enters virtual-8086 mode. */
 static enum emu_status iret_to_v86(struct emu_exec *x, struct emu_stk *s, uint64_t ip, uint16_t cs,
                                    uint64_t fl)
@@ -96,12 +90,12 @@ static enum emu_status iret_to_v86(struct emu_exec *x, struct emu_stk *s, uint64
 	for (unsigned k = 0; k < 6; k++)
 		EMU_TRY(emu_stk_pop(x, s, 4, &v[k]));
 	st->rflags = (fl & 0x3f7fd5) | X86_RFLAGS_FIXED;
-	v86_seg(&st->seg[X86_CS], cs);
-	v86_seg(&st->seg[X86_SS], (uint16_t)v[1]);
-	v86_seg(&st->seg[X86_ES], (uint16_t)v[2]);
-	v86_seg(&st->seg[X86_DS], (uint16_t)v[3]);
-	v86_seg(&st->seg[X86_FS], (uint16_t)v[4]);
-	v86_seg(&st->seg[X86_GS], (uint16_t)v[5]);
+	emu_seg_v86(&st->seg[X86_CS], cs);
+	emu_seg_v86(&st->seg[X86_SS], (uint16_t)v[1]);
+	emu_seg_v86(&st->seg[X86_ES], (uint16_t)v[2]);
+	emu_seg_v86(&st->seg[X86_DS], (uint16_t)v[3]);
+	emu_seg_v86(&st->seg[X86_FS], (uint16_t)v[4]);
+	emu_seg_v86(&st->seg[X86_GS], (uint16_t)v[5]);
 	st->gpr[X86_RSP] = (uint32_t)v[0];
 	st->rip = ip & 0xffff;
 	return EMU_OK;
@@ -117,10 +111,13 @@ static enum emu_status iret_task(struct emu_exec *x)
 	if (link & EC_TI)
 		return emu_raise(x, EMU_TS, true, link & 0xfffc);
 	EMU_TRY(emu_desc_read(x, link, EMU_TS, 0, &d, &addr));
-	unsigned type = (unsigned)(d >> 40) & 0x1f;
-	if (type != SYS_TSS32_BUSY && type != SYS_TSS16_BUSY)
+	struct x86_segment tss;
+	x86_desc_to_segment(d, link, &tss);
+	/* S and type: a busy TSS. */
+	unsigned type = tss.attr & (X86_SEG_S | X86_SEG_TYPE_MASK);
+	if (type != X86_DESC_TSS32_BUSY && type != X86_DESC_TSS16_BUSY)
 		return emu_raise(x, EMU_TS, true, link & 0xfffc);
-	if (!((d >> 47) & 1))
+	if (!(tss.attr & X86_SEG_P))
 		return emu_raise(x, EMU_NP, true, link & 0xfffc);
 	return emu_task_switch(x, link, d, addr, TASK_IRET, 0, false, 0, x->next_rip);
 }
@@ -128,7 +125,7 @@ static enum emu_status iret_task(struct emu_exec *x)
 static enum emu_status iret_protected(struct emu_exec *x)
 {
 	struct x86_state *st = x->st;
-	unsigned w = x->i->opsize, rpl, dpl;
+	unsigned w = x->i->opsize, rpl;
 	bool l64 = x->mode == X86_MODE_LONG64, target64, outer;
 	uint64_t ip, cs64, fl, sp = 0, ss64 = 0, cd, caddr, sd = 0, saddr = 0;
 	uint16_t sel, ssel = 0; /* set on every path that reads it; -O2 cannot see that */
@@ -149,17 +146,9 @@ static enum emu_status iret_protected(struct emu_exec *x)
 		return iret_to_v86(x, &s, ip, sel, fl);
 
 	/* The return code segment. */
-	if (!(sel & ~3))
-		return EMU_RAISE_GP0(x);
-	EMU_TRY(emu_desc_read(x, sel, EMU_GP, 0, &cd, &caddr));
-	emu_desc_to_seg(cd, sel, &cs);
 	rpl = sel & 3;
-	dpl = attr_dpl(cs.attr);
-	if (!attr_code(cs.attr) || rpl < x->cpl)
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
+	EMU_TRY(emu_load_return_cs(x, sel, &cs, &cd, &caddr));
 	if (long_mode(x) && (cs.attr & X86_SEG_L) && (cs.attr & X86_SEG_DB))
-		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
-	if (attr_conforming(cs.attr) ? dpl > rpl : dpl != rpl)
 		return emu_raise(x, EMU_GP, true, sel & 0xfffc);
 	if (!(cs.attr & X86_SEG_P))
 		return emu_raise(x, EMU_NP, true, sel & 0xfffc);
@@ -171,23 +160,7 @@ static enum emu_status iret_protected(struct emu_exec *x)
 		EMU_TRY(emu_stk_pop(x, &s, w, &sp));
 		EMU_TRY(emu_stk_pop(x, &s, w, &ss64));
 		ssel = (uint16_t)ss64;
-		if (!(ssel & ~3)) {
-			/* A null SS is allowed only returning to 64-bit code below ring 3 (RPL = CPL). */
-			if (!target64 || rpl == 3 || (ssel & 3) != rpl)
-				return EMU_RAISE_GP0(x);
-			emu_seg_null(&ss, ssel);
-			ss.attr |= rpl << X86_SEG_DPL_SHIFT;
-		} else {
-			if ((ssel & 3) != rpl)
-				return emu_raise(x, EMU_GP, true, ssel & 0xfffc);
-			EMU_TRY(emu_desc_read(x, ssel, EMU_GP, 0, &sd, &saddr));
-			emu_desc_to_seg(sd, ssel, &ss);
-			if (!(ss.attr & X86_SEG_S) || (attr_type(ss.attr) & 0xa) != 0x2 ||
-			    attr_dpl(ss.attr) != rpl)
-				return emu_raise(x, EMU_GP, true, ssel & 0xfffc);
-			if (!(ss.attr & X86_SEG_P))
-				return emu_raise(x, EMU_SS, true, ssel & 0xfffc);
-		}
+		EMU_TRY(emu_load_return_ss(x, ssel, rpl, target64, &ss, &saddr, &sd));
 	}
 	if (target64) {
 		if (!emu_canonical(ip))

@@ -39,7 +39,7 @@ static enum emu_status far_target(struct emu_exec *x, uint16_t sel, uint64_t off
 	struct x86_segment cs;
 	if (x->mode != X86_MODE_REAL && x->mode != X86_MODE_V86)
 		return emu_far_transfer(x, sel, off, false);
-	EMU_TRY(emu_seg_load_cs(x, sel, x->cpl, &cs));
+	EMU_TRY(emu_seg_load(x, X86_CS, sel, &cs));
 	off &= emu_mask(w);
 	if ((cs.attr & X86_SEG_L) && (x->st->efer & X86_EFER_LMA)) {
 		if (!emu_canonical(off))

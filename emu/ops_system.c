@@ -11,16 +11,6 @@
 #define MSR_GS_BASE 0xc0000101u
 #define MSR_TSC_AUX 0xc0000103u
 
-/* The MSR numbers of x86_state.msr[] (schema's x86_msr_numbers, kept here so emu links nothing). */
-static const uint32_t msr_numbers[X86_NMSR] = {
-    [X86_MSR_SYSENTER_CS] = 0x174,  [X86_MSR_SYSENTER_ESP] = 0x175,
-    [X86_MSR_SYSENTER_EIP] = 0x176, [X86_MSR_STAR] = 0xc0000081,
-    [X86_MSR_LSTAR] = 0xc0000082,   [X86_MSR_CSTAR] = 0xc0000083,
-    [X86_MSR_SFMASK] = 0xc0000084,  [X86_MSR_KERNEL_GS_BASE] = 0xc0000102,
-    [X86_MSR_PAT] = 0x277,          [X86_MSR_TSC] = 0x10,
-    [X86_MSR_APIC_BASE] = 0x1b,
-};
-
 static enum emu_status need_cpl0(struct emu_exec *x)
 {
 	return x->cpl ? EMU_RAISE_GP0(x) : EMU_OK;
@@ -60,7 +50,7 @@ enum emu_status em_rdtsc(struct emu_exec *x)
 static int msr_index(uint32_t msr)
 {
 	for (int k = 0; k < X86_NMSR; k++)
-		if (msr_numbers[k] == msr)
+		if (x86_msr_numbers[k] == msr)
 			return k;
 	return -1;
 }

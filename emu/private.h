@@ -222,6 +222,13 @@ enum emu_status emu_mem_write_u(struct emu_exec *x, unsigned seg, uint64_t off, 
 /* Linear-address (system table) accesses: no segment checks. @sys: supervisor access */
 enum emu_status emu_lin_read(struct emu_exec *x, uint64_t lin, void *buf, unsigned len);
 enum emu_status emu_lin_write(struct emu_exec *x, uint64_t lin, const void *buf, unsigned len);
+/* A linear access with an explicit user/supervisor mode: reads see the held stores, writes are held. */
+enum emu_status emu_lin_access(struct emu_exec *x, uint64_t lin, void *buf, unsigned len, bool write,
+                               bool user);
+/* Writes the held stores to memory (the instruction or event can no longer fault). */
+enum emu_status emu_commit_writes(struct emu_exec *x);
+/* The exec state at the start of a step (an instruction or an event delivery). */
+void emu_exec_init(struct emu_exec *x, struct emu_ctxt *c);
 /* Read-modify-write: checks the write permission before the read. */
 enum emu_status emu_mem_check_write(struct emu_exec *x, unsigned seg, uint64_t off, unsigned len);
 
@@ -280,14 +287,12 @@ static inline bool emu_canonical(uint64_t lin)
 /* Loads a segment register's descriptor cache into *out (not into the state):
  * real/v86 mode: base = sel * 16; protected mode: descriptor from GDT/LDT with checks. */
 enum emu_status emu_seg_load(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out);
-/* Reads the code segment descriptor of a far JMP/CALL/RET target. */
-enum emu_status emu_seg_load_cs(struct emu_exec *x, uint16_t sel, unsigned rpl_cpl, struct x86_segment *out);
+/* A segment register as virtual-8086 mode loads it: base = sel * 16, limit 64 KiB, DPL 3 data. */
+void emu_seg_v86(struct x86_segment *s, uint16_t sel);
 /* LLDT/LTR: loads an LDT or available-TSS descriptor from the GDT (16 bytes in long mode).
  * @desc_addr: [OUT] the descriptor's linear address (LTR marks it busy). */
 enum emu_status emu_seg_load_system(struct emu_exec *x, unsigned seg, uint16_t sel, struct x86_segment *out,
                                     uint64_t *desc_addr);
-/* Marks the descriptor of sel accessed in memory (buffered write). */
-enum emu_status emu_seg_set_accessed(struct emu_exec *x, uint16_t sel);
 
 /* debug.c: records the data breakpoints a linear access matches (DR7 has some enabled). */
 void emu_debug_data(struct emu_exec *x, uint64_t lin, unsigned len, bool write);
@@ -380,17 +385,6 @@ enum emu_status emu_iret(struct emu_exec *x);
 
 /* System register writes (ops_system.c), shared with the mode-changing paths. */
 enum emu_status emu_write_cr(struct emu_exec *x, unsigned cr, uint64_t v);
-
-static inline enum x86_mode emu_mode_of(const struct x86_state *st)
-{
-	if (!(st->cr0 & X86_CR0_PE))
-		return X86_MODE_REAL;
-	if (st->rflags & X86_RFLAGS_VM)
-		return X86_MODE_V86;
-	if (st->efer & X86_EFER_LMA)
-		return (st->seg[X86_CS].attr & X86_SEG_L) ? X86_MODE_LONG64 : X86_MODE_COMPAT;
-	return (st->seg[X86_CS].attr & X86_SEG_DB) ? X86_MODE_PROT32 : X86_MODE_PROT16;
-}
 
 /* Handlers, by file. */
 #define H(name) enum emu_status name(struct emu_exec *x)

@@ -5,25 +5,12 @@
 #define EMUDIFF_EMU_SYSTEM_H
 
 #include "private.h"
+#include "x86_desc.h"
 
 /* Selector error-code bits (SDM Vol. 3, 6.13). */
 #define EC_EXT 1u
 #define EC_IDT 2u
 #define EC_TI  4u
-
-/* Descriptor types (S = 0). */
-#define SYS_TSS16_AVAIL 0x1
-#define SYS_LDT         0x2
-#define SYS_TSS16_BUSY  0x3
-#define SYS_CALL16      0x4
-#define SYS_TASK        0x5
-#define SYS_INT16       0x6
-#define SYS_TRAP16      0x7
-#define SYS_TSS32_AVAIL 0x9
-#define SYS_TSS32_BUSY  0xb
-#define SYS_CALL32      0xc
-#define SYS_INT32       0xe
-#define SYS_TRAP32      0xf
 
 static inline unsigned attr_dpl(uint32_t attr)
 {
@@ -52,7 +39,6 @@ enum emu_status emu_desc_read(struct emu_exec *x, uint16_t sel, unsigned vec, ui
                               uint64_t *addr);
 /* The upper 8 bytes of a 16-byte long-mode system descriptor (GDT/LDT limit checked likewise). */
 enum emu_status emu_desc_read_hi(struct emu_exec *x, uint16_t sel, unsigned vec, uint32_t ext, uint64_t *hi);
-void emu_desc_to_seg(uint64_t d, uint16_t sel, struct x86_segment *out);
 /* Sets bits (accessed 0x1, busy 0x2) in the type byte in memory, a held write. */
 enum emu_status emu_desc_set_bits(struct emu_exec *x, uint64_t addr, uint64_t d, uint8_t bits);
 /* A null segment register as a protected-mode null load leaves it. */
@@ -61,6 +47,26 @@ void emu_seg_null(struct x86_segment *s, uint16_t sel);
  * that path: vec is EMU_TS or EMU_GP, the not-present fault is #SS. */
 enum emu_status emu_load_stack_seg(struct emu_exec *x, uint16_t sel, unsigned cpl, unsigned vec, uint32_t ext,
                                    struct x86_segment *out, uint64_t *addr, uint64_t *d);
+/* seg.c: reads, checks and decodes the (non-null) descriptor of sel for segment register seg at
+ * privilege cpl, the one check every segment load makes: table, type and privilege errors raise
+ * vec(sel | ext), not present #NP (#SS for SS). The caller sets the accessed bit (d at addr). */
+enum emu_status emu_seg_load_desc(struct emu_exec *x, unsigned seg, uint16_t sel, unsigned cpl, unsigned vec,
+                                  uint32_t ext, struct x86_segment *out, uint64_t *d, uint64_t *addr);
+/* The CS a call, interrupt or trap gate names: not null (#GP(ext)), code with DPL <= CPL, else
+ * #GP(sel | ext); the caller checks presence and the L/D combination. */
+enum emu_status emu_load_gate_cs(struct emu_exec *x, uint16_t sel, uint32_t ext, struct x86_segment *out,
+                                 uint64_t *d, uint64_t *addr);
+/* The CS a far RET or IRET returns to: code, RPL >= CPL, DPL = RPL (<= RPL if conforming), else #GP;
+ * the caller checks presence and the L/D combination. */
+enum emu_status emu_load_return_cs(struct emu_exec *x, uint16_t sel, struct x86_segment *out, uint64_t *d,
+                                   uint64_t *addr);
+/* The SS a far RET or IRET to ring rpl pops: a null one only for 64-bit code below ring 3. */
+enum emu_status emu_load_return_ss(struct emu_exec *x, uint16_t sel, unsigned rpl, bool target64,
+                                   struct x86_segment *out, uint64_t *addr, uint64_t *d);
+/* Reads len bytes at off in the current TSS; #TS(TR | ext) beyond its limit. */
+enum emu_status emu_tss_read(struct emu_exec *x, uint32_t off, unsigned len, uint32_t ext, void *buf);
+/* The ring-dpl stack of the current TSS: SS:SP from a 16- or 32-bit TSS, RSP (SS = dpl) in long mode. */
+enum emu_status emu_tss_stack(struct emu_exec *x, unsigned dpl, uint32_t ext, uint16_t *ss, uint64_t *sp);
 /* After a return to an outer ring: data segments the new CPL may not use become null. */
 void emu_null_inaccessible(struct x86_state *st, unsigned cpl);
 
@@ -101,8 +107,6 @@ enum emu_status emu_deliver_ev(struct emu_exec *x, const struct emu_ev *ev);
 bool emu_vector_is_fault(unsigned vector);
 /* Delivers an event as a step of its own, with the double-fault and shutdown rules. */
 enum emu_status emu_deliver_event(struct emu_ctxt *c, const struct emu_event *ev, bool injected);
-/* The per-step exec state for a step that delivers an event. */
-void emu_exec_init(struct emu_exec *x, struct emu_ctxt *c);
 
 /* task.c: a task switch through a TSS descriptor or task gate. @reason: how it was entered. */
 enum task_reason { TASK_JMP, TASK_CALL, TASK_IRET, TASK_INT };

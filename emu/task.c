@@ -18,40 +18,14 @@ static const struct tss_layout tss16 = {0x0e, 0x10, 0x12, 0x22, 0x2a, 2, 0x2b};
 static enum emu_status task_seg(struct emu_exec *x, unsigned reg, uint16_t sel, unsigned cpl,
                                 struct x86_segment *out, uint64_t *d, uint64_t *addr, uint32_t ext)
 {
-	uint32_t ec = (sel & 0xfffc) | ext;
-	unsigned dpl, type;
 	*addr = 0;
 	if (!(sel & ~3)) {
 		if (reg == X86_CS || reg == X86_SS)
-			return emu_raise(x, EMU_TS, true, ec);
+			return emu_raise(x, EMU_TS, true, ext);
 		emu_seg_null(out, sel);
 		return EMU_OK;
 	}
-	EMU_TRY(emu_desc_read(x, sel, EMU_TS, ext, d, addr));
-	emu_desc_to_seg(*d, sel, out);
-	dpl = attr_dpl(out->attr);
-	type = attr_type(out->attr);
-	if (!(out->attr & X86_SEG_S))
-		return emu_raise(x, EMU_TS, true, ec);
-	if (reg == X86_CS) {
-		if (!(type & 8) || (attr_conforming(out->attr) ? dpl > (sel & 3u) : dpl != (sel & 3u)))
-			return emu_raise(x, EMU_TS, true, ec);
-		if (!(out->attr & X86_SEG_P))
-			return emu_raise(x, EMU_NP, true, ec);
-		return EMU_OK;
-	}
-	if (reg == X86_SS) {
-		if ((type & 0xa) != 0x2 || (sel & 3u) != cpl || dpl != cpl)
-			return emu_raise(x, EMU_TS, true, ec);
-		if (!(out->attr & X86_SEG_P))
-			return emu_raise(x, EMU_SS, true, ec);
-		return EMU_OK;
-	}
-	if ((type & 0xa) == 0x8 || (!attr_conforming(out->attr) && (dpl < cpl || dpl < (sel & 3u))))
-		return emu_raise(x, EMU_TS, true, ec);
-	if (!(out->attr & X86_SEG_P))
-		return emu_raise(x, EMU_NP, true, ec);
-	return EMU_OK;
+	return emu_seg_load_desc(x, reg, sel, cpl, EMU_TS, ext, out, d, addr);
 }
 
 static uint32_t get(const uint8_t *b, unsigned off, unsigned w)
@@ -74,10 +48,10 @@ enum emu_status emu_task_switch(struct emu_exec *x, uint16_t sel, uint64_t desc,
 	const struct tss_layout *nl, *ol;
 	enum emu_status rc;
 
-	emu_desc_to_seg(desc, sel, &nt);
-	type = (unsigned)(desc >> 40) & 0x1f;
-	if (type != SYS_TSS16_AVAIL && type != SYS_TSS16_BUSY && type != SYS_TSS32_AVAIL &&
-	    type != SYS_TSS32_BUSY)
+	x86_desc_to_segment(desc, sel, &nt);
+	type = nt.attr & (X86_SEG_S | X86_SEG_TYPE_MASK);
+	if (type != X86_DESC_TSS16_AVAIL && type != X86_DESC_TSS16_BUSY && type != X86_DESC_TSS32_AVAIL &&
+	    type != X86_DESC_TSS32_BUSY)
 		return emu_raise(x, reason == TASK_IRET ? EMU_TS : EMU_GP, true, ec);
 	if (reason != TASK_IRET && (type & 2))
 		return emu_raise(x, EMU_GP, true, ec);
@@ -139,8 +113,8 @@ enum emu_status emu_task_switch(struct emu_exec *x, uint16_t sel, uint64_t desc,
 		if (ldt_sel & EC_TI) {
 			rc = emu_raise(x, EMU_TS, true, (ldt_sel & 0xfffc) | ext);
 		} else if ((rc = emu_desc_read(x, ldt_sel, EMU_TS, ext, &ldt_d, &ldt_addr)) == EMU_OK) {
-			emu_desc_to_seg(ldt_d, ldt_sel, &ldt);
-			if ((ldt.attr & X86_SEG_S) || attr_type(ldt.attr) != SYS_LDT ||
+			x86_desc_to_segment(ldt_d, ldt_sel, &ldt);
+			if ((ldt.attr & X86_SEG_S) || attr_type(ldt.attr) != X86_DESC_LDT ||
 			    !(ldt.attr & X86_SEG_P))
 				rc = emu_raise(x, EMU_TS, true, (ldt_sel & 0xfffc) | ext);
 		}
@@ -154,10 +128,7 @@ enum emu_status emu_task_switch(struct emu_exec *x, uint16_t sel, uint64_t desc,
 		static const unsigned order[6] = {X86_CS, X86_SS, X86_DS, X86_ES, X86_FS, X86_GS};
 		unsigned r = order[s];
 		if (vm) {
-			segs[r].selector = sels[r];
-			segs[r].base = (uint64_t)sels[r] << 4;
-			segs[r].limit = 0xffff;
-			segs[r].attr = 0xf3;
+			emu_seg_v86(&segs[r], sels[r]);
 			segs[r].pad[0] = segs[r].pad[1] = segs[r].pad[2] = 0;
 			saddr[r] = 0;
 			continue;

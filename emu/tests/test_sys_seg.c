@@ -9,6 +9,7 @@
 
 #include "sys_table.h"
 
+/* clang-format off */
 #define C   TH_CODE
 #define S   TH_STACK
 #define NUL 0x10000ull
@@ -35,6 +36,13 @@ static const struct srow rows[] = {
 	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x0c}, LDTR}, .min = {{SYS_LDT + 8, sys_desc(0x123000, 0xfff, 0x0093), 8}},
 	  .out = {{"ds.sel", 0x0c}, {"ds.base", 0x123000}, {"ds.limit", 0xfff}, {"ds.attr", 0x0093}}),
 	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x104}, LDTR}, FAULT(13, 0x104)),
+	/* Outside long mode the descriptor address wraps at 4 GiB: GDT base 0xfffffff0 + 0x18 is 0x8,
+	 * where a read/write data breakpoint sees the descriptor read and the accessed-bit write. */
+	T(P32, CODE("\x8e\xd8"), .in = {{"rax", 0x18}, {"gdtr.base", 0xfffffff0}, {"dr0", 0x8}, {"dr7", 0xb0401}},
+	  .min = {{0x8, sys_desc(0x123000, 0xfff, 0x0092), 8}},
+	  .out = {{"ds.sel", 0x18}, {"ds.base", 0x123000}, {"ds.limit", 0xfff}, {"ds.attr", 0x0093},
+	          {"dr6", 0xffff0ff1}, {"events.exc_pending", 1}, {"events.exc_vector", 1}},
+	  .mout = {{0xd, 0x93, 1}}),
 	/* MOV SS: null, RPL != CPL, not writable, DPL != CPL, not present (#SS); success sets the shadow. */
 	T(P32, CODE("\x8e\xd0"), .in = {{"rax", 0}}, FAULT(13, 0)),
 	T(P32, CODE("\x8e\xd0"), .in = {{"rax", 0x53}}, FAULT(13, 0x50)),
@@ -127,6 +135,7 @@ static const struct srow rows[] = {
 	T(P32, CODE("\x63\xd8"), .in = {{"rax", 0x13}, {"rbx", 0x1}, {"rflags", 0x2 | ZF}}, .out = {{"rflags", 0x2}}),
 	T(REAL, CODE("\x63\xd8"), FAULT(6, NOEC)),
 };
+/* clang-format on */
 
 static void test_seg(void **state)
 {
