@@ -125,31 +125,8 @@ void x86_state_reset(struct x86_state *st)
 	st->fpu.fcw = 0x40;
 }
 
-enum x86_mode x86_state_mode(const struct x86_state *st)
-{
-	if (!(st->cr0 & X86_CR0_PE))
-		return X86_MODE_REAL;
-	if (st->rflags & X86_RFLAGS_VM)
-		return X86_MODE_V86;
-	if (st->efer & X86_EFER_LMA) {
-		if (st->seg[X86_CS].attr & X86_SEG_L)
-			return X86_MODE_LONG64;
-		return X86_MODE_COMPAT;
-	}
-	return (st->seg[X86_CS].attr & X86_SEG_DB) ? X86_MODE_PROT32 : X86_MODE_PROT16;
-}
-
 const char *x86_mode_name(enum x86_mode mode)
 {
 	static const char *const names[] = {"real", "v86", "prot16", "prot32", "long64", "compat"};
 	return (unsigned)mode < sizeof(names) / sizeof(names[0]) ? names[mode] : "?";
-}
-
-unsigned x86_state_cpl(const struct x86_state *st)
-{
-	if (!(st->cr0 & X86_CR0_PE))
-		return 0;
-	if (st->rflags & X86_RFLAGS_VM)
-		return 3;
-	return (st->seg[X86_SS].attr & X86_SEG_DPL_MASK) >> X86_SEG_DPL_SHIFT;
 }

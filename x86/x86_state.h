@@ -213,8 +213,28 @@ enum x86_mode {
 	X86_MODE_COMPAT
 };
 
-enum x86_mode x86_state_mode(const struct x86_state *st);
+/* Inline: emu asks on every step. */
+static inline enum x86_mode x86_state_mode(const struct x86_state *st)
+{
+	if (!(st->cr0 & X86_CR0_PE))
+		return X86_MODE_REAL;
+	if (st->rflags & X86_RFLAGS_VM)
+		return X86_MODE_V86;
+	if (st->efer & X86_EFER_LMA)
+		return (st->seg[X86_CS].attr & X86_SEG_L) ? X86_MODE_LONG64 : X86_MODE_COMPAT;
+	return (st->seg[X86_CS].attr & X86_SEG_DB) ? X86_MODE_PROT32 : X86_MODE_PROT16;
+}
+
 const char *x86_mode_name(enum x86_mode mode);
-unsigned x86_state_cpl(const struct x86_state *st);
+
+/* 0 in real mode, 3 in virtual-8086 mode, else SS.DPL. */
+static inline unsigned x86_state_cpl(const struct x86_state *st)
+{
+	if (!(st->cr0 & X86_CR0_PE))
+		return 0;
+	if (st->rflags & X86_RFLAGS_VM)
+		return 3;
+	return (st->seg[X86_SS].attr & X86_SEG_DPL_MASK) >> X86_SEG_DPL_SHIFT;
+}
 
 #endif

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../../x86/x86_format.h"
+#include "x86_format.h"
 
 /* clang-format off */
 static const struct {
