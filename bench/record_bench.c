@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../recorder/recorder.h"
 #include "../machine/devices.h"
+#include "../recorder/recorder.h"
 #include "../vmx-shim/shim.h"
 
 static double now_s(void)

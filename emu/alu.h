@@ -37,13 +37,13 @@ uint64_t alu_shrd(unsigned width, uint64_t a, uint64_t b, uint64_t count, uint64
 
 /* One-operand MUL/IMUL: a * b -> *hi:*lo (AH:AL for width 1, DX:AX, EDX:EAX, RDX:RAX). */
 void alu_mul(bool is_signed, unsigned width, uint64_t a, uint64_t b, uint64_t *lo, uint64_t *hi,
-	     uint64_t *rflags);
+             uint64_t *rflags);
 /* Two- and three-operand IMUL: the truncated product. */
 uint64_t alu_imul(unsigned width, uint64_t a, uint64_t b, uint64_t *rflags);
 /* DIV/IDIV of hi:lo by divisor; false means #DE (divide by zero or overflow).
  * Flags are undefined after DIV; *rflags gets what silicon leaves. */
 bool alu_div(bool is_signed, unsigned width, uint64_t hi, uint64_t lo, uint64_t divisor, uint64_t *quot,
-	     uint64_t *rem, uint64_t *rflags);
+             uint64_t *rem, uint64_t *rflags);
 
 /* DAA/DAS/AAA/AAS on AX (AAA/AAS change AH too). */
 uint16_t alu_bcd(enum alu_bcdop op, uint16_t ax, uint64_t *rflags);
@@ -68,22 +68,22 @@ uint64_t alu_szp(unsigned width, uint64_t result);
 /* Which instruction families leave which flags undefined (SDM Vol. 2). */
 enum alu_family {
 	ALU_FAM_NONE,
-	ALU_FAM_LOGIC,	    /* AND OR XOR TEST: AF */
-	ALU_FAM_SHIFT_1,    /* shifts by 1: AF (OF defined) */
-	ALU_FAM_SHIFT_N,    /* shifts by count != 1: AF, OF */
-	ALU_FAM_ROTATE_N,   /* rotates by count != 1: OF */
-	ALU_FAM_SHxD,	    /* SHLD/SHRD: AF; OF when count != 1; all when count > width */
-	ALU_FAM_MUL,	    /* MUL/IMUL: SF ZF AF PF */
-	ALU_FAM_DIV,	    /* DIV/IDIV: CF OF SF ZF AF PF */
-	ALU_FAM_BCD_ADJ,    /* DAA/DAS: OF; AAA/AAS: OF SF ZF PF */
-	ALU_FAM_AAM_AAD,    /* OF AF CF */
-	ALU_FAM_BIT_TEST,   /* BT*: OF SF AF PF */
-	ALU_FAM_BSF_BSR,    /* CF OF SF AF PF */
-	ALU_FAM_TZCNT_LZCNT,/* OF SF AF PF */
-	ALU_FAM_SHIFT_WIDE, /* SHL/SHR by a masked count >= width (8/16-bit only): CF OF AF */
-	ALU_FAM_SHxD_WIDE,  /* SHLD/SHRD by a count > width (16-bit only): all six */
-	ALU_FAM_DAA_DAS,    /* OF (ALU_FAM_BCD_ADJ covers DAA-AAS together) */
-	ALU_FAM_AAA_AAS,    /* OF SF ZF PF */
+	ALU_FAM_LOGIC,       /* AND OR XOR TEST: AF */
+	ALU_FAM_SHIFT_1,     /* shifts by 1: AF (OF defined) */
+	ALU_FAM_SHIFT_N,     /* shifts by count != 1: AF, OF */
+	ALU_FAM_ROTATE_N,    /* rotates by count != 1: OF */
+	ALU_FAM_SHxD,        /* SHLD/SHRD: AF; OF when count != 1; all when count > width */
+	ALU_FAM_MUL,         /* MUL/IMUL: SF ZF AF PF */
+	ALU_FAM_DIV,         /* DIV/IDIV: CF OF SF ZF AF PF */
+	ALU_FAM_BCD_ADJ,     /* DAA/DAS: OF; AAA/AAS: OF SF ZF PF */
+	ALU_FAM_AAM_AAD,     /* OF AF CF */
+	ALU_FAM_BIT_TEST,    /* BT*: OF SF AF PF */
+	ALU_FAM_BSF_BSR,     /* CF OF SF AF PF */
+	ALU_FAM_TZCNT_LZCNT, /* OF SF AF PF */
+	ALU_FAM_SHIFT_WIDE,  /* SHL/SHR by a masked count >= width (8/16-bit only): CF OF AF */
+	ALU_FAM_SHxD_WIDE,   /* SHLD/SHRD by a count > width (16-bit only): all six */
+	ALU_FAM_DAA_DAS,     /* OF (ALU_FAM_BCD_ADJ covers DAA-AAS together) */
+	ALU_FAM_AAA_AAS,     /* OF SF ZF PF */
 };
 
 uint64_t alu_undefined(enum alu_family family);

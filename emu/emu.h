@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../x86/x86_state.h"
 #include "../x86/x86_event.h"
+#include "../x86/x86_state.h"
 
 /* Every call of the core and of its callbacks returns one of these. */
 enum emu_status {

@@ -220,7 +220,8 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 	if (rc)
 		return rc;
 	if (hi == 0) {
-		snprintf(err, errlen, "the multiboot kernel loads no bytes (every segment it names is empty)");
+		snprintf(err, errlen,
+		         "the multiboot kernel loads no bytes (every segment it names is empty)");
 		return -EINVAL;
 	}
 

@@ -101,7 +101,7 @@ void x86_state_real(struct x86_state *st, uint16_t cs, uint16_t ip, uint16_t sp)
 	st->rflags = X86_RFLAGS_FIXED;
 	for (int i = X86_ES; i <= X86_GS; i++)
 		seg_real(&st->seg[i], 0, 0x3); /* read/write data, accessed */
-	seg_real(&st->seg[X86_CS], cs, 0xb); /* execute/read code, accessed */
+	seg_real(&st->seg[X86_CS], cs, 0xb);   /* execute/read code, accessed */
 	st->seg[X86_LDTR].limit = 0xffff;
 	st->seg[X86_LDTR].attr = 0x2 | X86_SEG_P;
 	st->seg[X86_TR].limit = 0xffff;

@@ -10,6 +10,9 @@
 
 #include "sys_table.h"
 
+/* The rows are aligned by hand, a field a column. */
+/* clang-format off */
+
 #define C   TH_CODE
 #define S   TH_STACK
 #define H(v) SYS_HANDLER(v)
@@ -97,6 +100,7 @@ static const struct srow rows[] = {
 	T(P32, CODE("\x50"), .deliver = true, .in = {{"rflags", 0x2 | TF}, {"dr1", S - 4}, {"dr7", 0xd00404}},
 	  .out = {{"rip", H(1)}, {"rsp", S - 16}, {"rflags", 0x2}, {"dr6", DR6 | BS | 2}}, .mout = {{S - 16, C + 1, 4}}),
 };
+/* clang-format on */
 
 static void test_debug(void **state)
 {

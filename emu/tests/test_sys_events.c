@@ -9,6 +9,9 @@
 
 #include "sys_table.h"
 
+/* The rows are aligned by hand, a field a column. */
+/* clang-format off */
+
 #define C    TH_CODE
 #define S    TH_STACK
 #define H(v) SYS_HANDLER(v)
@@ -281,6 +284,7 @@ static const struct srow irets[] = {
 	T(L64, CODE("\x48\xcf"), .min = {{S + 8, 0xd8, 8}, {S + 32, 0x10, 8}, {TH_GDT + 0xd8, sys_desc(0, 0xfffff, 0xe09b), 8}},
 	  FAULT(13, 0xd8)),
 };
+/* clang-format on */
 
 static void test_delivery(void **state)
 {

@@ -9,6 +9,9 @@
 
 #include "sys_table.h"
 
+/* The rows are aligned by hand, a field a column. */
+/* clang-format off */
+
 #define C   TH_CODE
 #define S   TH_STACK
 #define NUL 0x10000ull
@@ -125,6 +128,7 @@ static const struct srow rows[] = {
 	  {"cs.sel", 0x08}, {"cs.attr", 0xc09b}}),
 	T(L64, CODE("\x48\xcb"), .min = {{S, 0x0000800000000000ull, 8}, {S + 8, 0x28, 8}}, FAULT(13, 0)),
 };
+/* clang-format on */
 
 static void test_far(void **state)
 {

@@ -10,6 +10,9 @@
 
 #include "sys_table.h"
 
+/* The rows are aligned by hand, a field a column. */
+/* clang-format off */
+
 #define C   TH_CODE
 #define S   TH_STACK
 #define NUL 0x10000ull
@@ -122,6 +125,7 @@ static const struct srow rows[] = {
 	T(V86, CODE("\xe4\x80"), .in = {{"rflags", 0x2 | VM | IOPL3}}, FAULT(13, 0)),
 	T(V86, CODE("\xe4\x80"), .in = {{"tr.limit", 0x80}}, .out = {{"rax", 0xa5}}),
 };
+/* clang-format on */
 
 static void test_insn(void **state)
 {

@@ -10,6 +10,9 @@
 
 #include "sys_table.h"
 
+/* The rows are aligned by hand, a field a column. */
+/* clang-format off */
+
 #define C   TH_CODE
 #define S   TH_STACK
 #define H(v) SYS_HANDLER(v)
@@ -89,6 +92,7 @@ static const struct srow rows[] = {
 	T(P32, CODE("\x90"), .in = {{"cr0", 0x80000011}, {"cr3", 0x20000}, {"cr4", 0x100010}},
 	  .min = {{0x20000, 0x87, 4}}, FAULT(14, 0x11), .cr2 = C),
 };
+/* clang-format on */
 
 static void test_paging(void **state)
 {

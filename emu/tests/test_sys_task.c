@@ -10,6 +10,9 @@
 
 #include "sys_table.h"
 
+/* The rows are aligned by hand, a field a column. */
+/* clang-format off */
+
 #define C   TH_CODE
 #define S   TH_STACK
 #define NUL 0x10000ull
@@ -82,6 +85,7 @@ static const struct srow rows[] = {
 	          {"es.limit", 0xffff}, {"es.attr", 0xf3}, {"fs.base", 0x100}, {"fs.limit", 0xffff}, {"fs.attr", 0xf3},
 	          {"gs.base", 0x100}, {"gs.limit", 0xffff}, {"gs.attr", 0xf3}}),
 };
+/* clang-format on */
 
 static void test_task(void **state)
 {

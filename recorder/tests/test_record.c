@@ -21,8 +21,8 @@
 #include <cmocka.h>
 
 #include "../../corpus/tests/manifest.h"
-#include "../../schema/trace.h"
 #include "../../machine/devices.h"
+#include "../../schema/trace.h"
 #include "../../vmx-shim/shim.h"
 #include "../recorder.h"
 #include "engine.h"
