@@ -269,3 +269,10 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 		*hi_out = hi;
 	return 0;
 }
+
+void boot_state_sector(struct x86_state *st)
+{
+	x86_state_real(st, 0, 0x7c00, 0x7c00);
+	/* BIOSes hand the boot drive number to the boot sector in DL. */
+	st->gpr[X86_RDX] = 0x80;
+}

@@ -27,6 +27,9 @@ struct boot_memory {
 /* A flat segment: base 0, limit 4 GiB, present, 32-bit, page granular; type the code or data type bits. */
 void boot_flat_segment(struct x86_segment *s, uint16_t sel, uint32_t type);
 
+/* Initial state of a boot sector: real mode, CS:IP = 0:7C00, SS:SP = 0:7C00, DL = 0x80. */
+void boot_state_sector(struct x86_state *st);
+
 /* Flat 32-bit protected mode: writes a 3-entry GDT at gdt_gpa in RAM (0x08 code, 0x10 data, both base 0
  * limit 4 GiB) and sets st to use it with EIP = eip, ESP = esp; -EFBIG when the GDT does not fit in RAM. */
 int boot_state_flat32(uint8_t *ram, size_t ram_size, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip,

@@ -68,4 +68,9 @@ extern const struct backend_ops backend_kvm_ops;
 /* Lookup by name ("emu", "unicorn", "kvm"); NULL when unknown. */
 const struct backend_ops *backend_find(const char *name);
 
+/* Appends bytes a step wrote to out->writes in pieces of up to 16 bytes (merge: first filling a previous
+ * piece that ends where these start); sets writes_overflow when they do not fit. */
+void backend_result_add_write(struct backend_result *out, uint64_t gpa, const uint8_t *data, unsigned len,
+                              bool merge);
+
 #endif

@@ -76,31 +76,6 @@ static uint64_t input_value(const uint8_t *data, unsigned size)
 	return v;
 }
 
-static void note_write(struct backend *b, uint64_t gpa, const uint8_t *data, unsigned len)
-{
-	struct backend_result *out = b->out;
-	while (len) {
-		struct backend_write *last = out->n_writes ? &out->writes[out->n_writes - 1] : NULL;
-		if (last && last->gpa + last->len == gpa && last->len < 16) {
-			unsigned room = 16u - last->len, n = room < len ? room : len;
-			memcpy(last->data + last->len, data, n);
-			last->len += n;
-			gpa += n, data += n, len -= n;
-			continue;
-		}
-		if (out->n_writes == BACKEND_MAX_WRITES) {
-			out->writes_overflow = true;
-			return;
-		}
-		struct backend_write *w = &out->writes[out->n_writes++];
-		unsigned n = len < 16 ? len : 16;
-		w->gpa = gpa;
-		w->len = (uint8_t)n;
-		memcpy(w->data, data, n);
-		gpa += n, data += n, len -= n;
-	}
-}
-
 static void note_port(struct backend *b, uint16_t port, unsigned size, bool is_out, uint32_t value)
 {
 	struct backend_result *out = b->out;
@@ -133,7 +108,7 @@ static enum emu_status cb_write_phys(void *opaque, uint64_t gpa, const void *buf
 	 */
 	if (r && !r->rom)
 		memcpy(r->mem + (gpa - r->gpa), buf, len);
-	note_write(b, gpa, buf, len);
+	backend_result_add_write(b->out, gpa, buf, len, true);
 	return EMU_OK;
 }
 

@@ -150,22 +150,6 @@ static int kvm_set_state(struct backend *b, const struct x86_state *st)
 	return shim_set_state(b->vm, st);
 }
 
-static void note_write(struct backend_result *out, uint64_t gpa, const uint8_t *data, unsigned len)
-{
-	while (len) {
-		if (out->n_writes == BACKEND_MAX_WRITES) {
-			out->writes_overflow = true;
-			return;
-		}
-		struct backend_write *w = &out->writes[out->n_writes++];
-		unsigned n = len < 16 ? len : 16;
-		w->gpa = gpa;
-		w->len = (uint8_t)n;
-		memcpy(w->data, data, n);
-		gpa += n, data += n, len -= n;
-	}
-}
-
 /* Turns one dirty page into byte-range writes against the shadow copy. */
 static void dirty_page(void *arg, uint64_t gpa)
 {
@@ -182,7 +166,7 @@ static void dirty_page(void *arg, uint64_t gpa)
 		while (j < end && b->ram[j] != b->shadow[j])
 			j++;
 		if (b->out)
-			note_write(b->out, i, b->ram + i, (unsigned)(j - i));
+			backend_result_add_write(b->out, i, b->ram + i, (unsigned)(j - i), false);
 		memcpy(b->shadow + i, b->ram + i, j - i);
 		i = j;
 	}
@@ -219,7 +203,8 @@ static int answer_io(struct backend *b, const struct backend_step_input *in, str
 	}
 	/* MMIO stores are stores: the recording lists them with the step's writes. */
 	if (!pio && ex.is_write)
-		note_write(out, ex.addr, ex.data, ex.size < sizeof(ex.data) ? ex.size : sizeof(ex.data));
+		backend_result_add_write(out, ex.addr, ex.data,
+		                         ex.size < sizeof(ex.data) ? ex.size : sizeof(ex.data), false);
 	if (pio && out->n_ports < BACKEND_MAX_PORTS) {
 		uint32_t v = 0;
 		memcpy(&v, ex.data, ex.size < 4 ? ex.size : 4);

@@ -65,13 +65,6 @@ out:
 	return err;
 }
 
-void shim_state_boot(struct x86_state *st)
-{
-	x86_state_real(st, 0, 0x7c00, 0x7c00);
-	/* BIOSes hand the boot drive number to the boot sector in DL. */
-	st->gpr[X86_RDX] = 0x80;
-}
-
 int shim_state_flat32(struct shim_vm *vm, struct x86_state *st, uint64_t gdt_gpa, uint32_t eip, uint32_t esp)
 {
 	return boot_state_flat32(shim_ram(vm), shim_ram_size(vm), st, gdt_gpa, eip, esp);

@@ -236,8 +236,6 @@ void shim_request_irq_window(struct shim_vm *vm, bool on);
 int shim_load_flat(struct shim_vm *vm, const char *path, uint64_t gpa, size_t *len);
 /* Copies a buffer into RAM at gpa; -EFBIG when it does not fit. */
 int shim_load_bytes(struct shim_vm *vm, const void *data, size_t len, uint64_t gpa);
-/* Initial state of a boot sector: real mode, CS:IP = 0:7C00, SS:SP = 0:7C00, DL = 0x80. */
-void shim_state_boot(struct x86_state *st);
 /* Flat 32-bit protected mode at CPL0 (paging off): writes a GDT at gdt_gpa
  * in RAM (0x08 code, 0x10 data, both base 0 limit 4 GiB) and sets st to use it
  * with EIP = eip, ESP = esp; -EFBIG when the GDT does not fit in RAM. */

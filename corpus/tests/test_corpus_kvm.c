@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "boot.h"
 #include "devices.h"
 #include "manifest.h"
 #include "shim.h"
@@ -97,7 +98,7 @@ static void run_guest(const struct corpus_guest *g, char *end, size_t endlen, st
 	struct shim_exit e;
 	uint32_t status;
 
-	shim_state_boot(&st);
+	boot_state_sector(&st);
 	if (shim_set_state(vm, &st))
 		fail_msg("%s: %s", g->name, shim_error(vm));
 	for (;;) {

@@ -12,9 +12,10 @@
 
 #include <cmocka.h>
 
-#include "../../x86/x86_paging.h"
+#include "boot.h"
 #include "devices.h"
 #include "shim.h"
+#include "x86_paging.h"
 
 #define RAM    (1u << 20)
 #define BOOT   0x7c00
@@ -43,7 +44,7 @@ static struct shim_vm *boot(const uint8_t *code, size_t len, bool dirty, struct 
 	struct shim_vm *vm = vm_open(dirty);
 
 	ok(vm, shim_load_bytes(vm, code, len, BOOT));
-	shim_state_boot(st);
+	boot_state_sector(st);
 	ok(vm, shim_set_state(vm, st));
 	return vm;
 }
