@@ -58,7 +58,9 @@ enum emu_status emu_debug_before(struct emu_ctxt *c, bool *done)
 			st->events.nmi_pending = 0;
 		return rc;
 	}
-	if ((st->dr7 & 0xff) && !(st->rflags & X86_RFLAGS_RF) && !st->events.halted) {
+	/* Debug exceptions are inhibited in the MOV SS shadow: an instruction breakpoint there is missed. */
+	if ((st->dr7 & 0xff) && !(st->rflags & X86_RFLAGS_RF) && !st->events.halted &&
+	    !(st->events.shadow & X86_SHADOW_MOV_SS)) {
 		enum x86_mode mode = x86_state_mode(st);
 		uint64_t lin =
 		    mode == X86_MODE_LONG64 ? st->rip : (st->seg[X86_CS].base + st->rip) & 0xffffffffu;

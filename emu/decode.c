@@ -652,6 +652,7 @@ const struct emu_opcode emu_twobyte[256] = {
 static const struct emu_opcode op_0f38 = N(M);
 static const struct emu_opcode op_0f38_movbe = I(M | D_MEM, em_movbe);
 static const struct emu_opcode op_0f38_crc32 = I(M, em_crc32);
+static const struct emu_opcode op_0f38_invpcid = I(M | D_MEM, em_invpcid);
 static const struct emu_opcode op_0f3a = N(M | D_IB);
 
 /* 16-bit addressing: base and index registers by rm (0xff: none). */
@@ -747,10 +748,11 @@ opcode:
 			i->map = b == 0x38 ? 2 : 3;
 			NEED(1);
 			b = buf[n++];
-			op = i->map == 3          ? &op_0f3a
-			     : (b & 0xfe) != 0xf0 ? &op_0f38
-			     : i->rep == 0xf2     ? &op_0f38_crc32
-			                          : &op_0f38_movbe;
+			op = i->map == 3             ? &op_0f3a
+			     : b == 0x82 && i->pfx66 ? &op_0f38_invpcid
+			     : (b & 0xfe) != 0xf0    ? &op_0f38
+			     : i->rep == 0xf2        ? &op_0f38_crc32
+			                             : &op_0f38_movbe;
 		} else {
 			i->map = 1;
 			op = &emu_twobyte[b];

@@ -7,8 +7,11 @@ static const struct {
 	uint8_t reg; /* 0 EAX, 1 EBX, 2 ECX, 3 EDX */
 	uint8_t bit;
 } features[] = {
-    [EMU_CPU_SSE42] = {1, 0, 2, 20}, [EMU_CPU_MOVBE] = {1, 0, 2, 22},       [EMU_CPU_POPCNT] = {1, 0, 2, 23},
-    [EMU_CPU_BMI1] = {7, 0, 1, 3},   [EMU_CPU_ABM] = {0x80000001, 0, 2, 5},
+    [EMU_CPU_SSE42] = {1, 0, 2, 20},       [EMU_CPU_MOVBE] = {1, 0, 2, 22},
+    [EMU_CPU_POPCNT] = {1, 0, 2, 23},      [EMU_CPU_BMI1] = {7, 0, 1, 3},
+    [EMU_CPU_ABM] = {0x80000001, 0, 2, 5}, [EMU_CPU_PCID] = {1, 0, 2, 17},
+    [EMU_CPU_XSAVE] = {1, 0, 2, 26},       [EMU_CPU_INVPCID] = {7, 0, 1, 10},
+    [EMU_CPU_CLFLUSHOPT] = {7, 0, 1, 23},  [EMU_CPU_CLWB] = {7, 0, 1, 24},
 };
 
 bool emu_cpu_has(struct emu_exec *x, enum emu_cpu_feature f)

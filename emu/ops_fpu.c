@@ -3,6 +3,7 @@
  * Everything else in these opcode spaces reports EMU_UNIMPLEMENTED. */
 #include <stdio.h>
 
+#include "gated.h"
 #include "private.h"
 #include "x87.h"
 
@@ -507,11 +508,11 @@ enum emu_status em_grp15(struct emu_exec *x)
 	case 5:
 		return xrstor(x);
 	case 6:
-		if (x->i->pfx66)
-			break;   /* CLWB */
+		if (x->i->pfx66) /* CLWB: no caches are modeled */
+			return emu_cpu_has(x, EMU_CPU_CLWB) ? EMU_OK : EMU_RAISE_UD(x);
 		return xsave(x); /* XSAVEOPT: the same image without the modified-state optimization */
 	case 7:                  /* CLFLUSH, CLFLUSHOPT: no caches are modeled */
-		return EMU_OK;
+		return !x->i->pfx66 || emu_cpu_has(x, EMU_CPU_CLFLUSHOPT) ? EMU_OK : EMU_RAISE_UD(x);
 	}
 	return emu_unimplemented(x);
 }

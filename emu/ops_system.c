@@ -3,6 +3,7 @@
  * registers, LMSW/SMSW/CLTS, cache and TLB maintenance as no-ops. */
 #include <stdio.h>
 
+#include "gated.h"
 #include "private.h"
 #include "system.h"
 
@@ -174,6 +175,15 @@ enum emu_status emu_write_cr(struct emu_exec *x, unsigned cr, uint64_t v)
 		if (v & ~0x3f7fffull)
 			return EMU_RAISE_GP0(x);
 		if (long_mode && !(v & X86_CR4_PAE))
+			return EMU_RAISE_GP0(x);
+		/* LA57 cannot change in IA-32e mode; OSXSAVE and PCIDE exist only where CPUID has them. */
+		if (long_mode && ((v ^ st->cr4) & X86_CR4_LA57))
+			return EMU_RAISE_GP0(x);
+		uint64_t set = v & ~st->cr4;
+		if ((set & X86_CR4_OSXSAVE) && !emu_cpu_has(x, EMU_CPU_XSAVE))
+			return EMU_RAISE_GP0(x);
+		if ((set & X86_CR4_PCIDE) &&
+		    (!emu_cpu_has(x, EMU_CPU_PCID) || !long_mode || (st->cr3 & 0xfff)))
 			return EMU_RAISE_GP0(x);
 		if ((v ^ st->cr4) & (X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PSE | X86_CR4_SMEP))
 			emu_tlb_flush(x, true, 0);
@@ -369,6 +379,12 @@ enum emu_status em_grp7(struct emu_exec *x)
 		return emu_unimplemented(x);
 	}
 	switch (op) {
+	case 0:
+		if (rm >= 1 && rm <= 4) /* VMCALL VMLAUNCH VMRESUME VMXOFF: no VMX operation, no hypervisor */
+			return EMU_RAISE_UD(x);
+		break;
+	case 3: /* VMRUN VMMCALL VMLOAD VMSAVE STGI CLGI SKINIT INVLPGA: SVM is off, no hypervisor */
+		return EMU_RAISE_UD(x);
 	case 1:
 		if (rm == 2 || rm == 3) { /* CLAC, STAC */
 			if (!(st->cr4 & X86_CR4_SMAP))
@@ -382,6 +398,8 @@ enum emu_status em_grp7(struct emu_exec *x)
 		}
 		break;
 	case 2:
+		if (rm == 4) /* VMFUNC */
+			return EMU_RAISE_UD(x);
 		if (rm == 0 || rm == 1) { /* XGETBV, XSETBV */
 			if (!(st->cr4 & X86_CR4_OSXSAVE))
 				return EMU_RAISE_UD(x);
@@ -427,6 +445,27 @@ enum emu_status em_grp7(struct emu_exec *x)
 		break;
 	}
 	return emu_unimplemented(x);
+}
+
+/* 66 0F 38 82: INVPCID type, [descriptor]; every type drops this model's whole TLB (it has no PCIDs) */
+enum emu_status em_invpcid(struct emu_exec *x)
+{
+	uint64_t desc[2];
+	if (!x->i->pfx66 || x->i->rep || !emu_cpu_has(x, EMU_CPU_INVPCID))
+		return EMU_RAISE_UD(x);
+	if (x->mode == X86_MODE_V86)
+		return EMU_RAISE_GP0(x);
+	EMU_TRY(need_cpl0(x));
+	uint64_t type = emu_reg_get(x, x->i->reg, x->mode == X86_MODE_LONG64 ? 8 : 4);
+	EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 8, &desc[0]));
+	EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea + 8, 8, &desc[1]));
+	/* Reserved descriptor bits, an unknown type, a PCID without CR4.PCIDE, a non-canonical address. */
+	if (type > 3 || (desc[0] & ~0xfffull) ||
+	    (type <= 1 && (desc[0] & 0xfff) && !(x->st->cr4 & X86_CR4_PCIDE)) ||
+	    (type == 0 && !emu_canonical(desc[1])))
+		return EMU_RAISE_GP0(x);
+	emu_tlb_flush(x, true, 0);
+	return EMU_OK;
 }
 
 /* 0F 00: SLDT and STR here; LLDT LTR VERR VERW need the descriptor checks of the next issue */

@@ -484,6 +484,7 @@ H(em_rdtsc);
 H(em_rdmsr);
 H(em_wrmsr);
 H(em_grp7);
+H(em_invpcid);
 H(em_grp6);
 H(em_lar_lsl);
 H(em_mov_cr);

@@ -97,6 +97,7 @@ struct x86_dtable {
 #define X86_CR4_UMIP     (1ull << 11)
 #define X86_CR4_LA57     (1ull << 12)
 #define X86_CR4_FSGSBASE (1ull << 16)
+#define X86_CR4_PCIDE    (1ull << 17)
 #define X86_CR4_OSXSAVE  (1ull << 18)
 #define X86_CR4_SMEP     (1ull << 20)
 #define X86_CR4_SMAP     (1ull << 21)

@@ -69,12 +69,15 @@ static enum emu_status th_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, u
 	out[1] = 0x756e6547;
 	out[2] = subleaf;
 	out[3] = 0x49656e69;
-	/* SSE4.2, MOVBE, POPCNT, BMI1 and ABM unless a test takes them away. */
+	if (leaf == 7 && subleaf == 0)
+		out[1] = 0; /* its EBX is feature bits only */
+	/* SSE4.2, MOVBE, POPCNT, PCID, XSAVE, BMI1, INVPCID, CLFLUSHOPT, CLWB and ABM unless a test takes
+	 * them away. */
 	if (!th.no_cpu_features) {
 		if (leaf == 1)
-			out[2] |= 1u << 20 | 1u << 22 | 1u << 23;
+			out[2] |= 1u << 17 | 1u << 20 | 1u << 22 | 1u << 23 | 1u << 26;
 		if (leaf == 7 && subleaf == 0)
-			out[1] |= 1u << 3;
+			out[1] |= 1u << 3 | 1u << 10 | 1u << 23 | 1u << 24;
 		if (leaf == 0x80000001)
 			out[2] |= 1u << 5;
 	}

@@ -47,6 +47,25 @@ static const struct row rows[] = {
     R("\xf2\x0f\x38\xf0\xc3", false, 0, 0x61, 0, 6, 0, 0),                   /* #UD without SSE4.2 */
     R("\xf2\x48\x0f\x38\xf1\xc3", true, ~0ull, 0, 0, -1, 0x73d74d75,
       0), /* crc32 rax, rbx: upper half ignored */
+    /* mov cr4, rax: OSXSAVE and PCIDE only where CPUID has XSAVE and PCID (CR4 is PAE here). */
+    R("\x0f\x22\xe0", true, 0x40020, 0, 0, -1, 0x40020, 0),
+    R("\x0f\x22\xe0", false, 0x40020, 0, 0, 13, 0x40020, 0),
+    R("\x0f\x22\xe0", true, 0x20020, 0, 0, -1, 0x20020, 0),
+    R("\x0f\x22\xe0", false, 0x20020, 0, 0, 13, 0x20020, 0),
+    /* invpcid rax, [rbx]: types 0-3, else #GP; #UD without INVPCID. */
+    R("\x66\x0f\x38\x82\x03", true, 2, DATA, 0, -1, 2, 0),
+    R("\x66\x0f\x38\x82\x03", true, 4, DATA, 0, 13, 4, 0),
+    R("\x66\x0f\x38\x82\x03", true, 0, DATA, 5, 13, 0, 0), /* a PCID without CR4.PCIDE */
+    R("\x66\x0f\x38\x82\x03", false, 2, DATA, 0, 6, 2, 0),
+    /* clwb [rbx] and clflushopt [rbx] exist only where CPUID says so. */
+    R("\x66\x0f\xae\x33", true, 1, DATA, 0, -1, 1, 0),
+    R("\x66\x0f\xae\x33", false, 1, DATA, 0, 6, 1, 0),
+    R("\x66\x0f\xae\x3b", true, 1, DATA, 0, -1, 1, 0),
+    R("\x66\x0f\xae\x3b", false, 1, DATA, 0, 6, 1, 0),
+    /* vmcall, vmmcall, vmfunc: no VMX or SVM operation and no hypervisor interface: #UD either way. */
+    R("\x0f\x01\xc1", true, 1, 0, 0, 6, 1, 0),
+    R("\x0f\x01\xd9", true, 1, 0, 0, 6, 1, 0),
+    R("\x0f\x01\xd4", true, 1, 0, 0, 6, 1, 0),
 };
 
 static void test_rows(void **state)

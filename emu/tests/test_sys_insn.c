@@ -36,8 +36,9 @@ static const struct srow rows[] = {
 	T(L64, CODE("\x0f\x22\xc0"), .in = {{"rax", 0x11}}, FAULT(13, 0)),
 	/* Leaving long mode from compatibility mode clears LMA. */
 	T(CM, CODE("\x0f\x22\xc0"), .in = {{"rax", 0x11}}, .out = {{"cr0", 0x11}, {"efer", 0x100}}),
-	/* CR4: reserved bits, PAE cleared in long mode. */
+	/* CR4: reserved bits, PAE cleared in long mode, LA57 changed in long mode. */
 	T(P32, CODE("\x0f\x22\xe0"), .in = {{"rax", 1u << 25}}, FAULT(13, 0)),
+	T(L64, CODE("\x0f\x22\xe0"), .in = {{"rax", 0x1020}, {"cr4", 0x20}}, FAULT(13, 0)),
 	T(L64, CODE("\x0f\x22\xe0"), .in = {{"rax", 0}}, FAULT(13, 0)),
 	T(P32, CODE("\x0f\x22\xe0"), .in = {{"rax", 0x30}}, .out = {{"cr4", 0x30}}),
 	/* CR2, CR3; reads; CR8 only in 64-bit mode; CR1 is #UD. */
