@@ -1,12 +1,15 @@
 /* emudiff record: option parsing; the work is recorder_run(). */
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../machine/pc.h"
 #include "../recorder/recorder.h"
 #include "args.h"
 #include "cli.h"
@@ -30,9 +33,36 @@ static void record_usage(FILE *out)
 	    "SECONDS of virtual time (default %d for --bios, none otherwise).\n"
 	    "--engine emu runs a flat GUEST in emudiff's own emulator instead of KVM (step mode, no\n"
 	    "/dev/kvm needed): the trace's reference is then emu, not silicon or KVM's emulator.\n"
+	    "On a terminal, stderr shows the steps recorded, their rate and the virtual time as it runs.\n"
 	    "Exit status 130 after SIGINT or SIGTERM: the trace is complete up to the signal, the run is "
 	    "not.\n",
 	    RECORD_BIOS_TIMEOUT_S);
+}
+
+/* The status line on a terminal: redrawn at most every 0.2 s, so a short recording shows none. */
+struct record_progress {
+	struct timespec start, drawn;
+	bool shown;
+};
+
+static double seconds_between(const struct timespec *from, const struct timespec *to)
+{
+	return (double)(to->tv_sec - from->tv_sec) + (double)(to->tv_nsec - from->tv_nsec) / 1e9;
+}
+
+static void record_progress_line(void *arg, uint64_t steps, uint64_t vtime)
+{
+	struct record_progress *p = arg;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (seconds_between(&p->drawn, &now) < 0.2)
+		return;
+	p->drawn = now;
+	double t = seconds_between(&p->start, &now);
+	/* Short enough for an 80-column terminal: \r must not wrap. */
+	fprintf(stderr, "\r%" PRIu64 " steps, %.0fk steps/s, virtual %.3f s ", steps,
+	        (double)steps / t / 1000, (double)vtime / PC_PIT_HZ);
+	p->shown = true;
 }
 
 static char *join_args(int argc, char **argv)
@@ -192,7 +222,7 @@ int cli_record(int argc, char **argv)
 				    optarg);
 				return CLI_EXIT_USAGE;
 			}
-			opt.vtime_limit = v * 1193182ull;
+			opt.vtime_limit = v * PC_PIT_HZ;
 			timeout_given = true;
 			break;
 		case 'l':
@@ -265,7 +295,7 @@ int cli_record(int argc, char **argv)
 	if (opt.bios_path && !mem_given)
 		opt.mem_bytes = 128u << 20;
 	if (opt.bios_path && !timeout_given)
-		opt.vtime_limit = RECORD_BIOS_TIMEOUT_S * 1193182ull;
+		opt.vtime_limit = RECORD_BIOS_TIMEOUT_S * PC_PIT_HZ;
 	if (opt.multiboot_path && !opt.kernel_cmdline) {
 		const char *b = strrchr(opt.multiboot_path, '/');
 		opt.kernel_cmdline = b ? b + 1 : opt.multiboot_path;
@@ -298,9 +328,18 @@ int cli_record(int argc, char **argv)
 	char *cmdline = join_args(argc, argv);
 	opt.command_line = cmdline ? cmdline : "record";
 
+	struct record_progress prog = {.shown = false};
+	clock_gettime(CLOCK_MONOTONIC, &prog.start);
+	prog.drawn = prog.start;
+	if (isatty(STDERR_FILENO)) {
+		opt.progress = record_progress_line;
+		opt.progress_arg = &prog;
+	}
 	struct rec_summary sum;
 	char err[512] = "";
 	int rc = recorder_run(&opt, &sum, err, sizeof(err));
+	if (prog.shown)
+		fprintf(stderr, "\r%*s\r", 79, "");
 	if (rc) {
 		fprintf(stderr, "emudiff record: %s\n", err);
 		free(cmdline);
@@ -313,7 +352,7 @@ int cli_record(int argc, char **argv)
 	if (opt.bios_path || opt.multiboot_path)
 		fprintf(stderr, "emudiff record: %llu interrupts injected, virtual clock %llu (%.3f s)\n",
 		        (unsigned long long)sum.interrupts, (unsigned long long)sum.vtime,
-		        sum.vtime / 1193182.0);
+		        (double)sum.vtime / PC_PIT_HZ);
 	free(cmdline);
 	if (sum.end == REC_END_INTERRUPTED) {
 		fprintf(stderr,

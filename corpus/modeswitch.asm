@@ -75,8 +75,8 @@ msg_pm32:	db "modeswitch: pm32", 13, 10, 0
 msg_lm:		db "modeswitch: long", 13, 10, 0
 msg_done:	db "modeswitch: ok", 13, 10, 0
 
-; Identity map of the first 4 MiB with 2 MiB pages.
-align 4096
+; Identity map of the first 4 MiB with 2 MiB pages, page-aligned by hand (align 4096 moves start too).
+	times (0x1000 - ($ - $$ + 0x7C00) % 0x1000) % 0x1000 db 0
 pml4:	dq pdpt + 3
 	times 511 dq 0
 pdpt:	dq pd + 3

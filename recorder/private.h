@@ -98,8 +98,9 @@ struct rec {
 	uint8_t *rom;                /* --engine emu: the firmware, read-only at rom_base */
 	uint64_t rom_base;
 	size_t rom_len;
-	uint64_t misc_enable; /* --engine emu: IA32_MISC_ENABLE of the CPU model */
-	uint8_t *image;       /* the guest image, firmware or kernel file */
+	uint64_t misc_enable;   /* --engine emu: IA32_MISC_ENABLE of the CPU model */
+	uint64_t next_progress; /* step count of the next progress call */
+	uint8_t *image;         /* the guest image, firmware or kernel file */
 	size_t image_len;
 };
 

@@ -416,6 +416,10 @@ static int rec_loop(struct rec *r)
 		r->injected = false;
 		if (rc)
 			break;
+		if (opt->progress && r->summary->steps >= r->next_progress) {
+			opt->progress(opt->progress_arg, r->summary->steps, devbus_now(r->bus));
+			r->next_progress = r->summary->steps + REC_PROGRESS_STEPS;
+		}
 	}
 	return rc;
 }
@@ -472,7 +476,8 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	                .errbuf = err,
 	                .errlen = errlen,
 	                .last_checkpoint = UINT64_MAX,
-	                .a20_on = true};
+	                .a20_on = true,
+	                .next_progress = REC_PROGRESS_STEPS};
 	struct rec_host host = {0};
 	int status;
 

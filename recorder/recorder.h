@@ -37,7 +37,13 @@ struct rec_options {
 	const char *multiboot_path;
 	const char *kernel_cmdline;
 	uint64_t vtime_limit; /* virtual clock units (PIT clocks), 0: none */
+	/* Called from the record loop every REC_PROGRESS_STEPS steps with the steps written and the virtual
+	 * clock (PIT clocks); NULL: none. */
+	void (*progress)(void *arg, uint64_t steps, uint64_t vtime);
+	void *progress_arg;
 };
+
+#define REC_PROGRESS_STEPS 4096
 
 /* Why a recording ended. */
 enum rec_end {

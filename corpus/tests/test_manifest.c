@@ -1,5 +1,6 @@
 /* corpus/manifest.tsv against the sources and the built corpus: well-formed rows, unique names, an
- * expected end the KVM test understands, a built binary for every row and a row for every guest source. */
+ * expected end the KVM test understands, a built binary for every row and a row for every guest source, flat
+ * guests that start with code. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -128,6 +129,32 @@ static void test_rows(void **state)
 	}
 }
 
+/* A flat guest runs from its first byte: zeros there (00 00 is add [bx+si],al, what a section alignment pads
+ * with) would be executed before the guest's own code. */
+static void test_flat_guests_start_with_code(void **state)
+{
+	(void)state;
+	assert_true(nrows > 0);
+	for (size_t i = 0; i < nrows; i++) {
+		const struct row *r = &rows[i];
+		unsigned char head[2] = {0, 0};
+		char path[4096];
+		FILE *f;
+
+		if (strcmp(r->field[3], "real"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", corpus_dir, r->field[1]);
+		f = fopen(path, "rb");
+		if (!f)
+			fail_msg("%s:%d: %s: cannot open: %s", manifest, r->line, path, strerror(errno));
+		size_t n = fread(head, 1, sizeof(head), f);
+		fclose(f);
+		if (n == sizeof(head) && !head[0] && !head[1])
+			fail_msg("%s:%d: %s starts with zero bytes at its load address %s, not code",
+			         manifest, r->line, r->field[1], r->field[2]);
+	}
+}
+
 /* Each NAME.asm is a guest: some row builds NAME.bin from it. */
 static void test_every_source_listed(void **state)
 {
@@ -168,6 +195,7 @@ int main(void)
 	    cmocka_unit_test(load),
 	    cmocka_unit_test(test_rows),
 	    cmocka_unit_test(test_every_source_listed),
+	    cmocka_unit_test(test_flat_guests_start_with_code),
 	};
 
 	src_dir = getenv("EMUDIFF_SOURCE");

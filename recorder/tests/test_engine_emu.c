@@ -172,6 +172,49 @@ static void test_max_steps(void **state)
 	assert_int_equal(sum.steps, 100);
 }
 
+/* The progress callback reports every REC_PROGRESS_STEPS steps, with step counts that only grow and a virtual
+ * clock that never goes back, up to the end of the recording. */
+struct progress_calls {
+	unsigned n;
+	uint64_t steps[16], vtime[16];
+};
+
+static void note_progress(void *arg, uint64_t steps, uint64_t vtime)
+{
+	struct progress_calls *c = arg;
+	if (c->n < 16) {
+		c->steps[c->n] = steps;
+		c->vtime[c->n] = vtime;
+	}
+	c->n++;
+}
+
+static void test_progress(void **state)
+{
+	(void)state;
+	char gp[512], path[512], err[512] = "";
+	struct rec_options opt =
+	    emu_options("modeswitch_1m", gp, sizeof(gp), tmp_path("progress.db", path, sizeof(path)));
+	struct progress_calls calls = {0};
+	struct rec_summary sum;
+
+	opt.max_steps = 5 * REC_PROGRESS_STEPS + 100;
+	opt.progress = note_progress;
+	opt.progress_arg = &calls;
+	assert_int_equal(recorder_run(&opt, &sum, err, sizeof(err)), 0);
+	assert_int_equal(sum.steps, opt.max_steps);
+	assert_int_equal(calls.n, 5);
+	for (unsigned i = 0; i < calls.n; i++) {
+		assert_true(calls.steps[i] >= (i + 1) * (uint64_t)REC_PROGRESS_STEPS);
+		assert_true(calls.steps[i] < (i + 2) * (uint64_t)REC_PROGRESS_STEPS);
+		assert_true(calls.vtime[i] > 0);
+		if (i) {
+			assert_true(calls.steps[i] > calls.steps[i - 1]);
+			assert_true(calls.vtime[i] >= calls.vtime[i - 1]);
+		}
+	}
+}
+
 /* What the engine cannot do, or a guest image it cannot load, is refused before anything is written, with
  * status 2. */
 static void test_refused_options(void **state)
@@ -216,7 +259,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_meta_exits_and_inputs), cmocka_unit_test(test_shutdown),
 	    cmocka_unit_test(test_misc_enable),           cmocka_unit_test(test_max_steps),
-	    cmocka_unit_test(test_refused_options),
+	    cmocka_unit_test(test_refused_options),       cmocka_unit_test(test_progress),
 	};
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");

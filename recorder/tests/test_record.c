@@ -1,8 +1,9 @@
 /* The recorder end to end: every corpus guest recorded in step mode on /dev/kvm matches an independent
  * single-step run that reads the full state with ioctls at every step; exits and demand modes agree with
- * step mode; recordings are deterministic; bad input gets exit status 2; SIGKILL leaves a readable trace.
+ * step mode; recordings are deterministic; bad input gets exit status 2; SIGKILL leaves a readable trace;
+ * the command's progress line shows on a terminal only.
  *   test_record kvm   all of it on /dev/kvm (skips, 77, without it)
- *   test_record emu   the last three with --engine emu, no KVM needed */
+ *   test_record emu   those that need no KVM, with --engine emu */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -465,14 +466,20 @@ static int run_cli(const char *fmt, ...)
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static void assert_stderr_mentions(const char *what)
+static void read_tmp(const char *name, char *buf, size_t len)
 {
-	char p[512], buf[2048] = "";
-	FILE *f = fopen(tmp_path("stderr.txt", p, sizeof(p)), "r");
+	char p[512];
+	FILE *f = fopen(tmp_path(name, p, sizeof(p)), "r");
 	assert_non_null(f);
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	size_t n = fread(buf, 1, len - 1, f);
 	buf[n] = 0;
 	fclose(f);
+}
+
+static void assert_stderr_mentions(const char *what)
+{
+	char buf[2048] = "";
+	read_tmp("stderr.txt", buf, sizeof(buf));
 	if (!strstr(buf, what))
 		fail_msg("stderr '%s' does not mention '%s'", buf, what);
 	/* One clear line. */
@@ -657,6 +664,39 @@ static pid_t start_recording(const char *out, const char *guest)
 	return pid;
 }
 
+/* record draws its progress line only on a terminal: with stderr a file it writes the summary line alone. */
+static void test_progress_only_on_terminal(void **state)
+{
+	(void)state;
+	if (!engine_emu) {
+		print_message(
+		    "SKIP: the progress line is the command's, whatever the engine; test_record_emu\n");
+		skip();
+	}
+	char out[512], guest[512], buf[8192], cmd[2048];
+	tmp_path("progress.db", out, sizeof(out));
+	corpus_path("modeswitch_1m", guest, sizeof(guest));
+	assert_int_equal(run_cli("record --engine emu --force -o %s %s", out, guest), 0);
+	assert_stderr_mentions("steps (");
+	read_tmp("stderr.txt", buf, sizeof(buf));
+	assert_null(strchr(buf, '\r'));
+	assert_int_equal(strncmp(buf, "emudiff record: ", 16), 0);
+	if (access("/usr/bin/script", X_OK)) {
+		print_message("SKIP: no /usr/bin/script (util-linux) to give the recorder a terminal\n");
+		return;
+	}
+	/* The same recording (about a second) on a pseudo-terminal redraws the line in place. */
+	const char *bin = getenv("EMUDIFF_BIN");
+	snprintf(cmd, sizeof(cmd),
+	         "script -qec \"'%s' record --engine emu --force -o %s %s\" /dev/null >%s/tty.txt",
+	         bin ? bin : "emudiff", out, guest, tmpdir);
+	assert_int_equal(system(cmd), 0);
+	read_tmp("tty.txt", buf, sizeof(buf));
+	if (!strstr(buf, "\r") || !strstr(buf, "k steps/s, virtual "))
+		fail_msg("no progress line on a terminal: '%s'", buf);
+	assert_non_null(strstr(buf, "emudiff record: "));
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -767,6 +807,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_info_escapes_guest_output),
 	    cmocka_unit_test(test_info_cpuid_difference),
 	    cmocka_unit_test(test_sigkill_leaves_readable_trace),
+	    cmocka_unit_test(test_progress_only_on_terminal),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
