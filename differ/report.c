@@ -266,6 +266,20 @@ sqlite3_stmt *rep_div_ids(struct rep *r, const char *backend, const char *cls)
 	return st;
 }
 
+size_t rep_field_bits(const char *name, const char *expected, const char *actual, char *buf, size_t len)
+{
+	const struct x86_field *f = x86_field_find(name);
+	char *end_e, *end_a;
+	if (len)
+		buf[0] = '\0';
+	if (!f || f->size > 8)
+		return 0;
+	uint64_t e = strtoull(expected, &end_e, 0), a = strtoull(actual, &end_a, 0);
+	if (end_e == expected || *end_e || end_a == actual || *end_a)
+		return 0;
+	return x86_format_bit_changes(f, e, a, buf, len);
+}
+
 bool rep_field_differs(const struct rep_div *d, const struct x86_field *f)
 {
 	for (int i = 0; i < d->n_shown; i++) {
@@ -297,8 +311,13 @@ static void text_fields(FILE *f, const struct rep_div *d)
 		const struct x86_field *xf = x86_field_find(d->fields[i].name);
 		if (xf && d->have_states && xf->size <= 8)
 			x86_format_field(&d->pre, xf, X86_FORMAT_0X, before, sizeof(before));
-		fprintf(f, "      %-18s %-20s %-20s %s\n", d->fields[i].name, before, d->fields[i].expected,
-		        d->fields[i].actual);
+		char bits[160];
+		fprintf(f, "      %-18s %-20s %-20s ", d->fields[i].name, before, d->fields[i].expected);
+		if (rep_field_bits(d->fields[i].name, d->fields[i].expected, d->fields[i].actual, bits,
+		                   sizeof(bits)))
+			fprintf(f, "%-20s %s\n", d->fields[i].actual, bits);
+		else
+			fprintf(f, "%s\n", d->fields[i].actual);
 	}
 	if (d->n_fields > TEXT_FIELDS)
 		fprintf(f, "      ... %" PRId64 " fields in all\n", d->n_fields);
@@ -479,6 +498,12 @@ static void json_div(FILE *f, const struct rep_div *d)
 			fprintf(f, "null");
 		else
 			json_str(f, d->fields[i].actual);
+		char bits[160];
+		if (rep_field_bits(d->fields[i].name, d->fields[i].expected, d->fields[i].actual, bits,
+		                   sizeof(bits))) {
+			fprintf(f, ", \"bits\": ");
+			json_str(f, bits);
+		}
 		fprintf(f, "}");
 	}
 	fprintf(f, "]}");
@@ -590,6 +615,21 @@ static int64_t junit_xpass_count(const struct rep *r, const char *backend)
 	return n;
 }
 
+/* "; rflags: CF 0 -> 1" for each field with named bits. */
+static void junit_bits(FILE *f, const struct rep_div *d)
+{
+	for (int i = 0; i < d->n_shown; i++) {
+		char bits[160];
+		if (!rep_field_bits(d->fields[i].name, d->fields[i].expected, d->fields[i].actual, bits,
+		                    sizeof(bits)))
+			continue;
+		fprintf(f, "; ");
+		xml_str(f, d->fields[i].name);
+		fprintf(f, ": ");
+		xml_str(f, bits);
+	}
+}
+
 int differ_report_junit(const char *results_path, const char *out_path)
 {
 	struct rep r;
@@ -678,6 +718,7 @@ int differ_report_junit(const char *results_path, const char *out_path)
 				        " known divergences, first at step %" PRId64 ": ",
 				        c->n, c->first_step);
 				xml_str(f, d.detail);
+				junit_bits(f, &d);
 				fprintf(f, "\"/>\n");
 			} else {
 				fprintf(f, "      <failure type=\"");
@@ -687,6 +728,7 @@ int differ_report_junit(const char *results_path, const char *out_path)
 				        ": ",
 				        c->new_div, c->first_step);
 				xml_str(f, d.detail);
+				junit_bits(f, &d);
 				fprintf(f, "\">");
 				sqlite3_stmt *st = rep_div_ids(&r, bn, c->cls);
 				for (int n = 0; st && n < JUNIT_LISTED && sqlite3_step(st) == SQLITE_ROW;
@@ -697,6 +739,7 @@ int differ_report_junit(const char *results_path, const char *out_path)
 					fprintf(f, "step %" PRId64 " %s rip %s %s%s: ", x.step, x.mode, x.rip,
 					        x.disasm, x.known ? " (known)" : "");
 					xml_str(f, x.detail);
+					junit_bits(f, &x);
 					fprintf(f, "\n");
 				}
 				if (c->n > JUNIT_LISTED)

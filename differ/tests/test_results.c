@@ -255,6 +255,10 @@ static void test_text_report(void **state)
 	assert_non_null(strstr(buf, "step 10, prot32, CPL 0, rip 0x1000, bytes cf: iretd"));
 	assert_non_null(strstr(buf, "ds.sel             0x10                 0                    0x10"));
 	assert_non_null(strstr(buf, "[emu] backend.unsupported: 1 (1 new) - emu: lar not implemented"));
+	/* Flags name their differing bits beside the raw values. */
+	assert_non_null(strstr(
+	    buf,
+	    "rflags             0x2                  0x2                  0x3                  CF 0 -> 1\n"));
 	assert_non_null(strstr(buf, "XPASS "));
 	assert_non_null(strstr(buf, "emu cpuid step *: fixed - fixed long ago"));
 	assert_null(strstr(buf, "kvm iret.real"));
@@ -331,18 +335,20 @@ static void test_json_report(void **state)
 	const char *end = json_value(buf);
 	assert_non_null(end);
 	assert_int_equal(*json_ws(end), '\0');
-	static const char *const keys[] = {"\"run\":",
-	                                   "\"reference\": \"kvm-emulator\"",
-	                                   "\"backends\":",
-	                                   "\"classes\":",
-	                                   "\"divergences\":",
-	                                   "\"known\":",
-	                                   "\"status\": \"xpass\"",
-	                                   "\"status\": \"xfail\"",
-	                                   "\"status\": \"not-run\"",
-	                                   "\"disasm\": \"iretd\"",
-	                                   "\"expected\": \"0\", \"actual\": \"0x10\"",
-	                                   "\"steps\": 50"};
+	static const char *const keys[] = {
+	    "\"run\":",
+	    "\"reference\": \"kvm-emulator\"",
+	    "\"backends\":",
+	    "\"classes\":",
+	    "\"divergences\":",
+	    "\"known\":",
+	    "\"status\": \"xpass\"",
+	    "\"status\": \"xfail\"",
+	    "\"status\": \"not-run\"",
+	    "\"disasm\": \"iretd\"",
+	    "\"expected\": \"0\", \"actual\": \"0x10\"",
+	    "\"expected\": \"0x2\", \"actual\": \"0x3\", \"bits\": \"CF 0 -> 1\"",
+	    "\"steps\": 50"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (!strstr(buf, keys[i]))
 			fail_msg("JSON lacks %s", keys[i]);
@@ -392,6 +398,7 @@ static void test_junit_report(void **state)
 	    strstr(buf, "<testsuites name=\"emudiff\" tests=\"5\" failures=\"2\" skipped=\"2\">"));
 	assert_non_null(strstr(buf, "XPASS: "));
 	assert_int_equal(count_of(buf, "</testcase>"), 5);
+	assert_non_null(strstr(buf, "; rflags: CF 0 -&gt; 1\"/>"));
 	free(buf);
 	assert_valid_junit(out);
 }
@@ -421,6 +428,7 @@ static void test_html_report(void **state)
 	assert_non_null(
 	    strstr(buf, "<tr class=\"d\"><td>ds.sel</td><td>0x10</td><td>0</td><td>0x10</td></tr>"));
 	assert_non_null(strstr(buf, "<tr><td>rax</td>"));
+	assert_non_null(strstr(buf, "<tr><td>rflags</td><td>0x2</td><td>0x3</td><td>CF 0 -&gt; 1</td></tr>"));
 	assert_non_null(strstr(buf, "href=\"#c-emu-iret.pm_outer\""));
 	assert_non_null(strstr(buf, "id=\"c-emu-iret.pm_outer\""));
 	assert_non_null(strstr(buf, "</html>\n"));
