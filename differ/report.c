@@ -72,7 +72,7 @@ int rep_load(struct rep *r, const char *path)
 	if (sqlite3_prepare_v2(
 	        r->db,
 	        "SELECT trace, reference, replay_mode, command_line, tool_version, first_step, end_step,"
-	        " completed, stopped_at FROM run WHERE id = 1",
+	        " completed, stopped_at, part FROM run WHERE id = 1",
 	        -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -86,6 +86,7 @@ int rep_load(struct rep *r, const char *path)
 		r->end_step = sqlite3_column_int64(st, 6);
 		r->completed = sqlite3_column_int(st, 7) != 0;
 		r->stopped_at = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
+		col_text(st, 9, r->part, sizeof(r->part));
 	}
 	sqlite3_finalize(st);
 	st = NULL;
@@ -335,6 +336,8 @@ int differ_report_text(const char *results_path, FILE *out)
 	fprintf(out, "trace: %s", r.trace);
 	if (r.replay_mode[0])
 		fprintf(out, ", %s replay", r.replay_mode);
+	if (r.part[0])
+		fprintf(out, ", %s", r.part);
 	if (r.have_range)
 		fprintf(out, ", steps %" PRId64 "..%" PRId64, r.first_step, r.end_step);
 	fprintf(out, "\n\n");
@@ -536,6 +539,10 @@ int differ_report_json(const char *results_path, const char *out_path)
 	json_str(f, r.tool_version);
 	if (r.have_range)
 		fprintf(f, ", \"first_step\": %" PRId64 ", \"end_step\": %" PRId64, r.first_step, r.end_step);
+	if (r.part[0]) {
+		fprintf(f, ", \"part\": ");
+		json_str(f, r.part);
+	}
 	fprintf(f, ", \"completed\": %s", r.completed ? "true" : "false");
 	if (!r.completed && r.stopped_at >= 0)
 		fprintf(f, ", \"stopped_at\": %" PRId64, r.stopped_at);
@@ -630,6 +637,29 @@ static void junit_bits(FILE *f, const struct rep_div *d)
 	}
 }
 
+/* "emudiff.<trace file name>[<part>]": suites and classnames of several traces or shards stay apart. */
+static void junit_prefix(FILE *f, const struct rep *r)
+{
+	const char *base = strrchr(r->trace, '/');
+	fprintf(f, "emudiff.");
+	xml_str(f, base ? base + 1 : r->trace);
+	if (r->part[0]) {
+		fprintf(f, "[");
+		xml_str(f, r->part);
+		fprintf(f, "]");
+	}
+}
+
+/* Opens a testcase whose classname is the suite's. */
+static void junit_case(FILE *f, const struct rep *r, const char *backend)
+{
+	fprintf(f, "    <testcase classname=\"");
+	junit_prefix(f, r);
+	fprintf(f, ".");
+	xml_str(f, backend);
+	fprintf(f, "\" name=\"");
+}
+
 int differ_report_junit(const char *results_path, const char *out_path)
 {
 	struct rep r;
@@ -668,9 +698,11 @@ int differ_report_junit(const char *results_path, const char *out_path)
 	if (!r.completed) {
 		char line[200];
 		rep_incomplete_text(&r, line, sizeof(line));
-		fprintf(f, "  <testsuite name=\"emudiff.run\" tests=\"1\" failures=\"1\" skipped=\"0\">\n"
-		           "    <testcase classname=\"emudiff.run\" name=\"complete\">\n      <failure "
-		           "type=\"incomplete\" message=\"");
+		fprintf(f, "  <testsuite name=\"");
+		junit_prefix(f, &r);
+		fprintf(f, ".run\" tests=\"1\" failures=\"1\" skipped=\"0\">\n");
+		junit_case(f, &r, "run");
+		fprintf(f, "complete\">\n      <failure type=\"incomplete\" message=\"");
 		xml_str(f, line);
 		fprintf(f, "\"/>\n    </testcase>\n  </testsuite>\n");
 	}
@@ -688,7 +720,9 @@ int differ_report_junit(const char *results_path, const char *out_path)
 		bool clean = t == 0;
 		if (clean)
 			t = 1;
-		fprintf(f, "  <testsuite name=\"emudiff.");
+		fprintf(f, "  <testsuite name=\"");
+		junit_prefix(f, &r);
+		fprintf(f, ".");
 		xml_str(f, bn);
 		fprintf(f, "\" tests=\"%" PRId64 "\" failures=\"%" PRId64 "\" skipped=\"%" PRId64 "\">\n", t,
 		        fl, sk);
@@ -704,9 +738,7 @@ int differ_report_junit(const char *results_path, const char *out_path)
 			struct rep_div d;
 			if (strcmp(c->backend, bn) != 0)
 				continue;
-			fprintf(f, "    <testcase classname=\"emudiff.");
-			xml_str(f, bn);
-			fprintf(f, "\" name=\"");
+			junit_case(f, &r, bn);
 			xml_str(f, c->cls);
 			fprintf(f, "\">\n");
 			ret = rep_div_load(&r, c->first_id, &d);
@@ -753,9 +785,8 @@ int differ_report_junit(const char *results_path, const char *out_path)
 			const struct rep_known *k = &r.known[i];
 			if (strcmp(k->status, "xpass") != 0 || !differ_glob(k->backend, bn))
 				continue;
-			fprintf(f, "    <testcase classname=\"emudiff.");
-			xml_str(f, bn);
-			fprintf(f, "\" name=\"known ");
+			junit_case(f, &r, bn);
+			fprintf(f, "known ");
 			xml_str(f, k->cls);
 			fprintf(f, " step %s\">\n      <system-out>XPASS: ", k->step);
 			xml_str(f, k->source);
@@ -764,10 +795,9 @@ int differ_report_junit(const char *results_path, const char *out_path)
 			fprintf(f, "</system-out>\n    </testcase>\n");
 		}
 		if (clean) {
-			fprintf(f, "    <testcase classname=\"emudiff.");
-			xml_str(f, bn);
+			junit_case(f, &r, bn);
 			fprintf(f,
-			        "\" name=\"no divergences\">\n      <system-out>%" PRId64
+			        "no divergences\">\n      <system-out>%" PRId64
 			        " steps, no divergence</system-out>\n    </testcase>\n",
 			        r.backends[b].steps);
 		}

@@ -39,6 +39,7 @@ struct rep {
 	const char *path;
 	sqlite3 *db;
 	char trace[512], reference[32], replay_mode[32], command_line[1024], tool_version[32];
+	char part[64]; /* "shard 2/4", "steps 100..200"; "" for the whole trace */
 	bool have_range;
 	int64_t first_step, end_step;
 	bool completed;     /* the replay ran its whole range */

@@ -21,7 +21,7 @@
 static const char results_ddl[] =
     "CREATE TABLE run(id INTEGER PRIMARY KEY, trace TEXT, reference TEXT, replay_mode TEXT,"
     " command_line TEXT, tool_version TEXT, first_step INTEGER, end_step INTEGER,"
-    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0) STRICT;"
+    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0, part TEXT) STRICT;"
     "CREATE TABLE backend(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, name TEXT NOT NULL,"
     " steps INTEGER NOT NULL, stepped INTEGER NOT NULL, unsupported INTEGER NOT NULL,"
     " crashed INTEGER NOT NULL, failed INTEGER NOT NULL) STRICT;"
@@ -288,6 +288,26 @@ int differ_results_set_end(struct differ_results *r, bool completed, uint64_t st
 	snprintf(sql, sizeof(sql), "UPDATE run SET completed = 0, stopped_at = %" PRId64 " WHERE id = 1",
 	         stopped_at > INT64_MAX ? INT64_MAX : (int64_t)stopped_at);
 	return exec(r, sql);
+}
+
+int differ_results_set_part(const char *path, const char *part)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int ret = -EIO;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "UPDATE run SET part = ? WHERE id = 1", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, part, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1)
+			ret = 0;
+	}
+	if (ret < 0)
+		fprintf(stderr, "%s: cannot record the replayed part: %s\n", path,
+		        db ? sqlite3_errmsg(db) : "out of memory");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return ret;
 }
 
 int differ_results_completed(const char *path, int64_t *stopped_at)

@@ -375,10 +375,10 @@ static void test_junit_report(void **state)
 {
 	const char *db_path = tmp_path("results.db"), *out = tmp_path("r.xml");
 	static const char *const cases[] = {
-	    "<testcase classname=\"emudiff.emu\" name=\"iret.pm_outer\">",
-	    "<testcase classname=\"emudiff.emu\" name=\"flags.defined\">",
-	    "<testcase classname=\"emudiff.emu\" name=\"backend.unsupported\">",
-	    "<testcase classname=\"emudiff.unicorn\" name=\"shadow.mov_ss\">",
+	    "<testcase classname=\"emudiff.boot.trace.emu\" name=\"iret.pm_outer\">",
+	    "<testcase classname=\"emudiff.boot.trace.emu\" name=\"flags.defined\">",
+	    "<testcase classname=\"emudiff.boot.trace.emu\" name=\"backend.unsupported\">",
+	    "<testcase classname=\"emudiff.boot.trace.unicorn\" name=\"shadow.mov_ss\">",
 	};
 	(void)state;
 
@@ -401,6 +401,25 @@ static void test_junit_report(void **state)
 	assert_non_null(strstr(buf, "; rflags: CF 0 -&gt; 1\"/>"));
 	free(buf);
 	assert_valid_junit(out);
+}
+
+/* Suites and classnames carry the trace and the replayed part, so reports of several shards stay apart. */
+static void test_junit_names_carry_trace_and_part(void **state)
+{
+	const char *db_path = tmp_path("results.db"), *out = tmp_path("part.xml");
+	(void)state;
+
+	build_results(db_path, tmp_path("known.tsv"));
+	assert_int_equal(differ_results_set_part(db_path, "shard 2/4"), 0);
+	assert_int_equal(differ_report_junit(db_path, out), 0);
+	char *buf = slurp(out, NULL);
+	assert_non_null(buf);
+	assert_int_equal(count_of(buf, "<testsuite name=\"emudiff.boot.trace[shard 2/4].emu\" "), 1);
+	assert_int_equal(count_of(buf, "<testsuite name=\"emudiff.boot.trace[shard 2/4].unicorn\" "), 1);
+	assert_int_equal(count_of(buf, "<testcase classname=\"emudiff.boot.trace[shard 2/4]."), 5);
+	free(buf);
+	assert_valid_junit(out);
+	assert_true(differ_results_set_part(tmp_path("missing.db"), "shard 1/2") < 0);
 }
 
 static void test_html_report(void **state)
@@ -592,7 +611,7 @@ int main(void)
 	    cmocka_unit_test(test_json_report),    cmocka_unit_test(test_junit_report),
 	    cmocka_unit_test(test_html_report),    cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_incomplete_run), cmocka_unit_test(test_bad_database),
-	    cmocka_unit_test(test_clean_run),
+	    cmocka_unit_test(test_clean_run),      cmocka_unit_test(test_junit_names_carry_trace_and_part),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -133,6 +133,38 @@ static void test_replay_writes_results_and_report_rerenders(void **state)
 	free(db), free(html), free(r), free(r2);
 }
 
+/* JUnit of a shard or a step range names the trace and the part in every suite. */
+static void test_junit_names_the_part(void **state)
+{
+	static const struct {
+		const char *opts;
+		const char *suite; /* after "emudiff.<trace file name>" */
+	} rows[] = {
+	    {"--shard 2/2", "[shard 2/2].emu\""},
+	    {"--from 1 --to 3", "[steps 1..3].emu\""},
+	    {"", ".emu\""},
+	};
+	struct run *r = calloc(1, sizeof(*r));
+	char *xml = synth_tmp(".xml"), args[1024], *buf = malloc(65536), want[512];
+	const char *base = strrchr(planted_trace, '/') + 1;
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(args, sizeof(args), "replay %s --backends emu %s --junit %s", planted_trace,
+		         rows[i].opts, xml);
+		run(r, args);
+		read_file(xml, buf, 65536);
+		snprintf(want, sizeof(want), "<testsuite name=\"emudiff.%s%s", base, rows[i].suite);
+		if (r->status > 1 || !strstr(buf, want))
+			fail_msg("%s: status %d, want %s in\n%s\n%s", rows[i].opts, r->status, want, buf,
+			         r->err);
+		snprintf(args, sizeof(args), "xmllint --noout --schema '%s/differ/tests/junit.xsd' '%s'",
+		         getenv("EMUDIFF_SOURCE"), xml);
+		assert_int_equal(system(args), 0);
+	}
+	unlink(xml);
+	free(xml), free(buf), free(r);
+}
+
 static void test_bisect_and_diff(void **state)
 {
 	struct run *r = calloc(1, sizeof(*r));
@@ -406,6 +438,7 @@ int main(void)
 	    cmocka_unit_test(test_usage_errors),
 	    cmocka_unit_test(test_replay_exit_status),
 	    cmocka_unit_test(test_replay_writes_results_and_report_rerenders),
+	    cmocka_unit_test(test_junit_names_the_part),
 	    cmocka_unit_test(test_bisect_and_diff),
 	    cmocka_unit_test(test_not_a_trace),
 	    cmocka_unit_test(test_kvm_without_dev_kvm),
