@@ -68,6 +68,14 @@ int rep_load(struct rep *r, const char *path)
 	ret = differ_results_open_ro(path, &r->db);
 	if (ret < 0)
 		return ret;
+	/* Every report checks every stored blob first: a damaged one is an error, not a wrong report. */
+	char err[600];
+	ret = differ_results_verify_db(r->db, path, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "%s\n", err);
+		rep_free(r);
+		return ret;
+	}
 	ret = -EIO;
 	if (sqlite3_prepare_v2(
 	        r->db,

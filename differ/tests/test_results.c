@@ -582,6 +582,74 @@ static void test_bad_database(void **state)
 	unlink(other);
 }
 
+/* A blob damaged after writing is found, naming the row, whatever report reads it. */
+static const struct {
+	const char *damage;  /* SQL run on a good results database */
+	const char *message; /* in the error; NULL: no error */
+	int line;
+} damage_rows[] = {
+    {"SELECT 1", NULL, __LINE__},
+    {"UPDATE divergence SET actual = zeroblob(length(actual)) WHERE step = 10",
+     "damaged.db: divergence row at step 10 (emu, iret.pm_outer): a damaged blob (checksum mismatch)",
+     __LINE__},
+    {"UPDATE divergence SET insn = x'cc' WHERE step = 5",
+     "damaged.db: divergence row at step 5 (unicorn, shadow.mov_ss): a damaged blob (checksum mismatch)",
+     __LINE__},
+    {"UPDATE divergence SET pre = substr(pre, 1, 100) WHERE step = 30",
+     "damaged.db: divergence row at step 30 (emu, flags.defined): a damaged blob (pre: 100 bytes, want ",
+     __LINE__},
+    {"UPDATE divergence SET unobserved = NULL WHERE step = 20",
+     "divergence row at step 20 (emu, iret.pm_outer): a damaged blob (unobserved: 0 bytes, want ", __LINE__},
+    {"UPDATE divergence SET insn = zeroblob(17) WHERE step = 40",
+     "divergence row at step 40 (emu, backend.unsupported): a damaged blob (insn: 17 bytes, at most 16)",
+     __LINE__},
+    {"UPDATE divergence SET blob_sum = blob_sum + 1 WHERE step = 40",
+     "divergence row at step 40 (emu, backend.unsupported): a damaged blob (checksum mismatch)", __LINE__},
+};
+
+static void test_damaged_blobs(void **state)
+{
+	const char *db_path = tmp_path("damaged.db");
+	FILE *devnull = fopen("/dev/null", "w");
+	(void)state;
+	assert_non_null(devnull);
+	for (size_t i = 0; i < sizeof(damage_rows) / sizeof(damage_rows[0]); i++) {
+		char err[600] = "";
+		sqlite3 *db;
+		build_results(db_path, tmp_path("known.tsv"));
+		assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, damage_rows[i].damage, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		int ret = differ_results_verify(db_path, err, sizeof(err));
+		int text = differ_report_text(db_path, devnull);
+		int json = differ_report_json(db_path, tmp_path("damaged.json"));
+		bool want_error = damage_rows[i].message != NULL;
+		if ((ret < 0) != want_error || (text < 0) != want_error || (json < 0) != want_error ||
+		    (want_error && !strstr(err, damage_rows[i].message)))
+			fail_msg("%s:%d: verify %d, text %d, json %d, '%s'; want %s", __FILE__,
+			         damage_rows[i].line, ret, text, json, err,
+			         want_error ? damage_rows[i].message : "no error");
+	}
+	fclose(devnull);
+	unlink(db_path);
+	unlink(tmp_path("damaged.json"));
+}
+
+/* A database of the previous format, without checksums, is refused with what to do. */
+static void test_older_format_refused(void **state)
+{
+	const char *db_path = tmp_path("results.db");
+	char err[600] = "";
+	sqlite3 *db;
+	(void)state;
+	build_results(db_path, tmp_path("known.tsv"));
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(differ_results_verify(db_path, err, sizeof(err)), -EINVAL);
+	assert_int_equal(differ_report_junit(db_path, tmp_path("r.xml")), -EINVAL);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -612,6 +680,7 @@ int main(void)
 	    cmocka_unit_test(test_html_report),    cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_incomplete_run), cmocka_unit_test(test_bad_database),
 	    cmocka_unit_test(test_clean_run),      cmocka_unit_test(test_junit_names_carry_trace_and_part),
+	    cmocka_unit_test(test_damaged_blobs),  cmocka_unit_test(test_older_format_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "synth.h"
 
@@ -163,6 +164,36 @@ static void test_junit_names_the_part(void **state)
 	}
 	unlink(xml);
 	free(xml), free(buf), free(r);
+}
+
+/* A blob damaged after the replay: report exits 2 with one line naming the file, the table and the step. */
+static void test_report_refuses_damaged_blob(void **state)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	char *db = synth_tmp(".damaged.db"), args[1024], want[600];
+	sqlite3 *sql;
+	(void)state;
+	snprintf(args, sizeof(args), "replay %s --backends emu -o %s", planted_trace, db);
+	run(r, args);
+	assert_int_equal(r->status, 1);
+	assert_int_equal(sqlite3_open(db, &sql), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(sql,
+	                              "UPDATE divergence SET expected = zeroblob(length(expected))"
+	                              " WHERE id = (SELECT min(id) FROM divergence)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_changes(sql), 1);
+	sqlite3_close(sql);
+	snprintf(args, sizeof(args), "report %s", db);
+	run(r, args);
+	snprintf(want, sizeof(want), "emudiff report: %s: divergence row at step ", db);
+	if (r->status != 2 || strncmp(r->err, want, strlen(want)) ||
+	    !strstr(r->err, "): a damaged blob (checksum mismatch)\n") ||
+	    strchr(r->err, '\n') != r->err + strlen(r->err) - 1 || r->out[0])
+		fail_msg("status %d, stdout '%s', stderr '%s'; want 2 and one line '%s...'", r->status,
+		         r->out, r->err, want);
+	unlink(db);
+	free(db), free(r);
 }
 
 static void test_bisect_and_diff(void **state)
@@ -439,6 +470,7 @@ int main(void)
 	    cmocka_unit_test(test_replay_exit_status),
 	    cmocka_unit_test(test_replay_writes_results_and_report_rerenders),
 	    cmocka_unit_test(test_junit_names_the_part),
+	    cmocka_unit_test(test_report_refuses_damaged_blob),
 	    cmocka_unit_test(test_bisect_and_diff),
 	    cmocka_unit_test(test_not_a_trace),
 	    cmocka_unit_test(test_kvm_without_dev_kvm),
