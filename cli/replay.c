@@ -207,6 +207,18 @@ int cli_replay(int argc, char **argv)
 		        "emudiff %s: note: %s is incomplete (the recorder stopped before finishing); "
 		        "replayed its %" PRIu64 " committed steps\n",
 		        o.cmd, o.trace, sum.trace_steps);
+	/* Reports of the parts of one trace must not share test names. */
+	if (o.shard || o.from || o.to != UINT64_MAX) {
+		char part[64];
+		if (o.shard)
+			snprintf(part, sizeof(part), "shard %u/%u", ro.shard_k, ro.shard_n);
+		else
+			snprintf(part, sizeof(part), "steps %" PRIu64 "..%" PRIu64, sum.first, sum.end);
+		if (differ_results_set_part(results, part) < 0) {
+			status = CLI_EXIT_ENVIRONMENT;
+			goto out;
+		}
+	}
 	fflush(stdout);
 	if (differ_report_text(results, stdout) < 0) {
 		status = CLI_EXIT_USAGE;

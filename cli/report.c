@@ -44,6 +44,13 @@ int cli_report(int argc, char **argv)
 		status = cli_check_outputs(&o, o.trace);
 	if (status)
 		return status;
+	/* A damaged results file stops here, before any report is written from it. */
+	char err[600];
+	int ret = differ_results_verify(o.trace, err, sizeof(err));
+	if (ret == -EIO)
+		fprintf(stderr, "emudiff %s: %s\n", o.cmd, err);
+	if (ret < 0)
+		return CLI_EXIT_USAGE;
 	if (differ_report_text(o.trace, stdout) < 0)
 		return CLI_EXIT_USAGE;
 	if (cli_render_reports(o.cmd, o.trace, &o) < 0)

@@ -132,6 +132,12 @@ int differ_results_set_end(struct differ_results *r, bool completed, uint64_t st
 /* 1 when the run in results_path completed, 0 when not (*stopped_at: the step it stopped before, or -1 when
  * unknown), -errno when the file cannot be read (a message on stderr). */
 int differ_results_completed(const char *results_path, int64_t *stopped_at);
+/* Every stored blob is as written: 0, or -errno with one line naming the file, the table and the step of the
+ * damaged row in err. The reports check it too. */
+int differ_results_verify(const char *results_path, char *err, size_t errlen);
+/* Names the part of the trace a finished run replayed ("shard 2/4", "steps 100..200"), so reports of several
+ * parts stay apart; 0 or -EIO with a message on stderr. */
+int differ_results_set_part(const char *results_path, const char *part);
 int differ_results_close(struct differ_results *r);
 
 /* Reports from a results database; return 0, or -errno with a message on stderr. */

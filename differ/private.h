@@ -157,11 +157,14 @@ int differ_known_entry(const struct differ_known *k, size_t i, unsigned *line, c
 
 /* Results database layout, shared by results.c and the reports. */
 #define DIFFER_RESULTS_APP_ID  0x454d5552 /* "EMUR" */
-#define DIFFER_RESULTS_VERSION 2
+#define DIFFER_RESULTS_VERSION 4
 
 struct sqlite3;
 /* Opens a results database read-only and checks it is one; messages go to stderr. */
 int differ_results_open_ro(const char *path, struct sqlite3 **out);
+/* Checks every divergence row's blobs (lengths and checksum); -EIO with "PATH: divergence row at step N
+ * (backend, class): a damaged blob (...)" in err at the first damaged row. */
+int differ_results_verify_db(struct sqlite3 *db, const char *path, char *err, size_t errlen);
 const char *differ_outcome_name(enum backend_outcome o);
 
 #endif

@@ -68,11 +68,19 @@ int rep_load(struct rep *r, const char *path)
 	ret = differ_results_open_ro(path, &r->db);
 	if (ret < 0)
 		return ret;
+	/* Every report checks every stored blob first: a damaged one is an error, not a wrong report. */
+	char err[600];
+	ret = differ_results_verify_db(r->db, path, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "%s\n", err);
+		rep_free(r);
+		return ret;
+	}
 	ret = -EIO;
 	if (sqlite3_prepare_v2(
 	        r->db,
 	        "SELECT trace, reference, replay_mode, command_line, tool_version, first_step, end_step,"
-	        " completed, stopped_at FROM run WHERE id = 1",
+	        " completed, stopped_at, part FROM run WHERE id = 1",
 	        -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -86,6 +94,7 @@ int rep_load(struct rep *r, const char *path)
 		r->end_step = sqlite3_column_int64(st, 6);
 		r->completed = sqlite3_column_int(st, 7) != 0;
 		r->stopped_at = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
+		col_text(st, 9, r->part, sizeof(r->part));
 	}
 	sqlite3_finalize(st);
 	st = NULL;
@@ -266,6 +275,20 @@ sqlite3_stmt *rep_div_ids(struct rep *r, const char *backend, const char *cls)
 	return st;
 }
 
+size_t rep_field_bits(const char *name, const char *expected, const char *actual, char *buf, size_t len)
+{
+	const struct x86_field *f = x86_field_find(name);
+	char *end_e, *end_a;
+	if (len)
+		buf[0] = '\0';
+	if (!f || f->size > 8)
+		return 0;
+	uint64_t e = strtoull(expected, &end_e, 0), a = strtoull(actual, &end_a, 0);
+	if (end_e == expected || *end_e || end_a == actual || *end_a)
+		return 0;
+	return x86_format_bit_changes(f, e, a, buf, len);
+}
+
 bool rep_field_differs(const struct rep_div *d, const struct x86_field *f)
 {
 	for (int i = 0; i < d->n_shown; i++) {
@@ -297,8 +320,13 @@ static void text_fields(FILE *f, const struct rep_div *d)
 		const struct x86_field *xf = x86_field_find(d->fields[i].name);
 		if (xf && d->have_states && xf->size <= 8)
 			x86_format_field(&d->pre, xf, X86_FORMAT_0X, before, sizeof(before));
-		fprintf(f, "      %-18s %-20s %-20s %s\n", d->fields[i].name, before, d->fields[i].expected,
-		        d->fields[i].actual);
+		char bits[160];
+		fprintf(f, "      %-18s %-20s %-20s ", d->fields[i].name, before, d->fields[i].expected);
+		if (rep_field_bits(d->fields[i].name, d->fields[i].expected, d->fields[i].actual, bits,
+		                   sizeof(bits)))
+			fprintf(f, "%-20s %s\n", d->fields[i].actual, bits);
+		else
+			fprintf(f, "%s\n", d->fields[i].actual);
 	}
 	if (d->n_fields > TEXT_FIELDS)
 		fprintf(f, "      ... %" PRId64 " fields in all\n", d->n_fields);
@@ -316,6 +344,8 @@ int differ_report_text(const char *results_path, FILE *out)
 	fprintf(out, "trace: %s", r.trace);
 	if (r.replay_mode[0])
 		fprintf(out, ", %s replay", r.replay_mode);
+	if (r.part[0])
+		fprintf(out, ", %s", r.part);
 	if (r.have_range)
 		fprintf(out, ", steps %" PRId64 "..%" PRId64, r.first_step, r.end_step);
 	fprintf(out, "\n\n");
@@ -479,6 +509,12 @@ static void json_div(FILE *f, const struct rep_div *d)
 			fprintf(f, "null");
 		else
 			json_str(f, d->fields[i].actual);
+		char bits[160];
+		if (rep_field_bits(d->fields[i].name, d->fields[i].expected, d->fields[i].actual, bits,
+		                   sizeof(bits))) {
+			fprintf(f, ", \"bits\": ");
+			json_str(f, bits);
+		}
 		fprintf(f, "}");
 	}
 	fprintf(f, "]}");
@@ -511,6 +547,10 @@ int differ_report_json(const char *results_path, const char *out_path)
 	json_str(f, r.tool_version);
 	if (r.have_range)
 		fprintf(f, ", \"first_step\": %" PRId64 ", \"end_step\": %" PRId64, r.first_step, r.end_step);
+	if (r.part[0]) {
+		fprintf(f, ", \"part\": ");
+		json_str(f, r.part);
+	}
 	fprintf(f, ", \"completed\": %s", r.completed ? "true" : "false");
 	if (!r.completed && r.stopped_at >= 0)
 		fprintf(f, ", \"stopped_at\": %" PRId64, r.stopped_at);
@@ -590,6 +630,44 @@ static int64_t junit_xpass_count(const struct rep *r, const char *backend)
 	return n;
 }
 
+/* "; rflags: CF 0 -> 1" for each field with named bits. */
+static void junit_bits(FILE *f, const struct rep_div *d)
+{
+	for (int i = 0; i < d->n_shown; i++) {
+		char bits[160];
+		if (!rep_field_bits(d->fields[i].name, d->fields[i].expected, d->fields[i].actual, bits,
+		                    sizeof(bits)))
+			continue;
+		fprintf(f, "; ");
+		xml_str(f, d->fields[i].name);
+		fprintf(f, ": ");
+		xml_str(f, bits);
+	}
+}
+
+/* "emudiff.<trace file name>[<part>]": suites and classnames of several traces or shards stay apart. */
+static void junit_prefix(FILE *f, const struct rep *r)
+{
+	const char *base = strrchr(r->trace, '/');
+	fprintf(f, "emudiff.");
+	xml_str(f, base ? base + 1 : r->trace);
+	if (r->part[0]) {
+		fprintf(f, "[");
+		xml_str(f, r->part);
+		fprintf(f, "]");
+	}
+}
+
+/* Opens a testcase whose classname is the suite's. */
+static void junit_case(FILE *f, const struct rep *r, const char *backend)
+{
+	fprintf(f, "    <testcase classname=\"");
+	junit_prefix(f, r);
+	fprintf(f, ".");
+	xml_str(f, backend);
+	fprintf(f, "\" name=\"");
+}
+
 int differ_report_junit(const char *results_path, const char *out_path)
 {
 	struct rep r;
@@ -628,9 +706,11 @@ int differ_report_junit(const char *results_path, const char *out_path)
 	if (!r.completed) {
 		char line[200];
 		rep_incomplete_text(&r, line, sizeof(line));
-		fprintf(f, "  <testsuite name=\"emudiff.run\" tests=\"1\" failures=\"1\" skipped=\"0\">\n"
-		           "    <testcase classname=\"emudiff.run\" name=\"complete\">\n      <failure "
-		           "type=\"incomplete\" message=\"");
+		fprintf(f, "  <testsuite name=\"");
+		junit_prefix(f, &r);
+		fprintf(f, ".run\" tests=\"1\" failures=\"1\" skipped=\"0\">\n");
+		junit_case(f, &r, "run");
+		fprintf(f, "complete\">\n      <failure type=\"incomplete\" message=\"");
 		xml_str(f, line);
 		fprintf(f, "\"/>\n    </testcase>\n  </testsuite>\n");
 	}
@@ -648,7 +728,9 @@ int differ_report_junit(const char *results_path, const char *out_path)
 		bool clean = t == 0;
 		if (clean)
 			t = 1;
-		fprintf(f, "  <testsuite name=\"emudiff.");
+		fprintf(f, "  <testsuite name=\"");
+		junit_prefix(f, &r);
+		fprintf(f, ".");
 		xml_str(f, bn);
 		fprintf(f, "\" tests=\"%" PRId64 "\" failures=\"%" PRId64 "\" skipped=\"%" PRId64 "\">\n", t,
 		        fl, sk);
@@ -664,9 +746,7 @@ int differ_report_junit(const char *results_path, const char *out_path)
 			struct rep_div d;
 			if (strcmp(c->backend, bn) != 0)
 				continue;
-			fprintf(f, "    <testcase classname=\"emudiff.");
-			xml_str(f, bn);
-			fprintf(f, "\" name=\"");
+			junit_case(f, &r, bn);
 			xml_str(f, c->cls);
 			fprintf(f, "\">\n");
 			ret = rep_div_load(&r, c->first_id, &d);
@@ -678,6 +758,7 @@ int differ_report_junit(const char *results_path, const char *out_path)
 				        " known divergences, first at step %" PRId64 ": ",
 				        c->n, c->first_step);
 				xml_str(f, d.detail);
+				junit_bits(f, &d);
 				fprintf(f, "\"/>\n");
 			} else {
 				fprintf(f, "      <failure type=\"");
@@ -687,6 +768,7 @@ int differ_report_junit(const char *results_path, const char *out_path)
 				        ": ",
 				        c->new_div, c->first_step);
 				xml_str(f, d.detail);
+				junit_bits(f, &d);
 				fprintf(f, "\">");
 				sqlite3_stmt *st = rep_div_ids(&r, bn, c->cls);
 				for (int n = 0; st && n < JUNIT_LISTED && sqlite3_step(st) == SQLITE_ROW;
@@ -697,6 +779,7 @@ int differ_report_junit(const char *results_path, const char *out_path)
 					fprintf(f, "step %" PRId64 " %s rip %s %s%s: ", x.step, x.mode, x.rip,
 					        x.disasm, x.known ? " (known)" : "");
 					xml_str(f, x.detail);
+					junit_bits(f, &x);
 					fprintf(f, "\n");
 				}
 				if (c->n > JUNIT_LISTED)
@@ -710,9 +793,8 @@ int differ_report_junit(const char *results_path, const char *out_path)
 			const struct rep_known *k = &r.known[i];
 			if (strcmp(k->status, "xpass") != 0 || !differ_glob(k->backend, bn))
 				continue;
-			fprintf(f, "    <testcase classname=\"emudiff.");
-			xml_str(f, bn);
-			fprintf(f, "\" name=\"known ");
+			junit_case(f, &r, bn);
+			fprintf(f, "known ");
 			xml_str(f, k->cls);
 			fprintf(f, " step %s\">\n      <system-out>XPASS: ", k->step);
 			xml_str(f, k->source);
@@ -721,10 +803,9 @@ int differ_report_junit(const char *results_path, const char *out_path)
 			fprintf(f, "</system-out>\n    </testcase>\n");
 		}
 		if (clean) {
-			fprintf(f, "    <testcase classname=\"emudiff.");
-			xml_str(f, bn);
+			junit_case(f, &r, bn);
 			fprintf(f,
-			        "\" name=\"no divergences\">\n      <system-out>%" PRId64
+			        "no divergences\">\n      <system-out>%" PRId64
 			        " steps, no divergence</system-out>\n    </testcase>\n",
 			        r.backends[b].steps);
 		}

@@ -39,6 +39,7 @@ struct rep {
 	const char *path;
 	sqlite3 *db;
 	char trace[512], reference[32], replay_mode[32], command_line[1024], tool_version[32];
+	char part[64]; /* "shard 2/4", "steps 100..200"; "" for the whole trace */
 	bool have_range;
 	int64_t first_step, end_step;
 	bool completed;     /* the replay ran its whole range */
@@ -79,6 +80,9 @@ int rep_div_load(struct rep *r, int64_t id, struct rep_div *d);
 /* Iterates the divergences of one backend and class in order; the statement is the caller's to finalize. */
 sqlite3_stmt *rep_div_ids(struct rep *r, const char *backend, const char *cls);
 const char *rep_reference_text(const char *reference);
+/* The named bits that differ between a stored field's expected and actual text ("" for fields without
+ * bit names or with a value absent); the length of the text. */
+size_t rep_field_bits(const char *name, const char *expected, const char *actual, char *buf, size_t len);
 bool rep_field_differs(const struct rep_div *d, const struct x86_field *f);
 /* Escapes <, >, & and " for XML and HTML; control characters other than those in keep become '?'. */
 void rep_markup_escape(FILE *f, const char *s, const char *keep);

@@ -92,14 +92,19 @@ static void html_div(FILE *f, const struct rep_div *d)
 		fprintf(f, "%s%02x", i ? " " : "", d->insn[i]);
 	fprintf(f, "</code>, outcome %s, %" PRId64 " differing fields</p>\n", d->outcome, d->n_fields);
 	if (d->n_shown) {
-		fprintf(f, "<table><tr><th>field</th><th>expected</th><th>actual</th></tr>\n");
+		fprintf(f, "<table><tr><th>field</th><th>expected</th><th>actual</th><th>bits</th></tr>\n");
 		for (int i = 0; i < d->n_shown; i++) {
+			char bits[160];
+			rep_field_bits(d->fields[i].name, d->fields[i].expected, d->fields[i].actual, bits,
+			               sizeof(bits));
 			fprintf(f, "<tr><td>");
 			rep_html_escape(f, d->fields[i].name);
 			fprintf(f, "</td><td>");
 			rep_html_escape(f, d->fields[i].expected);
 			fprintf(f, "</td><td>");
 			rep_html_escape(f, d->fields[i].actual);
+			fprintf(f, "</td><td>");
+			rep_html_escape(f, bits);
 			fprintf(f, "</td></tr>\n");
 		}
 		fprintf(f, "</table>\n");

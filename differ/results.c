@@ -18,10 +18,29 @@
 
 #define COMMIT_EVERY 4096
 
+/* A divergence row's blobs in column order: insn, pre, expected, actual, unobserved. */
+#define ROW_BLOBS 5
+
+/* FNV-1a 64 over the blobs, each preceded by its length (-1: NULL), so a blob cut short or moved to another
+ * column does not keep the sum. */
+static int64_t row_blob_sum(const void *const blobs[ROW_BLOBS], const int lens[ROW_BLOBS])
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (int b = 0; b < ROW_BLOBS; b++) {
+		uint32_t n = (uint32_t)lens[b];
+		const uint8_t *p = blobs[b];
+		for (int i = 0; i < 4; i++)
+			h = (h ^ ((n >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+		for (int i = 0; p && i < lens[b]; i++)
+			h = (h ^ p[i]) * 0x100000001b3ull;
+	}
+	return (int64_t)h;
+}
+
 static const char results_ddl[] =
     "CREATE TABLE run(id INTEGER PRIMARY KEY, trace TEXT, reference TEXT, replay_mode TEXT,"
     " command_line TEXT, tool_version TEXT, first_step INTEGER, end_step INTEGER,"
-    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0) STRICT;"
+    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0, part TEXT) STRICT;"
     "CREATE TABLE backend(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, name TEXT NOT NULL,"
     " steps INTEGER NOT NULL, stepped INTEGER NOT NULL, unsupported INTEGER NOT NULL,"
     " crashed INTEGER NOT NULL, failed INTEGER NOT NULL) STRICT;"
@@ -29,7 +48,7 @@ static const char results_ddl[] =
     " step INTEGER NOT NULL, class TEXT NOT NULL, detail TEXT NOT NULL, known INTEGER NOT NULL,"
     " outcome TEXT NOT NULL, mode TEXT NOT NULL, cpl INTEGER NOT NULL, rip TEXT NOT NULL, insn BLOB,"
     " disasm TEXT NOT NULL, n_fields INTEGER NOT NULL, undefined_rflags TEXT NOT NULL,"
-    " pre BLOB, expected BLOB, actual BLOB, unobserved BLOB) STRICT;"
+    " pre BLOB, expected BLOB, actual BLOB, unobserved BLOB, blob_sum INTEGER NOT NULL) STRICT;"
     "CREATE INDEX divergence_class ON divergence(backend, class);"
     "CREATE TABLE field(divergence INTEGER NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL,"
     " expected TEXT, actual TEXT, width INTEGER NOT NULL, PRIMARY KEY(divergence, seq)) STRICT;"
@@ -167,8 +186,8 @@ int differ_results_create(struct differ_results **out, const char *path, const s
 	if (sqlite3_prepare_v2(
 	        r->db,
 	        "INSERT INTO divergence(run, backend, step, class, detail, known, outcome, mode, cpl,"
-	        " rip, insn, disasm, n_fields, undefined_rflags, pre, expected, actual, unobserved)"
-	        " VALUES(1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	        " rip, insn, disasm, n_fields, undefined_rflags, pre, expected, actual, unobserved, blob_sum)"
+	        " VALUES(1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	        -1, &r->ins_div, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(r->db,
 	                       "INSERT INTO field(divergence, seq, name, expected, actual, width)"
@@ -290,6 +309,90 @@ int differ_results_set_end(struct differ_results *r, bool completed, uint64_t st
 	return exec(r, sql);
 }
 
+int differ_results_set_part(const char *path, const char *part)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int ret = -EIO;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "UPDATE run SET part = ? WHERE id = 1", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, part, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1)
+			ret = 0;
+	}
+	if (ret < 0)
+		fprintf(stderr, "%s: cannot record the replayed part: %s\n", path,
+		        db ? sqlite3_errmsg(db) : "out of memory");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return ret;
+}
+
+int differ_results_verify_db(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	static const char *const names[ROW_BLOBS] = {"insn", "pre", "expected", "actual", "unobserved"};
+	sqlite3_stmt *st = NULL;
+	int ret = 0, rc;
+
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT step, backend, class, blob_sum, insn, pre, expected, actual, unobserved"
+	        " FROM divergence ORDER BY id",
+	        -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: divergence table: %s", path, sqlite3_errmsg(db));
+		return -EIO;
+	}
+	while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const void *blobs[ROW_BLOBS];
+		int lens[ROW_BLOBS];
+		char why[80] = "";
+		for (int b = 0; b < ROW_BLOBS; b++) {
+			bool null = sqlite3_column_type(st, 4 + b) == SQLITE_NULL;
+			blobs[b] = null ? NULL : sqlite3_column_blob(st, 4 + b);
+			lens[b] = null ? -1 : sqlite3_column_bytes(st, 4 + b);
+		}
+		/* An instruction is at most 16 bytes; states are stored all four (whole) or none. */
+		if (lens[0] > 16)
+			snprintf(why, sizeof(why), "insn: %d bytes, at most 16", lens[0]);
+		for (int b = 1; b < ROW_BLOBS && !why[0]; b++) {
+			int want = lens[1] < 0 ? -1 : (int)sizeof(struct x86_state);
+			if (lens[b] != want)
+				snprintf(why, sizeof(why), "%s: %d bytes, want %d", names[b],
+				         lens[b] < 0 ? 0 : lens[b], want < 0 ? 0 : want);
+		}
+		if (!why[0] && row_blob_sum(blobs, lens) != sqlite3_column_int64(st, 3))
+			snprintf(why, sizeof(why), "checksum mismatch");
+		if (why[0]) {
+			snprintf(err, errlen,
+			         "%s: divergence row at step %" PRId64 " (%s, %s): a damaged blob (%s)", path,
+			         (int64_t)sqlite3_column_int64(st, 0),
+			         (const char *)sqlite3_column_text(st, 1),
+			         (const char *)sqlite3_column_text(st, 2), why);
+			ret = -EIO;
+		}
+	}
+	if (!ret && rc != SQLITE_DONE) {
+		snprintf(err, errlen, "%s: divergence table: %s", path, sqlite3_errmsg(db));
+		ret = -EIO;
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int differ_results_verify(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db;
+	int ret = differ_results_open_ro(path, &db);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: not a readable results database (see above)", path);
+		return ret;
+	}
+	ret = differ_results_verify_db(db, path, err, errlen);
+	sqlite3_close(db);
+	return ret;
+}
+
 int differ_results_completed(const char *path, int64_t *stopped_at)
 {
 	sqlite3 *db;
@@ -372,8 +475,8 @@ int differ_results_add(struct differ_results *r, const struct differ_divergence 
 	sqlite3_bind_int(st, 8, (int)d->cpl);
 	snprintf(buf, sizeof(buf), "%#" PRIx64, d->pre.rip);
 	sqlite3_bind_text(st, 9, buf, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, 10, d->insn, d->insn_len > sizeof(d->insn) ? (int)sizeof(d->insn) : d->insn_len,
-	                  SQLITE_TRANSIENT);
+	int insn_len = d->insn_len > sizeof(d->insn) ? (int)sizeof(d->insn) : (int)d->insn_len;
+	sqlite3_bind_blob(st, 10, d->insn, insn_len, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 11, d->disasm[0] ? d->disasm : "(bad)", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 12, d->n_fields_total > d->n_fields ? d->n_fields_total : d->n_fields);
 	snprintf(buf, sizeof(buf), "%#" PRIx64, d->undefined_rflags);
@@ -384,6 +487,10 @@ int differ_results_add(struct differ_results *r, const struct differ_divergence 
 		sqlite3_bind_blob(st, 16, &d->actual, sizeof(d->actual), SQLITE_STATIC);
 		sqlite3_bind_blob(st, 17, &d->unobserved, sizeof(d->unobserved), SQLITE_STATIC);
 	}
+	int state_len = states ? (int)sizeof(d->pre) : -1;
+	const void *blobs[ROW_BLOBS] = {d->insn, &d->pre, &d->expected, &d->actual, &d->unobserved};
+	const int lens[ROW_BLOBS] = {insn_len, state_len, state_len, state_len, state_len};
+	sqlite3_bind_int64(st, 18, row_blob_sum(blobs, lens));
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return db_error(r, "storing a divergence");
 	id = sqlite3_last_insert_rowid(r->db);

@@ -255,6 +255,10 @@ static void test_text_report(void **state)
 	assert_non_null(strstr(buf, "step 10, prot32, CPL 0, rip 0x1000, bytes cf: iretd"));
 	assert_non_null(strstr(buf, "ds.sel             0x10                 0                    0x10"));
 	assert_non_null(strstr(buf, "[emu] backend.unsupported: 1 (1 new) - emu: lar not implemented"));
+	/* Flags name their differing bits beside the raw values. */
+	assert_non_null(strstr(
+	    buf,
+	    "rflags             0x2                  0x2                  0x3                  CF 0 -> 1\n"));
 	assert_non_null(strstr(buf, "XPASS "));
 	assert_non_null(strstr(buf, "emu cpuid step *: fixed - fixed long ago"));
 	assert_null(strstr(buf, "kvm iret.real"));
@@ -331,18 +335,20 @@ static void test_json_report(void **state)
 	const char *end = json_value(buf);
 	assert_non_null(end);
 	assert_int_equal(*json_ws(end), '\0');
-	static const char *const keys[] = {"\"run\":",
-	                                   "\"reference\": \"kvm-emulator\"",
-	                                   "\"backends\":",
-	                                   "\"classes\":",
-	                                   "\"divergences\":",
-	                                   "\"known\":",
-	                                   "\"status\": \"xpass\"",
-	                                   "\"status\": \"xfail\"",
-	                                   "\"status\": \"not-run\"",
-	                                   "\"disasm\": \"iretd\"",
-	                                   "\"expected\": \"0\", \"actual\": \"0x10\"",
-	                                   "\"steps\": 50"};
+	static const char *const keys[] = {
+	    "\"run\":",
+	    "\"reference\": \"kvm-emulator\"",
+	    "\"backends\":",
+	    "\"classes\":",
+	    "\"divergences\":",
+	    "\"known\":",
+	    "\"status\": \"xpass\"",
+	    "\"status\": \"xfail\"",
+	    "\"status\": \"not-run\"",
+	    "\"disasm\": \"iretd\"",
+	    "\"expected\": \"0\", \"actual\": \"0x10\"",
+	    "\"expected\": \"0x2\", \"actual\": \"0x3\", \"bits\": \"CF 0 -> 1\"",
+	    "\"steps\": 50"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (!strstr(buf, keys[i]))
 			fail_msg("JSON lacks %s", keys[i]);
@@ -369,10 +375,10 @@ static void test_junit_report(void **state)
 {
 	const char *db_path = tmp_path("results.db"), *out = tmp_path("r.xml");
 	static const char *const cases[] = {
-	    "<testcase classname=\"emudiff.emu\" name=\"iret.pm_outer\">",
-	    "<testcase classname=\"emudiff.emu\" name=\"flags.defined\">",
-	    "<testcase classname=\"emudiff.emu\" name=\"backend.unsupported\">",
-	    "<testcase classname=\"emudiff.unicorn\" name=\"shadow.mov_ss\">",
+	    "<testcase classname=\"emudiff.boot.trace.emu\" name=\"iret.pm_outer\">",
+	    "<testcase classname=\"emudiff.boot.trace.emu\" name=\"flags.defined\">",
+	    "<testcase classname=\"emudiff.boot.trace.emu\" name=\"backend.unsupported\">",
+	    "<testcase classname=\"emudiff.boot.trace.unicorn\" name=\"shadow.mov_ss\">",
 	};
 	(void)state;
 
@@ -392,8 +398,28 @@ static void test_junit_report(void **state)
 	    strstr(buf, "<testsuites name=\"emudiff\" tests=\"5\" failures=\"2\" skipped=\"2\">"));
 	assert_non_null(strstr(buf, "XPASS: "));
 	assert_int_equal(count_of(buf, "</testcase>"), 5);
+	assert_non_null(strstr(buf, "; rflags: CF 0 -&gt; 1\"/>"));
 	free(buf);
 	assert_valid_junit(out);
+}
+
+/* Suites and classnames carry the trace and the replayed part, so reports of several shards stay apart. */
+static void test_junit_names_carry_trace_and_part(void **state)
+{
+	const char *db_path = tmp_path("results.db"), *out = tmp_path("part.xml");
+	(void)state;
+
+	build_results(db_path, tmp_path("known.tsv"));
+	assert_int_equal(differ_results_set_part(db_path, "shard 2/4"), 0);
+	assert_int_equal(differ_report_junit(db_path, out), 0);
+	char *buf = slurp(out, NULL);
+	assert_non_null(buf);
+	assert_int_equal(count_of(buf, "<testsuite name=\"emudiff.boot.trace[shard 2/4].emu\" "), 1);
+	assert_int_equal(count_of(buf, "<testsuite name=\"emudiff.boot.trace[shard 2/4].unicorn\" "), 1);
+	assert_int_equal(count_of(buf, "<testcase classname=\"emudiff.boot.trace[shard 2/4]."), 5);
+	free(buf);
+	assert_valid_junit(out);
+	assert_true(differ_results_set_part(tmp_path("missing.db"), "shard 1/2") < 0);
 }
 
 static void test_html_report(void **state)
@@ -421,6 +447,7 @@ static void test_html_report(void **state)
 	assert_non_null(
 	    strstr(buf, "<tr class=\"d\"><td>ds.sel</td><td>0x10</td><td>0</td><td>0x10</td></tr>"));
 	assert_non_null(strstr(buf, "<tr><td>rax</td>"));
+	assert_non_null(strstr(buf, "<tr><td>rflags</td><td>0x2</td><td>0x3</td><td>CF 0 -&gt; 1</td></tr>"));
 	assert_non_null(strstr(buf, "href=\"#c-emu-iret.pm_outer\""));
 	assert_non_null(strstr(buf, "id=\"c-emu-iret.pm_outer\""));
 	assert_non_null(strstr(buf, "</html>\n"));
@@ -555,6 +582,74 @@ static void test_bad_database(void **state)
 	unlink(other);
 }
 
+/* A blob damaged after writing is found, naming the row, whatever report reads it. */
+static const struct {
+	const char *damage;  /* SQL run on a good results database */
+	const char *message; /* in the error; NULL: no error */
+	int line;
+} damage_rows[] = {
+    {"SELECT 1", NULL, __LINE__},
+    {"UPDATE divergence SET actual = zeroblob(length(actual)) WHERE step = 10",
+     "damaged.db: divergence row at step 10 (emu, iret.pm_outer): a damaged blob (checksum mismatch)",
+     __LINE__},
+    {"UPDATE divergence SET insn = x'cc' WHERE step = 5",
+     "damaged.db: divergence row at step 5 (unicorn, shadow.mov_ss): a damaged blob (checksum mismatch)",
+     __LINE__},
+    {"UPDATE divergence SET pre = substr(pre, 1, 100) WHERE step = 30",
+     "damaged.db: divergence row at step 30 (emu, flags.defined): a damaged blob (pre: 100 bytes, want ",
+     __LINE__},
+    {"UPDATE divergence SET unobserved = NULL WHERE step = 20",
+     "divergence row at step 20 (emu, iret.pm_outer): a damaged blob (unobserved: 0 bytes, want ", __LINE__},
+    {"UPDATE divergence SET insn = zeroblob(17) WHERE step = 40",
+     "divergence row at step 40 (emu, backend.unsupported): a damaged blob (insn: 17 bytes, at most 16)",
+     __LINE__},
+    {"UPDATE divergence SET blob_sum = blob_sum + 1 WHERE step = 40",
+     "divergence row at step 40 (emu, backend.unsupported): a damaged blob (checksum mismatch)", __LINE__},
+};
+
+static void test_damaged_blobs(void **state)
+{
+	const char *db_path = tmp_path("damaged.db");
+	FILE *devnull = fopen("/dev/null", "w");
+	(void)state;
+	assert_non_null(devnull);
+	for (size_t i = 0; i < sizeof(damage_rows) / sizeof(damage_rows[0]); i++) {
+		char err[600] = "";
+		sqlite3 *db;
+		build_results(db_path, tmp_path("known.tsv"));
+		assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, damage_rows[i].damage, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		int ret = differ_results_verify(db_path, err, sizeof(err));
+		int text = differ_report_text(db_path, devnull);
+		int json = differ_report_json(db_path, tmp_path("damaged.json"));
+		bool want_error = damage_rows[i].message != NULL;
+		if ((ret < 0) != want_error || (text < 0) != want_error || (json < 0) != want_error ||
+		    (want_error && !strstr(err, damage_rows[i].message)))
+			fail_msg("%s:%d: verify %d, text %d, json %d, '%s'; want %s", __FILE__,
+			         damage_rows[i].line, ret, text, json, err,
+			         want_error ? damage_rows[i].message : "no error");
+	}
+	fclose(devnull);
+	unlink(db_path);
+	unlink(tmp_path("damaged.json"));
+}
+
+/* A database of the previous format, without checksums, is refused with what to do. */
+static void test_older_format_refused(void **state)
+{
+	const char *db_path = tmp_path("results.db");
+	char err[600] = "";
+	sqlite3 *db;
+	(void)state;
+	build_results(db_path, tmp_path("known.tsv"));
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(differ_results_verify(db_path, err, sizeof(err)), -EINVAL);
+	assert_int_equal(differ_report_junit(db_path, tmp_path("r.xml")), -EINVAL);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -584,7 +679,8 @@ int main(void)
 	    cmocka_unit_test(test_json_report),    cmocka_unit_test(test_junit_report),
 	    cmocka_unit_test(test_html_report),    cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_incomplete_run), cmocka_unit_test(test_bad_database),
-	    cmocka_unit_test(test_clean_run),
+	    cmocka_unit_test(test_clean_run),      cmocka_unit_test(test_junit_names_carry_trace_and_part),
+	    cmocka_unit_test(test_damaged_blobs),  cmocka_unit_test(test_older_format_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

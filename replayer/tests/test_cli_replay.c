@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "synth.h"
 
@@ -131,6 +132,68 @@ static void test_replay_writes_results_and_report_rerenders(void **state)
 	assert_true(!strncmp(r->out, r2->out, strlen(r2->out)));
 	unlink(db), unlink(html);
 	free(db), free(html), free(r), free(r2);
+}
+
+/* JUnit of a shard or a step range names the trace and the part in every suite. */
+static void test_junit_names_the_part(void **state)
+{
+	static const struct {
+		const char *opts;
+		const char *suite; /* after "emudiff.<trace file name>" */
+	} rows[] = {
+	    {"--shard 2/2", "[shard 2/2].emu\""},
+	    {"--from 1 --to 3", "[steps 1..3].emu\""},
+	    {"", ".emu\""},
+	};
+	struct run *r = calloc(1, sizeof(*r));
+	char *xml = synth_tmp(".xml"), args[1024], *buf = malloc(65536), want[512];
+	const char *base = strrchr(planted_trace, '/') + 1;
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(args, sizeof(args), "replay %s --backends emu %s --junit %s", planted_trace,
+		         rows[i].opts, xml);
+		run(r, args);
+		read_file(xml, buf, 65536);
+		snprintf(want, sizeof(want), "<testsuite name=\"emudiff.%s%s", base, rows[i].suite);
+		if (r->status > 1 || !strstr(buf, want))
+			fail_msg("%s: status %d, want %s in\n%s\n%s", rows[i].opts, r->status, want, buf,
+			         r->err);
+		snprintf(args, sizeof(args), "xmllint --noout --schema '%s/differ/tests/junit.xsd' '%s'",
+		         getenv("EMUDIFF_SOURCE"), xml);
+		assert_int_equal(system(args), 0);
+	}
+	unlink(xml);
+	free(xml), free(buf), free(r);
+}
+
+/* A blob damaged after the replay: report exits 2 with one line naming the file, the table and the step. */
+static void test_report_refuses_damaged_blob(void **state)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	char *db = synth_tmp(".damaged.db"), args[1024], want[600];
+	sqlite3 *sql;
+	(void)state;
+	snprintf(args, sizeof(args), "replay %s --backends emu -o %s", planted_trace, db);
+	run(r, args);
+	assert_int_equal(r->status, 1);
+	assert_int_equal(sqlite3_open(db, &sql), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(sql,
+	                              "UPDATE divergence SET expected = zeroblob(length(expected))"
+	                              " WHERE id = (SELECT min(id) FROM divergence)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_changes(sql), 1);
+	sqlite3_close(sql);
+	snprintf(args, sizeof(args), "report %s", db);
+	run(r, args);
+	snprintf(want, sizeof(want), "emudiff report: %s: divergence row at step ", db);
+	if (r->status != 2 || strncmp(r->err, want, strlen(want)) ||
+	    !strstr(r->err, "): a damaged blob (checksum mismatch)\n") ||
+	    strchr(r->err, '\n') != r->err + strlen(r->err) - 1 || r->out[0])
+		fail_msg("status %d, stdout '%s', stderr '%s'; want 2 and one line '%s...'", r->status,
+		         r->out, r->err, want);
+	unlink(db);
+	free(db), free(r);
 }
 
 static void test_bisect_and_diff(void **state)
@@ -406,6 +469,8 @@ int main(void)
 	    cmocka_unit_test(test_usage_errors),
 	    cmocka_unit_test(test_replay_exit_status),
 	    cmocka_unit_test(test_replay_writes_results_and_report_rerenders),
+	    cmocka_unit_test(test_junit_names_the_part),
+	    cmocka_unit_test(test_report_refuses_damaged_blob),
 	    cmocka_unit_test(test_bisect_and_diff),
 	    cmocka_unit_test(test_not_a_trace),
 	    cmocka_unit_test(test_kvm_without_dev_kvm),

@@ -30,6 +30,52 @@ static const struct {
 };
 /* clang-format on */
 
+/* clang-format off */
+static const struct {
+	const char *field;
+	uint64_t a, b;
+	const char *text;
+	int line;
+} bit_rows[] = {
+    {"rflags", 0x42, 0x12, "AF 0 -> 1, ZF 1 -> 0", __LINE__},
+    {"rflags", 0x2, 0x3002, "IOPL 0 -> 3", __LINE__},
+    {"rflags", 0x2, 0x2, "", __LINE__},
+    {"rflags", 0x2, 0x400002, "bit22 0 -> 1", __LINE__},
+    {"cs.attr", 0xc09b, 0xc09a, "A 1 -> 0", __LINE__},
+    {"ss.attr", 0xc093, 0xc0f3, "DPL 0 -> 3", __LINE__},
+    {"ds.attr", 0xc093, 0xc09b, "type 3 -> 11", __LINE__},
+    {"tr.attr", 0x8b, 0x1008b, "unusable 0 -> 1", __LINE__},
+    {"ldtr.attr", 0xa09b, 0xc09b, "L 1 -> 0, D/B 0 -> 1", __LINE__},
+    {"es.attr", 0x93, 0x8093, "G 0 -> 1", __LINE__},
+    {"cr0", 0x11, 0x80000011, "PG 0 -> 1", __LINE__},
+    {"cr4", 0x20, 0x1020, "LA57 0 -> 1", __LINE__},
+    {"efer", 0x500, 0xd01, "SCE 0 -> 1, NXE 0 -> 1", __LINE__},
+    {"dr6", 0xffff0ff0, 0xffff4ff0, "BS 0 -> 1", __LINE__},
+    {"dr7", 0x400, 0x30402, "G0 0 -> 1, RW0 0 -> 3", __LINE__},
+    {"rax", 1, 2, "", __LINE__},
+    {"cs.base", 1, 2, "", __LINE__},
+};
+/* clang-format on */
+
+static void test_bit_changes(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bit_rows) / sizeof(bit_rows[0]); i++) {
+		char buf[128];
+		const struct x86_field *f = x86_field_find(bit_rows[i].field);
+		assert_non_null(f);
+		size_t n = x86_format_bit_changes(f, bit_rows[i].a, bit_rows[i].b, buf, sizeof(buf));
+		if (strcmp(buf, bit_rows[i].text) || n != strlen(buf))
+			fail_msg("%s:%d: %s: '%s' (%zu), want '%s'", __FILE__, bit_rows[i].line,
+			         bit_rows[i].field, buf, n, bit_rows[i].text);
+	}
+	/* A short buffer truncates and stays terminated. */
+	char small[8];
+	size_t n = x86_format_bit_changes(x86_field_find("rflags"), 0x42, 0x12, small, sizeof(small));
+	assert_string_equal(small, "AF 0 ->");
+	assert_int_equal(n, 7);
+}
+
 static void set_field(struct x86_state *st, const struct x86_field *f, uint64_t lo, uint64_t hi)
 {
 	uint8_t *p = (uint8_t *)st + f->offset;
@@ -89,6 +135,8 @@ static void test_diff_table(void **state)
 	post = exp;
 	post.gpr[X86_RAX] = 6;
 	post.gpr[X86_RBX] = 7;
+	post.rflags = X86_RFLAGS_FIXED | X86_RFLAGS_AF;
+	exp.rflags = X86_RFLAGS_FIXED | X86_RFLAGS_ZF;
 	memset(&mask, 0, sizeof(mask));
 	memset(&mask.gpr[X86_RBX], 0xff, sizeof(mask.gpr[X86_RBX]));
 	struct x86_diff_column col = {"emu", &post, &mask};
@@ -106,6 +154,9 @@ static void test_diff_table(void **state)
 	assert_non_null(
 	    strstr(text, "\nrip              100                102                102                \n"));
 	assert_null(strstr(text, "\nrcx "));
+	/* The raw values, then the named bits against the recording. */
+	assert_non_null(strstr(text, "\nrflags           0                  42                 12            "
+	                             "    * AF 0 -> 1, ZF 1 -> 0\n"));
 	free(text);
 }
 
@@ -114,6 +165,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_field_text),
 	    cmocka_unit_test(test_masks),
+	    cmocka_unit_test(test_bit_changes),
 	    cmocka_unit_test(test_diff_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
