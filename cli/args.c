@@ -70,87 +70,107 @@ bool cli_opt_is(const char *arg, const char *name)
 	return !strncmp(arg, name, n) && (arg[n] == 0 || (arg[n] == '=' && name[1] == '-'));
 }
 
-/* Parses the options every subcommand shares; 0 or an exit status. */
+int cli_scan(const char *cmd, int argc, char **argv, const struct cli_optdef *defs,
+             int (*on_option)(void *arg, const char *name, const char *value),
+             int (*on_operand)(void *arg, const char *text), void *arg, bool *help)
+{
+	int rc;
+	*help = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			*help = true;
+			return 0;
+		}
+		if (!strcmp(a, "--")) {
+			for (i++; i < argc; i++)
+				if ((rc = on_operand(arg, argv[i])))
+					return rc;
+			break;
+		}
+		if (a[0] != '-' || !a[1]) {
+			if ((rc = on_operand(arg, a)))
+				return rc;
+			continue;
+		}
+		const struct cli_optdef *d = defs;
+		while (d->name && !cli_opt_is(a, d->name))
+			d++;
+		if (!d->name || (!d->takes_value && strchr(a, '=')))
+			return cli_usage_error(cmd, "unknown option", a);
+		const char *v = NULL;
+		if (d->takes_value && !(v = opt_value(cmd, argc, argv, &i, d->name)))
+			return CLI_EXIT_USAGE;
+		if ((rc = on_option(arg, d->name, v)))
+			return rc;
+	}
+	return 0;
+}
+
+static int opts_operand(void *arg, const char *text)
+{
+	struct cli_opts *o = arg;
+	if (o->n_traces == CLI_MAX_TRACES)
+		return cli_usage_error(o->cmd, "too many traces", NULL);
+	o->traces[o->n_traces++] = text;
+	return 0;
+}
+
+static int opts_option(void *arg, const char *name, const char *v)
+{
+	struct cli_opts *o = arg;
+	if (!strcmp(name, "--continuous"))
+		o->continuous = true;
+	else if (!strcmp(name, "--backends"))
+		o->backends_arg = v;
+	else if (!strcmp(name, "--backend"))
+		o->backend_arg = v;
+	else if (!strcmp(name, "--from"))
+		return cli_parse_step(o->cmd, name, v, &o->from) ? 0 : CLI_EXIT_USAGE;
+	else if (!strcmp(name, "--to"))
+		return cli_parse_step(o->cmd, name, v, &o->to) ? 0 : CLI_EXIT_USAGE;
+	else if (!strcmp(name, "--step")) {
+		o->have_step = true;
+		return cli_parse_step(o->cmd, name, v, &o->step) ? 0 : CLI_EXIT_USAGE;
+	} else if (!strcmp(name, "--shard"))
+		o->shard = v;
+	else if (!strcmp(name, "-o"))
+		o->out = v;
+	else if (!strcmp(name, "--json"))
+		o->json = v;
+	else if (!strcmp(name, "--junit"))
+		o->junit = v;
+	else if (!strcmp(name, "--html"))
+		o->html = v;
+	else if (!strcmp(name, "--known"))
+		o->known = v;
+	else if (!strcmp(name, "--commits"))
+		o->commits = v;
+	return 0;
+}
+
+/* Parses the options replay, diff, bisect and report share; 0 or an exit status. */
 int cli_parse_opts(int argc, char **argv, struct cli_opts *o, const char *const *allowed)
 {
 	static const char *const valued[] = {"--backends", "--backend", "--from",  "--to",   "--shard",
 	                                     "-o",         "--json",    "--junit", "--html", "--known",
 	                                     "--step",     "--commits", NULL};
+	struct cli_optdef defs[32];
+	size_t n = 0;
 	memset(o, 0, sizeof(*o));
 	o->cmd = argv[0];
 	o->to = UINT64_MAX;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			o->help = true;
-			return 0;
-		}
-		if (a[0] != '-' || !a[1]) {
-			if (o->n_traces == CLI_MAX_TRACES)
-				return cli_usage_error(o->cmd, "too many traces", NULL);
-			o->traces[o->n_traces++] = a;
-			continue;
-		}
-		if (!strcmp(a, "--")) {
-			for (i++; i < argc && o->n_traces < CLI_MAX_TRACES; i++)
-				o->traces[o->n_traces++] = argv[i];
-			break;
-		}
-		const char *name = NULL;
-		bool ok = false;
-		for (size_t k = 0; allowed[k]; k++) {
-			if (cli_opt_is(a, allowed[k])) {
-				name = allowed[k];
-				ok = true;
-				break;
-			}
-		}
-		if (!ok)
-			return cli_usage_error(o->cmd, "unknown option", a);
-		if (!strcmp(name, "--continuous")) {
-			o->continuous = true;
-			continue;
-		}
-		bool needs = false;
+	for (; allowed[n] && n + 1 < sizeof(defs) / sizeof(defs[0]); n++) {
+		defs[n].name = allowed[n];
+		defs[n].takes_value = false;
 		for (size_t k = 0; valued[k]; k++)
-			needs |= !strcmp(valued[k], name);
-		if (!needs)
-			continue;
-		const char *v = opt_value(o->cmd, argc, argv, &i, name);
-		if (!v)
-			return CLI_EXIT_USAGE;
-		if (!strcmp(name, "--backends"))
-			o->backends_arg = v;
-		else if (!strcmp(name, "--backend"))
-			o->backend_arg = v;
-		else if (!strcmp(name, "--from")) {
-			if (!cli_parse_step(o->cmd, name, v, &o->from))
-				return CLI_EXIT_USAGE;
-		} else if (!strcmp(name, "--to")) {
-			if (!cli_parse_step(o->cmd, name, v, &o->to))
-				return CLI_EXIT_USAGE;
-		} else if (!strcmp(name, "--step")) {
-			if (!cli_parse_step(o->cmd, name, v, &o->step))
-				return CLI_EXIT_USAGE;
-			o->have_step = true;
-		} else if (!strcmp(name, "--shard"))
-			o->shard = v;
-		else if (!strcmp(name, "-o"))
-			o->out = v;
-		else if (!strcmp(name, "--json"))
-			o->json = v;
-		else if (!strcmp(name, "--junit"))
-			o->junit = v;
-		else if (!strcmp(name, "--html"))
-			o->html = v;
-		else if (!strcmp(name, "--known"))
-			o->known = v;
-		else if (!strcmp(name, "--commits"))
-			o->commits = v;
+			defs[n].takes_value |= !strcmp(valued[k], allowed[n]);
 	}
-	if (o->n_traces)
+	defs[n].name = NULL;
+	int rc = cli_scan(o->cmd, argc, argv, defs, opts_option, opts_operand, o, &o->help);
+	if (!rc && o->n_traces)
 		o->trace = o->traces[0];
-	return 0;
+	return rc;
 }
 
 /* A trace or results file the user named must be a readable regular file. */

@@ -33,6 +33,21 @@ bool cli_parse_step(const char *cmd, const char *option, const char *text, uint6
 int cli_usage_error(const char *cmd, const char *msg, const char *arg);
 /* Whether arg is the option name, alone or (a long option) as "--name=value". */
 bool cli_opt_is(const char *arg, const char *name);
+/* One option of a subcommand: its name ("-o", "--mem") and whether a value follows it. */
+struct cli_optdef {
+	const char *name;
+	bool takes_value;
+};
+
+/* The one option scanner of every subcommand: walks argv[1..] against defs (ended by a NULL name), accepting
+ * "--name value" and "--name=value", and calls on_option(arg, name, value) for each option (value NULL for
+ * a flag) and on_operand(arg, text) for every other word ("--" ends the options). -h and --help set *help
+ * and stop. An unknown option or a missing value is a one-line usage error; a callback's non-zero return
+ * stops the walk. 0 or an exit status. */
+int cli_scan(const char *cmd, int argc, char **argv, const struct cli_optdef *defs,
+             int (*on_option)(void *arg, const char *name, const char *value),
+             int (*on_operand)(void *arg, const char *text), void *arg, bool *help);
+
 /* Parses argv[1..] into o, taking only the options in allowed (NULL-terminated); 0 or an exit status. */
 int cli_parse_opts(int argc, char **argv, struct cli_opts *o, const char *const *allowed);
 /* A trace or results file the user named must be a readable regular file: 0 or an exit status. */

@@ -1,5 +1,4 @@
 /* emudiff record: option parsing; the work is recorder_run(). */
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -124,147 +123,134 @@ static bool parse_demand(const char *text, struct rec_options *opt)
 	return false;
 }
 
-int cli_record(int argc, char **argv)
+struct record_args {
+	struct rec_options opt;
+	bool demand_given, mem_given, timeout_given;
+	const char *guests[2];
+	int n_guests;
+};
+
+static int record_operand(void *arg, const char *text)
 {
-	static const struct option longopts[] = {
-	    {"output", required_argument, NULL, 'o'},
-	    {"force", no_argument, NULL, 'f'},
-	    {"mode", required_argument, NULL, 'm'},
-	    {"demand", required_argument, NULL, 'd'},
-	    {"max-steps", required_argument, NULL, 'n'},
-	    {"mem", required_argument, NULL, 'M'},
-	    {"load", required_argument, NULL, 'l'},
-	    {"fallback", required_argument, NULL, 'F'},
-	    {"echo", no_argument, NULL, 'e'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"bios", required_argument, NULL, 'B'},
-	    {"disk", required_argument, NULL, 'D'},
-	    {"multiboot", required_argument, NULL, 'K'},
-	    {"cmdline", required_argument, NULL, 'C'},
-	    {"timeout", required_argument, NULL, 'T'},
-	    {"engine", required_argument, NULL, 'E'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct rec_options opt = {
-	    .output = "trace.db",
-	    .mode = REC_MODE_STEP,
-	    .demand = REC_DEMAND_REAL,
-	    .mem_bytes = 16u << 20,
-	    .load_addr = 0x7c00,
-	};
-	bool demand_given = false, mem_given = false, timeout_given = false;
-	uint64_t v;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			opt.output = optarg;
-			break;
-		case 'f':
-			opt.force = true;
-			break;
-		case 'm':
-			if (!strcmp(optarg, "step"))
-				opt.mode = REC_MODE_STEP;
-			else if (!strcmp(optarg, "exits"))
-				opt.mode = REC_MODE_EXITS;
-			else if (!strcmp(optarg, "demand"))
-				opt.mode = REC_MODE_DEMAND;
-			else {
-				fprintf(stderr,
-				        "emudiff record: --mode takes step, exits or demand, not '%s'\n",
-				        optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'd':
-			if (!parse_demand(optarg, &opt))
-				return CLI_EXIT_USAGE;
-			demand_given = true;
-			break;
-		case 'n':
-			if (!cli_parse_u64("record", "--max-steps", optarg, &opt.max_steps))
-				return CLI_EXIT_USAGE;
-			break;
-		case 'M':
-			if (!cli_parse_u64("record", "--mem", optarg, &v))
-				return CLI_EXIT_USAGE;
-			if (v < 1 || v > 3072) {
-				fprintf(stderr,
-				        "emudiff record: --mem takes MiB between 1 and 3072, not %s\n",
-				        optarg);
-				return CLI_EXIT_USAGE;
-			}
-			opt.mem_bytes = (size_t)v << 20;
-			mem_given = true;
-			break;
-		case 'B':
-			opt.bios_path = optarg;
-			break;
-		case 'D':
-			opt.disk_path = optarg;
-			break;
-		case 'K':
-			opt.multiboot_path = optarg;
-			break;
-		case 'C':
-			opt.kernel_cmdline = optarg;
-			break;
-		case 'T':
-			if (!cli_parse_u64("record", "--timeout", optarg, &v))
-				return CLI_EXIT_USAGE;
-			if (v < 1 || v > 100000) {
-				fprintf(
-				    stderr,
-				    "emudiff record: --timeout takes virtual seconds between 1 and 100000, "
-				    "not %s\n",
-				    optarg);
-				return CLI_EXIT_USAGE;
-			}
-			opt.vtime_limit = v * PC_PIT_HZ;
-			timeout_given = true;
-			break;
-		case 'l':
-			if (!cli_parse_u64("record", "--load", optarg, &opt.load_addr))
-				return CLI_EXIT_USAGE;
-			if (opt.load_addr > 0xffff0) {
-				fprintf(
-				    stderr,
-				    "emudiff record: --load must be below 1 MiB (real-mode start), not %s\n",
-				    optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'E':
-			if (!strcmp(optarg, "kvm")) {
-				opt.engine = REC_ENGINE_KVM;
-			} else if (!strcmp(optarg, "emu")) {
-				opt.engine = REC_ENGINE_EMU;
-			} else {
-				fprintf(stderr, "emudiff record: --engine takes kvm or emu, not '%s'\n",
-				        optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'F':
-			if (strcmp(optarg, "emu") != 0) {
-				fprintf(stderr, "emudiff record: --fallback takes 'emu', not '%s'\n", optarg);
-				return CLI_EXIT_USAGE;
-			}
-			opt.fallback_emu = true;
-			break;
-		case 'e':
-			opt.echo_console = true;
-			break;
-		case 'h':
-			record_usage(stdout);
-			return CLI_EXIT_OK;
-		default:
-			record_usage(stderr);
+	struct record_args *r = arg;
+	if (r->n_guests == 2) {
+		fprintf(stderr, "emudiff record: one GUEST at most, got '%s' and '%s'\n", r->guests[0],
+		        r->guests[1]);
+		return CLI_EXIT_USAGE;
+	}
+	r->guests[r->n_guests++] = text;
+	return 0;
+}
+
+/* A value out of its range: one line naming the option and the range. */
+static int record_range_error(const char *option, const char *range, const char *value)
+{
+	fprintf(stderr, "emudiff record: %s %s, not %s\n", option, range, value);
+	return CLI_EXIT_USAGE;
+}
+
+static int record_option(void *arg, const char *name, const char *v)
+{
+	struct record_args *r = arg;
+	struct rec_options *opt = &r->opt;
+	uint64_t n;
+
+	if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
+		opt->output = v;
+	} else if (!strcmp(name, "--force")) {
+		opt->force = true;
+	} else if (!strcmp(name, "--mode")) {
+		if (!strcmp(v, "step"))
+			opt->mode = REC_MODE_STEP;
+		else if (!strcmp(v, "exits"))
+			opt->mode = REC_MODE_EXITS;
+		else if (!strcmp(v, "demand"))
+			opt->mode = REC_MODE_DEMAND;
+		else
+			return record_range_error("--mode", "takes step, exits or demand", v);
+	} else if (!strcmp(name, "--demand")) {
+		if (!parse_demand(v, opt))
+			return CLI_EXIT_USAGE;
+		r->demand_given = true;
+	} else if (!strcmp(name, "--max-steps")) {
+		if (!cli_parse_u64("record", name, v, &opt->max_steps))
+			return CLI_EXIT_USAGE;
+	} else if (!strcmp(name, "--mem")) {
+		if (!cli_parse_u64("record", name, v, &n))
+			return CLI_EXIT_USAGE;
+		if (n < 1 || n > 3072)
+			return record_range_error("--mem", "takes MiB between 1 and 3072", v);
+		opt->mem_bytes = (size_t)n << 20;
+		r->mem_given = true;
+	} else if (!strcmp(name, "--bios")) {
+		opt->bios_path = v;
+	} else if (!strcmp(name, "--disk")) {
+		opt->disk_path = v;
+	} else if (!strcmp(name, "--multiboot")) {
+		opt->multiboot_path = v;
+	} else if (!strcmp(name, "--cmdline")) {
+		opt->kernel_cmdline = v;
+	} else if (!strcmp(name, "--timeout")) {
+		if (!cli_parse_u64("record", name, v, &n))
+			return CLI_EXIT_USAGE;
+		if (n < 1 || n > 100000)
+			return record_range_error("--timeout", "takes virtual seconds between 1 and 100000",
+			                          v);
+		opt->vtime_limit = n * PC_PIT_HZ;
+		r->timeout_given = true;
+	} else if (!strcmp(name, "--load")) {
+		if (!cli_parse_u64("record", name, v, &opt->load_addr))
+			return CLI_EXIT_USAGE;
+		if (opt->load_addr > 0xffff0)
+			return record_range_error("--load", "must be below 1 MiB (real-mode start)", v);
+	} else if (!strcmp(name, "--engine")) {
+		if (!strcmp(v, "kvm")) {
+			opt->engine = REC_ENGINE_KVM;
+		} else if (!strcmp(v, "emu")) {
+			opt->engine = REC_ENGINE_EMU;
+		} else {
+			fprintf(stderr, "emudiff record: --engine takes kvm or emu, not '%s'\n", v);
 			return CLI_EXIT_USAGE;
 		}
+	} else if (!strcmp(name, "--fallback")) {
+		if (strcmp(v, "emu") != 0) {
+			fprintf(stderr, "emudiff record: --fallback takes 'emu', not '%s'\n", v);
+			return CLI_EXIT_USAGE;
+		}
+		opt->fallback_emu = true;
+	} else if (!strcmp(name, "--echo")) {
+		opt->echo_console = true;
 	}
+	return 0;
+}
+
+int cli_record(int argc, char **argv)
+{
+	static const struct cli_optdef defs[] = {
+	    {"-o", true},          {"--output", true},    {"--force", false},  {"--mode", true},
+	    {"--demand", true},    {"--max-steps", true}, {"--mem", true},     {"--load", true},
+	    {"--fallback", true},  {"--echo", false},     {"--bios", true},    {"--disk", true},
+	    {"--multiboot", true}, {"--cmdline", true},   {"--timeout", true}, {"--engine", true},
+	    {NULL, false},
+	};
+	struct record_args r = {.opt = {
+	                            .output = "trace.db",
+	                            .mode = REC_MODE_STEP,
+	                            .demand = REC_DEMAND_REAL,
+	                            .mem_bytes = 16u << 20,
+	                            .load_addr = 0x7c00,
+	                        }};
+	struct rec_options opt;
+	bool help;
+	int scan = cli_scan("record", argc, argv, defs, record_option, record_operand, &r, &help);
+	if (scan)
+		return scan;
+	if (help) {
+		record_usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	opt = r.opt;
+	bool demand_given = r.demand_given, mem_given = r.mem_given, timeout_given = r.timeout_given;
 	if (opt.engine == REC_ENGINE_EMU && opt.fallback_emu) {
 		fprintf(stderr,
 		        "emudiff record: --fallback emu is for the KVM engine; with --engine emu every "
@@ -287,8 +273,8 @@ int cli_record(int argc, char **argv)
 		fprintf(stderr, "emudiff record: --cmdline needs --multiboot\n");
 		return CLI_EXIT_USAGE;
 	}
-	if ((opt.bios_path || opt.multiboot_path) && optind < argc) {
-		fprintf(stderr, "emudiff record: GUEST '%s' given with %s; pass one of them\n", argv[optind],
+	if ((opt.bios_path || opt.multiboot_path) && r.n_guests) {
+		fprintf(stderr, "emudiff record: GUEST '%s' given with %s; pass one of them\n", r.guests[0],
 		        opt.bios_path ? "--bios" : "--multiboot");
 		return CLI_EXIT_USAGE;
 	}
@@ -300,16 +286,16 @@ int cli_record(int argc, char **argv)
 		const char *b = strrchr(opt.multiboot_path, '/');
 		opt.kernel_cmdline = b ? b + 1 : opt.multiboot_path;
 	}
-	if (argc - optind > 1) {
-		fprintf(stderr, "emudiff record: one GUEST at most, got '%s' and '%s'\n", argv[optind],
-		        argv[optind + 1]);
+	if (r.n_guests > 1) {
+		fprintf(stderr, "emudiff record: one GUEST at most, got '%s' and '%s'\n", r.guests[0],
+		        r.guests[1]);
 		return CLI_EXIT_USAGE;
 	}
 	char defbuf[PATH_MAX + 32];
 	if (opt.bios_path || opt.multiboot_path) {
 		opt.guest_path = opt.bios_path ? opt.bios_path : opt.multiboot_path;
-	} else if (optind < argc) {
-		opt.guest_path = argv[optind];
+	} else if (r.n_guests) {
+		opt.guest_path = r.guests[0];
 	} else if (!(opt.guest_path = default_guest(defbuf, sizeof(defbuf)))) {
 		fprintf(stderr,
 		        "emudiff record: no GUEST given and the bundled corpus/modeswitch.bin is not beside "

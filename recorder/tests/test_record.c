@@ -536,7 +536,7 @@ static void test_bad_input(void **state)
 	    " substr(data, length(data) / 2 + 2) AS BLOB) WHERE first_step = 0\"",
 	    guest, self, good, damaged, damaged, good, swapped, swapped, good, flipped, flipped);
 	assert_int_equal(system(setup), 0);
-	char a[15][1200], kernel[512];
+	char a[18][1200], kernel[512];
 	corpus_path("stihlt", kernel, sizeof(kernel)); /* a multiboot kernel */
 	const char *record = engine_emu ? "record --engine emu" : "record";
 	snprintf(a[0], sizeof(a[0]), "%s -o %s/x.db %s/missing.bin", record, tmpdir, tmpdir);
@@ -555,6 +555,10 @@ static void test_bad_input(void **state)
 	snprintf(a[13], sizeof(a[13]), "replay %s --backends emu", swapped);
 	/* One byte changed inside a state chunk: its zstd checksum fails. */
 	snprintf(a[14], sizeof(a[14]), "replay %s --backends emu", flipped);
+	/* The option scanner: one line naming the option, not the whole usage. */
+	snprintf(a[15], sizeof(a[15]), "%s --bogus %s", record, guest);
+	snprintf(a[16], sizeof(a[16]), "%s %s --mem", record, guest);
+	snprintf(a[17], sizeof(a[17]), "%s --force=yes %s", record, guest);
 	const struct bad_input cases[] = {
 	    {a[0], 2, "missing.bin", __FILE__, __LINE__},
 	    {a[1], 2, "big.bin", __FILE__, __LINE__},
@@ -571,6 +575,9 @@ static void test_bad_input(void **state)
 	    {a[12], 2, "damaged.db", __FILE__, __LINE__},
 	    {a[13], 2, "does not match its hash", __FILE__, __LINE__},
 	    {a[14], 2, "checksum", __FILE__, __LINE__},
+	    {a[15], 2, "unknown option --bogus", __FILE__, __LINE__},
+	    {a[16], 2, "--mem needs a value", __FILE__, __LINE__},
+	    {a[17], 2, "unknown option --force=yes", __FILE__, __LINE__},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = run_cli("%s", cases[i].args);
