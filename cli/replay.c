@@ -228,6 +228,11 @@ int cli_replay(int argc, char **argv)
 	printf("not compared: %" PRIu64 " RUN steps (unrecorded execution, not single instructions), %" PRIu64
 	       " FALLBACK steps (executed by emu while recording: not ground truth)\n",
 	       sum.run_steps, sum.fallback_steps);
+	if (sum.run_on_steps)
+		printf("run on: %" PRIu64
+		       " backend steps were run on past one instruction to the reference's "
+		       "coarser step boundary (differ/reference.tsv), then compared\n",
+		       sum.run_on_steps);
 	if (cli_render_reports(o.cmd, results, &o) < 0) {
 		status = CLI_EXIT_USAGE;
 		goto out;

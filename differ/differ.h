@@ -31,6 +31,7 @@ struct differ_input {
 	uint32_t n_expected_exits;
 	const struct backend_result *actual;
 	uint64_t undefined_rflags; /* flags the instruction leaves undefined */
+	const char *reference; /* the trace's reference kind ("kvm-emulator"), for ref= rules; may be NULL */
 	/* Optional: guest memory before the step. When set, a byte written on one side
 	 * only is no divergence if it equals the memory it overwrote (a store of the same value). */
 	int (*read_pre_mem)(void *arg, uint64_t gpa, void *buf, size_t len);
@@ -83,6 +84,33 @@ unsigned differ_rules_line(const struct differ_rules *r, size_t i);
 /* 1 and *out filled when the step diverges, 0 when it matches. */
 int differ_compare(const struct differ_rules *rules, const struct differ_input *in,
                    struct differ_divergence *out);
+
+/* Reference rules (differ/reference.tsv): where a reference's recorded step ran more than one instruction
+ * (a REP chunk, an event with its handler's first instruction), the replayer runs a backend on to the same
+ * boundary and compares again. */
+enum differ_ref_action { DIFFER_REF_ITERATE, DIFFER_REF_NEXT };
+struct differ_ref_rule {
+	enum differ_ref_action action;
+	unsigned limit; /* the most iterations or instructions to run on */
+	char detail[120];
+	unsigned line;
+};
+struct differ_reference;
+int differ_reference_default(struct differ_reference **out);
+int differ_reference_parse(const char *text, size_t len, const char *source, struct differ_reference **out,
+                           char *err, size_t errlen);
+void differ_reference_free(struct differ_reference *t);
+size_t differ_reference_count(const struct differ_reference *t);
+const char *differ_reference_class(const struct differ_reference *t, size_t i);
+/* The first rule for a divergence class under a reference kind ("kvm-emulator"); NULL when none. */
+const struct differ_ref_rule *differ_reference_find(const struct differ_reference *t, const char *reference,
+                                                    const char *cls);
+/* Whether a class names the recording's own artefact (ref.*, differ/classes.tsv), not an emulator's
+ * divergence: such divergences are filed as expected and never fail a run. */
+static inline bool differ_is_reference_class(const char *cls)
+{
+	return cls[0] == 'r' && cls[1] == 'e' && cls[2] == 'f' && cls[3] == '.';
+}
 
 /* Known divergences (--known FILE). */
 struct differ_known;

@@ -64,13 +64,16 @@ enum rule_cond_kind {
 	COND_EXIT_ADDR,
 	COND_EXP_RAN_ON,
 	COND_ACT_RAN_ON,
+	COND_REFERENCE,
+	COND_REP_UNRETIRED,
+	COND_V86_LOST,
 };
 
 struct rule_cond {
 	enum rule_cond_kind kind;
 	bool negate;
 	uint64_t flags; /* COND_FLAGS: the differing flags must lie within these */
-	char word[16];  /* COND_REASON: the reason starts with "word:" */
+	char word[16];  /* COND_REASON: the reason starts with "word:"; COND_REFERENCE: a glob on the reference */
 };
 
 struct differ_rule {

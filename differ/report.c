@@ -416,10 +416,25 @@ int differ_report_text(const char *results_path, FILE *out)
 			return -EIO;
 		}
 		fprintf(out, "  [%s] %s: %" PRId64 " (%" PRId64 " new%s) - %s\n", c->backend, c->cls, c->n,
-		        c->new_div, c->new_div ? "" : ", all known", d.detail);
+		        c->new_div,
+		        differ_is_reference_class(c->cls) ? ", the recording's own"
+		        : c->new_div                      ? ""
+		                                          : ", all known",
+		        d.detail);
 		text_insn(out, &d);
 		text_fields(out, &d);
 	}
+	int64_t reference_artefacts = 0;
+	for (size_t i = 0; i < r.n_classes; i++)
+		if (differ_is_reference_class(r.classes[i].cls))
+			reference_artefacts += r.classes[i].n;
+	if (reference_artefacts)
+		fprintf(out,
+		        "\n%" PRId64
+		        " of the known are the recording's own artefacts (ref.*): steps of the reference "
+		        "that no emulator reaches by running (differ/classes.tsv says why); they never fail "
+		        "a run\n",
+		        reference_artefacts);
 	fprintf(out,
 	        "\n%" PRId64 " divergences (%" PRId64 " new, %" PRId64 " known); %" PRId64
 	        " known %s no longer occur%s: %s\n",

@@ -198,6 +198,37 @@ static bool at_exception_handler(const struct differ_class_ctx *c, const struct 
 	return false;
 }
 
+/* The recording ended its step with a REP instruction's count at 0 and RIP still on it, where the backend
+ * retired the instruction. */
+static bool rep_unretired(const struct differ_class_ctx *c)
+{
+	const struct differ_divergence *d = c->d;
+	bool rep = false, a67 = false;
+	unsigned plen = differ_prefix_len(d->mode, d->insn, d->insn_len, &rep);
+	for (unsigned i = 0; i < plen; i++)
+		a67 |= d->insn[i] == 0x67;
+	unsigned adsize =
+	    d->mode == X86_MODE_LONG64 ? (a67 ? 4 : 8)
+	    : (d->mode == X86_MODE_REAL || d->mode == X86_MODE_V86 || d->mode == X86_MODE_PROT16)
+	        ? (a67 ? 4 : 2)
+	        : (a67 ? 2 : 4);
+	uint64_t mask = adsize == 8 ? ~0ull : (1ull << (8 * adsize)) - 1;
+	return rep && d->expected.rip == d->pre.rip && (d->expected.gpr[X86_RCX] & mask) == 0 &&
+	       d->actual.rip != d->pre.rip;
+}
+
+/* A protected-mode state whose segments are virtual-8086 ones (base = selector * 16, 64 KiB limits) at CPL 3:
+ * virtual-8086 code recorded without EFLAGS.VM. */
+static bool v86_lost(const struct x86_state *pre)
+{
+	if (!(pre->cr0 & X86_CR0_PE) || (pre->rflags & X86_RFLAGS_VM) || (pre->efer & X86_EFER_LMA))
+		return false;
+	for (unsigned s = X86_ES; s <= X86_GS; s++)
+		if (pre->seg[s].base != (uint64_t)pre->seg[s].selector << 4 || pre->seg[s].limit != 0xffff)
+			return false;
+	return (pre->seg[X86_CS].selector & 3) == 3 || (pre->seg[X86_CS].attr & 0x60) == 0x60;
+}
+
 static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx *c,
                        const struct differ_field_diff *matched)
 {
@@ -213,6 +244,15 @@ static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx 
 		break;
 	case COND_FAILED:
 		v = d->outcome == BACKEND_FAILED;
+		break;
+	case COND_REFERENCE:
+		v = c->in->reference && differ_glob(k->word, c->in->reference);
+		break;
+	case COND_REP_UNRETIRED:
+		v = rep_unretired(c);
+		break;
+	case COND_V86_LOST:
+		v = v86_lost(&d->pre);
 		break;
 	case COND_REASON: {
 		size_t n = strlen(k->word);

@@ -58,6 +58,8 @@ static const struct {
     {"exit_addr", COND_EXIT_ADDR},
     {"exp_ran_on", COND_EXP_RAN_ON},
     {"act_ran_on", COND_ACT_RAN_ON},
+    {"rep_unretired", COND_REP_UNRETIRED},
+    {"v86_lost", COND_V86_LOST},
 };
 
 static const struct {
@@ -335,11 +337,13 @@ static int parse_row(char *line, unsigned lineno, const char *source, struct dif
 					                 "bad flag list in '%.40s' (e.g. flags=SF|ZF|AF)", t);
 				continue;
 			}
-			if (strncmp(t, "reason=", 7) == 0) {
-				c->kind = COND_REASON;
-				if (!t[7] || strlen(t + 7) >= sizeof(c->word))
+			if (strncmp(t, "reason=", 7) == 0 || strncmp(t, "ref=", 4) == 0) {
+				bool ref = t[2] == 'f';
+				const char *arg = strchr(t, '=') + 1;
+				c->kind = ref ? COND_REFERENCE : COND_REASON;
+				if (!*arg || strlen(arg) >= sizeof(c->word))
 					return row_error(err, errlen, source, lineno, "bad '%.40s'", t);
-				snprintf(c->word, sizeof(c->word), "%s", t + 7);
+				snprintf(c->word, sizeof(c->word), "%s", arg);
 				continue;
 			}
 			size_t j;

@@ -929,7 +929,7 @@ unsigned emu_insn_length(const uint8_t *insn, unsigned avail, enum x86_mode mode
 
 /* The undefined RFLAGS bits of a decoded instruction. A count in CL is not known from the
  * bytes: the mask is then the union over all counts. */
-static uint64_t undef_mask(const struct emu_insn *i)
+static uint64_t undef_mask(const struct emu_insn *i, uint8_t cl)
 {
 	unsigned r = (i->modrm >> 3) & 7;
 	if (i->map == 0) {
@@ -963,12 +963,8 @@ static uint64_t undef_mask(const struct emu_insn *i)
 		case 0xd1:
 			return alu_undefined(alu_shift_family((enum alu_shiftop)r, i->width, 1));
 		case 0xd2:
-		case 0xd3: {
-			uint64_t m = 0;
-			for (unsigned c = 0; c < 64; c++)
-				m |= alu_undefined(alu_shift_family((enum alu_shiftop)r, i->width, c));
-			return m;
-		}
+		case 0xd3:
+			return alu_undefined(alu_shift_family((enum alu_shiftop)r, i->width, cl));
 		case 0xf6:
 		case 0xf7:
 			if (r <= 1)
@@ -985,12 +981,8 @@ static uint64_t undef_mask(const struct emu_insn *i)
 		case 0xac:
 			return alu_undefined(alu_shxd_family(i->width, i->imm & 0xff));
 		case 0xa5:
-		case 0xad: {
-			uint64_t m = 0;
-			for (unsigned c = 0; c < 64; c++)
-				m |= alu_undefined(alu_shxd_family(i->width, c));
-			return m;
-		}
+		case 0xad:
+			return alu_undefined(alu_shxd_family(i->width, cl));
 		case 0xaf:
 			return alu_undefined(ALU_FAM_MUL);
 		case 0xa3:
@@ -1007,10 +999,10 @@ static uint64_t undef_mask(const struct emu_insn *i)
 	return 0;
 }
 
-uint64_t emu_undefined_flags(const uint8_t *insn, unsigned len, enum x86_mode mode)
+uint64_t emu_undefined_flags(const uint8_t *insn, unsigned len, const struct x86_state *pre)
 {
 	struct emu_insn i;
-	if (emu_decode(&i, insn, len, mode) != DEC_OK)
+	if (emu_decode(&i, insn, len, x86_state_mode(pre)) != DEC_OK)
 		return 0;
-	return undef_mask(&i);
+	return undef_mask(&i, (uint8_t)pre->gpr[X86_RCX]);
 }

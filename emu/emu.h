@@ -102,9 +102,9 @@ enum emu_status emu_step(struct emu_ctxt *ctxt);
 /* An injected event is queued into the state (x86_event_queue) and this step delivers it, as a
  * single-stepped CPU takes an injected event; x86_event_taken then clears what KVM does not report. */
 
-/* The RFLAGS bits an instruction leaves architecturally undefined, for the
- * differ's masks. @insn: the instruction bytes; @mode: the code mode. */
-uint64_t emu_undefined_flags(const uint8_t *insn, unsigned len, enum x86_mode mode);
+/* The RFLAGS bits an instruction leaves architecturally undefined when it runs from pre (a shift or rotate
+ * by CL: for CL's count), for the differ's masks. @insn: the instruction bytes at pre's RIP. */
+uint64_t emu_undefined_flags(const uint8_t *insn, unsigned len, const struct x86_state *pre);
 
 /* The length of the instruction at insn (0 when invalid or longer than 15). */
 unsigned emu_insn_length(const uint8_t *insn, unsigned avail, enum x86_mode mode);
@@ -128,5 +128,19 @@ struct emu_insn_id {
 
 /* Identifies the instruction at insn: the opcode is known even where the instruction is invalid. */
 void emu_insn_identify(const uint8_t *insn, unsigned avail, enum x86_mode mode, struct emu_insn_id *out);
+
+/* A value that entered the guest through the instruction itself rather than through memory or a port. */
+enum emu_insn_input_kind { EMU_INSN_INPUT_NONE, EMU_INSN_INPUT_CPUID, EMU_INSN_INPUT_RDTSC, EMU_INSN_INPUT_RDMSR };
+struct emu_insn_input {
+	enum emu_insn_input_kind kind;
+	uint64_t addr;    /* CPUID: leaf | subleaf << 32; RDMSR: the MSR */
+	unsigned size;    /* CPUID: 16 (EAX EBX ECX EDX); RDTSC, RDMSR: 8 (EDX:EAX) */
+	uint8_t data[16]; /* little-endian */
+};
+/* The input a CPUID, RDTSC or RDMSR at pre's RIP received, read off the state after it (a reference that
+ * runs it without an exit shows it only there): false for other instructions and for one that did not
+ * complete (RIP not just past it), and for RDMSR of an MSR the state carries. */
+bool emu_insn_input_from_post(const uint8_t *insn, unsigned avail, const struct x86_state *pre,
+                              const struct x86_state *post, struct emu_insn_input *out);
 
 #endif

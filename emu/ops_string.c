@@ -37,6 +37,10 @@ static void rep_next(struct emu_exec *x, bool cmp)
 			return;
 	}
 	x->rip_set = true; /* st->rip still points at this instruction */
+	/* Between iterations RF is set, as the EFLAGS image of an event taken there has it (SDM Vol. 3B
+	 * 17.3.1.1): a code breakpoint on the instruction does not fire again for the next iteration. */
+	x->st->rflags |= X86_RFLAGS_RF;
+	x->rf_loaded = true;
 }
 
 enum emu_status em_movs(struct emu_exec *x)

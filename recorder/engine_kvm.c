@@ -228,47 +228,19 @@ static int rec_emulation_failure(struct rec *r, const struct x86_state *pre, str
 	return rec_fallback_step(r, pre);
 }
 
-/* An MSR the state itself carries (EFER, FS/GS base, x86_msr_numbers): a replay reads it from there. */
-static bool rec_state_msr(uint32_t msr)
-{
-	if (msr == 0xc0000080u || msr == 0xc0000100u || msr == 0xc0000101u)
-		return true;
-	for (size_t i = 0; i < X86_NMSR; i++)
-		if (x86_msr_numbers[i] == msr)
-			return true;
-	return false;
-}
-
 /* Values KVM gave the stepped instruction without an exit (CPUID, RDTSC, RDMSR), read off its post-state as
  * the inputs a replay feeds its backends. Only for an instruction that completed (RIP moved past it). */
 static int rec_record_insn_inputs(struct rec *r, const struct x86_state *pre, const struct x86_state *post,
                                   const uint8_t *insn, unsigned len)
 {
-	struct emu_insn_id id;
-	const uint64_t *g = post->gpr;
-	uint64_t edx_eax = (g[X86_RDX] & 0xffffffffu) << 32 | (g[X86_RAX] & 0xffffffffu);
+	static const uint8_t kinds[] = {[EMU_INSN_INPUT_CPUID] = TRACE_INPUT_CPUID,
+	                                [EMU_INSN_INPUT_RDTSC] = TRACE_INPUT_RDTSC,
+	                                [EMU_INSN_INPUT_RDMSR] = TRACE_INPUT_RDMSR};
+	struct emu_insn_input in;
 
-	emu_insn_identify(insn, len, x86_state_mode(pre), &id);
-	if (!id.len || ((post->rip - pre->rip) & 0xffffffffu) != id.len ||
-	    post->seg[X86_CS].selector != pre->seg[X86_CS].selector || id.map != 1)
+	if (!emu_insn_input_from_post(insn, len, pre, post, &in))
 		return 0;
-	switch (id.opcode) {
-	case 0xa2: {
-		uint32_t out[4] = {(uint32_t)g[X86_RAX], (uint32_t)g[X86_RBX], (uint32_t)g[X86_RCX],
-		                   (uint32_t)g[X86_RDX]};
-		uint64_t leaf = (pre->gpr[X86_RAX] & 0xffffffffu) | (pre->gpr[X86_RCX] & 0xffffffffu) << 32;
-		return rec_add_input(r, TRACE_INPUT_CPUID, leaf, 16, 1, (const uint8_t *)out);
-	}
-	case 0x31:
-		return rec_add_input(r, TRACE_INPUT_RDTSC, 0, 8, 1, (const uint8_t *)&edx_eax);
-	case 0x32:
-		if (rec_state_msr((uint32_t)pre->gpr[X86_RCX]))
-			return 0;
-		return rec_add_input(r, TRACE_INPUT_RDMSR, (uint32_t)pre->gpr[X86_RCX], 8, 1,
-		                     (const uint8_t *)&edx_eax);
-	default:
-		return 0;
-	}
+	return rec_add_input(r, (enum trace_input_kind)kinds[in.kind], in.addr, in.size, 1, in.data);
 }
 
 /* KVM_RUN until an exit other than a signal's, or until a stop signal ends the recording (r->ended, ex then

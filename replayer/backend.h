@@ -43,6 +43,9 @@ struct backend_step_input {
 	const struct trace_input *inputs;
 	uint32_t n_inputs;
 	const struct trace_event *event;
+	/* The same recorded step goes on (the replayer runs the backend on to the reference's boundary):
+	 * inputs are taken on from where the previous call left them. */
+	bool continued;
 };
 
 struct backend_ops {

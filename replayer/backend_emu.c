@@ -339,7 +339,7 @@ static int emu_backend_step(struct backend *b, const struct backend_step_input *
 		b->used = u;
 		b->used_cap = in->n_inputs;
 	}
-	if (in->n_inputs)
+	if (in->n_inputs && !in->continued)
 		memset(b->used, 0, in->n_inputs * sizeof(*b->used));
 	b->in = in;
 	b->out = out;

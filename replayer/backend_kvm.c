@@ -229,7 +229,7 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 		b->used = u;
 		b->used_cap = in->n_inputs;
 	}
-	if (in->n_inputs)
+	if (in->n_inputs && !in->continued)
 		memset(b->used, 0, in->n_inputs * sizeof(*b->used));
 	if (!b->roms_mapped) {
 		for (size_t i = 0; i < b->n_roms; i++) {

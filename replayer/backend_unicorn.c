@@ -264,6 +264,7 @@ static int unicorn_open(struct backend **out, const struct backend_config *cfg, 
 	}
 	b->setup.cpuid = (const uint32_t(*)[6])b->cpuid;
 	b->setup.n_cpuid = cfg->n_cpuid;
+	b->setup.mov_ss_alone = !cfg->step_over_mov_ss_shadow;
 	ret = start_child(b);
 	if (ret)
 		goto out;
@@ -395,6 +396,7 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 		return 0;
 	}
 	shm->n_inputs = in->n_inputs;
+	shm->inputs_continued = in->continued;
 	if (in->n_inputs)
 		memcpy(shm->inputs, in->inputs, in->n_inputs * sizeof(*in->inputs));
 	shm->has_event = in->event != NULL;

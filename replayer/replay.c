@@ -48,6 +48,8 @@ struct rbackend {
 	bool synced;       /* memory written once (before that it is the zeros the backend opened with) */
 	bool need_state;   /* load the recorded pre-state before the next step */
 	struct backend_result res;
+	struct backend_result sub; /* one more instruction or iteration, run on to the reference's boundary */
+	struct backend_result run; /* the step and the ones run on after it, as one result */
 };
 
 /* A step copied out of the iterator, whose pointers die at the next call. */
@@ -80,6 +82,7 @@ struct replayer {
 	struct trace_event *events;
 	size_t n_events, cap_events;
 	struct differ_rules *rules;
+	struct differ_reference *reference_rules;
 	struct differ_known *known;
 	struct differ_results *results;
 	bool img_stale;
@@ -87,7 +90,10 @@ struct replayer {
 	struct owned_step slot[2];
 	struct owned_step *cur, *nx; /* the step being replayed and the one after it, swapped by pointer */
 	struct differ_divergence div;
-	struct x86_state last_state; /* the state after the last step of the trace */
+	struct x86_state last_state;     /* the state after the last step of the trace */
+	struct trace_input *step_inputs; /* a step's inputs with those read off its post-state */
+	size_t cap_step_inputs;
+	unsigned inputs_from_post; /* a bit per emu_insn_input_kind already noted */
 };
 
 #define SCRATCH_BYTES (1u << 20)
@@ -512,11 +518,15 @@ static unsigned fetch_insn(struct replayer *r, const struct x86_state *st, uint8
 	return got;
 }
 
-/* Files one divergence: known list, results database, summary. */
-static int record_divergence(struct replayer *r, struct differ_divergence *d, bool *is_new)
+/* Files one divergence: known list, results database, summary. The recording's own artefact (a ref.* class)
+ * is filed as expected, never new. */
+static int record_divergence(struct replayer *r, struct differ_divergence *d, bool reference_artefact,
+                             bool *is_new)
 {
-	bool known = r->known && differ_known_match(r->known, d);
+	bool known = reference_artefact || (r->known && differ_known_match(r->known, d));
 	int ret = 0;
+	if (reference_artefact)
+		r->sum->reference_artefacts++;
 	if (r->results) {
 		ret = differ_results_add(r->results, d, known);
 		if (ret < 0)
@@ -534,6 +544,113 @@ static int record_divergence(struct replayer *r, struct differ_divergence *d, bo
 	return 0;
 }
 
+/* Whether a backend's state is at the recorded step's end: a REP chunk's count, or the instruction pointer.
+ */
+static bool at_boundary(const struct x86_state *st, const struct x86_state *expected,
+                        enum differ_ref_action action)
+{
+	if (action == DIFFER_REF_ITERATE)
+		return st->gpr[X86_RCX] == expected->gpr[X86_RCX];
+	return st->rip == expected->rip && st->seg[X86_CS].selector == expected->seg[X86_CS].selector;
+}
+
+/* Adds what one more instruction or iteration did to the result of the run so far. */
+static void merge_result(struct backend_result *run, const struct backend_result *one)
+{
+	run->post = one->post;
+	const uint8_t *u = (const uint8_t *)&one->unobserved;
+	uint8_t *ru = (uint8_t *)&run->unobserved;
+	for (size_t i = 0; i < sizeof(run->unobserved); i++)
+		ru[i] |= u[i];
+	for (uint32_t w = 0; w < one->n_writes; w++)
+		backend_result_add_write(run, one->writes[w].gpa, one->writes[w].data, one->writes[w].len,
+		                         true);
+	run->writes_overflow |= one->writes_overflow;
+	for (uint32_t p = 0; p < one->n_ports && run->n_ports < BACKEND_MAX_PORTS; p++)
+		run->ports[run->n_ports++] = one->ports[p];
+}
+
+/* The reference's step ran more than the backend's (differ/reference.tsv): runs the backend on from its
+ * post-state, an instruction or a REP iteration at a time, to the recorded boundary. 1 with the whole run
+ * in bk->run when it got there; 0 when it did not (bk->res stays the step's result). */
+static int run_on(struct replayer *r, struct rbackend *bk, const struct trace_step *s,
+                  const struct x86_state *expected, const struct backend_step_input *in,
+                  const struct differ_ref_rule *rule)
+{
+	struct backend_step_input more = *in;
+	struct backend_result *run = &bk->run, *one = &bk->sub;
+	int ret;
+
+	more.continued = true;
+	more.event = NULL;
+	*run = bk->res;
+	for (unsigned n = 0; n < rule->limit && !at_boundary(&run->post, expected, rule->action); n++) {
+		/* A REP chunk ends on its own instruction; past it the backend went elsewhere. */
+		if (rule->action == DIFFER_REF_ITERATE && run->post.rip != s->pre.rip)
+			return 0;
+		ret = bk->ops->step(bk->b, &more, one);
+		if (ret < 0)
+			return fail(r, ret,
+			            "%s backend: running step %" PRIu64 " on to the recorded boundary failed",
+			            bk->ops->name, s->index);
+		if (one->writes_overflow)
+			bk->full_refresh = true;
+		for (uint32_t w = 0; w < one->n_writes; w++) {
+			ret = add_dirty(bk, one->writes[w].gpa, one->writes[w].len);
+			if (ret < 0)
+				return ret;
+		}
+		if (one->outcome != BACKEND_STEPPED)
+			return 0;
+		merge_result(run, one);
+	}
+	if (!at_boundary(&run->post, expected, rule->action))
+		return 0;
+	r->sum->run_on_steps++;
+	return 1;
+}
+
+/* A trace recorded before CPUID, RDTSC and RDMSR results were inputs has them only in the post-state: they
+ * are taken from there (as the recorder now does), said once per kind. Points in->inputs at the step's
+ * inputs with that one added. */
+static int add_input_from_post(struct replayer *r, const struct trace_step *s,
+                               const struct x86_state *expected, const uint8_t *insn, unsigned avail,
+                               struct backend_step_input *in)
+{
+	static const uint8_t kinds[] = {[EMU_INSN_INPUT_CPUID] = TRACE_INPUT_CPUID,
+	                                [EMU_INSN_INPUT_RDTSC] = TRACE_INPUT_RDTSC,
+	                                [EMU_INSN_INPUT_RDMSR] = TRACE_INPUT_RDMSR};
+	static const char *const names[] = {[EMU_INSN_INPUT_CPUID] = "CPUID",
+	                                    [EMU_INSN_INPUT_RDTSC] = "RDTSC",
+	                                    [EMU_INSN_INPUT_RDMSR] = "RDMSR"};
+	struct emu_insn_input x;
+
+	if (!emu_insn_input_from_post(insn, avail, &s->pre, expected, &x))
+		return 0;
+	for (uint32_t i = 0; i < s->n_inputs; i++)
+		if (s->inputs[i].kind == kinds[x.kind])
+			return 0;
+	while (s->n_inputs >= r->cap_step_inputs)
+		if (reserve(&r->step_inputs, s->n_inputs, &r->cap_step_inputs, sizeof(*r->step_inputs), 16) <
+		    0)
+			return -ENOMEM;
+	if (s->n_inputs)
+		memcpy(r->step_inputs, s->inputs, s->n_inputs * sizeof(*s->inputs));
+	struct trace_input *t = &r->step_inputs[s->n_inputs];
+	*t = (struct trace_input){.kind = kinds[x.kind], .size = (uint8_t)x.size, .count = 1, .addr = x.addr};
+	memcpy(t->data, x.data, sizeof(t->data));
+	in->inputs = r->step_inputs;
+	in->n_inputs = s->n_inputs + 1;
+	if (!(r->inputs_from_post & (1u << x.kind))) {
+		r->inputs_from_post |= 1u << x.kind;
+		fprintf(stderr,
+		        "emudiff: note: %s has no recorded %s results (the first at step %" PRIu64
+		        "): they are taken from the recorded states after them\n",
+		        r->opt->trace_path, names[x.kind], s->index);
+	}
+	return 0;
+}
+
 /* One INSN step on every backend. Returns 1 to stop (stop_at_first or on_step), 0 to go on. */
 static int run_insn_step(struct replayer *r, const struct trace_step *s, const struct x86_state *expected)
 {
@@ -547,9 +664,14 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 	uint32_t n_exits = 0;
 	const struct trace_exit *exits = exits_of(r, s->index, &n_exits);
 
+	ret = add_input_from_post(r, s, expected, insn, avail, &in);
+	if (ret < 0)
+		return ret;
+
 	for (size_t k = 0; k < r->n_bk; k++) {
 		struct rbackend *bk = &r->bk[k];
 		struct backend_result *res = &bk->res;
+		const struct differ_ref_rule *rule = NULL;
 		if (!r->opt->continuous || bk->need_state) {
 			ret = bk->ops->set_state(bk->b, &s->pre);
 			if (ret < 0)
@@ -600,7 +722,8 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		    .expected_exits = exits,
 		    .n_expected_exits = n_exits,
 		    .actual = res,
-		    .undefined_rflags = len ? emu_undefined_flags(insn, len, mode) : 0,
+		    .undefined_rflags = len ? emu_undefined_flags(insn, len, &s->pre) : 0,
+		    .reference = r->sum->reference,
 		    .read_pre_mem = img_read,
 		    .mem_arg = r,
 		};
@@ -608,9 +731,27 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		int diverged = differ_compare(r->rules, &din, d);
 		if (diverged < 0)
 			return fail(r, diverged, "%s: the differ failed on a step", r->opt->trace_path);
+		if (diverged && res->outcome == BACKEND_STEPPED)
+			rule = differ_reference_find(r->reference_rules, r->sum->reference, d->cls);
+		/* The reference's step ran further: the backend runs on to the same boundary, and is compared
+		 * there, so a real divergence within the step is still found. */
+		if (rule) {
+			ret = run_on(r, bk, s, expected, &in, rule);
+			if (ret < 0)
+				return ret;
+			if (ret == 1) {
+				res = &bk->run;
+				din.actual = res;
+				diverged = differ_compare(r->rules, &din, d);
+				if (diverged < 0)
+					return fail(r, diverged, "%s: the differ failed on a step",
+					            r->opt->trace_path);
+			}
+		}
+		bool reference_artefact = diverged && differ_is_reference_class(d->cls);
 		bool is_new = false;
 		if (diverged) {
-			ret = record_divergence(r, d, &is_new);
+			ret = record_divergence(r, d, reference_artefact, &is_new);
 			if (ret < 0)
 				return ret;
 			if (is_new && r->opt->stop_at_first)
@@ -856,6 +997,11 @@ int replay_run(const struct replay_options *opt, struct replay_summary *sum, cha
 		fail(&r, ret, "the built-in divergence rules table does not load");
 		goto out;
 	}
+	ret = differ_reference_default(&r.reference_rules);
+	if (ret < 0) {
+		fail(&r, ret, "the built-in reference rules table (differ/reference.tsv) does not load");
+		goto out;
+	}
 	if (opt->known_path) {
 		ret = differ_known_load(opt->known_path, &r.known, derr, sizeof(derr));
 		if (ret < 0) {
@@ -924,9 +1070,11 @@ out:
 	free(r.exits);
 	free(r.events);
 	free(r.scratch);
+	free(r.step_inputs);
 	free_step(&r.slot[0]);
 	free_step(&r.slot[1]);
 	differ_rules_free(r.rules);
+	differ_reference_free(r.reference_rules);
 	differ_known_free(r.known);
 	trace_close(r.t);
 	return ret;

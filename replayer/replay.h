@@ -63,6 +63,10 @@ struct replay_summary {
 	uint64_t new_divergences; /* not on the known list */
 	uint64_t unsupported, crashes, failures;
 	uint64_t resyncs; /* continuous mode: resynchronisations after a divergence */
+	/* (step, backend) pairs run on past one instruction to the reference's coarser step boundary */
+	uint64_t run_on_steps;
+	/* divergences that are the recording's own artefacts (ref.* classes): filed as expected */
+	uint64_t reference_artefacts;
 	bool have_first;
 	struct differ_divergence first_divergence;
 	char reference[32]; /* "silicon", "qemu-tcg", "kvm-emulator", "emu" or "unknown" */

@@ -202,8 +202,10 @@ static void step_once(void)
 	shm->n_undo = 0;
 	shm->undo_overflow = false;
 	uint32_t n_inputs = shm->n_inputs < UNICORN_MAX_INPUTS ? shm->n_inputs : UNICORN_MAX_INPUTS;
-	memset(unicorn_child.consumed, 0, n_inputs * sizeof(unicorn_child.consumed[0]));
-	memset(unicorn_child.reps_used, 0, n_inputs * sizeof(unicorn_child.reps_used[0]));
+	if (!shm->inputs_continued) {
+		memset(unicorn_child.consumed, 0, n_inputs * sizeof(unicorn_child.consumed[0]));
+		memset(unicorn_child.reps_used, 0, n_inputs * sizeof(unicorn_child.reps_used[0]));
+	}
 	unicorn_child.intr = -1;
 	unicorn_child.paging_mismatch = false;
 	unicorn_child.scratch_overflow = false;
@@ -315,13 +317,16 @@ static void step_once(void)
 		}
 	}
 
-	uint64_t rflags = pre->rflags | X86_RFLAGS_TF;
+	/* A reference that stops right after MOV SS/POP SS: one counted instruction, where TF would also run
+	 * the shadowed one. */
+	bool counted = insn.loads_ss && unicorn_child.setup->mov_ss_alone;
+	uint64_t rflags = pre->rflags | (counted ? 0 : X86_RFLAGS_TF);
 	uc_reg_write(unicorn_child.uc, UC_X86_REG_RFLAGS, &rflags);
 	/* begin is RIP, not CS.base + RIP: the 64-bit engine stores it into EIP unchanged. The stop
 	 * address is ignored: exits are enabled with an empty list (see child_start), because after
 	 * each run unicorn invalidates the translation at until - 1, walking the page tables for it. */
 	uint64_t until = 0;
-	err = uc_emu_start(unicorn_child.uc, pre->rip, until, 0, 0);
+	err = uc_emu_start(unicorn_child.uc, pre->rip, until, 0, counted ? 1 : 0);
 	unmap_scratch();
 
 	bool halted = false;
@@ -343,7 +348,7 @@ static void step_once(void)
 	} else if (unicorn_child.intr < 0) {
 		if (cls == INSN_HLT)
 			halted = true;
-		else
+		else if (!counted)
 			unsupported(res, "unicorn stopped before the single-step trap");
 	}
 	if (res->outcome == BACKEND_STEPPED && cls == INSN_PAUSE) {
@@ -378,6 +383,21 @@ static void step_once(void)
 		post->rflags = (post->rflags & ~X86_RFLAGS_TF) | (pre->rflags & X86_RFLAGS_TF);
 	if (post->events.shadow)
 		post->events.shadow = cls == INSN_STI ? X86_SHADOW_STI : X86_SHADOW_MOV_SS;
+	/* Only an SS load outside a MOV SS shadow makes one (SDM Vol. 3A 6.8.3). A counted stop leaves
+	 * CS.base + IP in unicorn's RIP outside 64-bit mode: the SS load falls through. */
+	if (counted) {
+		post->events.shadow = (pre->events.shadow & X86_SHADOW_MOV_SS) ? 0 : X86_SHADOW_MOV_SS;
+		if (!long64) {
+			uint64_t rip = (pre->rip + insn.len) &
+			               ((pre->seg[X86_CS].attr & X86_SEG_DB) ? 0xffffffffu : 0xffffu);
+			post->rip = rip;
+			uc_reg_write(unicorn_child.uc, UC_X86_REG_RIP, &rip);
+		}
+	}
+	/* Between two iterations RF is set (SDM Vol. 3B 17.3.1.1, the image an event there pushes); unicorn
+	 * keeps no RF. */
+	if (insn.rep_string && post->rip == pre->rip && post->gpr[X86_RCX] != pre->gpr[X86_RCX])
+		post->rflags |= X86_RFLAGS_RF;
 	post->events.halted = halted;
 	/* The stepping TF must not show in a flags image the step stored: the pushed one, or the one a task
 	 * switch saves in the outgoing TSS. */
@@ -397,7 +417,7 @@ static void step_once(void)
 	}
 	if (cls == INSN_RETF && (!(pre->cr0 & X86_CR0_PE) || (pre->rflags & X86_RFLAGS_VM)))
 		fix_retf_eip(pre, insn.opsize, post);
-	rflags = post->rflags;
+	rflags = post->rflags & ~X86_RFLAGS_RF;
 	uc_reg_write(unicorn_child.uc, UC_X86_REG_RFLAGS, &rflags);
 	unicorn_child.cur = *post;
 }

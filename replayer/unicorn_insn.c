@@ -35,6 +35,10 @@ struct insn_info unicorn_classify(const uint8_t *b, size_t n, enum x86_mode mode
 	emu_insn_identify(b, (unsigned)n, mode, &id);
 	size_t i = id.n_prefix; /* the opcode's first byte */
 	in.opsize = id.pfx66;
+	in.rep_string =
+	    id.rep && id.map == 0 &&
+	    ((id.opcode >= 0xa4 && id.opcode <= 0xa7) || (id.opcode >= 0xaa && id.opcode <= 0xaf) ||
+	     (id.opcode >= 0x6c && id.opcode <= 0x6f));
 	if (i >= n) {
 		in.fpu = in.msr = in.dr = true;
 		return in;
@@ -89,6 +93,14 @@ struct insn_info unicorn_classify(const uint8_t *b, size_t n, enum x86_mode mode
 		break;
 	case 0xcd:
 		in.cls = INSN_SOFT_INT, in.vector = i + 1 < n ? b[i + 1] : 0;
+		break;
+	case 0x17:
+		in.loads_ss = mode != X86_MODE_LONG64;
+		in.len = id.len;
+		break;
+	case 0x8e:
+		in.loads_ss = id.len && ((id.modrm >> 3) & 7) == 2;
+		in.len = id.len;
 		break;
 	default:
 		break;

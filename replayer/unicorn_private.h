@@ -69,6 +69,7 @@ struct unicorn_shm {
 	_Atomic uint32_t parent_sleeping;
 	uint32_t load; /* enum unicorn_load */
 	uint32_t n_inputs;
+	bool inputs_continued; /* the same recorded step goes on: keep what was consumed */
 	bool has_event;
 	uint32_t n_dirty;
 	bool dirty_overflow;
@@ -99,6 +100,9 @@ struct unicorn_setup {
 	size_t n_regions;
 	const uint32_t (*cpuid)[6];
 	size_t n_cpuid;
+	/* The reference stops right after MOV SS/POP SS (backend_config.step_over_mov_ss_shadow unset): such a
+	 * step runs one instruction counted, not TF-stepped (which also runs the shadowed one). */
+	bool mov_ss_alone;
 	int fd; /* the child's end of the socketpair */
 };
 
@@ -131,11 +135,13 @@ struct insn_info {
 	unsigned vector; /* INSN_SOFT_INT */
 	unsigned cr;     /* INSN_MOV_TO_CR */
 	bool opsize;     /* a 66 prefix */
-	unsigned len;    /* INSN_PAUSE */
+	unsigned len;    /* INSN_PAUSE, loads_ss */
 	/* What the instruction can change beyond the registers read back after every step. */
 	bool fpu; /* x87, MMX, SSE or AVX state */
 	bool msr; /* WRMSR, SWAPGS */
 	bool dr;  /* MOV to DR0-7 */
+	bool rep_string; /* a REP-prefixed string instruction: a step may end between its iterations */
+	bool loads_ss;   /* MOV SS or POP SS: the next instruction is in its shadow */
 };
 
 /* The child's engine and the step it is running; one per child process. */

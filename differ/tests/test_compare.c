@@ -312,6 +312,13 @@ static void s_handler_step(struct fx *fx)
 	}
 	fx->exp.rip = 0x504;
 }
+static void s_handler_step_backend(struct fx *fx)
+{
+	/* The same, the other way round: the backend ran on into the handler, the recording stopped. */
+	s_handler_step(fx);
+	fx->exp.rip = 0x500;
+	fx->res.post.rip = 0x504;
+}
 /* Guest memory with 4-level page tables: linear 0x8000-0x8fff maps to physical 0x9000. */
 static uint8_t pmem[0x10000];
 static int read_pmem(void *arg, uint64_t gpa, void *buf, size_t len)
@@ -487,6 +494,84 @@ static void s_dr7(struct fx *fx)
 static void s_halted(struct fx *fx)
 {
 	fx->exp.events.halted = 1;
+}
+/* The recording's own artefacts: the same differences under KVM's emulator as the reference. */
+static void s_ref_halt(struct fx *fx)
+{
+	fx->res.post.events.halted = 1;
+	fx->in.reference = "kvm-emulator";
+}
+static void s_ref_tf(struct fx *fx)
+{
+	s_tf(fx);
+	fx->in.reference = "kvm-emulator";
+}
+static void s_ref_rep_unretired(struct fx *fx)
+{
+	/* The recording ran the last iteration but left RIP (and RF) on the instruction; the backend retired
+	 * it. */
+	fx->pre.gpr[X86_RCX] = 0x10001;
+	fx->exp.rip = fx->pre.rip;
+	fx->exp.rflags |= X86_RFLAGS_RF;
+	fx->exp.gpr[X86_RCX] = 0x10000;
+	fx->res.post.gpr[X86_RCX] = 0x10000;
+	fx->in.reference = "kvm-emulator";
+}
+static void s_rep_count_left(struct fx *fx)
+{
+	/* As above, but the recording's count is not at 0: a real difference. */
+	s_ref_rep_unretired(fx);
+	fx->exp.gpr[X86_RCX] = 0x10001;
+	fx->res.post.gpr[X86_RCX] = 0x10001;
+}
+static void s_ref_insb_ahead(struct fx *fx)
+{
+	s_ref_rep_unretired(fx);
+	fx->res.ports[0] = (struct backend_port){.port = 0x3fd, .size = 1, .value = 0x60};
+	fx->res.n_ports = 1;
+}
+static void s_ref_iretq_outer(struct fx *fx)
+{
+	s_iretq_outer_ds(fx);
+	fx->in.reference = "kvm-emulator";
+}
+static void s_ref_ring3_ss(struct fx *fx)
+{
+	ring3(&fx->pre);
+	ring3(&fx->exp);
+	ring3(&fx->res.post);
+	fx->in.cpl = 3;
+	fx->exp.seg[X86_SS].attr = 0;
+	fx->in.reference = "kvm-emulator";
+}
+static void s_ref_gate_ud(struct fx *fx)
+{
+	/* A far call through a gate at CPL 3: the recording went to a CPL 0 handler, the backend elsewhere.
+	 */
+	ring3(&fx->pre);
+	fx->in.cpl = 3;
+	fx->exp.rip = 0x7e71;
+	fx->res.post.rip = 0x7f99;
+	fx->in.reference = "kvm-emulator";
+}
+static void s_ref_v86_lost(struct fx *fx)
+{
+	s_vm_lost(fx);
+	fx->in.reference = "kvm-emulator";
+}
+static void s_ref_v86_state(struct fx *fx)
+{
+	/* Virtual-8086 segments without VM (the recording dropped it earlier): int n goes elsewhere. */
+	for (int i = X86_ES; i <= X86_GS; i++) {
+		fx->pre.seg[i].selector = 0x700;
+		fx->pre.seg[i].base = 0x7000;
+		fx->pre.seg[i].limit = 0xffff;
+	}
+	fx->pre.seg[X86_CS].attr |= 3u << X86_SEG_DPL_SHIFT;
+	fx->in.cpl = 3;
+	fx->exp.rip = 0x7e85;
+	fx->res.post.rip = 0x7d98;
+	fx->in.reference = "kvm-emulator";
 }
 static void s_short(struct fx *fx)
 {
@@ -709,6 +794,8 @@ static const struct tcase cases[] = {
       "rflags"),
     R("handler's first instruction in the same step", {0xf6, 0xf3}, 2, RM, s_handler_step, 1, "step.boundary",
       "the recording went on past 0x500 to 0x504 in this step (after div bl)", "rip"),
+    R("the backend ran on into the handler", {0xf6, 0xf3}, 2, RM, s_handler_step_backend, 1, "step.overrun",
+      "the backend went on past 0x500 to 0x504 in this step (after div bl)", "rip"),
     /* io, string, msr, cpuid */
     R("out value", {0xee}, 1, P32, s_out_value, 1, "io",
       "port.value after out dx, al: expected 0x41, got 0x42", "port.value"),
@@ -727,6 +814,26 @@ static const struct tcase cases[] = {
     R("mov cr0", {0x0f, 0x22, 0xc0}, 3, RM, s_cr0, 1, "sysreg.cr", "cr0 after mov cr0, eax", "cr0"),
     R("dr7", {0x0f, 0x23, 0xf8}, 3, P32, s_dr7, 1, "sysreg.dr", "dr7", "dr7"),
     R("hlt", {0xf4}, 1, P32, s_halted, 1, "halt", "events.halted", "events.halted"),
+    R("hlt not halted by KVM's single-step", {0xf4}, 1, P32, s_ref_halt, 1, "ref.halt", "not halted",
+      "events.halted"),
+    R("TF hidden by KVM's single-step", {0x9d}, 1, RM, s_ref_tf, 1, "ref.tf", "hides the guest's own TF",
+      "rflags"),
+    R("rep movsb unretired at count 0", {0xf3, 0xa4}, 2, RM, s_ref_rep_unretired, 1, "ref.rep_unretired",
+      "at 0 and RIP still on it", "rip"),
+    R("rep movsb left with a count: not the artefact", {0xf3, 0xa4}, 2, RM, s_rep_count_left, 1, "string.rep",
+      NULL, "rip"),
+    R("rep insb unretired, its port read ahead", {0xf3, 0x6c}, 2, RM, s_ref_insb_ahead, 1,
+      "ref.rep_unretired", "read this port ahead", "rip"),
+    R("iretq to ring 3 run by PVM", {0x48, 0xcf}, 2, L64, s_ref_iretq_outer, 1, "ref.pvm_iret_outer",
+      "PVM ran iretq to CPL 3 itself", "ds.sel"),
+    R("SS attributes after PVM's ring 3", {0x90}, 1, L64, s_ref_ring3_ss, 1, "ref.pvm_ring3",
+      "after running ring-3 code natively", "ss.attr"),
+    R("call gate at CPL 3 under KVM's emulator", {0x9a, 0, 0, 0, 0, 0x53, 0}, 7, P32, s_ref_gate_ud, 1,
+      "ref.gate_ud", "does not take a call gate at CPL 3", "rip"),
+    R("v86: VM dropped by KVM", {0x90}, 1, X86_MODE_V86, s_ref_v86_lost, 1, "ref.v86_vm_lost",
+      "does not keep EFLAGS.VM", "rflags"),
+    R("v86 code recorded without VM", {0xcd, 0x41}, 2, X86_MODE_PROT16, s_ref_v86_state, 1, "ref.v86_vm_lost",
+      "lacks EFLAGS.VM", "rip"),
     /* flags */
     R("mul AF unmasked", {0xf7, 0xe1}, 2, P32, s_af, 1, "flags.undefined", "AF differ; undefined after mul",
       "rflags"),
@@ -823,6 +930,49 @@ static void test_io_reason_detail(void **state)
 	assert_string_equal(d.detail, "no recorded IN for port 0x60");
 }
 
+/* differ/reference.tsv: every row names a class of the rules table; bad rows are errors naming file:line. */
+static void test_reference_table(void **state)
+{
+	const struct differ_rules *rules = *state;
+	struct differ_reference *t = NULL;
+	assert_int_equal(differ_reference_default(&t), 0);
+	assert_true(differ_reference_count(t) >= 2);
+	for (size_t i = 0; i < differ_reference_count(t); i++) {
+		bool found = false;
+		for (size_t j = 0; j < differ_rules_count(rules); j++)
+			found |= !strcmp(differ_rules_class(rules, j), differ_reference_class(t, i));
+		if (!found)
+			fail_msg("differ/reference.tsv: class %s is not in differ/classes.tsv",
+			         differ_reference_class(t, i));
+	}
+	const struct differ_ref_rule *rep = differ_reference_find(t, "kvm-emulator", "string.rep");
+	assert_non_null(rep);
+	assert_int_equal(rep->action, DIFFER_REF_ITERATE);
+	assert_null(differ_reference_find(t, "silicon", "string.rep"));
+	assert_null(differ_reference_find(t, "kvm-emulator", "step.overrun"));
+	differ_reference_free(t);
+
+	static const struct {
+		const char *text, *error;
+	} bad[] = {
+	    {"kvm-emulator\tstring.rep\titerate\t10\n", "t.tsv:1: expected 5 tab-separated columns"},
+	    {"# c\nkvm-emulator\tstring.rep\trun\t10\tx\n", "t.tsv:2: the action must be iterate or next"},
+	    {"kvm-emulator\tstring.rep\tnext\t0\tx\n", "t.tsv:1: the limit must be a count"},
+	    {"kvm-emulator\tstring.rep\tnext\t2x\tx\n", "t.tsv:1: the limit must be a count"},
+	    {"\tstring.rep\tnext\t2\tx\n", "t.tsv:1: empty or overlong reference or class"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char err[256] = "";
+		t = NULL;
+		assert_int_equal(
+		    differ_reference_parse(bad[i].text, strlen(bad[i].text), "t.tsv", &t, err, sizeof(err)),
+		    -EINVAL);
+		assert_null(t);
+		if (strncmp(err, bad[i].error, strlen(bad[i].error)))
+			fail_msg("row %zu: error '%s', want '%s...'", i, err, bad[i].error);
+	}
+}
+
 static void test_every_class_covered(void **state)
 {
 	const struct differ_rules *rules = *state;
@@ -900,6 +1050,7 @@ int main(void)
 	    cmocka_unit_test(test_cases),
 	    cmocka_unit_test(test_io_reason_detail),
 	    cmocka_unit_test(test_every_class_covered),
+	    cmocka_unit_test(test_reference_table),
 	    cmocka_unit_test(test_many_fields_truncated),
 	    cmocka_unit_test(test_bad_input),
 	};

@@ -27,6 +27,7 @@
 #define TF 0x100ull
 #define IF 0x200ull
 #define DF 0x400ull
+#define RF 0x10000ull
 #define OF 0x800ull
 
 struct kv {
@@ -425,7 +426,7 @@ static const struct tcase cases[] = {
     T(REAL, CODE("\xa4"), .in = {{"rsi", 0x2000}, {"rdi", 0x3000}}, .min = {{0x2000, 0x5a, 1}},
       .out = {{"rsi", 0x2001}, {"rdi", 0x3001}}, .mout = {{0x3000, 0x5a, 1}}),
     T(REAL, CODE("\xf3\xa4"), .in = {{"rsi", 0x2000}, {"rdi", 0x3000}, {"rcx", 3}},
-      .min = {{0x2000, 0x5a, 1}}, .out = {{"rsi", 0x2001}, {"rdi", 0x3001}, {"rcx", 2}, {"rip", C}},
+      .min = {{0x2000, 0x5a, 1}}, .out = {{"rsi", 0x2001}, {"rdi", 0x3001}, {"rcx", 2}, {"rip", C}, {"rflags", FX | RF}},
       .mout = {{0x3000, 0x5a, 1}}),
     T(REAL, CODE("\xf3\xa4"), .in = {{"rsi", 0x2000}, {"rdi", 0x3000}, {"rcx", 3}},
       .min = {{0x2000, 0x434241, 3}}, .steps = 3,
@@ -434,7 +435,7 @@ static const struct tcase cases[] = {
     T(REAL, CODE("\xa5"), .in = {{"rsi", 0x2002}, {"rdi", 0x3002}, {"rflags", FX | DF}},
       .min = {{0x2002, 0xbeef, 2}}, .out = {{"rsi", 0x2000}, {"rdi", 0x3000}}, .mout = {{0x3002, 0xbeef, 2}}),
     T(REAL, CODE("\x67\xf3\xa4"), .in = {{"rsi", 0x2000}, {"rdi", 0x3000}, {"rcx", 0x10000}},
-      .out = {{"rsi", 0x2001}, {"rdi", 0x3001}, {"rcx", 0xffff}, {"rip", C}}),
+      .out = {{"rsi", 0x2001}, {"rdi", 0x3001}, {"rcx", 0xffff}, {"rip", C}, {"rflags", FX | RF}}),
     T(REAL, CODE("\xf3\xa4"), .in = {{"rsi", 0x2000}, {"rdi", 0x3000}, {"rcx", 0x10001}},
       .out = {{"rsi", 0x2001}, {"rdi", 0x3001}, {"rcx", 0x10000}}),
     T(REAL, CODE("\x26\xa4"),
@@ -1076,19 +1077,65 @@ static void test_mmx(void **state)
 	assert_int_equal(c.event.vector, 6);
 }
 
-/* The differ's masks: undefined flags by instruction. */
+/* The differ's masks: undefined flags by instruction and, for a count in CL, by that count. */
+struct undef_row {
+	const char *what;
+	const char *insn;
+	unsigned len;
+	enum x86_mode mode;
+	uint8_t cl;
+	enum alu_family family;
+};
+
+/* clang-format off */
+static const struct undef_row undef_rows[] = {
+    {"mul ebx",             "\xf7\xe3",         2, X86_MODE_PROT32, 0,    ALU_FAM_MUL},
+    {"and eax, eax",        "\x21\xc0",         2, X86_MODE_PROT32, 0,    ALU_FAM_LOGIC},
+    {"add eax, eax",        "\x01\xc0",         2, X86_MODE_PROT32, 0,    ALU_FAM_NONE},
+    {"shl eax, 1 (imm)",    "\xc1\xe0\x01",     3, X86_MODE_PROT32, 7,    ALU_FAM_SHIFT_1},
+    {"shl eax, 5 (imm)",    "\xc1\xe0\x05",     3, X86_MODE_PROT32, 1,    ALU_FAM_SHIFT_N},
+    {"shl eax, cl=0",       "\xd3\xe0",         2, X86_MODE_PROT32, 0,    ALU_FAM_NONE},
+    {"shl eax, cl=1",       "\xd3\xe0",         2, X86_MODE_PROT32, 1,    ALU_FAM_SHIFT_1},
+    {"shl eax, cl=5",       "\xd3\xe0",         2, X86_MODE_PROT32, 5,    ALU_FAM_SHIFT_N},
+    {"shl eax, cl=0x20",    "\xd3\xe0",         2, X86_MODE_PROT32, 0x20, ALU_FAM_NONE},
+    {"shl al, cl=9",        "\xd2\xe0",         2, X86_MODE_PROT32, 9,    ALU_FAM_SHIFT_WIDE},
+    {"shr ax, cl=3",        "\x66\xd3\xe8",     3, X86_MODE_PROT32, 3,    ALU_FAM_SHIFT_N},
+    {"rol eax, cl=1",       "\xd3\xc0",         2, X86_MODE_PROT32, 1,    ALU_FAM_NONE},
+    {"rol eax, cl=2",       "\xd3\xc0",         2, X86_MODE_PROT32, 2,    ALU_FAM_ROTATE_N},
+    {"shld eax, ebx, cl=0", "\x0f\xa5\xd8",     3, X86_MODE_PROT32, 0,    ALU_FAM_NONE},
+    {"shld eax, ebx, cl=1", "\x0f\xa5\xd8",     3, X86_MODE_PROT32, 1,    ALU_FAM_SHIFT_1},
+    {"shld ax, bx, cl=17",  "\x66\x0f\xa5\xd8", 4, X86_MODE_PROT32, 17,   ALU_FAM_SHxD_WIDE},
+    {"shl rax, cl=0x20",    "\x48\xd3\xe0",     3, X86_MODE_LONG64, 0x20, ALU_FAM_SHIFT_N},
+};
+/* clang-format on */
+
+static void set_mode(struct x86_state *st, enum x86_mode mode)
+{
+	memset(st, 0, sizeof(*st));
+	st->cr0 = X86_CR0_PE;
+	st->seg[X86_CS].attr = X86_SEG_DB;
+	if (mode == X86_MODE_LONG64) {
+		st->efer = X86_EFER_LMA;
+		st->seg[X86_CS].attr = X86_SEG_L;
+	}
+}
+
 static void test_undefined_flags(void **state)
 {
 	(void)state;
-	assert_int_equal(emu_undefined_flags((const uint8_t *)"\xf7\xe3", 2, X86_MODE_PROT32),
-	                 alu_undefined(ALU_FAM_MUL));
-	assert_int_equal(emu_undefined_flags((const uint8_t *)"\x21\xc0", 2, X86_MODE_PROT32),
-	                 alu_undefined(ALU_FAM_LOGIC));
-	assert_int_equal(emu_undefined_flags((const uint8_t *)"\x01\xc0", 2, X86_MODE_PROT32), 0);
-	assert_int_equal(emu_undefined_flags((const uint8_t *)"\xc1\xe0\x01", 3, X86_MODE_PROT32),
-	                 alu_undefined(ALU_FAM_SHIFT_1));
-	assert_int_equal(emu_undefined_flags((const uint8_t *)"\xc1\xe0\x05", 3, X86_MODE_PROT32),
-	                 alu_undefined(ALU_FAM_SHIFT_N));
+	for (size_t k = 0; k < sizeof(undef_rows) / sizeof(undef_rows[0]); k++) {
+		const struct undef_row *u = &undef_rows[k];
+		struct x86_state pre;
+		set_mode(&pre, u->mode);
+		assert_int_equal(x86_state_mode(&pre), u->mode);
+		pre.gpr[X86_RCX] = 0xabcd00u | u->cl;
+		uint64_t want = alu_undefined(u->family);
+		if (emu_undefined_flags((const uint8_t *)u->insn, u->len, &pre) != want)
+			fail_msg(
+			    "%s: undefined flags 0x%llx, want 0x%llx", u->what,
+			    (unsigned long long)emu_undefined_flags((const uint8_t *)u->insn, u->len, &pre),
+			    (unsigned long long)want);
+	}
 }
 
 int main(void)

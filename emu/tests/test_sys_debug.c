@@ -56,6 +56,17 @@ static const struct srow rows[] = {
 	 * inhibited there (outside a shadow the same breakpoint faults, below). */
 	T(P32, CODE("\x90"), .in = {{"events.shadow", 1}, {"dr0", C}, {"dr7", 0x401}},
 	  .out = {{"rip", C + 1}, {"events.shadow", 0}}),
+	/* Between REP iterations RF is set: a code breakpoint on the instruction fires once, not again for
+	 * each iteration, and the image a single-step trap there pushes has RF set (SDM Vol. 3B 17.3.1.1). */
+	T(P32, CODE("\xf3\xa4"), .steps = 2,
+	  .in = {{"rsi", 0x2000}, {"rdi", 0x3000}, {"rcx", 3}, {"dr0", C}, {"dr7", 0x401}, {"rflags", 0x2 | RF}},
+	  .out = {{"rsi", 0x2002}, {"rdi", 0x3002}, {"rcx", 1}, {"rip", C}, {"rflags", 0x2 | RF}}),
+	T(P32, CODE("\xf3\xa4"), .steps = 3,
+	  .in = {{"rsi", 0x2000}, {"rdi", 0x3000}, {"rcx", 3}, {"dr0", C}, {"dr7", 0x401}, {"rflags", 0x2 | RF}},
+	  .out = {{"rsi", 0x2003}, {"rdi", 0x3003}, {"rcx", 0}, {"rip", C + 2}, {"rflags", 0x2}}),
+	T(P32, CODE("\xf3\xa4"), .deliver = true, .in = {{"rsi", 0x2000}, {"rdi", 0x3000}, {"rcx", 2}, {"rflags", 0x2 | TF}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"rflags", 0x2}, {"dr6", DR6 | BS}, {"rsi", 0x2001}, {"rdi", 0x3001}, {"rcx", 1}},
+	  .mout = {{S - 12, C, 4}, {S - 8, 0x08, 4}, {S - 4, 0x2 | TF | RF, 4}}),
 	/* The MOV SS shadow holds an NMI for one instruction, then it is taken. */
 	T(P32, CODE("\x90\x90"), .in = {{"events.nmi_pending", 1}, {"events.shadow", 1}},
 	  .out = {{"rip", C + 1}, {"events.shadow", 0}}),

@@ -69,6 +69,21 @@ static void pre_real(struct backend *b, struct x86_state *st)
 	seg(st, X86_ES, 0x3000, 0x30000, 0xffff, 0x3 | X86_SEG_S | X86_SEG_P);
 }
 
+static void pre_mov_ss(struct backend *b, struct x86_state *st)
+{
+	pre_real(b, st);
+	st->gpr[X86_RAX] = 0x2800;
+}
+
+/* A reference that stops right after MOV SS (KVM's emulator): the step is the SS load alone, in a shadow. */
+static void post_mov_ss_alone(struct x86_state *st)
+{
+	st->seg[X86_SS].selector = 0x2800;
+	st->seg[X86_SS].base = 0x28000;
+	st->events.shadow = X86_SHADOW_MOV_SS;
+	st->rip += 2;
+}
+
 static void pre_add(struct backend *b, struct x86_state *st)
 {
 	pre_real(b, st);
@@ -300,6 +315,7 @@ static void post_movsb(struct x86_state *st)
 	st->gpr[X86_RCX] = 2;
 	st->gpr[X86_RSI] = 0x101;
 	st->gpr[X86_RDI] = 0x201;
+	st->rflags |= X86_RFLAGS_RF; /* between iterations, as silicon's image there has it */
 }
 
 static void post_in(struct x86_state *st)
@@ -531,6 +547,8 @@ static const struct row rows[] = {
                    {.gpa = 0x7100c, .len = 4, .data = {0x23, 0x30, 0x00, 0x00}}},
         .n_writes = 3),
     ROW(.name = "sti shadow", .pre = pre_real, .code = {0xfb}, .code_len = 1, .post = post_sti),
+    ROW(.name = "mov ss alone", .pre = pre_mov_ss, .code = {0x8e, 0xd0, 0x40}, .code_len = 3,
+        .post = post_mov_ss_alone),
     ROW(.name = "sti in a mov ss shadow", .pre = pre_in_mov_ss_shadow, .code = {0xfb}, .code_len = 1,
         .post = post_sti_in_shadow),
     ROW(.name = "hlt", .pre = pre_real, .code = {0xf4}, .code_len = 1, .post = post_hlt),

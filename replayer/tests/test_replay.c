@@ -381,6 +381,155 @@ static void test_backend_writes_are_restored(void **state)
 	}
 }
 
+/* A recording whose steps ran more than one instruction, as a reference does: states and the bytes each step
+ * wrote, built by hand. */
+#define GRAIN_MAX_STEPS 4
+struct grain_trace {
+	const char *name;
+	const char *reference;
+	unsigned n_steps;
+	struct x86_state s[GRAIN_MAX_STEPS + 1]; /* s[n_steps]: the final state */
+	struct trace_write w[GRAIN_MAX_STEPS];
+	uint8_t wdata[GRAIN_MAX_STEPS][64];
+	uint8_t *ram;
+};
+
+static char *write_grain_trace(const struct grain_trace *g)
+{
+	char *path = synth_tmp(".trace");
+	struct trace *t;
+	assert_non_null(path);
+	assert_int_equal(trace_create(&t, path, true), 0);
+	assert_int_equal(trace_meta_set(t, "ram_bytes", "65536"), 0);
+	assert_int_equal(trace_meta_set(t, "reference", g->reference), 0);
+	assert_int_equal(trace_put_memory(t, 0, g->ram, SYNTH_RAM), 0);
+	for (unsigned i = 0; i < g->n_steps; i++) {
+		struct trace_step st = {.index = i, .kind = TRACE_STEP_INSN, .pre = g->s[i]};
+		if (g->w[i].len) {
+			struct trace_write w = {g->w[i].gpa, g->w[i].len, g->wdata[i]};
+			st.writes = &w;
+			st.n_writes = 1;
+			assert_int_equal(trace_append_step(t, &st), 0);
+		} else {
+			assert_int_equal(trace_append_step(t, &st), 0);
+		}
+	}
+	assert_int_equal(trace_finish(t, &g->s[g->n_steps], "synthetic"), 0);
+	trace_close(t);
+	return path;
+}
+
+/* rep movsb of 40 bytes that KVM's emulator ran as a chunk of 32, then 8 left unretired at count 0. */
+static void grain_rep(struct grain_trace *g, const char *reference, bool bad_byte)
+{
+	g->reference = reference;
+	g->n_steps = 2;
+	g->ram[SYNTH_CODE] = 0xf3, g->ram[SYNTH_CODE + 1] = 0xa4, g->ram[SYNTH_CODE + 2] = 0x90;
+	for (unsigned i = 0; i < 40; i++)
+		g->ram[0x3000 + i] = (uint8_t)(0x40 + i);
+	x86_state_real(&g->s[0], 0, SYNTH_CODE, SYNTH_STACK);
+	g->s[0].gpr[X86_RCX] = 40, g->s[0].gpr[X86_RSI] = 0x3000, g->s[0].gpr[X86_RDI] = 0x4000;
+	g->s[1] = g->s[0];
+	g->s[1].gpr[X86_RCX] = 8, g->s[1].gpr[X86_RSI] = 0x3020, g->s[1].gpr[X86_RDI] = 0x4020;
+	g->s[1].rflags |= X86_RFLAGS_RF;
+	g->s[2] = g->s[1];
+	g->s[2].gpr[X86_RCX] = 0, g->s[2].gpr[X86_RSI] = 0x3028, g->s[2].gpr[X86_RDI] = 0x4028;
+	g->w[0] = (struct trace_write){0x4000, 32, NULL};
+	memcpy(g->wdata[0], g->ram + 0x3000, 32);
+	g->w[1] = (struct trace_write){0x4020, 8, NULL};
+	memcpy(g->wdata[1], g->ram + 0x3020, 8);
+	if (bad_byte)
+		g->wdata[0][17] ^= 0xff;
+}
+
+/* A real-mode int 0x10 whose recorded step also ran the handler's first instruction (inc ax). */
+static void grain_int(struct grain_trace *g, const char *reference, bool bad_byte)
+{
+	(void)bad_byte;
+	g->reference = reference;
+	g->n_steps = 1;
+	g->ram[SYNTH_CODE] = 0xcd, g->ram[SYNTH_CODE + 1] = 0x10;
+	g->ram[0x40] = 0x00, g->ram[0x41] = 0x20; /* IVT[0x10] = 0000:2000 */
+	g->ram[0x2000] = 0x40;
+	x86_state_real(&g->s[0], 0, SYNTH_CODE, SYNTH_STACK);
+	g->s[1] = g->s[0];
+	g->s[1].rip = 0x2001;
+	g->s[1].gpr[X86_RAX] = 1;
+	g->s[1].gpr[X86_RSP] = SYNTH_STACK - 6;
+	g->w[0] = (struct trace_write){SYNTH_STACK - 6, 6, NULL};
+	memcpy(g->wdata[0], "\x02\x10\x00\x00\x02\x00", 6);
+}
+
+/* CPUID with no recorded input and no CPUID table: its result is taken from the recorded state after it. */
+static void grain_cpuid(struct grain_trace *g, const char *reference, bool bad_byte)
+{
+	(void)bad_byte;
+	g->reference = reference;
+	g->n_steps = 1;
+	g->ram[SYNTH_CODE] = 0x0f, g->ram[SYNTH_CODE + 1] = 0xa2;
+	x86_state_real(&g->s[0], 0, SYNTH_CODE, SYNTH_STACK);
+	g->s[0].gpr[X86_RAX] = 1;
+	g->s[1] = g->s[0];
+	g->s[1].rip = SYNTH_CODE + 2;
+	g->s[1].gpr[X86_RAX] = 0x906ea, g->s[1].gpr[X86_RBX] = 0x800, g->s[1].gpr[X86_RCX] = 0xf6d83203,
+	g->s[1].gpr[X86_RDX] = 0x1f8bfbff;
+}
+
+struct grain_row {
+	const char *what;
+	void (*build)(struct grain_trace *g, const char *reference, bool bad_byte);
+	const char *reference;
+	bool bad_byte;
+	uint64_t new_divergences, run_on_steps, reference_artefacts;
+	const char *first_class; /* of the first new divergence, or NULL */
+	const char *first_field; /* its first differing field, or NULL */
+};
+
+/* clang-format off */
+static const struct grain_row grain_rows[] = {
+    {"REP chunk and unretired end under KVM's emulator", grain_rep,   "kvm-emulator", false, 0, 2, 1, NULL, NULL},
+    {"a wrong byte inside the chunk is still found",      grain_rep,   "kvm-emulator", true,  1, 2, 1, "string.rep", "mem[0x4011]"},
+    {"the same steps from silicon are divergences",       grain_rep,   "silicon",      false, 2, 0, 0, "string.rep", NULL},
+    {"int n with the handler's first instruction",        grain_int,   "kvm-emulator", false, 0, 1, 0, NULL, NULL},
+    {"the same step from silicon is a step.boundary",     grain_int,   "silicon",      false, 1, 0, 0, "step.boundary", NULL},
+    {"CPUID result from the recorded post-state",         grain_cpuid, "kvm-emulator", false, 0, 0, 0, NULL, NULL},
+};
+/* clang-format on */
+
+static void test_reference_step_granularity(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < sizeof(grain_rows) / sizeof(grain_rows[0]); k++) {
+		const struct grain_row *row = &grain_rows[k];
+		static struct grain_trace g;
+		memset(&g, 0, sizeof(g));
+		g.ram = calloc(1, SYNTH_RAM);
+		assert_non_null(g.ram);
+		row->build(&g, row->reference, row->bad_byte);
+		char *path = write_grain_trace(&g);
+		struct replay_summary sum;
+		struct seen seen;
+		replay_path(path, false, 0, 0, NULL, &sum, &seen);
+		if (sum.new_divergences != row->new_divergences || sum.run_on_steps != row->run_on_steps ||
+		    sum.reference_artefacts != row->reference_artefacts ||
+		    (row->first_class && strcmp(sum.first_divergence.cls, row->first_class)) ||
+		    (row->first_field && strcmp(sum.first_divergence.fields[0].field, row->first_field)))
+			fail_msg(
+			    "%s: %llu new (want %llu), first %s (want %s), %llu run on (want %llu), %llu "
+			    "reference artefacts (want %llu)",
+			    row->what, (unsigned long long)sum.new_divergences,
+			    (unsigned long long)row->new_divergences,
+			    sum.new_divergences ? sum.first_divergence.cls : "-",
+			    row->first_class ? row->first_class : "-", (unsigned long long)sum.run_on_steps,
+			    (unsigned long long)row->run_on_steps,
+			    (unsigned long long)sum.reference_artefacts,
+			    (unsigned long long)row->reference_artefacts);
+		unlink(path);
+		free(path);
+		free(g.ram);
+	}
+}
+
 static void test_cpuid_from_the_recorded_table(void **state)
 {
 	struct replay_summary sum;
@@ -627,6 +776,7 @@ int main(void)
 	    cmocka_unit_test(test_replay_silicon_mov_ss_step),
 	    cmocka_unit_test(test_run_and_fallback_are_not_compared),
 	    cmocka_unit_test(test_cpuid_from_the_recorded_table),
+	    cmocka_unit_test(test_reference_step_granularity),
 	    cmocka_unit_test(test_backend_writes_are_restored),
 	    cmocka_unit_test(test_take_input_table),
 	    cmocka_unit_test(test_bad_inputs),
