@@ -8,6 +8,8 @@
 
 #define DR6_BS (1ull << 14)
 #define DR6_B  0xfull
+#define DR6_BD (1ull << 13)
+#define DR7_GD (1ull << 13)
 
 /* Delivers (or leaves pending) #DB with the DR6 bits of its cause. */
 static enum emu_status raise_db(struct emu_ctxt *c, bool fault)
@@ -96,6 +98,14 @@ static bool delivers(const struct emu_insn *i, uint64_t rflags)
 	if (i->map != 0)
 		return false;
 	return i->b == 0xcc || i->b == 0xcd || i->b == 0xf1 || (i->b == 0xce && (rflags & X86_RFLAGS_OF));
+}
+
+void emu_debug_general_detect(struct x86_state *st, uint64_t rflags_before)
+{
+	bool held_step = (rflags_before & X86_RFLAGS_TF) && (st->events.shadow & X86_SHADOW_MOV_SS);
+	st->dr6 |= DR6_BD | (held_step ? DR6_BS : 0);
+	st->dr7 &= ~DR7_GD;
+	st->rflags |= X86_RFLAGS_RF;
 }
 
 enum emu_status emu_debug_after(struct emu_exec *x, uint64_t rflags_before, enum emu_status rc)

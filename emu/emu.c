@@ -526,6 +526,9 @@ enum emu_status emu_step(struct emu_ctxt *c)
 	check_unchanged(&before, st,
 	                rc == EMU_EXCEPTION ? "a faulting instruction" : "an aborted instruction");
 #endif
+	/* The only #DB an instruction raises itself is general detect (MOV DR with DR7.GD). */
+	if (rc == EMU_EXCEPTION && c->event.vector == EMU_DB)
+		emu_debug_general_detect(st, rflags0);
 	if (rc == EMU_EXCEPTION && c->deliver_exceptions) {
 		struct emu_event ev = c->event;
 		rc = emu_deliver_event(c, &ev, false);

@@ -243,6 +243,9 @@ enum emu_status em_mov_dr(struct emu_exec *x)
 		dr += 2;
 	}
 	EMU_TRY(need_cpl0(x));
+	/* General detect: any MOV DR faults with #DB while DR7.GD is set. */
+	if (x->st->dr7 & (1u << 13))
+		return emu_raise(x, EMU_DB, false, 0);
 	if (x->i->b == 0x23) {
 		v = emu_reg_get(x, x->i->rm, w);
 		if (dr < 4) {

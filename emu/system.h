@@ -128,5 +128,8 @@ enum emu_status emu_popf_vme(struct emu_exec *x);
 enum emu_status emu_debug_before(struct emu_ctxt *c, bool *done);
 /* After an instruction completed with rc: the single-step trap. */
 enum emu_status emu_debug_after(struct emu_exec *x, uint64_t rflags_before, enum emu_status rc);
+/* A MOV DR with DR7.GD raised #DB (a fault): DR6.BD, and BS for the single-step trap a MOV SS shadow held
+ * over it; GD cleared for the handler, RF set in the image (SDM Vol. 3B 17.2.4, 17.3.1.1). */
+void emu_debug_general_detect(struct x86_state *st, uint64_t rflags_before);
 
 #endif

@@ -20,6 +20,7 @@
 #define IF  0x200ull
 #define RF  0x10000ull
 #define BS  0x4000ull
+#define BD  0x2000ull
 #define DR6 0xffff0ff0ull
 
 static const struct srow rows[] = {
@@ -67,6 +68,17 @@ static const struct srow rows[] = {
 	T(P32, CODE("\xf3\xa4"), .deliver = true, .in = {{"rsi", 0x2000}, {"rdi", 0x3000}, {"rcx", 2}, {"rflags", 0x2 | TF}},
 	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"rflags", 0x2}, {"dr6", DR6 | BS}, {"rsi", 0x2001}, {"rdi", 0x3001}, {"rcx", 1}},
 	  .mout = {{S - 12, C, 4}, {S - 8, 0x08, 4}, {S - 4, 0x2 | TF | RF, 4}}),
+	/* DR7.GD: a MOV DR faults with #DB before it runs, DR6.BD set, GD cleared for the handler, RF in the image;
+	 * in a MOV SS shadow with TF the held single-step is reported with it, BS and BD in one #DB. */
+	T(P32, CODE("\x0f\x23\xf8"), .deliver = true, .in = {{"rax", 0x1}, {"dr7", 0x2400}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"dr6", DR6 | BD}, {"dr7", 0x400}},
+	  .mout = {{S - 12, C, 4}, {S - 4, 0x2 | RF, 4}}),
+	T(P32, CODE("\x0f\x21\xf8"), .in = {{"dr7", 0x2400}}, FAULT(1, NOEC),
+	  .out = {{"dr6", DR6 | BD}, {"dr7", 0x400}, {"rflags", 0x2 | RF}}),
+	T(P32, CODE("\x8e\xd0\x0f\x23\xf8"), .deliver = true, .steps = 2,
+	  .in = {{"rax", 0x10}, {"dr7", 0x2400}, {"rflags", 0x2 | TF}},
+	  .out = {{"rip", H(1)}, {"rsp", S - 12}, {"rflags", 0x2}, {"dr6", DR6 | BD | BS}, {"dr7", 0x400}},
+	  .mout = {{S - 12, C + 2, 4}, {S - 4, 0x2 | TF | RF, 4}}),
 	/* The MOV SS shadow holds an NMI for one instruction, then it is taken. */
 	T(P32, CODE("\x90\x90"), .in = {{"events.nmi_pending", 1}, {"events.shadow", 1}},
 	  .out = {{"rip", C + 1}, {"events.shadow", 0}}),
