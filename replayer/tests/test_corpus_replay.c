@@ -110,6 +110,29 @@ static void print_new(sqlite3 *db, const char *what)
 	sqlite3_finalize(st);
 }
 
+/* A guest that ends at an emulation failure on this reference went on under --fallback emu: its trace must
+ * hold the FALLBACK steps emu executed, not only the guest's exit status. */
+static void expect_fallback_steps(const struct corpus_guest *g, const char *trace)
+{
+	char out[600], err[600], text[4096];
+	const char *argv[] = {getenv("EMUDIFF_BIN"), "info", trace, NULL};
+	unsigned long long insns = 0, runs = 0, fallbacks = 0;
+
+	snprintf(out, sizeof(out), "%s/%s.info.out", tmpdir, g->name);
+	snprintf(err, sizeof(err), "%s/%s.info.err", tmpdir, g->name);
+	if (run(argv, out, err, RECORD_LIMIT_S) != 0)
+		fail_msg("%s: emudiff info %s failed", g->name, trace);
+	slurp(out, text, sizeof(text));
+	const char *steps = strstr(text, "\nsteps ");
+	if (!steps ||
+	    sscanf(steps, "\nsteps %*s (instructions %llu, unrecorded runs %llu, emu fallbacks %llu)", &insns,
+	           &runs, &fallbacks) != 3)
+		fail_msg("%s: emudiff info prints no step counts: %s", g->name, text);
+	if (fallbacks == 0)
+		fail_msg("%s: recorded with --fallback emu to its end, but the trace has no FALLBACK step",
+		         g->name);
+}
+
 static void record(const struct corpus_guest *g, const char *trace)
 {
 	const char *bin = getenv("EMUDIFF_BIN"), *corpus = getenv("EMUDIFF_CORPUS");
@@ -155,6 +178,8 @@ static void record(const struct corpus_guest *g, const char *trace)
 		if (st == -2)
 			fail_msg("%s: record did not end within %u s", g->name, RECORD_LIMIT_S);
 		slurp(err, msg, sizeof(msg));
+		if (st == 0 && fallback)
+			expect_fallback_steps(g, trace);
 		if (st == 0)
 			return;
 		/* The recorder refuses step mode for a guest that single-steps itself. */
