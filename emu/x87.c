@@ -716,6 +716,102 @@ static void unary(struct x86_fpu *f, unsigned m)
 		st_put(f, 0, r);
 }
 
+/* FSCALE: ST(0) * 2^trunc(ST(1)). */
+static void fscale(struct x86_fpu *f)
+{
+	struct sf_env e = env_of(f);
+	struct sf_f80 a = st_get(f, 0), b = st_get(f, 1), r;
+	e.prec = 64;
+	unsigned ea = a.se & 0x7fff, eb = b.se & 0x7fff;
+	bool a_zero = !ea && !a.mant, a_inf = ea == 0x7fff && !(a.mant << 1);
+	bool b_inf = eb == 0x7fff && !(b.mant << 1);
+	if (sf_f80_is_unsupported(a) || sf_f80_is_unsupported(b) || sf_f80_is_nan(a) || sf_f80_is_nan(b)) {
+		r = sf_f80_add(&e, a, b); /* the two-operand NaN and invalid rules */
+	} else if (b_inf) {
+		bool up = !(b.se >> 15);
+		if ((a_zero && up) || (a_inf && !up)) {
+			e.flags |= SF_IE;
+			r = indefinite;
+		} else {
+			if (!ea && a.mant)
+				e.flags |= SF_DE;
+			r = a;
+			if (!a_zero && !a_inf) {
+				r.mant = up ? 1ull << 63 : 0;
+				r.se = (uint16_t)((a.se & 0x8000) | (up ? 0x7fff : 0));
+			}
+		}
+	} else {
+		struct sf_env t = e;
+		t.round = SF_ZERO;
+		t.masks = SF_ALL;
+		int64_t n = sf_f80_to_int(&t, b, 64, true);
+		if (t.flags & SF_IE) /* beyond 2^63: saturate */
+			n = b.se >> 15 ? -(1 << 20) : 1 << 20;
+		n = n > (1 << 20) ? 1 << 20 : n < -(1 << 20) ? -(1 << 20) : n;
+		if (!eb && b.mant)
+			e.flags |= SF_DE;
+		r = sf_f80_scale(&e, a, (int32_t)n);
+	}
+	if (deliver(f, &e))
+		st_put(f, 0, r);
+}
+
+/* FXTRACT: ST(0) becomes its significand and the exponent is pushed below it. */
+static void fxtract(struct x86_fpu *f)
+{
+	struct sf_env e = env_of(f);
+	struct sf_f80 a = st_get(f, 0), sig = a, exp;
+	unsigned ea = a.se & 0x7fff;
+	if (!st_empty(f, 7)) {
+		if (stack_fault(f, true))
+			return;
+		st_put(f, 0, indefinite);
+		push(f, indefinite);
+		return;
+	}
+	if (sf_f80_is_unsupported(a) || sf_f80_is_nan(a)) {
+		sig = exp = sf_f80_add(&e, a, a);
+	} else if (ea == 0x7fff) {
+		exp.mant = 1ull << 63, exp.se = 0x7fff;
+	} else if (!ea && !a.mant) {
+		e.flags |= SF_ZE;
+		exp.mant = 1ull << 63, exp.se = 0xffff;
+	} else {
+		int32_t true_exp = (int32_t)ea - 16383;
+		if (!ea) {
+			unsigned lz = (unsigned)__builtin_clzll(a.mant);
+			e.flags |= SF_DE;
+			true_exp = 1 - 16383 - (int32_t)lz;
+			sig.mant = a.mant << lz;
+		}
+		sig.se = (uint16_t)((a.se & 0x8000) | 16383);
+		exp = sf_int_to_f80(true_exp);
+	}
+	if (!deliver(f, &e))
+		return;
+	st_put(f, 0, exp);
+	push(f, sig);
+}
+
+/* FPREM (D9 F8) and FPREM1 (D9 F5): C2 set while incomplete, else Q2 Q1 Q0 in C0 C3 C1. */
+static void fprem(struct x86_fpu *f, bool nearest)
+{
+	struct sf_env e = env_of(f);
+	uint64_t q;
+	bool incomplete;
+	struct sf_f80 r = sf_f80_rem(&e, st_get(f, 0), st_get(f, 1), nearest, &q, &incomplete);
+	if (!deliver(f, &e))
+		return;
+	st_put(f, 0, r);
+	if (e.flags & SF_IE)
+		return;
+	if (incomplete)
+		set_cc(f, false, true, false, false);
+	else
+		set_cc(f, (q >> 1) & 1, false, q & 1, (q >> 2) & 1);
+}
+
 /* Register forms D9 C0-FF, DA, DB, DD C0-EF, DF C0-F7 but FNSTSW AX. */
 static enum emu_status reg_form(struct emu_exec *x)
 {
@@ -797,6 +893,22 @@ static enum emu_status reg_form(struct emu_exec *x)
 		else
 			rotate_up(f);
 		f->fsw &= ~FSW_C1;
+	} else if (b == 0xd9 && (m == 0xfd || m == 0xf8 || m == 0xf5)) { /* FSCALE, FPREM, FPREM1 */
+		if (st_empty(f, 0) || st_empty(f, 1))
+			underflow(f, 0, false);
+		else if (m == 0xfd)
+			fscale(f);
+		else
+			fprem(f, m == 0xf5);
+	} else if (b == 0xd9 && m == 0xf4) {
+		if (st_empty(f, 0)) {
+			if (!stack_fault(f, false)) {
+				st_put(f, 0, indefinite);
+				push(f, indefinite);
+			}
+		} else {
+			fxtract(f);
+		}
 	} else if (b == 0xd9 && m >= 0xf0) {
 		return EMU_UNIMPLEMENTED;
 	} else {

@@ -359,6 +359,8 @@ static const struct sweep_row sweep_rows[] = {
     R("fldlg2 fldln2", "\xd9\xec\xd9\xed", 0),
     R("stc; fcmovb", LOAD_AB "\xf9\xda\xc1", 0), R("clc; fcmovnb", LOAD_AB "\xf8\xdb\xc1", 0),
     R("fcmove empty st2", LOAD_AB "\x31\xc0\xda\xca", 0),
+    R("fscale", LOAD_AB "\xd9\xfd", 0),         R("fxtract", LOAD_A "\xd9\xf4", 0),
+    R("fprem", LOAD_AB "\xd9\xf8", 0),          R("fprem1", LOAD_AB "\xd9\xf5", 0),
 };
 
 /* Edge operands: mantissa, sign and exponent. */
