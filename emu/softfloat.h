@@ -115,6 +115,10 @@ struct sf_f80 sf_f80_rem(struct sf_env *env, struct sf_f80 a, struct sf_f80 b, b
 /* a * 2^n (FSCALE), rounded under env only on overflow or underflow. */
 struct sf_f80 sf_f80_scale(struct sf_env *env, struct sf_f80 a, int32_t n);
 
+/* Rounds sign * sig / 2^127 * 2^exp (sig = hi:lo, bit 127 set, lo's low bit sticky) to float80
+ * under env: for results computed elsewhere at higher precision. */
+struct sf_f80 sf_f80_round_pack(struct sf_env *env, bool sign, int32_t exp, uint64_t hi, uint64_t lo);
+
 /* Comparisons: quiet ones raise IE for SNaN only, signaling ones for every NaN. */
 enum sf_relation sf_f32_compare(struct sf_env *env, sf_f32 a, sf_f32 b, bool quiet);
 enum sf_relation sf_f64_compare(struct sf_env *env, sf_f64 a, sf_f64 b, bool quiet);

@@ -12,7 +12,7 @@ enum emu_status emu_x87(struct emu_exec *x);
 /* FNSTENV (regs false) and FNSAVE (regs true): no wait for pending exceptions. */
 enum emu_status emu_x87_store_env(struct emu_exec *x, bool regs);
 
-/* Transcendentals on finite, supported operands (x87_trans.c): results correctly rounded
+/* Transcendentals on finite, supported operands (FPATAN: zeros too) (x87_trans.c): results correctly rounded
  * or within one unit in the last place under env; flags go to env. */
 struct sf_f80 x87_f2xm1(struct sf_env *env, struct sf_f80 a);
 struct sf_f80 x87_fyl2x(struct sf_env *env, struct sf_f80 x, struct sf_f80 y, bool plus_one);

@@ -361,6 +361,10 @@ static const struct sweep_row sweep_rows[] = {
     R("fcmove empty st2", LOAD_AB "\x31\xc0\xda\xca", 0),
     R("fscale", LOAD_AB "\xd9\xfd", 0),         R("fxtract", LOAD_A "\xd9\xf4", 0),
     R("fprem", LOAD_AB "\xd9\xf8", 0),          R("fprem1", LOAD_AB "\xd9\xf5", 0),
+    T("f2xm1", LOAD_A "\xd9\xf0"),              T("fyl2x", LOAD_AB "\xd9\xf1"),
+    T("fyl2xp1", LOAD_AB "\xd9\xf9"),           T("fpatan", LOAD_AB "\xd9\xf3"),
+    T("fptan", LOAD_A "\xd9\xf2"),              T("fsin", LOAD_A "\xd9\xfe"),
+    T("fcos", LOAD_A "\xd9\xff"),               T("fsincos", LOAD_A "\xd9\xfb"),
 };
 
 /* Edge operands: mantissa, sign and exponent. */
@@ -475,7 +479,7 @@ static bool sweep_one(const struct sweep_row *row, uint16_t fcw, const uint8_t i
 		sweep_last_bit++;
 		return true;
 	}
-	if ((*printed)++ < 3) {
+	if ((*printed)++ < (getenv("X87_SWEEP_VERBOSE") ? (unsigned)atoi(getenv("X87_SWEEP_VERBOSE")) : 3u)) {
 		uint64_t a, b;
 		uint16_t sa, sb;
 		memcpy(&a, in, 8);
