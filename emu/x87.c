@@ -21,6 +21,7 @@ enum {
 	FSW_EXC = 0x3f,
 	FSW_CC = FSW_C0 | FSW_C1 | FSW_C2 | FSW_C3,
 	PRE_EXC = SF_IE | SF_DE | SF_ZE, /* found before the result exists: nothing is written */
+	FCW_FIXED = 1 << 6,              /* reserved, reads as one */
 };
 
 /* The QNaN "real indefinite" a masked invalid operation produces. */
@@ -559,6 +560,9 @@ static unsigned env_image(struct emu_exec *x, const struct x86_fpu *f, uint8_t *
 {
 	unsigned w = x->i->opsize == 2 ? 2 : 4;
 	memset(img, 0, 28);
+	if (w == 4) /* the reserved upper halves of the control, status and tag dwords read as ones */
+		for (unsigned k = 0; k < 3; k++)
+			put_le(img + 4 * k + 2, 0xffff, 2);
 	put_le(img, f->fcw, 2);
 	put_le(img + w, f->fsw, 2);
 	put_le(img + 2 * w, full_tag_word(f), 2);
@@ -582,7 +586,7 @@ static unsigned env_image(struct emu_exec *x, const struct x86_fpu *f, uint8_t *
 static void load_env_image(struct emu_exec *x, struct x86_fpu *f, const uint8_t *img)
 {
 	unsigned w = x->i->opsize == 2 ? 2 : 4;
-	f->fcw = (uint16_t)get_le(img, 2);
+	f->fcw = (uint16_t)(get_le(img, 2) | FCW_FIXED);
 	f->fsw = (uint16_t)get_le(img + w, 2);
 	f->ftw = abridged_tag((uint16_t)get_le(img + 2 * w, 2));
 	if (env_real_mode(x)) {
@@ -1125,7 +1129,7 @@ enum emu_status emu_x87(struct emu_exec *x)
 		case 5: {
 			uint64_t cw;
 			EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 2, &cw));
-			f->fcw = (uint16_t)cw;
+			f->fcw = (uint16_t)(cw | FCW_FIXED);
 			recompute_es(f);
 			return EMU_OK;
 		}

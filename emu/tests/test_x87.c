@@ -2,6 +2,7 @@
  * from an executable page) and in emu from the same FNINIT state; the stored bytes, FSW,
  * the abridged tag word and all eight registers must agree. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,7 +69,7 @@ struct outcome {
 static void native_run(const struct program *p, uint16_t fcw, const uint8_t in[48], struct outcome *o)
 {
 	uint8_t fx[512] __attribute__((aligned(16)));
-	uint8_t out[16];
+	uint8_t out[128]; /* FNSAVE stores 108 bytes; the first 16 are compared */
 	memset(out, 0x5a, sizeof(out));
 	memcpy(native_page, p->code, p->len);
 	native_page[p->len] = 0xc3;
@@ -104,14 +105,14 @@ static void emu_run(const struct program *p, uint16_t fcw, const uint8_t in[48],
 	memory_ready = true;
 	th_state(&st, X86_MODE_LONG64);
 	st.cr0 |= X86_CR0_NE;
-	st.fpu.fcw = fcw;
+	st.fpu.fcw = fcw | 0x40; /* FLDCW keeps the reserved bit 6 set */
 	st.fpu.fsw = 0;
 	st.fpu.ftw = 0;
 	st.gpr[X86_RDI] = IN_ADDR;
 	st.gpr[X86_RSI] = OUT_ADDR;
 	memcpy(th.mem + TH_CODE, p->code, p->len);
 	memcpy(th.mem + IN_ADDR, in, 48);
-	memset(th.mem + OUT_ADDR, 0x5a, 16);
+	memset(th.mem + OUT_ADDR, 0x5a, 128);
 	struct emu_ctxt c = {.st = &st, .ops = &x87_ops, .opaque = &th};
 	for (unsigned n = 0; st.rip != TH_CODE + p->len; n++) {
 		enum emu_status rc = emu_step(&c);
@@ -359,6 +360,10 @@ static const struct sweep_row sweep_rows[] = {
     R("fldlg2 fldln2", "\xd9\xec\xd9\xed", 0),
     R("stc; fcmovb", LOAD_AB "\xf9\xda\xc1", 0), R("clc; fcmovnb", LOAD_AB "\xf8\xdb\xc1", 0),
     R("fcmove empty st2", LOAD_AB "\x31\xc0\xda\xca", 0),
+    R("fnstenv", LOAD_AB "\xd9\x36\xc7\x46\x0c\x00\x00\x00\x00", 0), /* FIP bytes cleared */
+    R("fnsave", LOAD_AB "\xdd\x36\xc7\x46\x0c\x00\x00\x00\x00", 0),
+    R("fnstenv; fldenv", LOAD_AB "\xd9\x36\xd9\x26\xc7\x46\x0c\x00\x00\x00\x00", 0),
+    R("fnsave; frstor", LOAD_AB "\xdd\x36\xdd\x26\xc7\x46\x0c\x00\x00\x00\x00", 0),
     R("fscale", LOAD_AB "\xd9\xfd", 0),         R("fxtract", LOAD_A "\xd9\xf4", 0),
     R("fprem", LOAD_AB "\xd9\xf8", 0),          R("fprem1", LOAD_AB "\xd9\xf5", 0),
     T("f2xm1", LOAD_A "\xd9\xf0"),              T("fyl2x", LOAD_AB "\xd9\xf1"),
@@ -558,6 +563,63 @@ static void test_sweep(void **state)
 	assert_int_equal(bad, 0);
 }
 
+static sigjmp_buf ill_jump;
+
+static void on_sigill(int sig)
+{
+	(void)sig;
+	siglongjmp(ill_jump, 1);
+}
+
+/* True when the program raises #UD on the host. */
+static bool host_raises_ud(const struct program *p)
+{
+	static struct outcome o;
+	static uint8_t in[48];
+	if (sigsetjmp(ill_jump, 1)) {
+		__asm__ volatile("fninit");
+		return true;
+	}
+	native_run(p, 0x37f, in, &o);
+	return false;
+}
+
+/* Each register form D8-DF C0-FF after fld1; fldz: #UD in emu exactly where the host's
+ * x87 raises #UD (SIGILL). */
+static void test_reg_forms_ud(void **state)
+{
+	(void)state;
+	th_reset();
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigill;
+	sigaction(SIGILL, &sa, &old);
+	unsigned differ = 0, runs = 0;
+	for (unsigned b = 0xd8; b <= 0xdf; b++)
+		for (unsigned m = 0xc0; m <= 0xff; m++, runs++) {
+			uint8_t code[] = {0xd9, 0xe8, 0xd9, 0xee, (uint8_t)b, (uint8_t)m};
+			struct program p = {"reg form", (const char *)code, sizeof(code)};
+			bool host_ud = host_raises_ud(&p);
+			struct x86_state st;
+			th_state(&st, X86_MODE_LONG64);
+			st.cr0 |= X86_CR0_NE;
+			memcpy(th.mem + TH_CODE, code, sizeof(code));
+			struct emu_ctxt c = {.st = &st, .ops = &x87_ops, .opaque = &th};
+			enum emu_status rc = EMU_OK;
+			for (unsigned k = 0; k < 3 && rc == EMU_OK; k++)
+				rc = emu_step(&c);
+			bool emu_ud = rc == EMU_EXCEPTION && c.event.vector == 6;
+			if (host_ud != emu_ud || (rc != EMU_OK && !emu_ud)) {
+				if (differ++ < 10)
+					fprintf(stderr, "%02x %02x: host %s, emu status %d\n", b, m,
+					        host_ud ? "#UD" : "ok", rc);
+			}
+		}
+	sigaction(SIGILL, &old, NULL);
+	fprintf(stderr, "x87 register forms: %u encodings, %u differ from the host\n", runs, differ);
+	assert_int_equal(differ, 0);
+}
+
 /* A pending unmasked exception faults the next waiting instruction with #MF. */
 static void test_pending_mf(void **state)
 {
@@ -587,10 +649,9 @@ int main(void)
 	x87_ops = th_ops;
 	x87_ops.cpuid = cpuid_sse3;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_stores),
-	    cmocka_unit_test(test_moves),
-	    cmocka_unit_test(test_pending_mf),
-	    cmocka_unit_test(test_sweep),
+	    cmocka_unit_test(test_stores),       cmocka_unit_test(test_moves),
+	    cmocka_unit_test(test_pending_mf),   cmocka_unit_test(test_sweep),
+	    cmocka_unit_test(test_reg_forms_ud),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
