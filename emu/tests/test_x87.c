@@ -638,6 +638,71 @@ static void test_pending_mf(void **state)
 	assert_int_equal(st.fpu.ftw, 0);
 }
 
+/* Unmasked exceptions: ES and B, then #MF at the next waiting instruction with CR0.NE set;
+ * with CR0.NE clear (FERR# outside) the unit carries on and the exception stays pending. */
+struct pending_row {
+	const char *name;
+	const char *code;
+	unsigned len;
+	uint16_t fcw, fsw;
+	bool ne;
+	uint16_t mem;      /* at [rdi] */
+	unsigned steps_ok; /* instructions that complete before the last step */
+	int vector;        /* of the last step, -1: completes too */
+	uint16_t fsw_exc;  /* FSW & 0x80ff after the steps */
+};
+
+#define PR(n, c, fcw, fsw, ne, mem, ok, v, after)                                                            \
+	{                                                                                                    \
+		n, c, sizeof(c) - 1, fcw, fsw, ne, mem, ok, v, after                                         \
+	}
+
+/* clang-format off */
+static const struct pending_row pending_rows[] = {
+    PR("pending IE, fld1", "\xd9\xe8", 0x37e, 0x8081, true, 0, 0, 16, 0x8081),
+    PR("pending IE, fld1, CR0.NE clear", "\xd9\xe8", 0x37e, 0x8081, false, 0, 1, -1, 0x8081),
+    PR("pending IE, fnstsw ax does not wait", "\xdf\xe0", 0x37e, 0x8081, true, 0, 1, -1, 0x8081),
+    PR("pending IE, fnclex; fld1", "\xdb\xe2\xd9\xe8", 0x37e, 0x8081, true, 0, 2, -1, 0),
+    PR("fldcw unmasks a set PE; fld1", "\xd9\x2f\xd9\xe8", 0x37f, 0x0020, true, 0x35f, 1, 16, 0x80a0),
+    PR("fldcw masks it again; fld1", "\xd9\x2f\xd9\xe8", 0x35f, 0x80a0, false, 0x37f, 2, -1, 0x0020),
+    PR("fld1; fldz; fdivp: ZE unmasked; fld1", "\xd9\xe8\xd9\xee\xde\xf9\xd9\xe8", 0x37b, 0, true, 0, 3, 16, 0x8084),
+    PR("fldz; fsqrt of -0 is fine; fld1", "\xd9\xee\xd9\xe0\xd9\xfa\xd9\xe8", 0x37e, 0, true, 0, 4, -1, 0),
+    PR("fld1; fchs; fsqrt: IE unmasked; fnop", "\xd9\xe8\xd9\xe0\xd9\xfa\xd9\xd0", 0x37e, 0, true, 0, 3, 16, 0x8081),
+};
+/* clang-format on */
+
+static void test_pending_rows(void **state)
+{
+	(void)state;
+	for (size_t r = 0; r < sizeof(pending_rows) / sizeof(pending_rows[0]); r++) {
+		const struct pending_row *row = &pending_rows[r];
+		struct x86_state st;
+		th_reset();
+		th_state(&st, X86_MODE_LONG64);
+		if (row->ne)
+			st.cr0 |= X86_CR0_NE;
+		st.fpu.fcw = row->fcw;
+		st.fpu.fsw = row->fsw;
+		st.gpr[X86_RDI] = IN_ADDR;
+		th_poke(IN_ADDR, row->mem, 2);
+		memcpy(th.mem + TH_CODE, row->code, row->len);
+		struct emu_ctxt c = {.st = &st, .ops = &x87_ops, .opaque = &th};
+		for (unsigned k = 0; k < row->steps_ok; k++)
+			if (emu_step(&c) != EMU_OK)
+				fail_msg("%s: step %u did not complete", row->name, k);
+		if (row->vector >= 0) {
+			uint64_t rip = st.rip;
+			if (emu_step(&c) != EMU_EXCEPTION || c.event.vector != (unsigned)row->vector ||
+			    st.rip != rip)
+				fail_msg("%s: no #MF at %#llx", row->name, (unsigned long long)rip);
+		} else if (st.rip != TH_CODE + row->len) {
+			fail_msg("%s: stopped at %#llx", row->name, (unsigned long long)st.rip);
+		}
+		if ((st.fpu.fsw & 0x80ff) != row->fsw_exc)
+			fail_msg("%s: fsw %#x, want %#x in 0x80ff", row->name, st.fpu.fsw, row->fsw_exc);
+	}
+}
+
 int main(void)
 {
 	native_page =
@@ -649,9 +714,9 @@ int main(void)
 	x87_ops = th_ops;
 	x87_ops.cpuid = cpuid_sse3;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_stores),       cmocka_unit_test(test_moves),
-	    cmocka_unit_test(test_pending_mf),   cmocka_unit_test(test_sweep),
-	    cmocka_unit_test(test_reg_forms_ud),
+	    cmocka_unit_test(test_stores),     cmocka_unit_test(test_moves),
+	    cmocka_unit_test(test_pending_mf), cmocka_unit_test(test_pending_rows),
+	    cmocka_unit_test(test_sweep),      cmocka_unit_test(test_reg_forms_ud),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
