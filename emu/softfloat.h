@@ -74,7 +74,10 @@ static inline struct sf_env sf_env_sse(uint32_t mxcsr)
 }
 
 /* Unmasked OE/UE: a float80 result comes back with its exponent biased by -/+24576
- * (float64 1536, float32 192) as the x87 delivers it to a register; flags are set as usual. */
+ * (float64 1536, float32 192) as the x87 delivers it to a register, or as infinity/zero where
+ * even that is out of range; UE is then raised for any tiny result, exact or not. SSE callers
+ * write no result when an unmasked flag comes back. Conversions to integers and round to
+ * integer of float32/float64 report no DE (as CVT*2SI and ROUNDS* do); FRNDINT does. */
 
 /* Classification. */
 bool sf_f32_is_nan(sf_f32 a);
