@@ -67,6 +67,7 @@ enum rule_cond_kind {
 	COND_REFERENCE,
 	COND_REP_UNRETIRED,
 	COND_V86_LOST,
+	COND_LAST_BIT,
 };
 
 struct rule_cond {

@@ -60,6 +60,7 @@ static const struct {
     {"act_ran_on", COND_ACT_RAN_ON},
     {"rep_unretired", COND_REP_UNRETIRED},
     {"v86_lost", COND_V86_LOST},
+    {"last_bit", COND_LAST_BIT},
 };
 
 static const struct {

@@ -748,7 +748,7 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 					            r->opt->trace_path);
 			}
 		}
-		bool reference_artefact = diverged && differ_is_reference_class(d->cls);
+		bool reference_artefact = diverged && differ_is_tolerated_class(d->cls);
 		bool is_new = false;
 		if (diverged) {
 			ret = record_divergence(r, d, reference_artefact, &is_new);

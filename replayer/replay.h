@@ -65,7 +65,8 @@ struct replay_summary {
 	uint64_t resyncs; /* continuous mode: resynchronisations after a divergence */
 	/* (step, backend) pairs run on past one instruction to the reference's coarser step boundary */
 	uint64_t run_on_steps;
-	/* divergences that are the recording's own artefacts (ref.* classes): filed as expected */
+	/* divergences filed as expected by their class: the recording's own artefacts (ref.*) and the last bit
+	 * of an x87 transcendental */
 	uint64_t reference_artefacts;
 	bool have_first;
 	struct differ_divergence first_divergence;

@@ -573,6 +573,18 @@ static void s_ref_v86_state(struct fx *fx)
 	fx->res.post.rip = 0x7d98;
 	fx->in.reference = "kvm-emulator";
 }
+static void s_st0_last_bit(struct fx *fx)
+{
+	/* sin(x) rounded up by one side: the significand's last bit and C1 (round-up) differ. */
+	memcpy(fx->exp.fpu.st[0], "\x35\xc2\x68\x21\xa2\xda\x0f\xc9\xfe\x3f", 10);
+	memcpy(fx->res.post.fpu.st[0], "\x36\xc2\x68\x21\xa2\xda\x0f\xc9\xfe\x3f", 10);
+	fx->res.post.fpu.fsw |= 0x200;
+}
+static void s_st0_two_bits(struct fx *fx)
+{
+	s_st0_last_bit(fx);
+	fx->res.post.fpu.st[0][0] = 0x37;
+}
 static void s_short(struct fx *fx)
 {
 	fx->res.post.rip = fx->pre.rip + 1;
@@ -814,6 +826,10 @@ static const struct tcase cases[] = {
     R("mov cr0", {0x0f, 0x22, 0xc0}, 3, RM, s_cr0, 1, "sysreg.cr", "cr0 after mov cr0, eax", "cr0"),
     R("dr7", {0x0f, 0x23, 0xf8}, 3, P32, s_dr7, 1, "sysreg.dr", "dr7", "dr7"),
     R("hlt", {0xf4}, 1, P32, s_halted, 1, "halt", "events.halted", "events.halted"),
+    R("fsin: last bit", {0xd9, 0xfe}, 2, P32, s_st0_last_bit, 1, "x87.transcendental", "last bit of st0",
+      "st0"),
+    R("fsin: two ulps apart", {0xd9, 0xfe}, 2, P32, s_st0_two_bits, 1, "fpu", NULL, "st0"),
+    R("fadd: last bit is not excused", {0xd8, 0xc1}, 2, P32, s_st0_last_bit, 1, "fpu", NULL, "st0"),
     R("hlt not halted by KVM's single-step", {0xf4}, 1, P32, s_ref_halt, 1, "ref.halt", "not halted",
       "events.halted"),
     R("TF hidden by KVM's single-step", {0x9d}, 1, RM, s_ref_tf, 1, "ref.tf", "hides the guest's own TF",
