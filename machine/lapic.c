@@ -346,6 +346,7 @@ static bool reg_read(const struct lapic *l, unsigned reg, uint32_t *v)
 		*v = r->tpr;
 		return true;
 	case 0x90:
+	case 0xb0: /* write-only EOI: the page reads 0, the MSR raises #GP */
 	case 0xc0:
 		*v = 0;
 		return !x2;
