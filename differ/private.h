@@ -74,7 +74,7 @@ struct rule_cond {
 	enum rule_cond_kind kind;
 	bool negate;
 	uint64_t flags; /* COND_FLAGS: the differing flags must lie within these */
-	char word[16];  /* COND_REASON: the reason starts with "word:"; COND_REFERENCE: a glob on the reference */
+	char word[48];  /* COND_REASON: the reason starts with "word:"; COND_REFERENCE: globs on the reference, | */
 };
 
 struct differ_rule {

@@ -198,6 +198,23 @@ static bool at_exception_handler(const struct differ_class_ctx *c, const struct 
 	return false;
 }
 
+/* Whether the trace's reference kind matches one of the |-separated globs. */
+static bool reference_matches(const char *globs, const char *reference)
+{
+	char pat[48];
+	for (const char *p = globs; *p;) {
+		size_t n = strcspn(p, "|");
+		if (n < sizeof(pat)) {
+			memcpy(pat, p, n);
+			pat[n] = '\0';
+			if (differ_glob(pat, reference))
+				return true;
+		}
+		p += n + (p[n] == '|');
+	}
+	return false;
+}
+
 /* The recording ended its step with a REP instruction's count at 0 and RIP still on it, where the backend
  * retired the instruction. */
 static bool rep_unretired(const struct differ_class_ctx *c)
@@ -264,7 +281,7 @@ static bool cond_holds(const struct rule_cond *k, const struct differ_class_ctx 
 		v = d->outcome == BACKEND_FAILED;
 		break;
 	case COND_REFERENCE:
-		v = c->in->reference && differ_glob(k->word, c->in->reference);
+		v = c->in->reference && reference_matches(k->word, c->in->reference);
 		break;
 	case COND_REP_UNRETIRED:
 		v = rep_unretired(c);

@@ -113,6 +113,30 @@ int devbus_map_mmio(struct devbus *bus, struct devbus_dev *dev, uint64_t base, u
 	return map_range(bus, DEVBUS_MMIO, dev, base, len);
 }
 
+int devbus_remap_mmio(struct devbus *bus, struct devbus_dev *dev, uint64_t old_base, uint64_t new_base)
+{
+	struct devbus_range *moved = NULL;
+
+	for (size_t i = 0; i < bus->nranges[DEVBUS_MMIO]; i++) {
+		struct devbus_range *r = &bus->ranges[DEVBUS_MMIO][i];
+
+		if (r->dev == dev && r->base == old_base)
+			moved = r;
+	}
+	if (!moved)
+		return -ENOENT;
+	if (new_base + moved->len < new_base)
+		return -EINVAL;
+	for (size_t i = 0; i < bus->nranges[DEVBUS_MMIO]; i++) {
+		struct devbus_range *r = &bus->ranges[DEVBUS_MMIO][i];
+
+		if (r != moved && new_base < r->base + r->len && r->base < new_base + moved->len)
+			return -EEXIST;
+	}
+	moved->base = new_base;
+	return 0;
+}
+
 void *devbus_find(const struct devbus *bus, const char *name)
 {
 	struct devbus_dev *d = devbus_find_dev(bus, name);

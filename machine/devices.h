@@ -82,6 +82,9 @@ int devbus_add(struct devbus *bus, const struct devbus_ops *ops, void *opaque, s
  * -EINVAL when empty or wrapping. */
 int devbus_map_pio(struct devbus *bus, struct devbus_dev *dev, uint16_t base, uint32_t len);
 int devbus_map_mmio(struct devbus *bus, struct devbus_dev *dev, uint64_t base, uint64_t len);
+/* Moves dev's MMIO range that starts at old_base to new_base (a relocatable page such as the local APIC's);
+ * -ENOENT when dev maps nothing at old_base, -EEXIST when the new place overlaps another range. */
+int devbus_remap_mmio(struct devbus *bus, struct devbus_dev *dev, uint64_t old_base, uint64_t new_base);
 /* The opaque of the device with that name, NULL when absent. */
 void *devbus_find(const struct devbus *bus, const char *name);
 

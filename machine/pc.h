@@ -25,6 +25,7 @@
 #define PC_BIOS_LOW   0xe0000u /* the firmware's last 128 KiB appear here, in RAM */
 #define PC_PM_PORT    0xb000u  /* PIIX4 PM I/O space (PM timer at +8), where SeaBIOS puts it */
 #define PC_PM_SIZE    0x40u
+#define PC_LAPIC_BASE 0xfee00000ull /* the xAPIC page after reset (IA32_APIC_BASE moves it) */
 
 /* Device names on the bus (also the keys of their checkpoint records). */
 #define PC_DEV_PIC    "pic"
@@ -35,6 +36,7 @@
 #define PC_DEV_ATA    "ata"
 #define PC_DEV_I8042  "i8042"
 #define PC_DEV_PORT92 "port92"
+#define PC_DEV_LAPIC  "lapic"
 
 struct pc_config {
 	uint64_t ram_bytes;    /* RAM at GPA 0, below 4 GiB: CMOS sizes, fw_cfg RAM size and e820 */
@@ -57,12 +59,27 @@ int pc_fwcfg_add(struct devbus *bus, const struct pc_config *cfg);
 int pc_ata_add(struct devbus *bus, const char *disk_path, char *err, size_t errlen); /* IRQ 14/15 */
 int pc_i8042_add(struct devbus *bus); /* 0x60, 0x64; IRQ 1 and 12 */
 int pc_port92_add(struct devbus *bus);
+/* Local APIC (machine/lapic.c): the xAPIC page at PC_LAPIC_BASE; becomes the bus's intc with the PIC (added
+ * before it) behind LINT0. */
+int pc_lapic_add(struct devbus *bus);
+/* The CPU's IA32_APIC_BASE changed (enable, x2APIC, relocation); -ENODEV without an APIC, -EEXIST when the
+ * new page overlaps another device's range (the page then stays where it was). */
+int pc_lapic_set_base(struct devbus *bus, uint64_t base);
+/* x2APIC MSRs 0x800-0x8ff and IA32_TSC_DEADLINE: 0 done, 1 not the APIC's MSR (or no APIC), -EINVAL: #GP. */
+int pc_lapic_rdmsr(struct devbus *bus, uint32_t msr, uint64_t *value);
+int pc_lapic_wrmsr(struct devbus *bus, uint32_t msr, uint64_t value);
+/* The TSC that IA32_TSC_DEADLINE compares with: the virtual clock. */
+uint64_t pc_lapic_tsc(const struct devbus *bus);
+/* An NMI the APIC sent the CPU (ICR or LVT in NMI mode): true once, then it is the CPU's. */
+bool pc_lapic_take_nmi(struct devbus *bus);
+/* The APIC sent INIT to its own CPU. */
+bool pc_lapic_init_requested(const struct devbus *bus);
 
 /* The A20 gate: port 0x92 bit 1 or the i8042 output port bit 1 (true when the
  * devices are absent). */
 bool pc_a20_enabled(const struct devbus *bus);
 /* The guest asked for a system reset (port 0x92 bit 0, i8042 pulse or output
- * port bit 0); the run loop decides what to do. */
+ * port bit 0, INIT to itself through the local APIC); the run loop decides what to do. */
 bool pc_reset_requested(const struct devbus *bus);
 
 /* Inspection for tests and the run loop. */

@@ -8,6 +8,7 @@
 #include "../emu/emu.h"
 #include "../machine/boot.h"
 #include "../machine/devices.h"
+#include "../machine/pc.h"
 #include "../schema/trace.h"
 #include "../vmx-shim/shim.h"
 #include "private.h"
@@ -55,6 +56,25 @@ static int rec_map_rom(void *opaque, uint64_t gpa, const uint8_t *data, size_t l
 	return 0;
 }
 
+/* An NMI the local APIC sent (ICR, LVT): like an injected interrupt, the events row of this step, taken
+ * once the CPU accepts NMIs (not blocked until IRET, no MOV SS shadow, no other event). */
+static int emu_deliver_nmi(struct rec *r)
+{
+	const struct x86_events *ev = &r->cur.events;
+	if (!r->pc || ev->nmi_masked || ev->nmi_pending || ev->exc_pending ||
+	    (ev->shadow & X86_SHADOW_MOV_SS) || !pc_lapic_take_nmi(r->bus))
+		return 0;
+	struct trace_event e = {.step = r->summary->steps, .vector = 2, .type = X86_EVENT_NMI};
+	int rc = trace_append_event(r->t, &e);
+	if (rc) {
+		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+		return rc;
+	}
+	x86_event_queue(&r->cur, X86_EVENT_NMI, 2, false, 0);
+	r->summary->interrupts++;
+	return 0;
+}
+
 /* --engine emu: one instruction (or an exception and its delivery, as a single-stepped CPU does) in emu. */
 static int rec_emu_step(struct rec *r)
 {
@@ -71,9 +91,14 @@ static int rec_emu_step(struct rec *r)
 	/* The injected interrupt is the events row of this step, not part of its pre-state. */
 	if (r->injected)
 		x86_event_queue(&r->cur, X86_EVENT_EXTINT, r->injected_vector, false, 0);
+	else if ((rc = emu_deliver_nmi(r)))
+		return rc;
 	s = emu_step(&ctxt);
 	if (r->injected)
 		x86_event_taken(&r->cur);
+	/* The APIC follows the CPU's IA32_APIC_BASE before the next injection point looks at it. */
+	if (r->pc)
+		pc_lapic_set_base(r->bus, r->cur.msr[X86_MSR_APIC_BASE]);
 	switch (s) {
 	case EMU_OK:
 	case EMU_HALT:

@@ -11,6 +11,7 @@
 #include "../emu/emu.h"
 #include "../machine/boot.h"
 #include "../machine/devices.h"
+#include "../machine/pc.h"
 #include "../schema/trace.h"
 #include "../vmx-shim/shim.h"
 #include "../x86/x86_paging.h"
@@ -405,6 +406,9 @@ static int rec_run_to_exit(struct rec *r)
 	r->cur = at_exit;
 	if (r->ended)
 		return 0;
+	/* A WRMSR to IA32_APIC_BASE in the run moved or switched the APIC the exit may be about to reach. */
+	if (r->pc)
+		pc_lapic_set_base(r->bus, at_exit.msr[X86_MSR_APIC_BASE]);
 
 	struct shim_exit held[REC_MAX_HELD];
 	size_t n_held = 0;
@@ -609,9 +613,13 @@ static int kvm_inject(struct rec *r, uint8_t vector)
 	return rc;
 }
 
+/* Without an in-kernel LAPIC, KVM keeps IA32_APIC_BASE (and checks its writes); the APIC model follows it. */
 static int kvm_step(struct rec *r, bool stepping)
 {
-	return stepping ? rec_step_one(r) : rec_run_to_exit(r);
+	int rc = stepping ? rec_step_one(r) : rec_run_to_exit(r);
+	if (!rc && r->pc)
+		pc_lapic_set_base(r->bus, r->cur.msr[X86_MSR_APIC_BASE]);
+	return rc;
 }
 
 static void kvm_close(struct rec *r)

@@ -10,6 +10,7 @@
 
 #include "../emu/emu.h"
 #include "../machine/devices.h"
+#include "../machine/pc.h"
 #include "../vmx-shim/shim.h"
 #include "private.h"
 
@@ -130,11 +131,15 @@ static enum emu_status fb_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, u
 	                                                                                      : EMU_OK;
 }
 
-/* The virtual TSC advances with recorded steps, never with wall time. */
+/* The virtual TSC advances with recorded steps, never with wall time; on the PC machine under --engine emu
+ * it is the virtual clock, which the local APIC's TSC-deadline timer compares with. */
 static enum emu_status fb_rdtsc(void *opaque, uint64_t *tsc)
 {
 	struct rec *r = opaque;
-	*tsc = r->virtual_tsc = r->virtual_tsc + r->summary->steps + 1;
+	if (r->pc && r->engine->emu_is_reference)
+		*tsc = pc_lapic_tsc(r->bus);
+	else
+		*tsc = r->virtual_tsc = r->virtual_tsc + r->summary->steps + 1;
 	return fb_record_input(r, TRACE_INPUT_RDTSC, 0, 8, tsc) ? EMU_IO_ERROR : EMU_OK;
 }
 
@@ -172,9 +177,14 @@ static enum emu_status fb_wrmsr_unknown(void *opaque, uint32_t msr, uint64_t val
 static enum emu_status fb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, bool *known)
 {
 	struct rec *r = opaque;
-	if (!r->engine->emu_is_reference || msr != MSR_MISC_ENABLE)
+	if (!r->engine->emu_is_reference)
 		return fb_msr_unknown(opaque, msr, value, known);
-	*value = r->misc_enable;
+	if (msr == MSR_MISC_ENABLE) {
+		*value = r->misc_enable;
+	} else if (!r->pc || pc_lapic_rdmsr(r->bus, msr, value)) {
+		/* Not the APIC's, or #GP (a replay raises #GP where no value was recorded). */
+		return fb_msr_unknown(opaque, msr, value, known);
+	}
 	*known = true;
 	return fb_record_input(r, TRACE_INPUT_RDMSR, msr, 8, value) ? EMU_IO_ERROR : EMU_OK;
 }
@@ -182,9 +192,12 @@ static enum emu_status fb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, boo
 static enum emu_status fb_wrmsr(void *opaque, uint32_t msr, uint64_t value, bool *known)
 {
 	struct rec *r = opaque;
-	if (!r->engine->emu_is_reference || msr != MSR_MISC_ENABLE)
+	if (!r->engine->emu_is_reference)
 		return fb_wrmsr_unknown(opaque, msr, value, known);
-	r->misc_enable = value;
+	if (msr == MSR_MISC_ENABLE)
+		r->misc_enable = value;
+	else if (!r->pc || pc_lapic_wrmsr(r->bus, msr, value))
+		return fb_wrmsr_unknown(opaque, msr, value, known);
 	*known = true;
 	return EMU_OK;
 }

@@ -964,7 +964,9 @@ static void test_reference_table(void **state)
 	const struct differ_ref_rule *rep = differ_reference_find(t, "kvm-emulator", "string.rep");
 	assert_non_null(rep);
 	assert_int_equal(rep->action, DIFFER_REF_ITERATE);
-	assert_null(differ_reference_find(t, "silicon", "string.rep"));
+	assert_non_null(differ_reference_find(t, "silicon", "string.rep"));
+	assert_non_null(differ_reference_find(t, "kvm-emulator", "step.boundary"));
+	assert_null(differ_reference_find(t, "silicon", "step.boundary"));
 	assert_null(differ_reference_find(t, "kvm-emulator", "step.overrun"));
 	differ_reference_free(t);
 
