@@ -317,7 +317,7 @@ static void step_once(void)
 		}
 	}
 
-	/* A reference that stops right after MOV SS/POP SS: one counted instruction, where TF would also run
+	/* A reference that stops right after MOV SS/POP SS: one instruction to an exit, where TF would also run
 	 * the shadowed one. */
 	bool counted = insn.loads_ss && unicorn_child.setup->mov_ss_alone;
 	uint64_t rflags = pre->rflags | (counted ? 0 : X86_RFLAGS_TF);
@@ -326,7 +326,19 @@ static void step_once(void)
 	 * address is ignored: exits are enabled with an empty list (see child_start), because after
 	 * each run unicorn invalidates the translation at until - 1, walking the page tables for it. */
 	uint64_t until = 0;
-	err = uc_emu_start(unicorn_child.uc, pre->rip, until, 0, counted ? 1 : 0);
+	/* Stopped by an exit at the next instruction, not by a count: a count hook, once added, stays in every
+	 * translated block and its removal flushes them all. The block holding the exit is translated anew
+	 * with it and again without it. */
+	uint64_t stop_at = la + insn.len;
+	if (counted) {
+		uc_ctl_set_exits(unicorn_child.uc, &stop_at, 1);
+		uc_ctl_remove_cache(unicorn_child.uc, la, stop_at + 1);
+	}
+	err = uc_emu_start(unicorn_child.uc, pre->rip, until, 0, 0);
+	if (counted) {
+		uc_ctl_set_exits(unicorn_child.uc, NULL, 0);
+		uc_ctl_remove_cache(unicorn_child.uc, la, stop_at + 1);
+	}
 	unmap_scratch();
 
 	bool halted = false;
