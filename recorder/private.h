@@ -15,9 +15,8 @@
 #define CLI_STATUS_USAGE       2
 #define CLI_STATUS_ENVIRONMENT 3
 
-#define REC_MAX_HELD 16 /* exits of one instruction */
-
 struct shim_vm;
+struct shim_exit;
 struct devbus;
 struct emu_cache;
 struct emu_ops;
@@ -80,6 +79,9 @@ struct rec {
 	size_t arena_used, arena_cap;
 	struct trace_input *inputs; /* grows as a step needs (a REP string instruction over MMIO) */
 	size_t n_inputs, cap_inputs;
+	struct shim_exit
+	    *held; /* exits mode: the exits of one instruction, appended once its step is known */
+	size_t n_held, cap_held;
 	uint64_t virtual_tsc; /* RDTSC values emu hands out in fallback steps */
 	/* PC machine (--bios, --multiboot): interrupts and device checkpoints. */
 	bool pc;

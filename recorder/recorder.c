@@ -535,6 +535,7 @@ static void rec_teardown(struct rec *r, struct rec_host *host)
 	free(r->writes);
 	free(r->arena);
 	free(r->inputs);
+	free(r->held);
 	free(r->serial);
 	free(r->image);
 	rec_free_modules(r);
