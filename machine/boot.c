@@ -331,7 +331,8 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 
 int boot_pc_pic_as_firmware(struct devbus *bus)
 {
-	/* ICW1 (edge, cascade, ICW4), ICW2 (vector base), ICW3 (slave on IRQ 2), ICW4 (8086), OCW1 (mask). */
+	/* ICW1 (edge, cascade, ICW4), ICW2 (vector base), ICW3 (slave on IRQ 2), ICW4 (8086), OCW1 (mask);
+	 * the ELCR with the PCI lines level-triggered. */
 	static const struct {
 		uint16_t port;
 		uint8_t val;
@@ -346,6 +347,7 @@ int boot_pc_pic_as_firmware(struct devbus *bus)
 	    {0xa1, 0x02},
 	    {0xa1, 0x01},
 	    {0xa1, BOOT_PIC_SLAVE_MASK},
+	    {0x4d1, BOOT_PIC_SLAVE_ELCR},
 	};
 	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
 		uint8_t v = seq[i].val;

@@ -19,6 +19,7 @@
 #define BOOT_PIC_SLAVE_BASE  0x70u
 #define BOOT_PIC_MASTER_MASK 0xb8u
 #define BOOT_PIC_SLAVE_MASK  0x8eu
+#define BOOT_PIC_SLAVE_ELCR  0x0cu /* IRQ 10 and 11, the PCI interrupt lines, level-triggered */
 #define BOOT_IRET_GPA        0xfff53u
 
 /* The guest memory a loader fills: RAM at GPA 0, and a way to map a read-only ROM. */

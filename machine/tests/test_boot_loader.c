@@ -237,6 +237,7 @@ static void test_pic_as_firmware(void **state)
 	assert_int_equal(boot_pc_pic_as_firmware(bus), 0);
 	assert_int_equal(inb(bus, 0x21), BOOT_PIC_MASTER_MASK);
 	assert_int_equal(inb(bus, 0xa1), BOOT_PIC_SLAVE_MASK);
+	assert_int_equal(inb(bus, 0x4d1), 0x0c);
 	devbus_irq_raise(bus, 3);
 	assert_false(devbus_intr_pending(bus));
 	devbus_irq_raise(bus, 0);
