@@ -555,6 +555,8 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	int status;
 
 	memset(out, 0, sizeof(*out));
+	if (errlen)
+		err[0] = 0;
 	status = rec_setup(&r, &host);
 	if (!status)
 		status = rec_record(&r);
