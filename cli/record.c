@@ -22,16 +22,25 @@ static void record_usage(FILE *out)
 	    "usage: emudiff record [-o TRACE] [--force] [--engine kvm|emu] [--mode step|exits|demand]\n"
 	    "                      [--demand real|cpl0|rip=A-B] [--max-steps N] [--mem MiB]\n"
 	    "                      [--load ADDR] [--fallback emu] [--echo] [--timeout SECONDS]\n"
-	    "                      [--bios FILE [--disk FILE] | --multiboot FILE [--cmdline TEXT] | GUEST]\n"
+	    "                      [--device pc-testdev] [--debug-exit plain|qemu]\n"
+	    "                      [--bios FILE [--disk FILE] |\n"
+	    "                       --multiboot FILE [--cmdline TEXT] [--module FILE[,ARGS]]... | GUEST]\n"
 	    "Runs GUEST (a flat binary, loaded at ADDR, default 0x7c00, started in real mode at 0:ADDR)\n"
 	    "on /dev/kvm and writes a trace (default trace.db). Without GUEST, records the bundled\n"
 	    "corpus guest modeswitch.bin.\n"
 	    "--bios FILE boots a PC from firmware (e.g. /usr/share/seabios/bios.bin; --mem defaults to\n"
 	    "128 there), with --disk FILE as the IDE primary master; --multiboot FILE starts a multiboot\n"
-	    "ELF kernel in 32-bit protected mode on the same PC. --timeout ends the recording after\n"
-	    "SECONDS of virtual time (default %d for --bios, none otherwise).\n"
+	    "kernel in 32-bit protected mode on the same PC, as QEMU's -kernel: at any load address, the\n"
+	    "information, command line (\"FILE TEXT\", FILE's base name) and each --module (its string\n"
+	    "\"FILE ARGS\") page-aligned after the kernel, the 8259A at vectors 0x08/0x70 and the IVT as\n"
+	    "SeaBIOS leaves them. --timeout ends the recording after SECONDS of virtual time (default\n"
+	    "%d for --bios, none otherwise).\n"
 	    "--engine emu runs a flat GUEST in emudiff's own emulator instead of KVM (step mode, no\n"
 	    "/dev/kvm needed): the trace's reference is then emu, not silicon or KVM's emulator.\n"
+	    "--device pc-testdev adds QEMU's test device (ports 0xe0-0xeb but 0xe9, IRQ lines at\n"
+	    "0x2000-0x2017, 64 KiB of MMIO at 0xff000000); off by default. --debug-exit qemu makes a\n"
+	    "write V to port 0xf4 end with status (V << 1) | 1, as QEMU's isa-debug-exit; plain (the\n"
+	    "default) makes V the status. Both are in the trace's meta (devices, debug_exit).\n"
 	    "On a terminal, stderr shows the steps recorded, their rate and the virtual time as it runs.\n"
 	    "Exit status 130 after SIGINT or SIGTERM: the trace is complete up to the signal, the run is "
 	    "not.\n",
@@ -125,6 +134,8 @@ static bool parse_demand(const char *text, struct rec_options *opt)
 
 struct record_args {
 	struct rec_options opt;
+	const char **modules; /* --module, in order */
+	char *cmdline_buf;    /* the kernel's command line when --cmdline is given */
 	bool demand_given, mem_given, timeout_given;
 	const char *guests[2];
 	int n_guests;
@@ -190,6 +201,29 @@ static int record_option(void *arg, const char *name, const char *v)
 		opt->multiboot_path = v;
 	} else if (!strcmp(name, "--cmdline")) {
 		opt->kernel_cmdline = v;
+	} else if (!strcmp(name, "--module")) {
+		if (!v[0] || v[0] == ',')
+			return record_range_error("--module", "takes FILE[,ARGS]", v[0] ? v : "''");
+		const char **m = realloc(r->modules, (opt->n_modules + 1) * sizeof(*m));
+		if (!m) {
+			fprintf(stderr, "emudiff record: --module %s: out of memory\n", v);
+			return CLI_EXIT_ENVIRONMENT;
+		}
+		m[opt->n_modules++] = v;
+		r->modules = m;
+		opt->modules = m;
+	} else if (!strcmp(name, "--device")) {
+		if (strcmp(v, "pc-testdev"))
+			return record_range_error("--device", "takes pc-testdev (the one optional device)",
+			                          v);
+		opt->pc_testdev = true;
+	} else if (!strcmp(name, "--debug-exit")) {
+		if (!strcmp(v, "qemu"))
+			opt->debug_exit_qemu = true;
+		else if (!strcmp(v, "plain"))
+			opt->debug_exit_qemu = false;
+		else
+			return record_range_error("--debug-exit", "takes plain or qemu", v);
 	} else if (!strcmp(name, "--timeout")) {
 		if (!cli_parse_u64("record", name, v, &n))
 			return CLI_EXIT_USAGE;
@@ -224,33 +258,26 @@ static int record_option(void *arg, const char *name, const char *v)
 	return 0;
 }
 
-int cli_record(int argc, char **argv)
+static int record_run(int argc, char **argv, struct record_args *ra)
 {
 	static const struct cli_optdef defs[] = {
-	    {"-o", true},          {"--output", true},    {"--force", false},  {"--mode", true},
-	    {"--demand", true},    {"--max-steps", true}, {"--mem", true},     {"--load", true},
-	    {"--fallback", true},  {"--echo", false},     {"--bios", true},    {"--disk", true},
-	    {"--multiboot", true}, {"--cmdline", true},   {"--timeout", true}, {"--engine", true},
-	    {NULL, false},
+	    {"-o", true},          {"--output", true},    {"--force", false},     {"--mode", true},
+	    {"--demand", true},    {"--max-steps", true}, {"--mem", true},        {"--load", true},
+	    {"--fallback", true},  {"--echo", false},     {"--bios", true},       {"--disk", true},
+	    {"--multiboot", true}, {"--cmdline", true},   {"--timeout", true},    {"--engine", true},
+	    {"--module", true},    {"--device", true},    {"--debug-exit", true}, {NULL, false},
 	};
-	struct record_args r = {.opt = {
-	                            .output = "trace.db",
-	                            .mode = REC_MODE_STEP,
-	                            .demand = REC_DEMAND_REAL,
-	                            .mem_bytes = 16u << 20,
-	                            .load_addr = 0x7c00,
-	                        }};
 	struct rec_options opt;
 	bool help;
-	int scan = cli_scan("record", argc, argv, defs, record_option, record_operand, &r, &help);
+	int scan = cli_scan("record", argc, argv, defs, record_option, record_operand, ra, &help);
 	if (scan)
 		return scan;
 	if (help) {
 		record_usage(stdout);
 		return CLI_EXIT_OK;
 	}
-	opt = r.opt;
-	bool demand_given = r.demand_given, mem_given = r.mem_given, timeout_given = r.timeout_given;
+	opt = ra->opt;
+	bool demand_given = ra->demand_given, mem_given = ra->mem_given, timeout_given = ra->timeout_given;
 	if (opt.engine == REC_ENGINE_EMU && opt.fallback_emu) {
 		fprintf(stderr,
 		        "emudiff record: --fallback emu is for the KVM engine; with --engine emu every "
@@ -273,8 +300,8 @@ int cli_record(int argc, char **argv)
 		fprintf(stderr, "emudiff record: --cmdline needs --multiboot\n");
 		return CLI_EXIT_USAGE;
 	}
-	if ((opt.bios_path || opt.multiboot_path) && r.n_guests) {
-		fprintf(stderr, "emudiff record: GUEST '%s' given with %s; pass one of them\n", r.guests[0],
+	if ((opt.bios_path || opt.multiboot_path) && ra->n_guests) {
+		fprintf(stderr, "emudiff record: GUEST '%s' given with %s; pass one of them\n", ra->guests[0],
 		        opt.bios_path ? "--bios" : "--multiboot");
 		return CLI_EXIT_USAGE;
 	}
@@ -282,20 +309,32 @@ int cli_record(int argc, char **argv)
 		opt.mem_bytes = 128u << 20;
 	if (opt.bios_path && !timeout_given)
 		opt.vtime_limit = RECORD_BIOS_TIMEOUT_S * PC_PIT_HZ;
-	if (opt.multiboot_path && !opt.kernel_cmdline) {
-		const char *b = strrchr(opt.multiboot_path, '/');
-		opt.kernel_cmdline = b ? b + 1 : opt.multiboot_path;
+	if (opt.n_modules && !opt.multiboot_path) {
+		fprintf(stderr,
+		        "emudiff record: --module needs --multiboot (modules of a multiboot kernel)\n");
+		return CLI_EXIT_USAGE;
 	}
-	if (r.n_guests > 1) {
-		fprintf(stderr, "emudiff record: one GUEST at most, got '%s' and '%s'\n", r.guests[0],
-		        r.guests[1]);
+	if (opt.multiboot_path) {
+		/* QEMU's -kernel: the kernel's file name first, then the text (kernels skip the first word).
+		 */
+		const char *b = strrchr(opt.multiboot_path, '/');
+		b = b ? b + 1 : opt.multiboot_path;
+		if (opt.kernel_cmdline && asprintf(&ra->cmdline_buf, "%s %s", b, opt.kernel_cmdline) < 0) {
+			fprintf(stderr, "emudiff record: --cmdline: out of memory\n");
+			return CLI_EXIT_ENVIRONMENT;
+		}
+		opt.kernel_cmdline = opt.kernel_cmdline ? ra->cmdline_buf : b;
+	}
+	if (ra->n_guests > 1) {
+		fprintf(stderr, "emudiff record: one GUEST at most, got '%s' and '%s'\n", ra->guests[0],
+		        ra->guests[1]);
 		return CLI_EXIT_USAGE;
 	}
 	char defbuf[PATH_MAX + 32];
 	if (opt.bios_path || opt.multiboot_path) {
 		opt.guest_path = opt.bios_path ? opt.bios_path : opt.multiboot_path;
-	} else if (r.n_guests) {
-		opt.guest_path = r.guests[0];
+	} else if (ra->n_guests) {
+		opt.guest_path = ra->guests[0];
 	} else if (!(opt.guest_path = default_guest(defbuf, sizeof(defbuf)))) {
 		fprintf(stderr,
 		        "emudiff record: no GUEST given and the bundled corpus/modeswitch.bin is not beside "
@@ -348,4 +387,19 @@ int cli_record(int argc, char **argv)
 		return CLI_EXIT_INTERRUPTED;
 	}
 	return CLI_EXIT_OK;
+}
+
+int cli_record(int argc, char **argv)
+{
+	struct record_args r = {.opt = {
+	                            .output = "trace.db",
+	                            .mode = REC_MODE_STEP,
+	                            .demand = REC_DEMAND_REAL,
+	                            .mem_bytes = 16u << 20,
+	                            .load_addr = 0x7c00,
+	                        }};
+	int status = record_run(argc, argv, &r);
+	free(r.modules);
+	free(r.cmdline_buf);
+	return status;
 }

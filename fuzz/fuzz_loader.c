@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t *ram;
 	struct x86_state st;
 	char err[256];
-	uint64_t lo = 0, hi = 0;
+	struct boot_mb_placed placed = {0};
 	int rc;
 
 	if (!ram && !(ram = calloc(1, FUZZ_RAM_SIZE)))
@@ -48,10 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	}
 	err[0] = '\0';
-	rc = boot_load_multiboot(&mem, data, size, "console=ttyS0", &st, &lo, &hi, err, sizeof(err));
+	rc = boot_load_multiboot(&mem, data, size, "console=ttyS0", NULL, 0, &st, &placed, err, sizeof(err));
 	check_message("boot_load_multiboot", rc, err);
-	if (rc == 0 && (lo > hi || hi > FUZZ_RAM_SIZE)) {
-		fprintf(stderr, "loaded range %#llx-%#llx\n", (unsigned long long)lo, (unsigned long long)hi);
+	if (rc == 0 && (placed.lo > placed.hi || placed.end > FUZZ_RAM_SIZE)) {
+		fprintf(stderr, "loaded range %#llx-%#llx\n", (unsigned long long)placed.lo,
+		        (unsigned long long)placed.end);
 		__builtin_trap();
 	}
 	err[0] = '\0';

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pc.h"
+#include "devices.h"
 
 void boot_flat_segment(struct x86_segment *s, uint16_t sel, uint32_t type)
 {
@@ -105,11 +105,6 @@ static int mb_place(const struct boot_memory *mem, const uint8_t *image, size_t 
 		         (unsigned long long)gpa, (unsigned long long)memsz, ram >> 20);
 		return -EFBIG;
 	}
-	if (memsz && gpa < BOOT_MB_INFO_END && gpa + memsz > BOOT_MB_INFO) {
-		snprintf(err, errlen, "the segment at 0x%llx overlaps the multiboot information at 0x%x-0x%x",
-		         (unsigned long long)gpa, BOOT_MB_INFO, BOOT_MB_INFO_END);
-		return -EINVAL;
-	}
 	memcpy(mem->ram + gpa, image + off, filesz);
 	memset(mem->ram + gpa + filesz, 0, memsz - filesz);
 	if (memsz) {
@@ -163,8 +158,128 @@ size_t boot_multiboot_header(const uint8_t *image, size_t len)
 	return SIZE_MAX;
 }
 
+/* The kernel's bytes from the header's address fields (flag 16). */
+static int mb_load_kludge(const struct boot_memory *mem, const uint8_t *image, size_t len, size_t hdr,
+                          uint32_t *entry, uint64_t *lo, uint64_t *hi, char *err, size_t errlen)
+{
+	if (hdr + 32 > len) {
+		snprintf(err, errlen, "the multiboot header's address fields lie outside the file");
+		return -EINVAL;
+	}
+	uint32_t header_addr = rd32(image + hdr + 12), load_addr = rd32(image + hdr + 16);
+	uint32_t load_end = rd32(image + hdr + 20), bss_end = rd32(image + hdr + 24);
+	*entry = rd32(image + hdr + 28);
+	if (load_addr > header_addr || header_addr - load_addr > hdr) {
+		snprintf(err, errlen,
+		         "the multiboot header_addr 0x%x lies before load_addr 0x%x's file start",
+		         header_addr, load_addr);
+		return -EINVAL;
+	}
+	if (load_end && load_end < load_addr) {
+		snprintf(err, errlen, "the multiboot load_end_addr 0x%x is below load_addr 0x%x", load_end,
+		         load_addr);
+		return -EINVAL;
+	}
+	uint64_t off = hdr - (header_addr - load_addr);
+	uint64_t filesz = load_end ? (uint64_t)load_end - load_addr : len - off;
+	uint64_t memsz = bss_end ? (uint64_t)bss_end - load_addr : filesz;
+	if (memsz < filesz)
+		memsz = filesz;
+	return mb_place(mem, image, len, off, filesz, load_addr, memsz, lo, hi, err, errlen);
+}
+
+/* Real-mode vectors as the firmware leaves them: every entry at its IRET (a kernel may load over them). */
+static void mb_ivt(uint8_t *ram)
+{
+	for (unsigned v = 0; v < 256; v++) {
+		ram[4 * v] = (uint8_t)(BOOT_IRET_GPA & 0xffff);
+		ram[4 * v + 1] = (uint8_t)((BOOT_IRET_GPA & 0xffff) >> 8);
+		ram[4 * v + 2] = 0x00;
+		ram[4 * v + 3] = 0xf0;
+	}
+	ram[BOOT_IRET_GPA] = 0xcf;
+}
+
+static uint64_t page_up(uint64_t a)
+{
+	return (a + 0xfff) & ~0xfffull;
+}
+
+/* The information area's parts, at offsets from its start (after the kernel, page aligned). */
+enum {
+	MBI_OFF = 0x000,  /* the multiboot information structure, 88 bytes */
+	MMAP_OFF = 0x060, /* 4 memory map entries of 24 bytes */
+	GDT_OFF = 0x0c0,  /* the flat GDT the entry state uses, 24 bytes */
+	MODS_OFF = 0x0e0, /* module entries of 16 bytes, then the strings */
+};
+
+/* Writes the information area at base and the modules after it; *end gets the end of both. */
+static int mb_info(const struct boot_memory *mem, uint64_t base, const char *cmdline,
+                   const struct boot_module *mods, size_t n_mods, uint64_t *end, char *err, size_t errlen)
+{
+	static const char loader_name[] = "emudiff";
+	uint64_t ram = mem->ram_size;
+	uint64_t strings = base + MODS_OFF + 16 * (uint64_t)n_mods;
+	uint64_t size = strings - base + sizeof(loader_name) + strlen(cmdline) + 1;
+	for (size_t i = 0; i < n_mods; i++)
+		size += strlen(mods[i].string) + 1;
+	uint64_t next = page_up(base + size);
+	for (size_t i = 0; i < n_mods; i++)
+		next = page_up(next + mods[i].len);
+	if (next > ram || next > 0xffffffffull) {
+		snprintf(
+		    err, errlen,
+		    "the kernel, its multiboot information and %zu module(s) need RAM up to 0x%llx, more "
+		    "than %llu MiB; raise --mem",
+		    n_mods, (unsigned long long)next, (unsigned long long)(ram >> 20));
+		return -EFBIG;
+	}
+	uint8_t *mbi = mem->ram + base;
+	memset(mbi, 0, size);
+	uint8_t *str = mem->ram + strings;
+	memcpy(str, loader_name, sizeof(loader_name));
+	wr32(mbi + 64, (uint32_t)strings);
+	str += sizeof(loader_name);
+	wr32(mbi + 16, (uint32_t)(str - mem->ram));
+	str += sprintf((char *)str, "%s", cmdline) + 1;
+	uint64_t at = page_up(base + size);
+	for (size_t i = 0; i < n_mods; i++) {
+		uint8_t *m = mbi + MODS_OFF + 16 * i;
+		wr32(m, (uint32_t)at);
+		wr32(m + 4, (uint32_t)(at + mods[i].len));
+		wr32(m + 8, (uint32_t)(str - mem->ram));
+		str += sprintf((char *)str, "%s", mods[i].string) + 1;
+		memcpy(mem->ram + at, mods[i].data, mods[i].len);
+		memset(mem->ram + at + mods[i].len, 0, page_up(at + mods[i].len) - (at + mods[i].len));
+		at = page_up(at + mods[i].len);
+	}
+	static const struct {
+		uint64_t base, len;
+		uint32_t type;
+	} map_fixed[] = {{0, 0x9fc00, 1}, {0x9fc00, 0x400, 2}, {0xf0000, 0x10000, 2}};
+	uint8_t *mm = mbi + MMAP_OFF;
+	for (size_t i = 0; i < 4; i++, mm += 24) {
+		wr32(mm, 20);
+		wr64(mm + 4, i < 3 ? map_fixed[i].base : 0x100000);
+		wr64(mm + 12, i < 3 ? map_fixed[i].len : ram - 0x100000);
+		wr32(mm + 20, i < 3 ? map_fixed[i].type : 1);
+	}
+	/* QEMU's set: memory, boot device, command line, modules, memory map, boot loader name. */
+	wr32(mbi + 0, (1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 6) | (1u << 9));
+	wr32(mbi + 4, 639);
+	wr32(mbi + 8, (uint32_t)((ram - 0x100000) >> 10));
+	wr32(mbi + 12, 0x8000ffffu); /* the first hard disk, no partition */
+	wr32(mbi + 20, (uint32_t)n_mods);
+	wr32(mbi + 24, (uint32_t)(base + MODS_OFF));
+	wr32(mbi + 44, 4 * 24);
+	wr32(mbi + 48, (uint32_t)(base + MMAP_OFF));
+	*end = at;
+	return 0;
+}
+
 int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, size_t len, const char *cmdline,
-                        struct x86_state *st, uint64_t *lo_out, uint64_t *hi_out, char *err, size_t errlen)
+                        const struct boot_module *mods, size_t n_mods, struct x86_state *st,
+                        struct boot_mb_placed *placed, char *err, size_t errlen)
 {
 	size_t hdr = boot_multiboot_header(image, len);
 	if (hdr == SIZE_MAX) {
@@ -173,7 +288,7 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 		return -EINVAL;
 	}
 	uint32_t flags = rd32(image + hdr + 4);
-	/* Bits 0-15 are requirements; this loader meets 0 (no modules to align) and 1 (memory info). */
+	/* Bits 0-15 are requirements; this loader meets 0 (page-aligned modules) and 1 (memory info). */
 	if (flags & 0xfffcu) {
 		snprintf(err, errlen,
 		         "the multiboot header requires features this loader lacks (flags 0x%x: video "
@@ -181,42 +296,15 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 		         flags);
 		return -EINVAL;
 	}
-	size_t ram = mem->ram_size;
-	if (ram < 0x100000) {
+	if (mem->ram_size < 0x100000) {
 		snprintf(err, errlen, "a multiboot kernel needs at least 1 MiB of RAM; raise --mem");
 		return -EFBIG;
 	}
+	mb_ivt(mem->ram);
 	uint64_t lo = UINT64_MAX, hi = 0;
 	uint32_t entry;
-	int rc;
-	if (flags & 0x10000u) {
-		if (hdr + 32 > len) {
-			snprintf(err, errlen, "the multiboot header's address fields lie outside the file");
-			return -EINVAL;
-		}
-		uint32_t header_addr = rd32(image + hdr + 12), load_addr = rd32(image + hdr + 16);
-		uint32_t load_end = rd32(image + hdr + 20), bss_end = rd32(image + hdr + 24);
-		entry = rd32(image + hdr + 28);
-		if (load_addr > header_addr || header_addr - load_addr > hdr) {
-			snprintf(err, errlen,
-			         "the multiboot header_addr 0x%x lies before load_addr 0x%x's file start",
-			         header_addr, load_addr);
-			return -EINVAL;
-		}
-		uint64_t off = hdr - (header_addr - load_addr);
-		uint64_t filesz = load_end ? (uint64_t)load_end - load_addr : len - off;
-		uint64_t memsz = bss_end ? (uint64_t)bss_end - load_addr : filesz;
-		if (load_end && load_end < load_addr) {
-			snprintf(err, errlen, "the multiboot load_end_addr 0x%x is below load_addr 0x%x",
-			         load_end, load_addr);
-			return -EINVAL;
-		}
-		if (memsz < filesz)
-			memsz = filesz;
-		rc = mb_place(mem, image, len, off, filesz, load_addr, memsz, &lo, &hi, err, errlen);
-	} else {
-		rc = mb_load_elf(mem, image, len, &entry, &lo, &hi, err, errlen);
-	}
+	int rc = flags & 0x10000u ? mb_load_kludge(mem, image, len, hdr, &entry, &lo, &hi, err, errlen)
+	                          : mb_load_elf(mem, image, len, &entry, &lo, &hi, err, errlen);
 	if (rc)
 		return rc;
 	if (hi == 0) {
@@ -224,49 +312,49 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 		         "the multiboot kernel loads no bytes (every segment it names is empty)");
 		return -EINVAL;
 	}
-
-	/* The information area: info (0x000), memory map (0x100), loader name (0x300), command line (0x400),
-	 * GDT (0xf00). */
-	uint8_t *mbi = mem->ram + BOOT_MB_INFO;
-	memset(mbi, 0, BOOT_MB_INFO_END - BOOT_MB_INFO);
-	static const struct {
-		uint64_t base, len;
-		uint32_t type;
-	} map_fixed[] = {{0, 0x9fc00, 1}, {0x9fc00, 0x400, 2}, {0xf0000, 0x10000, 2}};
-	uint8_t *mm = mbi + 0x100;
-	uint32_t mmap_len = 0;
-	for (size_t i = 0; i < sizeof(map_fixed) / sizeof(map_fixed[0]); i++, mmap_len += 24) {
-		wr32(mm + mmap_len, 20);
-		wr64(mm + mmap_len + 4, map_fixed[i].base);
-		wr64(mm + mmap_len + 12, map_fixed[i].len);
-		wr32(mm + mmap_len + 20, map_fixed[i].type);
-	}
-	wr32(mm + mmap_len, 20);
-	wr64(mm + mmap_len + 4, 0x100000);
-	wr64(mm + mmap_len + 12, ram - 0x100000);
-	wr32(mm + mmap_len + 20, 1);
-	mmap_len += 24;
-	snprintf((char *)mbi + 0x300, 0x100, "emudiff");
-	snprintf((char *)mbi + 0x400, 0xb00, "%s", cmdline ? cmdline : "");
-	wr32(mbi + 0, (1u << 0) | (1u << 2) | (1u << 6) | (1u << 9));
-	wr32(mbi + 4, 639);
-	wr32(mbi + 8, (uint32_t)((ram - 0x100000) >> 10));
-	wr32(mbi + 16, BOOT_MB_INFO + 0x400);
-	wr32(mbi + 44, mmap_len);
-	wr32(mbi + 48, BOOT_MB_INFO + 0x100);
-	wr32(mbi + 64, BOOT_MB_INFO + 0x300);
-
-	rc = boot_state_flat32(mem->ram, mem->ram_size, st, BOOT_MB_INFO + 0xf00, entry, BOOT_MB_INFO);
+	/* Like QEMU's -kernel: what the loader adds goes after the kernel, so any load address works. */
+	uint64_t base = page_up(hi), end;
+	rc = mb_info(mem, base, cmdline ? cmdline : "", mods, n_mods, &end, err, errlen);
+	if (rc)
+		return rc;
+	rc = boot_state_flat32(mem->ram, mem->ram_size, st, base + GDT_OFF, entry, BOOT_MB_STACK);
 	if (rc) {
 		snprintf(err, errlen, "setting up protected mode: the GDT does not fit in RAM");
 		return rc;
 	}
 	st->gpr[X86_RAX] = BOOT_MB_MAGIC;
-	st->gpr[X86_RBX] = BOOT_MB_INFO;
-	if (lo_out)
-		*lo_out = lo;
-	if (hi_out)
-		*hi_out = hi;
+	st->gpr[X86_RBX] = base + MBI_OFF;
+	if (placed)
+		*placed = (struct boot_mb_placed){.lo = lo, .hi = hi, .info = base + MBI_OFF, .end = end};
+	return 0;
+}
+
+int boot_pc_pic_as_firmware(struct devbus *bus)
+{
+	/* ICW1 (edge, cascade, ICW4), ICW2 (vector base), ICW3 (slave on IRQ 2), ICW4 (8086), OCW1 (mask);
+	 * the ELCR with the PCI lines level-triggered. */
+	static const struct {
+		uint16_t port;
+		uint8_t val;
+	} seq[] = {
+	    {0x20, 0x11},
+	    {0x21, BOOT_PIC_MASTER_BASE},
+	    {0x21, 0x04},
+	    {0x21, 0x01},
+	    {0x21, BOOT_PIC_MASTER_MASK},
+	    {0xa0, 0x11},
+	    {0xa1, BOOT_PIC_SLAVE_BASE},
+	    {0xa1, 0x02},
+	    {0xa1, 0x01},
+	    {0xa1, BOOT_PIC_SLAVE_MASK},
+	    {0x4d1, BOOT_PIC_SLAVE_ELCR},
+	};
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		uint8_t v = seq[i].val;
+		int rc = devbus_pio(bus, seq[i].port, 1, true, &v, 1);
+		if (rc)
+			return rc < 0 ? rc : -ENODEV;
+	}
 	return 0;
 }
 

@@ -10,10 +10,17 @@
 
 #define BOOT_BIOS_MAX     (16u << 20)  /* largest firmware image */
 #define BOOT_BIOS_ALIAS   (128u << 10) /* the firmware's tail that appears below 1 MiB */
-#define BOOT_MB_INFO      0x9000u      /* multiboot information structure */
-#define BOOT_MB_INFO_END  0xa000u      /* info, memory map, strings and GDT end here */
 #define BOOT_MB_MAGIC     0x2badb002u  /* EAX at the kernel's entry */
 #define BOOT_MB_HDR_MAGIC 0x1badb002u
+#define BOOT_MB_STACK     0x7c00u /* ESP at the kernel's entry (the specification leaves it undefined) */
+/* What SeaBIOS leaves a kernel it boots: the 8259A pair at vectors 0x08 and 0x70, IRQ 0, 1, 2 and 6 unmasked
+ * on the master and 8, 12, 13 and 14 on the slave; every real-mode vector at the IRET at F000:FF53. */
+#define BOOT_PIC_MASTER_BASE 0x08u
+#define BOOT_PIC_SLAVE_BASE  0x70u
+#define BOOT_PIC_MASTER_MASK 0xb8u
+#define BOOT_PIC_SLAVE_MASK  0x8eu
+#define BOOT_PIC_SLAVE_ELCR  0x0cu /* IRQ 10 and 11, the PCI interrupt lines, level-triggered */
+#define BOOT_IRET_GPA        0xfff53u
 
 /* The guest memory a loader fills: RAM at GPA 0, and a way to map a read-only ROM. */
 struct boot_memory {
@@ -47,15 +54,37 @@ int boot_load_bios(const struct boot_memory *mem, const uint8_t *image, size_t l
  * first 8 KiB), or SIZE_MAX when the image has none. */
 size_t boot_multiboot_header(const uint8_t *image, size_t len);
 
-/* Loads a multiboot (v1) kernel: ELF32 program headers, or the header's
- * address fields when flag 16 is set. Writes the multiboot information at
- * BOOT_MB_INFO (mem_lower/upper, command line, memory map, boot loader name)
- * and sets st as the specification says: 32-bit protected mode, flat 4 GiB
- * code and data segments (a GDT in the info area), paging off, IF = 0,
- * EAX = BOOT_MB_MAGIC, EBX = the info address. lo and hi (may be NULL) get the
- * loaded range. 0 or -errno (-EINVAL: not a multiboot kernel, -EFBIG: does
- * not fit in RAM) with a message in err. */
+/* A multiboot module: the file's bytes and the string its entry points at. */
+struct boot_module {
+	const uint8_t *data;
+	size_t len;
+	const char *string;
+};
+
+/* Where boot_load_multiboot put things. */
+struct boot_mb_placed {
+	uint64_t lo, hi; /* the kernel's bytes */
+	uint64_t info;   /* the multiboot information structure (EBX) */
+	uint64_t end;    /* the end of the information area and the modules */
+};
+
+/* Loads a multiboot (v1) kernel as QEMU's -kernel does: ELF32 program
+ * headers, or the header's address fields when flag 16 is set, at any address
+ * in RAM. After the kernel (page aligned) it writes the multiboot information
+ * (mem_lower/upper, boot device, command line, modules, memory map, boot
+ * loader name) with the strings, module list and a GDT, then each module
+ * page aligned. Fills the IVT as the firmware leaves it (before the kernel,
+ * which may load over it) and sets st as the specification says: 32-bit
+ * protected mode, flat 4 GiB code and data segments, paging off, IF = 0,
+ * EAX = BOOT_MB_MAGIC, EBX = the info address. placed may be NULL. 0 or -errno
+ * (-EINVAL: not a multiboot kernel, -EFBIG: does not fit in RAM) with a
+ * message in err. */
 int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, size_t len, const char *cmdline,
-                        struct x86_state *st, uint64_t *lo, uint64_t *hi, char *err, size_t errlen);
+                        const struct boot_module *mods, size_t n_mods, struct x86_state *st,
+                        struct boot_mb_placed *placed, char *err, size_t errlen);
+
+struct devbus;
+/* Programs the 8259A pair on bus (pc_pic_add) as SeaBIOS leaves it: BOOT_PIC_*. 0 or -errno. */
+int boot_pc_pic_as_firmware(struct devbus *bus);
 
 #endif

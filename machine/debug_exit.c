@@ -1,4 +1,5 @@
-/* The debug-exit port: the guest writes its exit status; the state lives in the bus. */
+/* The debug-exit port: the guest writes its exit status (or, QEMU's way, a value the status is made of); the
+ * state lives in the bus. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +13,20 @@ static void debug_exit_write(void *opaque, enum devbus_space sp, uint64_t addr, 
 
 	(void)sp;
 	(void)addr;
+	uint32_t value = (uint32_t)(size >= 4 ? val : val & ((1ull << (8 * size)) - 1));
 	bus->exited = true;
-	bus->exit_status = (uint32_t)(size >= 4 ? val : val & ((1ull << (8 * size)) - 1));
-	snprintf(bus->exit_msg, sizeof(bus->exit_msg), "guest exited with status %u", bus->exit_status);
+	bus->exit_status = bus->exit_qemu ? (value << 1) | 1 : value;
+	if (bus->exit_qemu)
+		snprintf(bus->exit_msg, sizeof(bus->exit_msg), "guest exited with status %u (wrote %u)",
+		         bus->exit_status, value);
+	else
+		snprintf(bus->exit_msg, sizeof(bus->exit_msg), "guest exited with status %u",
+		         bus->exit_status);
+}
+
+void devbus_set_debug_exit_qemu(struct devbus *bus, bool on)
+{
+	bus->exit_qemu = on;
 }
 
 static const struct devbus_ops debug_exit_ops = {.name = "debug-exit", .write = debug_exit_write};

@@ -170,6 +170,21 @@ int devbus_add_debugcon(struct devbus *bus);
 int devbus_add_debugcon_at(struct devbus *bus, const char *name, uint16_t port);
 /* MMIO test region at DEVBUS_MMIO_TEST_BASE: see devbus_mmio_test_value(). */
 int devbus_add_mmio_test(struct devbus *bus);
+/* QEMU's -device pc-testdev: ports 0xe0-0xe3 a 32-bit scratch register (0xe8, 0xea-0xeb the same, byte by
+ * byte; 0xe9 stays the debug console),
+ * 0xe4 QEMU's page flush (write-only, no effect here), 0x2000-0x2017 IRQ lines (a byte write raises line
+ * N = port - 0x2000 when non-zero, lowers it when zero), 64 KiB of RAM-like MMIO at 0xff000000. Not in
+ * devbus_add_standard: a machine has it on request. */
+#define DEVBUS_DEV_TESTDEV        "pc-testdev"
+#define DEVBUS_PORT_TESTDEV       0xe0u
+#define DEVBUS_PORT_TESTDEV_BYTE  0xe8u
+#define DEVBUS_PORT_TESTDEV_IRQ   0x2000u
+#define DEVBUS_TESTDEV_IRQ_PORTS  24u
+#define DEVBUS_TESTDEV_IOMEM      0xff000000ull
+#define DEVBUS_TESTDEV_IOMEM_SIZE 0x10000u
+int devbus_add_pc_testdev(struct devbus *bus);
+/* QEMU's isa-debug-exit convention on DEVBUS_PORT_DEBUG_EXIT: the status is (value << 1) | 1. */
+void devbus_set_debug_exit_qemu(struct devbus *bus, bool on);
 /* All of the above (UART "com1" at DEVBUS_PORT_COM1), plus a debug console
  * "seabios-debug" at DEVBUS_PORT_SEABIOS_DEBUG. */
 int devbus_add_standard(struct devbus *bus);

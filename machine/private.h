@@ -32,8 +32,9 @@ struct devbus {
 	size_t console_len, console_cap;
 	bool echo;
 	bool exited;
+	bool exit_qemu; /* devbus_set_debug_exit_qemu */
 	uint32_t exit_status;
-	char exit_msg[48];
+	char exit_msg[80];
 	int post;
 	void *mmio_test;
 	const struct devbus_mem_ops *mem;

@@ -134,20 +134,34 @@ static int rec_answer_io(struct rec *r, struct shim_exit *ex)
 	return rc;
 }
 
+/* Keeps an exit of the instruction being run for its step, growing the list as the instruction needs. */
+static int rec_hold_exit(struct rec *r, const struct shim_exit *ex)
+{
+	if (r->n_held == r->cap_held) {
+		size_t cap = r->cap_held ? r->cap_held * 2 : 16;
+		struct shim_exit *grown = realloc(r->held, cap * sizeof(*grown));
+		if (!grown) {
+			snprintf(r->errbuf, r->errlen, "step %llu: out of memory for its %zu exits",
+			         (unsigned long long)r->summary->steps, r->n_held + 1);
+			return -ENOMEM;
+		}
+		r->held = grown;
+		r->cap_held = cap;
+	}
+	r->held[r->n_held++] = *ex;
+	return 0;
+}
+
 /* Answers an I/O exit and every further exit the same instruction needs (the write half of
  * a read-modify-write to MMIO, the next chunk of a string I/O), ending with the instruction
- * complete. Exits are appended at `step`, or with `held` kept there (up to REC_MAX_HELD)
- * for the caller to append once it knows their step. */
-static int rec_answer_collect(struct rec *r, struct shim_exit *ex, uint64_t step, struct shim_exit *held,
-                              size_t *n_held)
+ * complete. Exits are appended at `step`, or with `hold` kept in r->held (as many as the
+ * instruction makes) for the caller to append once it knows their step. */
+static int rec_answer_collect(struct rec *r, struct shim_exit *ex, uint64_t step, bool hold)
 {
 	for (;;) {
 		int rc = rec_answer_io(r, ex);
-		if (!rc && held) {
-			if (*n_held == REC_MAX_HELD)
-				rc = -E2BIG;
-			else
-				held[(*n_held)++] = *ex;
+		if (!rc && hold) {
+			rc = rec_hold_exit(r, ex);
 		} else if (!rc) {
 			rc = rec_append_exit(r, step, ex);
 		}
@@ -168,7 +182,7 @@ static int rec_answer_collect(struct rec *r, struct shim_exit *ex, uint64_t step
 
 static int rec_answer_instruction(struct rec *r, struct shim_exit *ex, uint64_t step)
 {
-	return rec_answer_collect(r, ex, step, NULL, NULL);
+	return rec_answer_collect(r, ex, step, false);
 }
 
 /* The instruction bytes at the state's CS:RIP, read from RAM through the page tables. */
@@ -410,15 +424,14 @@ static int rec_run_to_exit(struct rec *r)
 	if (r->pc)
 		pc_lapic_set_base(r->bus, at_exit.msr[X86_MSR_APIC_BASE]);
 
-	struct shim_exit held[REC_MAX_HELD];
-	size_t n_held = 0;
+	r->n_held = 0;
 	switch (ex.kind) {
 	case SHIM_EXIT_IO:
 	case SHIM_EXIT_MMIO:
-		rc = rec_answer_collect(r, &ex, 0, held, &n_held);
+		rc = rec_answer_collect(r, &ex, 0, true);
 		break;
 	case SHIM_EXIT_HLT:
-		held[n_held++] = ex;
+		rc = rec_hold_exit(r, &ex);
 		break;
 	case SHIM_EXIT_DEBUG:
 		/* The boot sector's entry: the run ends exactly there (a fault-like stop before it); disarm.
@@ -480,13 +493,13 @@ static int rec_run_to_exit(struct rec *r)
 			         rc ? shim_error(r->vm) : strerror(-r->err));
 			return rc ? rc : r->err;
 		}
-		for (size_t i = 0; i < n_held && !rc; i++)
-			rc = rec_append_exit(r, r->summary->steps, &held[i]);
+		for (size_t i = 0; i < r->n_held && !rc; i++)
+			rc = rec_append_exit(r, r->summary->steps, &r->held[i]);
 		if (!rc)
 			rc = rec_append(r, TRACE_STEP_INSN, &pre);
 	} else {
-		for (size_t i = 0; i < n_held && !rc; i++)
-			rc = rec_append_exit(r, r->summary->steps ? r->summary->steps - 1 : 0, &held[i]);
+		for (size_t i = 0; i < r->n_held && !rc; i++)
+			rc = rec_append_exit(r, r->summary->steps ? r->summary->steps - 1 : 0, &r->held[i]);
 		if (!rc)
 			rc = shim_dirty_pages(r->vm, rec_snapshot_page, r);
 	}

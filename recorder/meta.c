@@ -10,6 +10,33 @@
 #include "../schema/trace.h"
 #include "private.h"
 
+/* The devices a replay must assume: the optional ones and the debug-exit convention, and the modules. */
+static int rec_write_device_meta(struct rec *r)
+{
+	const struct rec_options *opt = r->opt;
+	int rc = trace_meta_set(r->t, "devices",
+	                        opt->pc_testdev ? "pc-testdev: ports 0xe0-0xe8 and 0xea-0xeb, irq lines "
+	                                          "0x2000-0x2017, iomem 0xff000000-0xff00ffff"
+	                                        : "none beyond the standard ones");
+	rc |= trace_meta_set(r->t, "debug_exit",
+	                     opt->debug_exit_qemu
+	                         ? "qemu: port 0xf4, the status is (value << 1) | 1 (isa-debug-exit)"
+	                         : "plain: port 0xf4, the status is the value written");
+	if (!opt->n_modules)
+		return rc;
+	size_t len = 1;
+	for (size_t i = 0; i < opt->n_modules; i++)
+		len += strlen(r->modules[i].string) + 32;
+	char *text = calloc(1, len), *p = text;
+	if (!text)
+		return -1;
+	for (size_t i = 0; i < opt->n_modules; i++)
+		p += sprintf(p, "%s%s (%zu bytes)", i ? "; " : "", r->modules[i].string, r->modules[i].len);
+	rc |= trace_meta_set(r->t, "multiboot_modules", text);
+	free(text);
+	return rc;
+}
+
 int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 {
 	char buf[512], sha[65];
@@ -53,17 +80,22 @@ int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 	else if (r->opt->multiboot_path)
 		snprintf(
 		    buf, sizeof(buf),
-		    "ram 0x0-0x%llx; multiboot kernel; information at 0x%x; start 32-bit protected mode at "
+		    "ram 0x0-0x%llx; multiboot kernel; information at 0x%llx; start 32-bit protected mode at "
 		    "0x%llx with eax 0x%x",
-		    (unsigned long long)r->ram_size, BOOT_MB_INFO, (unsigned long long)r->cur.rip,
-		    BOOT_MB_MAGIC);
+		    (unsigned long long)r->ram_size, (unsigned long long)r->mb_info,
+		    (unsigned long long)r->cur.rip, BOOT_MB_MAGIC);
 	else
 		snprintf(buf, sizeof(buf),
 		         "ram 0x0-0x%llx; mmio-test 0x%llx-0x%llx; load 0x%llx; start real mode 0000:%04llx",
 		         (unsigned long long)r->ram_size, (unsigned long long)DEVBUS_MMIO_TEST_BASE,
 		         (unsigned long long)(DEVBUS_MMIO_TEST_BASE + DEVBUS_MMIO_TEST_SIZE),
 		         (unsigned long long)r->opt->load_addr, (unsigned long long)r->opt->load_addr);
+	if (r->opt->pc_testdev)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "; pc-testdev iomem 0x%llx-0x%llx",
+		         (unsigned long long)DEVBUS_TESTDEV_IOMEM,
+		         (unsigned long long)(DEVBUS_TESTDEV_IOMEM + DEVBUS_TESTDEV_IOMEM_SIZE));
 	rc |= trace_meta_set(r->t, "memory_layout", buf);
+	rc |= rec_write_device_meta(r);
 	snprintf(buf, sizeof(buf), "%zu", r->ram_size);
 	rc |= trace_meta_set(r->t, "ram_bytes", buf);
 	if (r->pc) {

@@ -15,14 +15,13 @@
 #define CLI_STATUS_USAGE       2
 #define CLI_STATUS_ENVIRONMENT 3
 
-#define REC_MAX_INPUTS 64
-#define REC_MAX_HELD   16 /* exits of one instruction */
-
 struct shim_vm;
+struct shim_exit;
 struct devbus;
 struct emu_cache;
 struct emu_ops;
 struct boot_memory;
+struct boot_module;
 struct shim_cpuid_entry;
 struct rec;
 
@@ -78,8 +77,11 @@ struct rec {
 	size_t n_writes, cap_writes;
 	uint8_t *arena;
 	size_t arena_used, arena_cap;
-	struct trace_input inputs[REC_MAX_INPUTS];
-	size_t n_inputs;
+	struct trace_input *inputs; /* grows as a step needs (a REP string instruction over MMIO) */
+	size_t n_inputs, cap_inputs;
+	struct shim_exit
+	    *held; /* exits mode: the exits of one instruction, appended once its step is known */
+	size_t n_held, cap_held;
 	uint64_t virtual_tsc; /* RDTSC values emu hands out in fallback steps */
 	/* PC machine (--bios, --multiboot): interrupts and device checkpoints. */
 	bool pc;
@@ -102,6 +104,8 @@ struct rec {
 	uint64_t next_progress; /* step count of the next progress call */
 	uint8_t *image;         /* the guest image, firmware or kernel file */
 	size_t image_len;
+	struct boot_module *modules; /* --module files for the multiboot kernel */
+	uint64_t mb_info;            /* where the multiboot information went */
 };
 
 /* Stop signals: the handlers and mask a recording replaces, restored at its end. */

@@ -72,8 +72,17 @@ void rec_reset_step(struct rec *r)
 int rec_add_input(struct rec *r, enum trace_input_kind kind, uint64_t addr, unsigned size, uint32_t count,
                   const uint8_t *data)
 {
-	if (r->n_inputs == REC_MAX_INPUTS)
-		return -E2BIG;
+	if (r->n_inputs == r->cap_inputs) {
+		size_t cap = r->cap_inputs ? r->cap_inputs * 2 : 64;
+		struct trace_input *grown = realloc(r->inputs, cap * sizeof(*grown));
+		if (!grown) {
+			snprintf(r->errbuf, r->errlen, "step %llu: out of memory for its %zu recorded inputs",
+			         (unsigned long long)r->summary->steps, r->n_inputs + 1);
+			return -ENOMEM;
+		}
+		r->inputs = grown;
+		r->cap_inputs = cap;
+	}
 	struct trace_input *in = &r->inputs[r->n_inputs++];
 	memset(in, 0, sizeof(*in));
 	in->kind = (uint8_t)kind;
@@ -299,12 +308,60 @@ static void rec_pin_cpu(struct rec *r, struct rec_host *host)
 	}
 }
 
-/* The PC machine on the bus, booted from the firmware or the multiboot kernel. */
+/* The --module files: "FILE[,ARGS]", the module's string "FILE ARGS" with FILE's base name (a trace does not
+ * depend on where the files were). 0 or a cli status with the message in errbuf. */
+static int rec_read_modules(struct rec *r)
+{
+	const struct rec_options *opt = r->opt;
+	if (!opt->n_modules)
+		return 0;
+	r->modules = calloc(opt->n_modules, sizeof(*r->modules));
+	if (!r->modules) {
+		snprintf(r->errbuf, r->errlen, "--module: out of memory");
+		return CLI_STATUS_ENVIRONMENT;
+	}
+	for (size_t i = 0; i < opt->n_modules; i++) {
+		const char *arg = opt->modules[i], *comma = strchr(arg, ',');
+		size_t path_len = comma ? (size_t)(comma - arg) : strlen(arg);
+		char *path = strndup(arg, path_len);
+		const char *base = path ? strrchr(path, '/') : NULL;
+		char *string = NULL;
+		if (path && asprintf(&string, "%s%s%s", base ? base + 1 : path, comma ? " " : "",
+		                     comma ? comma + 1 : "") < 0)
+			string = NULL;
+		if (!path || !string) {
+			free(path);
+			snprintf(r->errbuf, r->errlen, "--module: out of memory");
+			return CLI_STATUS_ENVIRONMENT;
+		}
+		r->modules[i].string = string;
+		uint8_t *data = NULL;
+		int status = rec_read_file(r, path, "--module", (size_t)256 << 20, &data, &r->modules[i].len);
+		free(path);
+		r->modules[i].data = data;
+		if (status)
+			return status;
+	}
+	return 0;
+}
+
+static void rec_free_modules(struct rec *r)
+{
+	for (size_t i = 0; r->modules && i < r->opt->n_modules; i++) {
+		free((void *)r->modules[i].data);
+		free((void *)r->modules[i].string);
+	}
+	free(r->modules);
+}
+
+/* The PC machine on the bus, booted from the firmware or the multiboot kernel (with the PIC as the firmware
+ * leaves it for the kernel). */
 static int rec_boot_pc(struct rec *r)
 {
 	const struct rec_options *opt = r->opt;
 	struct pc_config pcfg = {.ram_bytes = r->ram_size, .disk_path = opt->disk_path, .sercon = true};
 	struct boot_memory mem;
+	struct boot_mb_placed placed;
 	int rc, status;
 
 	status = r->engine->boot_memory(r, &mem);
@@ -313,10 +370,16 @@ static int rec_boot_pc(struct rec *r)
 	if (opt->bios_path)
 		rc = boot_load_bios(&mem, r->image, r->image_len, &r->cur, r->errbuf, r->errlen);
 	else
-		rc = boot_load_multiboot(&mem, r->image, r->image_len, opt->kernel_cmdline, &r->cur, NULL,
-		                         NULL, r->errbuf, r->errlen);
+		rc = boot_load_multiboot(&mem, r->image, r->image_len, opt->kernel_cmdline, r->modules,
+		                         opt->n_modules, &r->cur, &placed, r->errbuf, r->errlen);
 	if (!rc)
 		rc = pc_machine_add(r->bus, &pcfg, r->errbuf, r->errlen);
+	if (!rc && opt->multiboot_path) {
+		r->mb_info = placed.info;
+		if ((rc = boot_pc_pic_as_firmware(r->bus)))
+			snprintf(r->errbuf, r->errlen, "programming the 8259A for the kernel: %s",
+			         strerror(-rc));
+	}
 	if (rc) {
 		char msg[400];
 		snprintf(msg, sizeof(msg), "%s: %s",
@@ -346,14 +409,15 @@ static int rec_setup(struct rec *r, struct rec_host *host)
 		                       &r->image_len);
 	else
 		status = rec_read_guest(r, &r->image, &r->image_len);
-	if (status || (status = r->engine->open(r)))
+	if (status || (status = rec_read_modules(r)) || (status = r->engine->open(r)))
 		return status;
 	r->bus = devbus_new();
-	if (!r->bus || devbus_add_standard(r->bus)) {
+	if (!r->bus || devbus_add_standard(r->bus) || (opt->pc_testdev && devbus_add_pc_testdev(r->bus))) {
 		snprintf(r->errbuf, r->errlen, "cannot set up the device model: out of memory");
 		return CLI_STATUS_ENVIRONMENT;
 	}
 	devbus_set_echo(r->bus, opt->echo_console);
+	devbus_set_debug_exit_qemu(r->bus, opt->debug_exit_qemu);
 	if (r->pc) {
 		if ((status = rec_boot_pc(r)))
 			return status;
@@ -443,8 +507,14 @@ static int rec_record(struct rec *r)
 		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
 		return CLI_STATUS_USAGE;
 	}
-	rec_loop(r);
+	int rc = rec_loop(r);
 	if (!r->ended) {
+		/* Every failure names itself; this covers one that did not. */
+		if (!r->errbuf[0])
+			snprintf(r->errbuf, r->errlen, "step %llu at %04x:%llx: the %s engine failed: %s",
+			         (unsigned long long)r->summary->steps, r->cur.seg[X86_CS].selector,
+			         (unsigned long long)r->cur.rip, r->engine->name,
+			         strerror(rc < 0 ? -rc : EIO));
 		/* A host-side failure: keep what was recorded, marked incomplete by the missing finish. */
 		trace_commit(r->t);
 		return CLI_STATUS_ENVIRONMENT;
@@ -464,8 +534,11 @@ static void rec_teardown(struct rec *r, struct rec_host *host)
 	free(r->shadow);
 	free(r->writes);
 	free(r->arena);
+	free(r->inputs);
+	free(r->held);
 	free(r->serial);
 	free(r->image);
+	rec_free_modules(r);
 }
 
 int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *err, size_t errlen)
@@ -482,6 +555,8 @@ int recorder_run(const struct rec_options *opt, struct rec_summary *out, char *e
 	int status;
 
 	memset(out, 0, sizeof(*out));
+	if (errlen)
+		err[0] = 0;
 	status = rec_setup(&r, &host);
 	if (!status)
 		status = rec_record(&r);

@@ -36,6 +36,11 @@ struct rec_options {
 	const char *disk_path;
 	const char *multiboot_path;
 	const char *kernel_cmdline;
+	const char *const *modules; /* --module FILE[,ARGS] for the multiboot kernel, in order */
+	size_t n_modules;
+	bool pc_testdev; /* --device pc-testdev: QEMU's test device (devbus_add_pc_testdev) */
+	bool
+	    debug_exit_qemu; /* --debug-exit=qemu: the status is (value << 1) | 1, as QEMU's isa-debug-exit */
 	uint64_t vtime_limit; /* virtual clock units (PIT clocks), 0: none */
 	/* Called from the record loop every REC_PROGRESS_STEPS steps with the steps written and the virtual
 	 * clock (PIT clocks); NULL: none. */

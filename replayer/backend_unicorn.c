@@ -391,7 +391,8 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 	if (in->n_inputs > UNICORN_MAX_INPUTS) {
 		result_invalid(b, out, BACKEND_UNSUPPORTED);
 		set_msg(out->reason, sizeof(out->reason),
-		        "step %llu has %u recorded inputs; this backend takes %d",
+		        "step %llu has %u recorded inputs, more than the %d of the unicorn backend's shared "
+		        "memory (UNICORN_MAX_INPUTS)",
 		        (unsigned long long)in->step, in->n_inputs, UNICORN_MAX_INPUTS);
 		return 0;
 	}

@@ -17,7 +17,9 @@
 #include "../x86/x86_state.h"
 #include "backend.h"
 
-#define UNICORN_MAX_INPUTS 256
+/* Inputs of one step in the shared memory: KVM runs up to 1024 REP iterations in a single-step, and a
+ * compare of two MMIO operands reads twice per iteration. */
+#define UNICORN_MAX_INPUTS 4096
 #define UNICORN_MAX_DIRTY  64
 #define UNICORN_MAX_UNDO   128
 #define UNICORN_MAX_WATCH  32

@@ -61,7 +61,7 @@ int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char
 		return -e;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		char *field[6], *save = NULL, *p = line;
+		char *field[7] = {NULL}, *save = NULL, *p = line;
 		struct corpus_guest *g;
 		int n;
 
@@ -69,11 +69,11 @@ int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char
 		line[strcspn(line, "\n")] = 0;
 		if (!line[0] || line[0] == '#' || !strncmp(line, "name\t", 5))
 			continue;
-		for (n = 0; n < 6 && (field[n] = strtok_r(p, "\t", &save)); n++)
+		for (n = 0; n < 7 && (field[n] = strtok_r(p, "\t", &save)); n++)
 			p = NULL;
 		if (n < 6 || m->n == CORPUS_MAX_GUESTS) {
-			snprintf(err, errlen, "%s:%d: want 6 tab-separated fields (at most %d rows)", m->path,
-			         lineno, CORPUS_MAX_GUESTS);
+			snprintf(err, errlen, "%s:%d: want 6 or 7 tab-separated fields (at most %d rows)",
+			         m->path, lineno, CORPUS_MAX_GUESTS);
 			fclose(f);
 			return -EINVAL;
 		}
@@ -83,6 +83,7 @@ int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char
 		g->load = strtoull(field[2], NULL, 0);
 		snprintf(g->start, sizeof(g->start), "%s", field[3]);
 		g->line = lineno;
+		snprintf(g->options, sizeof(g->options), "%s", field[6] ? field[6] : "");
 		if (parse_expected(g, field[4])) {
 			snprintf(err, errlen,
 			         "%s:%d: expected '%s': want END [REFERENCE=END...], REFERENCE kvm-emulator, "
@@ -98,6 +99,26 @@ int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int corpus_guest_options(const struct corpus_guest *g, const char *corpus_dir, char *buf, size_t len,
+                         const char **words, int max)
+{
+	char text[sizeof(g->options)], *save = NULL;
+	size_t used = 0;
+	int n = 0;
+
+	snprintf(text, sizeof(text), "%s", g->options);
+	for (char *tok = strtok_r(text, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		bool file = n > 0 && !strcmp(words[n - 1], "--module");
+		int w =
+		    snprintf(buf + used, len - used, "%s%s%s", file ? corpus_dir : "", file ? "/" : "", tok);
+		if (n == max || w < 0 || (size_t)w >= len - used)
+			return -1;
+		words[n++] = buf + used;
+		used += (size_t)w + 1;
+	}
+	return n;
 }
 
 int corpus_manifest_from_env(struct corpus_manifest *m, const char **corpus_dir)

@@ -1,4 +1,5 @@
-/* corpus/manifest.tsv for the corpus tests: name, binary, load address, start, expected end. */
+/* corpus/manifest.tsv for the corpus tests: name, binary, load address, start, expected end, record options.
+ */
 #ifndef EMUDIFF_CORPUS_MANIFEST_H
 #define EMUDIFF_CORPUS_MANIFEST_H
 
@@ -20,6 +21,9 @@ struct corpus_guest {
 		char end[32];
 	} other_ends[4];
 	unsigned n_other_ends;
+	/* The optional 7th column: more record options ("--device pc-testdev --module FILE,ARGS"), "" when
+	 * none; a --module FILE is a file of the built corpus. */
+	char options[256];
 	int line; /* manifest line, for messages */
 };
 
@@ -35,6 +39,11 @@ int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char
 /* The end the guest has when recorded with reference ("silicon", "kvm-emulator", "qemu-tcg", "emu"), with
  * or without --fallback emu (which completes what the reference cannot execute: the silicon end then). */
 const char *corpus_expected_end(const struct corpus_guest *g, const char *reference, bool fallback);
+
+/* g's record options as words pointing into buf, each --module FILE made a path in corpus_dir: the number of
+ * words, or -1 when they do not fit in max words or len bytes. */
+int corpus_guest_options(const struct corpus_guest *g, const char *corpus_dir, char *buf, size_t len,
+                         const char **words, int max);
 
 /* For a test run by ctest: the manifest of $EMUDIFF_SOURCE and the built guests' folder $EMUDIFF_CORPUS
  * (*corpus_dir); 0, or 1 after a message on stderr. */

@@ -49,6 +49,26 @@ static void test_guest(void **state)
 	    .kernel_cmdline = g->name,
 	    .command_line = "corpus_emu",
 	};
+	/* The manifest's record options, as emudiff record takes them. */
+	char optbuf[2048];
+	const char *words[16], *modules[8];
+	int n_words = corpus_guest_options(g, corpus_dir, optbuf, sizeof(optbuf), words, 16);
+	if (n_words < 0 || n_words % 2)
+		fail_msg("%s:%d: options '%s': want --name value pairs", manifest.path, g->line, g->options);
+	for (int i = 0; i < n_words; i += 2) {
+		if (!strcmp(words[i], "--device") && !strcmp(words[i + 1], "pc-testdev"))
+			opt.pc_testdev = true;
+		else if (!strcmp(words[i], "--debug-exit") && !strcmp(words[i + 1], "qemu"))
+			opt.debug_exit_qemu = true;
+		else if (!strcmp(words[i], "--module") && opt.n_modules < 8)
+			modules[opt.n_modules++] = words[i + 1];
+		else
+			fail_msg(
+			    "%s:%d: option %s %s: this test knows --device pc-testdev, --debug-exit qemu "
+			    "and --module (8 at most)",
+			    manifest.path, g->line, words[i], words[i + 1]);
+	}
+	opt.modules = modules;
 	int rc = recorder_run(&opt, &sum, err, sizeof(err));
 	if (rc)
 		fail_msg("%s: %s (build the corpus target)", g->name, err);
@@ -75,8 +95,8 @@ static void test_guest(void **state)
 	if (strcmp(end, want))
 		fail_msg("%s:%d: %s ended %s in emu, silicon ends %s; console: %s", manifest.path, g->line,
 		         g->name, end, want, console);
-	/* A passing guest says so last. */
-	if (!strcmp(end, "exit:0")) {
+	/* A passing guest says so last (status 1 under QEMU's debug-exit convention). */
+	if (!strcmp(end, opt.debug_exit_qemu ? "exit:1" : "exit:0")) {
 		size_t n = strlen(console);
 		assert_true(n >= 6 && !strcmp(console + n - 6, ": ok\r\n"));
 	}

@@ -146,16 +146,23 @@ static void run_guest(const struct corpus_guest *g, char *end, size_t endlen, st
 static void test_multiboot_guest(const struct corpus_guest *g)
 {
 	const char *bin = getenv("EMUDIFF_BIN");
-	char cmd[8192], trace[64], line[1024], end[64] = "";
+	char cmd[8192], trace[64], line[1024], end[64] = "", optbuf[2048];
+	const char *words[16];
 	unsigned status;
 	FILE *p;
 
 	if (!bin)
 		fail_msg("EMUDIFF_BIN must be set (run through ctest)");
+	int n_words = corpus_guest_options(g, corpus_dir, optbuf, sizeof(optbuf), words, 16);
+	if (n_words < 0)
+		fail_msg("%s:%d: options '%s' too long", manifest.path, g->line, g->options);
 	snprintf(trace, sizeof(trace), "/tmp/corpus_kvm_%d.trace", (int)getpid());
-	snprintf(cmd, sizeof(cmd),
-	         "'%s' record --mode exits --force --timeout %d --multiboot '%s/%s' -o %s 2>&1", bin,
-	         GUEST_TIMEOUT_S, corpus_dir, g->binary, trace);
+	int len = snprintf(cmd, sizeof(cmd),
+	                   "'%s' record --mode exits --force --timeout %d --multiboot '%s/%s' -o %s", bin,
+	                   GUEST_TIMEOUT_S, corpus_dir, g->binary, trace);
+	for (int i = 0; i < n_words; i++)
+		len += snprintf(cmd + len, sizeof(cmd) - (size_t)len, " '%s'", words[i]);
+	snprintf(cmd + len, sizeof(cmd) - (size_t)len, " 2>&1");
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	while (fgets(line, sizeof(line), p)) {

@@ -18,7 +18,7 @@
 #define MAX_ROWS 64
 
 struct row {
-	char field[6][1024];
+	char field[7][1024]; /* the 7th, record options, may be absent (empty) */
 	int line;
 };
 
@@ -47,7 +47,7 @@ static void load(void **state)
 		if (line[0] == '#')
 			continue;
 		if (!header) {
-			assert_string_equal(line, "name\tbinary\tload\tstart\texpected\texercises");
+			assert_string_equal(line, "name\tbinary\tload\tstart\texpected\texercises\toptions");
 			header = true;
 			continue;
 		}
@@ -55,7 +55,7 @@ static void load(void **state)
 			continue;
 		if (nrows == MAX_ROWS)
 			fail_msg("%s:%d: more than %d rows", manifest, lineno, MAX_ROWS);
-		for (; n < 6; n++) {
+		for (; n < 7; n++) {
 			tab = strchr(p, '\t');
 			if (tab)
 				*tab = 0;
@@ -66,12 +66,59 @@ static void load(void **state)
 				break;
 			p = tab + 1;
 		}
-		if (n != 5)
-			fail_msg("%s:%d: want 6 tab-separated fields", manifest, lineno);
+		if (n != 5 && n != 6)
+			fail_msg("%s:%d: want 6 or 7 tab-separated fields", manifest, lineno);
 		rows[nrows++].line = lineno;
 	}
 	fclose(f);
 	assert_true(nrows > 0);
+}
+
+/* The load_addr of the guest's multiboot header (address fields, flag 16). */
+static unsigned long long multiboot_load_addr(const struct row *r)
+{
+	unsigned char head[8192];
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", corpus_dir, r->field[1]);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fail_msg("%s:%d: %s: cannot open: %s (build the corpus target)", manifest, r->line, path,
+		         strerror(errno));
+	size_t n = fread(head, 1, sizeof(head), f);
+	fclose(f);
+	for (size_t off = 0; off + 32 <= n; off += 4) {
+		uint32_t w[5];
+		memcpy(w, head + off, sizeof(w));
+		if (w[0] == 0x1badb002u && (uint32_t)(w[0] + w[1] + w[2]) == 0 && (w[1] & 0x10000u))
+			return w[4];
+	}
+	fail_msg("%s:%d: %s has no multiboot header with address fields", manifest, r->line, r->field[1]);
+	return 0;
+}
+
+/* The record options: --name value pairs the corpus tests pass on; a module a file of the built corpus. */
+static void check_options(const struct row *r)
+{
+	char text[sizeof(r->field[6])], *save = NULL;
+	snprintf(text, sizeof(text), "%s", r->field[6]);
+	for (char *name = strtok_r(text, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
+		char *value = strtok_r(NULL, " ", &save), path[4096];
+		struct stat sb;
+		if (!value)
+			fail_msg("%s:%d: option %s has no value", manifest, r->line, name);
+		if (!strcmp(name, "--device") && !strcmp(value, "pc-testdev"))
+			continue;
+		if (!strcmp(name, "--debug-exit") && !strcmp(value, "qemu"))
+			continue;
+		if (strcmp(name, "--module"))
+			fail_msg(
+			    "%s:%d: option %s %s: want --device pc-testdev, --debug-exit qemu or --module "
+			    "FILE[,ARGS]",
+			    manifest, r->line, name, value);
+		snprintf(path, sizeof(path), "%s/%.*s", corpus_dir, (int)strcspn(value, ","), value);
+		if (stat(path, &sb))
+			fail_msg("%s:%d: --module %s: %s is not built", manifest, r->line, value, path);
+	}
 }
 
 static void test_rows(void **state)
@@ -89,14 +136,16 @@ static void test_rows(void **state)
 				fail_msg("%s:%d: name %s repeats line %d", manifest, r->line, r->field[0],
 				         rows[j].line);
 		/* Flat guests start in real mode at 0x7c00; multiboot kernels (the PC with its PIC and PIT)
-		 * load where their header says, 1 MiB here. */
+		 * load where their header says. */
 		bool mb = !strcmp(r->field[3], "multiboot");
 		if (!mb && strcmp(r->field[3], "real"))
 			fail_msg("%s:%d: start mode %s, guests start in real or multiboot", manifest, r->line,
 			         r->field[3]);
-		if (strtoull(r->field[2], &endp, 0) != (mb ? 0x100000u : 0x7c00u) || *endp)
-			fail_msg("%s:%d: load address %s, %s guests load at %s", manifest, r->line,
-			         r->field[2], r->field[3], mb ? "0x100000" : "0x7c00");
+		unsigned long long want_load = mb ? multiboot_load_addr(r) : 0x7c00u;
+		if (strtoull(r->field[2], &endp, 0) != want_load || *endp)
+			fail_msg("%s:%d: load address %s, the guest loads at %#llx", manifest, r->line,
+			         r->field[2], want_load);
+		check_options(r);
 		/* END, then REFERENCE=END for the references that end otherwise. */
 		char ends[sizeof(r->field[4])], *save = NULL;
 		snprintf(ends, sizeof(ends), "%s", exp);

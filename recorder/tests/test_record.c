@@ -536,7 +536,7 @@ static void test_bad_input(void **state)
 	    " substr(data, length(data) / 2 + 2) AS BLOB) WHERE first_step = 0\"",
 	    guest, self, good, damaged, damaged, good, swapped, swapped, good, flipped, flipped);
 	assert_int_equal(system(setup), 0);
-	char a[18][1200], kernel[512];
+	char a[23][1200], kernel[512];
 	corpus_path("stihlt", kernel, sizeof(kernel)); /* a multiboot kernel */
 	const char *record = engine_emu ? "record --engine emu" : "record";
 	snprintf(a[0], sizeof(a[0]), "%s -o %s/x.db %s/missing.bin", record, tmpdir, tmpdir);
@@ -559,6 +559,13 @@ static void test_bad_input(void **state)
 	snprintf(a[15], sizeof(a[15]), "%s --bogus %s", record, guest);
 	snprintf(a[16], sizeof(a[16]), "%s %s --mem", record, guest);
 	snprintf(a[17], sizeof(a[17]), "%s --force=yes %s", record, guest);
+	/* The multiboot and test-device options: each names itself. */
+	snprintf(a[18], sizeof(a[18]), "%s --device sideways %s", record, guest);
+	snprintf(a[19], sizeof(a[19]), "%s --debug-exit=sideways %s", record, guest);
+	snprintf(a[20], sizeof(a[20]), "%s --module %s %s", record, kernel, guest);
+	snprintf(a[21], sizeof(a[21]), "%s -o %s/x.db --multiboot %s --module %s/gone.bin,x", record, tmpdir,
+	         kernel, tmpdir);
+	snprintf(a[22], sizeof(a[22]), "%s -o %s/x.db --multiboot %s --module ,x", record, tmpdir, kernel);
 	const struct bad_input cases[] = {
 	    {a[0], 2, "missing.bin", __FILE__, __LINE__},
 	    {a[1], 2, "big.bin", __FILE__, __LINE__},
@@ -578,6 +585,11 @@ static void test_bad_input(void **state)
 	    {a[15], 2, "unknown option --bogus", __FILE__, __LINE__},
 	    {a[16], 2, "--mem needs a value", __FILE__, __LINE__},
 	    {a[17], 2, "unknown option --force=yes", __FILE__, __LINE__},
+	    {a[18], 2, "--device takes pc-testdev", __FILE__, __LINE__},
+	    {a[19], 2, "--debug-exit takes plain or qemu", __FILE__, __LINE__},
+	    {a[20], 2, "--module needs --multiboot", __FILE__, __LINE__},
+	    {a[21], 2, "gone.bin: cannot open the --module file", __FILE__, __LINE__},
+	    {a[22], 2, "--module takes FILE[,ARGS]", __FILE__, __LINE__},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = run_cli("%s", cases[i].args);

@@ -146,8 +146,13 @@ static void record(const struct corpus_guest *g, const char *trace)
 		fail_msg("%s: %s is not built (build the corpus target)", g->name, image);
 	snprintf(out, sizeof(out), "%s/%s.rec.out", tmpdir, g->name);
 	snprintf(err, sizeof(err), "%s/%s.rec.err", tmpdir, g->name);
+	char optbuf[2048];
+	const char *words[16];
+	int n_words = corpus_guest_options(g, corpus, optbuf, sizeof(optbuf), words, 16);
+	if (n_words < 0)
+		fail_msg("%s: options '%s' too long", g->name, g->options);
 	for (int exits = 0; exits < 2; exits++) {
-		const char *argv[16];
+		const char *argv[40];
 		int n = 0;
 		argv[n++] = bin;
 		argv[n++] = "record";
@@ -163,6 +168,8 @@ static void record(const struct corpus_guest *g, const char *trace)
 		}
 		argv[n++] = "-o";
 		argv[n++] = trace;
+		for (int i = 0; i < n_words; i++)
+			argv[n++] = words[i];
 		/* Start column: a multiboot kernel goes through the PC loader, a flat image at its load
 		 * address. */
 		if (!strcmp(g->start, "multiboot")) {
