@@ -22,6 +22,7 @@ static void record_usage(FILE *out)
 	    "usage: emudiff record [-o TRACE] [--force] [--engine kvm|emu] [--mode step|exits|demand]\n"
 	    "                      [--demand real|cpl0|rip=A-B] [--max-steps N] [--mem MiB]\n"
 	    "                      [--load ADDR] [--fallback emu] [--echo] [--timeout SECONDS]\n"
+	    "                      [--cpu MODEL[,+FEATURE,-FEATURE,vendor=NAME]]\n"
 	    "                      [--bios FILE [--disk FILE] | --multiboot FILE [--cmdline TEXT] | GUEST]\n"
 	    "Runs GUEST (a flat binary, loaded at ADDR, default 0x7c00, started in real mode at 0:ADDR)\n"
 	    "on /dev/kvm and writes a trace (default trace.db). Without GUEST, records the bundled\n"
@@ -32,10 +33,23 @@ static void record_usage(FILE *out)
 	    "SECONDS of virtual time (default %d for --bios, none otherwise).\n"
 	    "--engine emu runs a flat GUEST in emudiff's own emulator instead of KVM (step mode, no\n"
 	    "/dev/kvm needed): the trace's reference is then emu, not silicon or KVM's emulator.\n"
+	    "--cpu picks the CPU model (CPUID table and, with --engine emu, its MSRs): default, "
+	    "intel-skylake,\n"
+	    "amd-zen, or host (KVM's supported table, the KVM engine's default); +FEATURE/-FEATURE set or\n"
+	    "clear a CPUID feature bit (sse4_2, x2apic, pcid, invpcid, xsave, ...), vendor=NAME replaces "
+	    "the\n"
+	    "12-character vendor string of leaf 0 and nothing else.\n"
 	    "On a terminal, stderr shows the steps recorded, their rate and the virtual time as it runs.\n"
 	    "Exit status 130 after SIGINT or SIGTERM: the trace is complete up to the signal, the run is "
 	    "not.\n",
 	    RECORD_BIOS_TIMEOUT_S);
+}
+
+/* What the engine could not give the guest of the --cpu model, before the run. */
+static void record_warning(void *arg, const char *text)
+{
+	(void)arg;
+	fprintf(stderr, "emudiff record: warning: %s\n", text);
 }
 
 /* The status line on a terminal: redrawn at most every 0.2 s, so a short recording shows none. */
@@ -218,6 +232,8 @@ static int record_option(void *arg, const char *name, const char *v)
 			return CLI_EXIT_USAGE;
 		}
 		opt->fallback_emu = true;
+	} else if (!strcmp(name, "--cpu")) {
+		opt->cpu = v;
 	} else if (!strcmp(name, "--echo")) {
 		opt->echo_console = true;
 	}
@@ -231,7 +247,7 @@ int cli_record(int argc, char **argv)
 	    {"--demand", true},    {"--max-steps", true}, {"--mem", true},     {"--load", true},
 	    {"--fallback", true},  {"--echo", false},     {"--bios", true},    {"--disk", true},
 	    {"--multiboot", true}, {"--cmdline", true},   {"--timeout", true}, {"--engine", true},
-	    {NULL, false},
+	    {"--cpu", true},       {NULL, false},
 	};
 	struct record_args r = {.opt = {
 	                            .output = "trace.db",
@@ -321,8 +337,9 @@ int cli_record(int argc, char **argv)
 		opt.progress = record_progress_line;
 		opt.progress_arg = &prog;
 	}
+	opt.warning = record_warning;
 	struct rec_summary sum;
-	char err[512] = "";
+	char err[1536] = "";
 	int rc = recorder_run(&opt, &sum, err, sizeof(err));
 	if (prog.shown)
 		fprintf(stderr, "\r%*s\r", 79, "");
