@@ -21,8 +21,13 @@ static int rec_write_cpu_meta(struct rec *r, char *buf, size_t len)
 	rc |= trace_meta_set(r->t, "cpu_model_summary", r->cpu.summary);
 	if (r->engine->emu_is_reference)
 		cpu_model_describe_msrs(&r->cpu, buf, len);
+	else if (r->cpu.mcg_cap)
+		snprintf(buf, len, "KVM's own, with KVM_X86_SETUP_MCE given MCG_CAP 0x%llx",
+		         (unsigned long long)r->cpu.mcg_cap);
 	else
-		snprintf(buf, len, "KVM's own (the model's MSR set applies to --engine emu)");
+		snprintf(buf, len, "KVM's own (a model without MCA cannot remove KVM's machine-check banks)");
+	if (r->cpu_unsupported[0])
+		rc |= trace_meta_set(r->t, "cpu_unsupported", r->cpu_unsupported);
 	return rc | trace_meta_set(r->t, "cpu_msrs", buf);
 }
 

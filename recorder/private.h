@@ -107,6 +107,9 @@ struct rec {
 	struct shim_cpuid_entry cpuid[CPU_MODEL_MAX_LEAVES];
 	size_t n_cpuid;
 	struct cpu_msrs msrs;
+	char cpu_unsupported[512]; /* KVM: the model's feature bits KVM_GET_SUPPORTED_CPUID lacks */
+	uint64_t cpuid_warned[16]; /* KVM: leaf | subleaf << 32 the guest read otherwise, told once each */
+	size_t n_cpuid_warned;
 	uint64_t next_progress; /* step count of the next progress call */
 	uint8_t *image;         /* the guest image, firmware or kernel file */
 	size_t image_len;
