@@ -94,7 +94,8 @@ static const struct feature {
     {"umip", 7, 0, R_ECX, 2},         {"pku", 7, 0, R_ECX, 3},         {"la57", 7, 0, R_ECX, 16},
     {"rdpid", 7, 0, R_ECX, 22},
     {"xsaveopt", 0xd, 1, R_EAX, 0},
-    {"lahf_lm", 0x80000001, 0, R_ECX, 0}, {"svm", 0x80000001, 0, R_ECX, 2},  {"abm", 0x80000001, 0, R_ECX, 5},
+    {"lahf_lm", 0x80000001, 0, R_ECX, 0}, {"cmp_legacy", 0x80000001, 0, R_ECX, 1},
+    {"svm", 0x80000001, 0, R_ECX, 2},  {"abm", 0x80000001, 0, R_ECX, 5},
     {"sse4a", 0x80000001, 0, R_ECX, 6},   {"3dnowprefetch", 0x80000001, 0, R_ECX, 8},
     {"syscall", 0x80000001, 0, R_EDX, 11}, {"nx", 0x80000001, 0, R_EDX, 20},
     {"pdpe1gb", 0x80000001, 0, R_EDX, 26}, {"rdtscp", 0x80000001, 0, R_EDX, 27},
@@ -307,6 +308,12 @@ void cpu_msrs_reset(const struct cpu_model *m, struct cpu_msrs *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->misc_enable = m->misc_enable;
+	/* Every error reported at reset, as KVM_X86_SETUP_MCE leaves MCG_CTL and MCi_CTL: both engines agree.
+	 */
+	if (m->mcg_cap & CPU_MCG_CTL_P)
+		s->mcg_ctl = ~0ull;
+	for (unsigned i = 0; i < mc_banks(m); i++)
+		s->bank[i][0] = ~0ull;
 }
 
 bool cpu_msr_read(const struct cpu_model *m, const struct cpu_msrs *s, uint32_t msr, uint64_t *value)

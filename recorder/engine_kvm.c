@@ -246,6 +246,9 @@ static void kvm_check_cpuid_seen(struct rec *r, uint32_t leaf, uint32_t subleaf,
 	const struct cpu_leaf *l = cpu_model_leaf(&r->cpu, leaf, subleaf);
 	if (!l || !r->opt->warning)
 		return;
+	/* ECX selects nothing in a leaf without subleaves. */
+	if (!l->indexed)
+		subleaf = 0;
 	uint32_t want[4] = {l->eax, l->ebx, l->ecx, l->edx}, mask[4] = {~0u, ~0u, ~0u, ~0u};
 	if (leaf == 1)
 		mask[1] = 0x00ffffffu, mask[2] = ~(1u << 27);
@@ -262,8 +265,8 @@ static void kvm_check_cpuid_seen(struct rec *r, uint32_t leaf, uint32_t subleaf,
 	r->cpuid_warned[r->n_cpuid_warned++] = key;
 	char msg[CPU_MODEL_SPEC_MAX + 192];
 	snprintf(msg, sizeof(msg),
-	         "--cpu %s: the guest read CPUID %#x.%u as %08x %08x %08x %08x, the model sets %08x %08x "
-	         "%08x %08x: KVM did not give it the model",
+	         "--cpu %s: the guest read CPUID leaf %#x.%u as %08x %08x %08x %08x, the model sets %08x "
+	         "%08x %08x %08x: KVM did not give it the model",
 	         r->cpu.spec, leaf, subleaf, got[0], got[1], got[2], got[3], want[0], want[1], want[2],
 	         want[3]);
 	r->opt->warning(r->opt->warning_arg, msg);
