@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../machine/cpu_model.h"
 #include "../machine/pc.h"
 #include "../recorder/recorder.h"
 #include "args.h"
@@ -33,16 +34,14 @@ static void record_usage(FILE *out)
 	    "SECONDS of virtual time (default %d for --bios, none otherwise).\n"
 	    "--engine emu runs a flat GUEST in emudiff's own emulator instead of KVM (step mode, no\n"
 	    "/dev/kvm needed): the trace's reference is then emu, not silicon or KVM's emulator.\n"
-	    "--cpu picks the CPU model (CPUID table and, with --engine emu, its MSRs): default, "
-	    "intel-skylake,\n"
-	    "amd-zen, or host (KVM's supported table, the KVM engine's default); +FEATURE/-FEATURE set or\n"
-	    "clear a CPUID feature bit (sse4_2, x2apic, pcid, invpcid, xsave, ...), vendor=NAME replaces "
-	    "the\n"
+	    "--cpu picks the CPU model (its CPUID table; with --engine emu its MSRs too): %s, or\n"
+	    "host (KVM's supported table, the KVM engine's default). +FEATURE/-FEATURE set or clear a\n"
+	    "CPUID feature bit (sse4_2, x2apic, pcid, invpcid, xsave, ...); vendor=NAME replaces the\n"
 	    "12-character vendor string of leaf 0 and nothing else.\n"
 	    "On a terminal, stderr shows the steps recorded, their rate and the virtual time as it runs.\n"
 	    "Exit status 130 after SIGINT or SIGTERM: the trace is complete up to the signal, the run is "
 	    "not.\n",
-	    RECORD_BIOS_TIMEOUT_S);
+	    RECORD_BIOS_TIMEOUT_S, cpu_model_names());
 }
 
 /* What the engine could not give the guest of the --cpu model, before the run. */
@@ -233,6 +232,13 @@ static int record_option(void *arg, const char *name, const char *v)
 		}
 		opt->fallback_emu = true;
 	} else if (!strcmp(name, "--cpu")) {
+		/* Checked here so that a bad model is named before the guest is read. */
+		struct cpu_model m;
+		char err[1024];
+		if (strcmp(v, "host") && cpu_model_parse(v, &m, err, sizeof(err))) {
+			fprintf(stderr, "emudiff record: %s\n", err);
+			return CLI_EXIT_USAGE;
+		}
 		opt->cpu = v;
 	} else if (!strcmp(name, "--echo")) {
 		opt->echo_console = true;
