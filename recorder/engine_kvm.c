@@ -239,9 +239,10 @@ static bool rec_state_msr(uint32_t msr)
 	return false;
 }
 
-/* What the guest read against what the model set, told once a leaf: KVM (PVM) may answer otherwise. The
+/* What the vCPU's table or the guest (who) read against what the model set, told once a leaf: KVM (PVM) may
+ * answer otherwise. The
  * APIC ID (leaf 1 EBX[31:24]), OSXSAVE and OSPKE follow the vCPU's state, not the table. */
-static void kvm_check_cpuid_seen(struct rec *r, uint32_t leaf, uint32_t subleaf, const uint32_t got[4])
+static void kvm_check_cpuid(struct rec *r, bool guest, uint32_t leaf, uint32_t subleaf, const uint32_t got[4])
 {
 	const struct cpu_leaf *l = cpu_model_leaf(&r->cpu, leaf, subleaf);
 	if (!l || !r->opt->warning)
@@ -257,7 +258,7 @@ static void kvm_check_cpuid_seen(struct rec *r, uint32_t leaf, uint32_t subleaf,
 	bool same = true;
 	for (int i = 0; i < 4; i++)
 		same = same && !((want[i] ^ got[i]) & mask[i]);
-	uint64_t key = leaf | (uint64_t)subleaf << 32;
+	uint64_t key = leaf | (uint64_t)subleaf << 32 | (guest ? 0 : 1ull << 63);
 	for (size_t i = 0; i < r->n_cpuid_warned && !same; i++)
 		same = r->cpuid_warned[i] == key;
 	if (same || r->n_cpuid_warned == sizeof(r->cpuid_warned) / sizeof(r->cpuid_warned[0]))
@@ -265,10 +266,10 @@ static void kvm_check_cpuid_seen(struct rec *r, uint32_t leaf, uint32_t subleaf,
 	r->cpuid_warned[r->n_cpuid_warned++] = key;
 	char msg[CPU_MODEL_SPEC_MAX + 192];
 	snprintf(msg, sizeof(msg),
-	         "--cpu %s: the guest read CPUID leaf %#x.%u as %08x %08x %08x %08x, the model sets %08x "
-	         "%08x %08x %08x: KVM did not give it the model",
-	         r->cpu.spec, leaf, subleaf, got[0], got[1], got[2], got[3], want[0], want[1], want[2],
-	         want[3]);
+	         "--cpu %s: %s CPUID leaf %#x.%u as %08x %08x %08x %08x, the model sets %08x %08x %08x "
+	         "%08x: KVM did not give it the model",
+	         r->cpu.spec, guest ? "the guest read" : "KVM_GET_CPUID2 after KVM_SET_CPUID2 reads", leaf,
+	         subleaf, got[0], got[1], got[2], got[3], want[0], want[1], want[2], want[3]);
 	r->opt->warning(r->opt->warning_arg, msg);
 }
 
@@ -291,7 +292,7 @@ static int rec_record_insn_inputs(struct rec *r, const struct x86_state *pre, co
 		                   (uint32_t)g[X86_RDX]};
 		uint64_t leaf = (pre->gpr[X86_RAX] & 0xffffffffu) | (pre->gpr[X86_RCX] & 0xffffffffu) << 32;
 		if (r->cpu_set)
-			kvm_check_cpuid_seen(r, (uint32_t)leaf, (uint32_t)(leaf >> 32), out);
+			kvm_check_cpuid(r, true, (uint32_t)leaf, (uint32_t)(leaf >> 32), out);
 		return rec_add_input(r, TRACE_INPUT_CPUID, leaf, 16, 1, (const uint8_t *)out);
 	}
 	case 0x31:
@@ -560,7 +561,8 @@ static int rec_run_to_exit(struct rec *r)
 #define KVM_SUPPORTED_MAX 512
 
 /* --cpu MODEL on KVM: the model's table in place of KVM's supported one, said at the start where KVM lacks a
- * feature bit it sets (the guest then reads the bit, but KVM may not implement the feature). */
+ * feature bit it sets (the guest then reads the bit, but KVM may not implement the feature) and where the
+ * vCPU's table, read back, is not the model's. */
 static int kvm_set_cpu_model(struct rec *r)
 {
 	static struct shim_cpuid_entry sup[KVM_SUPPORTED_MAX];
@@ -582,10 +584,16 @@ static int kvm_set_cpu_model(struct rec *r)
 		         r->cpu.spec, r->cpu_unsupported);
 		r->opt->warning(r->opt->warning_arg, msg);
 	}
+	int got;
 	if (shim_set_cpuid(r->vm, r->cpuid, r->n_cpuid) ||
-	    (r->cpu.mcg_cap && shim_setup_mce(r->vm, r->cpu.mcg_cap))) {
+	    (r->cpu.mcg_cap && shim_setup_mce(r->vm, r->cpu.mcg_cap)) ||
+	    (got = shim_vcpu_cpuid(r->vm, sup, KVM_SUPPORTED_MAX)) < 0) {
 		snprintf(r->errbuf, r->errlen, "--cpu %s: %s", r->cpu.spec, shim_error(r->vm));
 		return CLI_STATUS_ENVIRONMENT;
+	}
+	for (int i = 0; i < got; i++) {
+		uint32_t regs[4] = {sup[i].eax, sup[i].ebx, sup[i].ecx, sup[i].edx};
+		kvm_check_cpuid(r, false, sup[i].function, sup[i].index, regs);
 	}
 	return 0;
 }

@@ -416,6 +416,27 @@ size_t shim_supported_cpuid(const struct shim_vm *vm, struct shim_cpuid_entry *o
 	return n;
 }
 
+int shim_vcpu_cpuid(struct shim_vm *vm, struct shim_cpuid_entry *out, size_t cap)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + cap * sizeof(c->entries[0]));
+	if (!c)
+		return shim_fail(vm, -ENOMEM, "CPUID table");
+	c->nent = (uint32_t)cap;
+	/* Entries KVM did not write keep this function, whatever nent it reports back. */
+	for (size_t i = 0; i < cap; i++)
+		c->entries[i].function = UINT32_MAX;
+	if (ioctl(vm->vcpu_fd, KVM_GET_CPUID2, c) < 0) {
+		int err = -errno;
+		free(c);
+		return shim_fail(vm, err, "KVM_GET_CPUID2");
+	}
+	int n = 0;
+	for (uint32_t i = 0; i < c->nent && i < cap && c->entries[i].function != UINT32_MAX; i++)
+		out[n++] = shim_entry_of(&c->entries[i]);
+	free(c);
+	return n;
+}
+
 int shim_setup_mce(struct shim_vm *vm, uint64_t mcg_cap)
 {
 	if (ioctl(vm->vcpu_fd, KVM_X86_SETUP_MCE, &mcg_cap) < 0)
