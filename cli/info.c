@@ -153,6 +153,10 @@ int cli_info(int argc, char **argv)
 	print_meta(t, "demand", "demand");
 	print_meta(t, "command", "command_line");
 	print_meta(t, "host cpu", "host_cpu");
+	print_meta(t, "cpu model", "cpu_model");
+	print_meta(t, "cpu is", "cpu_model_summary");
+	print_meta(t, "cpu msrs", "cpu_msrs");
+	print_meta(t, "cpu not set", "cpu_unsupported");
 	print_meta(t, "memory", "memory_layout");
 	print_meta(t, "disk", "disk_image");
 	print_meta(t, "kernel cmd", "kernel_cmdline");

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../machine/cpu_model.h"
 #include "../machine/pc.h"
 #include "../recorder/recorder.h"
 #include "args.h"
@@ -25,6 +26,7 @@ static void record_usage(FILE *out)
 	    "                      [--device pc-testdev] [--debug-exit plain|qemu]\n"
 	    "                      [--bios FILE [--disk FILE] |\n"
 	    "                       --multiboot FILE [--cmdline TEXT] [--module FILE[,ARGS]]... | GUEST]\n"
+	    "                      [--cpu MODEL[,+FEATURE,-FEATURE,vendor=NAME]]\n"
 	    "Runs GUEST (a flat binary, loaded at ADDR, default 0x7c00, started in real mode at 0:ADDR)\n"
 	    "on /dev/kvm and writes a trace (default trace.db). Without GUEST, records the bundled\n"
 	    "corpus guest modeswitch.bin.\n"
@@ -41,10 +43,21 @@ static void record_usage(FILE *out)
 	    "0x2000-0x2017, 64 KiB of MMIO at 0xff000000); off by default. --debug-exit qemu makes a\n"
 	    "write V to port 0xf4 end with status (V << 1) | 1, as QEMU's isa-debug-exit; plain (the\n"
 	    "default) makes V the status. Both are in the trace's meta (devices, debug_exit).\n"
+	    "--cpu picks the CPU model (its CPUID table; with --engine emu its MSRs too): %s, or\n"
+	    "host (KVM's supported table, the KVM engine's default). +FEATURE/-FEATURE set or clear a\n"
+	    "CPUID feature bit (sse4_2, x2apic, pcid, invpcid, xsave, ...); vendor=NAME replaces the\n"
+	    "12-character vendor string of leaf 0 and nothing else.\n"
 	    "On a terminal, stderr shows the steps recorded, their rate and the virtual time as it runs.\n"
 	    "Exit status 130 after SIGINT or SIGTERM: the trace is complete up to the signal, the run is "
 	    "not.\n",
-	    RECORD_BIOS_TIMEOUT_S);
+	    RECORD_BIOS_TIMEOUT_S, cpu_model_names());
+}
+
+/* What the engine could not give the guest of the --cpu model, before the run. */
+static void record_warning(void *arg, const char *text)
+{
+	(void)arg;
+	fprintf(stderr, "emudiff record: warning: %s\n", text);
 }
 
 /* The status line on a terminal: redrawn at most every 0.2 s, so a short recording shows none. */
@@ -252,6 +265,15 @@ static int record_option(void *arg, const char *name, const char *v)
 			return CLI_EXIT_USAGE;
 		}
 		opt->fallback_emu = true;
+	} else if (!strcmp(name, "--cpu")) {
+		/* Checked here so that a bad model is named before the guest is read. */
+		struct cpu_model m;
+		char err[1024];
+		if (strcmp(v, "host") && cpu_model_parse(v, &m, err, sizeof(err))) {
+			fprintf(stderr, "emudiff record: %s\n", err);
+			return CLI_EXIT_USAGE;
+		}
+		opt->cpu = v;
 	} else if (!strcmp(name, "--echo")) {
 		opt->echo_console = true;
 	}
@@ -265,7 +287,8 @@ static int record_run(int argc, char **argv, struct record_args *ra)
 	    {"--demand", true},    {"--max-steps", true}, {"--mem", true},        {"--load", true},
 	    {"--fallback", true},  {"--echo", false},     {"--bios", true},       {"--disk", true},
 	    {"--multiboot", true}, {"--cmdline", true},   {"--timeout", true},    {"--engine", true},
-	    {"--module", true},    {"--device", true},    {"--debug-exit", true}, {NULL, false},
+	    {"--module", true},    {"--device", true},    {"--debug-exit", true}, {"--cpu", true},
+	    {NULL, false},
 	};
 	struct rec_options opt;
 	bool help;
@@ -360,8 +383,9 @@ static int record_run(int argc, char **argv, struct record_args *ra)
 		opt.progress = record_progress_line;
 		opt.progress_arg = &prog;
 	}
+	opt.warning = record_warning;
 	struct rec_summary sum;
-	char err[512] = "";
+	char err[1536] = "";
 	int rc = recorder_run(&opt, &sum, err, sizeof(err));
 	if (prog.shown)
 		fprintf(stderr, "\r%*s\r", 79, "");

@@ -13,30 +13,6 @@
 #include "../vmx-shim/shim.h"
 #include "private.h"
 
-/* The CPU that --engine emu shows: an Intel family-6 model with SSE4.2, MOVBE, POPCNT, NX, SYSCALL and long
- * mode, fixed so that a recording does not depend on the host it was made on. */
-#define EMU_CPU_MODEL(leaf1_edx)                                                                             \
-	{                                                                                                    \
-		{.function = 0, .eax = 1, .ebx = 0x756e6547, .ecx = 0x6c65746e, .edx = 0x49656e69},          \
-		    {.function = 1,                                                                          \
-		     .eax = 0x000906ea,                                                                      \
-		     .ecx = 1u << 0 | 1u << 9 | 1u << 13 | 1u << 19 | 1u << 20 | 1u << 22 | 1u << 23,        \
-		     .edx = (leaf1_edx)},                                                                    \
-		    {.function = 0x80000000, .eax = 0x80000008},                                             \
-		    {.function = 0x80000001,                                                                 \
-		     .ecx = 1u << 0 | 1u << 5,                                                               \
-		     .edx = 1u << 11 | 1u << 20 | 1u << 29},                                                 \
-		    {.function = 0x80000008, .eax = 0x3027},                                                 \
-	}
-#define CPUID_1_EDX                                                                                          \
-	(1u << 0 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 11 | 1u << 13 | 1u << 15 | 1u << 16 | 1u << 24 |      \
-	 1u << 25 | 1u << 26)
-#define CPUID_1_EDX_TSC (1u << 4)
-
-static const struct shim_cpuid_entry emu_cpu_model[] = EMU_CPU_MODEL(CPUID_1_EDX | CPUID_1_EDX_TSC);
-/* The PC machine has no TSC running in virtual time (as boot_pc_cpuid gives KVM). */
-static const struct shim_cpuid_entry emu_pc_cpu_model[] = EMU_CPU_MODEL(CPUID_1_EDX);
-
 /* --engine emu: the firmware image, kept for reads at its place below 4 GiB. */
 static int rec_map_rom(void *opaque, uint64_t gpa, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
@@ -139,8 +115,10 @@ static int emu_open(struct rec *r)
 		snprintf(r->errbuf, r->errlen, "--engine emu records every instruction: use --mode step");
 		return CLI_STATUS_USAGE;
 	}
+	int status = rec_cpu_setup(r);
+	if (status)
+		return status;
 	r->ram_size = r->opt->mem_bytes;
-	r->misc_enable = 1u | 1u << 11 | 1u << 12; /* fast strings; no BTS, no PEBS */
 	r->ram = calloc(1, r->ram_size);
 	r->emu_cache = emu_cache_new();
 	if (!r->ram || !r->emu_cache) {
@@ -178,9 +156,8 @@ static const char *emu_reference(const struct rec *r)
 
 static int emu_cpuid_entries(const struct rec *r, const struct shim_cpuid_entry **e, size_t *n)
 {
-	*e = r->pc ? emu_pc_cpu_model : emu_cpu_model;
-	*n = r->pc ? sizeof(emu_pc_cpu_model) / sizeof(emu_pc_cpu_model[0])
-	           : sizeof(emu_cpu_model) / sizeof(emu_cpu_model[0]);
+	*e = r->cpuid;
+	*n = r->n_cpuid;
 	return 0;
 }
 

@@ -243,6 +243,40 @@ static int rec_emulation_failure(struct rec *r, const struct x86_state *pre, str
 	return rec_fallback_step(r, pre);
 }
 
+/* What the vCPU's table or the guest (who) read against what the model set, told once a leaf: KVM (PVM) may
+ * answer otherwise. The
+ * APIC ID (leaf 1 EBX[31:24]), OSXSAVE and OSPKE follow the vCPU's state, not the table. */
+static void kvm_check_cpuid(struct rec *r, bool guest, uint32_t leaf, uint32_t subleaf, const uint32_t got[4])
+{
+	const struct cpu_leaf *l = cpu_model_leaf(&r->cpu, leaf, subleaf);
+	if (!l || !r->opt->warning)
+		return;
+	/* ECX selects nothing in a leaf without subleaves. */
+	if (!l->indexed)
+		subleaf = 0;
+	uint32_t want[4] = {l->eax, l->ebx, l->ecx, l->edx}, mask[4] = {~0u, ~0u, ~0u, ~0u};
+	if (leaf == 1)
+		mask[1] = 0x00ffffffu, mask[2] = ~(1u << 27);
+	else if (leaf == 7 && subleaf == 0)
+		mask[2] = ~(1u << 4);
+	bool same = true;
+	for (int i = 0; i < 4; i++)
+		same = same && !((want[i] ^ got[i]) & mask[i]);
+	uint64_t key = leaf | (uint64_t)subleaf << 32 | (guest ? 0 : 1ull << 63);
+	for (size_t i = 0; i < r->n_cpuid_warned && !same; i++)
+		same = r->cpuid_warned[i] == key;
+	if (same || r->n_cpuid_warned == sizeof(r->cpuid_warned) / sizeof(r->cpuid_warned[0]))
+		return;
+	r->cpuid_warned[r->n_cpuid_warned++] = key;
+	char msg[CPU_MODEL_SPEC_MAX + 192];
+	snprintf(msg, sizeof(msg),
+	         "--cpu %s: %s CPUID leaf %#x.%u as %08x %08x %08x %08x, the model sets %08x %08x %08x "
+	         "%08x: KVM did not give it the model",
+	         r->cpu.spec, guest ? "the guest read" : "KVM_GET_CPUID2 after KVM_SET_CPUID2 reads", leaf,
+	         subleaf, got[0], got[1], got[2], got[3], want[0], want[1], want[2], want[3]);
+	r->opt->warning(r->opt->warning_arg, msg);
+}
+
 /* Values KVM gave the stepped instruction without an exit (CPUID, RDTSC, RDMSR), read off its post-state as
  * the inputs a replay feeds its backends. Only for an instruction that completed (RIP moved past it). */
 static int rec_record_insn_inputs(struct rec *r, const struct x86_state *pre, const struct x86_state *post,
@@ -255,6 +289,13 @@ static int rec_record_insn_inputs(struct rec *r, const struct x86_state *pre, co
 
 	if (!emu_insn_input_from_post(insn, len, pre, post, &in))
 		return 0;
+	if (in.kind == EMU_INSN_INPUT_CPUID && r->cpu_set) {
+		uint32_t out[4];
+		for (unsigned i = 0; i < 4; i++)
+			out[i] = (uint32_t)in.data[4 * i] | (uint32_t)in.data[4 * i + 1] << 8 |
+			         (uint32_t)in.data[4 * i + 2] << 16 | (uint32_t)in.data[4 * i + 3] << 24;
+		kvm_check_cpuid(r, true, (uint32_t)in.addr, (uint32_t)(in.addr >> 32), out);
+	}
 	return rec_add_input(r, (enum trace_input_kind)kinds[in.kind], in.addr, in.size, 1, in.data);
 }
 
@@ -511,6 +552,46 @@ static int rec_run_to_exit(struct rec *r)
 	return 0;
 }
 
+#define KVM_SUPPORTED_MAX 512
+
+/* --cpu MODEL on KVM: the model's table in place of KVM's supported one, said at the start where KVM lacks a
+ * feature bit it sets (the guest then reads the bit, but KVM may not implement the feature) and where the
+ * vCPU's table, read back, is not the model's. */
+static int kvm_set_cpu_model(struct rec *r)
+{
+	static struct shim_cpuid_entry sup[KVM_SUPPORTED_MAX];
+	static struct cpu_leaf leaves[KVM_SUPPORTED_MAX];
+	size_t n = shim_supported_cpuid(r->vm, sup, KVM_SUPPORTED_MAX);
+	for (size_t i = 0; i < n; i++)
+		leaves[i] = (struct cpu_leaf){.function = sup[i].function,
+		                              .index = sup[i].index,
+		                              .indexed = sup[i].flags & 1u,
+		                              .eax = sup[i].eax,
+		                              .ebx = sup[i].ebx,
+		                              .ecx = sup[i].ecx,
+		                              .edx = sup[i].edx};
+	if (cpu_model_unsupported(&r->cpu, leaves, n, r->cpu_unsupported, sizeof(r->cpu_unsupported)) &&
+	    r->opt->warning) {
+		char msg[CPU_MODEL_SPEC_MAX + sizeof(r->cpu_unsupported) + 96];
+		snprintf(msg, sizeof(msg),
+		         "--cpu %s: KVM_GET_SUPPORTED_CPUID lacks %s: set anyway; KVM may not implement them",
+		         r->cpu.spec, r->cpu_unsupported);
+		r->opt->warning(r->opt->warning_arg, msg);
+	}
+	int got;
+	if (shim_set_cpuid(r->vm, r->cpuid, r->n_cpuid) ||
+	    (r->cpu.mcg_cap && shim_setup_mce(r->vm, r->cpu.mcg_cap)) ||
+	    (got = shim_vcpu_cpuid(r->vm, sup, KVM_SUPPORTED_MAX)) < 0) {
+		snprintf(r->errbuf, r->errlen, "--cpu %s: %s", r->cpu.spec, shim_error(r->vm));
+		return CLI_STATUS_ENVIRONMENT;
+	}
+	for (int i = 0; i < got; i++) {
+		uint32_t regs[4] = {sup[i].eax, sup[i].ebx, sup[i].ecx, sup[i].edx};
+		kvm_check_cpuid(r, false, sup[i].function, sup[i].index, regs);
+	}
+	return 0;
+}
+
 static int kvm_open(struct rec *r)
 {
 	/* A native run can write more pages than KVM's dirty ring holds: outside step mode use the bitmap. */
@@ -524,13 +605,15 @@ static int kvm_open(struct rec *r)
 	}
 	r->ram = shim_ram(r->vm);
 	r->ram_size = shim_ram_size(r->vm);
-	return 0;
+	int status = rec_cpu_setup(r);
+	return status ? status : r->cpu_set ? kvm_set_cpu_model(r) : 0;
 }
 
 static int kvm_boot_memory(struct rec *r, struct boot_memory *mem)
 {
 	*mem = boot_memory_of_vm(r->vm);
-	if (boot_pc_cpuid(r->vm)) {
+	/* A --cpu model is already the PC machine's (cpu_model_for_pc). */
+	if (!r->cpu_set && boot_pc_cpuid(r->vm)) {
 		snprintf(r->errbuf, r->errlen, "setting the vCPU's CPUID: %s", shim_error(r->vm));
 		return CLI_STATUS_ENVIRONMENT;
 	}

@@ -112,21 +112,33 @@ static enum emu_status fb_port_out(void *opaque, uint16_t port, unsigned size, u
 	return fb_record_exit(r, TRACE_EXIT_IO, port, size, true, data) ? EMU_IO_ERROR : EMU_OK;
 }
 
+/* The entry for (leaf, subleaf): one that names its index (KVM_CPUID_FLAG_SIGNIFCANT_INDEX) only for that
+ * index, else the first of the leaf; NULL reads as zeros. */
+static const struct shim_cpuid_entry *fb_cpuid_entry(const struct shim_cpuid_entry *e, size_t n,
+                                                     uint32_t leaf, uint32_t subleaf)
+{
+	const struct shim_cpuid_entry *any = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].function != leaf)
+			continue;
+		if (e[i].index == subleaf)
+			return &e[i];
+		if (!(e[i].flags & 1u) && !any)
+			any = &e[i];
+	}
+	return any;
+}
+
 static enum emu_status fb_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
 	struct rec *r = opaque;
-	const struct shim_cpuid_entry *e;
+	const struct shim_cpuid_entry *e, *hit = NULL;
 	size_t n;
 	memset(out, 0, 4 * sizeof(out[0]));
-	if (rec_cpuid_entries(r, &e, &n) == 0) {
-		for (size_t i = 0; i < n; i++) {
-			if (e[i].function != leaf || (e[i].index != subleaf && e[i].index != 0))
-				continue;
-			out[0] = e[i].eax, out[1] = e[i].ebx, out[2] = e[i].ecx, out[3] = e[i].edx;
-			if (e[i].index == subleaf)
-				break;
-		}
-	}
+	if (rec_cpuid_entries(r, &e, &n) == 0)
+		hit = fb_cpuid_entry(e, n, leaf, subleaf);
+	if (hit)
+		out[0] = hit->eax, out[1] = hit->ebx, out[2] = hit->ecx, out[3] = hit->edx;
 	return fb_record_input(r, TRACE_INPUT_CPUID, leaf | (uint64_t)subleaf << 32, 16, out) ? EMU_IO_ERROR
 	                                                                                      : EMU_OK;
 }
@@ -170,21 +182,17 @@ static enum emu_status fb_wrmsr_unknown(void *opaque, uint32_t msr, uint64_t val
 	return EMU_OK;
 }
 
-/* IA32_MISC_ENABLE, which the Intel CPU --engine emu shows must have (Linux reads it unguarded on Intel
- * family 6); every other MSR emu does not model raises #GP. */
-#define MSR_MISC_ENABLE 0x1a0u
-
+/* --engine emu: the MSRs of the --cpu model (machine/cpu_model.c: MISC_ENABLE, the machine-check banks) and
+ * their write rules; every other MSR emu does not model raises #GP. A value read is an input of the step. */
 static enum emu_status fb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, bool *known)
 {
 	struct rec *r = opaque;
 	if (!r->engine->emu_is_reference)
 		return fb_msr_unknown(opaque, msr, value, known);
-	if (msr == MSR_MISC_ENABLE) {
-		*value = r->misc_enable;
-	} else if (!r->pc || pc_lapic_rdmsr(r->bus, msr, value)) {
-		/* Not the APIC's, or #GP (a replay raises #GP where no value was recorded). */
+	/* The local APIC's MSRs, then the CPU model's; elsewhere #GP (a replay raises #GP where no value was
+	 * recorded). */
+	if ((!r->pc || pc_lapic_rdmsr(r->bus, msr, value)) && !cpu_msr_read(&r->cpu, &r->msrs, msr, value))
 		return fb_msr_unknown(opaque, msr, value, known);
-	}
 	*known = true;
 	return fb_record_input(r, TRACE_INPUT_RDMSR, msr, 8, value) ? EMU_IO_ERROR : EMU_OK;
 }
@@ -194,11 +202,10 @@ static enum emu_status fb_wrmsr(void *opaque, uint32_t msr, uint64_t value, bool
 	struct rec *r = opaque;
 	if (!r->engine->emu_is_reference)
 		return fb_wrmsr_unknown(opaque, msr, value, known);
-	if (msr == MSR_MISC_ENABLE)
-		r->misc_enable = value;
-	else if (!r->pc || pc_lapic_wrmsr(r->bus, msr, value))
-		return fb_wrmsr_unknown(opaque, msr, value, known);
-	*known = true;
+	if (r->pc && !pc_lapic_wrmsr(r->bus, msr, value))
+		*known = true;
+	else
+		*known = cpu_msr_write(&r->cpu, &r->msrs, msr, value);
 	return EMU_OK;
 }
 

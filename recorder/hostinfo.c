@@ -27,6 +27,46 @@ const char *rec_host_cpu(char *buf, size_t len)
 	return buf;
 }
 
+/* KVM_CPUID_FLAG_SIGNIFCANT_INDEX: the entry is for its index alone. */
+#define CPUID_FLAG_INDEXED 1u
+
+int rec_cpu_setup(struct rec *r)
+{
+	const char *spec = r->opt->cpu;
+	bool kvm = !r->engine->emu_is_reference;
+	if (!spec || !strcmp(spec, "host")) {
+		if (kvm)
+			return 0;
+		if (spec) {
+			snprintf(
+			    r->errbuf, r->errlen,
+			    "--cpu host is the KVM engine's table (KVM_GET_SUPPORTED_CPUID); --engine emu "
+			    "takes a model: %s",
+			    cpu_model_names());
+			return CLI_STATUS_USAGE;
+		}
+		spec = "default";
+	}
+	if (cpu_model_parse(spec, &r->cpu, r->errbuf, r->errlen))
+		return CLI_STATUS_USAGE;
+	if (r->pc)
+		cpu_model_for_pc(&r->cpu);
+	r->cpu_set = true;
+	r->n_cpuid = r->cpu.n_leaves;
+	for (size_t i = 0; i < r->n_cpuid; i++) {
+		const struct cpu_leaf *l = &r->cpu.leaves[i];
+		r->cpuid[i] = (struct shim_cpuid_entry){.function = l->function,
+		                                        .index = l->index,
+		                                        .flags = l->indexed ? CPUID_FLAG_INDEXED : 0,
+		                                        .eax = l->eax,
+		                                        .ebx = l->ebx,
+		                                        .ecx = l->ecx,
+		                                        .edx = l->edx};
+	}
+	cpu_msrs_reset(&r->cpu, &r->msrs);
+	return 0;
+}
+
 int rec_cpuid_entries(const struct rec *r, const struct shim_cpuid_entry **e, size_t *n)
 {
 	return r->engine->cpuid_entries(r, e, n);

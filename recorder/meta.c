@@ -37,6 +37,27 @@ static int rec_write_device_meta(struct rec *r)
 	return rc;
 }
 
+/* The --cpu model: its text, what it is, and whose MSRs the guest reads. */
+static int rec_write_cpu_meta(struct rec *r, char *buf, size_t len)
+{
+	int rc = trace_meta_set(r->t, "cpu_model", r->cpu_set ? r->cpu.spec : "host");
+	if (!r->cpu_set)
+		return rc |
+		       trace_meta_set(r->t, "cpu_model_summary",
+		                      "KVM_GET_SUPPORTED_CPUID as KVM gives it (the KVM engine's default)");
+	rc |= trace_meta_set(r->t, "cpu_model_summary", r->cpu.summary);
+	if (r->engine->emu_is_reference)
+		cpu_model_describe_msrs(&r->cpu, buf, len);
+	else if (r->cpu.mcg_cap)
+		snprintf(buf, len, "KVM's own, with KVM_X86_SETUP_MCE given MCG_CAP 0x%llx",
+		         (unsigned long long)r->cpu.mcg_cap);
+	else
+		snprintf(buf, len, "KVM's own (a model without MCA cannot remove KVM's machine-check banks)");
+	if (r->cpu_unsupported[0])
+		rc |= trace_meta_set(r->t, "cpu_unsupported", r->cpu_unsupported);
+	return rc | trace_meta_set(r->t, "cpu_msrs", buf);
+}
+
 int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 {
 	char buf[512], sha[65];
@@ -149,6 +170,7 @@ int rec_write_meta(struct rec *r, const uint8_t *image, size_t image_len)
 	char *cpuid = rec_cpuid_text(r);
 	rc |= trace_meta_set(r->t, "cpuid", cpuid ? cpuid : "");
 	free(cpuid);
+	rc |= rec_write_cpu_meta(r, buf, sizeof(buf));
 	if (rc) {
 		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
 		return CLI_STATUS_USAGE;

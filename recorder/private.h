@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../machine/cpu_model.h"
 #include "../schema/trace.h"
+#include "../vmx-shim/shim.h"
 #include "recorder.h"
 
 /* Exit statuses shared with the command line (cli/cli.h). */
@@ -100,7 +102,16 @@ struct rec {
 	uint8_t *rom;                /* --engine emu: the firmware, read-only at rom_base */
 	uint64_t rom_base;
 	size_t rom_len;
-	uint64_t misc_enable;   /* --engine emu: IA32_MISC_ENABLE of the CPU model */
+	/* --cpu: the model (cpu_set false: KVM's own table, "host"), its CPUID table as given to the engine,
+	 * and (--engine emu) its MSRs as the guest wrote them. */
+	bool cpu_set;
+	struct cpu_model cpu;
+	struct shim_cpuid_entry cpuid[CPU_MODEL_MAX_LEAVES];
+	size_t n_cpuid;
+	struct cpu_msrs msrs;
+	char cpu_unsupported[512]; /* KVM: the model's feature bits KVM_GET_SUPPORTED_CPUID lacks */
+	uint64_t cpuid_warned[16]; /* KVM: leaf | subleaf << 32 the guest read otherwise, told once each */
+	size_t n_cpuid_warned;
 	uint64_t next_progress; /* step count of the next progress call */
 	uint8_t *image;         /* the guest image, firmware or kernel file */
 	size_t image_len;
@@ -173,6 +184,8 @@ bool rec_guest_sets_tf(struct rec *r, const struct x86_state *pre);
 
 /* "model name" of the host CPU. */
 const char *rec_host_cpu(char *buf, size_t len);
+/* The --cpu model (opt->cpu, else the engine's default) into r->cpu and r->cpuid; 0 or a cli status. */
+int rec_cpu_setup(struct rec *r);
 /* The CPUID table the guest sees: the vCPU's, or with --engine emu a fixed CPU model. */
 int rec_cpuid_entries(const struct rec *r, const struct shim_cpuid_entry **e, size_t *n);
 /* That table as text lines "function index: eax ebx ecx edx" (malloc'd). */

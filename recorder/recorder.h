@@ -42,6 +42,13 @@ struct rec_options {
 	bool
 	    debug_exit_qemu; /* --debug-exit=qemu: the status is (value << 1) | 1, as QEMU's isa-debug-exit */
 	uint64_t vtime_limit; /* virtual clock units (PIT clocks), 0: none */
+	/* --cpu MODEL[,+feat,-feat,vendor=NAME] (machine/cpu_model.h); NULL: the engine's default, "default"
+	 * for emu, "host" (KVM_GET_SUPPORTED_CPUID as it is) for KVM. */
+	const char *cpu;
+	/* Called once before the run with what the engine could not give the guest of the --cpu model; NULL:
+	 * not told. */
+	void (*warning)(void *arg, const char *text);
+	void *warning_arg;
 	/* Called from the record loop every REC_PROGRESS_STEPS steps with the steps written and the virtual
 	 * clock (PIT clocks); NULL: none. */
 	void (*progress)(void *arg, uint64_t steps, uint64_t vtime);

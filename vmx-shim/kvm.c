@@ -335,6 +335,11 @@ int shim_read_phys(const struct shim_vm *vm, uint64_t gpa, void *buf, size_t len
 	return -EFAULT;
 }
 
+static struct shim_cpuid_entry shim_entry_of(const struct kvm_cpuid_entry2 *e)
+{
+	return (struct shim_cpuid_entry){e->function, e->index, e->flags, e->eax, e->ebx, e->ecx, e->edx};
+}
+
 static int setup_cpuid(struct shim_vm *vm)
 {
 	int nent = 64;
@@ -360,12 +365,8 @@ static int setup_cpuid(struct shim_vm *vm)
 	vm->cpuid_table = calloc(vm->ncpuid ? vm->ncpuid : 1, sizeof(*vm->cpuid_table));
 	if (!vm->cpuid_table)
 		return shim_fail(vm, -ENOMEM, "CPUID table");
-	for (size_t i = 0; i < vm->ncpuid; i++) {
-		const struct kvm_cpuid_entry2 *e = &vm->cpuid->entries[i];
-
-		vm->cpuid_table[i] = (struct shim_cpuid_entry){e->function, e->index, e->flags, e->eax,
-		                                               e->ebx,      e->ecx,   e->edx};
-	}
+	for (size_t i = 0; i < vm->ncpuid; i++)
+		vm->cpuid_table[i] = shim_entry_of(&vm->cpuid->entries[i]);
 	return 0;
 }
 
@@ -373,6 +374,74 @@ int shim_cpuid_table(const struct shim_vm *vm, const struct shim_cpuid_entry **e
 {
 	*entries = vm->cpuid_table;
 	*n = vm->ncpuid;
+	return 0;
+}
+
+int shim_set_cpuid(struct shim_vm *vm, const struct shim_cpuid_entry *entries, size_t n)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+	struct shim_cpuid_entry *table = calloc(n ? n : 1, sizeof(*table));
+	if (!c || !table) {
+		free(c);
+		free(table);
+		return shim_fail(vm, -ENOMEM, "CPUID table");
+	}
+	c->nent = (uint32_t)n;
+	for (size_t i = 0; i < n; i++)
+		c->entries[i] = (struct kvm_cpuid_entry2){.function = entries[i].function,
+		                                          .index = entries[i].index,
+		                                          .flags = entries[i].flags,
+		                                          .eax = entries[i].eax,
+		                                          .ebx = entries[i].ebx,
+		                                          .ecx = entries[i].ecx,
+		                                          .edx = entries[i].edx};
+	int rc = ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
+	free(c);
+	if (rc) {
+		free(table);
+		return shim_fail(vm, rc, "KVM_SET_CPUID2 of the CPU model");
+	}
+	memcpy(table, entries, n * sizeof(*table));
+	free(vm->cpuid_table);
+	vm->cpuid_table = table;
+	vm->ncpuid = n;
+	return 0;
+}
+
+size_t shim_supported_cpuid(const struct shim_vm *vm, struct shim_cpuid_entry *out, size_t cap)
+{
+	size_t n = vm->cpuid && vm->cpuid->nent < cap ? vm->cpuid->nent : vm->cpuid ? cap : 0;
+	for (size_t i = 0; i < n; i++)
+		out[i] = shim_entry_of(&vm->cpuid->entries[i]);
+	return n;
+}
+
+int shim_vcpu_cpuid(struct shim_vm *vm, struct shim_cpuid_entry *out, size_t cap)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + cap * sizeof(c->entries[0]));
+	if (!c)
+		return shim_fail(vm, -ENOMEM, "CPUID table");
+	c->nent = (uint32_t)cap;
+	/* Entries KVM did not write keep this function, whatever nent it reports back. */
+	for (size_t i = 0; i < cap; i++)
+		c->entries[i].function = UINT32_MAX;
+	if (ioctl(vm->vcpu_fd, KVM_GET_CPUID2, c) < 0) {
+		int err = -errno;
+		free(c);
+		return shim_fail(vm, err, "KVM_GET_CPUID2");
+	}
+	int n = 0;
+	for (uint32_t i = 0; i < c->nent && i < cap && c->entries[i].function != UINT32_MAX; i++)
+		out[n++] = shim_entry_of(&c->entries[i]);
+	free(c);
+	return n;
+}
+
+int shim_setup_mce(struct shim_vm *vm, uint64_t mcg_cap)
+{
+	if (ioctl(vm->vcpu_fd, KVM_X86_SETUP_MCE, &mcg_cap) < 0)
+		return shim_fail(vm, -errno, "KVM_X86_SETUP_MCE with MCG_CAP 0x%llx",
+		                 (unsigned long long)mcg_cap);
 	return 0;
 }
 

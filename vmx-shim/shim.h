@@ -91,6 +91,15 @@ struct shim_cpuid_entry {
 	uint32_t function, index, flags, eax, ebx, ecx, edx;
 };
 int shim_cpuid_table(const struct shim_vm *vm, const struct shim_cpuid_entry **entries, size_t *n);
+/* Gives the vCPU this table (KVM_SET_CPUID2) in place of KVM's supported one; before the first shim_run. */
+int shim_set_cpuid(struct shim_vm *vm, const struct shim_cpuid_entry *entries, size_t n);
+/* Up to cap entries of KVM_GET_SUPPORTED_CPUID's table (as read at shim_open) into out; the count copied. */
+size_t shim_supported_cpuid(const struct shim_vm *vm, struct shim_cpuid_entry *out, size_t cap);
+/* Up to cap entries of the vCPU's table as KVM keeps it (KVM_GET_CPUID2) into out; the count, or -errno. */
+int shim_vcpu_cpuid(struct shim_vm *vm, struct shim_cpuid_entry *out, size_t cap);
+/* KVM's machine-check MSRs (MCG_CAP, MCG_STATUS, MCG_CTL, the banks) with this MCG_CAP (KVM_X86_SETUP_MCE).
+ */
+int shim_setup_mce(struct shim_vm *vm, uint64_t mcg_cap);
 
 /* Single-step: every KVM_RUN runs one instruction and ends in SHIM_EXIT_DEBUG
  * (or the instruction's own exit), with interrupts blocked (BLOCKIRQ).
