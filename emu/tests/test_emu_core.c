@@ -967,9 +967,9 @@ static void test_unimplemented(void **state)
 	assert_string_equal(c.info.unimplemented, "0f 33 in long mode");
 	assert_memory_equal(&st, &before, sizeof(st));
 
-	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x0f\x58\xc1", 3);
+	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x0f\x78\xc1", 3); /* VMREAD */
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
-	assert_string_equal(c.info.unimplemented, "0f 58 in protected mode");
+	assert_string_equal(c.info.unimplemented, "0f 78 in protected mode");
 
 	setup_ctxt(&c, &st, X86_MODE_REAL, "\xd8\xc1", 2); /* fadd st0, st1: x87 arithmetic is not modelled */
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
@@ -979,9 +979,9 @@ static void test_unimplemented(void **state)
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
 	assert_string_equal(c.info.unimplemented, "dd /0 in real mode");
 
-	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x66\x0f\x58\xc1", 4);
+	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x66\x0f\x79\xc1", 4);
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
-	assert_string_equal(c.info.unimplemented, "0f 58 (66) in protected mode");
+	assert_string_equal(c.info.unimplemented, "0f 79 (66) in protected mode");
 }
 
 /* With deliver_exceptions a fault in real mode goes through the IVT in the same step. */
