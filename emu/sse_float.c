@@ -20,13 +20,23 @@ static enum emu_status fp_fault(struct emu_exec *x, const struct fp_env *e)
 	if (e->unsupported)
 		return emu_unimplemented(x);
 	if (pre & unmasked) {
-		*m |= pre;
+		*m |= e->done | pre;
 		return (x->st->cr4 & CR4_OSXMMEXCPT) ? emu_raise(x, EMU_XM, false, 0) : EMU_RAISE_UD(x);
 	}
 	if (e->flags & unmasked) {
-		*m |= e->flags;
+		*m |= e->done | e->flags;
 		return (x->st->cr4 & CR4_OSXMMEXCPT) ? emu_raise(x, EMU_XM, false, 0) : EMU_RAISE_UD(x);
 	}
+	return EMU_OK;
+}
+
+/* The end of one stage of a multi-step instruction (DPPS): a later stage's pre-computation
+ * exceptions do not hide an earlier stage's flags. */
+static enum emu_status fp_stage(struct emu_exec *x, struct fp_env *e)
+{
+	EMU_TRY(fp_fault(x, e));
+	e->done |= e->flags;
+	e->flags = 0;
 	return EMU_OK;
 }
 
@@ -34,7 +44,7 @@ static enum emu_status fp_fault(struct emu_exec *x, const struct fp_env *e)
 static enum emu_status fp_commit(struct emu_exec *x, const struct simd *o, const struct fp_env *e)
 {
 	EMU_TRY(fp_fault(x, e));
-	x->st->fpu.mxcsr |= e->flags;
+	x->st->fpu.mxcsr |= e->done | e->flags;
 	sse_store(x, o);
 	return EMU_OK;
 }
@@ -43,6 +53,7 @@ static void env_init(struct fp_env *e, const struct emu_exec *x)
 {
 	e->mxcsr = x->st->fpu.mxcsr;
 	e->flags = 0;
+	e->done = 0;
 	e->unsupported = false;
 }
 
@@ -204,11 +215,13 @@ static enum emu_status fp_dot(struct emu_exec *x, unsigned w)
 		prod[k] = (imm & (0x10u << k))
 		              ? fp_arith(&e, FP_MUL, sse_get(o.d + k * w, w), sse_get(o.s + k * w, w), w)
 		              : 0;
-	if (n == 4)
-		sum = fp_arith(&e, FP_ADD, fp_arith(&e, FP_ADD, prod[0], prod[1], w),
-		               fp_arith(&e, FP_ADD, prod[2], prod[3], w), w);
-	else
-		sum = fp_arith(&e, FP_ADD, prod[0], prod[1], w);
+	EMU_TRY(fp_stage(x, &e));
+	sum = fp_arith(&e, FP_ADD, prod[0], prod[1], w);
+	if (n == 4) {
+		uint64_t high = fp_arith(&e, FP_ADD, prod[2], prod[3], w);
+		EMU_TRY(fp_stage(x, &e));
+		sum = fp_arith(&e, FP_ADD, sum, high, w);
+	}
 	for (unsigned k = 0; k < n; k++)
 		sse_put(o.d + k * w, w, (imm & (1u << k)) ? sum : 0);
 	return fp_commit(x, &o, &e);
