@@ -51,12 +51,11 @@ static enum emu_status x87_or_unimplemented(struct emu_exec *x)
 	return rc == EMU_UNIMPLEMENTED ? emu_unimplemented(x) : rc;
 }
 
-/* D8 - DF */
+/* D8 - DF: the non-waiting control instructions here, everything else in x87.c. */
 enum emu_status em_fpu(struct emu_exec *x)
 {
 	struct x86_fpu *f = &x->st->fpu;
 	unsigned b = x->i->b, m = x->i->modrm, op = (m >> 3) & 7;
-	uint64_t v;
 	EMU_TRY(fpu_check(x));
 	if (x->i->mod == 3) {
 		if (b == 0xdb && m == 0xe3) {
@@ -74,19 +73,14 @@ enum emu_status em_fpu(struct emu_exec *x)
 			emu_reg_set(x, X86_RAX, 2, f->fsw);
 			return EMU_OK;
 		}
-		if (b == 0xd9 && m == 0xd0) /* FNOP */
-			return EMU_OK;
 		return x87_or_unimplemented(x);
 	}
 	if (b == 0xdd && op == 7)
 		return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 2, f->fsw);
 	if (b == 0xd9 && op == 7)
 		return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 2, f->fcw);
-	if (b == 0xd9 && op == 5) {
-		EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 2, &v));
-		f->fcw = (uint16_t)v;
-		return EMU_OK;
-	}
+	if ((b == 0xd9 || b == 0xdd) && op == 6) /* FNSTENV, FNSAVE */
+		return emu_x87_store_env(x, b == 0xdd);
 	return x87_or_unimplemented(x);
 }
 

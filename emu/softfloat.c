@@ -236,23 +236,25 @@ static struct raw round_pack_p(struct sf_env *env, const struct fmt *f, bool sig
 	}
 	env->rounded_up = up;
 	if (e > emax) {
-		if (!(env->masks & SF_OE)) {
+		bool unmasked = !(env->masks & SF_OE);
+		if (unmasked && e - f->adjust <= emax) {
 			env->flags |= SF_OE | (inexact ? SF_PE : 0);
 			return make(sign, (uint32_t)(e + f->bias - f->adjust), (uint64_t)k << (64 - p));
 		}
 		env->flags |= SF_OE | SF_PE;
-		bool to_inf = env->round == SF_NEAREST || env->round == (sign ? SF_DOWN : SF_UP);
+		/* Beyond the bias adjustment an unmasked overflow gives infinity whatever RC says. */
+		bool to_inf = unmasked || env->round == SF_NEAREST || env->round == (sign ? SF_DOWN : SF_UP);
 		env->rounded_up = to_inf;
 		if (to_inf)
 			return infinity(f, sign);
 		return make(sign, f->emax_field - 1, (uint64_t)(((u128)1 << p) - 1) << (64 - p));
 	}
 	if (e < emin) {
-		if (!(env->masks & SF_UE)) {
+		if (!(env->masks & SF_UE) && e + f->adjust >= emin) {
 			env->flags |= SF_UE | (inexact ? SF_PE : 0);
 			return make(sign, (uint32_t)(e + f->bias + f->adjust), (uint64_t)k << (64 - p));
 		}
-		if (env->ftz) {
+		if (env->ftz || !(env->masks & SF_UE)) { /* and zero beyond the bias adjustment */
 			env->flags |= SF_UE | SF_PE;
 			env->rounded_up = false;
 			return zero(sign);
@@ -675,4 +677,70 @@ struct sf_f80 sf_int_to_f80(int64_t n)
 {
 	struct sf_env env = sf_env_x87(0x37f);
 	return f80_raw(from_int(&env, &F80, n));
+}
+
+struct sf_f80 sf_f80_scale(struct sf_env *env, struct sf_f80 a, int32_t n)
+{
+	struct raw r = raw_f80(a);
+	if (raw_unsupported(&F80, r))
+		return f80_raw(invalid(env, &F80));
+	if (raw_is_nan(&F80, r))
+		return f80_raw(propagate1(env, &F80, r));
+	struct unp u = unpack(env, &F80, r);
+	note_denormal(env, u, u);
+	if (u.kind != K_FINITE)
+		return a;
+	return f80_raw(round_pack(env, &F80, u.sign, u.exp + n, (u128)u.sig << 64));
+}
+
+struct sf_f80 sf_f80_rem(struct sf_env *env, struct sf_f80 a, struct sf_f80 b, bool nearest,
+                         uint64_t *quotient, bool *incomplete)
+{
+	struct raw ra = raw_f80(a), rb = raw_f80(b), out;
+	*quotient = 0;
+	*incomplete = false;
+	if (nan_operands(env, &F80, ra, rb, &out))
+		return f80_raw(out);
+	struct unp ua = unpack(env, &F80, ra), ub = unpack(env, &F80, rb);
+	if (ua.kind == K_INF || ub.kind == K_ZERO)
+		return f80_raw(invalid(env, &F80));
+	note_denormal(env, ua, ub);
+	if (ua.kind == K_ZERO)
+		return a;
+	/* A remainder of a itself is exact but may be tiny: unmasked UE biases it. */
+	if (ub.kind == K_INF)
+		return f80_raw(round_pack_p(env, &F80, ua.sign, ua.exp, (u128)ua.sig << 64, 64));
+	int32_t d = ua.exp - ub.exp;
+	bool sign = ua.sign;
+	if (d < 0) {
+		if (nearest && d == -1 && ua.sig > ub.sig) {      /* |a| > |b| / 2: q = 1, |r| = |b| - |a| */
+			u128 diff = ((u128)ub.sig << 1) - ua.sig; /* in units of 2^(ua.exp - 63) */
+			unsigned lz = clz128(diff);
+			*quotient = 1;
+			return f80_raw(
+			    round_pack_p(env, &F80, !sign, ua.exp + 64 - (int32_t)lz, diff << lz, 64));
+		}
+		return f80_raw(round_pack_p(env, &F80, ua.sign, ua.exp, (u128)ua.sig << 64, 64));
+	}
+	unsigned shift = (unsigned)d;
+	if (d >= 64) { /* partial: reduce the exponent difference to between 32 and 63 */
+		shift = 32 + (unsigned)(d % 32);
+		*incomplete = true;
+		nearest = false;
+	}
+	u128 num = (u128)ua.sig << shift;
+	u128 q = num / ub.sig;
+	u128 r = num % ub.sig;
+	if (nearest && (r << 1 > ub.sig || (r << 1 == ub.sig && (q & 1)))) {
+		r = ub.sig - r;
+		q++;
+		sign = !sign;
+	}
+	*quotient = (uint64_t)q;
+	/* r is in units of 2^(ua.exp - 63 - shift) */
+	if (!r)
+		return f80_raw(zero(ua.sign));
+	unsigned lz = clz128(r);
+	return f80_raw(
+	    round_pack_p(env, &F80, sign, ua.exp - (int32_t)shift + 64 - (int32_t)lz, r << lz, 64));
 }

@@ -112,6 +112,9 @@ struct sf_f80 sf_f80_round_int(struct sf_env *env, struct sf_f80 a);
 struct sf_f80 sf_f80_rem(struct sf_env *env, struct sf_f80 a, struct sf_f80 b, bool nearest,
                          uint64_t *quotient, bool *incomplete);
 
+/* a * 2^n (FSCALE), rounded under env only on overflow or underflow. */
+struct sf_f80 sf_f80_scale(struct sf_env *env, struct sf_f80 a, int32_t n);
+
 /* Comparisons: quiet ones raise IE for SNaN only, signaling ones for every NaN. */
 enum sf_relation sf_f32_compare(struct sf_env *env, sf_f32 a, sf_f32 b, bool quiet);
 enum sf_relation sf_f64_compare(struct sf_env *env, sf_f64 a, sf_f64 b, bool quiet);

@@ -971,13 +971,13 @@ static void test_unimplemented(void **state)
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
 	assert_string_equal(c.info.unimplemented, "0f 78 in protected mode");
 
-	setup_ctxt(&c, &st, X86_MODE_REAL, "\xd8\xc1", 2); /* fadd st0, st1: x87 arithmetic is not modelled */
+	setup_ctxt(&c, &st, X86_MODE_REAL, "\x0f\x01\xee", 3); /* rdpkru: a register form names the byte */
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
-	assert_string_equal(c.info.unimplemented, "d8 c1 in real mode");
+	assert_string_equal(c.info.unimplemented, "0f 01 ee in real mode");
 
-	setup_ctxt(&c, &st, X86_MODE_REAL, "\xdd\x07", 2);
+	setup_ctxt(&c, &st, X86_MODE_REAL, "\x0f\xc7\x37", 3); /* vmptrld: a memory form names /reg */
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
-	assert_string_equal(c.info.unimplemented, "dd /0 in real mode");
+	assert_string_equal(c.info.unimplemented, "0f c7 /6 in real mode");
 
 	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x66\x0f\x79\xc1", 4);
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
