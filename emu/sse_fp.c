@@ -164,5 +164,17 @@ uint64_t fp_convert_float(struct fp_env *e, uint64_t v, unsigned from, unsigned 
 {
 	struct sf_env s = sf_begin(e);
 	(void)to;
-	return sf_end(e, &s, from == 4 ? sf_f32_to_f64(&s, (sf_f32)v) : sf_f64_to_f32(&s, v));
+	uint64_t r = from == 4 ? sf_f32_to_f64(&s, (sf_f32)v) : sf_f64_to_f32(&s, v);
+	/* An unmasked overflow or underflow reports PE when the significand does not fit in 24 bits,
+	 * however far the exponent is out of range. */
+	if (s.flags & ~(e->mxcsr >> 7) & (MX_OE | MX_UE)) {
+		uint64_t m = (v & frac_bits(8)) | ((v & exp_bits(8)) ? 1ull << 52 : 0);
+		unsigned bits = 0;
+		while (m && !(m & 1))
+			m >>= 1;
+		for (; m; m >>= 1)
+			bits++;
+		s.flags = (uint8_t)((s.flags & ~MX_PE) | (bits > 24 ? MX_PE : 0));
+	}
+	return sf_end(e, &s, r);
 }
