@@ -17,8 +17,6 @@ static enum emu_status fp_fault(struct emu_exec *x, const struct fp_env *e)
 {
 	uint32_t *m = &x->st->fpu.mxcsr;
 	unsigned unmasked = ~(*m >> 7) & 0x3f, pre = e->flags & PRE_FLAGS;
-	if (e->unsupported)
-		return emu_unimplemented(x);
 	if (pre & unmasked) {
 		*m |= e->done | pre;
 		return (x->st->cr4 & CR4_OSXMMEXCPT) ? emu_raise(x, EMU_XM, false, 0) : EMU_RAISE_UD(x);
@@ -54,7 +52,6 @@ static void env_init(struct fp_env *e, const struct emu_exec *x)
 	e->mxcsr = x->st->fpu.mxcsr;
 	e->flags = 0;
 	e->done = 0;
-	e->unsupported = false;
 }
 
 /* Per-lane operations through the lane width w (4 or 8). */

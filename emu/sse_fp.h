@@ -21,8 +21,7 @@
 struct fp_env {
 	uint32_t mxcsr;
 	unsigned flags;
-	unsigned done;    /* flags of the earlier stages of a multi-step instruction */
-	bool unsupported; /* an operation the soft-float core cannot do yet: EMU_UNIMPLEMENTED */
+	unsigned done; /* flags of the earlier stages of a multi-step instruction */
 };
 
 enum { FP_ADD, FP_SUB, FP_MUL, FP_DIV };

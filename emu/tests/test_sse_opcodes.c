@@ -112,11 +112,78 @@ static void test_vex(void **state)
 	}
 }
 
+/* The #UD/#NM/#GP/#XM rules: CR0.EM, CR4.OSFXSR (not for MMX), CR0.TS, 16-byte alignment of legacy
+ * SSE memory operands, unmasked exceptions (#XM with CR4.OSXMMEXCPT, else #UD). */
+#define NONE 0xff
+static void test_faults(void **state)
+{
+	static const struct {
+		const char *bytes;
+		unsigned len;
+		uint64_t cr0_set, cr4_clear;
+		uint32_t rsi, mxcsr;
+		unsigned vector; /* NONE: completes */
+		uint32_t mxcsr_after;
+	} rows[] = {
+	    {"\x0f\x58\xc1", 3, 0, 0, MEM_ADDR, 0x1f80, NONE, 0x1f80},                 /* addps */
+	    {"\x0f\x58\xc1", 3, X86_CR0_EM, 0, MEM_ADDR, 0x1f80, 6, 0x1f80},           /* EM */
+	    {"\x0f\x58\xc1", 3, 0, X86_CR4_OSFXSR, MEM_ADDR, 0x1f80, 6, 0x1f80},       /* !OSFXSR */
+	    {"\x0f\x58\xc1", 3, X86_CR0_TS, 0, MEM_ADDR, 0x1f80, 7, 0x1f80},           /* TS */
+	    {"\x0f\xfc\xc1", 3, 0, X86_CR4_OSFXSR, MEM_ADDR, 0x1f80, NONE, 0x1f80},    /* MMX paddb */
+	    {"\x0f\xfc\xc1", 3, X86_CR0_TS, 0, MEM_ADDR, 0x1f80, 7, 0x1f80},           /* MMX, TS */
+	    {"\x0f\xfc\xc1", 3, X86_CR0_EM, 0, MEM_ADDR, 0x1f80, 6, 0x1f80},           /* MMX, EM */
+	    {"\x66\x0f\xfc\xc1", 4, 0, X86_CR4_OSFXSR, MEM_ADDR, 0x1f80, 6, 0x1f80},   /* SSE2 paddb */
+	    {"\x0f\x58\x06", 3, 0, 0, MEM_ADDR + 4, 0x1f80, 13, 0x1f80},               /* addps, unaligned */
+	    {"\x66\x0f\x38\x17\x06", 5, 0, 0, MEM_ADDR + 8, 0x1f80, 13, 0x1f80},       /* ptest, unaligned */
+	    {"\xf3\x0f\x58\x06", 4, 0, 0, MEM_ADDR + 4, 0x1f80, NONE, 0x1f80},         /* addss: scalar */
+	    {"\x0f\x10\x06", 3, 0, 0, MEM_ADDR + 1, 0x1f80, NONE, 0x1f80},             /* movups */
+	    {"\xf2\x0f\xf0\x06", 4, 0, 0, MEM_ADDR + 3, 0x1f80, NONE, 0x1f80},         /* lddqu */
+	    {"\x66\x0f\x3a\x61\x06\x00", 6, 0, 0, MEM_ADDR + 5, 0x1f80, NONE, 0x1f80}, /* pcmpestri */
+	    {"\x66\x0f\x38\x20\x06", 5, 0, 0, MEM_ADDR + 7, 0x1f80, NONE, 0x1f80},     /* pmovsxbw m64 */
+	    {"\x0f\x5e\xc2", 3, 0, 0, MEM_ADDR, 0x1d80, 19, 0x1d84},            /* divps by 0, ZM clear */
+	    {"\x0f\x5e\xc2", 3, 0, 1ull << 10, MEM_ADDR, 0x1d80, 6, 0x1d84},    /* no OSXMMEXCPT */
+	    {"\x0f\x5e\xc2", 3, 0, 0, MEM_ADDR, 0x1f80, NONE, 0x1f84},          /* ZM set */
+	    {"\x0f\x5e\xc1", 3, 0, 0, MEM_ADDR, 0x0000, 19, 0x0020},            /* 1/3: PE */
+	    {"\x0f\x5e\xc1", 3, 0, 0, MEM_ADDR, 0x1f80 | 0x6000, NONE, 0x7fa0}, /* 1/3 toward 0 */
+	};
+	(void)state;
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		struct emu_ctxt c;
+		struct x86_state st;
+		th_reset();
+		th_state(&st, X86_MODE_LONG64);
+		st.cr0 |= rows[k].cr0_set;
+		st.cr4 = (st.cr4 | X86_CR4_OSFXSR | (1ull << 10)) & ~rows[k].cr4_clear;
+		st.gpr[X86_RSI] = rows[k].rsi;
+		st.fpu.mxcsr = rows[k].mxcsr;
+		/* xmm0 = 1.0f, xmm1 = 3.0f, xmm2 = 0 in every lane */
+		for (unsigned l = 0; l < 16; l++) {
+			st.fpu.xmm[0][l] = (uint8_t)(0x3f800000u >> (8 * (l & 3)));
+			st.fpu.xmm[1][l] = (uint8_t)(0x40400000u >> (8 * (l & 3)));
+		}
+		uint8_t xmm0[16];
+		memcpy(xmm0, st.fpu.xmm[0], 16);
+		memcpy(th.mem + TH_CODE, rows[k].bytes, rows[k].len);
+		memset(&c, 0, sizeof(c));
+		c.st = &st;
+		c.ops = &th_ops;
+		c.opaque = &th;
+		enum emu_status rc = emu_step(&c);
+		unsigned vector = rc == EMU_OK ? NONE : rc == EMU_EXCEPTION ? c.event.vector : 0xfe;
+		if (vector != rows[k].vector || st.fpu.mxcsr != rows[k].mxcsr_after)
+			fail_msg("row %zu: vector %#x mxcsr %#x, want %#x and %#x", k, vector, st.fpu.mxcsr,
+			         rows[k].vector, rows[k].mxcsr_after);
+		if (vector == 19 && memcmp(xmm0, st.fpu.xmm[0], 16))
+			fail_msg("row %zu: #XM changed the destination", k);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_maps),
 	    cmocka_unit_test(test_vex),
+	    cmocka_unit_test(test_faults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
