@@ -261,6 +261,27 @@ enum imms { I_NONE, I_GEN, I_ALL, I_CMP, I_STR, I_ROUND, I_SHIFT };
 	FLOAT_CASES(X)
 
 #define FLOAT_CASES(X)                                                                                       \
+	X(andpd, K_D, I_NONE, "andpd %xmm1, %xmm0")                                                          \
+	X(andnps, K_S, I_NONE, "andnps (%rsi), %xmm0")                                                       \
+	X(orpd, K_D, I_NONE, "orpd %xmm1, %xmm0")                                                            \
+	X(xorps, K_S, I_NONE, "xorps %xmm1, %xmm0")                                                          \
+	X(xorpd, K_D, I_NONE, "xorpd (%rsi), %xmm0")                                                         \
+	X(movntpd, K_D, I_NONE, "movntpd %xmm1, (%rsi)")                                                     \
+	X(movlpd, K_D, I_NONE, "movlpd (%rsi), %xmm0")                                                       \
+	X(movhpd, K_D, I_NONE, "movhpd (%rsi), %xmm0")                                                       \
+	X(movlps_st, K_S, I_NONE, "movlps %xmm1, (%rsi)")                                                    \
+	X(movhps_st, K_S, I_NONE, "movhps %xmm1, (%rsi)")                                                    \
+	X(movss, K_S, I_NONE, "movss %xmm1, %xmm0")                                                          \
+	X(movssm, K_S, I_NONE, "movss (%rsi), %xmm0")                                                        \
+	X(movsd_st, K_D, I_NONE, "movsd %xmm1, (%rsi)")                                                      \
+	X(movaps, K_S, I_NONE, "movaps (%rsi), %xmm0")                                                       \
+	X(movupd, K_D, I_NONE, "movupd 4(%rsi), %xmm0")                                                      \
+	X(extractpsm, K_S, I_GEN, "extractps $0, %xmm1, (%rsi)")                                             \
+	X(pextrdm, K_INT, I_GEN, "pextrd $0, %xmm1, (%rsi)")                                                 \
+	X(pinsrdm, K_INT, I_GEN, "pinsrd $0, (%rsi), %xmm0")                                                 \
+	X(pextrw3a, K_INT, I_GEN, ".byte 0x66, 0x0f, 0x3a, 0x15, 0xc8, 0")                                   \
+	X(movd_mm_from, K_INT, I_NONE, "movd %mm1, %eax")                                                    \
+	X(movq_mm_st, K_INT, I_NONE, "movq %mm1, (%rsi)")                                                    \
 	X(andps, K_S, I_NONE, "andps %xmm1, %xmm0")                                                          \
 	X(andnpd, K_D, I_NONE, "andnpd %xmm1, %xmm0")                                                        \
 	X(orps, K_S, I_NONE, "orps %xmm1, %xmm0")                                                            \
@@ -349,6 +370,26 @@ enum imms { I_NONE, I_GEN, I_ALL, I_CMP, I_STR, I_ROUND, I_SHIFT };
 	X(cvtpi2pd, K_DI, I_NONE, "cvtpi2pd %mm1, %xmm0")                                                    \
 	X(cvtps2pi, K_S, I_NONE, "cvtps2pi %xmm1, %mm0")                                                     \
 	X(cvttpd2pi, K_D, I_NONE, "cvttpd2pi %xmm1, %mm0")                                                   \
+	X(subpd, K_D, I_NONE, "subpd %xmm1, %xmm0")                                                          \
+	X(subss, K_S, I_NONE, "subss %xmm1, %xmm0")                                                          \
+	X(mulsd, K_D, I_NONE, "mulsd (%rsi), %xmm0")                                                         \
+	X(divss, K_S, I_NONE, "divss %xmm1, %xmm0")                                                          \
+	X(divpd, K_D, I_NONE, "divpd (%rsi), %xmm0")                                                         \
+	X(sqrtss, K_S, I_NONE, "sqrtss (%rsi), %xmm0")                                                       \
+	X(sqrtpd, K_D, I_NONE, "sqrtpd %xmm1, %xmm0")                                                        \
+	X(minss, K_S, I_NONE, "minss (%rsi), %xmm0")                                                         \
+	X(maxss, K_S, I_NONE, "maxss %xmm1, %xmm0")                                                          \
+	X(minpd, K_D, I_NONE, "minpd %xmm1, %xmm0")                                                          \
+	X(maxpd, K_D, I_NONE, "maxpd %xmm1, %xmm0")                                                          \
+	X(haddpd, K_D, I_NONE, "haddpd %xmm1, %xmm0")                                                        \
+	X(hsubps, K_S, I_NONE, "hsubps (%rsi), %xmm0")                                                       \
+	X(cvtpd2pi, K_D, I_NONE, "cvtpd2pi (%rsi), %mm0")                                                    \
+	X(cvttps2pi, K_S, I_NONE, "cvttps2pi %xmm1, %mm0")                                                   \
+	X(cvtsi2sdm, K_DI, I_NONE, "cvtsi2sdl (%rsi), %xmm0")                                                \
+	X(cvtss2siq, K_S, I_NONE, "cvtss2si (%rsi), %rax")                                                   \
+	X(cvtsd2si, K_D, I_NONE, "cvtsd2si %xmm1, %eax")                                                     \
+	X(cvtps2pdm, K_S, I_NONE, "cvtps2pd (%rsi), %xmm0")                                                  \
+	X(cvtdq2pdm, K_DI, I_NONE, "cvtdq2pd (%rsi), %xmm0")                                                 \
 	X(rcpps, K_APPROX, I_NONE, "rcpps %xmm1, %xmm0")                                                     \
 	X(rcpss, K_APPROX, I_NONE, "rcpss (%rsi), %xmm0")                                                    \
 	X(rsqrtps, K_APPROX, I_NONE, "rsqrtps %xmm1, %xmm0")                                                 \
