@@ -95,10 +95,7 @@ enum emu_status em_fwait(struct emu_exec *x)
 /* 0F 77 */
 enum emu_status em_emms(struct emu_exec *x)
 {
-	if (x->st->cr0 & X86_CR0_EM)
-		return EMU_RAISE_UD(x);
-	if (x->st->cr0 & X86_CR0_TS)
-		return emu_raise(x, EMU_NM, false, 0);
+	EMU_TRY(emu_mmx_check(x));
 	x->st->fpu.ftw = 0;
 	return EMU_OK;
 }
@@ -111,6 +108,9 @@ enum emu_status emu_mmx_check(struct emu_exec *x)
 		return EMU_RAISE_UD(x);
 	if (x->st->cr0 & X86_CR0_TS)
 		return emu_raise(x, EMU_NM, false, 0);
+	/* An unmasked x87 exception left pending is reported first (FERR# outside with CR0.NE clear). */
+	if ((x->st->fpu.fsw & 0x80) && (x->st->cr0 & X86_CR0_NE))
+		return emu_raise(x, EMU_MF, false, 0);
 	return EMU_OK;
 }
 

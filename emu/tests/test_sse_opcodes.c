@@ -122,29 +122,34 @@ static void test_faults(void **state)
 		unsigned len;
 		uint64_t cr0_set, cr4_clear;
 		uint32_t rsi, mxcsr;
+		uint16_t fsw;
 		unsigned vector; /* NONE: completes */
 		uint32_t mxcsr_after;
 	} rows[] = {
-	    {"\x0f\x58\xc1", 3, 0, 0, MEM_ADDR, 0x1f80, NONE, 0x1f80},                 /* addps */
-	    {"\x0f\x58\xc1", 3, X86_CR0_EM, 0, MEM_ADDR, 0x1f80, 6, 0x1f80},           /* EM */
-	    {"\x0f\x58\xc1", 3, 0, X86_CR4_OSFXSR, MEM_ADDR, 0x1f80, 6, 0x1f80},       /* !OSFXSR */
-	    {"\x0f\x58\xc1", 3, X86_CR0_TS, 0, MEM_ADDR, 0x1f80, 7, 0x1f80},           /* TS */
-	    {"\x0f\xfc\xc1", 3, 0, X86_CR4_OSFXSR, MEM_ADDR, 0x1f80, NONE, 0x1f80},    /* MMX paddb */
-	    {"\x0f\xfc\xc1", 3, X86_CR0_TS, 0, MEM_ADDR, 0x1f80, 7, 0x1f80},           /* MMX, TS */
-	    {"\x0f\xfc\xc1", 3, X86_CR0_EM, 0, MEM_ADDR, 0x1f80, 6, 0x1f80},           /* MMX, EM */
-	    {"\x66\x0f\xfc\xc1", 4, 0, X86_CR4_OSFXSR, MEM_ADDR, 0x1f80, 6, 0x1f80},   /* SSE2 paddb */
-	    {"\x0f\x58\x06", 3, 0, 0, MEM_ADDR + 4, 0x1f80, 13, 0x1f80},               /* addps, unaligned */
-	    {"\x66\x0f\x38\x17\x06", 5, 0, 0, MEM_ADDR + 8, 0x1f80, 13, 0x1f80},       /* ptest, unaligned */
-	    {"\xf3\x0f\x58\x06", 4, 0, 0, MEM_ADDR + 4, 0x1f80, NONE, 0x1f80},         /* addss: scalar */
-	    {"\x0f\x10\x06", 3, 0, 0, MEM_ADDR + 1, 0x1f80, NONE, 0x1f80},             /* movups */
-	    {"\xf2\x0f\xf0\x06", 4, 0, 0, MEM_ADDR + 3, 0x1f80, NONE, 0x1f80},         /* lddqu */
-	    {"\x66\x0f\x3a\x61\x06\x00", 6, 0, 0, MEM_ADDR + 5, 0x1f80, NONE, 0x1f80}, /* pcmpestri */
-	    {"\x66\x0f\x38\x20\x06", 5, 0, 0, MEM_ADDR + 7, 0x1f80, NONE, 0x1f80},     /* pmovsxbw m64 */
-	    {"\x0f\x5e\xc2", 3, 0, 0, MEM_ADDR, 0x1d80, 19, 0x1d84},            /* divps by 0, ZM clear */
-	    {"\x0f\x5e\xc2", 3, 0, 1ull << 10, MEM_ADDR, 0x1d80, 6, 0x1d84},    /* no OSXMMEXCPT */
-	    {"\x0f\x5e\xc2", 3, 0, 0, MEM_ADDR, 0x1f80, NONE, 0x1f84},          /* ZM set */
-	    {"\x0f\x5e\xc1", 3, 0, 0, MEM_ADDR, 0x0000, 19, 0x0020},            /* 1/3: PE */
-	    {"\x0f\x5e\xc1", 3, 0, 0, MEM_ADDR, 0x1f80 | 0x6000, NONE, 0x7fa0}, /* 1/3 toward 0 */
+	    {"\x0f\x58\xc1", 3, 0, 0, MEM_ADDR, 0x1f80, 0, NONE, 0x1f80},               /* addps */
+	    {"\x0f\x58\xc1", 3, X86_CR0_EM, 0, MEM_ADDR, 0x1f80, 0, 6, 0x1f80},         /* EM */
+	    {"\x0f\x58\xc1", 3, 0, X86_CR4_OSFXSR, MEM_ADDR, 0x1f80, 0, 6, 0x1f80},     /* !OSFXSR */
+	    {"\x0f\x58\xc1", 3, X86_CR0_TS, 0, MEM_ADDR, 0x1f80, 0, 7, 0x1f80},         /* TS */
+	    {"\x0f\xfc\xc1", 3, 0, X86_CR4_OSFXSR, MEM_ADDR, 0x1f80, 0, NONE, 0x1f80},  /* MMX paddb */
+	    {"\x0f\xfc\xc1", 3, X86_CR0_TS, 0, MEM_ADDR, 0x1f80, 0, 7, 0x1f80},         /* MMX, TS */
+	    {"\x0f\xfc\xc1", 3, X86_CR0_EM, 0, MEM_ADDR, 0x1f80, 0, 6, 0x1f80},         /* MMX, EM */
+	    {"\x66\x0f\xfc\xc1", 4, 0, X86_CR4_OSFXSR, MEM_ADDR, 0x1f80, 0, 6, 0x1f80}, /* SSE2 paddb */
+	    {"\x0f\x58\x06", 3, 0, 0, MEM_ADDR + 4, 0x1f80, 0, 13, 0x1f80},             /* addps, unaligned */
+	    {"\x66\x0f\x38\x17\x06", 5, 0, 0, MEM_ADDR + 8, 0x1f80, 0, 13, 0x1f80},     /* ptest, unaligned */
+	    {"\xf3\x0f\x58\x06", 4, 0, 0, MEM_ADDR + 4, 0x1f80, 0, NONE, 0x1f80},       /* addss: scalar */
+	    {"\x0f\x10\x06", 3, 0, 0, MEM_ADDR + 1, 0x1f80, 0, NONE, 0x1f80},           /* movups */
+	    {"\xf2\x0f\xf0\x06", 4, 0, 0, MEM_ADDR + 3, 0x1f80, 0, NONE, 0x1f80},       /* lddqu */
+	    {"\x66\x0f\x3a\x61\x06\x00", 6, 0, 0, MEM_ADDR + 5, 0x1f80, 0, NONE, 0x1f80}, /* pcmpestri */
+	    {"\x66\x0f\x38\x20\x06", 5, 0, 0, MEM_ADDR + 7, 0x1f80, 0, NONE, 0x1f80},     /* pmovsxbw m64 */
+	    {"\x0f\x5e\xc2", 3, 0, 0, MEM_ADDR, 0x1d80, 0, 19, 0x1d84},            /* divps by 0, ZM clear */
+	    {"\x0f\x5e\xc2", 3, 0, 1ull << 10, MEM_ADDR, 0x1d80, 0, 6, 0x1d84},    /* no OSXMMEXCPT */
+	    {"\x0f\x5e\xc2", 3, 0, 0, MEM_ADDR, 0x1f80, 0, NONE, 0x1f84},          /* ZM set */
+	    {"\x0f\x5e\xc1", 3, 0, 0, MEM_ADDR, 0x0000, 0, 19, 0x0020},            /* 1/3: PE */
+	    {"\x0f\x5e\xc1", 3, 0, 0, MEM_ADDR, 0x1f80 | 0x6000, 0, NONE, 0x7fa0}, /* 1/3 toward 0 */
+	    {"\x0f\xfc\xc1", 3, X86_CR0_NE, 0, MEM_ADDR, 0x1f80, 0x8081, 16, 0x1f80}, /* MMX, x87 pending */
+	    {"\x0f\xfc\xc1", 3, 0, 0, MEM_ADDR, 0x1f80, 0x8081, NONE, 0x1f80},        /* ... without CR0.NE */
+	    {"\x0f\x77", 2, X86_CR0_NE, 0, MEM_ADDR, 0x1f80, 0x8081, 16, 0x1f80},     /* EMMS */
+	    {"\x0f\x58\xc1", 3, X86_CR0_NE, 0, MEM_ADDR, 0x1f80, 0x8081, NONE, 0x1f80}, /* SSE: no #MF */
 	};
 	(void)state;
 	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
@@ -156,6 +161,7 @@ static void test_faults(void **state)
 		st.cr4 = (st.cr4 | X86_CR4_OSFXSR | (1ull << 10)) & ~rows[k].cr4_clear;
 		st.gpr[X86_RSI] = rows[k].rsi;
 		st.fpu.mxcsr = rows[k].mxcsr;
+		st.fpu.fsw = rows[k].fsw;
 		/* xmm0 = 1.0f, xmm1 = 3.0f, xmm2 = 0 in every lane */
 		for (unsigned l = 0; l < 16; l++) {
 			st.fpu.xmm[0][l] = (uint8_t)(0x3f800000u >> (8 * (l & 3)));
