@@ -114,24 +114,39 @@ enum emu_status emu_mmx_check(struct emu_exec *x)
 	return EMU_OK;
 }
 
-static uint64_t mmx_get(const struct x86_fpu *f, unsigned r)
+/* MMX register n is the physical x87 register R[n], which is ST((n - TOP) & 7) in st[]. */
+uint8_t *emu_mmx_reg(struct x86_fpu *f, unsigned n)
+{
+	return f->st[(n - ((unsigned)f->fsw >> 11)) & 7];
+}
+
+static uint64_t mmx_get(struct x86_fpu *f, unsigned r)
 {
 	uint64_t v;
-	memcpy(&v, f->st[r & 7], 8);
+	memcpy(&v, emu_mmx_reg(f, r), 8);
 	return v;
 }
 
 void emu_mmx_touch(struct x86_fpu *f)
 {
+	unsigned top = ((unsigned)f->fsw >> 11) & 7;
+	/* st[] is numbered from TOP: with TOP 0, st[i] becomes R[i]. */
+	if (top) {
+		uint8_t old[8][16];
+		memcpy(old, f->st, sizeof(old));
+		for (unsigned i = 0; i < 8; i++)
+			memcpy(f->st[i], old[(i - top) & 7], 16);
+	}
 	f->fsw &= (uint16_t)~0x3800u;
 	f->ftw = 0xff;
 }
 
 void emu_mmx_set(struct x86_fpu *f, unsigned r, uint64_t v)
 {
-	memcpy(f->st[r & 7], &v, 8);
-	f->st[r & 7][8] = 0xff;
-	f->st[r & 7][9] = 0xff;
+	uint8_t *p = emu_mmx_reg(f, r);
+	memcpy(p, &v, 8);
+	p[8] = 0xff;
+	p[9] = 0xff;
 }
 
 /* 0F 6E/7E MOVD, 0F 6F/7F MOVQ, 0F EF PXOR on MMX registers (no mandatory prefix) */

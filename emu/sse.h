@@ -11,6 +11,8 @@ enum emu_status emu_mmx_check(struct emu_exec *x);
 enum emu_status emu_sse_align16(struct emu_exec *x);
 /* An MMX instruction sets TOP to 0 and tags every register valid; an MMX write sets the exponent to ones. */
 void emu_mmx_touch(struct x86_fpu *f);
+/* The bytes of MMX register n: the physical x87 register R[n] (st[] is numbered from TOP). */
+uint8_t *emu_mmx_reg(struct x86_fpu *f, unsigned n);
 void emu_mmx_set(struct x86_fpu *f, unsigned r, uint64_t v);
 
 /* The mandatory prefix: 0 none, 1 66, 2 F2, 3 F3 (F2/F3 win over 66). */

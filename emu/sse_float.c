@@ -270,7 +270,7 @@ static enum emu_status fp_convert(struct emu_exec *x, unsigned p)
 		EMU_TRY(emu_sse_check(x));
 		if (x->i->mod == 3) {
 			EMU_TRY(emu_mmx_check(x));
-			v = sse_get(f->st[x->i->rm & 7], 8);
+			v = sse_get(emu_mmx_reg(f, x->i->rm), 8);
 		} else {
 			EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 8, &v));
 		}

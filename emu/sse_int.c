@@ -12,9 +12,9 @@ enum emu_status sse_load(struct emu_exec *x, struct simd *o, bool mmx, unsigned 
 	memset(o->s, 0, 16);
 	memset(o->d, 0, 16);
 	EMU_TRY(mmx ? emu_mmx_check(x) : emu_sse_check(x));
-	memcpy(o->d, mmx ? f->st[x->i->reg & 7] : f->xmm[x->i->reg], o->n);
+	memcpy(o->d, mmx ? emu_mmx_reg(f, x->i->reg) : f->xmm[x->i->reg], o->n);
 	if (x->i->mod == 3) {
-		memcpy(o->s, mmx ? f->st[x->i->rm & 7] : f->xmm[x->i->rm], o->n);
+		memcpy(o->s, mmx ? emu_mmx_reg(f, x->i->rm) : f->xmm[x->i->rm], o->n);
 		return EMU_OK;
 	}
 	if (align && !mmx && !mem_bytes)
@@ -529,7 +529,7 @@ static enum emu_status int_0f(struct emu_exec *x, unsigned p)
 		EMU_TRY(emu_rm_read(x, 2, &v));
 		o.mmx = mmx;
 		o.n = mmx ? 8 : 16;
-		memcpy(o.d, mmx ? f->st[x->i->reg & 7] : f->xmm[x->i->reg], o.n);
+		memcpy(o.d, mmx ? emu_mmx_reg(f, x->i->reg) : f->xmm[x->i->reg], o.n);
 		sse_put(o.d + 2 * (imm & (o.n / 2 - 1)), 2, v);
 		sse_store(x, &o);
 		return EMU_OK;
@@ -551,7 +551,7 @@ static enum emu_status int_0f(struct emu_exec *x, unsigned p)
 			EMU_TRY(emu_mmx_check(x));
 			emu_mmx_touch(f);
 			if (p == PFX_F3) {
-				v = sse_get(f->st[x->i->rm & 7], 8);
+				v = sse_get(emu_mmx_reg(f, x->i->rm), 8);
 				memset(f->xmm[x->i->reg], 0, 16);
 				sse_put(f->xmm[x->i->reg], 8, v);
 			} else {
@@ -580,7 +580,7 @@ static enum emu_status int_0f(struct emu_exec *x, unsigned p)
 		if (!mmx)
 			EMU_TRY(emu_sse_align16(x));
 		EMU_TRY(emu_mem_write(x, x->i->ea_seg, x->i->ea,
-		                      mmx ? f->st[x->i->reg & 7] : f->xmm[x->i->reg], mmx ? 8 : 16));
+		                      mmx ? emu_mmx_reg(f, x->i->reg) : f->xmm[x->i->reg], mmx ? 8 : 16));
 		if (mmx)
 			emu_mmx_touch(f);
 		return EMU_OK;

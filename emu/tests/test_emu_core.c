@@ -1055,7 +1055,7 @@ static void test_mmx(void **state)
 	st.gpr[X86_RAX] = 0x12345678;
 	st.gpr[X86_RBX] = 0x3000;
 	st.fpu.fsw = 0x3800;
-	st.fpu.st[0][0] = 0xff;
+	st.fpu.st[1][0] = 0xff; /* mm0 is physical R0: ST(1) while TOP is 7 */
 	assert_int_equal(emu_step(&c), EMU_OK); /* movd mm1, eax */
 	assert_int_equal(st.fpu.st[1][0], 0x78);
 	assert_int_equal(st.fpu.st[1][8], 0xff);

@@ -257,6 +257,9 @@ enum imms { I_NONE, I_GEN, I_ALL, I_CMP, I_STR, I_ROUND, I_SHIFT };
 	X(m_movntq, K_INT, I_NONE, "movntq %mm1, (%rsi)")                                                    \
 	X(m_maskmovq, K_INT, I_NONE, "push %rdi; lea 0x70(%rdi), %rdi; maskmovq %mm1, %mm0; pop %rdi")       \
 	X(m_movd, K_INT, I_NONE, "movd %eax, %mm0")                                                          \
+	X(m_top, K_INT, I_NONE, "fld1; fldz; paddb %mm1, %mm0")                                              \
+	X(m_top_movd, K_INT, I_NONE, "fld1; movd %mm1, %eax")                                                \
+	X(m_top_pxor, K_INT, I_NONE, "fldz; fldz; fldz; pxor %mm0, %mm1")                                    \
 	X(m_pxor, K_INT, I_NONE, "pxor %mm1, %mm0")                                                          \
 	FLOAT_CASES(X)
 
