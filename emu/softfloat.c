@@ -744,3 +744,8 @@ struct sf_f80 sf_f80_rem(struct sf_env *env, struct sf_f80 a, struct sf_f80 b, b
 	return f80_raw(
 	    round_pack_p(env, &F80, sign, ua.exp - (int32_t)shift + 64 - (int32_t)lz, r << lz, 64));
 }
+
+struct sf_f80 sf_f80_round_pack(struct sf_env *env, bool sign, int32_t exp, uint64_t hi, uint64_t lo)
+{
+	return f80_raw(round_pack(env, &F80, sign, exp, (u128)hi << 64 | lo));
+}

@@ -74,7 +74,10 @@ static inline struct sf_env sf_env_sse(uint32_t mxcsr)
 }
 
 /* Unmasked OE/UE: a float80 result comes back with its exponent biased by -/+24576
- * (float64 1536, float32 192) as the x87 delivers it to a register; flags are set as usual. */
+ * (float64 1536, float32 192) as the x87 delivers it to a register, or as infinity/zero where
+ * even that is out of range; UE is then raised for any tiny result, exact or not. SSE callers
+ * write no result when an unmasked flag comes back. Conversions to integers and round to
+ * integer of float32/float64 report no DE (as CVT*2SI and ROUNDS* do); FRNDINT does. */
 
 /* Classification. */
 bool sf_f32_is_nan(sf_f32 a);
@@ -114,6 +117,10 @@ struct sf_f80 sf_f80_rem(struct sf_env *env, struct sf_f80 a, struct sf_f80 b, b
 
 /* a * 2^n (FSCALE), rounded under env only on overflow or underflow. */
 struct sf_f80 sf_f80_scale(struct sf_env *env, struct sf_f80 a, int32_t n);
+
+/* Rounds sign * sig / 2^127 * 2^exp (sig = hi:lo, bit 127 set, lo's low bit sticky) to float80
+ * under env: for results computed elsewhere at higher precision. */
+struct sf_f80 sf_f80_round_pack(struct sf_env *env, bool sign, int32_t exp, uint64_t hi, uint64_t lo);
 
 /* Comparisons: quiet ones raise IE for SNaN only, signaling ones for every NaN. */
 enum sf_relation sf_f32_compare(struct sf_env *env, sf_f32 a, sf_f32 b, bool quiet);

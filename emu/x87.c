@@ -21,6 +21,7 @@ enum {
 	FSW_EXC = 0x3f,
 	FSW_CC = FSW_C0 | FSW_C1 | FSW_C2 | FSW_C3,
 	PRE_EXC = SF_IE | SF_DE | SF_ZE, /* found before the result exists: nothing is written */
+	FCW_FIXED = 1 << 6,              /* reserved, reads as one */
 };
 
 /* The QNaN "real indefinite" a masked invalid operation produces. */
@@ -559,6 +560,9 @@ static unsigned env_image(struct emu_exec *x, const struct x86_fpu *f, uint8_t *
 {
 	unsigned w = x->i->opsize == 2 ? 2 : 4;
 	memset(img, 0, 28);
+	if (w == 4) /* the reserved upper halves of the control, status and tag dwords read as ones */
+		for (unsigned k = 0; k < 3; k++)
+			put_le(img + 4 * k + 2, 0xffff, 2);
 	put_le(img, f->fcw, 2);
 	put_le(img + w, f->fsw, 2);
 	put_le(img + 2 * w, full_tag_word(f), 2);
@@ -582,7 +586,7 @@ static unsigned env_image(struct emu_exec *x, const struct x86_fpu *f, uint8_t *
 static void load_env_image(struct emu_exec *x, struct x86_fpu *f, const uint8_t *img)
 {
 	unsigned w = x->i->opsize == 2 ? 2 : 4;
-	f->fcw = (uint16_t)get_le(img, 2);
+	f->fcw = (uint16_t)(get_le(img, 2) | FCW_FIXED);
 	f->fsw = (uint16_t)get_le(img + w, 2);
 	f->ftw = abridged_tag((uint16_t)get_le(img + 2 * w, 2));
 	if (env_real_mode(x)) {
@@ -812,6 +816,183 @@ static void fprem(struct x86_fpu *f, bool nearest)
 		set_cc(f, (q >> 1) & 1, false, q & 1, (q >> 2) & 1);
 }
 
+static bool is_zero(struct sf_f80 v)
+{
+	return !(v.se & 0x7fff) && !v.mant;
+}
+
+static bool is_inf(struct sf_f80 v)
+{
+	return (v.se & 0x7fff) == 0x7fff && v.mant == 1ull << 63;
+}
+
+static struct sf_f80 signed_value(bool neg, uint64_t mant, uint16_t exp)
+{
+	struct sf_f80 v = {mant, (uint16_t)((neg ? 0x8000 : 0) | exp)};
+	return v;
+}
+
+/* F2XM1: 2^ST(0) - 1. */
+static struct sf_f80 f2xm1(struct sf_env *e, struct sf_f80 a)
+{
+	if (sf_f80_is_nan(a) || sf_f80_is_unsupported(a))
+		return sf_f80_add(e, a, a);
+	if (is_zero(a))
+		return a;
+	if (is_inf(a))
+		return a.se >> 15 ? signed_value(true, 1ull << 63, 16383) : a;
+	if ((a.se & 0x7fff) >= 16383) { /* outside [-1, 1) the unit hands the operand back, inexact */
+		e->flags |= SF_PE;
+		if (a.se == 0xbfff && a.mant == 1ull << 63)
+			return signed_value(true, 1ull << 63, 16382); /* 2^-1 - 1 */
+		return a;
+	}
+	if (!(a.se & 0x7fff))
+		e->flags |= SF_DE;
+	return x87_f2xm1(e, a);
+}
+
+/* FYL2X and FYL2XP1: ST(1) * log2(ST(0)) or ST(1) * log2(ST(0) + 1). */
+static struct sf_f80 fyl2x(struct sf_env *e, struct sf_f80 x, struct sf_f80 y, bool plus_one)
+{
+	static const struct sf_f80 one = {1ull << 63, 16383};
+	if (sf_f80_is_nan(x) || sf_f80_is_unsupported(x) || sf_f80_is_nan(y) || sf_f80_is_unsupported(y))
+		return sf_f80_add(e, x, y);
+	bool xneg = x.se >> 15;
+	/* where the logarithm is zero, negative or minus infinity decides the special cases */
+	struct sf_env t = *e;
+	enum sf_relation to_one = plus_one
+	                              ? sf_f80_compare(&t, x, signed_value(true, 1ull << 63, 16383), true)
+	                              : sf_f80_compare(&t, x, one, true);
+	if ((!plus_one && xneg && !is_zero(x)) || (plus_one && xneg && is_inf(x))) {
+		e->flags |= SF_IE;
+		return indefinite;
+	}
+	if ((!(x.se & 0x7fff) && x.mant) || (!(y.se & 0x7fff) && y.mant))
+		e->flags |= SF_DE;
+	if (plus_one && to_one != SF_GT) { /* ST(0) <= -1: the unit hands ST(0) back, inexact */
+		if (is_zero(y) || is_inf(y))
+			return signed_value(!(y.se >> 15), y.mant, y.se & 0x7fff);
+		e->flags |= SF_PE;
+		return x;
+	}
+	bool log_zero = plus_one ? is_zero(x) : to_one == SF_EQ;
+	bool log_minf = plus_one ? to_one == SF_EQ : is_zero(x);
+	bool log_neg = plus_one ? xneg : to_one == SF_LT;
+	if (log_zero) { /* log is a signed zero */
+		if (is_inf(y)) {
+			e->flags |= SF_IE;
+			return indefinite;
+		}
+		return signed_value((y.se >> 15) ^ log_neg, 0, 0);
+	}
+	if (log_minf) {
+		if (is_zero(y)) {
+			e->flags |= SF_IE;
+			return indefinite;
+		}
+		if (!is_inf(y)) /* ZE comes before DE; infinity times log2(0) is no division */
+			e->flags = (uint8_t)((e->flags & ~SF_DE) | SF_ZE);
+		return signed_value(!(y.se >> 15), 1ull << 63, 0x7fff);
+	}
+	if (is_inf(x)) {
+		if (is_zero(y)) {
+			e->flags |= SF_IE;
+			return indefinite;
+		}
+		return signed_value(y.se >> 15, 1ull << 63, 0x7fff);
+	}
+	if (is_inf(y) || is_zero(y))
+		return signed_value((y.se >> 15) ^ log_neg, is_inf(y) ? 1ull << 63 : 0,
+		                    is_inf(y) ? 0x7fff : 0);
+	return x87_fyl2x(e, x, y, plus_one);
+}
+
+/* FPATAN: atan2(ST(1), ST(0)). */
+static struct sf_f80 fpatan(struct sf_env *e, struct sf_f80 y, struct sf_f80 x)
+{
+	if (sf_f80_is_nan(x) || sf_f80_is_unsupported(x) || sf_f80_is_nan(y) || sf_f80_is_unsupported(y))
+		return sf_f80_add(e, y, x);
+	if ((!(x.se & 0x7fff) && x.mant) || (!(y.se & 0x7fff) && y.mant))
+		e->flags |= SF_DE;
+	/* Infinities stand as units so that the result is a multiple of pi/4. */
+	bool yneg = y.se >> 15, xneg = x.se >> 15, yi = is_inf(y), xi = is_inf(x);
+	if (yi || xi) {
+		y = signed_value(yneg, yi ? 1ull << 63 : 0, yi ? 16383 : 0);
+		x = signed_value(xneg, xi ? 1ull << 63 : 0, xi ? 16383 : 0);
+	}
+	return x87_fpatan(e, y, x);
+}
+
+/* FPTAN, FSIN, FCOS, FSINCOS: C2 set and nothing else done for |ST(0)| >= 2^63. */
+static void trig(struct x86_fpu *f, unsigned m)
+{
+	static const struct sf_f80 one = {1ull << 63, 16383};
+	bool pushes = m == 0xf2 || m == 0xfb;
+	struct sf_env e = env_of(f);
+	struct sf_f80 a = st_get(f, 0), r1, r2 = one;
+	if (st_empty(f, 0) || (pushes && !st_empty(f, 7))) {
+		if (stack_fault(f, !st_empty(f, 0)))
+			return;
+		st_put(f, 0, indefinite);
+		if (pushes)
+			push(f, indefinite);
+		return;
+	}
+	f->fsw &= ~FSW_C2;
+	if (sf_f80_is_nan(a) || sf_f80_is_unsupported(a)) {
+		r1 = r2 = sf_f80_add(&e, a, a);
+	} else if (is_inf(a)) {
+		e.flags |= SF_IE;
+		r1 = r2 = indefinite;
+	} else if ((a.se & 0x7fff) >= 16383 + 63) {
+		f->fsw |= FSW_C2;
+		f->fsw &= ~FSW_C1;
+		return;
+	} else if (is_zero(a)) {
+		r1 = m == 0xff ? one : a;
+		r2 = m == 0xfb ? one : r2;
+	} else {
+		if (!(a.se & 0x7fff))
+			e.flags |= SF_DE;
+		unsigned which = m == 0xff ? 1 : m == 0xf2 ? 2 : 0;
+		r1 = x87_trig(&e, a, which);
+		if (m == 0xfb) {
+			struct sf_env ec = e;
+			r2 = x87_trig(&ec, a, 1);
+			e.flags |= ec.flags;
+		}
+	}
+	if (!deliver(f, &e))
+		return;
+	st_put(f, 0, r1);
+	if (pushes)
+		push(f, r2);
+}
+
+/* F2XM1, FYL2X, FPATAN, FYL2XP1 */
+static void transcendental(struct x86_fpu *f, unsigned m)
+{
+	struct sf_env e = env_of(f);
+	bool two = m != 0xf0;
+	if (st_empty(f, 0) || (two && st_empty(f, 1))) {
+		underflow(f, two, two);
+		return;
+	}
+	struct sf_f80 a = st_get(f, 0), b = st_get(f, 1), r;
+	if (m == 0xf0)
+		r = f2xm1(&e, a);
+	else if (m == 0xf3)
+		r = fpatan(&e, b, a);
+	else
+		r = fyl2x(&e, a, b, m == 0xf9);
+	if (!deliver(f, &e))
+		return;
+	st_put(f, two, r);
+	if (two)
+		pop(f);
+}
+
 /* Register forms D9 C0-FF, DA, DB, DD C0-EF, DF C0-F7 but FNSTSW AX. */
 static enum emu_status reg_form(struct emu_exec *x)
 {
@@ -909,8 +1090,10 @@ static enum emu_status reg_form(struct emu_exec *x)
 		} else {
 			fxtract(f);
 		}
-	} else if (b == 0xd9 && m >= 0xf0) {
-		return EMU_UNIMPLEMENTED;
+	} else if (b == 0xd9 && (m == 0xf2 || m == 0xfb || m == 0xfe || m == 0xff)) {
+		trig(f, m);
+	} else if (b == 0xd9 && (m == 0xf0 || m == 0xf1 || m == 0xf3 || m == 0xf9)) {
+		transcendental(f, m);
 	} else {
 		return EMU_RAISE_UD(x);
 	}
@@ -946,7 +1129,7 @@ enum emu_status emu_x87(struct emu_exec *x)
 		case 5: {
 			uint64_t cw;
 			EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 2, &cw));
-			f->fcw = (uint16_t)cw;
+			f->fcw = (uint16_t)(cw | FCW_FIXED);
 			recompute_es(f);
 			return EMU_OK;
 		}

@@ -2,6 +2,7 @@
  * from an executable page) and in emu from the same FNINIT state; the stored bytes, FSW,
  * the abridged tag word and all eight registers must agree. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,7 +69,7 @@ struct outcome {
 static void native_run(const struct program *p, uint16_t fcw, const uint8_t in[48], struct outcome *o)
 {
 	uint8_t fx[512] __attribute__((aligned(16)));
-	uint8_t out[16];
+	uint8_t out[128]; /* FNSAVE stores 108 bytes; the first 16 are compared */
 	memset(out, 0x5a, sizeof(out));
 	memcpy(native_page, p->code, p->len);
 	native_page[p->len] = 0xc3;
@@ -104,14 +105,14 @@ static void emu_run(const struct program *p, uint16_t fcw, const uint8_t in[48],
 	memory_ready = true;
 	th_state(&st, X86_MODE_LONG64);
 	st.cr0 |= X86_CR0_NE;
-	st.fpu.fcw = fcw;
+	st.fpu.fcw = fcw | 0x40; /* FLDCW keeps the reserved bit 6 set */
 	st.fpu.fsw = 0;
 	st.fpu.ftw = 0;
 	st.gpr[X86_RDI] = IN_ADDR;
 	st.gpr[X86_RSI] = OUT_ADDR;
 	memcpy(th.mem + TH_CODE, p->code, p->len);
 	memcpy(th.mem + IN_ADDR, in, 48);
-	memset(th.mem + OUT_ADDR, 0x5a, 16);
+	memset(th.mem + OUT_ADDR, 0x5a, 128);
 	struct emu_ctxt c = {.st = &st, .ops = &x87_ops, .opaque = &th};
 	for (unsigned n = 0; st.rip != TH_CODE + p->len; n++) {
 		enum emu_status rc = emu_step(&c);
@@ -359,8 +360,18 @@ static const struct sweep_row sweep_rows[] = {
     R("fldlg2 fldln2", "\xd9\xec\xd9\xed", 0),
     R("stc; fcmovb", LOAD_AB "\xf9\xda\xc1", 0), R("clc; fcmovnb", LOAD_AB "\xf8\xdb\xc1", 0),
     R("fcmove empty st2", LOAD_AB "\x31\xc0\xda\xca", 0),
+    R("fnstenv", LOAD_AB "\xd9\x36\xc7\x46\x0c\x00\x00\x00\x00", 0), /* FIP bytes cleared */
+    R("fnstenv 16-bit", LOAD_AB "\x66\xd9\x36\x48\xc7\x46\x06\x00\x00\x00\x00\x66\xc7\x46\x0e\x00\x00", 0),
+    R("fnstenv; fldenv 16-bit", LOAD_AB "\x66\xd9\x36\x66\xd9\x26\x48\xc7\x46\x06\x00\x00\x00\x00", 0),
+    R("fnsave", LOAD_AB "\xdd\x36\xc7\x46\x0c\x00\x00\x00\x00", 0),
+    R("fnstenv; fldenv", LOAD_AB "\xd9\x36\xd9\x26\xc7\x46\x0c\x00\x00\x00\x00", 0),
+    R("fnsave; frstor", LOAD_AB "\xdd\x36\xdd\x26\xc7\x46\x0c\x00\x00\x00\x00", 0),
     R("fscale", LOAD_AB "\xd9\xfd", 0),         R("fxtract", LOAD_A "\xd9\xf4", 0),
     R("fprem", LOAD_AB "\xd9\xf8", 0),          R("fprem1", LOAD_AB "\xd9\xf5", 0),
+    T("f2xm1", LOAD_A "\xd9\xf0"),              T("fyl2x", LOAD_AB "\xd9\xf1"),
+    T("fyl2xp1", LOAD_AB "\xd9\xf9"),           T("fpatan", LOAD_AB "\xd9\xf3"),
+    T("fptan", LOAD_A "\xd9\xf2"),              T("fsin", LOAD_A "\xd9\xfe"),
+    T("fcos", LOAD_A "\xd9\xff"),               T("fsincos", LOAD_A "\xd9\xfb"),
 };
 
 /* Edge operands: mantissa, sign and exponent. */
@@ -475,7 +486,7 @@ static bool sweep_one(const struct sweep_row *row, uint16_t fcw, const uint8_t i
 		sweep_last_bit++;
 		return true;
 	}
-	if ((*printed)++ < 3) {
+	if ((*printed)++ < (getenv("X87_SWEEP_VERBOSE") ? (unsigned)atoi(getenv("X87_SWEEP_VERBOSE")) : 3u)) {
 		uint64_t a, b;
 		uint16_t sa, sb;
 		memcpy(&a, in, 8);
@@ -538,9 +549,7 @@ static void test_sweep(void **state)
 			uint16_t sa, sb;
 			random_f80(&ma, &sa);
 			random_f80(&mb, &sb);
-			uint16_t fcw = (uint16_t)(0x40 | (sweep_next() & 0xf3f));
-			if ((fcw & 0x300) == 0x100)
-				fcw |= 0x200;
+			uint16_t fcw = (uint16_t)(0x40 | (sweep_next() & 0xf3f)); /* PC = 01 (reserved) too */
 			sweep_input(in, ma, sa, mb, sb, row->c_bits);
 			runs++;
 			row_bad += !sweep_one(row, fcw, in, &printed);
@@ -552,6 +561,65 @@ static void test_sweep(void **state)
 	fprintf(stderr, "x87 sweep: %u runs, %u mismatches, %u transcendental last-bit differences\n", runs,
 	        bad, sweep_last_bit);
 	assert_int_equal(bad, 0);
+}
+
+static sigjmp_buf ill_jump;
+
+static void on_sigill(int sig)
+{
+	(void)sig;
+	siglongjmp(ill_jump, 1);
+}
+
+/* True when the program raises #UD on the host. */
+static bool host_raises_ud(const struct program *p)
+{
+	static struct outcome o;
+	static uint8_t in[48];
+	if (sigsetjmp(ill_jump, 1)) {
+		__asm__ volatile("fninit");
+		return true;
+	}
+	native_run(p, 0x37f, in, &o);
+	return false;
+}
+
+/* Each register form D8-DF C0-FF and each memory form ([rsi]) after fld1; fldz: #UD in emu
+ * exactly where the host's x87 raises #UD (SIGILL). */
+static void test_reg_forms_ud(void **state)
+{
+	(void)state;
+	th_reset();
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigill;
+	sigaction(SIGILL, &sa, &old);
+	unsigned differ = 0, runs = 0;
+	for (unsigned b = 0xd8; b <= 0xdf; b++)
+		for (unsigned m = 0x06; m <= 0xff; m = m < 0x3e ? m + 8 : m < 0xc0 ? 0xc0 : m + 1, runs++) {
+			uint8_t code[] = {0xd9, 0xe8, 0xd9, 0xee, (uint8_t)b, (uint8_t)m};
+			struct program p = {"reg form", (const char *)code, sizeof(code)};
+			bool host_ud = host_raises_ud(&p);
+			struct x86_state st;
+			th_state(&st, X86_MODE_LONG64);
+			st.cr0 |= X86_CR0_NE;
+			st.gpr[X86_RSI] = OUT_ADDR;
+			memcpy(th.mem + TH_CODE, code, sizeof(code));
+			struct emu_ctxt c = {.st = &st, .ops = &x87_ops, .opaque = &th};
+			enum emu_status rc = EMU_OK;
+			for (unsigned k = 0; k < 3 && rc == EMU_OK; k++)
+				rc = emu_step(&c);
+			bool emu_ud = rc == EMU_EXCEPTION && c.event.vector == 6;
+			if (host_ud != emu_ud || (rc != EMU_OK && !emu_ud)) {
+				if (differ++ < 10)
+					fprintf(stderr, "%02x %02x: host %s, emu status %d\n", b, m,
+					        host_ud ? "#UD" : "ok", rc);
+			}
+		}
+	sigaction(SIGILL, &old, NULL);
+	fprintf(stderr, "x87 register and memory forms: %u encodings, %u differ from the host\n", runs,
+	        differ);
+	assert_int_equal(differ, 0);
 }
 
 /* A pending unmasked exception faults the next waiting instruction with #MF. */
@@ -572,6 +640,71 @@ static void test_pending_mf(void **state)
 	assert_int_equal(st.fpu.ftw, 0);
 }
 
+/* Unmasked exceptions: ES and B, then #MF at the next waiting instruction with CR0.NE set;
+ * with CR0.NE clear (FERR# outside) the unit carries on and the exception stays pending. */
+struct pending_row {
+	const char *name;
+	const char *code;
+	unsigned len;
+	uint16_t fcw, fsw;
+	bool ne;
+	uint16_t mem;      /* at [rdi] */
+	unsigned steps_ok; /* instructions that complete before the last step */
+	int vector;        /* of the last step, -1: completes too */
+	uint16_t fsw_exc;  /* FSW & 0x80ff after the steps */
+};
+
+#define PR(n, c, fcw, fsw, ne, mem, ok, v, after)                                                            \
+	{                                                                                                    \
+		n, c, sizeof(c) - 1, fcw, fsw, ne, mem, ok, v, after                                         \
+	}
+
+/* clang-format off */
+static const struct pending_row pending_rows[] = {
+    PR("pending IE, fld1", "\xd9\xe8", 0x37e, 0x8081, true, 0, 0, 16, 0x8081),
+    PR("pending IE, fld1, CR0.NE clear", "\xd9\xe8", 0x37e, 0x8081, false, 0, 1, -1, 0x8081),
+    PR("pending IE, fnstsw ax does not wait", "\xdf\xe0", 0x37e, 0x8081, true, 0, 1, -1, 0x8081),
+    PR("pending IE, fnclex; fld1", "\xdb\xe2\xd9\xe8", 0x37e, 0x8081, true, 0, 2, -1, 0),
+    PR("fldcw unmasks a set PE; fld1", "\xd9\x2f\xd9\xe8", 0x37f, 0x0020, true, 0x35f, 1, 16, 0x80a0),
+    PR("fldcw masks it again; fld1", "\xd9\x2f\xd9\xe8", 0x35f, 0x80a0, false, 0x37f, 2, -1, 0x0020),
+    PR("fld1; fldz; fdivp: ZE unmasked; fld1", "\xd9\xe8\xd9\xee\xde\xf9\xd9\xe8", 0x37b, 0, true, 0, 3, 16, 0x8084),
+    PR("fldz; fsqrt of -0 is fine; fld1", "\xd9\xee\xd9\xe0\xd9\xfa\xd9\xe8", 0x37e, 0, true, 0, 4, -1, 0),
+    PR("fld1; fchs; fsqrt: IE unmasked; fnop", "\xd9\xe8\xd9\xe0\xd9\xfa\xd9\xd0", 0x37e, 0, true, 0, 3, 16, 0x8081),
+};
+/* clang-format on */
+
+static void test_pending_rows(void **state)
+{
+	(void)state;
+	for (size_t r = 0; r < sizeof(pending_rows) / sizeof(pending_rows[0]); r++) {
+		const struct pending_row *row = &pending_rows[r];
+		struct x86_state st;
+		th_reset();
+		th_state(&st, X86_MODE_LONG64);
+		if (row->ne)
+			st.cr0 |= X86_CR0_NE;
+		st.fpu.fcw = row->fcw;
+		st.fpu.fsw = row->fsw;
+		st.gpr[X86_RDI] = IN_ADDR;
+		th_poke(IN_ADDR, row->mem, 2);
+		memcpy(th.mem + TH_CODE, row->code, row->len);
+		struct emu_ctxt c = {.st = &st, .ops = &x87_ops, .opaque = &th};
+		for (unsigned k = 0; k < row->steps_ok; k++)
+			if (emu_step(&c) != EMU_OK)
+				fail_msg("%s: step %u did not complete", row->name, k);
+		if (row->vector >= 0) {
+			uint64_t rip = st.rip;
+			if (emu_step(&c) != EMU_EXCEPTION || c.event.vector != (unsigned)row->vector ||
+			    st.rip != rip)
+				fail_msg("%s: no #MF at %#llx", row->name, (unsigned long long)rip);
+		} else if (st.rip != TH_CODE + row->len) {
+			fail_msg("%s: stopped at %#llx", row->name, (unsigned long long)st.rip);
+		}
+		if ((st.fpu.fsw & 0x80ff) != row->fsw_exc)
+			fail_msg("%s: fsw %#x, want %#x in 0x80ff", row->name, st.fpu.fsw, row->fsw_exc);
+	}
+}
+
 int main(void)
 {
 	native_page =
@@ -583,10 +716,9 @@ int main(void)
 	x87_ops = th_ops;
 	x87_ops.cpuid = cpuid_sse3;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_stores),
-	    cmocka_unit_test(test_moves),
-	    cmocka_unit_test(test_pending_mf),
-	    cmocka_unit_test(test_sweep),
+	    cmocka_unit_test(test_stores),     cmocka_unit_test(test_moves),
+	    cmocka_unit_test(test_pending_mf), cmocka_unit_test(test_pending_rows),
+	    cmocka_unit_test(test_sweep),      cmocka_unit_test(test_reg_forms_ud),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
