@@ -2,6 +2,7 @@
  * ModRM/SIB/displacement/immediates, and the 15-byte limit. */
 #include "gated.h"
 #include "private.h"
+#include "sse.h"
 
 #define N(f)                                                                                                 \
 	{                                                                                                    \
@@ -355,7 +356,8 @@ const struct emu_opcode emu_onebyte[256] = {
 };
 
 #define SSE  I(M, em_sse_mov)
-#define SSEN N(M)
+#define SSEN I(M, em_simd)
+#define SSEI I(M | D_IB, em_simd)
 
 const struct emu_opcode emu_twobyte[256] = {
     /* 0x00 - 0x07 */
@@ -485,10 +487,10 @@ const struct emu_opcode emu_twobyte[256] = {
     I(M, em_sse_movd),
     SSE,
     /* 0x70 - 0x77 */
-    N(M | D_IB),
-    N(M | D_IB),
-    N(M | D_IB),
-    N(M | D_IB),
+    SSEI,
+    SSEI,
+    SSEI,
+    SSEI,
     SSEN,
     SSEN,
     SSEN,
@@ -577,11 +579,11 @@ const struct emu_opcode emu_twobyte[256] = {
     /* 0xc0 - 0xc7 */
     I(M | B | D_LOCK, em_xadd),
     I(M | D_LOCK, em_xadd),
-    N(M | D_IB),
-    N(M | D_MEM),
-    N(M | D_IB),
-    N(M | D_IB),
-    N(M | D_IB),
+    SSEI,
+    I(M | D_MEM, em_simd),
+    SSEI,
+    SSEI,
+    SSEI,
     G(M, grp9),
     /* 0xc8 - 0xcf */
     I(0 | D_SAFE, em_bswap),
@@ -599,7 +601,7 @@ const struct emu_opcode emu_twobyte[256] = {
     SSEN,
     SSEN,
     SSEN,
-    I(M, em_sse_movq_store),
+    SSEN,
     SSEN,
     /* 0xd8 - 0xdf */
     SSEN,
@@ -648,12 +650,12 @@ const struct emu_opcode emu_twobyte[256] = {
     I(M, em_ud),
 };
 
-/* Three-byte maps: lengths only (0f 38 xx /r, 0f 3a xx /r ib); MOVBE and CRC32 are the ones handled. */
-static const struct emu_opcode op_0f38 = N(M);
+/* Three-byte maps: SIMD (0f 38 xx /r, 0f 3a xx /r ib), MOVBE, CRC32 and INVPCID. */
+static const struct emu_opcode op_0f38 = I(M, em_simd);
 static const struct emu_opcode op_0f38_movbe = I(M | D_MEM, em_movbe);
 static const struct emu_opcode op_0f38_crc32 = I(M, em_crc32);
 static const struct emu_opcode op_0f38_invpcid = I(M | D_MEM, em_invpcid);
-static const struct emu_opcode op_0f3a = N(M | D_IB);
+static const struct emu_opcode op_0f3a = I(M | D_IB, em_simd);
 
 /* 16-bit addressing: base and index registers by rm (0xff: none). */
 static const uint8_t rm16_base[8] = {X86_RBX, X86_RBX, X86_RBP, X86_RBP, 0xff, 0xff, X86_RBP, X86_RBX};

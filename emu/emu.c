@@ -523,6 +523,9 @@ enum emu_status emu_step(struct emu_ctxt *c)
 	if (saved)
 		undo_restore(&u, st);
 #ifdef EMU_CHECK_FAULTS
+	/* An unmasked SIMD exception sets its MXCSR flags before it is raised. */
+	if (rc == EMU_EXCEPTION && (c->event.vector == EMU_XM || c->event.vector == EMU_UD))
+		before.fpu.mxcsr = st->fpu.mxcsr;
 	check_unchanged(&before, st,
 	                rc == EMU_EXCEPTION ? "a faulting instruction" : "an aborted instruction");
 #endif

@@ -5,6 +5,7 @@
 
 #include "gated.h"
 #include "private.h"
+#include "sse.h"
 #include "x87.h"
 
 static enum emu_status fpu_check(struct emu_exec *x)
@@ -14,7 +15,7 @@ static enum emu_status fpu_check(struct emu_exec *x)
 	return EMU_OK;
 }
 
-static enum emu_status sse_check(struct emu_exec *x)
+enum emu_status emu_sse_check(struct emu_exec *x)
 {
 	if ((x->st->cr0 & X86_CR0_EM) || !(x->st->cr4 & X86_CR4_OSFXSR))
 		return EMU_RAISE_UD(x);
@@ -24,7 +25,7 @@ static enum emu_status sse_check(struct emu_exec *x)
 }
 
 /* Legacy SSE memory operands of 16 bytes must be 16-byte aligned (linear address). */
-static enum emu_status check_align16(struct emu_exec *x)
+enum emu_status emu_sse_align16(struct emu_exec *x)
 {
 	uint64_t base = 0;
 	if (x->mode != X86_MODE_LONG64 || x->i->ea_seg == X86_FS || x->i->ea_seg == X86_GS)
@@ -94,43 +95,58 @@ enum emu_status em_fwait(struct emu_exec *x)
 /* 0F 77 */
 enum emu_status em_emms(struct emu_exec *x)
 {
-	if (x->st->cr0 & X86_CR0_EM)
-		return EMU_RAISE_UD(x);
-	if (x->st->cr0 & X86_CR0_TS)
-		return emu_raise(x, EMU_NM, false, 0);
+	EMU_TRY(emu_mmx_check(x));
 	x->st->fpu.ftw = 0;
 	return EMU_OK;
 }
 
 /* MMX registers alias the x87 mantissas; an MMX instruction empties nothing but marks all
  * registers valid and sets TOP to 0, and a write sets the aliased exponent to all ones. */
-static enum emu_status mmx_check(struct emu_exec *x)
+enum emu_status emu_mmx_check(struct emu_exec *x)
 {
 	if (x->st->cr0 & X86_CR0_EM)
 		return EMU_RAISE_UD(x);
 	if (x->st->cr0 & X86_CR0_TS)
 		return emu_raise(x, EMU_NM, false, 0);
+	/* An unmasked x87 exception left pending is reported first (FERR# outside with CR0.NE clear). */
+	if ((x->st->fpu.fsw & 0x80) && (x->st->cr0 & X86_CR0_NE))
+		return emu_raise(x, EMU_MF, false, 0);
 	return EMU_OK;
 }
 
-static uint64_t mmx_get(const struct x86_fpu *f, unsigned r)
+/* MMX register n is the physical x87 register R[n], which is ST((n - TOP) & 7) in st[]. */
+uint8_t *emu_mmx_reg(struct x86_fpu *f, unsigned n)
+{
+	return f->st[(n - ((unsigned)f->fsw >> 11)) & 7];
+}
+
+static uint64_t mmx_get(struct x86_fpu *f, unsigned r)
 {
 	uint64_t v;
-	memcpy(&v, f->st[r & 7], 8);
+	memcpy(&v, emu_mmx_reg(f, r), 8);
 	return v;
 }
 
-static void mmx_touch(struct x86_fpu *f)
+void emu_mmx_touch(struct x86_fpu *f)
 {
+	unsigned top = ((unsigned)f->fsw >> 11) & 7;
+	/* st[] is numbered from TOP: with TOP 0, st[i] becomes R[i]. */
+	if (top) {
+		uint8_t old[8][16];
+		memcpy(old, f->st, sizeof(old));
+		for (unsigned i = 0; i < 8; i++)
+			memcpy(f->st[i], old[(i - top) & 7], 16);
+	}
 	f->fsw &= (uint16_t)~0x3800u;
 	f->ftw = 0xff;
 }
 
-static void mmx_set(struct x86_fpu *f, unsigned r, uint64_t v)
+void emu_mmx_set(struct x86_fpu *f, unsigned r, uint64_t v)
 {
-	memcpy(f->st[r & 7], &v, 8);
-	f->st[r & 7][8] = 0xff;
-	f->st[r & 7][9] = 0xff;
+	uint8_t *p = emu_mmx_reg(f, r);
+	memcpy(p, &v, 8);
+	p[8] = 0xff;
+	p[9] = 0xff;
 }
 
 /* 0F 6E/7E MOVD, 0F 6F/7F MOVQ, 0F EF PXOR on MMX registers (no mandatory prefix) */
@@ -139,16 +155,16 @@ static enum emu_status mmx_op(struct emu_exec *x)
 	struct x86_fpu *f = &x->st->fpu;
 	unsigned w = (x->i->rex & 8) ? 8 : 4;
 	uint64_t v;
-	EMU_TRY(mmx_check(x));
+	EMU_TRY(emu_mmx_check(x));
 	switch (x->i->b) {
 	case 0x6e:
 		EMU_TRY(emu_rm_read(x, w, &v));
-		mmx_touch(f);
-		mmx_set(f, x->i->reg, v);
+		emu_mmx_touch(f);
+		emu_mmx_set(f, x->i->reg, v);
 		return EMU_OK;
 	case 0x7e:
 		EMU_TRY(emu_rm_write(x, w, mmx_get(f, x->i->reg) & emu_mask(w)));
-		mmx_touch(f);
+		emu_mmx_touch(f);
 		return EMU_OK;
 	case 0x6f:
 	case 0xef:
@@ -156,17 +172,17 @@ static enum emu_status mmx_op(struct emu_exec *x)
 			v = mmx_get(f, x->i->rm);
 		else
 			EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 8, &v));
-		mmx_touch(f);
-		mmx_set(f, x->i->reg, x->i->b == 0xef ? v ^ mmx_get(f, x->i->reg) : v);
+		emu_mmx_touch(f);
+		emu_mmx_set(f, x->i->reg, x->i->b == 0xef ? v ^ mmx_get(f, x->i->reg) : v);
 		return EMU_OK;
 	default: /* 7F */
 		if (x->i->mod == 3) {
-			mmx_touch(f);
-			mmx_set(f, x->i->rm, mmx_get(f, x->i->reg));
+			emu_mmx_touch(f);
+			emu_mmx_set(f, x->i->rm, mmx_get(f, x->i->reg));
 			return EMU_OK;
 		}
 		EMU_TRY(emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 8, mmx_get(f, x->i->reg)));
-		mmx_touch(f);
+		emu_mmx_touch(f);
 		return EMU_OK;
 	}
 }
@@ -196,7 +212,7 @@ enum emu_status em_sse_mov(struct emu_exec *x)
 			return mmx_op(x); /* MMX MOVQ */
 		aligned = x->i->rep != 0xf3;
 	}
-	EMU_TRY(sse_check(x));
+	EMU_TRY(emu_sse_check(x));
 	if (x->i->mod == 3) {
 		uint8_t *dst = store ? f->xmm[x->i->rm] : f->xmm[x->i->reg];
 		const uint8_t *src = store ? f->xmm[x->i->reg] : f->xmm[x->i->rm];
@@ -204,7 +220,7 @@ enum emu_status em_sse_mov(struct emu_exec *x)
 		return EMU_OK;
 	}
 	if (aligned)
-		EMU_TRY(check_align16(x));
+		EMU_TRY(emu_sse_align16(x));
 	if (store)
 		return emu_mem_write(x, x->i->ea_seg, x->i->ea, f->xmm[x->i->reg], size);
 	memset(tmp, 0, sizeof(tmp));
@@ -220,7 +236,7 @@ enum emu_status em_sse_movd(struct emu_exec *x)
 	unsigned w = (x->i->rex & 8) ? 8 : 4;
 	uint64_t v;
 	if (x->i->b == 0x7e && x->i->rep == 0xf3) {
-		EMU_TRY(sse_check(x));
+		EMU_TRY(emu_sse_check(x));
 		if (x->i->mod == 3)
 			memcpy(&v, f->xmm[x->i->rm], 8);
 		else
@@ -233,7 +249,7 @@ enum emu_status em_sse_movd(struct emu_exec *x)
 		return EMU_RAISE_UD(x);
 	if (!x->i->pfx66)
 		return mmx_op(x); /* MMX MOVD/MOVQ */
-	EMU_TRY(sse_check(x));
+	EMU_TRY(emu_sse_check(x));
 	if (x->i->b == 0x6e) {
 		EMU_TRY(emu_rm_read(x, w, &v));
 		memset(f->xmm[x->i->reg], 0, 16);
@@ -251,7 +267,7 @@ enum emu_status em_sse_movq_store(struct emu_exec *x)
 	struct x86_fpu *f = &x->st->fpu;
 	if (!x->i->pfx66 || x->i->rep)
 		return x->i->rep ? emu_unimplemented(x) : EMU_RAISE_UD(x);
-	EMU_TRY(sse_check(x));
+	EMU_TRY(emu_sse_check(x));
 	if (x->i->mod == 3) {
 		uint8_t t[8];
 		memcpy(t, f->xmm[x->i->reg], 8);
@@ -271,11 +287,11 @@ enum emu_status em_sse_xor(struct emu_exec *x)
 		return EMU_RAISE_UD(x);
 	if (x->i->b == 0xef && !x->i->pfx66)
 		return mmx_op(x); /* MMX PXOR */
-	EMU_TRY(sse_check(x));
+	EMU_TRY(emu_sse_check(x));
 	if (x->i->mod == 3) {
 		memcpy(src, f->xmm[x->i->rm], 16);
 	} else {
-		EMU_TRY(check_align16(x));
+		EMU_TRY(emu_sse_align16(x));
 		EMU_TRY(emu_mem_read(x, x->i->ea_seg, x->i->ea, src, 16));
 	}
 	for (unsigned k = 0; k < 16; k++)
@@ -485,17 +501,17 @@ enum emu_status em_grp15(struct emu_exec *x)
 			return EMU_RAISE_UD(x);
 		if (x->st->cr0 & X86_CR0_TS)
 			return emu_raise(x, EMU_NM, false, 0);
-		EMU_TRY(check_align16(x));
+		EMU_TRY(emu_sse_align16(x));
 		return op == 0 ? fxsave(x) : fxrstor(x);
 	case 2:
-		EMU_TRY(sse_check(x));
+		EMU_TRY(emu_sse_check(x));
 		EMU_TRY(emu_mem_read_u(x, x->i->ea_seg, x->i->ea, 4, &v));
 		if (v & ~(uint64_t)MXCSR_MASK)
 			return EMU_RAISE_GP0(x);
 		x->st->fpu.mxcsr = (uint32_t)v;
 		return EMU_OK;
 	case 3:
-		EMU_TRY(sse_check(x));
+		EMU_TRY(emu_sse_check(x));
 		return emu_mem_write_u(x, x->i->ea_seg, x->i->ea, 4, x->st->fpu.mxcsr);
 	case 4:
 		return xsave(x);

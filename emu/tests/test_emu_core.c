@@ -968,9 +968,9 @@ static void test_unimplemented(void **state)
 	assert_string_equal(c.info.unimplemented, "0f 33 in long mode");
 	assert_memory_equal(&st, &before, sizeof(st));
 
-	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x0f\x58\xc1", 3);
+	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x0f\x78\xc1", 3); /* VMREAD */
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
-	assert_string_equal(c.info.unimplemented, "0f 58 in protected mode");
+	assert_string_equal(c.info.unimplemented, "0f 78 in protected mode");
 
 	setup_ctxt(&c, &st, X86_MODE_REAL, "\x0f\x01\xee", 3); /* rdpkru: a register form names the byte */
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
@@ -980,9 +980,9 @@ static void test_unimplemented(void **state)
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
 	assert_string_equal(c.info.unimplemented, "0f c7 /6 in real mode");
 
-	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x66\x0f\x58\xc1", 4);
+	setup_ctxt(&c, &st, X86_MODE_PROT32, "\x66\x0f\x79\xc1", 4);
 	assert_int_equal(emu_step(&c), EMU_UNIMPLEMENTED);
-	assert_string_equal(c.info.unimplemented, "0f 58 (66) in protected mode");
+	assert_string_equal(c.info.unimplemented, "0f 79 (66) in protected mode");
 }
 
 /* With deliver_exceptions a fault in real mode goes through the IVT in the same step. */
@@ -1056,7 +1056,7 @@ static void test_mmx(void **state)
 	st.gpr[X86_RAX] = 0x12345678;
 	st.gpr[X86_RBX] = 0x3000;
 	st.fpu.fsw = 0x3800;
-	st.fpu.st[0][0] = 0xff;
+	st.fpu.st[1][0] = 0xff; /* mm0 is physical R0: ST(1) while TOP is 7 */
 	assert_int_equal(emu_step(&c), EMU_OK); /* movd mm1, eax */
 	assert_int_equal(st.fpu.st[1][0], 0x78);
 	assert_int_equal(st.fpu.st[1][8], 0xff);
