@@ -219,8 +219,8 @@ static enum emu_status fp_dot(struct emu_exec *x, unsigned w)
 		EMU_TRY(fp_stage(x, &e));
 		sum = fp_arith(&e, FP_ADD, sum, high, w);
 	}
-	for (unsigned k = 0; k < n; k++)
-		sse_put(o.d + k * w, w, (imm & (1u << k)) ? sum : 0);
+	for (unsigned k = 0, off = 0; off + w <= sizeof(o.d); k++, off += w)
+		sse_put(o.d + off, w, (imm & (1u << k)) ? sum : 0);
 	return fp_commit(x, &o, &e);
 }
 
