@@ -23,7 +23,7 @@
 
 /* FNV-1a 64 over the blobs, each preceded by its length (-1: NULL), so a blob cut short or moved to another
  * column does not keep the sum. */
-static int64_t row_blob_sum(const void *const blobs[ROW_BLOBS], const int lens[ROW_BLOBS])
+int64_t differ_results_blob_sum(const void *const blobs[ROW_BLOBS], const int lens[ROW_BLOBS])
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (int b = 0; b < ROW_BLOBS; b++) {
@@ -141,7 +141,8 @@ int differ_results_create(struct differ_results **out, const char *path, const s
 	if (!r)
 		return -ENOMEM;
 	snprintf(r->path, sizeof(r->path), "%s", path);
-	r->states_per_class = run && run->states_per_class ? run->states_per_class : 100;
+	r->states_per_class =
+	    run && run->states_per_class ? run->states_per_class : DIFFER_RESULTS_STATES_DEFAULT;
 	/* A results file is output: start from nothing so the content depends only on this run. */
 	if (unlink(path) < 0 && errno != ENOENT) {
 		ret = -errno;
@@ -361,7 +362,7 @@ int differ_results_verify_db(sqlite3 *db, const char *path, char *err, size_t er
 				snprintf(why, sizeof(why), "%s: %d bytes, want %d", names[b],
 				         lens[b] < 0 ? 0 : lens[b], want < 0 ? 0 : want);
 		}
-		if (!why[0] && row_blob_sum(blobs, lens) != sqlite3_column_int64(st, 3))
+		if (!why[0] && differ_results_blob_sum(blobs, lens) != sqlite3_column_int64(st, 3))
 			snprintf(why, sizeof(why), "checksum mismatch");
 		if (why[0]) {
 			snprintf(err, errlen,
@@ -490,7 +491,7 @@ int differ_results_add(struct differ_results *r, const struct differ_divergence 
 	int state_len = states ? (int)sizeof(d->pre) : -1;
 	const void *blobs[ROW_BLOBS] = {d->insn, &d->pre, &d->expected, &d->actual, &d->unobserved};
 	const int lens[ROW_BLOBS] = {insn_len, state_len, state_len, state_len, state_len};
-	sqlite3_bind_int64(st, 18, row_blob_sum(blobs, lens));
+	sqlite3_bind_int64(st, 18, differ_results_blob_sum(blobs, lens));
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return db_error(r, "storing a divergence");
 	id = sqlite3_last_insert_rowid(r->db);
