@@ -164,7 +164,7 @@ int differ_results_completed(const char *results_path, int64_t *stopped_at);
  * damaged row in err. The reports check it too. */
 int differ_results_verify(const char *results_path, char *err, size_t errlen);
 /* Names the part of the trace a finished run replayed ("shard 2/4", "steps 100..200"), so reports of several
- * parts stay apart; 0 or -EIO with a message on stderr. */
+ * parts stay apart, and the host it ran on; 0 or -EIO with a message on stderr. */
 int differ_results_set_part(const char *results_path, const char *part);
 int differ_results_close(struct differ_results *r);
 /* Joins the results databases of the shards of one trace (any order) into out_path as if one run had

@@ -40,7 +40,7 @@ int64_t differ_results_blob_sum(const void *const blobs[ROW_BLOBS], const int le
 static const char results_ddl[] =
     "CREATE TABLE run(id INTEGER PRIMARY KEY, trace TEXT, reference TEXT, replay_mode TEXT,"
     " command_line TEXT, tool_version TEXT, first_step INTEGER, end_step INTEGER,"
-    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0, part TEXT) STRICT;"
+    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0, part TEXT, host TEXT) STRICT;"
     "CREATE TABLE backend(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, name TEXT NOT NULL,"
     " steps INTEGER NOT NULL, stepped INTEGER NOT NULL, unsupported INTEGER NOT NULL,"
     " crashed INTEGER NOT NULL, failed INTEGER NOT NULL) STRICT;"
@@ -316,9 +316,14 @@ int differ_results_set_part(const char *path, const char *part)
 	sqlite3_stmt *st = NULL;
 	int ret = -EIO;
 
+	/* Where a part ran, to find a shard's machine; the whole run and a merged one name none. */
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "UPDATE run SET part = ? WHERE id = 1", -1, &st, NULL) == SQLITE_OK) {
+	    sqlite3_prepare_v2(db, "UPDATE run SET part = ?, host = ? WHERE id = 1", -1, &st, NULL) ==
+	        SQLITE_OK) {
 		sqlite3_bind_text(st, 1, part, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, host, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1)
 			ret = 0;
 	}

@@ -1,5 +1,6 @@
 /* emudiff report over the shards of one run: the joined reports and database equal the unsharded run's;
- * shards that are not the parts of one run are refused with one line. */
+ * shards that are not the parts of one run are refused with one line; --shard auto/N takes K from the CI
+ * engine's index variable. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,6 +119,76 @@ static void test_refuses_what_is_not_one_run(void **state)
 	}
 }
 
+/* The CI engines' index variables, cleared before each row sets its own. */
+#define NO_INDEX                                                                                             \
+	"env -u EMUDIFF_SHARD_INDEX -u SLURM_ARRAY_TASK_ID -u SLURM_ARRAY_TASK_MIN -u CI_NODE_INDEX "        \
+	"-u JOB_COMPLETION_INDEX"
+
+static const struct {
+	const char *env;
+	int status;
+	const char *said; /* the results' part, or the one line on stderr */
+	int line;
+} auto_rows[] = {
+    {"EMUDIFF_SHARD_INDEX=1", 1, "shard 2/4 (EMUDIFF_SHARD_INDEX=1)", __LINE__},
+    {"SLURM_ARRAY_TASK_ID=7 SLURM_ARRAY_TASK_MIN=5", 0,
+     "shard 3/4 (SLURM_ARRAY_TASK_ID=7, SLURM_ARRAY_TASK_MIN=5)", __LINE__},
+    {"SLURM_ARRAY_TASK_ID=3", 1, "shard 4/4 (SLURM_ARRAY_TASK_ID=3)", __LINE__},
+    {"CI_NODE_INDEX=1", 0, "shard 1/4 (CI_NODE_INDEX=1)", __LINE__},
+    {"JOB_COMPLETION_INDEX=2", 0, "shard 3/4 (JOB_COMPLETION_INDEX=2)", __LINE__},
+    {"JOB_COMPLETION_INDEX=2 EMUDIFF_SHARD_INDEX=0 SLURM_ARRAY_TASK_ID=1", 0,
+     "shard 1/4 (EMUDIFF_SHARD_INDEX=0)", __LINE__},
+    {"SLURM_ARRAY_TASK_ID=1 CI_NODE_INDEX=4", 1, "shard 2/4 (SLURM_ARRAY_TASK_ID=1)", __LINE__},
+    {"CI_NODE_INDEX=4 JOB_COMPLETION_INDEX=0", 1, "shard 4/4 (CI_NODE_INDEX=4)", __LINE__},
+    {"", 2, "no shard index in the environment: set EMUDIFF_SHARD_INDEX", __LINE__},
+    {"CI_NODE_INDEX=0", 2, "CI_NODE_INDEX=0 gives no shard of 4 (want 1..4)", __LINE__},
+    {"JOB_COMPLETION_INDEX=4", 2, "JOB_COMPLETION_INDEX=4 gives no shard of 4 (want 0..3)", __LINE__},
+    {"SLURM_ARRAY_TASK_ID=2 SLURM_ARRAY_TASK_MIN=3", 2,
+     "SLURM_ARRAY_TASK_ID=2 gives no shard of 4 (want 3..6", __LINE__},
+    {"EMUDIFF_SHARD_INDEX=1x", 2, "EMUDIFF_SHARD_INDEX=1x gives no shard", __LINE__},
+};
+
+static void part_of(const char *name, char *buf, size_t len)
+{
+	char path[512];
+	sqlite3 *db;
+	sqlite3_stmt *st = NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	buf[0] = '\0';
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT part FROM run", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void test_shard_auto_takes_the_ci_index(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(auto_rows) / sizeof(auto_rows[0]); i++) {
+		char said[4096];
+		int st = sh("rm -f auto.db; " NO_INDEX
+		            " %s $E replay $T --backends emu --shard auto/4 -o auto.db >/dev/null",
+		            auto_rows[i].env);
+		if (auto_rows[i].status == 2)
+			slurp("err", said, sizeof(said));
+		else
+			part_of("auto.db", said, sizeof(said));
+		if (st != auto_rows[i].status || !strstr(said, auto_rows[i].said))
+			fail_msg("row at line %d: exit %d, said '%s'", auto_rows[i].line, st, said);
+	}
+	/* Shards by index join as shards by number do. */
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(sh(NO_INDEX
+		                    " JOB_COMPLETION_INDEX=%d $E replay $T --backends emu --shard auto/4 "
+		                    "-o a%d.db >/dev/null; test -s a%d.db",
+		                    k, k, k),
+		                 0);
+	assert_int_equal(sh("$E report a2.db a0.db a3.db a1.db >auto.txt"), 1);
+	assert_same_file("w.txt", "auto.txt");
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -160,6 +231,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_joined_shards_equal_the_whole_run),
 	    cmocka_unit_test(test_refuses_what_is_not_one_run),
+	    cmocka_unit_test(test_shard_auto_takes_the_ci_index),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
