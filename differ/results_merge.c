@@ -330,6 +330,15 @@ int differ_results_merge(const char *out_path, const char *const *paths, size_t 
 	if (run_sql(db, "COMMIT", err, errlen, out_path) < 0)
 		goto out;
 	ret = 0;
+	/* Shards of --from/--to: the run over their whole range names it as replay does. */
+	if (strstr(s[0].command_line, " --from") || strstr(s[0].command_line, " --to")) {
+		char part[64];
+		snprintf(part, sizeof(part), "steps %" PRId64 "..%" PRId64, s[0].first, s[n - 1].end);
+		if (differ_results_set_part(out_path, part) < 0) {
+			snprintf(err, errlen, "%s: cannot record the replayed part (see above)", out_path);
+			ret = -EIO;
+		}
+	}
 	goto out;
 sqlfail:
 	snprintf(err, errlen, "%s: %s", out_path, sqlite3_errmsg(db));

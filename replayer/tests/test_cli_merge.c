@@ -88,6 +88,12 @@ static void test_joined_shards_equal_the_whole_run(void **state)
 	vacuum_into("whole.db", "whole.vac");
 	vacuum_into("merged.db", "merged.vac");
 	assert_same_file("whole.vac", "merged.vac");
+	/* Shards of a --from/--to range join into that range's run. */
+	assert_int_equal(sh("$E report range.db --json rw.json --junit rw.xml >rw.txt"), 1);
+	assert_int_equal(sh("$E report r2.db r1.db -o rmerged.db --json rm.json --junit rm.xml >rm.txt"), 1);
+	assert_same_file("rw.txt", "rm.txt");
+	assert_same_file("rw.json", "rm.json");
+	assert_same_file("rw.xml", "rm.xml");
 	/* The joined database renders the same report again, its checksums intact. */
 	assert_int_equal(sh("$E report merged.db >again.txt"), whole);
 	assert_same_file("w.txt", "again.txt");
@@ -209,7 +215,12 @@ static int setup(void **state)
 		if (sh("$E replay $T --backends emu --shard %d/4 -o s%d.db >/dev/null; test -s s%d.db", k, k,
 		       k))
 			return -1;
-	if (sh("$E replay $C --backends emu --shard 4/4 -o c4.db >/dev/null") ||
+	if (sh("$E replay $T --backends emu --from 1 --to 5 -o range.db >/dev/null") != 1 ||
+	    sh("$E replay $T --backends emu --from 1 --to 5 --shard 1/2 -o r1.db >/dev/null; test -s "
+	       "r1.db") ||
+	    sh("$E replay $T --backends emu --from 1 --to 5 --shard 2/2 -o r2.db >/dev/null; test -s "
+	       "r2.db") ||
+	    sh("$E replay $C --backends emu --shard 4/4 -o c4.db >/dev/null") ||
 	    sh(": >empty.known; $E replay $T --backends emu --shard=4/4 --known empty.known -o e4.db "
 	       ">/dev/null; test -s e4.db"))
 		return -1;
