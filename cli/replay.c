@@ -94,7 +94,9 @@ static void replay_help(void)
 	       "Replays the recorded instructions of TRACE through the backends and reports divergences.\n"
 	       "  --backends   engines to compare (default emu,unicorn; kvm needs /dev/kvm)\n"
 	       "  --from/--to  steps [from, to) (default: all)\n"
-	       "  --shard K/N  replay part K (1..N) of N equal contiguous parts of the range\n"
+	       "  --shard K/N  replay part K (1..N) of N equal contiguous parts of the range; with auto/N,\n"
+	       "               K from EMUDIFF_SHARD_INDEX, SLURM_ARRAY_TASK_ID, CI_NODE_INDEX or\n"
+	       "               JOB_COMPLETION_INDEX; 'emudiff report' joins the shards' results\n"
 	       "  --continuous run each backend on its own state, resynchronising after a divergence\n"
 	       "               (default: per-step, every step from the recorded state)\n"
 	       "  -o RESULTS   keep the results database (SQLite); --json/--junit/--html render reports\n"
@@ -129,8 +131,10 @@ int cli_replay(int argc, char **argv)
 	                            sizeof(bbuf), names, &ro.n_backends);
 	if (status)
 		return status;
-	if (o.shard && replay_parse_shard(o.shard, &ro.shard_k, &ro.shard_n) < 0)
-		return cli_usage_error(o.cmd, "--shard: expected K/N with 1 <= K <= N, got", o.shard);
+	char shard_from[160] = "";
+	if (o.shard && replay_parse_shard_auto(o.shard, &ro.shard_k, &ro.shard_n, shard_from,
+	                                       sizeof(shard_from), err, sizeof(err)) < 0)
+		return cli_usage_error(o.cmd, err, NULL);
 	if (o.to != UINT64_MAX && o.from > o.to)
 		return cli_usage_error(o.cmd, "--from is past --to", NULL);
 	status = cli_check_input(o.cmd, "trace (.db)", o.trace);
@@ -209,9 +213,10 @@ int cli_replay(int argc, char **argv)
 		        o.cmd, o.trace, sum.trace_steps);
 	/* Reports of the parts of one trace must not share test names. */
 	if (o.shard || o.from || o.to != UINT64_MAX) {
-		char part[64];
+		char part[256];
 		if (o.shard)
-			snprintf(part, sizeof(part), "shard %u/%u", ro.shard_k, ro.shard_n);
+			snprintf(part, sizeof(part), "shard %u/%u%s%s%s", ro.shard_k, ro.shard_n,
+			         shard_from[0] ? " (" : "", shard_from, shard_from[0] ? ")" : "");
 		else
 			snprintf(part, sizeof(part), "steps %" PRIu64 "..%" PRIu64, sum.first, sum.end);
 		if (differ_results_set_part(results, part) < 0) {

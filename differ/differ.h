@@ -171,9 +171,13 @@ int differ_results_completed(const char *results_path, int64_t *stopped_at);
  * damaged row in err. The reports check it too. */
 int differ_results_verify(const char *results_path, char *err, size_t errlen);
 /* Names the part of the trace a finished run replayed ("shard 2/4", "steps 100..200"), so reports of several
- * parts stay apart; 0 or -EIO with a message on stderr. */
+ * parts stay apart, and the host it ran on; 0 or -EIO with a message on stderr. */
 int differ_results_set_part(const char *results_path, const char *part);
 int differ_results_close(struct differ_results *r);
+/* Joins the results databases of the shards of one trace (any order) into out_path as if one run had
+ * replayed their whole range: 0, or -EINVAL with one line in err when they are not the parts of one run
+ * (different traces, options or versions, overlapping or missing ranges, a damaged blob), -EIO. */
+int differ_results_merge(const char *out_path, const char *const *shards, size_t n, char *err, size_t errlen);
 
 /* Reports from a results database; return 0, or -errno with a message on stderr. */
 int differ_report_text(const char *results_path, FILE *out);

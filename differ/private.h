@@ -74,7 +74,8 @@ struct rule_cond {
 	enum rule_cond_kind kind;
 	bool negate;
 	uint64_t flags; /* COND_FLAGS: the differing flags must lie within these */
-	char word[48];  /* COND_REASON: the reason starts with "word:"; COND_REFERENCE: globs on the reference, | */
+	char word[48];  /* COND_REASON: the reason starts with "word:"; COND_REFERENCE: |-separated reference
+	                   globs */
 };
 
 struct differ_rule {
@@ -170,5 +171,9 @@ int differ_results_open_ro(const char *path, struct sqlite3 **out);
  * (backend, class): a damaged blob (...)" in err at the first damaged row. */
 int differ_results_verify_db(struct sqlite3 *db, const char *path, char *err, size_t errlen);
 const char *differ_outcome_name(enum backend_outcome o);
+/* Full states are kept for the first this many divergences of a backend and class unless a run says. */
+#define DIFFER_RESULTS_STATES_DEFAULT 100
+/* A divergence row's blob_sum: insn, pre, expected, actual, unobserved (len -1: NULL). */
+int64_t differ_results_blob_sum(const void *const blobs[5], const int lens[5]);
 
 #endif

@@ -23,7 +23,7 @@
 
 /* FNV-1a 64 over the blobs, each preceded by its length (-1: NULL), so a blob cut short or moved to another
  * column does not keep the sum. */
-static int64_t row_blob_sum(const void *const blobs[ROW_BLOBS], const int lens[ROW_BLOBS])
+int64_t differ_results_blob_sum(const void *const blobs[ROW_BLOBS], const int lens[ROW_BLOBS])
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (int b = 0; b < ROW_BLOBS; b++) {
@@ -40,7 +40,7 @@ static int64_t row_blob_sum(const void *const blobs[ROW_BLOBS], const int lens[R
 static const char results_ddl[] =
     "CREATE TABLE run(id INTEGER PRIMARY KEY, trace TEXT, reference TEXT, replay_mode TEXT,"
     " command_line TEXT, tool_version TEXT, first_step INTEGER, end_step INTEGER,"
-    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0, part TEXT) STRICT;"
+    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0, part TEXT, host TEXT) STRICT;"
     "CREATE TABLE backend(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, name TEXT NOT NULL,"
     " steps INTEGER NOT NULL, stepped INTEGER NOT NULL, unsupported INTEGER NOT NULL,"
     " crashed INTEGER NOT NULL, failed INTEGER NOT NULL) STRICT;"
@@ -141,7 +141,8 @@ int differ_results_create(struct differ_results **out, const char *path, const s
 	if (!r)
 		return -ENOMEM;
 	snprintf(r->path, sizeof(r->path), "%s", path);
-	r->states_per_class = run && run->states_per_class ? run->states_per_class : 100;
+	r->states_per_class =
+	    run && run->states_per_class ? run->states_per_class : DIFFER_RESULTS_STATES_DEFAULT;
 	/* A results file is output: start from nothing so the content depends only on this run. */
 	if (unlink(path) < 0 && errno != ENOENT) {
 		ret = -errno;
@@ -315,9 +316,14 @@ int differ_results_set_part(const char *path, const char *part)
 	sqlite3_stmt *st = NULL;
 	int ret = -EIO;
 
+	/* Where a part ran, to find a shard's machine; the whole run and a merged one name none. */
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "UPDATE run SET part = ? WHERE id = 1", -1, &st, NULL) == SQLITE_OK) {
+	    sqlite3_prepare_v2(db, "UPDATE run SET part = ?, host = ? WHERE id = 1", -1, &st, NULL) ==
+	        SQLITE_OK) {
 		sqlite3_bind_text(st, 1, part, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, host, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1)
 			ret = 0;
 	}
@@ -361,7 +367,7 @@ int differ_results_verify_db(sqlite3 *db, const char *path, char *err, size_t er
 				snprintf(why, sizeof(why), "%s: %d bytes, want %d", names[b],
 				         lens[b] < 0 ? 0 : lens[b], want < 0 ? 0 : want);
 		}
-		if (!why[0] && row_blob_sum(blobs, lens) != sqlite3_column_int64(st, 3))
+		if (!why[0] && differ_results_blob_sum(blobs, lens) != sqlite3_column_int64(st, 3))
 			snprintf(why, sizeof(why), "checksum mismatch");
 		if (why[0]) {
 			snprintf(err, errlen,
@@ -490,7 +496,7 @@ int differ_results_add(struct differ_results *r, const struct differ_divergence 
 	int state_len = states ? (int)sizeof(d->pre) : -1;
 	const void *blobs[ROW_BLOBS] = {d->insn, &d->pre, &d->expected, &d->actual, &d->unobserved};
 	const int lens[ROW_BLOBS] = {insn_len, state_len, state_len, state_len, state_len};
-	sqlite3_bind_int64(st, 18, row_blob_sum(blobs, lens));
+	sqlite3_bind_int64(st, 18, differ_results_blob_sum(blobs, lens));
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return db_error(r, "storing a divergence");
 	id = sqlite3_last_insert_rowid(r->db);

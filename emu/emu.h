@@ -130,7 +130,12 @@ struct emu_insn_id {
 void emu_insn_identify(const uint8_t *insn, unsigned avail, enum x86_mode mode, struct emu_insn_id *out);
 
 /* A value that entered the guest through the instruction itself rather than through memory or a port. */
-enum emu_insn_input_kind { EMU_INSN_INPUT_NONE, EMU_INSN_INPUT_CPUID, EMU_INSN_INPUT_RDTSC, EMU_INSN_INPUT_RDMSR };
+enum emu_insn_input_kind {
+	EMU_INSN_INPUT_NONE,
+	EMU_INSN_INPUT_CPUID,
+	EMU_INSN_INPUT_RDTSC,
+	EMU_INSN_INPUT_RDMSR
+};
 struct emu_insn_input {
 	enum emu_insn_input_kind kind;
 	uint64_t addr;    /* CPUID: leaf | subleaf << 32; RDMSR: the MSR */

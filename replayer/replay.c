@@ -123,6 +123,77 @@ int replay_parse_shard(const char *s, unsigned *k, unsigned *n)
 	return 0;
 }
 
+static bool parse_index(const char *text, long long *out)
+{
+	char *end;
+	if (!text || *text < '0' || *text > '9')
+		return false;
+	errno = 0;
+	*out = strtoll(text, &end, 10);
+	return !*end && !errno;
+}
+
+int replay_parse_shard_auto(const char *s, unsigned *k, unsigned *n, char *from, size_t fromlen, char *err,
+                            size_t errlen)
+{
+	/* Each engine's variable and the index it gives to shard 1. */
+	static const struct {
+		const char *var, *base_var;
+		long long base;
+	} engines[] = {
+	    {"EMUDIFF_SHARD_INDEX", NULL, 0},
+	    {"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", 0},
+	    {"CI_NODE_INDEX", NULL, 1},
+	    {"JOB_COMPLETION_INDEX", NULL, 0},
+	};
+	from[0] = err[0] = '\0';
+	if (strncmp(s, "auto/", 5) != 0) {
+		if (replay_parse_shard(s, k, n) == 0)
+			return 0;
+		snprintf(err, errlen, "--shard: expected K/N with 1 <= K <= N, or auto/N, got %s", s);
+		return -EINVAL;
+	}
+	char one[32];
+	snprintf(one, sizeof(one), "1/%s", s + 5);
+	if (replay_parse_shard(one, k, n) < 0) {
+		snprintf(err, errlen, "--shard: expected auto/N with N >= 1, got %s", s);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
+		const char *text = getenv(engines[i].var), *base_text = NULL;
+		long long index, base = engines[i].base;
+		if (!text || !text[0])
+			continue;
+		if (engines[i].base_var && (base_text = getenv(engines[i].base_var)) && base_text[0] &&
+		    !parse_index(base_text, &base)) {
+			snprintf(err, errlen, "--shard %s: %s=%s is not a number", s, engines[i].base_var,
+			         base_text);
+			return -EINVAL;
+		}
+		if (!parse_index(text, &index) || index < base || index - base >= (long long)*n) {
+			snprintf(err, errlen, "--shard %s: %s=%s gives no shard of %u (want %lld..%lld%s%s)",
+			         s, engines[i].var, text, *n, base, base + *n - 1,
+			         base_text ? ": the array's first index is " : "",
+			         base_text ? base_text : "");
+			return -EINVAL;
+		}
+		*k = (unsigned)(index - base) + 1;
+		if (base_text)
+			snprintf(from, fromlen, "%s=%s, %s=%s", engines[i].var, text, engines[i].base_var,
+			         base_text);
+		else
+			snprintf(from, fromlen, "%s=%s", engines[i].var, text);
+		return 0;
+	}
+	snprintf(
+	    err, errlen,
+	    "--shard %s: no shard index in the environment: set EMUDIFF_SHARD_INDEX (0-based), or run as a "
+	    "Slurm array task (SLURM_ARRAY_TASK_ID), GitLab parallel job (CI_NODE_INDEX) or Kubernetes "
+	    "Indexed Job (JOB_COMPLETION_INDEX)",
+	    s);
+	return -EINVAL;
+}
+
 void replay_shard_range(uint64_t first, uint64_t end, unsigned k, unsigned n, uint64_t *lo, uint64_t *hi)
 {
 	uint64_t total = end > first ? end - first : 0;

@@ -65,8 +65,8 @@ struct replay_summary {
 	uint64_t resyncs; /* continuous mode: resynchronisations after a divergence */
 	/* (step, backend) pairs run on past one instruction to the reference's coarser step boundary */
 	uint64_t run_on_steps;
-	/* divergences filed as expected by their class: the recording's own artefacts (ref.*) and the last bit
-	 * of an x87 transcendental */
+	/* divergences filed as expected by their class: the recording's own artefacts (ref.*) and the last
+	 * bit of an x87 transcendental */
 	uint64_t reference_artefacts;
 	bool have_first;
 	struct differ_divergence first_divergence;
@@ -86,6 +86,12 @@ void replay_reference(struct trace *t, char *buf, size_t len);
 
 /* Parses "K/N" (1 <= K <= N); -EINVAL when malformed. */
 int replay_parse_shard(const char *s, unsigned *k, unsigned *n);
+/* "K/N", or "auto/N" with K from a CI engine's index: EMUDIFF_SHARD_INDEX (0-based), SLURM_ARRAY_TASK_ID
+ * (less SLURM_ARRAY_TASK_MIN), CI_NODE_INDEX (GitLab, 1-based), JOB_COMPLETION_INDEX (Kubernetes, 0-based),
+ * the first set wins and is named in from ("" for K/N). -EINVAL with one line in err when none is set or
+ * the index is out of range. */
+int replay_parse_shard_auto(const char *s, unsigned *k, unsigned *n, char *from, size_t fromlen, char *err,
+                            size_t errlen);
 
 /* The steps of part K of N of [first, end): [*lo, *hi). */
 void replay_shard_range(uint64_t first, uint64_t end, unsigned k, unsigned n, uint64_t *lo, uint64_t *hi);

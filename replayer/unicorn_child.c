@@ -317,8 +317,8 @@ static void step_once(void)
 		}
 	}
 
-	/* A reference that stops right after MOV SS/POP SS: one instruction to an exit, where TF would also run
-	 * the shadowed one. */
+	/* A reference that stops right after MOV SS/POP SS: one instruction to an exit, where TF would also
+	 * run the shadowed one. */
 	bool counted = insn.loads_ss && unicorn_child.setup->mov_ss_alone;
 	uint64_t rflags = pre->rflags | (counted ? 0 : X86_RFLAGS_TF);
 	uc_reg_write(unicorn_child.uc, UC_X86_REG_RFLAGS, &rflags);
@@ -326,9 +326,9 @@ static void step_once(void)
 	 * address is ignored: exits are enabled with an empty list (see child_start), because after
 	 * each run unicorn invalidates the translation at until - 1, walking the page tables for it. */
 	uint64_t until = 0;
-	/* Stopped by an exit at the next instruction, not by a count: a count hook, once added, stays in every
-	 * translated block and its removal flushes them all. The block holding the exit is translated anew
-	 * with it and again without it. */
+	/* Stopped by an exit at the next instruction, not by a count: a count hook, once added, stays in
+	 * every translated block and its removal flushes them all. The block holding the exit is translated
+	 * anew with it and again without it. */
 	uint64_t stop_at = la + insn.len;
 	if (counted) {
 		uc_ctl_set_exits(unicorn_child.uc, &stop_at, 1);

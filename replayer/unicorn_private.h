@@ -102,8 +102,8 @@ struct unicorn_setup {
 	size_t n_regions;
 	const uint32_t (*cpuid)[6];
 	size_t n_cpuid;
-	/* The reference stops right after MOV SS/POP SS (backend_config.step_over_mov_ss_shadow unset): such a
-	 * step runs one instruction counted, not TF-stepped (which also runs the shadowed one). */
+	/* The reference stops right after MOV SS/POP SS (backend_config.step_over_mov_ss_shadow unset): such
+	 * a step runs one instruction counted, not TF-stepped (which also runs the shadowed one). */
 	bool mov_ss_alone;
 	int fd; /* the child's end of the socketpair */
 };
@@ -139,9 +139,9 @@ struct insn_info {
 	bool opsize;     /* a 66 prefix */
 	unsigned len;    /* INSN_PAUSE, loads_ss */
 	/* What the instruction can change beyond the registers read back after every step. */
-	bool fpu; /* x87, MMX, SSE or AVX state */
-	bool msr; /* WRMSR, SWAPGS */
-	bool dr;  /* MOV to DR0-7 */
+	bool fpu;        /* x87, MMX, SSE or AVX state */
+	bool msr;        /* WRMSR, SWAPGS */
+	bool dr;         /* MOV to DR0-7 */
 	bool rep_string; /* a REP-prefixed string instruction: a step may end between its iterations */
 	bool loads_ss;   /* MOV SS or POP SS: the next instruction is in its shadow */
 };

@@ -426,7 +426,8 @@ static const struct tcase cases[] = {
     T(REAL, CODE("\xa4"), .in = {{"rsi", 0x2000}, {"rdi", 0x3000}}, .min = {{0x2000, 0x5a, 1}},
       .out = {{"rsi", 0x2001}, {"rdi", 0x3001}}, .mout = {{0x3000, 0x5a, 1}}),
     T(REAL, CODE("\xf3\xa4"), .in = {{"rsi", 0x2000}, {"rdi", 0x3000}, {"rcx", 3}},
-      .min = {{0x2000, 0x5a, 1}}, .out = {{"rsi", 0x2001}, {"rdi", 0x3001}, {"rcx", 2}, {"rip", C}, {"rflags", FX | RF}},
+      .min = {{0x2000, 0x5a, 1}},
+      .out = {{"rsi", 0x2001}, {"rdi", 0x3001}, {"rcx", 2}, {"rip", C}, {"rflags", FX | RF}},
       .mout = {{0x3000, 0x5a, 1}}),
     T(REAL, CODE("\xf3\xa4"), .in = {{"rsi", 0x2000}, {"rdi", 0x3000}, {"rcx", 3}},
       .min = {{0x2000, 0x434241, 3}}, .steps = 3,
@@ -1056,7 +1057,7 @@ static void test_mmx(void **state)
 	st.gpr[X86_RAX] = 0x12345678;
 	st.gpr[X86_RBX] = 0x3000;
 	st.fpu.fsw = 0x3800;
-	st.fpu.st[1][0] = 0xff; /* mm0 is physical R0: ST(1) while TOP is 7 */
+	st.fpu.st[1][0] = 0xff;                 /* mm0 is physical R0: ST(1) while TOP is 7 */
 	assert_int_equal(emu_step(&c), EMU_OK); /* movd mm1, eax */
 	assert_int_equal(st.fpu.st[1][0], 0x78);
 	assert_int_equal(st.fpu.st[1][8], 0xff);
