@@ -585,6 +585,21 @@ static void s_st0_two_bits(struct fx *fx)
 	s_st0_last_bit(fx);
 	fx->res.post.fpu.st[0][0] = 0x37;
 }
+static void s_tcg_rf(struct fx *fx)
+{
+	/* Between iterations: the backend sets RF, QEMU's TCG recorded it clear. */
+	fx->exp.rip = fx->pre.rip;
+	fx->exp.gpr[X86_RCX] = 5;
+	fx->res.post.rip = fx->pre.rip;
+	fx->res.post.gpr[X86_RCX] = 5;
+	fx->res.post.rflags |= X86_RFLAGS_RF;
+	fx->in.reference = "qemu-tcg";
+}
+static void s_tcg_fip(struct fx *fx)
+{
+	fx->res.post.fpu.fip = 0x7c2c;
+	fx->in.reference = "qemu-tcg";
+}
 static void s_short(struct fx *fx)
 {
 	fx->res.post.rip = fx->pre.rip + 1;
@@ -830,6 +845,10 @@ static const struct tcase cases[] = {
       "st0"),
     R("fsin: two ulps apart", {0xd9, 0xfe}, 2, P32, s_st0_two_bits, 1, "fpu", NULL, "st0"),
     R("fadd: last bit is not excused", {0xd8, 0xc1}, 2, P32, s_st0_last_bit, 1, "fpu", NULL, "st0"),
+    R("RF between REP iterations, TCG's recording", {0xf3, 0xa4}, 2, RM, s_tcg_rf, 1, "ref.tcg_rf",
+      "keeps RF clear", "rflags"),
+    R("x87 pointers, TCG's recording", {0xd8, 0xc1}, 2, P32, s_tcg_fip, 1, "ref.tcg_fpu_pointers", "not kept",
+      "fpu.fip"),
     R("hlt not halted by KVM's single-step", {0xf4}, 1, P32, s_ref_halt, 1, "ref.halt", "not halted",
       "events.halted"),
     R("TF hidden by KVM's single-step", {0x9d}, 1, RM, s_ref_tf, 1, "ref.tf", "hides the guest's own TF",
