@@ -68,6 +68,7 @@ enum rule_cond_kind {
 	COND_REP_UNRETIRED,
 	COND_V86_LOST,
 	COND_LAST_BIT,
+	COND_FSW_C1,
 };
 
 struct rule_cond {

@@ -61,6 +61,7 @@ static const struct {
     {"rep_unretired", COND_REP_UNRETIRED},
     {"v86_lost", COND_V86_LOST},
     {"last_bit", COND_LAST_BIT},
+    {"fsw_c1", COND_FSW_C1},
 };
 
 static const struct {

@@ -598,7 +598,14 @@ static void s_tcg_rf(struct fx *fx)
 static void s_tcg_fip(struct fx *fx)
 {
 	fx->res.post.fpu.fip = 0x7c2c;
+	fx->res.post.fpu.fsw |= 0x200;
 	fx->in.reference = "qemu-tcg";
+}
+static void s_tcg_fsw_pe(struct fx *fx)
+{
+	/* Another FSW bit is no artefact of TCG's. */
+	s_tcg_fip(fx);
+	fx->res.post.fpu.fsw |= 0x20;
 }
 static void s_short(struct fx *fx)
 {
@@ -847,8 +854,9 @@ static const struct tcase cases[] = {
     R("fadd: last bit is not excused", {0xd8, 0xc1}, 2, P32, s_st0_last_bit, 1, "fpu", NULL, "st0"),
     R("RF between REP iterations, TCG's recording", {0xf3, 0xa4}, 2, RM, s_tcg_rf, 1, "ref.tcg_rf",
       "keeps RF clear", "rflags"),
-    R("x87 pointers, TCG's recording", {0xd8, 0xc1}, 2, P32, s_tcg_fip, 1, "ref.tcg_fpu_pointers", "not kept",
+    R("x87 pointers, TCG's recording", {0xd8, 0xc1}, 2, P32, s_tcg_fip, 1, "ref.tcg_fpu", "keeps no x87",
       "fpu.fip"),
+    R("x87 PE flag, TCG's recording: fpu", {0xd8, 0xc1}, 2, P32, s_tcg_fsw_pe, 1, "fpu", NULL, "fpu.fip"),
     R("hlt not halted by KVM's single-step", {0xf4}, 1, P32, s_ref_halt, 1, "ref.halt", "not halted",
       "events.halted"),
     R("TF hidden by KVM's single-step", {0x9d}, 1, RM, s_ref_tf, 1, "ref.tf", "hides the guest's own TF",
