@@ -681,6 +681,20 @@ static int run_on(struct replayer *r, struct rbackend *bk, const struct trace_st
 	return 1;
 }
 
+/* Cheap test before decoding: prefixes (and REX) then 0F A2, 0F 31 or 0F 32. */
+static bool may_take_input(const uint8_t *insn, unsigned avail)
+{
+	for (unsigned i = 0; i + 1 < avail; i++) {
+		uint8_t b = insn[i];
+		if (b == 0x0f)
+			return insn[i + 1] == 0xa2 || insn[i + 1] == 0x31 || insn[i + 1] == 0x32;
+		if (!(b == 0x66 || b == 0x67 || b == 0xf2 || b == 0xf3 || b == 0xf0 || b == 0x2e ||
+		      b == 0x36 || b == 0x3e || b == 0x26 || b == 0x64 || b == 0x65 || (b & 0xf0) == 0x40))
+			return false;
+	}
+	return false;
+}
+
 /* A trace recorded before CPUID, RDTSC and RDMSR results were inputs has them only in the post-state: they
  * are taken from there (as the recorder now does), said once per kind. Points in->inputs at the step's
  * inputs with that one added. */
@@ -696,7 +710,7 @@ static int add_input_from_post(struct replayer *r, const struct trace_step *s,
 	                                    [EMU_INSN_INPUT_RDMSR] = "RDMSR"};
 	struct emu_insn_input x;
 
-	if (!emu_insn_input_from_post(insn, avail, &s->pre, expected, &x))
+	if (!may_take_input(insn, avail) || !emu_insn_input_from_post(insn, avail, &s->pre, expected, &x))
 		return 0;
 	for (uint32_t i = 0; i < s->n_inputs; i++)
 		if (s->inputs[i].kind == kinds[x.kind])
