@@ -300,18 +300,19 @@ static void show(size_t r, const uint8_t *in, const uint8_t *want, const uint8_t
 {
 	const uint8_t *fw = want + 0x100, *fg = got + 0x100;
 	fprintf(stderr,
-	        "%s fcw %#x mxcsr %#x in %016llx %016llx %04x:%016llx: kinds %#x fsw %#x/%#x mxcsr %#x/%#x "
+	        "%s fcw %#x mxcsr %#x in %016llx %016llx %04x:%016llx %04x:%016llx: kinds %#x fsw %#x/%#x "
+	        "mxcsr %#x/%#x "
 	        "st0 %04x:%016llx/%04x:%016llx xmm0 %016llx/%016llx rax %llx/%llx rcx %llx/%llx rflags "
 	        "%#llx/%#llx\n",
 	        rows[r].name, u16_at(in, 0), (unsigned)u64_at(in, 4) & 0xffff,
 	        (unsigned long long)u64_at(in, 0x20), (unsigned long long)u64_at(in, 0x30), u16_at(in, 0x48),
-	        (unsigned long long)u64_at(in, 0x40), kinds, u16_at(fw, 2), u16_at(fg, 2),
-	        (unsigned)u64_at(fw, 24) & 0xffff, (unsigned)u64_at(fg, 24) & 0xffff, u16_at(fw, 40),
-	        (unsigned long long)u64_at(fw, 32), u16_at(fg, 40), (unsigned long long)u64_at(fg, 32),
-	        (unsigned long long)u64_at(fw, 160), (unsigned long long)u64_at(fg, 160),
-	        (unsigned long long)u64_at(want, 0x98), (unsigned long long)u64_at(got, 0x98),
-	        (unsigned long long)u64_at(want, 0xa0), (unsigned long long)u64_at(got, 0xa0),
-	        (unsigned long long)u64_at(want, 0x90) & 0x8d5,
+	        (unsigned long long)u64_at(in, 0x40), u16_at(in, 0x58), (unsigned long long)u64_at(in, 0x50),
+	        kinds, u16_at(fw, 2), u16_at(fg, 2), (unsigned)u64_at(fw, 24) & 0xffff,
+	        (unsigned)u64_at(fg, 24) & 0xffff, u16_at(fw, 40), (unsigned long long)u64_at(fw, 32),
+	        u16_at(fg, 40), (unsigned long long)u64_at(fg, 32), (unsigned long long)u64_at(fw, 160),
+	        (unsigned long long)u64_at(fg, 160), (unsigned long long)u64_at(want, 0x98),
+	        (unsigned long long)u64_at(got, 0x98), (unsigned long long)u64_at(want, 0xa0),
+	        (unsigned long long)u64_at(got, 0xa0), (unsigned long long)u64_at(want, 0x90) & 0x8d5,
 	        (unsigned long long)u64_at(got, 0x90) & 0x8d5);
 }
 
