@@ -5,6 +5,7 @@
  * per row and kind of difference, and the kinds seen must be exactly the ones each row records. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include <sys/mman.h>
 
 #include <cmocka.h>
+
+#include <cpuid.h>
 #include <unicorn/unicorn.h>
 
 /* Kinds of difference, one bit each in a row's expectation. */
@@ -396,6 +399,9 @@ static void sweep_row(size_t r, unsigned *seq)
 			}
 }
 
+/* The recorded kinds were measured against an AMD host: on another vendor the host side may differ. */
+static bool host_is_amd;
+
 static void test_sweep(void **state)
 {
 	(void)state;
@@ -423,6 +429,13 @@ static void test_sweep(void **state)
 		}
 	}
 	printf("%u runs over %zu rows\n", total, N_ROWS);
+	if (!host_is_amd) {
+		fprintf(
+		    stderr,
+		    "test_unicorn_fp_sweep: the facts were measured on an AMD host; on this one the table "
+		    "is printed, not checked: skipped\n");
+		return;
+	}
 	assert_int_equal(wrong, 0);
 }
 
@@ -453,9 +466,13 @@ int main(void)
 		memcpy(native_code + r * SLOT, slot, SLOT);
 		uc_mem_write(uc, UC_CODE + r * SLOT, slot, SLOT);
 	}
+	unsigned eax, ebx, ecx, edx;
+	__cpuid(0, eax, ebx, ecx, edx);
+	(void)eax;
+	host_is_amd = ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u; /* "AuthenticAMD" */
 	const struct CMUnitTest tests[] = {cmocka_unit_test(test_sweep)};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	uc_close(uc);
-	return rc;
+	return rc == 0 && !host_is_amd ? 77 : rc;
 #endif
 }
