@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "x87_edges.h"
 
 #define IN_ADDR  0x3000u
 #define OUT_ADDR 0x3100u
@@ -374,31 +375,6 @@ static const struct sweep_row sweep_rows[] = {
     T("fcos", LOAD_A "\xd9\xff"),               T("fsincos", LOAD_A "\xd9\xfb"),
 };
 
-/* Edge operands: mantissa, sign and exponent. */
-static const struct { uint64_t mant; uint16_t se; } edges[] = {
-    {0, 0}, {0, 0x8000},                                              /* zeros */
-    {1, 0}, {1, 0x8000}, {0x7fffffffffffffffull, 0},                  /* denormals */
-    {0x8000000000000000ull, 0}, {0xc000000000000000ull, 0x8000},      /* pseudo-denormals */
-    {0x8000000000000000ull, 1}, {0x8000000000000000ull, 0x8001},      /* smallest normals */
-    {0xffffffffffffffffull, 0x7ffe}, {0xffffffffffffffffull, 0xfffe}, /* largest normals */
-    {0x8000000000000000ull, 0x7fff}, {0x8000000000000000ull, 0xffff}, /* infinities */
-    {0xc000000000000000ull, 0x7fff}, {0xc000000000012345ull, 0xffff}, /* QNaNs */
-    {0x8000000000000001ull, 0x7fff}, {0xa000000000000000ull, 0xffff}, /* SNaNs */
-    {0x4000000000000000ull, 0x4000}, {0x0000000000000000ull, 0x7fff}, /* unnormal, pseudo-infinity */
-    {0x8000000000000000ull, 16383}, {0x8000000000000000ull, 0x8000 | 16383},
-    {0xc000000000000000ull, 16383}, {0xc000000000000000ull, 16384},
-    {0x8000008000000000ull, 16383}, {0x8000000000000400ull, 16383},   /* ties at 24 and 53 bits */
-    {0xffffff8000000000ull, 16383}, {0xfffffffffffffc00ull, 16383},   /* ties below a carry */
-    {0xffffffffffffffffull, 16383}, {0x8000000000000001ull, 16382},
-    {0x8000000000000000ull, 16383 + 128}, {0xffffff7fffffffffull, 16383 + 127}, /* float32 overflow */
-    {0x8000000000000000ull, 16383 - 126}, {0x8000000000000000ull, 16383 - 150}, /* float32 underflow */
-    {0xc000000000000000ull, 16383 - 149}, {0xfffffffffffff800ull, 16383 + 1023},
-    {0x8000000000000000ull, 16383 - 1074}, {0xa000000000000000ull, 16383 - 1060},
-    {0x8000000000000000ull, 0x7ffd}, {0xc000000000000000ull, 2},      /* near the float80 range */
-    {0xc90fdaa22168c235ull, 16384}, {0xb17217f7d1cf79acull, 16382},   /* pi, ln 2 */
-    {0x8000000000000000ull, 16383 + 63}, {0xde0b6b3a76400000ull, 16383 + 59}, /* 2^63, 1e18 */
-    {0xa000000000000000ull, 16383 + 62}, {0xd000000000000000ull, 0x8000 | (16383 + 14)},
-};
 /* clang-format on */
 
 static uint64_t sweep_seed = 0x853c49e6748fea9bull;
@@ -520,7 +496,7 @@ static void test_sweep(void **state)
 {
 	(void)state;
 	static const uint16_t masks[] = {0x3f, 0x00, 0x3e, 0x3d, 0x3b, 0x37, 0x2f, 0x1f};
-	const size_t n_edges = sizeof(edges) / sizeof(edges[0]);
+	const size_t n_edges = sizeof(x87_edges) / sizeof(x87_edges[0]);
 	const char *only = getenv("X87_SWEEP_ONLY");
 	unsigned runs = 0, bad = 0;
 	uint8_t in[48];
@@ -539,8 +515,8 @@ static void test_sweep(void **state)
 					                      : (uint16_t)(0x340 | masks[c - 12]);
 					if (c >= 12 && (a + b + c) % 2)
 						continue;
-					sweep_input(in, edges[a].mant, edges[a].se, edges[b].mant,
-					            edges[b].se, row->c_bits);
+					sweep_input(in, x87_edges[a].mant, x87_edges[a].se, x87_edges[b].mant,
+					            x87_edges[b].se, row->c_bits);
 					runs++;
 					row_bad += !sweep_one(row, fcw, in, &printed);
 				}
