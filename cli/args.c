@@ -146,6 +146,17 @@ static int opts_option(void *arg, const char *name, const char *v)
 		o->known = v;
 	else if (!strcmp(name, "--commits"))
 		o->commits = v;
+	else if (!strcmp(name, "-j") || !strcmp(name, "--jobs")) {
+		uint64_t n;
+		if (!cli_parse_u64(o->cmd, name, v, &n))
+			return CLI_EXIT_USAGE;
+		if (n < 1 || n > 1024) {
+			char msg[64];
+			snprintf(msg, sizeof(msg), "%s: give 1 to 1024 worker processes, not", name);
+			return cli_usage_error(o->cmd, msg, v);
+		}
+		o->jobs = (unsigned)n;
+	}
 	return 0;
 }
 
@@ -154,7 +165,7 @@ int cli_parse_opts(int argc, char **argv, struct cli_opts *o, const char *const 
 {
 	static const char *const valued[] = {"--backends", "--backend", "--from",  "--to",   "--shard",
 	                                     "-o",         "--json",    "--junit", "--html", "--known",
-	                                     "--step",     "--commits", NULL};
+	                                     "--step",     "--commits", "-j",      "--jobs", NULL};
 	struct cli_optdef defs[32];
 	size_t n = 0;
 	memset(o, 0, sizeof(*o));

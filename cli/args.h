@@ -20,6 +20,7 @@ struct cli_opts {
 	bool have_step;
 	const char *shard;
 	bool continuous;
+	unsigned jobs; /* -j/--jobs; 0 when not given */
 	const char *out, *json, *junit, *html, *known, *commits;
 	bool help;
 };

@@ -222,7 +222,8 @@ out:
 
 int cli_bisect(int argc, char **argv)
 {
-	static const char *const allowed[] = {"--backend", "--commits", "--known", "--from", "--to", NULL};
+	static const char *const allowed[] = {"--backend", "--commits", "--known", "--from",
+	                                      "--to",      "-j",        "--jobs",  NULL};
 	struct cli_opts o;
 	struct replay_options ro = {0};
 	struct replay_summary sum;
@@ -232,12 +233,20 @@ int cli_bisect(int argc, char **argv)
 	if (status)
 		return status;
 	if (o.help) {
-		printf("usage: emudiff bisect TRACE [--backend B] [--known FILE]\n"
-		       "       emudiff bisect --commits GOOD..BAD TRACE...\n"
-		       "The first divergent step of TRACE (continuous replay, stops at the first new "
-		       "divergence),\n"
-		       "or the first commit whose emu diverges on the traces (git bisect run "
-		       "ci/bisect-step).\n");
+		printf(
+		    "usage: emudiff bisect TRACE [--backend B] [--known FILE] [--from N] [--to N] [-j N]\n"
+		    "       emudiff bisect --commits GOOD..BAD TRACE...\n"
+		    "The first divergent step of TRACE (continuous replay, stops at the first new "
+		    "divergence),\n"
+		    "or the first commit whose emu diverges on the traces (git bisect run "
+		    "ci/bisect-step).\n"
+		    "  --backend B  the backend to replay with: emu (default), unicorn or kvm\n"
+		    "  -j, --jobs N worker processes, each searching a contiguous part; the first "
+		    "divergence\n"
+		    "               is the earliest of theirs (default: the processors available, %u)\n"
+		    "exit: 0 no new divergence, 1 a divergent step (or commit) found, 2 bad usage or input,\n"
+		    "      3 environment (no KVM, a commit that cannot be built)\n",
+		    replay_default_jobs());
 		return 0;
 	}
 	if (o.commits)
@@ -258,6 +267,7 @@ int cli_bisect(int argc, char **argv)
 	ro.to = o.to;
 	ro.continuous = true;
 	ro.stop_at_first = true;
+	ro.jobs = o.jobs ? o.jobs : replay_default_jobs();
 	ro.known_path = o.known;
 	struct cli_progress prog = {.last_pct = -1};
 	clock_gettime(CLOCK_MONOTONIC, &prog.start);

@@ -14,10 +14,11 @@
 #include "args.h"
 #include "cli.h"
 
-/* The command line stored with the results: without output file names, so two runs store the same. */
+/* The command line stored with the results: without output file names and worker count, so two runs of the
+ * same replay store the same. */
 static char *command_line(int argc, char **argv)
 {
-	static const char *const outputs[] = {"-o", "--json", "--junit", "--html", NULL};
+	static const char *const outputs[] = {"-o", "--json", "--junit", "--html", "-j", "--jobs", NULL};
 	size_t len = 16;
 	for (int i = 0; i < argc; i++)
 		len += strlen(argv[i]) + 1;
@@ -76,7 +77,8 @@ void cli_progress_bar(void *arg, uint64_t done, uint64_t total)
 int cli_replay_error(const char *cmd, int ret, const char *err)
 {
 	fprintf(stderr, "emudiff %s: %s\n", cmd, err[0] ? err : strerror(-ret));
-	return ret == -ENODEV ? CLI_EXIT_ENVIRONMENT : CLI_EXIT_USAGE;
+	/* No backend here, or a worker process killed from outside (out of memory, a signal). */
+	return ret == -ENODEV || ret == -ECHILD ? CLI_EXIT_ENVIRONMENT : CLI_EXIT_USAGE;
 }
 
 static volatile sig_atomic_t stop_signal;
@@ -89,26 +91,31 @@ static void on_stop_signal(int sig)
 static void replay_help(void)
 {
 	printf("usage: emudiff replay TRACE [--backends emu,unicorn,kvm] [--from N] [--to N] [--shard K/N]\n"
-	       "                      [--continuous] [-o RESULTS] [--json F] [--junit F] [--html F] [--known "
-	       "FILE]\n"
+	       "                      [-j N] [--continuous] [-o RESULTS] [--json F] [--junit F] [--html F]\n"
+	       "                      [--known FILE]\n"
 	       "Replays the recorded instructions of TRACE through the backends and reports divergences.\n"
 	       "  --backends   engines to compare (default emu,unicorn; kvm needs /dev/kvm)\n"
 	       "  --from/--to  steps [from, to) (default: all)\n"
 	       "  --shard K/N  replay part K (1..N) of N equal contiguous parts of the range; with auto/N,\n"
 	       "               K from EMUDIFF_SHARD_INDEX, SLURM_ARRAY_TASK_ID, CI_NODE_INDEX or\n"
 	       "               JOB_COMPLETION_INDEX; 'emudiff report' joins the shards' results\n"
+	       "  -j, --jobs N worker processes, each replaying a contiguous part, joined in step order;\n"
+	       "               the reports are the same for any N (default: the processors available, %u)\n"
 	       "  --continuous run each backend on its own state, resynchronising after a divergence\n"
 	       "               (default: per-step, every step from the recorded state)\n"
 	       "  -o RESULTS   keep the results database (SQLite); --json/--junit/--html render reports\n"
 	       "  --known FILE known divergences: reported, not failing\n"
-	       "exit: 0 no new divergence, 1 new divergences, 2 bad usage or input, 3 environment\n");
+	       "exit: 0 no new divergence, 1 new divergences, 2 bad usage or input, 3 environment,\n"
+	       "      130 interrupted (SIGINT/SIGTERM): the reports cover the steps replayed and say "
+	       "INCOMPLETE\n",
+	       replay_default_jobs());
 }
 
 int cli_replay(int argc, char **argv)
 {
-	static const char *const allowed[] = {"--backends",   "--from",  "--to",   "--shard",
-	                                      "--continuous", "-o",      "--json", "--junit",
-	                                      "--html",       "--known", NULL};
+	static const char *const allowed[] = {"--backends", "--from", "--to",    "--shard", "--continuous",
+	                                      "-o",         "--json", "--junit", "--html",  "--known",
+	                                      "-j",         "--jobs", NULL};
 	struct cli_opts o;
 	struct replay_options ro = {0};
 	struct replay_summary sum;
@@ -176,6 +183,7 @@ int cli_replay(int argc, char **argv)
 	ro.from = o.from;
 	ro.to = o.to;
 	ro.continuous = o.continuous;
+	ro.jobs = o.jobs ? o.jobs : replay_default_jobs();
 	ro.results_path = results;
 	ro.known_path = o.known;
 	ro.command_line = cmdline;

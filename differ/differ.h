@@ -178,6 +178,10 @@ int differ_results_close(struct differ_results *r);
  * replayed their whole range: 0, or -EINVAL with one line in err when they are not the parts of one run
  * (different traces, options or versions, overlapping or missing ranges, a damaged blob), -EIO. */
 int differ_results_merge(const char *out_path, const char *const *shards, size_t n, char *err, size_t errlen);
+/* The same for the parts of one replay run by worker processes: the joined run keeps command_line as it is
+ * (the shards' own, --shard and all) and names no part. */
+int differ_results_merge_as(const char *out_path, const char *const *parts, size_t n,
+                            const char *command_line, char *err, size_t errlen);
 
 /* Reports from a results database; return 0, or -errno with a message on stderr. */
 int differ_report_text(const char *results_path, FILE *out);

@@ -266,6 +266,12 @@ static int copy_rows(sqlite3 *db, const struct shard *s, size_t n, const char *p
 
 int differ_results_merge(const char *out_path, const char *const *paths, size_t n, char *err, size_t errlen)
 {
+	return differ_results_merge_as(out_path, paths, n, NULL, err, errlen);
+}
+
+int differ_results_merge_as(const char *out_path, const char *const *paths, size_t n,
+                            const char *command_line, char *err, size_t errlen)
+{
 	struct shard *s = calloc(n ? n : 1, sizeof(*s));
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -289,7 +295,7 @@ int differ_results_merge(const char *out_path, const char *const *paths, size_t 
 	struct differ_run_info info = {.trace_path = s[0].trace,
 	                               .reference = s[0].reference,
 	                               .replay_mode = s[0].replay_mode,
-	                               .command_line = s[0].command_line};
+	                               .command_line = command_line ? command_line : s[0].command_line};
 	ret = differ_results_create(&r, out_path, &info, err, errlen);
 	if (ret == 0)
 		ret = differ_results_close(r);
@@ -331,7 +337,7 @@ int differ_results_merge(const char *out_path, const char *const *paths, size_t 
 		goto out;
 	ret = 0;
 	/* Shards of --from/--to: the run over their whole range names it as replay does. */
-	if (strstr(s[0].command_line, " --from") || strstr(s[0].command_line, " --to")) {
+	if (!command_line && (strstr(s[0].command_line, " --from") || strstr(s[0].command_line, " --to"))) {
 		char part[64];
 		snprintf(part, sizeof(part), "steps %" PRId64 "..%" PRId64, s[0].first, s[n - 1].end);
 		if (differ_results_set_part(out_path, part) < 0) {

@@ -12,7 +12,7 @@
 #include "../emu/emu.h"
 #include "../vmx-shim/shim.h"
 #include "../x86/x86_paging.h"
-#include "replay.h"
+#include "replay_private.h"
 
 struct range {
 	uint64_t gpa, len;
@@ -93,7 +93,6 @@ struct replayer {
 	struct x86_state last_state;     /* the state after the last step of the trace */
 	struct trace_input *step_inputs; /* a step's inputs with those read off its post-state */
 	size_t cap_step_inputs;
-	unsigned inputs_from_post; /* a bit per emu_insn_input_kind already noted */
 };
 
 #define SCRATCH_BYTES (1u << 20)
@@ -705,9 +704,9 @@ static int add_input_from_post(struct replayer *r, const struct trace_step *s,
 	static const uint8_t kinds[] = {[EMU_INSN_INPUT_CPUID] = TRACE_INPUT_CPUID,
 	                                [EMU_INSN_INPUT_RDTSC] = TRACE_INPUT_RDTSC,
 	                                [EMU_INSN_INPUT_RDMSR] = TRACE_INPUT_RDMSR};
-	static const char *const names[] = {[EMU_INSN_INPUT_CPUID] = "CPUID",
-	                                    [EMU_INSN_INPUT_RDTSC] = "RDTSC",
-	                                    [EMU_INSN_INPUT_RDMSR] = "RDMSR"};
+	static const uint8_t noted[] = {[EMU_INSN_INPUT_CPUID] = REPLAY_INPUT_CPUID,
+	                                [EMU_INSN_INPUT_RDTSC] = REPLAY_INPUT_RDTSC,
+	                                [EMU_INSN_INPUT_RDMSR] = REPLAY_INPUT_RDMSR};
 	struct emu_insn_input x;
 
 	if (!may_take_input(insn, avail) || !emu_insn_input_from_post(insn, avail, &s->pre, expected, &x))
@@ -726,13 +725,9 @@ static int add_input_from_post(struct replayer *r, const struct trace_step *s,
 	memcpy(t->data, x.data, sizeof(t->data));
 	in->inputs = r->step_inputs;
 	in->n_inputs = s->n_inputs + 1;
-	if (!(r->inputs_from_post & (1u << x.kind))) {
-		r->inputs_from_post |= 1u << x.kind;
-		fprintf(stderr,
-		        "emudiff: note: %s has no recorded %s results (the first at step %" PRIu64
-		        "): they are taken from the recorded states after them\n",
-		        r->opt->trace_path, names[x.kind], s->index);
-	}
+	uint64_t *first = &r->sum->input_from_post_first[noted[x.kind]];
+	if (s->index < *first)
+		*first = s->index;
 	return 0;
 }
 
@@ -873,6 +868,24 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 	return stop;
 }
 
+static void note_backend(struct replay_summary *sum, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A backend dropped as unavailable here: said once after the run, however many workers saw it. */
+static void note_backend(struct replay_summary *sum, const char *fmt, ...)
+{
+	size_t used = strlen(sum->backend_notes);
+	va_list ap;
+	va_start(ap, fmt);
+	if (used + 1 < sizeof(sum->backend_notes)) {
+		vsnprintf(sum->backend_notes + used, sizeof(sum->backend_notes) - used, fmt, ap);
+		used = strlen(sum->backend_notes);
+		if (used + 1 < sizeof(sum->backend_notes))
+			strcat(sum->backend_notes, "\n");
+	}
+	va_end(ap);
+}
+
 static int open_backends(struct replayer *r)
 {
 	struct backend_config cfg = {.regions = r->bregions,
@@ -890,9 +903,7 @@ static int open_backends(struct replayer *r)
 				return fail(r, -ENODEV,
 				            "--backends: the %s backend is not built into this emudiff",
 				            name);
-			fprintf(stderr,
-			        "emudiff: note: the %s backend is not built here; replaying without it\n",
-			        name);
+			note_backend(r->sum, "the %s backend is not built here; replaying without it", name);
 			continue;
 		}
 		if (!ops) {
@@ -907,7 +918,7 @@ static int open_backends(struct replayer *r)
 		struct rbackend *bk = &r->bk[r->n_bk];
 		int ret = ops->open(&bk->b, &cfg, berr, sizeof(berr));
 		if (ret == -ENODEV && r->opt->optional_backends) {
-			fprintf(stderr, "emudiff: note: %s; replaying without the %s backend\n", berr, name);
+			note_backend(r->sum, "%s; replaying without the %s backend", berr, name);
 			continue;
 		}
 		if (ret < 0)
@@ -1027,7 +1038,41 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 	return 0;
 }
 
-int replay_run(const struct replay_options *opt, struct replay_summary *sum, char *err, size_t errlen)
+int replay_plan(const struct replay_options *opt, struct trace **t, struct replay_summary *sum, char *err,
+                size_t errlen)
+{
+	int ret;
+	memset(sum, 0, sizeof(*sum));
+	for (size_t i = 0; i < REPLAY_INPUT_KINDS; i++)
+		sum->input_from_post_first[i] = UINT64_MAX;
+	sum->jobs = 1;
+	err[0] = 0;
+	*t = NULL;
+	ret = trace_open(t, opt->trace_path);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", trace_last_open_error());
+		return ret == -ENOMEM ? ret : -ENOENT == ret ? -ENOENT : -EINVAL;
+	}
+	replay_reference(*t, sum->reference, sizeof(sum->reference));
+	uint64_t count = trace_step_count(*t);
+	sum->incomplete = !trace_is_complete(*t);
+	sum->trace_steps = count;
+	uint64_t first = opt->from, end = opt->to == UINT64_MAX || opt->to > count ? count : opt->to;
+	if (opt->from > count || (opt->to != UINT64_MAX && opt->to > count)) {
+		snprintf(err, errlen,
+		         "--from/--to: step %" PRIu64 " is past the end of the trace (%" PRIu64 " steps)",
+		         opt->from > count ? opt->from : opt->to, count);
+		return -ERANGE;
+	}
+	if (first > end) {
+		snprintf(err, errlen, "--from/--to: the range is empty (from > to)");
+		return -EINVAL;
+	}
+	replay_shard_range(first, end, opt->shard_n ? opt->shard_k : 1, opt->shard_n, &sum->first, &sum->end);
+	return 0;
+}
+
+int replay_run_one(const struct replay_options *opt, struct replay_summary *sum, char *err, size_t errlen)
 {
 	struct replayer r = {.opt = opt, .sum = sum, .err = err, .errlen = errlen};
 	r.cur = &r.slot[0];
@@ -1035,29 +1080,9 @@ int replay_run(const struct replay_options *opt, struct replay_summary *sum, cha
 	char derr[256] = "";
 	int ret;
 
-	memset(sum, 0, sizeof(*sum));
-	err[0] = 0;
-	ret = trace_open(&r.t, opt->trace_path);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s", trace_last_open_error());
-		return ret == -ENOMEM ? ret : -ENOENT == ret ? -ENOENT : -EINVAL;
-	}
-	replay_reference(r.t, sum->reference, sizeof(sum->reference));
-	uint64_t count = trace_step_count(r.t);
-	sum->incomplete = !trace_is_complete(r.t);
-	sum->trace_steps = count;
-	uint64_t first = opt->from, end = opt->to == UINT64_MAX || opt->to > count ? count : opt->to;
-	if (opt->from > count || (opt->to != UINT64_MAX && opt->to > count)) {
-		ret = fail(&r, -ERANGE,
-		           "--from/--to: step %" PRIu64 " is past the end of the trace (%" PRIu64 " steps)",
-		           opt->from > count ? opt->from : opt->to, count);
+	ret = replay_plan(opt, &r.t, sum, err, errlen);
+	if (ret < 0)
 		goto out;
-	}
-	if (first > end) {
-		ret = fail(&r, -EINVAL, "--from/--to: the range is empty (from > to)");
-		goto out;
-	}
-	replay_shard_range(first, end, opt->shard_n ? opt->shard_k : 1, opt->shard_n, &sum->first, &sum->end);
 
 	r.scratch = malloc(SCRATCH_BYTES);
 	if (!r.scratch) {
@@ -1162,5 +1187,25 @@ out:
 	differ_reference_free(r.reference_rules);
 	differ_known_free(r.known);
 	trace_close(r.t);
+	return ret;
+}
+
+int replay_run(const struct replay_options *opt, struct replay_summary *sum, char *err, size_t errlen)
+{
+	static const char *const kinds[] = {
+	    [REPLAY_INPUT_CPUID] = "CPUID", [REPLAY_INPUT_RDTSC] = "RDTSC", [REPLAY_INPUT_RDMSR] = "RDMSR"};
+	int ret = opt->jobs > 1 && !opt->on_step ? replay_run_jobs(opt, sum, err, errlen)
+	                                         : replay_run_one(opt, sum, err, errlen);
+	for (const char *line = sum->backend_notes; *line;) {
+		size_t len = strcspn(line, "\n");
+		fprintf(stderr, "emudiff: note: %.*s\n", (int)len, line);
+		line += len + (line[len] == '\n');
+	}
+	for (size_t k = 0; k < REPLAY_INPUT_KINDS; k++)
+		if (sum->input_from_post_first[k] != UINT64_MAX)
+			fprintf(stderr,
+			        "emudiff: note: %s has no recorded %s results (the first at step %" PRIu64
+			        "): they were taken from the recorded states after them\n",
+			        opt->trace_path, kinds[k], sum->input_from_post_first[k]);
 	return ret;
 }

@@ -21,6 +21,9 @@
 
 #define REPLAY_MAX_BACKENDS 4
 
+/* Inputs an older trace lacks, taken from the recorded post-state. */
+enum { REPLAY_INPUT_CPUID, REPLAY_INPUT_RDTSC, REPLAY_INPUT_RDMSR, REPLAY_INPUT_KINDS };
+
 /* What the replayer hands to on_step for one backend on one compared step. */
 struct replay_step_report {
 	uint64_t step;
@@ -41,7 +44,11 @@ struct replay_options {
 	uint64_t to;               /* one past the last step; UINT64_MAX: to the end */
 	unsigned shard_k, shard_n; /* part K (1-based) of N contiguous parts; 0/0 for all */
 	bool continuous;
-	bool stop_at_first;       /* stop after the step with the first divergence */
+	bool stop_at_first; /* stop after the step with the first divergence */
+	/* Worker processes, each replaying a contiguous part of the range into a results database of its own,
+	 * joined in step order (replay_jobs.c); 0 or 1: this process alone. With on_step: this process alone.
+	 */
+	unsigned jobs;
 	const char *results_path; /* results database to create; NULL for none */
 	const char *known_path;   /* known divergences; NULL for none */
 	const char *command_line;
@@ -77,9 +84,18 @@ struct replay_summary {
 	uint64_t trace_steps;
 	char backends[REPLAY_MAX_BACKENDS][16];
 	size_t n_backends;
+	unsigned jobs; /* worker processes the run used; 1 for this process alone */
+	/* An older trace without recorded CPUID, RDTSC and RDMSR results: the first step whose result was
+	 * taken from the recorded post-state, per kind (REPLAY_INPUT_CPUID...); UINT64_MAX for none. */
+	uint64_t input_from_post_first[REPLAY_INPUT_KINDS];
+	char backend_notes[512]; /* requested backends unavailable here and dropped, a line each */
 };
 
+/* Replays and prints the run's notes (backends dropped, inputs taken from post-states) on stderr. */
 int replay_run(const struct replay_options *opt, struct replay_summary *sum, char *err, size_t errlen);
+
+/* The processors this process may run on (sched_getaffinity), at least 1: the default of --jobs. */
+unsigned replay_default_jobs(void);
 
 /* The reference a trace records, from its meta: "silicon", "qemu-tcg", "kvm-emulator", "emu" or "unknown". */
 void replay_reference(struct trace *t, char *buf, size_t len);

@@ -195,6 +195,94 @@ static void test_shard_auto_takes_the_ci_index(void **state)
 	assert_same_file("w.txt", "auto.txt");
 }
 
+/* replay -j N equals the run in one process: the same exit status, reports and database, for any N (more
+ * workers than steps too), both replay modes, a range and a shard, and corpus traces whose Unicorn steps
+ * diverge in many classes (states dropped past the kept ones), crash (pmring) and hit the known list. */
+static const struct {
+	const char *trace;
+	const char *options;
+	unsigned jobs;
+	int line;
+} jobs_rows[] = {
+    {"$T", "--backends emu", 2, __LINE__},
+    {"$T", "--backends emu", 5, __LINE__},
+    {"$T", "--backends emu", 64, __LINE__},
+    {"$T", "--backends emu --continuous", 3, __LINE__},
+    {"$T", "--backends emu --from 1 --to 5", 2, __LINE__},
+    {"$T", "--backends emu --shard 2/2", 2, __LINE__},
+    {"$C", "--backends emu", 3, __LINE__},
+    {"fparith.db", "--backends emu,unicorn", 2, __LINE__},
+    {"fparith.db", "--backends unicorn --known \"$EMUDIFF_SOURCE/corpus/known.tsv\"", 3, __LINE__},
+    {"fparith.db", "--backends unicorn --continuous", 4, __LINE__},
+    {"pmring.db", "--backends emu,unicorn", 2, __LINE__},
+};
+
+static void test_jobs_equal_one_process(void **state)
+{
+	(void)state;
+	static const char *const ext[] = {"txt", "json", "xml", "html", "vac"};
+	for (size_t i = 0; i < sizeof(jobs_rows) / sizeof(jobs_rows[0]); i++) {
+		int st[2];
+		for (int side = 0; side < 2; side++) {
+			unsigned jobs = side ? jobs_rows[i].jobs : 1;
+			st[side] =
+			    sh("rm -f j%d.*; $E replay %s %s -j %u -o j%d.db --json j%d.json --junit j%d.xml "
+			       "--html j%d.html >j%d.txt",
+			       side, jobs_rows[i].trace, jobs_rows[i].options, jobs, side, side, side, side,
+			       side);
+			char db[16], vac[16];
+			snprintf(db, sizeof(db), "j%d.db", side);
+			snprintf(vac, sizeof(vac), "j%d.vac", side);
+			vacuum_into(db, vac);
+		}
+		if (st[0] != st[1] || st[0] > 1)
+			fail_msg("row at line %d: exit %d with -j 1, %d with -j %u", jobs_rows[i].line, st[0],
+			         st[1], jobs_rows[i].jobs);
+		for (size_t e = 0; e < sizeof(ext) / sizeof(ext[0]); e++) {
+			char a[16], b[16];
+			snprintf(a, sizeof(a), "j0.%s", ext[e]);
+			snprintf(b, sizeof(b), "j1.%s", ext[e]);
+			static char x[1 << 20], y[1 << 20];
+			size_t nx = slurp(a, x, sizeof(x)), ny = slurp(b, y, sizeof(y));
+			if (!nx || nx != ny || memcmp(x, y, nx))
+				fail_msg("row at line %d: %s and %s differ (%zu and %zu bytes)",
+				         jobs_rows[i].line, a, b, nx, ny);
+		}
+		assert_int_equal(sh("ls j1.db.job* 2>/dev/null"), 2);
+	}
+}
+
+/* bisect -j N names the step -j 1 names: the earliest of the workers' first divergences, though a later
+ * worker finds its own first; and a range without a divergence says so alike. */
+static const struct {
+	const char *args;
+	unsigned jobs;
+	int line;
+} bisect_rows[] = {
+    {"$T", 2, __LINE__},
+    {"$T", 6, __LINE__},
+    {"$T --from 2", 3, __LINE__},
+    {"$C", 4, __LINE__},
+    {"fparith.db --backend unicorn", 2, __LINE__},
+    {"fparith.db --backend unicorn --from 600", 3, __LINE__},
+};
+
+static void test_bisect_jobs_find_the_first(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bisect_rows) / sizeof(bisect_rows[0]); i++) {
+		int one = sh("$E bisect %s -j 1 >b0.txt", bisect_rows[i].args);
+		int many = sh("$E bisect %s -j %u >b1.txt", bisect_rows[i].args, bisect_rows[i].jobs);
+		char x[4096], y[4096];
+		slurp("b0.txt", x, sizeof(x));
+		slurp("b1.txt", y, sizeof(y));
+		if (one != many || one > 1 || strcmp(x, y) ||
+		    !strstr(x, one ? "first divergent step" : "no new"))
+			fail_msg("row at line %d: -j 1 exit %d '%s', -j %u exit %d '%s'", bisect_rows[i].line,
+			         one, x, bisect_rows[i].jobs, many, y);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -210,6 +298,9 @@ static int setup(void **state)
 		return -1;
 	/* The whole run and its four shards, the same options but --shard. */
 	if (sh("$E replay $T --backends emu -o whole.db >/dev/null") != 1)
+		return -1;
+	if (sh("$E record --engine emu -o fparith.db \"$EMUDIFF_CORPUS/fparith.bin\" >/dev/null && "
+	       "$E record --engine emu -o pmring.db \"$EMUDIFF_CORPUS/pmring.bin\" >/dev/null"))
 		return -1;
 	for (int k = 1; k <= 4; k++)
 		if (sh("$E replay $T --backends emu --shard %d/4 -o s%d.db >/dev/null; test -s s%d.db", k, k,
@@ -243,6 +334,8 @@ int main(void)
 	    cmocka_unit_test(test_joined_shards_equal_the_whole_run),
 	    cmocka_unit_test(test_refuses_what_is_not_one_run),
 	    cmocka_unit_test(test_shard_auto_takes_the_ci_index),
+	    cmocka_unit_test(test_jobs_equal_one_process),
+	    cmocka_unit_test(test_bisect_jobs_find_the_first),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -299,7 +299,17 @@ static void test_known_typos(void **state)
 }
 
 /* SIGINT (a CI timeout sends SIGTERM alike) stops a replay at a step boundary: exit 130, and neither its own
- * reports nor a later 'report' of its results say PASS. */
+ * reports nor a later 'report' of its results say PASS; with workers, each stops and their parts are joined
+ * into one incomplete run, the parts' files gone. A row per worker count: the file whose existence says the
+ * replay is under way. */
+static const struct {
+	unsigned jobs;
+	const char *started; /* a suffix of the results path */
+} interrupted_rows[] = {
+    {1, ""},
+    {2, ".job2-of-2"},
+};
+
 static void test_interrupted_replay_is_not_a_pass(void **state)
 {
 	(void)state;
@@ -310,29 +320,66 @@ static void test_interrupted_replay_is_not_a_pass(void **state)
 	assert_non_null(cmd);
 	assert_non_null(r);
 	assert_non_null(corpus);
+	snprintf(cmd, 8192, "'%s' record --engine emu --force -o %s %s/modeswitch_1m.bin", bin, trace,
+	         corpus);
+	assert_int_equal(run_sh(r, cmd), 0);
+	for (size_t i = 0; i < sizeof(interrupted_rows) / sizeof(interrupted_rows[0]); i++) {
+		unsigned jobs = interrupted_rows[i].jobs;
+		snprintf(cmd, 8192,
+		         "{ '%s' replay %s --backends emu,unicorn -j %u -o %s --junit %s & p=$!; "
+		         "while [ ! -e %s%s ]; do sleep 0.01; done; sleep 0.05; kill -INT $p; wait $p; }",
+		         bin, trace, jobs, db, junit, db, interrupted_rows[i].started);
+		int st = run_sh(r, cmd);
+		if (st != 130)
+			fail_msg("-j %u: interrupted replay exited %d, expected 130; stderr: %s", jobs, st,
+			         r->err);
+		assert_non_null(strstr(r->err, "interrupted by signal 2"));
+		assert_non_null(strstr(r->out, "INCOMPLETE: the replay was interrupted before step"));
+		assert_null(strstr(r->out, "PASS"));
+		char xml[65536];
+		read_file(junit, xml, sizeof(xml));
+		assert_non_null(strstr(xml, "type=\"incomplete\""));
+		snprintf(cmd, 8192, "'%s' report %s --junit %s", bin, db, junit2);
+		st = run_sh(r, cmd);
+		assert_int_equal(st, 130);
+		assert_non_null(strstr(r->out, "INCOMPLETE"));
+		assert_null(strstr(r->out, "PASS"));
+		read_file(junit2, xml, sizeof(xml));
+		assert_non_null(strstr(xml, "type=\"incomplete\""));
+		snprintf(cmd, 8192, "ls %s.job* 2>/dev/null", db);
+		if (run_sh(r, cmd) == 0)
+			fail_msg("-j %u: the workers' results are left behind: %s", jobs, r->out);
+		unlink(db), unlink(junit), unlink(junit2);
+	}
+	unlink(trace);
+	free(trace), free(db), free(junit), free(junit2), free(cmd), free(r);
+}
+
+/* A worker killed from outside (the OOM killer, a stray kill) is an environment failure naming the worker,
+ * its steps and the signal, and leaves neither a results database nor its parts: nothing half-written. */
+static void test_killed_worker_fails_the_run(void **state)
+{
+	(void)state;
+	const char *bin = getenv("EMUDIFF_BIN"), *corpus = getenv("EMUDIFF_CORPUS");
+	char *trace = synth_tmp(".kill.db"), *db = synth_tmp(".kill.results.db"), *cmd = malloc(8192);
+	struct run *r = calloc(1, sizeof(*r));
+	assert_non_null(cmd);
+	assert_non_null(r);
 	snprintf(cmd, 8192,
 	         "'%s' record --engine emu --force -o %s %s/modeswitch_1m.bin && "
-	         "{ '%s' replay %s --backends emu,unicorn -o %s --junit %s & p=$!; "
-	         "while [ ! -e %s ]; do sleep 0.01; done; sleep 0.05; kill -INT $p; wait $p; }",
-	         bin, trace, corpus, bin, trace, db, junit, db);
+	         "{ '%s' replay %s --backends emu,unicorn -j 2 -o %s & p=$!; "
+	         "while [ ! -e %s.job2-of-2 ]; do sleep 0.01; done; "
+	         "kill -KILL $(pgrep -P $p | head -1); wait $p; }",
+	         bin, trace, corpus, bin, trace, db, db);
 	int st = run_sh(r, cmd);
-	if (st != 130)
-		fail_msg("interrupted replay exited %d, expected 130; stderr: %s", st, r->err);
-	assert_non_null(strstr(r->err, "interrupted by signal 2"));
-	assert_non_null(strstr(r->out, "INCOMPLETE: the replay was interrupted before step"));
-	assert_null(strstr(r->out, "PASS"));
-	char xml[65536];
-	read_file(junit, xml, sizeof(xml));
-	assert_non_null(strstr(xml, "type=\"incomplete\""));
-	snprintf(cmd, 8192, "'%s' report %s --junit %s", bin, db, junit2);
-	st = run_sh(r, cmd);
-	assert_int_equal(st, 130);
-	assert_non_null(strstr(r->out, "INCOMPLETE"));
-	assert_null(strstr(r->out, "PASS"));
-	read_file(junit2, xml, sizeof(xml));
-	assert_non_null(strstr(xml, "type=\"incomplete\""));
-	unlink(trace), unlink(db), unlink(junit), unlink(junit2);
-	free(trace), free(db), free(junit), free(junit2), free(cmd), free(r);
+	if (st != 3 || !strstr(r->err, "replay worker 1 of 2 (steps 0..") ||
+	    !strstr(r->err, "killed by signal 9"))
+		fail_msg("exit %d, stderr '%s'", st, r->err);
+	snprintf(cmd, 8192, "ls %s %s.job* 2>/dev/null", db, db);
+	if (run_sh(r, cmd) == 0)
+		fail_msg("files left behind: %s", r->out);
+	unlink(trace);
+	free(trace), free(db), free(cmd), free(r);
 }
 
 /* Without /dev/kvm (hidden in a private mount namespace) a requested kvm backend is an environment error. */
@@ -476,6 +523,7 @@ int main(void)
 	    cmocka_unit_test(test_kvm_without_dev_kvm),
 	    cmocka_unit_test(test_bisect_commits),
 	    cmocka_unit_test(test_interrupted_replay_is_not_a_pass),
+	    cmocka_unit_test(test_killed_worker_fails_the_run),
 	    cmocka_unit_test(test_known_typos),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
