@@ -5,7 +5,9 @@
  * inputs from hooks. When unicorn aborts the child (tcg fatal error on some
  * invalid encodings) the step becomes backend.crash, the bytes it wrote are put
  * back and a new child takes over with the last good state. A state crosses
- * between the processes as the words that differ from one both already hold. */
+ * between the processes as the words that differ from one both already hold.
+ * After each step the child runs on ahead through plain steps, so that in
+ * per-step replay most steps need no hand-off (unicorn_private.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -356,8 +358,6 @@ static int unicorn_set_state(struct backend *b, const struct x86_state *st)
 		if (shm->patch.n != PATCH_FULL)
 			b->load = shm->patch.n ? LOAD_PATCH : LOAD_KEEP;
 	}
-	if (b->load != LOAD_KEEP)
-		ahead_drop(b);
 	if (b->load == LOAD_FULL)
 		shm->state = *st;
 	return 0;

@@ -54,9 +54,9 @@ enum unicorn_load { LOAD_KEEP, LOAD_FULL, LOAD_PATCH };
 /* After a step the child runs on ahead, up to this many steps, each from the state the last one left and
  * without inputs: in per-step replay the next recorded step is mostly exactly that, and its result is
  * then ready without a hand-off. */
-#define UNICORN_MAX_AHEAD 128
+#define UNICORN_MAX_AHEAD 2048
 /* Undo entries of the steps run ahead; one more starts only while a step's worth is free. */
-#define UNICORN_AHEAD_UNDO (32 * UNICORN_MAX_UNDO)
+#define UNICORN_AHEAD_UNDO (64 * UNICORN_MAX_UNDO)
 
 /* What the child sends back after a step; the post-state is a patch on the pre-state. */
 struct unicorn_reply {
