@@ -40,8 +40,11 @@ struct backend {
 	/* Steps the child ran ahead: shm->ahead[next_ahead, n_ahead) are still to be taken. */
 	uint32_t n_ahead;
 	uint32_t next_ahead;
-	uint32_t ahead_max;     /* how many to ask for with the next request */
-	uint32_t ahead_resting; /* requests without running ahead, after it did not pay */
+	uint32_t ahead_max; /* how many to ask for with the next request */
+	/* After running ahead did not pay at all: requests to make before trying again, and how many the
+	 * next such pause lasts (doubling while it keeps not paying). */
+	uint32_t ahead_rest;
+	uint32_t ahead_backoff;
 	bool mem_changed;       /* write_mem changed guest memory since the last step */
 	struct x86_state state; /* the state the engine holds (as of its last reply), for a restart */
 	struct x86_state pre;   /* the state the next step starts from */
@@ -292,17 +295,20 @@ out:
 	return ret;
 }
 
-/* Whether a step run ahead and not taken wrote to [gpa, gpa+len). */
-static bool ahead_wrote(const struct backend *b, uint64_t gpa, size_t len)
+/* Guest memory as of the last step taken: what is there now, with the bytes the steps run ahead and not
+ * taken wrote put back from their undo entries (the oldest entry of a byte last, so it wins). */
+static void ahead_view(const struct backend *b, uint64_t gpa, uint8_t *view, size_t len)
 {
 	const struct unicorn_shm *shm = b->setup.shm;
-	for (uint32_t i = b->next_ahead; i < b->n_ahead; i++) {
+	for (uint32_t i = b->n_ahead; i-- > b->next_ahead;) {
 		const struct unicorn_undo *u = &shm->ahead_undo[shm->ahead[i].undo_first];
-		for (uint32_t j = 0; j < shm->ahead[i].n_undo; j++)
-			if (u[j].gpa < gpa + len && gpa < u[j].gpa + u[j].len)
-				return true;
+		for (uint32_t j = shm->ahead[i].n_undo; j-- > 0;) {
+			uint64_t lo = u[j].gpa > gpa ? u[j].gpa : gpa;
+			uint64_t hi = u[j].gpa + u[j].len < gpa + len ? u[j].gpa + u[j].len : gpa + len;
+			if (lo < hi)
+				memcpy(view + (lo - gpa), u[j].data + (lo - u[j].gpa), hi - lo);
+		}
 	}
-	return false;
 }
 
 /* The steps run ahead are not the replayer's next ones: their writes are undone, newest first, and the
@@ -316,6 +322,14 @@ static void ahead_drop(struct backend *b)
 		unicorn_undo_entries(&b->setup, &shm->ahead_undo[shm->ahead[i].undo_first],
 		                     shm->ahead[i].n_undo);
 	b->ahead_max = b->next_ahead;
+	if (!b->ahead_max) {
+		b->ahead_backoff = b->ahead_backoff ? 2 * b->ahead_backoff : 1;
+		if (b->ahead_backoff > 64)
+			b->ahead_backoff = 64;
+		b->ahead_rest = b->ahead_backoff;
+	} else {
+		b->ahead_backoff = 0;
+	}
 	b->n_ahead = b->next_ahead = 0;
 	b->fresh = true;
 	b->load = LOAD_FULL;
@@ -327,8 +341,20 @@ static int unicorn_write_mem(struct backend *b, uint64_t gpa, const void *data, 
 	uint8_t *p = unicorn_host_ptr(b->regions, b->setup.n_regions, gpa, len, NULL);
 	if (!p)
 		return -EFAULT;
-	if (ahead_wrote(b, gpa, len))
-		ahead_drop(b);
+	/* Writing back bytes the last step taken left, where a step run ahead wrote again, keeps what ran
+	 * ahead. */
+	if (b->next_ahead < b->n_ahead) {
+		uint8_t view[64];
+		if (len > sizeof(view)) {
+			ahead_drop(b);
+		} else {
+			memcpy(view, p, len);
+			ahead_view(b, gpa, view, len);
+			if (memcmp(view, data, len) == 0)
+				return 0;
+			ahead_drop(b);
+		}
+	}
 	/* The replayer mostly writes back what the engine itself just wrote: no code to invalidate. */
 	if (memcmp(p, data, len) == 0)
 		return 0;
@@ -462,8 +488,9 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 	if (b->n_ahead)
 		b->ahead_max =
 		    b->ahead_max * 2 < UNICORN_MAX_AHEAD ? b->ahead_max * 2 + 1 : UNICORN_MAX_AHEAD;
-	/* After running ahead did not pay, a try now and then. */
-	if (!b->ahead_max && ++b->ahead_resting % 64 == 0)
+	if (!b->ahead_max && b->ahead_rest)
+		b->ahead_rest--;
+	else if (!b->ahead_max)
 		b->ahead_max = 1;
 	shm->ahead_max = b->ahead_max;
 	shm->n_inputs = in->n_inputs;
