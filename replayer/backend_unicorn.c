@@ -5,7 +5,9 @@
  * inputs from hooks. When unicorn aborts the child (tcg fatal error on some
  * invalid encodings) the step becomes backend.crash, the bytes it wrote are put
  * back and a new child takes over with the last good state. A state crosses
- * between the processes as the words that differ from one both already hold. */
+ * between the processes as the words that differ from one both already hold.
+ * After each step the child runs on ahead through plain steps, so that in
+ * per-step replay most steps need no hand-off (unicorn_private.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -33,6 +36,16 @@ struct backend {
 	int errfd;
 	bool dead;
 	uint32_t seq;           /* the last request handed to the child */
+	struct timespec waited; /* when the parent first slept on the pending request */
+	/* Steps the child ran ahead: shm->ahead[next_ahead, n_ahead) are still to be taken. */
+	uint32_t n_ahead;
+	uint32_t next_ahead;
+	uint32_t ahead_max; /* how many to ask for with the next request */
+	/* After running ahead did not pay at all: requests to make before trying again, and how many the
+	 * next such pause lasts (doubling while it keeps not paying). */
+	uint32_t ahead_rest;
+	uint32_t ahead_backoff;
+	bool mem_changed;       /* write_mem changed guest memory since the last step */
 	struct x86_state state; /* the state the engine holds (as of its last reply), for a restart */
 	struct x86_state pre;   /* the state the next step starts from */
 	enum unicorn_load load; /* how the next request brings the engine from state to pre */
@@ -120,10 +133,13 @@ static int start_child(struct backend *b)
 	b->pre = b->state;
 	b->load = LOAD_FULL;
 	b->fresh = true;
+	b->n_ahead = b->next_ahead = 0;
 	atomic_store(&b->setup.shm->req, 0);
 	atomic_store(&b->setup.shm->resp, 0);
 	atomic_store(&b->setup.shm->child_sleeping, 0);
 	atomic_store(&b->setup.shm->parent_sleeping, 0);
+	atomic_store(&b->setup.shm->child_gone, 0);
+	atomic_store(&b->setup.shm->quit, 0);
 	b->seq = 0;
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -178,11 +194,14 @@ static void unicorn_close(struct backend *b)
 {
 	if (!b)
 		return;
-	if (b->fd >= 0)
-		close(b->fd); /* the child sees end-of-file and exits */
-	b->fd = -1;
-	if (b->pid > 0)
+	if (b->pid > 0) {
+		atomic_store(&b->setup.shm->quit, 1);
+		unicorn_post(&b->setup.shm->req, b->seq + 1, &b->setup.shm->child_sleeping);
 		waitpid(b->pid, NULL, 0);
+	}
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
 	b->pid = -1;
 	if (b->errfd >= 0)
 		close(b->errfd);
@@ -215,6 +234,7 @@ static int unicorn_open(struct backend **out, const struct backend_config *cfg, 
 		return -ENOMEM;
 	b->fd = b->errfd = -1;
 	b->pid = -1;
+	b->ahead_max = 8;
 	b->err = err;
 	b->errlen = errlen;
 	x86_state_reset(&b->state);
@@ -275,16 +295,72 @@ out:
 	return ret;
 }
 
+/* Guest memory as of the last step taken: what is there now, with the bytes the steps run ahead and not
+ * taken wrote put back from their undo entries (the oldest entry of a byte last, so it wins). */
+static void ahead_view(const struct backend *b, uint64_t gpa, uint8_t *view, size_t len)
+{
+	const struct unicorn_shm *shm = b->setup.shm;
+	for (uint32_t i = b->n_ahead; i-- > b->next_ahead;) {
+		const struct unicorn_undo *u = &shm->ahead_undo[shm->ahead[i].undo_first];
+		for (uint32_t j = shm->ahead[i].n_undo; j-- > 0;) {
+			uint64_t lo = u[j].gpa > gpa ? u[j].gpa : gpa;
+			uint64_t hi = u[j].gpa + u[j].len < gpa + len ? u[j].gpa + u[j].len : gpa + len;
+			if (lo < hi)
+				memcpy(view + (lo - gpa), u[j].data + (lo - u[j].gpa), hi - lo);
+		}
+	}
+}
+
+/* The steps run ahead are not the replayer's next ones: their writes are undone, newest first, and the
+ * engine is given the next state whole. Later ones run ahead only as far as these paid off. */
+static void ahead_drop(struct backend *b)
+{
+	struct unicorn_shm *shm = b->setup.shm;
+	if (b->next_ahead == b->n_ahead)
+		return;
+	for (uint32_t i = b->n_ahead; i-- > b->next_ahead;)
+		unicorn_undo_entries(&b->setup, &shm->ahead_undo[shm->ahead[i].undo_first],
+		                     shm->ahead[i].n_undo);
+	b->ahead_max = b->next_ahead;
+	if (!b->ahead_max) {
+		b->ahead_backoff = b->ahead_backoff ? 2 * b->ahead_backoff : 1;
+		if (b->ahead_backoff > 64)
+			b->ahead_backoff = 64;
+		b->ahead_rest = b->ahead_backoff;
+	} else {
+		b->ahead_backoff = 0;
+	}
+	b->n_ahead = b->next_ahead = 0;
+	b->fresh = true;
+	b->load = LOAD_FULL;
+	shm->state = b->pre;
+}
+
 static int unicorn_write_mem(struct backend *b, uint64_t gpa, const void *data, size_t len)
 {
 	uint8_t *p = unicorn_host_ptr(b->regions, b->setup.n_regions, gpa, len, NULL);
 	if (!p)
 		return -EFAULT;
+	/* Writing back bytes the last step taken left, where a step run ahead wrote again, keeps what ran
+	 * ahead. */
+	if (b->next_ahead < b->n_ahead) {
+		uint8_t view[64];
+		if (len > sizeof(view)) {
+			ahead_drop(b);
+		} else {
+			memcpy(view, p, len);
+			ahead_view(b, gpa, view, len);
+			if (memcmp(view, data, len) == 0)
+				return 0;
+			ahead_drop(b);
+		}
+	}
 	/* The replayer mostly writes back what the engine itself just wrote: no code to invalidate. */
 	if (memcmp(p, data, len) == 0)
 		return 0;
 	memcpy(p, data, len);
 	unicorn_mark_dirty(b->setup.shm, gpa, len);
+	b->mem_changed = true;
 	return 0;
 }
 
@@ -293,6 +369,7 @@ static int unicorn_read_mem(struct backend *b, uint64_t gpa, void *data, size_t 
 	const uint8_t *p = unicorn_host_ptr(b->regions, b->setup.n_regions, gpa, len, NULL);
 	if (!p)
 		return -EFAULT;
+	ahead_drop(b);
 	memcpy(data, p, len);
 	return 0;
 }
@@ -323,36 +400,40 @@ static void result_invalid(struct backend *b, struct backend_result *out, enum b
 	out->writes_overflow = false;
 }
 
+/* Between sleeps on the reply: 1 while the child runs, 0 when it is gone, -ETIMEDOUT when it hangs. */
+static int child_alive(void *arg)
+{
+	struct backend *b = arg;
+	siginfo_t info = {0};
+	if (atomic_load(&b->setup.shm->child_gone))
+		return 0;
+	/* WNOWAIT leaves the child for reap_child, which reports how it ended. */
+	if (waitid(P_PID, (id_t)b->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == b->pid)
+		return 0;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	if (!b->waited.tv_sec && !b->waited.tv_nsec)
+		b->waited = t;
+	return t.tv_sec - b->waited.tv_sec >= UNICORN_REPLY_TIMEOUT_S ? -ETIMEDOUT : 1;
+}
+
 /* Hands the request in shm to the child: 1 when it is done, 0 when the child is gone,
  * -ETIMEDOUT when it hangs. */
 static int run_child_step(struct backend *b)
 {
 	struct unicorn_shm *shm = b->setup.shm;
 	uint32_t seq = ++b->seq;
-	char c = UNICORN_CMD_STEP;
-	int ret = 1;
-
-	atomic_store(&shm->req, seq);
-	if (atomic_load(&shm->child_sleeping) && send(b->fd, &c, 1, MSG_NOSIGNAL) != 1)
-		return 0;
-	if (unicorn_spin_wait(&shm->resp, seq, true))
-		return 1;
-	atomic_store(&shm->parent_sleeping, 1);
-	while (atomic_load(&shm->resp) != seq) {
-		/* A byte may be left over from an earlier step: only the counter says done. */
-		ret = wait_reply(b, &c);
-		if (ret != 1)
-			break;
-	}
-	atomic_store(&shm->parent_sleeping, 0);
-	return ret;
+	b->waited = (struct timespec){0};
+	atomic_store(&shm->replied, 0);
+	atomic_store(&shm->n_ahead, 0);
+	unicorn_post(&shm->req, seq, &shm->child_sleeping);
+	return unicorn_wait(&shm->resp, seq - 1, &shm->parent_sleeping, child_alive, b);
 }
 
 /* The child's reply as a result: the post-state is the step's pre-state with the reply's patch, and
  * becomes the state the engine holds. */
-static void take_reply(struct backend *b, struct backend_result *out)
+static void take_reply(struct backend *b, const struct unicorn_reply *r, struct backend_result *out)
 {
-	const struct unicorn_reply *r = &b->setup.shm->reply;
 	out->outcome = r->outcome;
 	out->reason[0] = '\0';
 	if (r->outcome != BACKEND_STEPPED) {
@@ -396,6 +477,22 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 		        (unsigned long long)in->step, in->n_inputs, UNICORN_MAX_INPUTS);
 		return 0;
 	}
+	/* The next step run ahead is this one when it starts from the same state and memory, without
+	 * inputs. */
+	if (b->next_ahead < b->n_ahead && b->load == LOAD_KEEP && !b->mem_changed && !in->n_inputs &&
+	    !in->event) {
+		take_reply(b, &shm->ahead[b->next_ahead++].reply, out);
+		return 0;
+	}
+	ahead_drop(b);
+	if (b->n_ahead)
+		b->ahead_max =
+		    b->ahead_max * 2 < UNICORN_MAX_AHEAD ? b->ahead_max * 2 + 1 : UNICORN_MAX_AHEAD;
+	if (!b->ahead_max && b->ahead_rest)
+		b->ahead_rest--;
+	else if (!b->ahead_max)
+		b->ahead_max = 1;
+	shm->ahead_max = b->ahead_max;
 	shm->n_inputs = in->n_inputs;
 	shm->inputs_continued = in->continued;
 	if (in->n_inputs)
@@ -406,10 +503,24 @@ static int unicorn_step(struct backend *b, const struct backend_step_input *in, 
 	shm->load = b->load;
 
 	ret = run_child_step(b);
-	if (ret == 1) {
-		take_reply(b, out);
+	b->mem_changed = false;
+	b->n_ahead = b->next_ahead = 0;
+	if (ret == 1 || atomic_load(&shm->replied)) {
+		take_reply(b, &shm->reply, out);
 		b->load = LOAD_KEEP;
 		b->fresh = false;
+		b->n_ahead = atomic_load(&shm->n_ahead);
+		if (ret == 1)
+			return 0;
+		/* The step is done; one run ahead of it crashed or hung: none of those counts. */
+		char why[sizeof(out->reason)];
+		unicorn_undo_apply(&b->setup, why, sizeof(why));
+		ahead_drop(b);
+		b->ahead_max = 0;
+		reap_child(b, NULL, 0);
+		b->state = b->pre;
+		if (start_child(b) != 0)
+			b->dead = true;
 		return 0;
 	}
 

@@ -1,9 +1,11 @@
 /* The unicorn backend's child process: it owns the engine, takes requests and
  * hands back replies through shared memory, and runs one step. */
 #include <errno.h>
-#include <sched.h>
+#include <linux/futex.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,25 +14,60 @@
 
 struct unicorn_child unicorn_child;
 
-/* Polls until (*v == val) == equal, for at most UNICORN_SPIN_NS; false on giving up. After the first
- * polls it yields the CPU between polls: with more busy processes than cores (parallel replays) the
- * other side may be waiting for this very CPU. */
-bool unicorn_spin_wait(_Atomic uint32_t *v, uint32_t val, bool equal)
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *timeout)
 {
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (unsigned i = 1;; i++) {
-		if ((atomic_load(v) == val) == equal)
-			return true;
-		if (i < 128) {
-			__builtin_ia32_pause();
-			continue;
-		}
-		sched_yield();
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > UNICORN_SPIN_NS)
-			return false;
+	/* Not FUTEX_PRIVATE_FLAG: the word is in memory shared by two processes. */
+	return syscall(SYS_futex, (uint32_t *)addr, op, val, timeout, NULL, 0);
+}
+
+static int64_t elapsed_ns(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)(t.tv_sec - t0->tv_sec) * 1000000000 + (t.tv_nsec - t0->tv_nsec);
+}
+
+/* Publishes a hand-off counter and wakes the other side when it sleeps on it. */
+void unicorn_post(_Atomic uint32_t *v, uint32_t val, _Atomic uint32_t *sleeping)
+{
+	atomic_store(v, val);
+	/* Both sides store then load (sequentially consistent): a waiter that missed the new value is
+	 * seen sleeping here. */
+	if (atomic_load(sleeping))
+		futex(v, FUTEX_WAKE, 1, NULL);
+}
+
+/* Waits until *v differs from old: polls for up to UNICORN_SPIN_NS, then sleeps on *v in slices of 20 ms,
+ * asking check (when given) after each whether to go on. 1 once *v changed, else check's answer. */
+int unicorn_wait(_Atomic uint32_t *v, uint32_t old, _Atomic uint32_t *sleeping, unicorn_wait_check check,
+                 void *arg)
+{
+	struct timespec t0;
+	for (unsigned i = 0; i < 64; i++) {
+		if (atomic_load(v) != old)
+			return 1;
+		__builtin_ia32_pause();
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* No sched_yield: with more processes than cores it hands the CPU to anyone, the other side seldom
+	 * among them. */
+	while (elapsed_ns(&t0) < UNICORN_SPIN_NS) {
+		for (unsigned i = 0; i < 32; i++) {
+			if (atomic_load(v) != old)
+				return 1;
+			__builtin_ia32_pause();
+		}
+	}
+	atomic_store(sleeping, 1);
+	int ret = 1;
+	while (atomic_load(v) == old) {
+		const struct timespec slice = {.tv_nsec = 20000000};
+		if (futex(v, FUTEX_WAIT, old, check ? &slice : NULL) < 0 && errno == ETIMEDOUT && check &&
+		    (ret = check(arg)) != 1)
+			break;
+	}
+	atomic_store(sleeping, 0);
+	return ret;
 }
 
 static uint64_t state_word(const struct x86_state *s, size_t i)
@@ -100,6 +137,18 @@ void unicorn_mark_dirty(struct unicorn_shm *shm, uint64_t gpa, uint64_t len)
 	shm->n_dirty++;
 }
 
+/* Puts back the bytes of undo entries, the last first. */
+void unicorn_undo_entries(const struct unicorn_setup *setup, const struct unicorn_undo *u, uint32_t n)
+{
+	for (uint32_t i = n; i-- > 0;) {
+		uint8_t *p = unicorn_host_ptr(setup->regions, setup->n_regions, u[i].gpa, u[i].len, NULL);
+		if (p && memcmp(p, u[i].data, u[i].len) != 0) {
+			memcpy(p, u[i].data, u[i].len);
+			unicorn_mark_dirty(setup->shm, u[i].gpa, u[i].len);
+		}
+	}
+}
+
 /* Undoes a step's writes; says so in reason when the log overflowed. */
 void unicorn_undo_apply(const struct unicorn_setup *setup, char *reason, size_t len)
 {
@@ -107,14 +156,7 @@ void unicorn_undo_apply(const struct unicorn_setup *setup, char *reason, size_t 
 	size_t used = strnlen(reason, len);
 	if (shm->undo_overflow && used + 1 < len)
 		snprintf(reason + used, len - used, " (guest memory not fully restored)");
-	for (uint32_t i = shm->n_undo; i-- > 0;) {
-		const struct unicorn_undo *u = &shm->undo[i];
-		uint8_t *p = unicorn_host_ptr(setup->regions, setup->n_regions, u->gpa, u->len, NULL);
-		if (p && memcmp(p, u->data, u->len) != 0) {
-			memcpy(p, u->data, u->len);
-			unicorn_mark_dirty(shm, u->gpa, u->len);
-		}
-	}
+	unicorn_undo_entries(setup, shm->undo, shm->n_undo);
 	shm->n_undo = 0;
 	shm->undo_overflow = false;
 }
@@ -435,9 +477,8 @@ static void step_once(void)
 }
 
 /* Hands the step's result to the parent: the post-state as a patch on the pre-state both hold. */
-static void publish_reply(void)
+static void publish_reply(struct unicorn_reply *r)
 {
-	struct unicorn_reply *r = &unicorn_child.shm->reply;
 	const struct backend_result *res = &unicorn_child.result;
 	r->outcome = res->outcome;
 	if (res->outcome != BACKEND_STEPPED)
@@ -452,10 +493,45 @@ static void publish_reply(void)
 		r->post_full = res->post;
 }
 
+/* Runs on ahead of the step just done while each step is a plain one: its result and undo entries go to
+ * shm->ahead for the parent, who takes them while its steps are the same, and undoes the rest. */
+static void run_ahead(void)
+{
+	struct unicorn_shm *shm = unicorn_child.shm;
+	uint32_t max = shm->ahead_max < UNICORN_MAX_AHEAD ? shm->ahead_max : UNICORN_MAX_AHEAD;
+	uint32_t undo_used = 0;
+	bool go_on = unicorn_child.result.outcome == BACKEND_STEPPED;
+	for (uint32_t n = 0; go_on && n < max && UNICORN_AHEAD_UNDO - undo_used >= UNICORN_MAX_UNDO; n++) {
+		shm->load = LOAD_KEEP;
+		shm->n_inputs = 0;
+		shm->inputs_continued = false;
+		shm->has_event = false;
+		step_once();
+		if (shm->undo_overflow) {
+			/* Not undoable later: the step is left to be run when asked for. */
+			unicorn_undo_apply(unicorn_child.setup, unicorn_child.result.reason,
+			                   sizeof(unicorn_child.result.reason));
+			unicorn_load_state(&unicorn_child.pre, false);
+			return;
+		}
+		struct unicorn_ahead *a = &shm->ahead[n];
+		publish_reply(&a->reply);
+		a->undo_first = undo_used;
+		a->n_undo = shm->n_undo;
+		memcpy(&shm->ahead_undo[undo_used], shm->undo, shm->n_undo * sizeof(shm->undo[0]));
+		undo_used += shm->n_undo;
+		go_on = unicorn_child.result.outcome == BACKEND_STEPPED;
+		atomic_store(&shm->n_ahead, n + 1);
+	}
+}
+
 static void do_step(void)
 {
+	struct unicorn_shm *shm = unicorn_child.shm;
 	step_once();
-	publish_reply();
+	publish_reply(&shm->reply);
+	atomic_store(&shm->replied, 1);
+	run_ahead();
 }
 
 static int child_start(char *msg, size_t len)
@@ -510,8 +586,18 @@ static int child_start(char *msg, size_t len)
 	return 0;
 }
 
+/* Unicorn's fatal errors (abort, a wild access): the parent is woken now rather than at its next check,
+ * then the signal kills the process as it would have. */
+static void on_fatal_signal(int sig)
+{
+	atomic_store(&unicorn_child.shm->child_gone, 1);
+	futex(&unicorn_child.shm->resp, FUTEX_WAKE, 1, NULL);
+	raise(sig);
+}
+
 __attribute__((noreturn)) void unicorn_child_main(const struct unicorn_setup *setup)
 {
+	static const int fatal[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
 	struct unicorn_shm *shm = setup->shm;
 	/* Taken before READY: the parent may post the first request right after it. */
 	uint32_t last = atomic_load(&shm->req);
@@ -519,25 +605,19 @@ __attribute__((noreturn)) void unicorn_child_main(const struct unicorn_setup *se
 	memset(&unicorn_child, 0, sizeof(unicorn_child));
 	unicorn_child.setup = setup;
 	unicorn_child.shm = shm;
+	struct sigaction sa = {.sa_handler = on_fatal_signal, .sa_flags = SA_RESETHAND | SA_NODEFER};
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		sigaction(fatal[i], &sa, NULL);
 	shm->status = child_start(shm->msg, sizeof(shm->msg));
 	c = UNICORN_REPLY_READY;
 	if (write(setup->fd, &c, 1) != 1 || shm->status)
 		_exit(1);
 	for (;;) {
-		if (!unicorn_spin_wait(&shm->req, last, false)) {
-			atomic_store(&shm->child_sleeping, 1);
-			while (atomic_load(&shm->req) == last) {
-				ssize_t n = read(setup->fd, &c, 1);
-				if (n == 0 || (n < 0 && errno != EINTR))
-					_exit(0); /* the parent closed the backend */
-			}
-			atomic_store(&shm->child_sleeping, 0);
-		}
+		unicorn_wait(&shm->req, last, &shm->child_sleeping, NULL, NULL);
 		last = atomic_load(&shm->req);
+		if (atomic_load(&shm->quit))
+			_exit(0); /* the parent closed the backend */
 		do_step();
-		atomic_store(&shm->resp, last);
-		c = UNICORN_REPLY_DONE;
-		if (atomic_load(&shm->parent_sleeping) && write(setup->fd, &c, 1) != 1)
-			_exit(1);
+		unicorn_post(&shm->resp, last, &shm->parent_sleeping);
 	}
 }

@@ -21,7 +21,7 @@
  * compare of two MMIO operands reads twice per iteration. */
 #define UNICORN_MAX_INPUTS 4096
 #define UNICORN_MAX_DIRTY  64
-#define UNICORN_MAX_UNDO   128
+#define UNICORN_MAX_UNDO   1024 /* 8-byte pieces: more than one instruction stores (XSAVE, a task switch) */
 #define UNICORN_MAX_WATCH  32
 
 /* One RAM or ROM region, backed by a MAP_SHARED mapping both processes see. */
@@ -51,6 +51,13 @@ struct state_patch {
 
 enum unicorn_load { LOAD_KEEP, LOAD_FULL, LOAD_PATCH };
 
+/* After a step the child runs on ahead, up to this many steps, each from the state the last one left and
+ * without inputs: in per-step replay the next recorded step is mostly exactly that, and its result is
+ * then ready without a hand-off. */
+#define UNICORN_MAX_AHEAD 2048
+/* Undo entries of the steps run ahead; one more starts only while a step's worth is free. */
+#define UNICORN_AHEAD_UNDO (64 * UNICORN_MAX_UNDO)
+
 /* What the child sends back after a step; the post-state is a patch on the pre-state. */
 struct unicorn_reply {
 	enum backend_outcome outcome;
@@ -64,12 +71,21 @@ struct unicorn_reply {
 	struct x86_state post_full; /* when post.n is PATCH_FULL */
 };
 
+/* A step run ahead: its reply, and where its undo entries are in ahead_undo. */
+struct unicorn_ahead {
+	uint32_t undo_first;
+	uint32_t n_undo;
+	struct unicorn_reply reply;
+};
+
 /* Each side writes its own cache lines (the child only empties the dirty list), so a hand-off moves few. */
 struct unicorn_shm {
 	/* parent -> child */
 	alignas(64) _Atomic uint32_t req; /* counts requests */
 	_Atomic uint32_t parent_sleeping;
-	uint32_t load; /* enum unicorn_load */
+	_Atomic uint32_t quit; /* the backend is closing: the child exits at the next request */
+	uint32_t ahead_max;    /* how many steps to run ahead after this one */
+	uint32_t load; /* enum unicorn_load; the child rewrites this and the inputs when running ahead */
 	uint32_t n_inputs;
 	bool inputs_continued; /* the same recorded step goes on: keep what was consumed */
 	bool has_event;
@@ -83,16 +99,23 @@ struct unicorn_shm {
 		uint64_t len;
 	} dirty[UNICORN_MAX_DIRTY];
 	struct x86_state state; /* when load is LOAD_FULL */
-	/* child -> parent; each side spins briefly on the other's counter, then sleeps in read() on the
-	 * socket, saying so in its *_sleeping flag */
+	/* child -> parent; each side polls the other's counter briefly, then sleeps on it as a futex,
+	 * saying so in its *_sleeping flag */
 	alignas(64) _Atomic uint32_t resp; /* echoes the last request done */
 	_Atomic uint32_t child_sleeping;
+	_Atomic uint32_t child_gone; /* set by the child's fatal-signal handler, to wake the parent early */
+	/* Published as each is complete, so a crash while running ahead blames no step the parent asked
+	 * for. */
+	_Atomic uint32_t replied;
+	_Atomic uint32_t n_ahead;
 	struct unicorn_reply reply;
 	alignas(64) int32_t status; /* start-up: 0 or -errno, with msg */
 	char msg[200];
 	uint32_t n_undo;
 	bool undo_overflow;
 	struct unicorn_undo undo[UNICORN_MAX_UNDO];
+	struct unicorn_ahead ahead[UNICORN_MAX_AHEAD];
+	struct unicorn_undo ahead_undo[UNICORN_AHEAD_UNDO];
 };
 
 /* What the child inherits from the parent. */
@@ -108,11 +131,13 @@ struct unicorn_setup {
 	int fd; /* the child's end of the socketpair */
 };
 
-#define UNICORN_CMD_STEP    'S'
-#define UNICORN_REPLY_READY 'R'
-#define UNICORN_REPLY_DONE  'D'
+/* What a waiter checks between sleeps: 1 to wait on, or what unicorn_wait is to return (0 or -errno). */
+typedef int (*unicorn_wait_check)(void *arg);
 
-/* How long each side polls the hand-off counters before sleeping on the socket. */
+#define UNICORN_REPLY_READY 'R'
+
+/* How long a side polls the other's hand-off counter before it sleeps on it (a sleep and wake costs
+ * tens of microseconds, a poll that succeeds well under one). */
 #define UNICORN_SPIN_NS 50000
 
 #define PAGE_MASK_4K 0xfffull
@@ -206,13 +231,16 @@ static inline uint64_t get64(const uint8_t *p)
 }
 
 /* unicorn_child.c: the hand-off between the processes, guest memory, the step. */
-bool unicorn_spin_wait(_Atomic uint32_t *v, uint32_t val, bool equal);
+void unicorn_post(_Atomic uint32_t *v, uint32_t val, _Atomic uint32_t *sleeping);
+int unicorn_wait(_Atomic uint32_t *v, uint32_t old, _Atomic uint32_t *sleeping, unicorn_wait_check check,
+                 void *arg);
 void unicorn_state_diff(const struct x86_state *from, const struct x86_state *to, struct state_patch *p);
 void unicorn_state_apply(struct x86_state *s, const struct state_patch *p);
 uint8_t *unicorn_host_ptr(const struct unicorn_region *regions, size_t n, uint64_t gpa, uint64_t len,
                           const struct unicorn_region **which);
 void unicorn_mark_dirty(struct unicorn_shm *shm, uint64_t gpa, uint64_t len);
 void unicorn_undo_apply(const struct unicorn_setup *setup, char *reason, size_t len);
+void unicorn_undo_entries(const struct unicorn_setup *setup, const struct unicorn_undo *u, uint32_t n);
 uint8_t *unicorn_ram(uint64_t gpa, uint64_t len, const struct unicorn_region **which);
 __attribute__((noreturn)) void unicorn_child_main(const struct unicorn_setup *setup);
 

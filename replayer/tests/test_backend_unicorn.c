@@ -983,6 +983,106 @@ static void test_mem_bounds(void **state)
 	assert_string_equal(backend_unicorn_ops.name, "unicorn");
 }
 
+/* Steps the engine process runs ahead must count only where they are the replayer's steps: real-mode code
+ * at 0x1000, data at 0x30000, and what the replayer does in between. */
+enum ahead_op {
+	AHEAD_STEP, /* step: outcome, AX, BL, reason */
+	AHEAD_JUMP, /* set_state: the last post-state with IP = arg */
+	AHEAD_POKE, /* write_mem: byte arg at 0x30000 */
+	AHEAD_PEEK, /* read_mem: byte arg at 0x30000 */
+};
+struct ahead_action {
+	enum ahead_op op;
+	uint64_t arg;
+	enum backend_outcome outcome;
+	uint16_t ax;
+	uint8_t bl;
+	const char *reason;
+};
+/* clang-format off */
+static const struct {
+	const char *name;
+	uint8_t code[16];
+	unsigned code_len;
+	struct ahead_action act[8];
+	int line;
+} ahead_rows[] = {
+    /* mov ax,1234h; mov [0],al; lock cmp [bx],al (aborts unicorn); inc ax */
+    {"a crash while running ahead blames the step that crashes, and its writes are undone",
+     {0xb8, 0x34, 0x12, 0xa2, 0x00, 0x00, 0xf0, 0x38, 0x07, 0x40, 0xf4}, 11,
+     {{AHEAD_STEP, 0, BACKEND_STEPPED, 0x1234, 0, NULL}, {AHEAD_PEEK, 0, 0, 0, 0, NULL},
+      {AHEAD_STEP, 0, BACKEND_STEPPED, 0x1234, 0, NULL}, {AHEAD_PEEK, 0x34, 0, 0, 0, NULL},
+      {AHEAD_STEP, 0, BACKEND_CRASH, 0x1234, 0, "tcg fatal error"}, {AHEAD_JUMP, 9, 0, 0, 0, NULL},
+      {AHEAD_STEP, 0, BACKEND_STEPPED, 0x1235, 0, NULL}, {AHEAD_PEEK, 0x34, 0, 0, 0, NULL}}, __LINE__},
+    /* mov ax,1234h; mov [0],al; inc ax; hlt */
+    {"another state: what ran ahead is undone",
+     {0xb8, 0x34, 0x12, 0xa2, 0x00, 0x00, 0x40, 0xf4}, 8,
+     {{AHEAD_STEP, 0, BACKEND_STEPPED, 0x1234, 0, NULL}, {AHEAD_JUMP, 6, 0, 0, 0, NULL},
+      {AHEAD_STEP, 0, BACKEND_STEPPED, 0x1235, 0, NULL}, {AHEAD_PEEK, 0, 0, 0, 0, NULL}}, __LINE__},
+    /* mov ax,1234h; mov bl,[0]; hlt */
+    {"memory the replayer changed is read by the next step",
+     {0xb8, 0x34, 0x12, 0x8a, 0x1e, 0x00, 0x00, 0xf4}, 8,
+     {{AHEAD_STEP, 0, BACKEND_STEPPED, 0x1234, 0, NULL}, {AHEAD_POKE, 0x77, 0, 0, 0, NULL},
+      {AHEAD_STEP, 0, BACKEND_STEPPED, 0x1234, 0x77, NULL}}, __LINE__},
+    /* mov ax,1234h; add [0],al; hlt: the replayer writes the very byte the step run ahead left */
+    {"memory the replayer writes over a step run ahead is what the next step adds to",
+     {0xb8, 0x34, 0x12, 0x00, 0x06, 0x00, 0x00, 0xf4}, 8,
+     {{AHEAD_STEP, 0, BACKEND_STEPPED, 0x1234, 0, NULL}, {AHEAD_POKE, 0x34, 0, 0, 0, NULL},
+      {AHEAD_STEP, 0, BACKEND_STEPPED, 0x1234, 0, NULL}, {AHEAD_PEEK, 0x68, 0, 0, 0, NULL}}, __LINE__},
+};
+/* clang-format on */
+
+static void test_run_ahead(void **state)
+{
+	(void)state;
+	static struct backend_result res;
+	struct backend_step_input in = {.step = 0};
+	for (size_t i = 0; i < sizeof(ahead_rows) / sizeof(ahead_rows[0]); i++) {
+		/* A new backend each: how far one runs ahead follows how far it paid off before. */
+		struct ctx own = {0}, *c = &own;
+		struct x86_state cur;
+		assert_int_equal(backend_unicorn_ops.open(&own.b, &test_config, open_err, sizeof(open_err)),
+		                 0);
+		pre_real(c->b, &cur);
+		wmem(c->b, 0x1000, ahead_rows[i].code, ahead_rows[i].code_len);
+		assert_int_equal(backend_unicorn_ops.set_state(c->b, &cur), 0);
+		for (size_t k = 0; k < sizeof(ahead_rows[i].act) / sizeof(ahead_rows[i].act[0]); k++) {
+			const struct ahead_action *a = &ahead_rows[i].act[k];
+			uint8_t v = (uint8_t)a->arg;
+			if (a->op == AHEAD_STEP && !a->outcome && !a->ax)
+				break; /* the rest of the row is empty */
+			switch (a->op) {
+			case AHEAD_STEP:
+				assert_int_equal(backend_unicorn_ops.step(c->b, &in, &res), 0);
+				if (res.outcome != a->outcome ||
+				    (a->reason && !strstr(res.reason, a->reason)) ||
+				    (uint16_t)res.post.gpr[X86_RAX] != a->ax ||
+				    (uint8_t)res.post.gpr[X86_RBX] != a->bl)
+					fail_msg("line %d, action %zu: outcome %d (%s), ax %#llx, bl %#llx",
+					         ahead_rows[i].line, k, res.outcome, res.reason,
+					         (unsigned long long)res.post.gpr[X86_RAX],
+					         (unsigned long long)res.post.gpr[X86_RBX]);
+				cur = res.post;
+				break;
+			case AHEAD_JUMP:
+				cur.rip = a->arg;
+				assert_int_equal(backend_unicorn_ops.set_state(c->b, &cur), 0);
+				break;
+			case AHEAD_POKE:
+				wmem(c->b, 0x30000, &v, 1);
+				break;
+			case AHEAD_PEEK:
+				assert_int_equal(backend_unicorn_ops.read_mem(c->b, 0x30000, &v, 1), 0);
+				if (v != (uint8_t)a->arg)
+					fail_msg("line %d, action %zu: byte %#x at 0x30000, want %#x",
+					         ahead_rows[i].line, k, v, (unsigned)a->arg);
+				break;
+			}
+		}
+		backend_unicorn_ops.close(own.b);
+	}
+}
+
 /* unicorn_classify: the instruction kinds and the state each may change, from emu's decoder. */
 #define M64 X86_MODE_LONG64
 #define M32 X86_MODE_PROT32
@@ -1052,6 +1152,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rows),
 	    cmocka_unit_test(test_crash_then_step),
+	    cmocka_unit_test(test_run_ahead),
 	    cmocka_unit_test(test_steps_chain),
 	    cmocka_unit_test(test_retf_then_step),
 	    cmocka_unit_test(test_faults_do_not_escalate),
