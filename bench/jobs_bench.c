@@ -1,5 +1,5 @@
 /* Replay on several workers and in shards, each ratio measured side by side in one run on one step-mode
- * recording of corpus modeswitch_4m (about 4,000,000 instructions, recorded with --engine emu), per-step
+ * recording of corpus modeswitch_16m (about 16,000,000 instructions, recorded with --engine emu), per-step
  * replay with the emu backend and a results database:
  *   replay.emu.jobs2_speedup        wall time with 1 worker / with 2 workers (median of 3, alternating)
  *   replay.emu.jobs1.insn_per_s     compared instructions per second, 1 worker (median)
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 {
 	const char *corpus = getenv("EMUDIFF_CORPUS");
 	char guest[512], dir[] = "/tmp/emudiff-jobs-bench-XXXXXX", trace[600], results[600], err[512];
-	snprintf(guest, sizeof(guest), "%s/modeswitch_4m.bin",
+	snprintf(guest, sizeof(guest), "%s/modeswitch_16m.bin",
 	         argc > 1 ? argv[1]
 	         : corpus ? corpus
 	                  : "build/corpus");
