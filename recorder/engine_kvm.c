@@ -546,6 +546,10 @@ static int rec_run_to_exit(struct rec *r)
 	}
 	if (rc)
 		return rc;
+	/* KVM without an in-kernel irqchip leaves halting to user space, so its vCPU reads runnable: the
+	 * guest is in the HLT state until the recorder delivers the next event. */
+	if (ex.kind == SHIM_EXIT_HLT)
+		post.events.halted = 1;
 	r->cur = post;
 	devbus_advance(r->bus, 1);
 	rec_check_end(r, ex.kind == SHIM_EXIT_HLT ? 0xf4 : opcode);

@@ -530,6 +530,26 @@ static void s_ref_insb_ahead(struct fx *fx)
 	fx->res.ports[0] = (struct backend_port){.port = 0x3fd, .size = 1, .value = 0x60};
 	fx->res.n_ports = 1;
 }
+static void s_ref_insb_ahead_stored(struct fx *fx)
+{
+	/* The byte the last iteration stores is what KVM read ahead; the backend's read got another. */
+	s_ref_insb_ahead(fx);
+	fx->wdata[0][0] = 0x04;
+	fx->w[0] = (struct trace_write){0x6f87, 1, fx->wdata[0]};
+	fx->in.n_expected_writes = 1;
+	fx->res.writes[0] = (struct backend_write){.gpa = 0x6f87, .len = 1, .data = {0x00}};
+	fx->res.n_writes = 1;
+}
+static void s_movsb_unretired_stored(struct fx *fx)
+{
+	/* A MOVSB stores what it loads: a different byte is a real difference, not the read-ahead. */
+	s_ref_rep_unretired(fx);
+	fx->wdata[0][0] = 0x04;
+	fx->w[0] = (struct trace_write){0x6f87, 1, fx->wdata[0]};
+	fx->in.n_expected_writes = 1;
+	fx->res.writes[0] = (struct backend_write){.gpa = 0x6f87, .len = 1, .data = {0x00}};
+	fx->res.n_writes = 1;
+}
 static void s_ref_iretq_outer(struct fx *fx)
 {
 	s_iretq_outer_ds(fx);
@@ -867,6 +887,10 @@ static const struct tcase cases[] = {
       NULL, "rip"),
     R("rep insb unretired, its port read ahead", {0xf3, 0x6c}, 2, RM, s_ref_insb_ahead, 1,
       "ref.rep_unretired", "read this port ahead", "rip"),
+    R("rep insb unretired, storing another byte than the one read ahead", {0xf3, 0x6c}, 2, RM,
+      s_ref_insb_ahead_stored, 1, "ref.rep_unretired", "(and so the last bytes stored)", "rip"),
+    R("rep movsb unretired, storing another byte: not the artefact", {0xf3, 0xa4}, 2, RM,
+      s_movsb_unretired_stored, 1, "string.rep", NULL, "rip"),
     R("iretq to ring 3 run by PVM", {0x48, 0xcf}, 2, L64, s_ref_iretq_outer, 1, "ref.pvm_iret_outer",
       "PVM ran iretq to CPL 3 itself", "ds.sel"),
     R("SS attributes after PVM's ring 3", {0x90}, 1, L64, s_ref_ring3_ss, 1, "ref.pvm_ring3",
