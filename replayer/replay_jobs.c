@@ -53,8 +53,8 @@ static void job_progress(void *arg, uint64_t done, uint64_t total)
 	atomic_store(&((struct job_slot *)arg)->done, done);
 }
 
-static _Noreturn void run_worker(const struct replay_options *opt, struct job_slot *slot, const struct job *job,
-                                 pid_t parent)
+static _Noreturn void run_worker(const struct replay_options *opt, struct job_slot *slot,
+                                 const struct job *job, pid_t parent)
 {
 	/* The parent stops the workers on SIGINT/SIGTERM; a worker never outlives it. */
 	signal(SIGINT, SIG_IGN);
@@ -194,7 +194,8 @@ int replay_run_jobs(const struct replay_options *opt, struct replay_summary *sum
 		if (jobs[k].pid == 0)
 			run_worker(opt, &slots[k], &jobs[k], parent);
 		if (jobs[k].pid < 0) {
-			snprintf(err, errlen, "cannot start replay worker %u of %u: %s", k + 1, n, strerror(errno));
+			snprintf(err, errlen, "cannot start replay worker %u of %u: %s", k + 1, n,
+			         strerror(errno));
 			ret = -errno;
 			for (unsigned j = 0; j < k; j++)
 				slots[j].stop = 1;
@@ -213,7 +214,8 @@ int replay_run_jobs(const struct replay_options *opt, struct replay_summary *sum
 		if (!slots[k].finished) {
 			char why[128];
 			describe_death(jobs[k].status, why, sizeof(why));
-			snprintf(err, errlen, "%s: replay worker %u of %u (steps %" PRIu64 "..%" PRIu64 ") %s",
+			snprintf(err, errlen,
+			         "%s: replay worker %u of %u (steps %" PRIu64 "..%" PRIu64 ") %s",
 			         opt->trace_path, k + 1, n, jobs[k].lo, jobs[k].hi, why);
 			ret = -ECHILD;
 		} else if (slots[k].ret < 0) {
@@ -243,8 +245,8 @@ int replay_run_jobs(const struct replay_options *opt, struct replay_summary *sum
 			if (differ_results_merge_as(opt->results_path, parts, last + 1,
 			                            opt->command_line ? opt->command_line : "", merr,
 			                            sizeof(merr)) < 0) {
-				snprintf(err, errlen, "%s: joining the workers' results: %s", opt->results_path,
-				         merr);
+				snprintf(err, errlen, "%s: joining the workers' results: %s",
+				         opt->results_path, merr);
 				ret = -EIO;
 			}
 			free(parts);

@@ -266,8 +266,9 @@ static void test_boot_replay(void **state)
 	need_seabios();
 	char out[300], err[512];
 	struct rec_summary rs =
-	    engine_emu ? record_pc(tmp_path("replay.trace", out, sizeof(out)), REC_MODE_STEP, NULL, 2000000, 0)
-	               : record_pc(tmp_path("replay.trace", out, sizeof(out)), REC_MODE_EXITS, NULL, 0, 3);
+	    engine_emu
+	        ? record_pc(tmp_path("replay.trace", out, sizeof(out)), REC_MODE_STEP, NULL, 2000000, 0)
+	        : record_pc(tmp_path("replay.trace", out, sizeof(out)), REC_MODE_EXITS, NULL, 0, 3);
 	assert_int_equal(rs.end, engine_emu ? REC_END_MAX_STEPS : REC_END_TIMEOUT);
 	assert_true(rs.interrupts > 0);
 	const char *emu[] = {"emu"}, *uc[] = {"unicorn"};
