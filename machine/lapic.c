@@ -13,7 +13,14 @@
  * under --engine emu the same accesses reach it through emu's MMIO callbacks, and the MSRs through emu's
  * RDMSR/WRMSR callbacks.
  *
- * Choices: the TSC that IA32_TSC_DEADLINE compares with is the virtual clock (pc_lapic_tsc); the timer
+ * Choices: the TSC that IA32_TSC_DEADLINE compares with is the virtual clock (pc_lapic_tsc), which is the
+ * guest's TSC under --engine emu. Under KVM the guest's RDTSC reads the host's TSC plus an offset and runs
+ * with wall time (KVM has no RDTSC exit, and TSC scaling only changes the rate), so no recorder can make it
+ * deterministic; while the timer is in TSC-deadline mode (pc_lapic_tsc_deadline_mode) the KVM engine sets
+ * the guest's TSC to the virtual clock before every run (KVM_VCPU_TSC_OFFSET), so it reads that clock plus
+ * the host time since the run began. A deadline the guest computes from it is that much late: the timer
+ * fires at a step that host timing chose, which the trace's events row then fixes for replay, and never
+ * before the guest's TSC reaches the deadline. The timer
  * counts one virtual clock unit per tick before the divider. ICR deliveries complete at once (the
  * delivery-status bit never reads busy). There is no other CPU: an IPI reaches only this APIC (its own ID,
  * a broadcast or a matching logical destination, or the self shorthands). INIT to itself is a reset
@@ -677,6 +684,18 @@ int pc_lapic_set_base(struct devbus *bus, uint64_t base)
 uint64_t pc_lapic_tsc(const struct devbus *bus)
 {
 	return devbus_now(bus);
+}
+
+bool pc_lapic_tsc_deadline_mode(const struct devbus *bus)
+{
+	const struct lapic *l = lapic_of(bus);
+	return l && hw_enabled(l) && timer_mode(l) == TIMER_DEADLINE;
+}
+
+bool pc_lapic_nmi_waiting(const struct devbus *bus)
+{
+	const struct lapic *l = lapic_of(bus);
+	return l && l->r.nmi_pending;
 }
 
 int pc_lapic_rdmsr(struct devbus *bus, uint32_t msr, uint64_t *value)

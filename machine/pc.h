@@ -70,6 +70,10 @@ int pc_lapic_rdmsr(struct devbus *bus, uint32_t msr, uint64_t *value);
 int pc_lapic_wrmsr(struct devbus *bus, uint32_t msr, uint64_t value);
 /* The TSC that IA32_TSC_DEADLINE compares with: the virtual clock. */
 uint64_t pc_lapic_tsc(const struct devbus *bus);
+/* The timer is in TSC-deadline mode (the APIC enabled). */
+bool pc_lapic_tsc_deadline_mode(const struct devbus *bus);
+/* An NMI the APIC sent waits for the CPU (pc_lapic_take_nmi would take it). */
+bool pc_lapic_nmi_waiting(const struct devbus *bus);
 /* An NMI the APIC sent the CPU (ICR or LVT in NMI mode): true once, then it is the CPU's. */
 bool pc_lapic_take_nmi(struct devbus *bus);
 /* The APIC sent INIT to its own CPU. */

@@ -40,12 +40,9 @@ static int emu_deliver_nmi(struct rec *r)
 	if (!r->pc || ev->nmi_masked || ev->nmi_pending || ev->exc_pending ||
 	    (ev->shadow & X86_SHADOW_MOV_SS) || !pc_lapic_take_nmi(r->bus))
 		return 0;
-	struct trace_event e = {.step = r->summary->steps, .vector = 2, .type = X86_EVENT_NMI};
-	int rc = trace_append_event(r->t, &e);
-	if (rc) {
-		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+	int rc = rec_add_event(r, X86_EVENT_NMI, 2);
+	if (rc)
 		return rc;
-	}
 	x86_event_queue(&r->cur, X86_EVENT_NMI, 2, false, 0);
 	r->summary->interrupts++;
 	return 0;

@@ -74,6 +74,7 @@ static int rec_append_exit(struct rec *r, uint64_t step, const struct shim_exit 
 	    [SHIM_EXIT_FAIL_ENTRY] = TRACE_EXIT_FAIL_ENTRY,
 	    [SHIM_EXIT_INTR] = TRACE_EXIT_OTHER,
 	    [SHIM_EXIT_OTHER] = TRACE_EXIT_OTHER,
+	    [SHIM_EXIT_MSR] = TRACE_EXIT_OTHER,
 	};
 	struct trace_exit e = {
 	    .step = step,
@@ -131,6 +132,33 @@ static int rec_answer_io(struct rec *r, struct shim_exit *ex)
 	rc = shim_complete_io(r->vm, ex);
 	if (rc)
 		snprintf(r->errbuf, r->errlen, "completing I/O: %s", shim_error(r->vm));
+	return rc;
+}
+
+/* An MSR KVM hands to user space (shim_msr_exits_enabled): the local APIC's x2APIC MSRs and
+ * IA32_TSC_DEADLINE, else #GP as KVM would raise. A value read is an input of the step. */
+static int rec_answer_msr(struct rec *r, struct shim_exit *ex)
+{
+	uint32_t msr = (uint32_t)ex->addr;
+	uint64_t value = 0;
+	int rc;
+
+	if (ex->is_write) {
+		memcpy(&value, ex->data, sizeof(value));
+		rc = r->pc ? pc_lapic_wrmsr(r->bus, msr, value) : 1;
+	} else {
+		rc = r->pc ? pc_lapic_rdmsr(r->bus, msr, &value) : 1;
+	}
+	ex->msr_gp = rc != 0;
+	if (!ex->is_write && !ex->msr_gp) {
+		memcpy(ex->data, &value, sizeof(value));
+		if ((rc = rec_add_input(r, TRACE_INPUT_RDMSR, msr, 8, 1, ex->data)))
+			return rc;
+	}
+	rc = shim_complete_io(r->vm, ex);
+	if (rc)
+		snprintf(r->errbuf, r->errlen, "completing %s of MSR %#x: %s",
+		         ex->is_write ? "WRMSR" : "RDMSR", msr, shim_error(r->vm));
 	return rc;
 }
 
@@ -330,12 +358,21 @@ static int rec_step_one(struct rec *r)
 	int rc;
 
 	rec_reset_step(r);
-	rc = rec_run_vcpu(r, &ex);
-	if (rc || r->ended)
-		return rc;
+	/* An MSR refused with #GP: the same step goes on into its delivery, as a faulting instruction's does.
+	 */
+	bool msr_exit = false;
+	do {
+		rc = rec_run_vcpu(r, &ex);
+		if (rc || r->ended)
+			return rc;
+		if (ex.kind == SHIM_EXIT_MSR && (rc = rec_answer_msr(r, &ex)))
+			return rc;
+		msr_exit = msr_exit || ex.kind == SHIM_EXIT_MSR;
+	} while (ex.kind == SHIM_EXIT_MSR && ex.msr_gp);
 	switch (ex.kind) {
 	case SHIM_EXIT_DEBUG:
 	case SHIM_EXIT_HLT:
+	case SHIM_EXIT_MSR:
 		break;
 	case SHIM_EXIT_IO:
 	case SHIM_EXIT_MMIO:
@@ -369,7 +406,8 @@ static int rec_step_one(struct rec *r)
 		snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
 		return rc ? rc : r->err;
 	}
-	if (!ran_handler && !r->injected && (rc = rec_record_insn_inputs(r, &pre, &r->cur, insn, insn_len))) {
+	if (!ran_handler && !r->injected && !msr_exit &&
+	    (rc = rec_record_insn_inputs(r, &pre, &r->cur, insn, insn_len))) {
 		snprintf(r->errbuf, r->errlen, "step %llu: too many inputs",
 		         (unsigned long long)r->summary->steps);
 		return rc;
@@ -448,7 +486,8 @@ static int rec_run_to_exit(struct rec *r)
 	 * (the same byte printed again), not nothing: the run still ends at that instruction's pre-state. */
 	bool after_insn = ex.kind == SHIM_EXIT_HLT ||
 	                  ((ex.kind == SHIM_EXIT_IO || ex.kind == SHIM_EXIT_MMIO) && ex.is_write);
-	if (after_insn || memcmp(&at_exit, &run_pre, sizeof(at_exit)) != 0) {
+	bool run_step = after_insn || memcmp(&at_exit, &run_pre, sizeof(at_exit)) != 0;
+	if (run_step) {
 		rc = rec_append(r, TRACE_STEP_RUN, &run_pre);
 		if (rc)
 			return rc;
@@ -473,6 +512,14 @@ static int rec_run_to_exit(struct rec *r)
 		break;
 	case SHIM_EXIT_HLT:
 		rc = rec_hold_exit(r, &ex);
+		break;
+	case SHIM_EXIT_MSR:
+		rc = rec_answer_msr(r, &ex);
+		/* A refused MSR leaves its #GP for the next run to deliver: the instruction ends a RUN step,
+		 * which no replay compares, not an INSN step whose post-state would hold an undelivered
+		 * exception. */
+		if (!rc && ex.msr_gp && !run_step)
+			rc = rec_append(r, TRACE_STEP_RUN, &run_pre);
 		break;
 	case SHIM_EXIT_DEBUG:
 		/* The boot sector's entry: the run ends exactly there (a fault-like stop before it); disarm.
@@ -515,8 +562,9 @@ static int rec_run_to_exit(struct rec *r)
 	}
 	/* IN and MMIO reads exit before the instruction; OUT, MMIO writes and HLT after it. */
 	struct x86_state pre = at_exit;
-	bool have_pre = memcmp(&post, &at_exit, sizeof(post)) != 0;
-	if (!have_pre) {
+	bool msr_fault = ex.kind == SHIM_EXIT_MSR && ex.msr_gp;
+	bool have_pre = !msr_fault && memcmp(&post, &at_exit, sizeof(post)) != 0;
+	if (!have_pre && !msr_fault) {
 		unsigned len = rec_post_exit_insn_len(r, &post, &ex);
 		if (len) {
 			pre.rip -= len;
@@ -671,9 +719,17 @@ static int kvm_run_sigmask(struct rec *r, const sigset_t *mask)
 	return shim_set_run_sigmask(r->vm, mask);
 }
 
+/* Whether the vCPU must not take an NMI now: blocked until an IRET, a MOV SS shadow, or another event. */
+static bool kvm_nmi_blocked(const struct rec *r)
+{
+	const struct x86_events *ev = &r->cur.events;
+	return r->injected || ev->nmi_masked || ev->nmi_pending || ev->exc_pending ||
+	       (ev->shadow & X86_SHADOW_MOV_SS);
+}
+
 static bool kvm_wants_step(const struct rec *r)
 {
-	return rec_predicate(r, &r->cur);
+	return rec_predicate(r, &r->cur) || (r->pc && pc_lapic_nmi_waiting(r->bus) && kvm_nmi_blocked(r));
 }
 
 static int kvm_set_stepping(struct rec *r, bool on)
@@ -713,10 +769,39 @@ static int kvm_inject(struct rec *r, uint8_t vector)
 	return rc;
 }
 
+/* An NMI the local APIC sent (ICR, LVT) goes in once the vCPU can take it: the events row of the step that
+ * begins with its delivery, as an injected interrupt's. While it waits, the run is single-stepped
+ * (kvm_wants_step), since KVM reports no exit when an IRET unblocks NMIs. */
+static int kvm_deliver_nmi(struct rec *r)
+{
+	if (!r->pc || kvm_nmi_blocked(r) || !pc_lapic_take_nmi(r->bus))
+		return 0;
+	int rc = rec_add_event(r, X86_EVENT_NMI, 2);
+	if (rc)
+		return rc;
+	if ((rc = shim_inject_nmi(r->vm))) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return rc;
+	}
+	r->injected = true;
+	r->summary->interrupts++;
+	return 0;
+}
+
 /* Without an in-kernel LAPIC, KVM keeps IA32_APIC_BASE (and checks its writes); the APIC model follows it. */
 static int kvm_step(struct rec *r, bool stepping)
 {
-	int rc = stepping ? rec_step_one(r) : rec_run_to_exit(r);
+	int rc = kvm_deliver_nmi(r);
+	if (rc)
+		return rc;
+	/* The TSC the deadline compares with starts every run at the virtual clock (machine/lapic.c says why
+	 * it cannot be more). */
+	if (r->pc && pc_lapic_tsc_deadline_mode(r->bus) &&
+	    (rc = shim_set_guest_tsc(r->vm, pc_lapic_tsc(r->bus))) && rc != -EOPNOTSUPP) {
+		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
+		return rc;
+	}
+	rc = stepping ? rec_step_one(r) : rec_run_to_exit(r);
 	if (!rc && r->pc)
 		pc_lapic_set_base(r->bus, r->cur.msr[X86_MSR_APIC_BASE]);
 	return rc;

@@ -146,6 +146,9 @@ int rec_add_input(struct rec *r, enum trace_input_kind kind, uint64_t addr, unsi
                   const uint8_t *data);
 /* Appends the step (the writes and inputs gathered) with pre as its pre-state. */
 int rec_append(struct rec *r, enum trace_step_kind kind, const struct x86_state *pre);
+/* An events row for the step being recorded (an injected interrupt, an NMI): 0, or -errno with the message in
+ * r->errbuf. */
+int rec_add_event(struct rec *r, uint8_t type, uint8_t vector);
 /* The recording ends after this step, for this reason. */
 void rec_end(struct rec *r, enum rec_end end, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The debug-exit port, or HLT (opcode 0xf4) with nothing to wake the guest, ends the recording. */

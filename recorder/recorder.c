@@ -238,6 +238,15 @@ int rec_checkpoint(struct rec *r, bool force)
 	return 0;
 }
 
+int rec_add_event(struct rec *r, uint8_t type, uint8_t vector)
+{
+	struct trace_event ev = {.step = r->summary->steps, .vector = vector, .type = type};
+	int rc = trace_append_event(r->t, &ev);
+	if (rc)
+		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+	return rc;
+}
+
 /* The one injection point: before a step (or a run to the next exit), when the PIC has an interrupt and the
  * guest can take it (IF set, no STI/MOV SS shadow, nothing else pending). In exits mode an interrupt that
  * must wait opens the engine's interrupt window, so the guest exits as soon as it can take it. The events
@@ -261,12 +270,9 @@ static int rec_inject(struct rec *r, bool stepping)
 	int rc = r->engine->inject(r, (uint8_t)vec);
 	if (rc)
 		return rc;
-	struct trace_event ev = {.step = r->summary->steps, .vector = (uint8_t)vec, .type = 0};
-	rc = trace_append_event(r->t, &ev);
-	if (rc) {
-		snprintf(r->errbuf, r->errlen, "%s", trace_error(r->t));
+	rc = rec_add_event(r, 0, (uint8_t)vec);
+	if (rc)
 		return rc;
-	}
 	r->injected = true;
 	r->summary->interrupts++;
 	return 0;

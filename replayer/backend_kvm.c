@@ -215,6 +215,19 @@ static int answer_io(struct backend *b, const struct backend_step_input *in, str
 	return shim_complete_io(b->vm, &ex);
 }
 
+/* An MSR KVM hands to user space (the local APIC's, without an in-kernel one): a RDMSR takes the recorded
+ * value, and without one raises #GP as it did when recorded; a WRMSR is taken. */
+static int answer_msr(struct backend *b, const struct backend_step_input *in, struct shim_exit *ex)
+{
+	if (!ex->is_write) {
+		const uint8_t *x = backend_take_input(in, b->used, TRACE_INPUT_RDMSR, ex->addr, true, 8);
+		ex->msr_gp = !x;
+		if (x)
+			memcpy(ex->data, x, 8);
+	}
+	return shim_complete_io(b->vm, ex);
+}
+
 static int kvm_backend_step(struct backend *b, const struct backend_step_input *in,
                             struct backend_result *out)
 {
@@ -242,6 +255,11 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 	if (in->event && in->event->type == 0) {
 		/* An external interrupt goes in as the recorder injected it: KVM_INTERRUPT. */
 		ret = shim_inject_interrupt(b->vm, in->event->vector);
+		if (ret < 0)
+			goto failed;
+	} else if (in->event && in->event->type == X86_EVENT_NMI) {
+		/* As the recorder injected it: single-step's BLOCKIRQ holds back a pending NMI. */
+		ret = shim_inject_nmi(b->vm);
 		if (ret < 0)
 			goto failed;
 	} else if (in->event) {
@@ -272,6 +290,12 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 			goto failed;
 		if (ex.kind == SHIM_EXIT_INTR && spins < 16)
 			continue;
+		/* A refused MSR's #GP is delivered in the same step, as the recording did. */
+		if (ex.kind == SHIM_EXIT_MSR && ((ret = answer_msr(b, in, &ex)) < 0 || ex.msr_gp)) {
+			if (ret < 0)
+				goto failed;
+			continue;
+		}
 		break;
 	}
 	switch (ex.kind) {
@@ -297,6 +321,7 @@ static int kvm_backend_step(struct backend *b, const struct backend_step_input *
 		break;
 	case SHIM_EXIT_DEBUG:
 	case SHIM_EXIT_HLT:
+	case SHIM_EXIT_MSR:
 		break;
 	case SHIM_EXIT_SHUTDOWN:
 		snprintf(out->reason, sizeof(out->reason), "triple fault");

@@ -9,7 +9,6 @@
 
 #define CPUID_1_EDX_TSC      (1u << 4)
 #define CPUID_1_EDX_APIC     (1u << 9)
-#define CPUID_1_ECX_X2APIC   (1u << 21)
 #define CPUID_1_ECX_DEADLINE (1u << 24)
 #define CPUID_81_EDX_RDTSCP  (1u << 27)
 
@@ -26,7 +25,7 @@ int boot_pc_cpuid(struct shim_vm *vm)
 			continue;
 		if (e.function == 1) {
 			e.edx &= ~(CPUID_1_EDX_TSC | CPUID_1_EDX_APIC);
-			e.ecx &= ~(CPUID_1_ECX_X2APIC | CPUID_1_ECX_DEADLINE);
+			e.ecx &= ~CPUID_1_ECX_DEADLINE;
 		} else if (e.function == 0x80000001u) {
 			e.edx &= ~CPUID_81_EDX_RDTSCP;
 		}

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "../x86/x86_paging.h"
 #include "private.h"
@@ -533,6 +534,49 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+#define SHIM_MSR_TSC_DEADLINE 0x6e0u
+
+/* MSRs KVM refuses (#GP: the x2APIC MSRs without an in-kernel LAPIC) or filters (IA32_TSC_DEADLINE, whose
+ * writes KVM drops without one) exit to user space. Optional: without the capabilities nothing changes. */
+static int enable_msr_exits(struct shim_vm *vm)
+{
+	static uint64_t deny; /* bit clear: denied; KVM copies whole longs */
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_X86_USER_SPACE_MSR,
+	                             .args = {KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_FILTER}};
+	struct kvm_msr_filter filter = {.flags = KVM_MSR_FILTER_DEFAULT_ALLOW};
+
+	if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR) <= 0 ||
+	    ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) <= 0)
+		return 0;
+	if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+		return shim_fail(vm, -errno, "KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR)");
+	filter.ranges[0] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
+	                                                 .nmsrs = 1,
+	                                                 .base = SHIM_MSR_TSC_DEADLINE,
+	                                                 .bitmap = (uint8_t *)&deny};
+	if (ioctl(vm->vm_fd, KVM_X86_SET_MSR_FILTER, &filter) < 0)
+		return shim_fail(vm, -errno, "KVM_X86_SET_MSR_FILTER (IA32_TSC_DEADLINE)");
+	vm->msr_exits = true;
+	return 0;
+}
+
+bool shim_msr_exits_enabled(const struct shim_vm *vm)
+{
+	return vm->msr_exits;
+}
+
+int shim_set_guest_tsc(struct shim_vm *vm, uint64_t tsc)
+{
+	uint64_t offset = tsc - __rdtsc();
+	struct kvm_device_attr a = {
+	    .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET, .addr = (uint64_t)(uintptr_t)&offset};
+
+	if (ioctl(vm->vcpu_fd, KVM_SET_DEVICE_ATTR, &a) < 0)
+		return shim_fail(vm, errno == ENXIO || errno == ENOTTY ? -EOPNOTSUPP : -errno,
+		                 "KVM_SET_DEVICE_ATTR(KVM_VCPU_TSC_OFFSET)");
+	return 0;
+}
+
 static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
 {
 	struct kvm_enable_cap cap = {.cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE, .args = {1}};
@@ -556,6 +600,8 @@ static int open_vm(struct shim_vm *vm, const struct shim_config *cfg)
 		return r;
 	if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
 		return shim_fail(vm, -errno, "KVM_ENABLE_CAP(KVM_CAP_EXIT_ON_EMULATION_FAILURE)");
+	if ((r = enable_msr_exits(vm)))
+		return r;
 	/* Both belong to VMX real-mode support; they must precede KVM_CREATE_VCPU. */
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0)
 		return shim_fail(vm, -errno, "KVM_SET_IDENTITY_MAP_ADDR(%#llx)", (unsigned long long)ident);
@@ -804,6 +850,16 @@ static void decode_exit(struct shim_vm *vm, struct shim_exit *e)
 			e->data_len = nd * 8;
 		}
 		break;
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		e->kind = SHIM_EXIT_MSR;
+		e->addr = run->msr.index;
+		e->is_write = run->exit_reason == KVM_EXIT_X86_WRMSR;
+		e->size = e->data_len = 8;
+		if (e->is_write)
+			memcpy(e->data, &run->msr.data, 8);
+		vm->io_pending = true;
+		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		e->kind = SHIM_EXIT_FAIL_ENTRY;
 		e->addr = run->fail_entry.hardware_entry_failure_reason;
@@ -869,7 +925,8 @@ int shim_run(struct shim_vm *vm, struct shim_exit *exit)
 	if (vm->has_pending) {
 		*exit = vm->pending;
 		vm->has_pending = false;
-		vm->io_pending = exit->kind == SHIM_EXIT_IO || exit->kind == SHIM_EXIT_MMIO;
+		vm->io_pending =
+		    exit->kind == SHIM_EXIT_IO || exit->kind == SHIM_EXIT_MMIO || exit->kind == SHIM_EXIT_MSR;
 		return 0;
 	}
 	/* KVM re-adds the stepping TF only at the RIP where single-step was armed: an instruction KVM
@@ -919,7 +976,8 @@ int shim_complete_io(struct shim_vm *vm, const struct shim_exit *exit)
 	int r;
 
 	if (!vm->io_pending)
-		return shim_fail(vm, -EINVAL, "shim_complete_io: the last exit was not an IO or MMIO exit");
+		return shim_fail(vm, -EINVAL,
+		                 "shim_complete_io: the last exit was not an IO, MMIO or MSR exit");
 	if (exit->kind == SHIM_EXIT_IO && !exit->is_write && run->exit_reason == KVM_EXIT_IO) {
 		size_t total = (size_t)run->io.size * run->io.count;
 		static const uint8_t ones[sizeof(exit->data)] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -931,6 +989,11 @@ int shim_complete_io(struct shim_vm *vm, const struct shim_exit *exit)
 			memcpy((uint8_t *)run + run->io.data_offset, exit->data, total);
 	} else if (exit->kind == SHIM_EXIT_MMIO && !exit->is_write && run->exit_reason == KVM_EXIT_MMIO) {
 		memcpy(run->mmio.data, exit->data, run->mmio.len <= 8 ? run->mmio.len : 8);
+	} else if (exit->kind == SHIM_EXIT_MSR &&
+	           (run->exit_reason == KVM_EXIT_X86_RDMSR || run->exit_reason == KVM_EXIT_X86_WRMSR)) {
+		run->msr.error = exit->msr_gp;
+		if (!exit->is_write)
+			memcpy(&run->msr.data, exit->data, 8);
 	}
 	vm->io_pending = false;
 	run->immediate_exit = 1;
@@ -978,6 +1041,17 @@ int shim_inject_interrupt(struct shim_vm *vm, uint8_t vector)
 
 	if (ioctl(vm->vcpu_fd, KVM_INTERRUPT, &irq) < 0)
 		return shim_fail(vm, -errno, "KVM_INTERRUPT(%#x)", vector);
+	return 0;
+}
+
+int shim_inject_nmi(struct shim_vm *vm)
+{
+	struct kvm_vcpu_events *e = &vm->run->s.regs.events;
+
+	if (e->nmi.masked || e->nmi.injected || e->exception.injected || e->exception.pending)
+		return shim_fail(vm, -EBUSY, "injecting an NMI while the vCPU cannot take one");
+	e->nmi.injected = 1;
+	vm->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
 	return 0;
 }
 

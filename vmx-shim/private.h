@@ -51,7 +51,8 @@ struct shim_vm {
 	uint32_t guestdbg; /* control bits last given to KVM_SET_GUEST_DEBUG */
 	bool hw_bp_on;     /* shim_set_breakpoint: DR0 execute breakpoint, armed while not stepping */
 	uint64_t hw_bp;
-	bool io_pending;  /* last exit was IO/MMIO and is not completed yet */
+	bool msr_exits;   /* KVM_CAP_X86_USER_SPACE_MSR and the MSR filter are on */
+	bool io_pending;  /* last exit was IO/MMIO/MSR and is not completed yet */
 	bool has_pending; /* completing an access produced this exit: shim_run returns it */
 	struct shim_exit pending;
 	char err[256];

@@ -139,6 +139,7 @@ enum shim_exit_kind {
 	SHIM_EXIT_FAIL_ENTRY,
 	SHIM_EXIT_INTR, /* interrupted by a signal or immediate_exit */
 	SHIM_EXIT_OTHER,
+	SHIM_EXIT_MSR, /* RDMSR/WRMSR of an MSR user space answers (shim_msr_exits_enabled) */
 };
 
 struct shim_exit {
@@ -156,6 +157,7 @@ struct shim_exit {
 	 * data[] or here (here only, when count*size > 16); both start as all
 	 * ones (absent hardware), and data[] wins when it was changed. */
 	uint8_t *pio_data;
+	bool msr_gp; /* MSR: the caller's answer is #GP */
 };
 /* Field use per kind:
  *   IO:    addr = port, size = 1/2/4, count, is_write = OUT, data = the
@@ -168,6 +170,8 @@ struct shim_exit {
  *          data_len = size = their number (up to 15). Otherwise data = the
  *          first internal.data words, data_len = 8 * min(ndata, 2).
  *   FAIL_ENTRY: addr = hardware_entry_failure_reason.
+ *   MSR:   addr = the MSR, is_write = WRMSR, data[0..7] = the value written, or (RDMSR) the answer the
+ *          caller fills in; msr_gp set by the caller makes the instruction raise #GP instead.
  *   OTHER: kvm_reason says which. */
 
 /* Runs the vCPU until the next exit. I/O and MMIO exits are not answered
@@ -211,6 +215,15 @@ int shim_run(struct shim_vm *vm, struct shim_exit *exit);
  * the vCPU. */
 int shim_complete_io(struct shim_vm *vm, const struct shim_exit *exit);
 bool shim_exit_pending(const struct shim_vm *vm);
+/* Without an in-kernel LAPIC, KVM raises #GP for the x2APIC MSRs 0x800-0x8ff and drops writes to
+ * IA32_TSC_DEADLINE: with KVM_CAP_X86_USER_SPACE_MSR and an MSR filter denying 0x6e0, those come back as
+ * SHIM_EXIT_MSR (as does any other MSR KVM would refuse), answered like a read and completed by
+ * shim_complete_io. False where the kernel lacks either capability (the MSRs then behave as before). */
+bool shim_msr_exits_enabled(const struct shim_vm *vm);
+/* Sets the guest's time-stamp counter to tsc now (KVM_VCPU_TSC_OFFSET against this host's RDTSC; a
+ * host-initiated write of IA32_TSC within a second of the expected value only resynchronises); it then runs
+ * with host time. -EOPNOTSUPP where KVM lacks the attribute. */
+int shim_set_guest_tsc(struct shim_vm *vm, uint64_t tsc);
 
 /* Raw single-step rate for bench/: single-steps up to n instructions with no
  * state read (kvm_run sync area off), answers IN/MMIO reads with all ones
@@ -235,6 +248,10 @@ int shim_set_run_sigmask(struct shim_vm *vm, const sigset_t *mask);
  * setting the state. */
 int shim_inject_interrupt(struct shim_vm *vm, uint8_t vector);
 bool shim_can_inject(const struct shim_vm *vm);
+/* Delivers an NMI at the next KVM_RUN, as an injected event (kvm_vcpu_events.nmi.injected through the
+ * kvm_run area): unlike KVM_NMI's pending NMI, single-step's BLOCKIRQ does not hold it back. The caller first
+ * checks that the guest can take one (NMIs not blocked, no MOV SS shadow, no exception pending). */
+int shim_inject_nmi(struct shim_vm *vm);
 /* While on, KVM_RUN returns as soon as the guest can take an interrupt:
  * SHIM_EXIT_OTHER with kvm_reason KVM_EXIT_IRQ_WINDOW_OPEN (7). */
 void shim_request_irq_window(struct shim_vm *vm, bool on);
@@ -263,9 +280,11 @@ int shim_dirty_pages(struct shim_vm *vm, void (*fn)(void *arg, uint64_t gpa), vo
 
 /* PC boots on a VM (the loaders are machine/boot.h). */
 /* Makes the vCPU's CPUID match the PC machine, which has no TSC that runs in
- * virtual time and no local APIC: clears TSC, RDTSCP, APIC, x2APIC and
- * TSC-deadline, and drops the KVM paravirtual leaves (kvmclock reads the
- * host's TSC). Must come before the first shim_set_state/shim_run. */
+ * virtual time: clears TSC, RDTSCP, APIC and TSC-deadline, and drops the KVM
+ * paravirtual leaves (kvmclock reads the host's TSC). x2APIC stays where KVM
+ * has it: without it KVM refuses IA32_APIC_BASE.EXTD, and the PC's local APIC
+ * model (its MSRs through SHIM_EXIT_MSR) has x2APIC mode. Must come before the
+ * first shim_set_state/shim_run. */
 int boot_pc_cpuid(struct shim_vm *vm);
 
 /* The VM's RAM and ROM slots as a boot_memory. */

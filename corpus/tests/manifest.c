@@ -9,7 +9,7 @@
 /* "END [REFERENCE=END...]": the silicon end, then the references that end otherwise. */
 static int parse_expected(struct corpus_guest *g, char *text)
 {
-	static const char *const references[] = {"kvm-emulator", "qemu-tcg", "emu"};
+	static const char *const references[] = {"kvm-emulator", "qemu-tcg", "qemu-kernel", "emu"};
 	char *save = NULL, *tok = strtok_r(text, " ", &save);
 
 	if (!tok || strchr(tok, '='))
@@ -87,7 +87,7 @@ int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char
 		if (parse_expected(g, field[4])) {
 			snprintf(err, errlen,
 			         "%s:%d: expected '%s': want END [REFERENCE=END...], REFERENCE kvm-emulator, "
-			         "qemu-tcg or emu (at most 4)",
+			         "qemu-tcg, qemu-kernel or emu (at most 4)",
 			         m->path, lineno, field[4]);
 			fclose(f);
 			return -EINVAL;

@@ -15,7 +15,8 @@ struct corpus_guest {
 	uint64_t load;
 	char start[16];    /* real or multiboot */
 	char expected[32]; /* the end on silicon (and in emu): exit:N, shutdown or emulation-failure */
-	/* Where a reference ends otherwise ("kvm-emulator", "qemu-tcg"): the manifest's REFERENCE=END. */
+	/* Where a reference ends otherwise ("kvm-emulator", "qemu-tcg", "qemu-kernel"): the manifest's
+	 * REFERENCE=END. */
 	struct {
 		char reference[16];
 		char end[32];
@@ -36,7 +37,8 @@ struct corpus_manifest {
 /* Reads <source_dir>/corpus/manifest.tsv; 0, or -errno with a one-line message in err. */
 int corpus_manifest_load(struct corpus_manifest *m, const char *source_dir, char *err, size_t errlen);
 
-/* The end the guest has when recorded with reference ("silicon", "kvm-emulator", "qemu-tcg", "emu"), with
+/* The end the guest has when recorded with reference ("silicon", "kvm-emulator", "qemu-tcg", "emu"; or
+ * "qemu-kernel": booted by QEMU itself, TCG and QEMU's PC, with -kernel), with
  * or without --fallback emu (which completes what the reference cannot execute: the silicon end then). */
 const char *corpus_expected_end(const struct corpus_guest *g, const char *reference, bool fallback);
 

@@ -157,8 +157,10 @@ static void test_rows(void **state)
 				    manifest, r->line, exp);
 			if (end && (end - tok != 8 || strncmp(tok, "qemu-tcg", 8)) &&
 			    (end - tok != 12 || strncmp(tok, "kvm-emulator", 12)) &&
+			    (end - tok != 11 || strncmp(tok, "qemu-kernel", 11)) &&
 			    (end - tok != 3 || strncmp(tok, "emu", 3)))
-				fail_msg("%s:%d: %s: the references are kvm-emulator, qemu-tcg and emu",
+				fail_msg("%s:%d: %s: the references are kvm-emulator, qemu-tcg, qemu-kernel "
+				         "and emu",
 				         manifest, r->line, tok);
 			end = end ? end + 1 : tok;
 			if (!strncmp(end, "exit:", 5)) {

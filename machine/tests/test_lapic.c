@@ -36,7 +36,9 @@ enum op_kind {
 	BASE,     /* the CPU's IA32_APIC_BASE becomes val */
 	ADVANCE,  /* the virtual clock moves val units */
 	ACK,      /* the CPU takes an interrupt: vector val (-1: none pending) */
-	NMI,      /* an NMI is (val 1) or is not (0) waiting for the CPU */
+	NMI,      /* an NMI is (val 1) or is not (0) waiting for the CPU; the CPU takes it */
+	NMI_PEEK, /* an NMI is (val 1) or is not (0) waiting, left waiting */
+	DL_MODE,  /* the timer is (val 1) or is not (0) in TSC-deadline mode */
 	RESET,    /* a reset request is (val 1) or is not (0) pending */
 	PIO,      /* port write of byte val at addr */
 	IRQ,      /* IRQ line addr goes to level val */
@@ -52,7 +54,7 @@ struct op {
 
 struct row {
 	const char *name;
-	struct op ops[24];
+	struct op ops[32];
 };
 
 /* clang-format off */
@@ -70,6 +72,8 @@ struct row {
 #define INTR(v)         {ACK, 0, v, 0}
 #define NO_INTR         {ACK, 0, (uint64_t)-1, 0}
 #define NMI_IS(v)       {NMI, 0, v, 0}
+#define NMI_WAITS(v)    {NMI_PEEK, 0, v, 0}
+#define DEADLINE_MODE(v) {DL_MODE, 0, v, 0}
 #define RESET_IS(v)     {RESET, 0, v, 0}
 #define OUTB(p, v)      {PIO, p, v, 0}
 #define LINE(l, v)      {IRQ, l, v, 0}
@@ -125,11 +129,12 @@ static const struct row rows[] = {
         W(A + 0xf0, 0x1ff), W(A + 0x3e0, 0xb), W(A + 0x320, 0x10040), W(A + 0x380, 5),
         ADV(10), R(A + 0x390, 0), R(A + 0x220, 0), NO_INTR, END_OP}},
     {"TSC-deadline timer", {
-        W(A + 0xf0, 0x1ff), MW(0x6e0, 50), MR(0x6e0, 0), W(A + 0x320, 0x40040),
-        W(A + 0x380, 7), R(A + 0x380, 0), MW(0x6e0, 30), MR(0x6e0, 30), ADV(29),
+        W(A + 0xf0, 0x1ff), MW(0x6e0, 50), MR(0x6e0, 0), DEADLINE_MODE(0), W(A + 0x320, 0x40040),
+        DEADLINE_MODE(1), W(A + 0x380, 7), R(A + 0x380, 0), MW(0x6e0, 30), MR(0x6e0, 30), ADV(29),
         NO_INTR, ADV(1), INTR(0x40), MR(0x6e0, 0), W(A + 0xb0, 0),
-        MW(0x6e0, 1), INTR(0x40), W(A + 0xb0, 0), MW(0x6e0, 100), W(A + 0x320, 0x40),
-        W(A + 0x320, 0x40040), MR(0x6e0, 0), ADV(200), NO_INTR, END_OP}},
+        MW(0x6e0, 1), INTR(0x40), W(A + 0xb0, 0), MW(0x6e0, 100), W(A + 0x320, 0x40), DEADLINE_MODE(0),
+        W(A + 0x320, 0x40040), MR(0x6e0, 0), ADV(200), NO_INTR, SET_BASE(BASE_OFF), DEADLINE_MODE(0),
+        END_OP}},
     {"x2APIC MSRs need x2APIC mode", {
         MR_GP(0x803), MW_GP(0x808, 0), SET_BASE(BASE_X2), MR(0x803, 0x50014),
         MR(0x802, 0), MR(0x80d, 1), R(A + 0x30, 0xffffffff), MW(0x80f, 0x1ff),
@@ -147,8 +152,8 @@ static const struct row rows[] = {
         MR(0x830, 0x500000051ull), MW(0x830, 0x52), INTR(0x52), MW(0x830, 0xffffffff00000053ull),
         MW(0x80b, 0), INTR(0x53), END_OP}},
     {"NMI to itself", {
-        W(A + 0xf0, 0x1ff), NMI_IS(0), W(A + 0x300, 0x40400), NMI_IS(1), NMI_IS(0),
-        NO_INTR, END_OP}},
+        W(A + 0xf0, 0x1ff), NMI_IS(0), NMI_WAITS(0), W(A + 0x300, 0x40400), NMI_WAITS(1),
+        NMI_WAITS(1), NMI_IS(1), NMI_WAITS(0), NMI_IS(0), NO_INTR, END_OP}},
     {"INIT to itself asks for a reset; the de-assert form does not", {
         W(A + 0xf0, 0x1ff), W(A + 0x300, 0xc8500), RESET_IS(0), W(A + 0x300, 0x08500),
         RESET_IS(0), W(A + 0x300, 0x40600), RESET_IS(0), W(A + 0x300, 0x44500), RESET_IS(1),
@@ -226,6 +231,12 @@ static void run_row(struct devbus *bus, const struct row *row)
 			break;
 		case NMI:
 			v = pc_lapic_take_nmi(bus);
+			break;
+		case NMI_PEEK:
+			v = pc_lapic_nmi_waiting(bus);
+			break;
+		case DL_MODE:
+			v = pc_lapic_tsc_deadline_mode(bus);
 			break;
 		case RESET:
 			v = pc_reset_requested(bus);

@@ -714,6 +714,116 @@ static void test_interrupt_injection(void **state)
 	shim_close(vm);
 }
 
+/* User-space MSR exits: an MSR KVM refuses without an in-kernel LAPIC (x2APIC 0x808) and the filtered
+ * IA32_TSC_DEADLINE come back as SHIM_EXIT_MSR; the answer (a value, or #GP) completes the instruction. */
+static const struct {
+	const char *what;
+	uint32_t msr;
+	bool is_write, gp;
+	uint64_t value; /* answered (read) or written */
+} msr_cases[] = {
+    {"RDMSR x2APIC TPR answered", 0x808, false, false, 0x1122334455667788ull},
+    {"WRMSR IA32_TSC_DEADLINE taken", 0x6e0, true, false, 0x0000000912345678ull},
+    {"RDMSR x2APIC TPR refused", 0x808, false, true, 0},
+    {"WRMSR IA32_TSC_DEADLINE refused", 0x6e0, true, true, 0x0000000912345678ull},
+};
+
+static void test_msr_exits(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(msr_cases) / sizeof(msr_cases[0]); i++) {
+		uint32_t msr = msr_cases[i].msr, lo = (uint32_t)msr_cases[i].value,
+		         hi = (uint32_t)(msr_cases[i].value >> 32);
+		/* mov ecx, msr; mov eax, lo; mov edx, hi; rdmsr/wrmsr; hlt */
+		uint8_t code[] = {0x66,
+		                  0xb9,
+		                  msr & 0xff,
+		                  msr >> 8,
+		                  0,
+		                  0,
+		                  0x66,
+		                  0xb8,
+		                  lo & 0xff,
+		                  lo >> 8 & 0xff,
+		                  lo >> 16 & 0xff,
+		                  lo >> 24,
+		                  0x66,
+		                  0xba,
+		                  hi & 0xff,
+		                  hi >> 8 & 0xff,
+		                  hi >> 16 & 0xff,
+		                  hi >> 24,
+		                  0x0f,
+		                  msr_cases[i].is_write ? 0x30 : 0x32,
+		                  0xf4};
+		static const uint8_t gp_handler[] = {0xbb, 0x47, 0x47, 0xf4}; /* mov bx, 0x4747; hlt */
+		static const uint16_t ivt_13[2] = {0x8000, 0};
+		struct x86_state st;
+		struct shim_exit e;
+		struct shim_vm *vm = boot(code, sizeof(code), false, &st);
+
+		print_message("%s\n", msr_cases[i].what);
+		if (!shim_msr_exits_enabled(vm)) {
+			shim_close(vm);
+			skip();
+		}
+		ok(vm, shim_load_bytes(vm, gp_handler, sizeof(gp_handler), 0x8000));
+		ok(vm, shim_load_bytes(vm, ivt_13, sizeof(ivt_13), 13 * 4));
+		run(vm, &e, SHIM_EXIT_MSR);
+		assert_int_equal(e.addr, msr);
+		assert_int_equal(e.is_write, msr_cases[i].is_write);
+		if (e.is_write)
+			assert_memory_equal(e.data, &msr_cases[i].value, 8);
+		else
+			memcpy(e.data, &msr_cases[i].value, 8);
+		e.msr_gp = msr_cases[i].gp;
+		ok(vm, shim_complete_io(vm, &e));
+		ok(vm, shim_get_state(vm, &st, false));
+		if (!msr_cases[i].gp) {
+			assert_int_equal(st.rip, BOOT + sizeof(code) - 1);
+			assert_int_equal(st.gpr[X86_RAX] & 0xffffffffu, lo);
+			assert_int_equal(st.gpr[X86_RDX] & 0xffffffffu, hi);
+		}
+		run(vm, &e, SHIM_EXIT_HLT);
+		ok(vm, shim_get_state(vm, &st, false));
+		assert_int_equal(st.gpr[X86_RBX] & 0xffff, msr_cases[i].gp ? 0x4747 : 0);
+		shim_close(vm);
+	}
+}
+
+/* shim_inject_nmi: taken at the next run through IVT vector 2, NMIs then blocked until the IRET, also
+ * while single-stepping (BLOCKIRQ holds back a pending NMI, not an injected one). */
+static void test_nmi_injection(void **state)
+{
+	static const uint8_t code[] = {0x90, 0x90, 0xf4};    /* nop; nop; hlt */
+	static const uint8_t handler[] = {0x40, 0xf4, 0xcf}; /* inc ax; hlt; iret */
+	static const uint16_t ivt_2[2] = {0x8000, 0};
+	(void)state;
+	for (int stepping = 0; stepping < 2; stepping++) {
+		struct x86_state st;
+		struct shim_exit e;
+		struct shim_vm *vm = boot(code, sizeof(code), false, &st);
+
+		ok(vm, shim_load_bytes(vm, handler, sizeof(handler), 0x8000));
+		ok(vm, shim_load_bytes(vm, ivt_2, sizeof(ivt_2), 2 * 4));
+		ok(vm, shim_set_singlestep(vm, stepping));
+		ok(vm, shim_inject_nmi(vm));
+		/* Stepping: the handler's instructions one by one (PVM) or run to its HLT (VT-x/SVM). */
+		unsigned runs = 0;
+		do
+			ok(vm, shim_run(vm, &e));
+		while (e.kind == SHIM_EXIT_DEBUG && ++runs < 4);
+		assert_int_equal(e.kind, SHIM_EXIT_HLT);
+		ok(vm, shim_get_state(vm, &st, false));
+		assert_int_equal(st.gpr[X86_RAX] & 0xffff, 1);
+		assert_int_equal(st.rip, 0x8002);
+		assert_true(st.events.nmi_masked);
+		/* A second NMI while the first one's handler runs is refused. */
+		assert_int_equal(shim_inject_nmi(vm), -EBUSY);
+		shim_close(vm);
+	}
+}
+
 static void test_irq_window_exit(void **state)
 {
 	static const uint8_t code[] = {0x90, 0xfb, 0x90, 0xeb, 0xfe}; /* nop; sti; nop; jmp $ */
@@ -844,6 +954,8 @@ int main(void)
 	    cmocka_unit_test(test_rom_inside_ram),
 	    cmocka_unit_test(test_interrupt_injection),
 	    cmocka_unit_test(test_irq_window_exit),
+	    cmocka_unit_test(test_msr_exits),
+	    cmocka_unit_test(test_nmi_injection),
 	    cmocka_unit_test(test_step_raw),
 	    cmocka_unit_test(test_long_mode_step),
 	    cmocka_unit_test(test_user64_step_refused_on_pvm),
