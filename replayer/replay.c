@@ -86,6 +86,11 @@ struct replayer {
 	struct differ_known *known;
 	struct differ_results *results;
 	bool img_stale;
+	/* The pages a RUN step changed, to reload into the image before the next INSN step: the trace stores
+	 * them anew at the following step. stale_all: too many, reload all. */
+	uint64_t *stale_pages;
+	size_t n_stale, cap_stale;
+	bool stale_all;
 	uint8_t *scratch;
 	struct owned_step slot[2];
 	struct owned_step *cur, *nx; /* the step being replayed and the one after it, swapped by pointer */
@@ -556,6 +561,63 @@ static int refresh_image(struct replayer *r, bool all_dirty)
 	return 0;
 }
 
+/* Past this many pages one pass over the whole image is cheaper. */
+#define STALE_PAGES_MAX 65536u
+
+/* Notes the pages the trace stores anew before the step just read (what a RUN step wrote). */
+static int note_stored_pages(struct replayer *r)
+{
+	const uint64_t *pages;
+	size_t n = trace_iter_stored_pages(r->it, &pages);
+	if (r->stale_all || !n)
+		return 0;
+	if (r->n_stale + n > STALE_PAGES_MAX) {
+		r->stale_all = true;
+		r->n_stale = 0;
+		return 0;
+	}
+	while (r->n_stale + n > r->cap_stale)
+		if (reserve(&r->stale_pages, r->cap_stale, &r->cap_stale, sizeof(*r->stale_pages), 256) < 0)
+			return -ENOMEM;
+	memcpy(r->stale_pages + r->n_stale, pages, n * sizeof(*pages));
+	r->n_stale += n;
+	return 0;
+}
+
+/* Brings the image to memory before the iterator's step after RUN steps: the pages they changed, or all. */
+static int refresh_stale(struct replayer *r)
+{
+	int ret;
+	if (r->stale_all) {
+		r->stale_all = false;
+		return refresh_image(r, false);
+	}
+	for (size_t i = 0; i < r->n_stale; i++) {
+		uint64_t gpa = r->stale_pages[i] * TRACE_PAGE_SIZE;
+		struct img_region *g = img_region_of(r, gpa);
+		if (!g)
+			continue;
+		uint64_t off = gpa - g->gpa,
+		         n = g->len - off < TRACE_PAGE_SIZE ? g->len - off : TRACE_PAGE_SIZE;
+		ret = trace_iter_memory(r->it, gpa, r->scratch, n);
+		if (ret < 0)
+			return fail(r, ret, "%s: cannot read guest memory: %s", r->opt->trace_path,
+			            trace_error(r->t));
+		if (!memcmp(g->mem + off, r->scratch, n))
+			continue;
+		memcpy(g->mem + off, r->scratch, n);
+		mark_used(g, off, n);
+		for (size_t k = 0; k < r->n_bk; k++) {
+			ret = add_dirty(&r->bk[k], gpa, n);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	r->n_stale = 0;
+	r->img_stale = false;
+	return 0;
+}
+
 static void set_progress(struct replayer *r, uint64_t done, uint64_t total)
 {
 	if (r->opt->progress)
@@ -968,7 +1030,7 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 		}
 		/* The step's memory must be exact before it runs. */
 		if (r->img_stale && c->kind == TRACE_STEP_INSN) {
-			ret = refresh_image(r, false);
+			ret = refresh_stale(r);
 			if (ret < 0)
 				return ret;
 		}
@@ -979,6 +1041,8 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 				return fail(r, got, "%s: %s", r->opt->trace_path, trace_error(r->t));
 			if (got > 0) {
 				ret = own_step(r->nx);
+				if (ret == 0)
+					ret = note_stored_pages(r);
 				if (ret < 0)
 					return ret;
 				expected = &r->nx->s.pre;
@@ -1013,10 +1077,11 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 			break;
 		}
 
-		/* The image moves on to memory before step i + 1. */
+		/* The image moves on to memory before step i + 1: a step's own writes now, the pages a RUN
+		 * step changed (stored anew by the trace) before the next INSN step. */
 		if (c->kind == TRACE_STEP_RUN) {
 			r->img_stale = true;
-		} else if (!r->img_stale) {
+		} else {
 			for (uint32_t w = 0; w < c->n_writes; w++) {
 				img_write(r, c->writes[w].gpa, c->writes[w].data, c->writes[w].len);
 				for (size_t k = 0; k < r->n_bk; k++) {
@@ -1181,6 +1246,7 @@ out:
 	free(r.events);
 	free(r.scratch);
 	free(r.step_inputs);
+	free(r.stale_pages);
 	free_step(&r.slot[0]);
 	free_step(&r.slot[1]);
 	differ_rules_free(r.rules);

@@ -550,6 +550,8 @@ struct trace_iter {
 	struct u64map image; /* page number -> 4 KiB: only pages asked for */
 	uint64_t *map_step, *map_page;
 	size_t map_n, map_i;
+	uint64_t *stored; /* pages stored anew before the current step (trace_iter_stored_pages) */
+	size_t n_stored, cap_stored;
 };
 
 /* The image's copy of a page that holds only zeros: shared, and copied on the first write. */
@@ -668,9 +670,21 @@ int trace_iter_next(struct trace_iter *it, struct trace_step *out)
 		rc = iter_apply_writes(it, it->cur);
 		if (rc)
 			return trace_set_err(t, rc, "step %llu: damaged writes", (unsigned long long)it->cur);
-		for (; it->map_i < it->map_n && it->map_step[it->map_i] <= s; it->map_i++)
-			if (it->map_step[it->map_i] == s)
-				iter_drop_page(it, it->map_page[it->map_i]);
+		it->n_stored = 0;
+		for (; it->map_i < it->map_n && it->map_step[it->map_i] <= s; it->map_i++) {
+			if (it->map_step[it->map_i] != s)
+				continue;
+			iter_drop_page(it, it->map_page[it->map_i]);
+			if (it->n_stored == it->cap_stored) {
+				size_t cap = it->cap_stored ? 2 * it->cap_stored : 64;
+				uint64_t *n = realloc(it->stored, cap * sizeof(*n));
+				if (!n)
+					return -ENOMEM;
+				it->stored = n;
+				it->cap_stored = cap;
+			}
+			it->stored[it->n_stored++] = it->map_page[it->map_i];
+		}
 	}
 	if (!it->c.valid || s >= it->c.first + it->c.n) {
 		rc = chunk_load(t, &it->c, s);
@@ -738,7 +752,14 @@ void trace_iter_end(struct trace_iter *it)
 	chunk_free(&it->c);
 	free(it->map_step);
 	free(it->map_page);
+	free(it->stored);
 	free(it);
+}
+
+size_t trace_iter_stored_pages(const struct trace_iter *it, const uint64_t **pages)
+{
+	*pages = it->stored;
+	return it->n_stored;
 }
 
 static void le_bytes(uint8_t *dst, uint64_t v, size_t n)

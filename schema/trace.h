@@ -162,6 +162,10 @@ int trace_iter_start(struct trace *t, uint64_t first_step, struct trace_iter **o
 int trace_iter_next(struct trace_iter *it, struct trace_step *out);
 /* Memory before the step most recently returned by trace_iter_next. */
 int trace_iter_memory(struct trace_iter *it, uint64_t gpa, void *buf, size_t len);
+/* The pages (page numbers) whose contents the trace stores anew before the step most recently returned: what
+ * the RUN step before it wrote, as seen at its end (after the first step, which starts from the stored
+ * image). Valid until the next trace_iter_next. */
+size_t trace_iter_stored_pages(const struct trace_iter *it, const uint64_t **pages);
 void trace_iter_end(struct trace_iter *it);
 
 /* Exits and events in step order: callback returns nonzero to stop. */

@@ -34,7 +34,7 @@ int synth_trace(const char *path, enum synth_plant plant)
 	uint8_t *ram = calloc(1, SYNTH_RAM);
 	int ret = -ENOMEM;
 	bool io = plant == SYNTH_IN_NO_INPUT || plant == SYNTH_IN_WITH_INPUT;
-	bool pushpop = plant == SYNTH_BAD_PUSH;
+	bool pushpop = plant == SYNTH_BAD_PUSH || plant == SYNTH_RUN_PUSH;
 	bool first_special = io || plant == SYNTH_CPUID || pushpop;
 
 	if (!ram)
@@ -66,7 +66,8 @@ int synth_trace(const char *path, enum synth_plant plant)
 			if (i == 1 && pushpop)
 				s[i].gpr[X86_RSP] = 0x7ffe;
 			if (i == 2 && pushpop)
-				s[i].gpr[X86_RSP] = 0x8000, s[i].gpr[X86_RCX] = 0x7777;
+				s[i].gpr[X86_RSP] = 0x8000,
+				s[i].gpr[X86_RCX] = plant == SYNTH_RUN_PUSH ? 0x1234 : 0x7777;
 		}
 	}
 	if (!first_special) {
@@ -118,6 +119,8 @@ int synth_trace(const char *path, enum synth_plant plant)
 			st.kind = TRACE_STEP_RUN, st.n_writes = 0;
 		if (plant == SYNTH_RUN_FALLBACK && i == 3)
 			st.kind = TRACE_STEP_FALLBACK;
+		if (plant == SYNTH_RUN_PUSH && i == 0)
+			st.kind = TRACE_STEP_RUN;
 		ret = trace_append_step(t, &st);
 		if (!ret && io && i == 0) {
 			struct trace_exit ex = {.step = 0,
@@ -133,6 +136,11 @@ int synth_trace(const char *path, enum synth_plant plant)
 		/* The RUN step's page, as the recorder stores it: the whole page after the step. */
 		if (!ret && plant == SYNTH_RUN_FALLBACK && i == 2) {
 			memcpy(ram + 0x7ffe, &pushed, 2);
+			ret = trace_put_memory(t, 0x7000, ram + 0x7000, 0x1000);
+		}
+		if (!ret && plant == SYNTH_RUN_PUSH && i == 0) {
+			uint16_t ax = 0x1234;
+			memcpy(ram + 0x7ffe, &ax, 2);
 			ret = trace_put_memory(t, 0x7000, ram + 0x7000, 0x1000);
 		}
 	}

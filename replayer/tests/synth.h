@@ -22,6 +22,7 @@ enum synth_plant {
 	SYNTH_RUN_FALLBACK,  /* step 2 is a RUN step, step 3 a FALLBACK step */
 	SYNTH_BAD_PUSH,      /* step 0 push ax records no store; step 1 pop cx reads the 77 77 there */
 	SYNTH_CPUID,         /* step 0 is cpuid leaf 1, answered from the recording's CPUID table (meta) */
+	SYNTH_RUN_PUSH,      /* step 0 push ax is a RUN step (its page stored); step 1 pop cx reads 0x1234 */
 };
 
 /* Writes the trace to path; 0 or -errno. */

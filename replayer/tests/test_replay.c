@@ -607,6 +607,25 @@ static void test_run_and_fallback_are_not_compared(void **state)
 	}
 }
 
+/* The page a RUN step wrote (stored anew by the trace at the next step) is in memory when the next INSN step
+ * reads it: pop cx gets the 0x1234 the unrecorded push left, not the 77 77 of the image before it. */
+static void test_run_step_pages_reach_the_next_step(void **state)
+{
+	(void)state;
+	for (int continuous = 0; continuous < 2; continuous++) {
+		struct replay_summary sum;
+		struct seen seen;
+		replay_synth(SYNTH_RUN_PUSH, continuous, 0, 0, NULL, &sum, &seen);
+		assert_int_equal(sum.run_steps, 1);
+		assert_int_equal(sum.insn_steps, SYNTH_STEPS - 1);
+		if (sum.divergences)
+			fail_msg("%s: %llu divergences, first at step %llu (%s: %s)",
+			         continuous ? "continuous" : "per-step", (unsigned long long)sum.divergences,
+			         (unsigned long long)sum.first_divergence.step, sum.first_divergence.cls,
+			         sum.first_divergence.detail);
+	}
+}
+
 static void test_bad_inputs(void **state)
 {
 	struct replay_summary sum;
@@ -775,6 +794,7 @@ int main(void)
 	    cmocka_unit_test(test_emu_steps_over_mov_ss_shadow),
 	    cmocka_unit_test(test_replay_silicon_mov_ss_step),
 	    cmocka_unit_test(test_run_and_fallback_are_not_compared),
+	    cmocka_unit_test(test_run_step_pages_reach_the_next_step),
 	    cmocka_unit_test(test_cpuid_from_the_recorded_table),
 	    cmocka_unit_test(test_reference_step_granularity),
 	    cmocka_unit_test(test_backend_writes_are_restored),
