@@ -385,6 +385,14 @@ static bool has_io_exit(const struct differ_input *in)
 	return false;
 }
 
+bool differ_matches_exactly(const struct differ_input *in)
+{
+	/* Most steps match exactly and touch no memory or port. */
+	return in->actual->outcome == BACKEND_STEPPED && !in->n_expected_writes && !in->actual->n_writes &&
+	       !in->actual->n_ports && !has_io_exit(in) &&
+	       memcmp(in->expected, &in->actual->post, sizeof(*in->expected)) == 0;
+}
+
 int differ_compare(const struct differ_rules *rules, const struct differ_input *in,
                    struct differ_divergence *out)
 {
@@ -396,10 +404,7 @@ int differ_compare(const struct differ_rules *rules, const struct differ_input *
 	if (!in || !out || !in->pre || !in->expected || !in->actual ||
 	    (in->n_expected_writes && !in->expected_writes))
 		return -EINVAL;
-	/* Fast path: most steps match exactly and touch no memory or port. */
-	if (in->actual->outcome == BACKEND_STEPPED && !in->n_expected_writes && !in->actual->n_writes &&
-	    !in->actual->n_ports && !has_io_exit(in) &&
-	    memcmp(in->expected, &in->actual->post, sizeof(*in->expected)) == 0)
+	if (differ_matches_exactly(in))
 		return 0;
 	memset(out, 0, sizeof(*out));
 	out->step = in->step;

@@ -82,6 +82,9 @@ size_t differ_rules_count(const struct differ_rules *r);
 const char *differ_rules_class(const struct differ_rules *r, size_t i);
 unsigned differ_rules_line(const struct differ_rules *r, size_t i);
 
+/* The step matched with nothing a mask could hide: no divergence whatever the instruction's length or
+ * undefined flags (differ_compare's fast path, which needs neither). */
+bool differ_matches_exactly(const struct differ_input *in);
 /* 1 and *out filled when the step diverges, 0 when it matches. */
 int differ_compare(const struct differ_rules *rules, const struct differ_input *in,
                    struct differ_divergence *out);

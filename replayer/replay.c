@@ -799,7 +799,10 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 	uint8_t insn[16];
 	unsigned avail = fetch_insn(r, &s->pre, insn);
 	enum x86_mode mode = x86_state_mode(&s->pre);
-	unsigned len = emu_insn_length(insn, avail, mode);
+	/* Decoded only for a step that may diverge (or is reported step by step): most match exactly. */
+	unsigned len = 0;
+	uint64_t undefined_rflags = 0;
+	bool decoded = false;
 	struct backend_step_input in = {
 	    .step = s->index, .inputs = s->inputs, .n_inputs = s->n_inputs, .event = event_of(r, s->index)};
 	int stop = 0, ret;
@@ -855,7 +858,7 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		    .mode = mode,
 		    .cpl = x86_state_cpl(&s->pre),
 		    .insn = insn,
-		    .insn_len = len ? len : avail,
+		    .insn_len = avail,
 		    .pre = &s->pre,
 		    .expected = expected,
 		    .expected_writes = s->writes,
@@ -864,13 +867,23 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 		    .expected_exits = exits,
 		    .n_expected_exits = n_exits,
 		    .actual = res,
-		    .undefined_rflags = len ? emu_undefined_flags(insn, len, &s->pre) : 0,
+		    .undefined_rflags = 0,
 		    .reference = r->sum->reference,
 		    .read_pre_mem = img_read,
 		    .mem_arg = r,
 		};
 		struct differ_divergence *d = &r->div;
-		int diverged = differ_compare(r->rules, &din, d);
+		int diverged = 0;
+		if (r->opt->on_step || !differ_matches_exactly(&din)) {
+			if (!decoded) {
+				len = emu_insn_length(insn, avail, mode);
+				undefined_rflags = len ? emu_undefined_flags(insn, len, &s->pre) : 0;
+				decoded = true;
+			}
+			din.insn_len = len ? len : avail;
+			din.undefined_rflags = undefined_rflags;
+			diverged = differ_compare(r->rules, &din, d);
+		}
 		if (diverged < 0)
 			return fail(r, diverged, "%s: the differ failed on a step", r->opt->trace_path);
 		if (diverged && res->outcome == BACKEND_STEPPED)
@@ -1077,18 +1090,16 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 			break;
 		}
 
-		/* The image moves on to memory before step i + 1: a step's own writes now, the pages a RUN
-		 * step changed (stored anew by the trace) before the next INSN step. */
-		if (c->kind == TRACE_STEP_RUN) {
+		/* The image moves on to memory before step i + 1: a step's own writes (a RUN step's too) now,
+		 * and the pages a RUN step changed that the trace stores anew, before the next INSN step. */
+		if (c->kind == TRACE_STEP_RUN)
 			r->img_stale = true;
-		} else {
-			for (uint32_t w = 0; w < c->n_writes; w++) {
-				img_write(r, c->writes[w].gpa, c->writes[w].data, c->writes[w].len);
-				for (size_t k = 0; k < r->n_bk; k++) {
-					ret = add_dirty(&r->bk[k], c->writes[w].gpa, c->writes[w].len);
-					if (ret < 0)
-						return ret;
-				}
+		for (uint32_t w = 0; w < c->n_writes; w++) {
+			img_write(r, c->writes[w].gpa, c->writes[w].data, c->writes[w].len);
+			for (size_t k = 0; k < r->n_bk; k++) {
+				ret = add_dirty(&r->bk[k], c->writes[w].gpa, c->writes[w].len);
+				if (ret < 0)
+					return ret;
 			}
 		}
 		done++;

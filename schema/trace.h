@@ -5,7 +5,8 @@
  * a kind: one instruction executed by the reference (INSN), an instruction the
  * reference could not execute and emu completed (FALLBACK), or a stretch of
  * unrecorded execution between two exits (RUN). Each step carries the bytes it
- * wrote to guest memory (byte ranges; for RUN steps, whole pages) and the
+ * wrote to guest memory (byte ranges; a RUN step's pages are stored instead as
+ * memory before the next step) and the
  * inputs it consumed (IN and MMIO-read values, RDTSC, CPUID, ...). Exits and
  * injected events are plain rows naming their step. All functions return 0 or
  * -errno; trace_error() gives a one-line message naming the file. */

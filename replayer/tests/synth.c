@@ -34,7 +34,8 @@ int synth_trace(const char *path, enum synth_plant plant)
 	uint8_t *ram = calloc(1, SYNTH_RAM);
 	int ret = -ENOMEM;
 	bool io = plant == SYNTH_IN_NO_INPUT || plant == SYNTH_IN_WITH_INPUT;
-	bool pushpop = plant == SYNTH_BAD_PUSH || plant == SYNTH_RUN_PUSH;
+	bool run_push = plant == SYNTH_RUN_PUSH || plant == SYNTH_RUN_PUSH_BYTES;
+	bool pushpop = plant == SYNTH_BAD_PUSH || run_push;
 	bool first_special = io || plant == SYNTH_CPUID || pushpop;
 
 	if (!ram)
@@ -66,8 +67,7 @@ int synth_trace(const char *path, enum synth_plant plant)
 			if (i == 1 && pushpop)
 				s[i].gpr[X86_RSP] = 0x7ffe;
 			if (i == 2 && pushpop)
-				s[i].gpr[X86_RSP] = 0x8000,
-				s[i].gpr[X86_RCX] = plant == SYNTH_RUN_PUSH ? 0x1234 : 0x7777;
+				s[i].gpr[X86_RSP] = 0x8000, s[i].gpr[X86_RCX] = run_push ? 0x1234 : 0x7777;
 		}
 	}
 	if (!first_special) {
@@ -119,8 +119,12 @@ int synth_trace(const char *path, enum synth_plant plant)
 			st.kind = TRACE_STEP_RUN, st.n_writes = 0;
 		if (plant == SYNTH_RUN_FALLBACK && i == 3)
 			st.kind = TRACE_STEP_FALLBACK;
-		if (plant == SYNTH_RUN_PUSH && i == 0)
+		uint16_t ax = 0x1234;
+		struct trace_write pushed_bytes = {.gpa = 0x7ffe, .len = 2, .data = (const uint8_t *)&ax};
+		if (run_push && i == 0)
 			st.kind = TRACE_STEP_RUN;
+		if (plant == SYNTH_RUN_PUSH_BYTES && i == 0)
+			st.writes = &pushed_bytes, st.n_writes = 1;
 		ret = trace_append_step(t, &st);
 		if (!ret && io && i == 0) {
 			struct trace_exit ex = {.step = 0,
@@ -139,7 +143,6 @@ int synth_trace(const char *path, enum synth_plant plant)
 			ret = trace_put_memory(t, 0x7000, ram + 0x7000, 0x1000);
 		}
 		if (!ret && plant == SYNTH_RUN_PUSH && i == 0) {
-			uint16_t ax = 0x1234;
 			memcpy(ram + 0x7ffe, &ax, 2);
 			ret = trace_put_memory(t, 0x7000, ram + 0x7000, 0x1000);
 		}

@@ -15,14 +15,15 @@
 /* What to plant in the recording. */
 enum synth_plant {
 	SYNTH_CLEAN,
-	SYNTH_BAD_RAX_AT_4,  /* step 4 (mov bx, ax) records rax = 0x5555: one divergence */
-	SYNTH_TWO_BAD,       /* step 1 records rax = 0x1299 (the rest consistent with it), step 5 rcx = 7 */
-	SYNTH_IN_NO_INPUT,   /* step 0 is in al, 0x60 with no recorded input */
-	SYNTH_IN_WITH_INPUT, /* step 0 is in al, 0x60 reading 0xab */
-	SYNTH_RUN_FALLBACK,  /* step 2 is a RUN step, step 3 a FALLBACK step */
-	SYNTH_BAD_PUSH,      /* step 0 push ax records no store; step 1 pop cx reads the 77 77 there */
-	SYNTH_CPUID,         /* step 0 is cpuid leaf 1, answered from the recording's CPUID table (meta) */
-	SYNTH_RUN_PUSH,      /* step 0 push ax is a RUN step (its page stored); step 1 pop cx reads 0x1234 */
+	SYNTH_BAD_RAX_AT_4,   /* step 4 (mov bx, ax) records rax = 0x5555: one divergence */
+	SYNTH_TWO_BAD,        /* step 1 records rax = 0x1299 (the rest consistent with it), step 5 rcx = 7 */
+	SYNTH_IN_NO_INPUT,    /* step 0 is in al, 0x60 with no recorded input */
+	SYNTH_IN_WITH_INPUT,  /* step 0 is in al, 0x60 reading 0xab */
+	SYNTH_RUN_FALLBACK,   /* step 2 is a RUN step, step 3 a FALLBACK step */
+	SYNTH_BAD_PUSH,       /* step 0 push ax records no store; step 1 pop cx reads the 77 77 there */
+	SYNTH_CPUID,          /* step 0 is cpuid leaf 1, answered from the recording's CPUID table (meta) */
+	SYNTH_RUN_PUSH,       /* step 0 push ax is a RUN step (its page stored); step 1 pop cx reads 0x1234 */
+	SYNTH_RUN_PUSH_BYTES, /* the same, the RUN step carrying the two bytes as writes */
 };
 
 /* Writes the trace to path; 0 or -errno. */

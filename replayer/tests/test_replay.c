@@ -607,19 +607,22 @@ static void test_run_and_fallback_are_not_compared(void **state)
 	}
 }
 
-/* The page a RUN step wrote (stored anew by the trace at the next step) is in memory when the next INSN step
- * reads it: pop cx gets the 0x1234 the unrecorded push left, not the 77 77 of the image before it. */
+/* What a RUN step wrote, as a page the trace stores anew at the next step or as the step's own writes, is in
+ * memory when the next INSN step reads it: pop cx gets the 0x1234 the unrecorded push left, not the 77 77 of
+ * the image before it. */
 static void test_run_step_pages_reach_the_next_step(void **state)
 {
 	(void)state;
-	for (int continuous = 0; continuous < 2; continuous++) {
+	for (int row = 0; row < 4; row++) {
+		bool continuous = row & 1;
+		enum synth_plant plant = row < 2 ? SYNTH_RUN_PUSH : SYNTH_RUN_PUSH_BYTES;
 		struct replay_summary sum;
 		struct seen seen;
-		replay_synth(SYNTH_RUN_PUSH, continuous, 0, 0, NULL, &sum, &seen);
+		replay_synth(plant, continuous, 0, 0, NULL, &sum, &seen);
 		assert_int_equal(sum.run_steps, 1);
 		assert_int_equal(sum.insn_steps, SYNTH_STEPS - 1);
 		if (sum.divergences)
-			fail_msg("%s: %llu divergences, first at step %llu (%s: %s)",
+			fail_msg("row %d, %s: %llu divergences, first at step %llu (%s: %s)", row,
 			         continuous ? "continuous" : "per-step", (unsigned long long)sum.divergences,
 			         (unsigned long long)sum.first_divergence.step, sum.first_divergence.cls,
 			         sum.first_divergence.detail);
