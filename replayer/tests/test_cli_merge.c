@@ -230,7 +230,7 @@ static void test_jobs_equal_one_process(void **state)
 			       "--html j%d.html >j%d.txt",
 			       side, jobs_rows[i].trace, jobs_rows[i].options, jobs, side, side, side, side,
 			       side);
-			char db[16], vac[16];
+			char db[32], vac[32];
 			snprintf(db, sizeof(db), "j%d.db", side);
 			snprintf(vac, sizeof(vac), "j%d.vac", side);
 			vacuum_into(db, vac);
@@ -239,7 +239,7 @@ static void test_jobs_equal_one_process(void **state)
 			fail_msg("row at line %d: exit %d with -j 1, %d with -j %u", jobs_rows[i].line, st[0],
 			         st[1], jobs_rows[i].jobs);
 		for (size_t e = 0; e < sizeof(ext) / sizeof(ext[0]); e++) {
-			char a[16], b[16];
+			char a[32], b[32];
 			snprintf(a, sizeof(a), "j0.%s", ext[e]);
 			snprintf(b, sizeof(b), "j1.%s", ext[e]);
 			static char x[1 << 20], y[1 << 20];
