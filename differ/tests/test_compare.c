@@ -530,25 +530,26 @@ static void s_ref_insb_ahead(struct fx *fx)
 	fx->res.ports[0] = (struct backend_port){.port = 0x3fd, .size = 1, .value = 0x60};
 	fx->res.n_ports = 1;
 }
-static void s_ref_insb_ahead_stored(struct fx *fx)
+/* The recording stored 04 at 0x6f87 where the backend stored 00. */
+static void last_byte_apart(struct fx *fx)
 {
-	/* The byte the last iteration stores is what KVM read ahead; the backend's read got another. */
-	s_ref_insb_ahead(fx);
 	fx->wdata[0][0] = 0x04;
 	fx->w[0] = (struct trace_write){0x6f87, 1, fx->wdata[0]};
 	fx->in.n_expected_writes = 1;
 	fx->res.writes[0] = (struct backend_write){.gpa = 0x6f87, .len = 1, .data = {0x00}};
 	fx->res.n_writes = 1;
 }
+static void s_ref_insb_ahead_stored(struct fx *fx)
+{
+	/* The byte the last iteration stores is what KVM read ahead; the backend's read got another. */
+	s_ref_insb_ahead(fx);
+	last_byte_apart(fx);
+}
 static void s_movsb_unretired_stored(struct fx *fx)
 {
 	/* A MOVSB stores what it loads: a different byte is a real difference, not the read-ahead. */
 	s_ref_rep_unretired(fx);
-	fx->wdata[0][0] = 0x04;
-	fx->w[0] = (struct trace_write){0x6f87, 1, fx->wdata[0]};
-	fx->in.n_expected_writes = 1;
-	fx->res.writes[0] = (struct backend_write){.gpa = 0x6f87, .len = 1, .data = {0x00}};
-	fx->res.n_writes = 1;
+	last_byte_apart(fx);
 }
 static void s_ref_iretq_outer(struct fx *fx)
 {
