@@ -12,6 +12,7 @@
 #include "../emu/emu.h"
 #include "../vmx-shim/shim.h"
 #include "../x86/x86_paging.h"
+#include "fetch_tlb.h"
 #include "replay_private.h"
 
 struct range {
@@ -78,9 +79,9 @@ struct replayer {
 	struct rbackend bk[REPLAY_MAX_BACKENDS];
 	size_t n_bk;
 	struct trace_exit *exits;
-	size_t n_exits, cap_exits;
+	size_t n_exits, cap_exits, exit_hint;
 	struct trace_event *events;
-	size_t n_events, cap_events;
+	size_t n_events, cap_events, event_hint;
 	struct differ_rules *rules;
 	struct differ_reference *reference_rules;
 	struct differ_known *known;
@@ -98,9 +99,17 @@ struct replayer {
 	struct x86_state last_state;     /* the state after the last step of the trace */
 	struct trace_input *step_inputs; /* a step's inputs with those read off its post-state */
 	size_t cap_step_inputs;
+	struct fetch_tlb tlb;
 };
 
 #define SCRATCH_BYTES (1u << 20)
+
+/* Every change to the image comes through here. */
+static void image_written(struct replayer *r, struct img_region *g, uint64_t off, uint64_t len)
+{
+	mark_used(g, off, len);
+	fetch_tlb_note_write(&r->tlb, g->gpa + off, len);
+}
 
 void replay_reference(struct trace *t, char *buf, size_t len)
 {
@@ -322,16 +331,43 @@ static int collect_event(void *arg, const struct trace_event *e)
 }
 
 /* The recorded exits of a step, in order: the first, and their number in *n. */
-static const struct trace_exit *exits_of(struct replayer *r, uint64_t step, uint32_t *n)
+/* The step number of row i of an array of exits or events. */
+static uint64_t row_step(const void *rows, size_t size, size_t offset, size_t i)
 {
-	size_t lo = 0, hi = r->n_exits;
+	uint64_t step;
+	memcpy(&step, (const uint8_t *)rows + i * size + offset, sizeof(step));
+	return step;
+}
+
+/* The first row whose step is at or after `step`: forward from the last answer (replay runs forward, and
+ * most steps have neither exit nor event), else bisected. */
+static size_t first_row_at(const void *rows, size_t n, size_t size, size_t offset, uint64_t step,
+                           size_t *hint)
+{
+	size_t lo = 0, hi = n;
+	if (*hint <= n && (*hint == 0 || row_step(rows, size, offset, *hint - 1) < step)) {
+		lo = *hint;
+		for (unsigned probe = 0; probe < 8 && lo < n && row_step(rows, size, offset, lo) < step;
+		     probe++)
+			lo++;
+		if (lo == n || row_step(rows, size, offset, lo) >= step)
+			hi = lo;
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (r->exits[mid].step < step)
+		if (row_step(rows, size, offset, mid) < step)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	*hint = lo;
+	return lo;
+}
+
+static const struct trace_exit *exits_of(struct replayer *r, uint64_t step, uint32_t *n)
+{
+	size_t lo = first_row_at(r->exits, r->n_exits, sizeof(*r->exits), offsetof(struct trace_exit, step),
+	                         step, &r->exit_hint);
 	uint32_t k = 0;
 	while (lo + k < r->n_exits && r->exits[lo + k].step == step)
 		k++;
@@ -341,14 +377,8 @@ static const struct trace_exit *exits_of(struct replayer *r, uint64_t step, uint
 
 static const struct trace_event *event_of(struct replayer *r, uint64_t step)
 {
-	size_t lo = 0, hi = r->n_events;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (r->events[mid].step < step)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = first_row_at(r->events, r->n_events, sizeof(*r->events),
+	                         offsetof(struct trace_event, step), step, &r->event_hint);
 	return lo < r->n_events && r->events[lo].step == step ? &r->events[lo] : NULL;
 }
 
@@ -443,7 +473,7 @@ static void img_write(struct replayer *r, uint64_t gpa, const uint8_t *data, siz
 			if (n > len)
 				n = len;
 			memcpy(g->mem + (gpa - g->gpa), data, n);
-			mark_used(g, gpa - g->gpa, n);
+			image_written(r, g, gpa - g->gpa, n);
 		}
 		gpa += n, data += n, len -= n;
 	}
@@ -546,7 +576,7 @@ static int refresh_image(struct replayer *r, bool all_dirty)
 				                           : !memcmp(g->mem + off + p, r->scratch + p, pl))
 					continue;
 				memcpy(g->mem + off + p, r->scratch + p, pl);
-				mark_used(g, off + p, pl);
+				image_written(r, g, off + p, pl);
 				if (all_dirty)
 					continue;
 				for (size_t k = 0; k < r->n_bk; k++) {
@@ -606,7 +636,7 @@ static int refresh_stale(struct replayer *r)
 		if (!memcmp(g->mem + off, r->scratch, n))
 			continue;
 		memcpy(g->mem + off, r->scratch, n);
-		mark_used(g, off, n);
+		image_written(r, g, off, n);
 		for (size_t k = 0; k < r->n_bk; k++) {
 			ret = add_dirty(&r->bk[k], gpa, n);
 			if (ret < 0)
@@ -637,7 +667,7 @@ static unsigned fetch_insn(struct replayer *r, const struct x86_state *st, uint8
 		uint64_t gpa = linear + got;
 		if (st->cr0 & X86_CR0_PG) {
 			if (!ram || ram->rom ||
-			    !x86_translate_ram(st, ram->mem, ram->len, linear + got, &gpa))
+			    !fetch_tlb_translate(&r->tlb, st, ram->mem, ram->len, linear + got, &gpa))
 				break;
 		}
 		unsigned chunk = TRACE_PAGE_SIZE - (unsigned)(gpa & (TRACE_PAGE_SIZE - 1));
@@ -749,9 +779,23 @@ static bool may_take_input(const uint8_t *insn, unsigned avail)
 		uint8_t b = insn[i];
 		if (b == 0x0f)
 			return insn[i + 1] == 0xa2 || insn[i + 1] == 0x31 || insn[i + 1] == 0x32;
-		if (!(b == 0x66 || b == 0x67 || b == 0xf2 || b == 0xf3 || b == 0xf0 || b == 0x2e ||
-		      b == 0x36 || b == 0x3e || b == 0x26 || b == 0x64 || b == 0x65 || (b & 0xf0) == 0x40))
-			return false;
+		switch (b) {
+		case 0x26:
+		case 0x2e:
+		case 0x36:
+		case 0x3e:
+		case 0x64:
+		case 0x65:
+		case 0x66:
+		case 0x67:
+		case 0xf0:
+		case 0xf2:
+		case 0xf3:
+			continue;
+		default:
+			if ((b & 0xf0) != 0x40)
+				return false;
+		}
 	}
 	return false;
 }

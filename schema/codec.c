@@ -126,6 +126,8 @@ static void chunk_reset(struct chunk *c)
 	c->input_idx = NULL;
 	c->valid = false;
 	c->raw_len = 0;
+	c->written_built = false;
+	c->n_written = 0;
 }
 
 void chunk_free(struct chunk *c)
@@ -137,6 +139,7 @@ void chunk_free(struct chunk *c)
 	free(c->inputs);
 	free(c->input_idx);
 	free(c->wtmp);
+	free(c->written);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -286,14 +289,14 @@ static int chunk_parse(struct trace *t, struct chunk *c)
 	st.p += nwords * 8;
 	for (uint64_t j = 0; j + 1 < c->n_states; j++) {
 		c->state_off[j] = (uint32_t)(st.p - c->raw);
-		uint64_t idx = 0, gap, v;
+		uint64_t idx = 0, gap;
 		for (;;) {
 			if (rd_varint(&st, &gap))
 				return chunk_bad(t, c, c->first + j, c->first, "state delta cut short");
 			if (!gap)
 				break;
 			idx += gap - 1;
-			if (idx >= nwords || rd_varint(&st, &v))
+			if (idx >= nwords || skip_varint(&st))
 				return chunk_bad(t, c, c->first + j, c->first, "bad state delta");
 			idx++;
 		}
@@ -388,6 +391,22 @@ out:
 	return rc;
 }
 
+int rd_varint_long(struct rd *r, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (r->p >= r->end)
+			return -1;
+		uint8_t c = *r->p++;
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 static uint64_t le64(const uint8_t *p)
 {
 	uint64_t v;
@@ -468,14 +487,30 @@ int chunk_step(struct trace *t, struct chunk *c, uint64_t step, struct trace_ste
 	return 0;
 }
 
-int chunk_replay_page(struct trace *t, struct chunk *c, uint64_t from, uint64_t to, uint64_t page,
-                      uint8_t *buf)
+static int cmp_u64(const void *a, const void *b)
 {
-	uint64_t pstart = page << TRACE_PAGE_SHIFT, pend = pstart + TRACE_PAGE_SIZE;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
 
-	if (from < c->first || to > c->first + c->n)
-		return trace_set_err(t, -ERANGE, "step %llu: replay outside its chunk",
-		                     (unsigned long long)from);
+int u64_push(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+		uint64_t *na = realloc(*a, ncap * sizeof(*na));
+		if (!na)
+			return -ENOMEM;
+		*a = na;
+		*cap = ncap;
+	}
+	(*a)[(*n)++] = v;
+	return 0;
+}
+
+/* Calls fn for each write of steps [from, to) of the chunk, in order; stops at fn's first nonzero. */
+static int chunk_each_write(struct trace *t, struct chunk *c, uint64_t from, uint64_t to,
+                            int (*fn)(void *arg, uint64_t gpa, uint64_t len, const uint8_t *data), void *arg)
+{
 	for (uint64_t j = from - c->first; j < to - c->first; j++) {
 		struct rd r = {c->raw + c->wmeta_off[j], c->raw + c->wmeta_off[j + 1]};
 		const uint8_t *data = c->raw + c->wdata_off[j];
@@ -485,11 +520,69 @@ int chunk_replay_page(struct trace *t, struct chunk *c, uint64_t from, uint64_t 
 		for (uint64_t w = 0; w < nw; w++) {
 			if (rd_varint(&r, &gpa) || rd_varint(&r, &len))
 				return chunk_bad(t, c, c->first + j, c->first, "write");
-			uint64_t lo = gpa > pstart ? gpa : pstart, hi = gpa + len < pend ? gpa + len : pend;
-			if (lo < hi)
-				memcpy(buf + (lo - pstart), data + (lo - gpa), hi - lo);
+			int rc = fn(arg, gpa, len, data);
+			if (rc)
+				return rc;
 			data += len;
 		}
 	}
 	return 0;
+}
+
+static int note_written(void *arg, uint64_t gpa, uint64_t len, const uint8_t *data)
+{
+	struct chunk *c = arg;
+	(void)data;
+	for (uint64_t p = gpa >> TRACE_PAGE_SHIFT; len && p <= (gpa + len - 1) >> TRACE_PAGE_SHIFT; p++) {
+		if (c->n_written && c->written[c->n_written - 1] == p)
+			continue;
+		int rc = u64_push(&c->written, &c->n_written, &c->cap_written, p);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int chunk_writes_page(struct trace *t, struct chunk *c, uint64_t page, bool *writes)
+{
+	if (!c->written_built) {
+		c->n_written = 0;
+		int rc = chunk_each_write(t, c, c->first, c->first + c->n, note_written, c);
+		if (rc)
+			return rc;
+		qsort(c->written, c->n_written, sizeof(*c->written), cmp_u64);
+		size_t n = 0;
+		for (size_t i = 0; i < c->n_written; i++)
+			if (!n || c->written[n - 1] != c->written[i])
+				c->written[n++] = c->written[i];
+		c->n_written = n;
+		c->written_built = true;
+	}
+	*writes = bsearch(&page, c->written, c->n_written, sizeof(*c->written), cmp_u64) != NULL;
+	return 0;
+}
+
+struct page_replay {
+	uint64_t start;
+	uint8_t *buf;
+};
+
+static int copy_into_page(void *arg, uint64_t gpa, uint64_t len, const uint8_t *data)
+{
+	const struct page_replay *pr = arg;
+	uint64_t pend = pr->start + TRACE_PAGE_SIZE;
+	uint64_t lo = gpa > pr->start ? gpa : pr->start, hi = gpa + len < pend ? gpa + len : pend;
+	if (lo < hi)
+		memcpy(pr->buf + (lo - pr->start), data + (lo - gpa), hi - lo);
+	return 0;
+}
+
+int chunk_replay_page(struct trace *t, struct chunk *c, uint64_t from, uint64_t to, uint64_t page,
+                      uint8_t *buf)
+{
+	if (from < c->first || to > c->first + c->n)
+		return trace_set_err(t, -ERANGE, "step %llu: replay outside its chunk",
+		                     (unsigned long long)from);
+	struct page_replay pr = {page << TRACE_PAGE_SHIFT, buf};
+	return chunk_each_write(t, c, from, to, copy_into_page, &pr);
 }

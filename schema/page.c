@@ -131,8 +131,13 @@ int page_at(struct trace *t, struct chunk *c, uint64_t step, uint64_t page, uint
 	} else {
 		memset(out, 0, TRACE_PAGE_SIZE); /* never stored: guest memory starts zeroed */
 	}
-	if (c && from < step)
+	if (c && from < step) {
+		bool writes;
+		rc = chunk_writes_page(t, c, page, &writes);
+		if (rc || !writes)
+			return rc;
 		return chunk_replay_page(t, c, from, step, page, out);
+	}
 	return 0;
 }
 

@@ -57,21 +57,33 @@ struct rd {
 	const uint8_t *p, *end;
 };
 
+/* rd_varint for a value of more than one byte. */
+int rd_varint_long(struct rd *r, uint64_t *out);
+
 static inline int rd_varint(struct rd *r, uint64_t *out)
 {
-	uint64_t v = 0;
-	for (unsigned shift = 0; shift < 64; shift += 7) {
-		if (r->p >= r->end)
-			return -1;
-		uint8_t c = *r->p++;
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*out = v;
+	/* Most varints of a chunk are one byte. */
+	if (r->p < r->end && !(*r->p & 0x80)) {
+		*out = *r->p++;
+		return 0;
+	}
+	return rd_varint_long(r, out);
+}
+
+/* Steps over one varint as rd_varint reads it (at most ten bytes), without its value. */
+static inline int skip_varint(struct rd *r)
+{
+	const uint8_t *p = r->p, *end = r->end - r->p > 10 ? r->p + 10 : r->end;
+	while (p < end)
+		if (!(*p++ & 0x80)) {
+			r->p = p;
 			return 0;
 		}
-	}
 	return -1;
 }
+
+/* Appends v to a growable array; 0 or -ENOMEM. */
+int u64_push(uint64_t **a, size_t *n, size_t *cap, uint64_t v);
 
 /* Open-addressing map from a 64-bit key to a pointer (linear probing, backward-shift delete). */
 struct u64map {
@@ -109,6 +121,11 @@ struct chunk {
 	uint64_t cur[X86_STATE_WORDS];
 	struct trace_write *wtmp; /* trace_step_at's writes */
 	uint32_t wtmp_cap;
+	/* The pages any step of the chunk writes, sorted: built on the first page_at, so that reading a page
+	 * the chunk never writes does not scan the chunk. */
+	uint64_t *written;
+	size_t n_written, cap_written;
+	bool written_built;
 };
 
 struct chunk_ref {
@@ -194,6 +211,8 @@ int page_store(struct trace *t, const uint8_t *data, uint8_t hash[TRACE_HASH_LEN
 int page_fetch(struct trace *t, const uint8_t hash[TRACE_HASH_LEN], uint8_t *out, uint64_t gpa,
                uint64_t step);
 /* Content of page `page` before `step`, using chunk c (the chunk holding step, or NULL past the end). */
+/* Whether a step of the chunk writes to the page; 0, or -errno on a damaged chunk. */
+int chunk_writes_page(struct trace *t, struct chunk *c, uint64_t page, bool *writes);
 int page_at(struct trace *t, struct chunk *c, uint64_t step, uint64_t page, uint8_t *out);
 int memory_read(struct trace *t, struct chunk *c, uint64_t step, uint64_t gpa, void *buf, size_t len);
 

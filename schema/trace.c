@@ -675,15 +675,9 @@ int trace_iter_next(struct trace_iter *it, struct trace_step *out)
 			if (it->map_step[it->map_i] != s)
 				continue;
 			iter_drop_page(it, it->map_page[it->map_i]);
-			if (it->n_stored == it->cap_stored) {
-				size_t cap = it->cap_stored ? 2 * it->cap_stored : 64;
-				uint64_t *n = realloc(it->stored, cap * sizeof(*n));
-				if (!n)
-					return -ENOMEM;
-				it->stored = n;
-				it->cap_stored = cap;
-			}
-			it->stored[it->n_stored++] = it->map_page[it->map_i];
+			rc = u64_push(&it->stored, &it->n_stored, &it->cap_stored, it->map_page[it->map_i]);
+			if (rc)
+				return rc;
 		}
 	}
 	if (!it->c.valid || s >= it->c.first + it->c.n) {

@@ -6,3 +6,4 @@ emudiff_test(test_backend_kvm SOURCES ${REPLAYER_TEST_DIR}/test_backend_kvm.c ${
              LIBS emudiff_replayer LABELS kvm)
 emudiff_test(test_cli_replay SOURCES ${REPLAYER_TEST_DIR}/test_cli_replay.c ${REPLAYER_TEST_DIR}/synth.c
              LIBS emudiff_schema)
+emudiff_test(test_fetch_tlb SOURCES ${REPLAYER_TEST_DIR}/test_fetch_tlb.c LIBS emudiff_replayer)

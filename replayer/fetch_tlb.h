@@ -1,0 +1,33 @@
+/* The replayer's instruction-fetch translation, cached: one entry, valid while the paging mode, the root
+ * and every paging-structure entry its walk read are unchanged. */
+#ifndef EMUDIFF_REPLAYER_FETCH_TLB_H
+#define EMUDIFF_REPLAYER_FETCH_TLB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../x86/x86_state.h"
+
+/* Up to five paging-structure levels, and the PDPT of PAE paging. */
+#define FETCH_TLB_TABLES_MAX 6
+
+struct fetch_tlb {
+	bool valid;
+	uint64_t cr0, cr3, cr4, efer; /* the bits that select the paging mode, and the root */
+	uint64_t linear_page, gpa_page;
+	uint64_t table_pages[FETCH_TLB_TABLES_MAX]; /* physical page numbers of the entries the walk read */
+	unsigned n_tables;
+	const uint8_t *ram;
+	size_t ram_size;
+	uint64_t walks; /* page walks done: what the cache saved is the translations less these */
+};
+
+/* x86_translate_ram (RAM at physical 0) through the cache. A zeroed struct is an empty cache. */
+bool fetch_tlb_translate(struct fetch_tlb *tlb, const struct x86_state *st, const uint8_t *ram,
+                         size_t ram_size, uint64_t linear, uint64_t *gpa);
+
+/* Every write to the RAM image must be told: one to a page the walk read an entry from empties the cache. */
+void fetch_tlb_note_write(struct fetch_tlb *tlb, uint64_t gpa, uint64_t len);
+
+#endif
