@@ -12,7 +12,8 @@ struct pc_testdev {
 	uint8_t iomem[DEVBUS_TESTDEV_IOMEM_SIZE];
 };
 
-/* The scratch register seen through a window of 4 ports: the access's bytes at (port & 3) * 8. */
+/* The scratch register seen through a window of 4 ports: the access's bytes at (port & 3) * 8. An unaligned
+ * access reaches the bytes it covers, as the CPU splits it into bus cycles (QEMU's TCG drops it instead). */
 static uint64_t testdev_scratch_read(const struct pc_testdev *t, uint64_t port, unsigned size)
 {
 	unsigned shift = (unsigned)(port & 3) * 8;

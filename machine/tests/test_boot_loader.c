@@ -269,6 +269,7 @@ static const struct {
     {"byte 2 of it", DEVBUS_PIO, 0xe2, 1, false, 0x22, __LINE__},
     {"word at 0xe1 written", DEVBUS_PIO, 0xe1, 2, true, 0xaabb, __LINE__},
     {"dword shows the word", DEVBUS_PIO, 0xe0, 4, false, 0x11aabb44, __LINE__},
+    {"word read at 0xe1", DEVBUS_PIO, 0xe1, 2, false, 0xaabb, __LINE__},
     {"byte window 0xe8", DEVBUS_PIO, 0xe8, 1, false, 0x44, __LINE__},
     {"byte window 0xeb", DEVBUS_PIO, 0xeb, 1, false, 0x11, __LINE__},
     {"byte window write", DEVBUS_PIO, 0xea, 1, true, 0x5a, __LINE__},
