@@ -348,10 +348,9 @@ static int rec_run_vcpu(struct rec *r, struct shim_exit *ex)
 }
 
 /* The guest's own EFLAGS.TF under KVM's single-step: KVM reports no TF and takes the guest's single-step
- * traps for its own, so the recorder carries the guest's TF in r->cur and delivers each #DB the guest is owed
- * in the step of the instruction that raised it, as emu records it (SDM Vol. 3 17.3.1.4). emu judges the step
- * from pre on a copy of the state, reading memory and dropping writes: only where it is known to run no
- * device. */
+ * traps for its own (an exit to user space), so the recorder keeps the guest's TF in r->cur and delivers each
+ * #DB the guest is owed in the step of the instruction that raised it, as emu records it (SDM Vol. 3
+ * 17.3.1.4). Whether one is owed, a probe tells: emu on a copy of pre, reading memory, dropping writes. */
 static enum emu_status tf_probe_read(void *opaque, uint64_t gpa, void *buf, unsigned len)
 {
 	const struct rec *r = opaque;
