@@ -347,6 +347,144 @@ static int rec_run_vcpu(struct rec *r, struct shim_exit *ex)
 	}
 }
 
+/* The guest's own EFLAGS.TF under KVM's single-step: KVM reports no TF and takes the guest's single-step
+ * traps for its own (an exit to user space), so the recorder keeps the guest's TF in r->cur and delivers each
+ * #DB the guest is owed in the step of the instruction that raised it, as emu records it (SDM Vol. 3
+ * 17.3.1.4). Whether one is owed, a probe tells: emu on a copy of pre, reading memory, dropping writes. */
+static enum emu_status tf_probe_read(void *opaque, uint64_t gpa, void *buf, unsigned len)
+{
+	const struct rec *r = opaque;
+	if (gpa + len > r->ram_size)
+		return EMU_IO_ERROR;
+	memcpy(buf, r->ram + gpa, len);
+	return EMU_OK;
+}
+
+static enum emu_status tf_probe_write(void *opaque, uint64_t gpa, const void *buf, unsigned len)
+{
+	(void)opaque, (void)gpa, (void)buf, (void)len;
+	return EMU_OK;
+}
+
+/* Port I/O moves no TF: the values are the probe's own. */
+static enum emu_status tf_probe_in(void *opaque, uint16_t port, unsigned size, uint32_t *value)
+{
+	(void)opaque, (void)port, (void)size;
+	*value = ~0u;
+	return EMU_OK;
+}
+
+static enum emu_status tf_probe_out(void *opaque, uint16_t port, unsigned size, uint32_t value)
+{
+	(void)opaque, (void)port, (void)size, (void)value;
+	return EMU_OK;
+}
+
+/* CPUID, RDTSC and MSRs: KVM's values are not the probe's to know, so such a step is not judged. */
+static enum emu_status tf_probe_cpuid(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	(void)opaque, (void)leaf, (void)subleaf, (void)out;
+	return EMU_IO_ERROR;
+}
+
+static enum emu_status tf_probe_rdtsc(void *opaque, uint64_t *tsc)
+{
+	(void)opaque, (void)tsc;
+	return EMU_IO_ERROR;
+}
+
+static enum emu_status tf_probe_rdmsr(void *opaque, uint32_t msr, uint64_t *value, bool *known)
+{
+	(void)opaque, (void)msr, (void)value, (void)known;
+	return EMU_IO_ERROR;
+}
+
+static enum emu_status tf_probe_wrmsr(void *opaque, uint32_t msr, uint64_t value, bool *known)
+{
+	(void)opaque, (void)msr, (void)value, (void)known;
+	return EMU_IO_ERROR;
+}
+
+/* The probe's result after one instruction from pre, or two where silicon holds the trap over a MOV SS or POP
+ * SS: true when it ends where KVM's step ended (post's CS:RIP). */
+static bool tf_probe(struct rec *r, const struct x86_state *pre, const struct x86_state *post,
+                     struct x86_state *out)
+{
+	static const struct emu_ops ops = {.read_phys = tf_probe_read,
+	                                   .write_phys = tf_probe_write,
+	                                   .port_in = tf_probe_in,
+	                                   .port_out = tf_probe_out,
+	                                   .cpuid = tf_probe_cpuid,
+	                                   .rdtsc = tf_probe_rdtsc,
+	                                   .rdmsr = tf_probe_rdmsr,
+	                                   .wrmsr = tf_probe_wrmsr};
+	struct emu_ctxt ctxt = {.st = out, .ops = &ops, .opaque = r};
+
+	*out = *pre;
+	for (int i = 0; i < 2; i++) {
+		enum emu_status s = emu_step(&ctxt);
+		if (s != EMU_OK && s != EMU_HALT)
+			return false;
+		if (out->rip == post->rip && out->seg[X86_CS].selector == post->seg[X86_CS].selector)
+			return true;
+		if (!(out->events.shadow & X86_SHADOW_MOV_SS) || out->events.exc_pending)
+			return false;
+	}
+	return false;
+}
+
+/* The single-step #DB the guest is owed, through its IVT/IDT: emu writes the frame (this step's writes) and
+ * KVM goes on at the handler. */
+static int tf_deliver_db(struct rec *r, const struct x86_state *pre)
+{
+	struct emu_ctxt ctxt = {.st = &r->cur, .ops = &rec_emu_ops, .opaque = r, .deliver_exceptions = true};
+
+	r->cur.dr6 |= 1ull << 14; /* DR6.BS */
+	x86_event_queue(&r->cur, X86_EVENT_EXCEPTION, 1, false, 0);
+	enum emu_status s = emu_step(&ctxt);
+	x86_event_taken(&r->cur);
+	if (s == EMU_SHUTDOWN) {
+		rec_end(r, REC_END_SHUTDOWN,
+		        "triple fault delivering the guest's single-step #DB after %04x:%llx",
+		        pre->seg[X86_CS].selector, (unsigned long long)pre->rip);
+		return 0;
+	}
+	if (s != EMU_OK) {
+		snprintf(r->errbuf, r->errlen, "delivering the guest's single-step #DB after %04x:%llx: %s",
+		         pre->seg[X86_CS].selector, (unsigned long long)pre->rip, emu_status_name(s));
+		return -EIO;
+	}
+	if (shim_set_state(r->vm, &r->cur)) {
+		snprintf(r->errbuf, r->errlen, "entering the guest's #DB handler: %s", shim_error(r->vm));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* After KVM's step from pre to r->cur: the guest's TF back into r->cur, and its #DB delivered where owed.
+ * *judged false: a step under the guest's TF that emu cannot match (an event or fault ran its handler, or
+ * CPUID, RDTSC or an MSR). */
+static int tf_follow(struct rec *r, const struct x86_state *pre, int opcode, bool *judged)
+{
+	struct x86_state probe;
+
+	*judged = true;
+	if (!(pre->rflags & X86_RFLAGS_TF)) {
+		/* POPF or IRET may set it. */
+		if ((opcode == 0x9d || opcode == 0xcf) && rec_guest_sets_tf(r, pre))
+			r->cur.rflags |= X86_RFLAGS_TF;
+		return 0;
+	}
+	if (r->injected || !tf_probe(r, pre, &r->cur, &probe)) {
+		*judged = false;
+		return 0;
+	}
+	r->cur.rflags |= probe.rflags & X86_RFLAGS_TF;
+	if (probe.events.exc_pending && probe.events.exc_vector == 1)
+		return tf_deliver_db(r, pre);
+	return 0;
+}
+
 /* One single-stepped instruction. */
 static int rec_step_one(struct rec *r)
 {
@@ -412,14 +550,19 @@ static int rec_step_one(struct rec *r)
 		         (unsigned long long)r->summary->steps);
 		return rc;
 	}
-	rc = rec_append(r, ran_handler ? TRACE_STEP_RUN : TRACE_STEP_INSN, &pre);
+	bool judged;
+	if ((rc = tf_follow(r, &pre, opcode, &judged)))
+		return rc;
+	rc = rec_append(r, ran_handler || !judged ? TRACE_STEP_RUN : TRACE_STEP_INSN, &pre);
 	if (rc)
 		return rc;
-	if (!r->injected && (opcode == 0x9d || opcode == 0xcf) && rec_guest_sets_tf(r, &pre)) {
-		rec_end(r, REC_END_GUEST_TF,
-		        "the guest sets EFLAGS.TF at %04x:%llx; KVM hides and swallows guest TF while it "
-		        "single-steps, so record this guest with --mode exits",
-		        pre.seg[X86_CS].selector, (unsigned long long)pre.rip);
+	if (!judged) {
+		rec_end(
+		    r, REC_END_GUEST_TF,
+		    "the guest single-steps itself (EFLAGS.TF) over %04x:%llx, where an event, a fault or "
+		    "CPUID/MSR/RDTSC leaves its #DB unknown to the recorder; record this guest with --mode "
+		    "exits",
+		    pre.seg[X86_CS].selector, (unsigned long long)pre.rip);
 		return 0;
 	}
 	devbus_advance(r->bus, 1);
@@ -734,7 +877,10 @@ static bool kvm_wants_step(const struct rec *r)
 
 static int kvm_set_stepping(struct rec *r, bool on)
 {
-	if (shim_set_singlestep(r->vm, on)) {
+	/* KVM's single-step leaves without the guest's own TF (tf_follow kept it): it goes back for the run.
+	 */
+	if (shim_set_singlestep(r->vm, on) ||
+	    (!on && (r->cur.rflags & X86_RFLAGS_TF) && shim_set_state(r->vm, &r->cur))) {
 		snprintf(r->errbuf, r->errlen, "%s", shim_error(r->vm));
 		return -EIO;
 	}

@@ -48,8 +48,10 @@ static const char *tmp_path(const char *name, char *buf, size_t len)
 	return buf;
 }
 
+static int run_cli(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static struct rec_summary record_with(const char *guest, const char *out, enum rec_mode mode,
-                                      uint64_t max_steps, bool with_emu)
+                                      uint64_t max_steps, bool with_emu, bool fallback)
 {
 	char gp[512];
 	struct rec_options opt = {
@@ -59,6 +61,7 @@ static struct rec_summary record_with(const char *guest, const char *out, enum r
 	    .mode = mode,
 	    .demand = REC_DEMAND_REAL,
 	    .max_steps = max_steps,
+	    .fallback_emu = fallback,
 	    .mem_bytes = 16u << 20,
 	    .load_addr = 0x7c00,
 	    .guest_path = corpus_path(guest, gp, sizeof(gp)),
@@ -74,13 +77,14 @@ static struct rec_summary record_with(const char *guest, const char *out, enum r
 
 static struct rec_summary record(const char *guest, const char *out, enum rec_mode mode, uint64_t max_steps)
 {
-	return record_with(guest, out, mode, max_steps, engine_emu);
+	return record_with(guest, out, mode, max_steps, engine_emu, false);
 }
 
-/* Corpus guests recorded in step mode; each ends as corpus/manifest.tsv says for this host's reference, but
- * tfstep, which sets TF itself: KVM's single-step hides and swallows the guest's TF, so the recorder stops
- * it. */
-static const char *const step_guests[] = {"realloop", "strings", "modeswitch", "shadow", "tfstep", "realint",
+/* Corpus guests recorded in step mode; each ends as corpus/manifest.tsv says for this host's reference.
+ * tfstep, which single-steps itself, is test_guest_single_step's: the independent run here does not deliver
+ * its #DBs.
+ */
+static const char *const step_guests[] = {"realloop", "strings", "modeswitch", "shadow", "realint",
                                           "io",       "triple",  "pmiret",     "pmint",  "kvmgaps"};
 static struct corpus_manifest manifest;
 
@@ -95,9 +99,7 @@ static void expected_end(const char *name, const char *reference, enum rec_end *
 	if (!text)
 		fail_msg("%s: not in %s", name, manifest.path);
 	*status = 0;
-	if (!strcmp(name, "tfstep"))
-		*end = REC_END_GUEST_TF;
-	else if (sscanf(text, "exit:%u", &n) == 1)
+	if (sscanf(text, "exit:%u", &n) == 1)
 		*end = REC_END_GUEST_EXIT, *status = (int)n;
 	else if (!strcmp(text, "shutdown"))
 		*end = REC_END_SHUTDOWN;
@@ -249,8 +251,8 @@ static void test_no_lost_steps(void **state)
 	const char *names[] = {"modeswitch", "io", "strings", "shadow"};
 	for (size_t g = 0; g < sizeof(names) / sizeof(names[0]); g++) {
 		char a[512], b[512];
-		record_with(names[g], tmp_path("kvm.db", a, sizeof(a)), REC_MODE_STEP, 0, false);
-		record_with(names[g], tmp_path("emu.db", b, sizeof(b)), REC_MODE_STEP, 0, true);
+		record_with(names[g], tmp_path("kvm.db", a, sizeof(a)), REC_MODE_STEP, 0, false, false);
+		record_with(names[g], tmp_path("emu.db", b, sizeof(b)), REC_MODE_STEP, 0, true, false);
 		struct trace *tk, *te;
 		assert_int_equal(trace_open(&tk, a), 0);
 		assert_int_equal(trace_open(&te, b), 0);
@@ -371,6 +373,57 @@ static void test_deterministic(void **state)
 	}
 }
 
+/* #DB traps tfstep's handler counts, by reference and mode (its expected end is the manifest's): silicon's by
+ * the SDM, the others measured; kvm-emulator's step mode is unmeasured (no PVM host since). Step mode: the
+ * recorder delivers the traps KVM's single-step takes for its own as silicon raises them, none after a MOV SS
+ * or POP SS (the next instruction's trap covers both). Exits mode: the reference's own; KVM's emulator (PVM)
+ * traps after MOV SS and POP SS too, QEMU's TCG holds the trap as silicon does. */
+static const struct {
+	const char *reference;
+	enum rec_mode mode;
+	unsigned traps;
+} tf_traps_expected[] = {
+    {"silicon", REC_MODE_STEP, 10},  {"silicon", REC_MODE_EXITS, 10},  {"emu", REC_MODE_STEP, 10},
+    {"qemu-tcg", REC_MODE_STEP, 10}, {"qemu-tcg", REC_MODE_EXITS, 10}, {"kvm-emulator", REC_MODE_EXITS, 13},
+};
+
+/* Records tfstep in mode to its end (as corpus/manifest.tsv says) and checks the #DB count it prints: that
+ * count. */
+static unsigned record_tfstep(const char *out, enum rec_mode mode, const char *reference)
+{
+	enum rec_end end;
+	int status;
+	unsigned traps = 0, want = 0;
+	char console[512] = "";
+
+	expected_end("tfstep", reference, &end, &status);
+	/* About 1700 steps: the limit only stops a run gone astray. */
+	struct rec_summary sum = record("tfstep", out, mode, 100000);
+	if (sum.end != end || sum.guest_status != status)
+		fail_msg("tfstep (mode %d): ended '%s' (%s), status %d; expected '%s' status %d under %s",
+		         (int)mode, rec_end_name(sum.end), sum.end_detail, sum.guest_status,
+		         rec_end_name(end), status, reference);
+	struct trace *t;
+	assert_int_equal(trace_open(&t, out), 0);
+	assert_true(trace_is_complete(t));
+	assert_int_equal(trace_meta_get(t, "console", console, sizeof(console)), 0);
+	trace_close(t);
+	if (sscanf(console, "tfstep: #DB count %x", &traps) != 1)
+		fail_msg("tfstep printed no #DB count: \"%s\"", console);
+	for (size_t i = 0; i < sizeof(tf_traps_expected) / sizeof(tf_traps_expected[0]); i++)
+		if (!strcmp(tf_traps_expected[i].reference, reference) && tf_traps_expected[i].mode == mode)
+			want = tf_traps_expected[i].traps;
+	if (!want)
+		fail_msg(
+		    "tfstep gave %u #DB traps in mode %d under %s, which has no expected count: measure it "
+		    "and add it to tf_traps_expected",
+		    traps, (int)mode, reference);
+	if (traps != want)
+		fail_msg("tfstep gave %u #DB traps in mode %d under %s, expected %u: \"%s\"", traps,
+		         (int)mode, reference, want, console);
+	return traps;
+}
+
 /* Exits mode: every recorded instruction is a (pre, post) pair that step mode also saw. */
 static void test_exits_mode_agrees_with_step_mode(void **state)
 {
@@ -409,11 +462,12 @@ static void test_exits_mode_agrees_with_step_mode(void **state)
 	}
 	assert_true(insns > 0);
 	assert_true(runs > 0);
-	/* A guest that single-steps itself keeps its own TF in exits mode. */
+	/* A guest that single-steps itself keeps its own TF in exits mode: the reference delivers its #DBs.
+	 */
 	char tp[512];
-	sum = record("tfstep", tmp_path("tf.db", tp, sizeof(tp)), REC_MODE_EXITS, 0);
-	assert_int_equal(sum.end, REC_END_GUEST_EXIT);
-	assert_int_equal(sum.guest_status, 0);
+	const char *dir;
+	assert_int_equal(corpus_manifest_from_env(&manifest, &dir), 0);
+	record_tfstep(tmp_path("tf.db", tp, sizeof(tp)), REC_MODE_EXITS, test_engine_reference(false));
 	/* The final states agree. */
 	struct x86_state fe;
 	assert_int_equal(trace_state_at(te, ne, &fe), 0);
@@ -421,6 +475,103 @@ static void test_exits_mode_agrees_with_step_mode(void **state)
 	free(step_states);
 	trace_close(ts);
 	trace_close(te);
+}
+
+/* tfstep sets TF itself. Step mode runs it to its exit: the steps under the guest's TF have it in their
+ * pre-state, each #DB the guest counts is delivered through its IVT in the step that raised it, and emu
+ * replays the trace with no new divergence. */
+static void test_guest_single_step(void **state)
+{
+	(void)state;
+	const char *reference = test_engine_reference(engine_emu), *dir;
+	char out[512], results[512];
+	assert_int_equal(corpus_manifest_from_env(&manifest, &dir), 0);
+	unsigned traps = record_tfstep(tmp_path("tfstep.db", out, sizeof(out)), REC_MODE_STEP, reference);
+	struct trace *t;
+	assert_int_equal(trace_open(&t, out), 0);
+	uint64_t n = trace_step_count(t), tf_steps = 0, db_entries = 0;
+	struct x86_state st, next;
+	uint8_t ivt[4];
+	/* IVT entry 1, as the guest set it: its #DB handler. */
+	assert_int_equal(trace_memory_at(t, n - 1, 4, ivt, sizeof(ivt)), 0);
+	assert_int_equal(trace_state_at(t, 0, &st), 0);
+	for (uint64_t i = 0; i < n; i++, st = next) {
+		assert_int_equal(trace_state_at(t, i + 1, &next), 0);
+		if (!(st.rflags & X86_RFLAGS_TF))
+			continue;
+		tf_steps++;
+		if (!(next.rflags & X86_RFLAGS_TF) && next.rip == (uint64_t)(ivt[0] | ivt[1] << 8) &&
+		    next.seg[X86_CS].selector == (ivt[2] | ivt[3] << 8))
+			db_entries++;
+	}
+	trace_close(t);
+	print_message("tfstep under %s: %llu steps, %llu with the guest's TF, %llu enter its #DB handler\n",
+	              reference, (unsigned long long)n, (unsigned long long)tf_steps,
+	              (unsigned long long)db_entries);
+	/* Each trap the guest counted entered its handler in the step of the instruction that raised it. */
+	assert_int_equal(db_entries, traps);
+	assert_true(tf_steps >= db_entries);
+	int st_replay = run_cli("replay %s --backends emu -o %s", out,
+	                        tmp_path("tfstep-replay.db", results, sizeof(results)));
+	if (st_replay != 0)
+		fail_msg("emu's replay of tfstep's step-mode trace exited %d (1: new divergences): see %s",
+		         st_replay, results);
+}
+
+/* --fallback emu, exits mode, on the corpus guests some reference cannot run to their end: where this host's
+ * reference stops at an emulation failure (KVM's emulator on PVM), the guest goes on to its exit and its
+ * trace holds the FALLBACK steps emu executed; where the reference runs them (silicon, QEMU's TCG), no step
+ * falls back and the guest ends as the manifest says for the reference. */
+static void test_fallback_steps(void **state)
+{
+	(void)state;
+	need_kvm_engine();
+	const char *reference = test_engine_reference(false), *dir;
+	unsigned guests = 0;
+	assert_int_equal(corpus_manifest_from_env(&manifest, &dir), 0);
+	for (size_t i = 0; i < manifest.n; i++) {
+		const struct corpus_guest *g = &manifest.guests[i];
+		bool somewhere = false;
+		for (unsigned k = 0; k < g->n_other_ends; k++)
+			somewhere |= !strcmp(g->other_ends[k].end, "emulation-failure");
+		if (!somewhere || strcmp(g->start, "real") || g->load != 0x7c00)
+			continue;
+		guests++;
+		bool needs = !strcmp(corpus_expected_end(g, reference, false), "emulation-failure");
+		enum rec_end end;
+		int status;
+		char out[512];
+		expected_end(g->name, reference, &end, &status);
+		struct rec_summary sum = record_with(g->name, tmp_path("fallback.db", out, sizeof(out)),
+		                                     REC_MODE_EXITS, 1000000, false, true);
+		struct trace *t;
+		struct trace_step s;
+		uint64_t fallback_rows = 0;
+		assert_int_equal(trace_open(&t, out), 0);
+		for (uint64_t k = 0; k < trace_step_count(t); k++) {
+			assert_int_equal(trace_step_at(t, k, &s), 0);
+			fallback_rows += s.kind == TRACE_STEP_FALLBACK;
+		}
+		trace_close(t);
+		print_message("%-10s under %s with --fallback emu: '%s' status %d, %llu FALLBACK steps\n",
+		              g->name, reference, rec_end_name(sum.end), sum.guest_status,
+		              (unsigned long long)fallback_rows);
+		assert_int_equal(fallback_rows, sum.fallback_steps);
+		/* Where emu completes what the reference cannot, the guest's status is the reference's mix.
+		 */
+		if (needs && (sum.end != REC_END_GUEST_EXIT || fallback_rows == 0))
+			fail_msg("%s: recorded with --fallback emu under %s, ended '%s' (%s) with %llu "
+			         "FALLBACK steps",
+			         g->name, reference, rec_end_name(sum.end), sum.end_detail,
+			         (unsigned long long)fallback_rows);
+		if (!needs && (sum.end != end || sum.guest_status != status || fallback_rows != 0))
+			fail_msg("%s: under %s, which runs it, --fallback emu gave '%s' status %d and %llu "
+			         "FALLBACK "
+			         "steps; expected '%s' status %d and none",
+			         g->name, reference, rec_end_name(sum.end), sum.guest_status,
+			         (unsigned long long)fallback_rows, rec_end_name(end), status);
+	}
+	assert_true(guests >= 5);
 }
 
 /* Demand mode (real): every instruction recorded while CR0.PE=0, and only those stepped. */
@@ -450,8 +601,6 @@ static void test_demand_real(void **state)
 	assert_true(sum.insn_steps < 4000);
 	trace_close(t);
 }
-
-static int run_cli(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int run_cli(const char *fmt, ...)
 {
@@ -821,6 +970,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_instruction_inputs),
 	    cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_exits_mode_agrees_with_step_mode),
+	    cmocka_unit_test(test_guest_single_step),
+	    cmocka_unit_test(test_fallback_steps),
 	    cmocka_unit_test(test_demand_real),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_info_escapes_guest_output),
