@@ -126,30 +126,32 @@ static int read_memory_before(void *arg, uint64_t gpa, void *buf, size_t len)
 static int count_steps(struct trace *t, const char *reference, struct step_counts *c)
 {
 	struct trace_iter *it = NULL;
-	struct trace_step step;
-	struct x86_state pre, post;
-	bool have_insn = false;
+	struct trace_step steps[2]; /* this step and the one before, by turns: no state is copied */
+	struct x86_state post;
+	unsigned cur = 0;
+	bool prev_insn = false;
 	uint64_t i = 0;
 	int rc = trace_iter_start(t, 0, &it);
 
 	memset(c, 0, sizeof(*c));
-	while (rc >= 0 && (rc = trace_iter_next(it, &step)) == 1) {
+	while (rc >= 0 && (rc = trace_iter_next(it, &steps[cur])) == 1) {
+		const struct trace_step *step = &steps[cur];
 		struct memory_before m = {t, i - 1};
-		if (have_insn && trace_step_ran_native(reference, &pre, &step.pre, read_memory_before, &m))
+		if (prev_insn &&
+		    trace_step_ran_native(reference, &steps[cur ^ 1].pre, &step->pre, read_memory_before, &m))
 			c->native_by_rule++;
-		have_insn = step.kind == TRACE_STEP_INSN;
-		if (have_insn)
-			pre = step.pre;
+		prev_insn = step->kind == TRACE_STEP_INSN;
+		cur ^= 1;
 		i++;
-		if (step.kind == TRACE_STEP_RUN)
+		if (step->kind == TRACE_STEP_RUN)
 			continue;
-		c->per_mode[x86_state_mode(&step.pre)]++;
-		c->per_cpl[x86_state_cpl(&step.pre) & 3]++;
+		c->per_mode[x86_state_mode(&step->pre)]++;
+		c->per_cpl[x86_state_cpl(&step->pre) & 3]++;
 	}
 	trace_iter_end(it);
 	struct memory_before m = {t, i - 1};
-	if (rc == 0 && have_insn && trace_state_at(t, i, &post) == 0 &&
-	    trace_step_ran_native(reference, &pre, &post, read_memory_before, &m))
+	if (rc == 0 && prev_insn && trace_state_at(t, i, &post) == 0 &&
+	    trace_step_ran_native(reference, &steps[cur ^ 1].pre, &post, read_memory_before, &m))
 		c->native_by_rule++;
 	return rc;
 }
