@@ -760,8 +760,12 @@ int differ_report_junit(const char *results_path, const char *out_path)
 		fprintf(f, "\"/>\n      <property name=\"trace\" value=\"");
 		xml_str(f, r.trace);
 		fprintf(f,
-		        "\"/>\n      <property name=\"steps\" value=\"%" PRId64 "\"/>\n    </properties>\n",
-		        r.backends[b].steps);
+		        "\"/>\n      <property name=\"steps\" value=\"%" PRId64
+		        "\"/>\n      <property name=\"run_steps\" value=\"%" PRId64
+		        "\"/>\n      <property name=\"fallback_steps\" value=\"%" PRId64
+		        "\"/>\n      <property name=\"native_steps\" value=\"%" PRId64
+		        "\"/>\n    </properties>\n",
+		        r.backends[b].steps, r.run_steps, r.fallback_steps, r.native_steps);
 		for (size_t i = 0; i < r.n_classes && !ret; i++) {
 			const struct rep_class *c = &r.classes[i];
 			struct rep_div d;

@@ -271,11 +271,27 @@ static void test_native_steps_counted(void **state)
 		run(r, args);
 		if (!strstr(r->out, rows[i].diff))
 			fail_msg("line %d: diff: status %d\n%s\n%s", rows[i].line, r->status, r->out, r->err);
-		snprintf(args, sizeof(args), "replay %s --backends emu", path);
+		char *json = synth_tmp(".json"), *junit = synth_tmp(".xml"), *html = synth_tmp(".html");
+		snprintf(args, sizeof(args), "replay %s --backends emu --json %s --junit %s --html %s", path,
+		         json, junit, html);
 		run(r, args);
 		if (!strstr(r->out, rows[i].replayed))
 			fail_msg("line %d: replay: status %d\n%s\n%s", rows[i].line, r->status, r->out,
 			         r->err);
+		/* The reports say the same count. */
+		unsigned native = rows[i].replayed[2] == '1';
+		char want[3][96];
+		snprintf(want[0], sizeof(want[0]), "\"native_steps\": %u,", native);
+		snprintf(want[1], sizeof(want[1]), "<property name=\"native_steps\" value=\"%u\"/>", native);
+		snprintf(want[2], sizeof(want[2]), ", %u NATIVE steps (", native);
+		const char *files[3] = {json, junit, html};
+		for (int k = 0; k < 3; k++) {
+			read_file(files[k], r->out, sizeof(r->out));
+			if (!strstr(r->out, want[k]))
+				fail_msg("line %d: %s lacks '%s'", rows[i].line, files[k], want[k]);
+			unlink(files[k]);
+		}
+		free(json), free(junit), free(html);
 		unlink(path);
 		free(path);
 	}
