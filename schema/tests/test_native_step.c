@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -292,10 +294,55 @@ static void test_rule_table(void **state)
 	}
 }
 
+/* NATIVE steps are stored and read back as such, counted apart by trace_stats; a kind past them is refused.
+ */
+static void test_native_kind_round_trip(void **state)
+{
+	static const enum trace_step_kind kinds[] = {TRACE_STEP_INSN,  TRACE_STEP_NATIVE, TRACE_STEP_INSN,
+	                                             TRACE_STEP_RUN,   TRACE_STEP_NATIVE, TRACE_STEP_FALLBACK,
+	                                             TRACE_STEP_NATIVE};
+	const uint64_t n = sizeof(kinds) / sizeof(kinds[0]);
+	char path[] = "/tmp/emudiff-native-XXXXXX";
+	struct trace *t = NULL;
+	struct trace_stats st;
+	struct x86_state s;
+	(void)state;
+
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	x86_state_real(&s, 0, 0x1000, 0x8000);
+	assert_int_equal(trace_create(&t, path, true), 0);
+	for (uint64_t i = 0; i < n; i++) {
+		struct trace_step step = {.index = i, .kind = kinds[i], .pre = s};
+		assert_int_equal(trace_append_step(t, &step), 0);
+		s.rip++;
+	}
+	struct trace_step bad = {.index = n, .kind = (enum trace_step_kind)TRACE_STEP_KINDS, .pre = s};
+	assert_int_equal(trace_append_step(t, &bad), -EINVAL);
+	assert_int_equal(trace_finish(t, &s, "test"), 0);
+	trace_close(t);
+
+	assert_int_equal(trace_open(&t, path), 0);
+	for (uint64_t i = 0; i < n; i++) {
+		struct trace_step step;
+		assert_int_equal(trace_step_at(t, i, &step), 0);
+		assert_int_equal(step.kind, kinds[i]);
+	}
+	assert_int_equal(trace_stats(t, &st), 0);
+	assert_int_equal(st.insn_steps, 2);
+	assert_int_equal(st.run_steps, 1);
+	assert_int_equal(st.fallback_steps, 1);
+	assert_int_equal(st.native_steps, 3);
+	trace_close(t);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rule_table),
+	    cmocka_unit_test(test_native_kind_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
