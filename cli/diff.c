@@ -61,6 +61,13 @@ static int diff_collect(void *arg, const struct replay_step_report *r)
 	return 0;
 }
 
+static void print_native(uint64_t step)
+{
+	printf("step %" PRIu64 " is a NATIVE step: the reference ran native code it did not step after the "
+	       "instruction; nothing to compare\n",
+	       step);
+}
+
 static void print_diff(const struct diff_state *d, uint64_t step)
 {
 	printf("step %" PRIu64 ": ", step);
@@ -169,6 +176,10 @@ int cli_diff(int argc, char **argv)
 	}
 	kind = (int)s.kind;
 	trace_close(t);
+	if (kind == TRACE_STEP_NATIVE) {
+		print_native(o.step);
+		return CLI_EXIT_OK;
+	}
 	if (kind != TRACE_STEP_INSN) {
 		printf("step %" PRIu64 " is a %s step: %s\n", o.step,
 		       kind == TRACE_STEP_RUN ? "RUN" : "FALLBACK",
@@ -194,7 +205,11 @@ int cli_diff(int argc, char **argv)
 		goto out;
 	}
 	printf("reference: %s\n", differ_reference_text(sum.reference));
-	print_diff(d, o.step);
+	/* An older trace's INSN step that the replay's rule found native. */
+	if (sum.native_steps)
+		print_native(o.step);
+	else
+		print_diff(d, o.step);
 	status = sum.new_divergences ? CLI_EXIT_DIVERGED : CLI_EXIT_OK;
 out:
 	free(d);

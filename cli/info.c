@@ -105,6 +105,57 @@ static void print_cpuid_differences(struct trace *t)
 	free(c.table);
 }
 
+struct step_counts {
+	uint64_t per_mode[6], per_cpl[4];
+	uint64_t native_by_rule; /* INSN steps of an older trace that trace_step_ran_native finds native */
+};
+
+struct memory_before {
+	struct trace *t;
+	uint64_t step;
+};
+
+static int read_memory_before(void *arg, uint64_t gpa, void *buf, size_t len)
+{
+	const struct memory_before *m = arg;
+	return trace_memory_at(m->t, m->step, gpa, buf, len);
+}
+
+/* Counts steps by mode and CPL from every recorded pre-state, and the INSN steps that ran native code by the
+ * rule the recorder applies now (traces recorded before the NATIVE kind). */
+static int count_steps(struct trace *t, const char *reference, struct step_counts *c)
+{
+	struct trace_iter *it = NULL;
+	struct trace_step steps[2]; /* this step and the one before, by turns: no state is copied */
+	struct x86_state post;
+	unsigned cur = 0;
+	bool prev_insn = false;
+	uint64_t i = 0;
+	int rc = trace_iter_start(t, 0, &it);
+
+	memset(c, 0, sizeof(*c));
+	while (rc >= 0 && (rc = trace_iter_next(it, &steps[cur])) == 1) {
+		const struct trace_step *step = &steps[cur];
+		struct memory_before m = {t, i - 1};
+		if (prev_insn &&
+		    trace_step_ran_native(reference, &steps[cur ^ 1].pre, &step->pre, read_memory_before, &m))
+			c->native_by_rule++;
+		prev_insn = step->kind == TRACE_STEP_INSN;
+		cur ^= 1;
+		i++;
+		if (step->kind == TRACE_STEP_RUN)
+			continue;
+		c->per_mode[x86_state_mode(&step->pre)]++;
+		c->per_cpl[x86_state_cpl(&step->pre) & 3]++;
+	}
+	trace_iter_end(it);
+	struct memory_before m = {t, i - 1};
+	if (rc == 0 && prev_insn && trace_state_at(t, i, &post) == 0 &&
+	    trace_step_ran_native(reference, &steps[cur ^ 1].pre, &post, read_memory_before, &m))
+		c->native_by_rule++;
+	return rc;
+}
+
 int cli_info(int argc, char **argv)
 {
 	if (argc != 2 || argv[1][0] == '-') {
@@ -172,9 +223,17 @@ int cli_info(int argc, char **argv)
 		    "commit are readable\n",
 		    "ended", (unsigned long long)st.steps);
 
-	printf("%-12s %llu (instructions %llu, unrecorded runs %llu, emu fallbacks %llu)\n", "steps",
-	       (unsigned long long)st.steps, (unsigned long long)st.insn_steps,
-	       (unsigned long long)st.run_steps, (unsigned long long)st.fallback_steps);
+	struct step_counts sc;
+	if (count_steps(t, ref, &sc) < 0) {
+		fprintf(stderr, "emudiff info: %s\n", trace_error(t));
+		trace_close(t);
+		return CLI_EXIT_USAGE;
+	}
+	printf("%-12s %llu (instructions %llu, unrecorded runs %llu, emu fallbacks %llu, instruction then "
+	       "native code %llu)\n",
+	       "steps", (unsigned long long)st.steps, (unsigned long long)(st.insn_steps - sc.native_by_rule),
+	       (unsigned long long)st.run_steps, (unsigned long long)st.fallback_steps,
+	       (unsigned long long)(st.native_steps + sc.native_by_rule));
 
 	struct exit_counts ec;
 	memset(&ec, 0, sizeof(ec));
@@ -190,19 +249,6 @@ int cli_info(int argc, char **argv)
 	printf("%s\n", strcmp(sep, " (") ? ")" : "");
 	printf("%-12s %llu\n", "events", (unsigned long long)st.events);
 
-	/* Instructions per mode and CPL, from every recorded pre-state. */
-	uint64_t per_mode[6] = {0}, per_cpl[4] = {0};
-	struct trace_iter *it = NULL;
-	struct trace_step step;
-	if (!rc)
-		rc = trace_iter_start(t, 0, &it);
-	while (rc >= 0 && it && (rc = trace_iter_next(it, &step)) == 1) {
-		if (step.kind == TRACE_STEP_RUN)
-			continue;
-		per_mode[x86_state_mode(&step.pre)]++;
-		per_cpl[x86_state_cpl(&step.pre) & 3]++;
-	}
-	trace_iter_end(it);
 	if (rc < 0) {
 		fprintf(stderr, "emudiff info: %s\n", trace_error(t));
 		trace_close(t);
@@ -210,14 +256,15 @@ int cli_info(int argc, char **argv)
 	}
 	printf("%-12s", "modes");
 	for (int m = 0; m < 6; m++)
-		if (per_mode[m])
-			printf(" %s %llu", x86_mode_name((enum x86_mode)m), (unsigned long long)per_mode[m]);
+		if (sc.per_mode[m])
+			printf(" %s %llu", x86_mode_name((enum x86_mode)m),
+			       (unsigned long long)sc.per_mode[m]);
 	printf("\n%-12s", "cpls");
 	for (int c = 0; c < 4; c++)
-		if (per_cpl[c])
-			printf(" cpl%d %llu", c, (unsigned long long)per_cpl[c]);
+		if (sc.per_cpl[c])
+			printf(" cpl%d %llu", c, (unsigned long long)sc.per_cpl[c]);
 	printf("\n");
-	uint64_t insns = st.insn_steps + st.fallback_steps;
+	uint64_t insns = st.insn_steps + st.fallback_steps + st.native_steps;
 	printf("%-12s %llu bytes, %llu distinct pages", "size", (unsigned long long)st.file_bytes,
 	       (unsigned long long)st.pages);
 	if (insns)

@@ -237,10 +237,10 @@ int cli_replay(int argc, char **argv)
 		status = CLI_EXIT_USAGE;
 		goto out;
 	}
-	/* The results database counts backend steps; what was not compared is said here. */
 	printf("not compared: %" PRIu64 " RUN steps (unrecorded execution, not single instructions), %" PRIu64
-	       " FALLBACK steps (executed by emu while recording: not ground truth)\n",
-	       sum.run_steps, sum.fallback_steps);
+	       " FALLBACK steps (executed by emu while recording: not ground truth), %" PRIu64
+	       " NATIVE steps (the reference ran native code it did not step after the instruction)\n",
+	       sum.run_steps, sum.fallback_steps, sum.native_steps);
 	if (sum.run_on_steps)
 		printf("run on: %" PRIu64
 		       " backend steps were run on past one instruction to the reference's "

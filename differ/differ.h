@@ -167,6 +167,9 @@ int differ_results_add_known(struct differ_results *r, const struct differ_known
 /* How the run ended: completed (every step of its range), or stopped before step stopped_at (interrupted). A
  * run never marked completed (killed, crashed) reads as not completed. */
 int differ_results_set_end(struct differ_results *r, bool completed, uint64_t stopped_at);
+/* The replayed steps no backend was compared on, by kind: RUN, FALLBACK and NATIVE steps. */
+int differ_results_set_not_compared(struct differ_results *r, uint64_t run, uint64_t fallback,
+                                    uint64_t native);
 /* 1 when the run in results_path completed, 0 when not (*stopped_at: the step it stopped before, or -1 when
  * unknown), -errno when the file cannot be read (a message on stderr). */
 int differ_results_completed(const char *results_path, int64_t *stopped_at);

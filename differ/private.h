@@ -163,7 +163,7 @@ int differ_known_entry(const struct differ_known *k, size_t i, unsigned *line, c
 
 /* Results database layout, shared by results.c and the reports. */
 #define DIFFER_RESULTS_APP_ID  0x454d5552 /* "EMUR" */
-#define DIFFER_RESULTS_VERSION 4
+#define DIFFER_RESULTS_VERSION 5
 
 struct sqlite3;
 /* Opens a results database read-only and checks it is one; messages go to stderr. */

@@ -80,7 +80,7 @@ int rep_load(struct rep *r, const char *path)
 	if (sqlite3_prepare_v2(
 	        r->db,
 	        "SELECT trace, reference, replay_mode, command_line, tool_version, first_step, end_step,"
-	        " completed, stopped_at, part FROM run WHERE id = 1",
+	        " completed, stopped_at, part, run_steps, fallback_steps, native_steps FROM run WHERE id = 1",
 	        -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -95,6 +95,9 @@ int rep_load(struct rep *r, const char *path)
 		r->completed = sqlite3_column_int(st, 7) != 0;
 		r->stopped_at = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
 		col_text(st, 9, r->part, sizeof(r->part));
+		r->run_steps = sqlite3_column_int64(st, 10);
+		r->fallback_steps = sqlite3_column_int64(st, 11);
+		r->native_steps = sqlite3_column_int64(st, 12);
 	}
 	sqlite3_finalize(st);
 	st = NULL;
@@ -566,6 +569,9 @@ int differ_report_json(const char *results_path, const char *out_path)
 		fprintf(f, ", \"part\": ");
 		json_str(f, r.part);
 	}
+	fprintf(f,
+	        ", \"run_steps\": %" PRId64 ", \"fallback_steps\": %" PRId64 ", \"native_steps\": %" PRId64,
+	        r.run_steps, r.fallback_steps, r.native_steps);
 	fprintf(f, ", \"completed\": %s", r.completed ? "true" : "false");
 	if (!r.completed && r.stopped_at >= 0)
 		fprintf(f, ", \"stopped_at\": %" PRId64, r.stopped_at);
@@ -754,8 +760,12 @@ int differ_report_junit(const char *results_path, const char *out_path)
 		fprintf(f, "\"/>\n      <property name=\"trace\" value=\"");
 		xml_str(f, r.trace);
 		fprintf(f,
-		        "\"/>\n      <property name=\"steps\" value=\"%" PRId64 "\"/>\n    </properties>\n",
-		        r.backends[b].steps);
+		        "\"/>\n      <property name=\"steps\" value=\"%" PRId64
+		        "\"/>\n      <property name=\"run_steps\" value=\"%" PRId64
+		        "\"/>\n      <property name=\"fallback_steps\" value=\"%" PRId64
+		        "\"/>\n      <property name=\"native_steps\" value=\"%" PRId64
+		        "\"/>\n    </properties>\n",
+		        r.backends[b].steps, r.run_steps, r.fallback_steps, r.native_steps);
 		for (size_t i = 0; i < r.n_classes && !ret; i++) {
 			const struct rep_class *c = &r.classes[i];
 			struct rep_div d;

@@ -44,6 +44,7 @@ struct rep {
 	int64_t first_step, end_step;
 	bool completed;     /* the replay ran its whole range */
 	int64_t stopped_at; /* when interrupted: the first step not replayed; -1 unknown (killed) */
+	int64_t run_steps, fallback_steps, native_steps; /* replayed steps compared on no backend, by kind */
 	struct rep_backend *backends;
 	size_t n_backends;
 	struct rep_class *classes; /* by backend (order of appearance), then class name */

@@ -147,6 +147,11 @@ int differ_report_html_write(struct rep *r, FILE *f)
 	}
 	if (r->have_range)
 		fprintf(f, ", steps %" PRId64 "..%" PRId64, r->first_step, r->end_step);
+	fprintf(f,
+	        "<br>Not compared: %" PRId64 " RUN steps (unrecorded execution), %" PRId64
+	        " FALLBACK steps (executed by emu while recording), %" PRId64
+	        " NATIVE steps (the reference ran native code it did not step after the instruction)",
+	        r->run_steps, r->fallback_steps, r->native_steps);
 	if (!r->completed) {
 		char line[200];
 		rep_incomplete_text(r, line, sizeof(line));

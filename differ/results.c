@@ -40,7 +40,9 @@ int64_t differ_results_blob_sum(const void *const blobs[ROW_BLOBS], const int le
 static const char results_ddl[] =
     "CREATE TABLE run(id INTEGER PRIMARY KEY, trace TEXT, reference TEXT, replay_mode TEXT,"
     " command_line TEXT, tool_version TEXT, first_step INTEGER, end_step INTEGER,"
-    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0, part TEXT, host TEXT) STRICT;"
+    " stopped_at INTEGER, completed INTEGER NOT NULL DEFAULT 0, part TEXT, host TEXT,"
+    " run_steps INTEGER NOT NULL DEFAULT 0, fallback_steps INTEGER NOT NULL DEFAULT 0,"
+    " native_steps INTEGER NOT NULL DEFAULT 0) STRICT;"
     "CREATE TABLE backend(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, name TEXT NOT NULL,"
     " steps INTEGER NOT NULL, stepped INTEGER NOT NULL, unsupported INTEGER NOT NULL,"
     " crashed INTEGER NOT NULL, failed INTEGER NOT NULL) STRICT;"
@@ -307,6 +309,19 @@ int differ_results_set_end(struct differ_results *r, bool completed, uint64_t st
 		return exec(r, "UPDATE run SET completed = 1, stopped_at = NULL WHERE id = 1");
 	snprintf(sql, sizeof(sql), "UPDATE run SET completed = 0, stopped_at = %" PRId64 " WHERE id = 1",
 	         stopped_at > INT64_MAX ? INT64_MAX : (int64_t)stopped_at);
+	return exec(r, sql);
+}
+
+int differ_results_set_not_compared(struct differ_results *r, uint64_t run, uint64_t fallback,
+                                    uint64_t native)
+{
+	char sql[200];
+	if (!r)
+		return -EINVAL;
+	snprintf(sql, sizeof(sql),
+	         "UPDATE run SET run_steps = %" PRId64 ", fallback_steps = %" PRId64
+	         ", native_steps = %" PRId64 " WHERE id = 1",
+	         (int64_t)run, (int64_t)fallback, (int64_t)native);
 	return exec(r, sql);
 }
 

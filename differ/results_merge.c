@@ -235,7 +235,11 @@ static int copy_rows(sqlite3 *db, const struct shard *s, size_t n, const char *p
 		    "UPDATE main.backend AS b SET steps = b.steps + x.steps, stepped = b.stepped + x.stepped,"
 		    " unsupported = b.unsupported + x.unsupported, crashed = b.crashed + x.crashed,"
 		    " failed = b.failed + x.failed FROM s.backend x WHERE x.name = b.name;"
-		    "UPDATE main.known AS k SET hits = k.hits + x.hits FROM s.known x WHERE x.id = k.id;";
+		    "UPDATE main.known AS k SET hits = k.hits + x.hits FROM s.known x WHERE x.id = k.id;"
+		    "UPDATE main.run AS m SET run_steps = m.run_steps + x.run_steps,"
+		    " fallback_steps = m.fallback_steps + x.fallback_steps,"
+		    " native_steps = m.native_steps + x.native_steps FROM s.run x WHERE m.id = 1 AND x.id = "
+		    "1;";
 		if (sqlite3_prepare_v2(db, "ATTACH ? AS s", -1, &st, NULL) != SQLITE_OK) {
 			snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
 			return -EIO;

@@ -235,6 +235,16 @@ static unsigned rec_fetch_insn(const struct rec *r, const struct x86_state *st, 
 	return got;
 }
 
+/* Guest memory as it was before the step: the shadow copy, until the step's dirty pages are diffed. */
+static int rec_read_before_step(void *arg, uint64_t gpa, void *buf, size_t len)
+{
+	const struct rec *r = arg;
+	if (gpa >= r->ram_size || len > r->ram_size - gpa)
+		return -EFAULT;
+	memcpy(buf, r->shadow + gpa, len);
+	return 0;
+}
+
 /* The one-byte-map opcode after prefixes as emu's decoder reads them, 0x0f for the 0F maps, -1 when the bytes
  * end before the opcode. */
 static int rec_opcode(const uint8_t *insn, unsigned len, enum x86_mode mode)
@@ -539,6 +549,9 @@ static int rec_step_one(struct rec *r)
 	}
 	/* VT-x/SVM: an event's handler ran unstepped in this step, which is then no single instruction. */
 	bool ran_handler = shim_step_unset_tf(r->vm, r->shadow, &pre, &r->cur) == 1;
+	/* PVM returns to CPL 3 itself and runs user code natively before the step ends. */
+	bool native = !ran_handler && !r->injected &&
+	              trace_step_ran_native(shim_reference(r->vm), &pre, &r->cur, rec_read_before_step, r);
 	rc = shim_dirty_pages(r->vm, rec_diff_page, r);
 	if (rc || r->err) {
 		snprintf(r->errbuf, r->errlen, "dirty log: %s", rc ? shim_error(r->vm) : strerror(-r->err));
@@ -553,7 +566,11 @@ static int rec_step_one(struct rec *r)
 	bool judged;
 	if ((rc = tf_follow(r, &pre, opcode, &judged)))
 		return rc;
-	rc = rec_append(r, ran_handler || !judged ? TRACE_STEP_RUN : TRACE_STEP_INSN, &pre);
+	rc = rec_append(r,
+	                ran_handler || !judged ? TRACE_STEP_RUN
+	                : native               ? TRACE_STEP_NATIVE
+	                                       : TRACE_STEP_INSN,
+	                &pre);
 	if (rc)
 		return rc;
 	if (!judged) {

@@ -1114,7 +1114,12 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 		}
 
 		int stop = 0;
-		switch (c->kind) {
+		enum trace_step_kind kind = c->kind;
+		/* Traces recorded before the NATIVE kind existed: the same rule the recorder applies now. */
+		if (kind == TRACE_STEP_INSN &&
+		    trace_step_ran_native(r->sum->reference, &c->pre, expected, img_read, r))
+			kind = TRACE_STEP_NATIVE;
+		switch (kind) {
 		case TRACE_STEP_INSN:
 			r->sum->insn_steps++;
 			stop = run_insn_step(r, c, expected);
@@ -1123,6 +1128,11 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 			break;
 		case TRACE_STEP_RUN:
 			r->sum->run_steps++;
+			for (size_t k = 0; k < r->n_bk; k++)
+				r->bk[k].need_state = true;
+			break;
+		case TRACE_STEP_NATIVE:
+			r->sum->native_steps++;
 			for (size_t k = 0; k < r->n_bk; k++)
 				r->bk[k].need_state = true;
 			break;
@@ -1274,6 +1284,9 @@ int replay_run_one(const struct replay_options *opt, struct replay_summary *sum,
 		ret = 0;
 	if (ret == 0 && r.results)
 		ret = differ_results_set_end(r.results, !sum->interrupted, sum->stopped_at);
+	if (ret == 0 && r.results)
+		ret = differ_results_set_not_compared(r.results, sum->run_steps, sum->fallback_steps,
+		                                      sum->native_steps);
 out:
 	if (r.results) {
 		if (r.known && ret == 0)

@@ -66,6 +66,7 @@ struct replay_summary {
 	uint64_t insn_steps;      /* compared */
 	uint64_t run_steps;       /* not single instructions: backends resynchronised */
 	uint64_t fallback_steps;  /* executed by emu while recording: not ground truth, skipped */
+	uint64_t native_steps;    /* an instruction and unrecorded native code after it: not compared */
 	uint64_t divergences;     /* (step, backend) pairs */
 	uint64_t new_divergences; /* not on the known list */
 	uint64_t unsupported, crashes, failures;

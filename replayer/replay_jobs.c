@@ -81,6 +81,7 @@ static void add_summary(struct replay_summary *sum, const struct replay_summary 
 {
 	sum->insn_steps += w->insn_steps;
 	sum->run_steps += w->run_steps;
+	sum->native_steps += w->native_steps;
 	sum->fallback_steps += w->fallback_steps;
 	sum->divergences += w->divergences;
 	sum->new_divergences += w->new_divergences;

@@ -263,7 +263,7 @@ static int chunk_parse(struct trace *t, struct chunk *c)
 	c->nwords = (uint32_t)nwords;
 	c->kinds = r.p;
 	for (uint64_t j = 0; j < n; j++)
-		if (c->kinds[j] > TRACE_STEP_FALLBACK)
+		if (c->kinds[j] >= TRACE_STEP_KINDS)
 			return chunk_bad(t, c, c->first + j, c->first, "unknown step kind");
 
 	struct rd st = {r.p + lk, r.p + lk + ls};

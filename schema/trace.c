@@ -902,13 +902,15 @@ int trace_stats(struct trace *t, struct trace_stats *out)
 
 	memset(out, 0, sizeof(*out));
 	out->steps = t->count;
-	int src = sqlite3_prepare_v2(
-	    t->db, "SELECT total(insn_steps), total(run_steps), total(fallback_steps) FROM chunks", -1, &s,
-	    NULL);
+	int src = sqlite3_prepare_v2(t->db,
+	                             "SELECT total(insn_steps), total(run_steps), total(fallback_steps),"
+	                             " total(n_steps - insn_steps - run_steps - fallback_steps) FROM chunks",
+	                             -1, &s, NULL);
 	if (src == SQLITE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
 		out->insn_steps = (uint64_t)sqlite3_column_int64(s, 0);
 		out->run_steps = (uint64_t)sqlite3_column_int64(s, 1);
 		out->fallback_steps = (uint64_t)sqlite3_column_int64(s, 2);
+		out->native_steps = (uint64_t)sqlite3_column_int64(s, 3);
 		src = SQLITE_OK;
 	}
 	sqlite3_finalize(s);

@@ -3,8 +3,9 @@
  *
  * Model: a trace is states S0, S1, ..., Sn. Step i goes from Si to Si+1 and has
  * a kind: one instruction executed by the reference (INSN), an instruction the
- * reference could not execute and emu completed (FALLBACK), or a stretch of
- * unrecorded execution between two exits (RUN). Each step carries the bytes it
+ * reference could not execute and emu completed (FALLBACK), a stretch of
+ * unrecorded execution between two exits (RUN), or an instruction after which
+ * the reference also ran unrecorded native code (NATIVE). Each step carries the bytes it
  * wrote to guest memory (byte ranges; a RUN step's pages are stored instead as
  * memory before the next step) and the
  * inputs it consumed (IN and MMIO-read values, RDTSC, CPUID, ...). Exits and
@@ -20,9 +21,9 @@
 #include "../x86/x86_state.h"
 
 #define TRACE_APPLICATION_ID 0x454d5544 /* "EMUD" */
-/* Version 2: device checkpoints in their own table; version 1 kept them as meta rows devices@<step> (hex)
- * and is still read. */
-#define TRACE_FORMAT_VERSION        2
+/* Version 3: step kind NATIVE. Version 2: device checkpoints in their own table; version 1 kept them as meta
+ * rows devices@<step> (hex). Both are still read. */
+#define TRACE_FORMAT_VERSION        3
 #define TRACE_FORMAT_VERSION_OLDEST 1
 #define TRACE_PAGE_SIZE             4096u
 
@@ -32,7 +33,11 @@ enum trace_step_kind {
 	TRACE_STEP_INSN = 0,     /* one instruction, executed by the reference */
 	TRACE_STEP_RUN = 1,      /* unrecorded execution between exits: not one instruction */
 	TRACE_STEP_FALLBACK = 2, /* the reference failed; emu executed this instruction */
+	/* The reference ran this instruction, then native code it did not step (PVM runs 64-bit-mode CPL3
+	 * code on the CPU): the post-state is real but not one instruction's. Since format version 3. */
+	TRACE_STEP_NATIVE = 3,
 };
+#define TRACE_STEP_KINDS 4
 
 enum trace_input_kind {
 	TRACE_INPUT_PIO_IN = 1,    /* addr = port, value = data read */
@@ -176,9 +181,19 @@ int trace_foreach_event(struct trace *t, int (*fn)(void *arg, const struct trace
 int trace_foreach_input(struct trace *t, enum trace_input_kind kind,
                         int (*fn)(void *arg, uint64_t step, const struct trace_input *in), void *arg);
 
+/* Reads guest-physical memory as it was before the step: 0 or -errno. */
+typedef int (*trace_read_phys_fn)(void *arg, uint64_t gpa, void *buf, size_t len);
+/* Whether a step the reference recorded as one instruction also ran native code it did not step, and so is a
+ * TRACE_STEP_NATIVE step: on PVM (reference "kvm-emulator"), an IRET, far RET, SYSRET or SYSEXIT from 64-bit
+ * CPL 0 to CPL 3 whose post-state is at CPL 3 but not at the CS:RIP the instruction itself computes (PVM
+ * returns to user mode itself and the user code runs on before the single-step trap). Reads the instruction
+ * and its stack frame with read; false when they cannot be read. */
+bool trace_step_ran_native(const char *reference, const struct x86_state *pre, const struct x86_state *post,
+                           trace_read_phys_fn read, void *arg);
+
 /* Sizes for `emudiff info`. */
 struct trace_stats {
-	uint64_t steps, insn_steps, run_steps, fallback_steps;
+	uint64_t steps, insn_steps, run_steps, fallback_steps, native_steps;
 	uint64_t exits, events, pages, file_bytes;
 };
 int trace_stats(struct trace *t, struct trace_stats *out);

@@ -2,7 +2,7 @@
 -- States S0..Sn; step i goes from Si to Si+1. Integers are 64-bit, unsigned values stored as their bit pattern.
 
 PRAGMA application_id = 1162696004; -- 0x454d5544 "EMUD", TRACE_APPLICATION_ID in trace.h
-PRAGMA user_version = 2;            -- TRACE_FORMAT_VERSION in trace.h
+PRAGMA user_version = 3;            -- TRACE_FORMAT_VERSION in trace.h
 
 -- How the trace was made (tool version, host CPU, KVM flavour, guest image, mode, command line)
 -- and how it ended (end_reason, steps: present only in a complete trace).
@@ -22,6 +22,8 @@ CREATE TABLE device_checkpoints (
 -- state in full then each next state as sparse zigzag-varint word deltas, and the bytes each step wrote
 -- (codec.c). Every chunk decodes on its own. end_state = 1: it also holds state first_step + n_steps
 -- (else the next chunk's first state is that state; a trace whose last chunk lacks it ends one step earlier).
+-- Step kinds: 0 INSN, 1 RUN, 2 FALLBACK, 3 NATIVE (version 3: an instruction the reference followed with
+-- unrecorded native code); the NATIVE steps of a chunk are n_steps minus the three counts kept.
 CREATE TABLE chunks (
 	first_step INTEGER PRIMARY KEY,
 	n_steps INTEGER NOT NULL,

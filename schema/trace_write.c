@@ -256,7 +256,7 @@ static int txn_commit(struct trace *t)
 static int flush(struct trace *t, const struct x86_state *end)
 {
 	uint64_t words[X86_STATE_WORDS];
-	uint64_t kinds[3] = {0};
+	uint64_t kinds[TRACE_STEP_KINDS] = {0};
 	int rc;
 
 	if (!t->buf_n && !end)
@@ -380,7 +380,7 @@ int trace_append_step(struct trace *t, const struct trace_step *step)
 	if (step->index != t->appended)
 		return trace_set_err(t, -EINVAL, "step %llu appended where step %llu comes next",
 		                     (unsigned long long)step->index, (unsigned long long)t->appended);
-	if ((unsigned)step->kind > TRACE_STEP_FALLBACK || (step->n_writes && !step->writes) ||
+	if ((unsigned)step->kind >= TRACE_STEP_KINDS || (step->n_writes && !step->writes) ||
 	    (step->n_inputs && !step->inputs))
 		return trace_set_err(t, -EINVAL, "step %llu: bad kind, writes or inputs",
 		                     (unsigned long long)step->index);

@@ -81,6 +81,13 @@ static void write_run(const char *path, const char *trace, uint64_t first, uint6
 		make_div(s, &d);
 		assert_int_equal(differ_results_add(r, &d, differ_known_match(known, &d)), 0);
 	}
+	/* Steps compared on no backend: every 5th a RUN step, every 11th a FALLBACK one, every 13th a NATIVE
+	 * one. */
+	uint64_t not_compared[3] = {0};
+	for (uint64_t s = first; s < last; s++)
+		not_compared[0] += s % 5 == 0, not_compared[1] += s % 11 == 0, not_compared[2] += s % 13 == 0;
+	assert_int_equal(
+	    differ_results_set_not_compared(r, not_compared[0], not_compared[1], not_compared[2]), 0);
 	assert_int_equal(differ_results_add_known(r, known), 0);
 	assert_int_equal(differ_results_set_end(r, !stopped, stopped), 0);
 	assert_int_equal(differ_results_close(r), 0);
@@ -171,6 +178,11 @@ static void test_shards_join_into_the_whole_run(void **state)
 			fail_msg("split at line %d: %s", splits[i].line, err);
 		assert_same_rows(path_of("whole.db"), path_of("merged.db"));
 		assert_int_equal(differ_results_verify(path_of("merged.db"), err, sizeof(err)), 0);
+		/* The counts of steps not compared are the shards' sums. */
+		assert_int_equal(query(path_of("merged.db"), "SELECT native_steps FROM run"),
+		                 (STEPS + 12) / 13);
+		assert_int_equal(query(path_of("merged.db"), "SELECT run_steps + fallback_steps FROM run"),
+		                 (STEPS + 4) / 5 + (STEPS + 10) / 11);
 	}
 	/* The rows cover a class past the states kept, so dropping them was part of the join. */
 	assert_true(query(path_of("whole.db"), "SELECT count(*) FROM divergence WHERE pre IS NOT NULL") <

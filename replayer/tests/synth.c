@@ -154,3 +154,90 @@ out:
 	free(ram);
 	return ret;
 }
+
+/* The long-mode machine of synth_iretq_trace: identity-mapped 2 MiB with every A and D bit already set and
+ * descriptors already accessed, so no step writes memory. */
+#define SYNTH_GDT        0x3000u
+#define SYNTH_PML4       0x4000u
+#define SYNTH_IRET_FRAME (SYNTH_STACK - 40)
+#define SYNTH_USER_STACK 0x9000u
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static struct x86_segment synth_seg(uint16_t selector, uint32_t attr)
+{
+	struct x86_segment s = {.base = 0, .limit = 0xffffffffu, .attr = attr, .selector = selector};
+	return s;
+}
+
+int synth_iretq_trace(const char *path, const char *reference, enum synth_iretq how)
+{
+	static const uint8_t iretq[] = {0x48, 0xcf};
+	struct x86_state s[SYNTH_IRETQ_STEPS + 1];
+	struct trace *t = NULL;
+	uint8_t *ram = calloc(1, SYNTH_RAM);
+	int ret;
+
+	if (!ram)
+		return -ENOMEM;
+	memcpy(ram + SYNTH_CODE, iretq, sizeof(iretq));
+	memset(ram + SYNTH_USER_CODE, 0x90, 16);
+	put64(ram + SYNTH_GDT + 0x08, 0x00af9b000000ffffull); /* 64-bit code, DPL 0 */
+	put64(ram + SYNTH_GDT + 0x10, 0x00cf93000000ffffull); /* data, DPL 0 */
+	put64(ram + SYNTH_GDT + 0x28, 0x00cffb000000ffffull); /* 32-bit code, DPL 3 */
+	put64(ram + SYNTH_GDT + 0x30, 0x00cff3000000ffffull); /* data, DPL 3 */
+	put64(ram + SYNTH_PML4, (SYNTH_PML4 + 0x1000) | 0x27);
+	put64(ram + SYNTH_PML4 + 0x1000, (SYNTH_PML4 + 0x2000) | 0x27);
+	put64(ram + SYNTH_PML4 + 0x2000, 0xe7); /* 2 MiB at 0: present, writable, user, accessed, dirty */
+	/* The frame IRETQ pops: RIP, CS, RFLAGS, RSP, SS. */
+	const uint64_t frame[5] = {SYNTH_USER_CODE, 0x2b, 0x2, SYNTH_USER_STACK, 0x33};
+	for (int i = 0; i < 5; i++)
+		put64(ram + SYNTH_IRET_FRAME + 8 * i, frame[i]);
+
+	x86_state_reset(&s[0]);
+	s[0].xcr0 = 1;
+	s[0].cr0 = 0x80000011;
+	s[0].cr3 = SYNTH_PML4;
+	s[0].cr4 = 0x20;
+	s[0].efer = 0x500;
+	s[0].gdtr.base = SYNTH_GDT;
+	s[0].gdtr.limit = 0x37;
+	s[0].rip = SYNTH_CODE;
+	s[0].rflags = 0x2;
+	s[0].gpr[X86_RSP] = SYNTH_IRET_FRAME;
+	s[0].seg[X86_CS] = synth_seg(0x08, 0xa09b);
+	s[0].seg[X86_SS] = synth_seg(0x10, 0xc093);
+	for (enum x86_sreg r = X86_ES; r <= X86_GS; r++)
+		if (r != X86_CS && r != X86_SS)
+			s[0].seg[r] = (struct x86_segment){.attr = X86_SEG_UNUSABLE};
+	s[1] = s[0];
+	s[1].rip = SYNTH_USER_CODE + (how == SYNTH_IRETQ_AT_TARGET ? 0 : 1);
+	s[1].gpr[X86_RSP] = SYNTH_USER_STACK;
+	s[1].seg[X86_CS] = synth_seg(0x2b, 0xc0fb);
+	s[1].seg[X86_SS] = synth_seg(0x33, 0xc0f3);
+	for (unsigned i = 2; i <= SYNTH_IRETQ_STEPS; i++)
+		s[i] = s[i - 1], s[i].rip++;
+
+	ret = trace_create(&t, path, true);
+	if (!ret)
+		ret = trace_meta_set(t, "ram_bytes", "65536");
+	if (!ret)
+		ret = trace_meta_set(t, "reference", reference);
+	if (!ret)
+		ret = trace_put_memory(t, 0, ram, SYNTH_RAM);
+	for (unsigned i = 0; !ret && i < SYNTH_IRETQ_STEPS; i++) {
+		struct trace_step st = {.index = i, .kind = TRACE_STEP_INSN, .pre = s[i]};
+		if (i == 0 && how == SYNTH_IRETQ_NATIVE_KIND)
+			st.kind = TRACE_STEP_NATIVE;
+		ret = trace_append_step(t, &st);
+	}
+	if (!ret)
+		ret = trace_finish(t, &s[SYNTH_IRETQ_STEPS], "synthetic");
+	trace_close(t);
+	free(ram);
+	return ret;
+}

@@ -29,6 +29,18 @@ enum synth_plant {
 /* Writes the trace to path; 0 or -errno. */
 int synth_trace(const char *path, enum synth_plant plant);
 
+/* A long-mode trace: step 0 is IRETQ at CPL 0 to compatibility-mode CPL 3 code (NOPs at SYNTH_USER_CODE),
+ * steps 1 and 2 NOPs there. */
+#define SYNTH_IRETQ_STEPS 3u
+#define SYNTH_USER_CODE   0x2000u
+enum synth_iretq {
+	SYNTH_IRETQ_AT_TARGET,   /* step 0 ends at the IRETQ's target, as one instruction does */
+	SYNTH_IRETQ_RAN_PAST,    /* step 0 ends one NOP past the target: the reference ran it natively */
+	SYNTH_IRETQ_NATIVE_KIND, /* the same, step 0 written as a TRACE_STEP_NATIVE step */
+};
+/* Writes the trace, with meta reference = reference, to path; 0 or -errno. */
+int synth_iretq_trace(const char *path, const char *reference, enum synth_iretq how);
+
 /* A fresh temporary path ending in suffix (caller frees). */
 char *synth_tmp(const char *suffix);
 

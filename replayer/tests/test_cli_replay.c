@@ -232,6 +232,72 @@ static void test_bisect_and_diff(void **state)
 	free(r);
 }
 
+/* info counts the steps that ran native code beside RUN and FALLBACK steps, by their kind or, in a trace
+ * without it, by the rule; diff names such a step and compares nothing; replay's summary line counts it. */
+static void test_native_steps_counted(void **state)
+{
+	static const struct {
+		const char *reference;
+		enum synth_iretq how;
+		const char *steps;    /* info's steps line */
+		const char *diff;     /* in diff --step 0's output */
+		const char *replayed; /* the end of replay's not compared: line */
+		int line;
+	} rows[] = {
+	    {"kvm-emulator", SYNTH_IRETQ_RAN_PAST,
+	     "(instructions 2, unrecorded runs 0, emu fallbacks 0, instruction then native code 1)",
+	     "step 0 is a NATIVE step", ", 1 NATIVE steps (", __LINE__},
+	    {"kvm-emulator", SYNTH_IRETQ_NATIVE_KIND,
+	     "(instructions 2, unrecorded runs 0, emu fallbacks 0, instruction then native code 1)",
+	     "step 0 is a NATIVE step", ", 1 NATIVE steps (", __LINE__},
+	    {"kvm-emulator", SYNTH_IRETQ_AT_TARGET,
+	     "(instructions 3, unrecorded runs 0, emu fallbacks 0, instruction then native code 0)", "\nrip ",
+	     ", 0 NATIVE steps (", __LINE__},
+	    {"silicon", SYNTH_IRETQ_RAN_PAST,
+	     "(instructions 3, unrecorded runs 0, emu fallbacks 0, instruction then native code 0)", "\nrip ",
+	     ", 0 NATIVE steps (", __LINE__},
+	};
+	struct run *r = calloc(1, sizeof(*r));
+	char args[1024];
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *path = synth_tmp(".db");
+		assert_int_equal(synth_iretq_trace(path, rows[i].reference, rows[i].how), 0);
+		snprintf(args, sizeof(args), "info %s", path);
+		run(r, args);
+		if (r->status != 0 || !strstr(r->out, rows[i].steps))
+			fail_msg("line %d: info: status %d\n%s\n%s", rows[i].line, r->status, r->out, r->err);
+		snprintf(args, sizeof(args), "diff %s --step 0 --backends emu", path);
+		run(r, args);
+		if (!strstr(r->out, rows[i].diff))
+			fail_msg("line %d: diff: status %d\n%s\n%s", rows[i].line, r->status, r->out, r->err);
+		char *json = synth_tmp(".json"), *junit = synth_tmp(".xml"), *html = synth_tmp(".html");
+		snprintf(args, sizeof(args), "replay %s --backends emu --json %s --junit %s --html %s", path,
+		         json, junit, html);
+		run(r, args);
+		if (!strstr(r->out, rows[i].replayed))
+			fail_msg("line %d: replay: status %d\n%s\n%s", rows[i].line, r->status, r->out,
+			         r->err);
+		/* The reports say the same count. */
+		unsigned native = rows[i].replayed[2] == '1';
+		char want[3][96];
+		snprintf(want[0], sizeof(want[0]), "\"native_steps\": %u,", native);
+		snprintf(want[1], sizeof(want[1]), "<property name=\"native_steps\" value=\"%u\"/>", native);
+		snprintf(want[2], sizeof(want[2]), ", %u NATIVE steps (", native);
+		const char *files[3] = {json, junit, html};
+		for (int k = 0; k < 3; k++) {
+			read_file(files[k], r->out, sizeof(r->out));
+			if (!strstr(r->out, want[k]))
+				fail_msg("line %d: %s lacks '%s'", rows[i].line, files[k], want[k]);
+			unlink(files[k]);
+		}
+		free(json), free(junit), free(html);
+		unlink(path);
+		free(path);
+	}
+	free(r);
+}
+
 /* A file that is not a trace (or not a results database) is bad input, named in a one-line message. */
 static void test_not_a_trace(void **state)
 {
@@ -519,6 +585,7 @@ int main(void)
 	    cmocka_unit_test(test_junit_names_the_part),
 	    cmocka_unit_test(test_report_refuses_damaged_blob),
 	    cmocka_unit_test(test_bisect_and_diff),
+	    cmocka_unit_test(test_native_steps_counted),
 	    cmocka_unit_test(test_not_a_trace),
 	    cmocka_unit_test(test_kvm_without_dev_kvm),
 	    cmocka_unit_test(test_bisect_commits),

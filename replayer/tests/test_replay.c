@@ -607,6 +607,72 @@ static void test_run_and_fallback_are_not_compared(void **state)
 	}
 }
 
+/* The native_steps the results database of path holds. */
+static int64_t results_native_steps(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, "SELECT native_steps FROM run WHERE id = 1", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* An IRETQ to CPL 3 whose recorded step ran on past its target is, on PVM (kvm-emulator), an instruction and
+ * native code: not compared, the backends resynchronised to its post-state. Silicon single-steps IRETQ
+ * exactly, so there the same step is compared and diverges; a step that stopped at the target is compared
+ * everywhere. A step written as NATIVE is one whatever the reference. */
+static void test_native_steps_are_not_compared(void **state)
+{
+	static const struct {
+		const char *reference;
+		enum synth_iretq how;
+		unsigned native, divergences;
+		int line;
+	} rows[] = {
+	    {"kvm-emulator", SYNTH_IRETQ_RAN_PAST, 1, 0, __LINE__},
+	    {"kvm-emulator", SYNTH_IRETQ_AT_TARGET, 0, 0, __LINE__},
+	    {"kvm-emulator", SYNTH_IRETQ_NATIVE_KIND, 1, 0, __LINE__},
+	    {"silicon", SYNTH_IRETQ_RAN_PAST, 0, 1, __LINE__},
+	    {"silicon", SYNTH_IRETQ_AT_TARGET, 0, 0, __LINE__},
+	    {"silicon", SYNTH_IRETQ_NATIVE_KIND, 1, 0, __LINE__},
+	    {"qemu-tcg", SYNTH_IRETQ_RAN_PAST, 0, 1, __LINE__},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		for (int continuous = 0; continuous < 2; continuous++) {
+			char *path = synth_tmp(".db"), *results = synth_tmp(".results.db");
+			struct replay_summary sum;
+			struct seen seen;
+			assert_int_equal(synth_iretq_trace(path, rows[i].reference, rows[i].how), 0);
+			replay_path(path, continuous, 0, 0, results, &sum, &seen);
+			unsigned diverged = 0;
+			for (unsigned k = 0; k < seen.n; k++)
+				diverged += seen.diverged[k];
+			if (sum.native_steps != rows[i].native ||
+			    sum.insn_steps != SYNTH_IRETQ_STEPS - rows[i].native ||
+			    diverged != rows[i].divergences || sum.new_divergences != rows[i].divergences ||
+			    results_native_steps(results) != rows[i].native)
+				fail_msg("line %d (continuous %d): native %u, compared %u, divergences %u "
+				         "(%u new; first: "
+				         "%s %s), results native_steps %lld",
+				         rows[i].line, continuous, (unsigned)sum.native_steps,
+				         (unsigned)sum.insn_steps, diverged, (unsigned)sum.new_divergences,
+				         seen.n ? seen.cls[0] : "", seen.n ? seen.fields[0] : "",
+				         (long long)results_native_steps(results));
+			/* A step not compared is never reported to on_step. */
+			for (unsigned k = 0; k < seen.n && rows[i].native; k++)
+				assert_true(seen.steps[k] != 0);
+			unlink(path), unlink(results);
+			free(path), free(results);
+		}
+	}
+}
+
 /* What a RUN step wrote, as a page the trace stores anew at the next step or as the step's own writes, is in
  * memory when the next INSN step reads it: pop cx gets the 0x1234 the unrecorded push left, not the 77 77 of
  * the image before it. */
@@ -801,6 +867,7 @@ int main(void)
 	    cmocka_unit_test(test_cpuid_from_the_recorded_table),
 	    cmocka_unit_test(test_reference_step_granularity),
 	    cmocka_unit_test(test_backend_writes_are_restored),
+	    cmocka_unit_test(test_native_steps_are_not_compared),
 	    cmocka_unit_test(test_take_input_table),
 	    cmocka_unit_test(test_bad_inputs),
 	};

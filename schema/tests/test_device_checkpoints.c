@@ -142,7 +142,7 @@ static void test_versions(void **state)
 	static const struct {
 		int version;
 		int rc;
-	} rows[] = {{0, -EINVAL}, {1, 0}, {2, 0}, {3, -EINVAL}};
+	} rows[] = {{0, -EINVAL}, {1, 0}, {2, 0}, {3, 0}, {4, -EINVAL}};
 	char path[300], sql[64];
 
 	(void)state;
