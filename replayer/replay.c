@@ -1056,6 +1056,8 @@ static int open_backends(struct replayer *r)
 
 static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 {
+	/* Only a reference that runs code natively inside a step needs the rule asked each step. */
+	bool reference_runs_native = trace_reference_runs_native(r->sum->reference);
 	int ret, got;
 
 	if (lo >= hi)
@@ -1116,7 +1118,7 @@ static int replay_loop(struct replayer *r, uint64_t lo, uint64_t hi)
 		int stop = 0;
 		enum trace_step_kind kind = c->kind;
 		/* Traces recorded before the NATIVE kind existed: the same rule the recorder applies now. */
-		if (kind == TRACE_STEP_INSN &&
+		if (kind == TRACE_STEP_INSN && reference_runs_native &&
 		    trace_step_ran_native(r->sum->reference, &c->pre, expected, img_read, r))
 			kind = TRACE_STEP_NATIVE;
 		switch (kind) {

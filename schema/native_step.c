@@ -99,12 +99,17 @@ static bool return_target(const struct x86_state *pre, const struct phys *p, uin
 	return true;
 }
 
+bool trace_reference_runs_native(const char *reference)
+{
+	return !strcmp(reference, "kvm-emulator");
+}
+
 bool trace_step_ran_native(const char *reference, const struct x86_state *pre, const struct x86_state *post,
                            trace_read_phys_fn read, void *arg)
 {
 	/* Cheap tests first: nearly every step fails one of them. */
 	if (x86_state_cpl(post) != 3 || !(post->efer & X86_EFER_LMA) || x86_state_cpl(pre) != 0 ||
-	    x86_state_mode(pre) != X86_MODE_LONG64 || strcmp(reference, "kvm-emulator") != 0)
+	    x86_state_mode(pre) != X86_MODE_LONG64 || !trace_reference_runs_native(reference))
 		return false;
 	struct phys p = {read, arg};
 	uint16_t cs;

@@ -183,6 +183,10 @@ int trace_foreach_input(struct trace *t, enum trace_input_kind kind,
 
 /* Reads guest-physical memory as it was before the step: 0 or -errno. */
 typedef int (*trace_read_phys_fn)(void *arg, uint64_t gpa, void *buf, size_t len);
+
+/* Whether the reference may run code natively inside a step (PVM: "kvm-emulator"). */
+bool trace_reference_runs_native(const char *reference);
+
 /* Whether a step the reference recorded as one instruction also ran native code it did not step, and so is a
  * TRACE_STEP_NATIVE step: on PVM (reference "kvm-emulator"), an IRET, far RET, SYSRET or SYSEXIT from 64-bit
  * CPL 0 to CPL 3 whose post-state is at CPL 3 but not at the CS:RIP the instruction itself computes (PVM
