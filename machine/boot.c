@@ -288,12 +288,14 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 		return -EINVAL;
 	}
 	uint32_t flags = rd32(image + hdr + 4);
-	/* Bits 0-15 are requirements; this loader meets 0 (page-aligned modules) and 1 (memory info). */
-	if (flags & 0xfffcu) {
-		snprintf(err, errlen,
-		         "the multiboot header requires features this loader lacks (flags 0x%x: video "
-		         "mode or unknown bits)",
-		         flags);
+	/* Bits 0-15 are requirements; this loader meets 0 (page-aligned modules) and 1 (memory info). A video
+	 * mode request (2) is ignored, as QEMU's -kernel does: the kernel gets no framebuffer information. */
+	if (flags & ~BOOT_MB_FLAG_VIDEO & 0xfffcu) {
+		snprintf(
+		    err, errlen,
+		    "the multiboot header requires features this loader lacks (flags 0x%x: bits 3-15 are "
+		    "undefined)",
+		    flags);
 		return -EINVAL;
 	}
 	if (mem->ram_size < 0x100000) {
@@ -329,14 +331,28 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 	return 0;
 }
 
+struct boot_pio {
+	uint16_t port;
+	uint8_t val;
+};
+
+/* Byte writes to devices on bus, in order; a port nobody decodes is an error (the device is missing). */
+static int boot_pio_seq(struct devbus *bus, const struct boot_pio *seq, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t v = seq[i].val;
+		int rc = devbus_pio(bus, seq[i].port, 1, true, &v, 1);
+		if (rc)
+			return rc < 0 ? rc : -ENODEV;
+	}
+	return 0;
+}
+
 int boot_pc_pic_as_firmware(struct devbus *bus)
 {
 	/* ICW1 (edge, cascade, ICW4), ICW2 (vector base), ICW3 (slave on IRQ 2), ICW4 (8086), OCW1 (mask);
 	 * the ELCR with the PCI lines level-triggered. */
-	static const struct {
-		uint16_t port;
-		uint8_t val;
-	} seq[] = {
+	static const struct boot_pio seq[] = {
 	    {0x20, 0x11},
 	    {0x21, BOOT_PIC_MASTER_BASE},
 	    {0x21, 0x04},
@@ -349,13 +365,19 @@ int boot_pc_pic_as_firmware(struct devbus *bus)
 	    {0xa1, BOOT_PIC_SLAVE_MASK},
 	    {0x4d1, BOOT_PIC_SLAVE_ELCR},
 	};
-	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
-		uint8_t v = seq[i].val;
-		int rc = devbus_pio(bus, seq[i].port, 1, true, &v, 1);
-		if (rc)
-			return rc < 0 ? rc : -ENODEV;
-	}
-	return 0;
+	return boot_pio_seq(bus, seq, sizeof(seq) / sizeof(seq[0]));
+}
+
+int boot_pc_pit_as_firmware(struct devbus *bus)
+{
+	/* Channel 0 only: QEMU's SeaBIOS times with the ACPI PM timer, so it never calibrates the TSC with
+	 * channel 2 and never writes port 0x61. */
+	static const struct boot_pio seq[] = {
+	    {0x43, BOOT_PIT_CH0_CONTROL},
+	    {0x40, BOOT_PIT_CH0_COUNT & 0xff},
+	    {0x40, BOOT_PIT_CH0_COUNT >> 8},
+	};
+	return boot_pio_seq(bus, seq, sizeof(seq) / sizeof(seq[0]));
 }
 
 void boot_state_sector(struct x86_state *st)

@@ -8,11 +8,12 @@
 
 #include "../x86/x86_state.h"
 
-#define BOOT_BIOS_MAX     (16u << 20)  /* largest firmware image */
-#define BOOT_BIOS_ALIAS   (128u << 10) /* the firmware's tail that appears below 1 MiB */
-#define BOOT_MB_MAGIC     0x2badb002u  /* EAX at the kernel's entry */
-#define BOOT_MB_HDR_MAGIC 0x1badb002u
-#define BOOT_MB_STACK     0x7c00u /* ESP at the kernel's entry (the specification leaves it undefined) */
+#define BOOT_BIOS_MAX      (16u << 20)  /* largest firmware image */
+#define BOOT_BIOS_ALIAS    (128u << 10) /* the firmware's tail that appears below 1 MiB */
+#define BOOT_MB_MAGIC      0x2badb002u  /* EAX at the kernel's entry */
+#define BOOT_MB_HDR_MAGIC  0x1badb002u
+#define BOOT_MB_FLAG_VIDEO 0x4u    /* header flag: the kernel asks for a video mode */
+#define BOOT_MB_STACK      0x7c00u /* ESP at the kernel's entry (the specification leaves it undefined) */
 /* What SeaBIOS leaves a kernel it boots: the 8259A pair at vectors 0x08 and 0x70, IRQ 0, 1, 2 and 6 unmasked
  * on the master and 8, 12, 13 and 14 on the slave; every real-mode vector at the IRET at F000:FF53. */
 #define BOOT_PIC_MASTER_BASE 0x08u
@@ -21,6 +22,10 @@
 #define BOOT_PIC_SLAVE_MASK  0x8eu
 #define BOOT_PIC_SLAVE_ELCR  0x0cu /* IRQ 10 and 11, the PCI interrupt lines, level-triggered */
 #define BOOT_IRET_GPA        0xfff53u
+/* The 8254 as SeaBIOS leaves it (clock setup): channel 0 in mode 2 (rate generator), LSB then MSB, binary,
+ * count 0 (65536: IRQ 0 at 18.2 Hz); channels 1 and 2 and port 0x61 as reset left them. */
+#define BOOT_PIT_CH0_CONTROL 0x34u
+#define BOOT_PIT_CH0_COUNT   0x0000u
 
 /* The guest memory a loader fills: RAM at GPA 0, and a way to map a read-only ROM. */
 struct boot_memory {
@@ -73,7 +78,9 @@ struct boot_mb_placed {
  * in RAM. After the kernel (page aligned) it writes the multiboot information
  * (mem_lower/upper, boot device, command line, modules, memory map, boot
  * loader name) with the strings, module list and a GDT, then each module
- * page aligned. Fills the IVT as the firmware leaves it (before the kernel,
+ * page aligned. A video mode request (header flag 2) is ignored as QEMU 7.2
+ * ignores it: no framebuffer fields, info flags 11 and 12 clear. Undefined
+ * requirement bits (3-15) are refused. Fills the IVT as the firmware leaves it (before the kernel,
  * which may load over it) and sets st as the specification says: 32-bit
  * protected mode, flat 4 GiB code and data segments, paging off, IF = 0,
  * EAX = BOOT_MB_MAGIC, EBX = the info address. placed may be NULL. 0 or -errno
@@ -86,5 +93,7 @@ int boot_load_multiboot(const struct boot_memory *mem, const uint8_t *image, siz
 struct devbus;
 /* Programs the 8259A pair on bus (pc_pic_add) as SeaBIOS leaves it: BOOT_PIC_*. 0 or -errno. */
 int boot_pc_pic_as_firmware(struct devbus *bus);
+/* Programs the 8254 on bus (pc_pit_add) as SeaBIOS leaves it: BOOT_PIT_*. 0 or -errno. */
+int boot_pc_pit_as_firmware(struct devbus *bus);
 
 #endif

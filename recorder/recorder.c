@@ -360,8 +360,8 @@ static void rec_free_modules(struct rec *r)
 	free(r->modules);
 }
 
-/* The PC machine on the bus, booted from the firmware or the multiboot kernel (with the PIC as the firmware
- * leaves it for the kernel). */
+/* The PC machine on the bus, booted from the firmware or the multiboot kernel (with the PIC and PIT as the
+ * firmware leaves them for the kernel). */
 static int rec_boot_pc(struct rec *r)
 {
 	const struct rec_options *opt = r->opt;
@@ -384,6 +384,9 @@ static int rec_boot_pc(struct rec *r)
 		r->mb_info = placed.info;
 		if ((rc = boot_pc_pic_as_firmware(r->bus)))
 			snprintf(r->errbuf, r->errlen, "programming the 8259A for the kernel: %s",
+			         strerror(-rc));
+		else if ((rc = boot_pc_pit_as_firmware(r->bus)))
+			snprintf(r->errbuf, r->errlen, "programming the 8254 for the kernel: %s",
 			         strerror(-rc));
 	}
 	if (rc) {

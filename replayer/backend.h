@@ -46,6 +46,9 @@ struct backend_step_input {
 	/* The same recorded step goes on (the replayer runs the backend on to the reference's boundary):
 	 * inputs are taken on from where the previous call left them. */
 	bool continued;
+	/* The recorded state after the step, NULL when unknown: what the reference did where no input says,
+	 * such as whether a WRMSR raised #GP. */
+	const struct x86_state *expected;
 };
 
 struct backend_ops {

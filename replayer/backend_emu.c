@@ -1,6 +1,7 @@
 /* The emu backend: emudiff's own emulator on a private copy of guest memory.
  * Addresses outside every region are MMIO and read the step's recorded values;
- * IN, CPUID, RDTSC, RDRAND and RDMSR are answered from the recorded inputs too. */
+ * IN, CPUID, RDTSC, RDRAND and RDMSR are answered from the recorded inputs too, and a WRMSR raises #GP
+ * where the recording shows the reference refused it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,10 +191,23 @@ static enum emu_status cb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, boo
 	return EMU_OK;
 }
 
+/* The trace keeps no WRMSR input: the reference refused the write (#GP) when its recorded post-state is
+ * not the instruction after the WRMSR. Without a recorded state the write is taken. */
 static enum emu_status cb_wrmsr(void *opaque, uint32_t msr, uint64_t value, bool *known)
 {
-	(void)opaque, (void)msr, (void)value;
+	struct backend *b = opaque;
+	const struct x86_state *st = b->ctxt.st, *rec = b->in->expected;
+	(void)msr, (void)value;
 	*known = true;
+	if (rec) {
+		enum x86_mode mode = x86_state_mode(st);
+		uint64_t ip_mask = mode == X86_MODE_LONG64 ? ~0ull
+		                   : mode != X86_MODE_REAL && (st->seg[X86_CS].attr & X86_SEG_DB)
+		                       ? 0xffffffffull
+		                       : 0xffffull;
+		*known = rec->rip == ((st->rip + b->ctxt.info.insn_len) & ip_mask) &&
+		         rec->seg[X86_CS].selector == st->seg[X86_CS].selector;
+	}
 	return EMU_OK;
 }
 

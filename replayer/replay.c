@@ -853,6 +853,7 @@ static int run_insn_step(struct replayer *r, const struct trace_step *s, const s
 	uint32_t n_exits = 0;
 	const struct trace_exit *exits = exits_of(r, s->index, &n_exits);
 
+	in.expected = expected;
 	ret = add_input_from_post(r, s, expected, insn, avail, &in);
 	if (ret < 0)
 		return ret;

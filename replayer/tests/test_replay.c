@@ -530,6 +530,75 @@ static void test_reference_step_granularity(void **state)
 	}
 }
 
+/* Two real-mode WRMSRs of the same MSR, which the trace gives no input for: the one at refused_ip raised #GP
+ * in the recording (its step ends in the handler at 0000:2000, the frame on the stack), the other completed.
+ * The handler is a WRMSR too, so either order is one trace of two steps. */
+static void grain_wrmsr(struct grain_trace *g, uint16_t refused_ip)
+{
+	g->reference = "kvm-emulator";
+	g->n_steps = 2;
+	g->ram[SYNTH_CODE] = 0x0f, g->ram[SYNTH_CODE + 1] = 0x30;
+	g->ram[SYNTH_CODE + 2] = 0x0f, g->ram[SYNTH_CODE + 3] = 0x30;
+	g->ram[0x2000] = 0x0f, g->ram[0x2001] = 0x30;
+	g->ram[4 * 13] = 0x00, g->ram[4 * 13 + 1] = 0x20; /* IVT[13] = 0000:2000 */
+	x86_state_real(&g->s[0], 0, SYNTH_CODE, SYNTH_STACK);
+	g->s[0].gpr[X86_RCX] = 0x1a0; /* IA32_MISC_ENABLE: emu leaves it to its callbacks */
+	g->s[0].gpr[X86_RAX] = 1;
+	for (unsigned i = 0; i < 2; i++) {
+		struct x86_state *next = &g->s[i + 1];
+		*next = g->s[i];
+		if (g->s[i].rip != refused_ip) {
+			next->rip = g->s[i].rip + 2;
+			continue;
+		}
+		next->rip = 0x2000;
+		next->gpr[X86_RSP] = g->s[i].gpr[X86_RSP] - 6;
+		g->w[i] = (struct trace_write){next->gpr[X86_RSP], 6, NULL};
+		/* IP of the WRMSR itself (a fault), CS 0, FLAGS. */
+		g->wdata[i][0] = (uint8_t)refused_ip, g->wdata[i][1] = (uint8_t)(refused_ip >> 8);
+		g->wdata[i][4] = (uint8_t)g->s[i].rflags, g->wdata[i][5] = (uint8_t)(g->s[i].rflags >> 8);
+	}
+}
+
+/* emu replay raises #GP at a WRMSR exactly where the recording shows the reference refused it. */
+static void test_wrmsr_refused_where_recorded(void **state)
+{
+	static const struct {
+		const char *what;
+		uint16_t refused_ip;
+		int line;
+	} rows[] = {
+	    {"refused first, then taken in the #GP handler", SYNTH_CODE, __LINE__},
+	    {"taken first, then refused", SYNTH_CODE + 2, __LINE__},
+	};
+	(void)state;
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		for (int continuous = 0; continuous < 2; continuous++) {
+			static struct grain_trace g;
+			memset(&g, 0, sizeof(g));
+			g.ram = calloc(1, SYNTH_RAM);
+			assert_non_null(g.ram);
+			grain_wrmsr(&g, rows[k].refused_ip);
+			char *path = write_grain_trace(&g);
+			struct replay_summary sum;
+			struct seen seen;
+			replay_path(path, continuous, 0, 0, NULL, &sum, &seen);
+			if (sum.insn_steps != 2 || sum.divergences)
+				fail_msg("%s:%d: %s (%s): %llu steps, %llu divergences, first at step %llu "
+				         "(%s: %s)",
+				         __FILE__, rows[k].line, rows[k].what,
+				         continuous ? "continuous" : "per step",
+				         (unsigned long long)sum.insn_steps,
+				         (unsigned long long)sum.divergences,
+				         (unsigned long long)sum.first_divergence.step,
+				         sum.first_divergence.cls, sum.first_divergence.detail);
+			unlink(path);
+			free(path);
+			free(g.ram);
+		}
+	}
+}
+
 static void test_cpuid_from_the_recorded_table(void **state)
 {
 	struct replay_summary sum;
@@ -866,6 +935,7 @@ int main(void)
 	    cmocka_unit_test(test_run_step_pages_reach_the_next_step),
 	    cmocka_unit_test(test_cpuid_from_the_recorded_table),
 	    cmocka_unit_test(test_reference_step_granularity),
+	    cmocka_unit_test(test_wrmsr_refused_where_recorded),
 	    cmocka_unit_test(test_backend_writes_are_restored),
 	    cmocka_unit_test(test_native_steps_are_not_compared),
 	    cmocka_unit_test(test_take_input_table),
