@@ -10,9 +10,9 @@
  * its vector as a fixed interrupt (QEMU's way). The local APIC's EOI of a level-triggered vector comes back
  * here and clears Remote IRR (EOI broadcast; there is no directed EOI). Under --engine emu the recorder asks
  * devbus_intr_pending/ack before each step; under KVM (no in-kernel irqchip) this page is unbacked, so each
- * access is an MMIO exit the recorder answers from the bus, and it injects the vector with KVM_INTERRUPT (NMI
- * with KVM_NMI). Everything happens synchronously with IRQ line changes, EOIs and register writes, which
- * the virtual clock (steps or exits) orders, so every recording of a guest gives the same trace.
+ * access is an MMIO exit the recorder answers from the bus, and it injects the vector with KVM_INTERRUPT (an
+ * NMI as a vCPU event). Everything happens synchronously with IRQ line changes, EOIs and register writes,
+ * which the virtual clock (steps or exits) orders, so every recording of a guest gives the same trace.
  *
  * Choices, as QEMU: an edge that arrives while its pin is masked is lost; a level pin delivers while it is
  * asserted, unmasked and Remote IRR is clear (after the EOI that clears Remote IRR it delivers again);

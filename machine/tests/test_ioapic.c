@@ -88,6 +88,9 @@ static const struct row rows[] = {
         APIC_ON, SET(LO(11), 0x4b | LEVEL | MASKED), LINE(11, 1), NO_INTR,
         GET(LO(11), 0x4b | LEVEL | MASKED), SET(LO(11), 0x4b | LEVEL),
         GET(LO(11), 0x4b | LEVEL | REMOTE_IRR), INTR(0x4b), LINE(11, 0), EOI, END_OP}},
+    {"level: an entry switched to level-triggered while its line is asserted delivers", {
+        APIC_ON, SET(LO(13), 0x4d | MASKED), LINE(13, 1), NO_INTR, SET(LO(13), 0x4d | LEVEL), INTR(0x4d),
+        GET(LO(13), 0x4d | LEVEL | REMOTE_IRR), END_OP}},
     {"an EOI of another vector or of an edge vector leaves remote IRR set", {
         APIC_ON, SET(LO(10), 0x4a | LEVEL), SET(LO(4), 0x4c), LINE(10, 1), LINE(4, 1), INTR(0x4c),
         EOI, GET(LO(10), 0x4a | LEVEL | REMOTE_IRR), W(A + 0x300, 0x40050), INTR(0x50), EOI,
