@@ -1,6 +1,7 @@
 /* Local APIC of the PC machine's one CPU: the xAPIC page (at IA32_APIC_BASE, 0xfee00000 after reset) and
  * the x2APIC MSRs 0x800-0x8ff, IA32_TSC_DEADLINE, the timer, IPIs to itself, and LINT0 in front of the
- * 8259 PIC. It becomes the bus's interrupt controller and keeps the PIC behind it as the ExtINT source.
+ * 8259 PIC. It becomes the bus's interrupt controller and keeps the PIC behind it as the ExtINT source; it
+ * passes IRQ line changes and the EOIs of level-triggered vectors on to the I/O APIC (ioapic.c).
  *
  * Why a user-space model and not KVM's in-kernel LAPIC: the project runs KVM without an in-kernel irqchip
  * and injects every interrupt with KVM_INTERRUPT, so each interrupt is an events row the recorder chose at a

@@ -199,10 +199,12 @@ static void test_checkpoint(void **state)
 
 static char tmpdir[] = "/tmp/emudiff-lapic-XXXXXX";
 
-/* Each APIC corpus guest recorded twice with --engine emu: it passes, and the traces are identical. */
+/* Each APIC corpus guest (the I/O APIC's with pc-testdev) recorded twice with --engine emu: it passes, and
+ * the traces are identical. */
 static void test_guests_deterministic(void **state)
 {
-	static const char *const guests[] = {"apictimer", "apicdeadline", "apicipi", "apicx2", "apiclint0"};
+	static const char *const guests[] = {"apictimer", "apicdeadline", "apicipi",
+	                                     "apicx2",    "apiclint0",    "ioapic"};
 	const char *dir = getenv("EMUDIFF_CORPUS");
 
 	(void)state;
@@ -221,6 +223,7 @@ static void test_guests_deterministic(void **state)
 			                          .max_steps = 1000000,
 			                          .mem_bytes = 16u << 20,
 			                          .multiboot_path = image,
+			                          .pc_testdev = !strcmp(guests[g], "ioapic"),
 			                          .kernel_cmdline = guests[g],
 			                          .command_line = "test_lapic"};
 			if (recorder_run(&opt, &sum, err, sizeof(err)))
