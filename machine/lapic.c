@@ -1,6 +1,7 @@
 /* Local APIC of the PC machine's one CPU: the xAPIC page (at IA32_APIC_BASE, 0xfee00000 after reset) and
  * the x2APIC MSRs 0x800-0x8ff, IA32_TSC_DEADLINE, the timer, IPIs to itself, and LINT0 in front of the
- * 8259 PIC. It becomes the bus's interrupt controller and keeps the PIC behind it as the ExtINT source.
+ * 8259 PIC. It becomes the bus's interrupt controller and keeps the PIC behind it as the ExtINT source; it
+ * passes IRQ line changes and the EOIs of level-triggered vectors on to the I/O APIC (ioapic.c).
  *
  * Why a user-space model and not KVM's in-kernel LAPIC: the project runs KVM without an in-kernel irqchip
  * and injects every interrupt with KVM_INTERRUPT, so each interrupt is an events row the recorder chose at a
@@ -91,6 +92,7 @@ struct lapic {
 	uint64_t mapped; /* where the xAPIC page is mapped on the bus */
 	const struct devbus_intc_ops *pic;
 	void *pic_opaque;
+	struct ioapic *ioapic; /* told of IRQ line changes and of EOIs of level-triggered vectors */
 };
 
 static bool hw_enabled(const struct lapic *l)
@@ -416,8 +418,12 @@ static int reg_write(struct lapic *l, unsigned reg, uint32_t val)
 		if (x2 && val)
 			return -EINVAL;
 		int v = highest_bit(r->isr);
-		if (v >= 0)
-			set_bit(r->isr, (unsigned)v, false);
+		if (v < 0)
+			return 0;
+		set_bit(r->isr, (unsigned)v, false);
+		/* The EOI message of a level-triggered vector goes to the I/O APIC (no directed EOI). */
+		if (l->ioapic && (r->tmr[v / 32] & (1u << (v % 32))))
+			ioapic_eoi(l->ioapic, (unsigned)v);
 		return 0;
 	}
 	case 0xd0:
@@ -557,6 +563,8 @@ static void lapic_irq_changed(void *opaque, unsigned line, bool level)
 	struct lapic *l = opaque;
 	if (l->pic && l->pic->irq_changed)
 		l->pic->irq_changed(l->pic_opaque, line, level);
+	if (l->ioapic)
+		ioapic_line_changed(l->ioapic, line, level);
 }
 
 static bool lapic_pending(void *opaque)
@@ -663,6 +671,49 @@ int pc_lapic_add(struct devbus *bus)
 static struct lapic *lapic_of(const struct devbus *bus)
 {
 	return devbus_find(bus, PC_DEV_LAPIC);
+}
+
+struct lapic *lapic_attach_ioapic(struct devbus *bus, struct ioapic *io)
+{
+	struct lapic *l = lapic_of(bus);
+	if (l)
+		l->ioapic = io;
+	return l;
+}
+
+/* QEMU's rule: 0xff broadcasts in either mode; in x2APIC mode an 8-bit physical ID is the whole ID. */
+static bool message_reaches(const struct lapic *l, uint8_t dest, bool logical)
+{
+	if (x2apic(l))
+		return dest == 0xff || (logical ? dest_matches(l, dest, true) : dest == l->r.id);
+	return dest_matches(l, (uint32_t)dest << 24, logical);
+}
+
+void lapic_message(struct lapic *l, unsigned mode, unsigned vector, bool level, uint8_t dest, bool logical)
+{
+	if (!hw_enabled(l) || !message_reaches(l, dest, logical))
+		return;
+	switch (mode) {
+	case MODE_FIXED:
+	case MODE_LOWEST: /* the one CPU has the lowest priority */
+		accept_fixed(l, vector & 0xff, level);
+		break;
+	case MODE_NMI:
+		l->r.nmi_pending = 1;
+		break;
+	case MODE_INIT:
+		l->r.init_pending = 1;
+		break;
+	case MODE_EXTINT: {
+		/* As QEMU: the PIC's vector, acknowledged now, arrives as a fixed interrupt. */
+		int v = l->pic && l->pic->ack ? l->pic->ack(l->pic_opaque) : -1;
+		if (v >= 0)
+			accept_fixed(l, (unsigned)v, level);
+		break;
+	}
+	default: /* SMI (no SMM), SIPI and the reserved mode are not I/O APIC messages here */
+		break;
+	}
 }
 
 int pc_lapic_set_base(struct devbus *bus, uint64_t base)

@@ -27,6 +27,8 @@
 #define PC_PM_SIZE    0x40u
 #define PC_LAPIC_BASE 0xfee00000ull /* the xAPIC page after reset (IA32_APIC_BASE moves it) */
 
+#define PC_IOAPIC_BASE 0xfec00000ull /* IOREGSEL; IOWIN at +0x10 */
+
 /* Device names on the bus (also the keys of their checkpoint records). */
 #define PC_DEV_PIC    "pic"
 #define PC_DEV_PIT    "pit"
@@ -37,6 +39,7 @@
 #define PC_DEV_I8042  "i8042"
 #define PC_DEV_PORT92 "port92"
 #define PC_DEV_LAPIC  "lapic"
+#define PC_DEV_IOAPIC "ioapic"
 
 struct pc_config {
 	uint64_t ram_bytes;    /* RAM at GPA 0, below 4 GiB: CMOS sizes, fw_cfg RAM size and e820 */
@@ -62,6 +65,9 @@ int pc_port92_add(struct devbus *bus);
 /* Local APIC (machine/lapic.c): the xAPIC page at PC_LAPIC_BASE; becomes the bus's intc with the PIC (added
  * before it) behind LINT0. */
 int pc_lapic_add(struct devbus *bus);
+/* I/O APIC (machine/ioapic.c) at PC_IOAPIC_BASE: 24 pins, ISA IRQ 0 on pin 2, IRQ n on pin n; delivers to
+ * the local APIC, which must be on the bus already (-ENODEV otherwise). */
+int pc_ioapic_add(struct devbus *bus);
 /* The CPU's IA32_APIC_BASE changed (enable, x2APIC, relocation); -ENODEV without an APIC, -EEXIST when the
  * new page overlaps another device's range (the page then stays where it was). */
 int pc_lapic_set_base(struct devbus *bus, uint64_t base);

@@ -62,4 +62,18 @@ struct devbus_dev *devbus_find_dev(const struct devbus *bus, const char *name);
 /* Appends a byte to the console (and echoes it when asked). */
 void devbus_console_put(struct devbus *bus, uint8_t c);
 
+/* The local APIC (lapic.c) and the I/O APIC (ioapic.c) talk directly: IRQ lines and EOIs one way,
+ * interrupt messages the other. */
+struct lapic;
+struct ioapic;
+/* Tells the bus's local APIC about io; returns that APIC, NULL when the bus has none. */
+struct lapic *lapic_attach_ioapic(struct devbus *bus, struct ioapic *io);
+/* An interrupt message: @mode the delivery mode of a redirection entry (0 fixed, 1 lowest priority, 4 NMI,
+ * 5 INIT, 7 ExtINT), @level its trigger mode, @dest an APIC ID or logical destination. */
+void lapic_message(struct lapic *l, unsigned mode, unsigned vector, bool level, uint8_t dest, bool logical);
+/* An ISA/GSI line of the bus changed (the bus's levels already hold the new one). */
+void ioapic_line_changed(struct ioapic *io, unsigned line, bool level);
+/* The local APIC's EOI of a level-triggered vector. */
+void ioapic_eoi(struct ioapic *io, unsigned vector);
+
 #endif

@@ -11,7 +11,7 @@ int pc_machine_add(struct devbus *bus, const struct pc_config *cfg, char *err, s
 
 	if ((rc = pc_pic_add(bus)) || (rc = pc_pit_add(bus)) || (rc = pc_cmos_add(bus, cfg->ram_bytes)) ||
 	    (rc = pc_pci_add(bus)) || (rc = pc_fwcfg_add(bus, cfg)) || (rc = pc_i8042_add(bus)) ||
-	    (rc = pc_port92_add(bus)) || (rc = pc_lapic_add(bus))) {
+	    (rc = pc_port92_add(bus)) || (rc = pc_lapic_add(bus)) || (rc = pc_ioapic_add(bus))) {
 		snprintf(err, errlen, "cannot set up the PC devices: %s",
 		         rc == -ENOMEM ? "out of memory" : "a device's ports are taken");
 		return rc;

@@ -18,6 +18,7 @@
 #include "../../recorder/tests/trace_compare.h"
 #include "devices.h"
 #include "pc.h"
+#include "pc_script.h"
 
 #define A          PC_LAPIC_BASE
 #define EN         0x800ull
@@ -26,36 +27,6 @@
 #define BASE_X2    (A | EN | EXTD | BSP)
 #define BASE_OFF   (A | BSP)
 #define BASE_XAPIC (A | EN | BSP)
-
-enum op_kind {
-	END,
-	WR,       /* MMIO write of a at addr */
-	RD,       /* MMIO read at addr must give val */
-	MSR_WR,   /* WRMSR addr <- val must return rc */
-	MSR_RD,   /* RDMSR addr must return rc and (rc 0) val */
-	BASE,     /* the CPU's IA32_APIC_BASE becomes val */
-	ADVANCE,  /* the virtual clock moves val units */
-	ACK,      /* the CPU takes an interrupt: vector val (-1: none pending) */
-	NMI,      /* an NMI is (val 1) or is not (0) waiting for the CPU; the CPU takes it */
-	NMI_PEEK, /* an NMI is (val 1) or is not (0) waiting, left waiting */
-	DL_MODE,  /* the timer is (val 1) or is not (0) in TSC-deadline mode */
-	RESET,    /* a reset request is (val 1) or is not (0) pending */
-	PIO,      /* port write of byte val at addr */
-	IRQ,      /* IRQ line addr goes to level val */
-	UNCLAIMED /* nothing decodes MMIO at addr */
-};
-
-struct op {
-	enum op_kind kind;
-	uint64_t addr;
-	uint64_t val;
-	int rc;
-};
-
-struct row {
-	const char *name;
-	struct op ops[32];
-};
 
 /* clang-format off */
 /* The PIC on vectors 0x20-0x2F with only IRQ 0 unmasked. */
@@ -176,105 +147,18 @@ static const struct row rows[] = {
 };
 /* clang-format on */
 
-static struct devbus *pc_bus(void)
-{
-	struct devbus *bus = devbus_new();
-	struct pc_config cfg = {.ram_bytes = 16u << 20};
-	char err[256];
-
-	assert_non_null(bus);
-	assert_int_equal(devbus_add_standard(bus), 0);
-	if (pc_machine_add(bus, &cfg, err, sizeof(err)))
-		fail_msg("pc_machine_add: %s", err);
-	return bus;
-}
-
-static void run_row(struct devbus *bus, const struct row *row)
-{
-	for (size_t i = 0; row->ops[i].kind != END; i++) {
-		const struct op *o = &row->ops[i];
-		uint8_t d[8] = {0};
-		uint64_t v = 0;
-		int rc;
-
-		switch (o->kind) {
-		case WR:
-			memcpy(d, &o->val, 4);
-			assert_int_equal(devbus_mmio(bus, o->addr, 4, true, d), 0);
-			continue;
-		case RD:
-			devbus_mmio(bus, o->addr, 4, false, d);
-			memcpy(&v, d, 4);
-			break;
-		case MSR_WR:
-			rc = pc_lapic_wrmsr(bus, (uint32_t)o->addr, o->val);
-			if (rc != o->rc)
-				fail_msg("%s: op %zu: WRMSR 0x%llx returned %d, want %d", row->name, i,
-				         (unsigned long long)o->addr, rc, o->rc);
-			continue;
-		case MSR_RD:
-			rc = pc_lapic_rdmsr(bus, (uint32_t)o->addr, &v);
-			if (rc != o->rc)
-				fail_msg("%s: op %zu: RDMSR 0x%llx returned %d, want %d", row->name, i,
-				         (unsigned long long)o->addr, rc, o->rc);
-			if (rc)
-				continue;
-			break;
-		case BASE:
-			assert_int_equal(pc_lapic_set_base(bus, o->val), 0);
-			continue;
-		case ADVANCE:
-			devbus_advance(bus, o->val);
-			continue;
-		case ACK:
-			v = devbus_intr_pending(bus) ? (uint64_t)(int64_t)devbus_intr_ack(bus) : (uint64_t)-1;
-			break;
-		case NMI:
-			v = pc_lapic_take_nmi(bus);
-			break;
-		case NMI_PEEK:
-			v = pc_lapic_nmi_waiting(bus);
-			break;
-		case DL_MODE:
-			v = pc_lapic_tsc_deadline_mode(bus);
-			break;
-		case RESET:
-			v = pc_reset_requested(bus);
-			break;
-		case PIO:
-			d[0] = (uint8_t)o->val;
-			devbus_pio(bus, (uint16_t)o->addr, 1, true, d, 1);
-			continue;
-		case IRQ:
-			devbus_irq_set(bus, (unsigned)o->addr, o->val);
-			continue;
-		case UNCLAIMED:
-			v = devbus_claims_mmio(bus, o->addr);
-			if (v)
-				fail_msg("%s: op %zu: 0x%llx is still decoded", row->name, i,
-				         (unsigned long long)o->addr);
-			continue;
-		case END:
-			break;
-		}
-		if (v != o->val)
-			fail_msg("%s: op %zu (kind %d at 0x%llx): got 0x%llx, want 0x%llx", row->name, i,
-			         o->kind, (unsigned long long)o->addr, (unsigned long long)v,
-			         (unsigned long long)o->val);
-	}
-}
-
 static void test_rows(void **state)
 {
 	(void)state;
 	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
-		struct devbus *bus = pc_bus();
+		struct devbus *bus = pc_script_bus();
 		/* Only the scripts drive IRQ lines: the PIT waits for a count, IRQ 0 is low, the PIC masks
 		 * all. */
-		run_row(bus, &(struct row){"quiet",
-		                           {OUTB(0x43, 0x30), LINE(0, 0), OUTB(0x20, 0x11), OUTB(0x21, 0x20),
-		                            OUTB(0x21, 4), OUTB(0x21, 1), OUTB(0x21, 0xff), END_OP}});
-		run_row(bus, &rows[r]);
+		pc_script_run(bus,
+		              &(struct row){"quiet",
+		                            {OUTB(0x43, 0x30), LINE(0, 0), OUTB(0x20, 0x11), OUTB(0x21, 0x20),
+		                             OUTB(0x21, 4), OUTB(0x21, 1), OUTB(0x21, 0xff), END_OP}});
+		pc_script_run(bus, &rows[r]);
 		devbus_free(bus);
 	}
 }
@@ -283,24 +167,24 @@ static void test_rows(void **state)
  */
 static void test_checkpoint(void **state)
 {
-	struct devbus *bus = pc_bus(), *other = pc_bus();
+	struct devbus *bus = pc_script_bus(), *other = pc_script_bus();
 	uint8_t *cp, d[4] = {0};
 	size_t len;
 	uint32_t v;
 
 	(void)state;
-	run_row(bus, &(struct row){"setup",
-	                           {W(A + 0xf0, 0x1ff), W(A + 0x80, 0x20), W(A + 0x3e0, 0xb),
-	                            W(A + 0x320, 0x40), W(A + 0x380, 100), W(A + 0x300, 0x40050), ADV(30),
-	                            SET_BASE(0xfed00000ull | EN | BSP), END_OP}});
+	pc_script_run(bus, &(struct row){"setup",
+	                                 {W(A + 0xf0, 0x1ff), W(A + 0x80, 0x20), W(A + 0x3e0, 0xb),
+	                                  W(A + 0x320, 0x40), W(A + 0x380, 100), W(A + 0x300, 0x40050),
+	                                  ADV(30), SET_BASE(0xfed00000ull | EN | BSP), END_OP}});
 	assert_int_equal(devbus_save(bus, &cp, &len), 0);
 	assert_int_equal(pc_lapic_set_base(other, 0xfed00000ull | EN | BSP), 0);
 	assert_int_equal(devbus_restore(other, cp, len), 0);
-	run_row(other, &(struct row){"restored",
-	                             {GONE(A), R(0xfed00080, 0x20), R(0xfed00390, 70), INTR(0x50),
-	                              W(0xfed000b0, 0), ADV(70), INTR(0x40), END_OP}});
+	pc_script_run(other, &(struct row){"restored",
+	                                   {GONE(A), R(0xfed00080, 0x20), R(0xfed00390, 70), INTR(0x50),
+	                                    W(0xfed000b0, 0), ADV(70), INTR(0x40), END_OP}});
 	/* Restoring into a bus whose page has not moved maps it where the checkpoint says. */
-	struct devbus *fresh = pc_bus();
+	struct devbus *fresh = pc_script_bus();
 	assert_int_equal(devbus_restore(fresh, cp, len), 0);
 	devbus_mmio(fresh, 0xfed00030, 4, false, d);
 	memcpy(&v, d, 4);
@@ -315,10 +199,12 @@ static void test_checkpoint(void **state)
 
 static char tmpdir[] = "/tmp/emudiff-lapic-XXXXXX";
 
-/* Each APIC corpus guest recorded twice with --engine emu: it passes, and the traces are identical. */
+/* Each APIC corpus guest (the I/O APIC's with pc-testdev) recorded twice with --engine emu: it passes, and
+ * the traces are identical. */
 static void test_guests_deterministic(void **state)
 {
-	static const char *const guests[] = {"apictimer", "apicdeadline", "apicipi", "apicx2", "apiclint0"};
+	static const char *const guests[] = {"apictimer", "apicdeadline", "apicipi",
+	                                     "apicx2",    "apiclint0",    "ioapic"};
 	const char *dir = getenv("EMUDIFF_CORPUS");
 
 	(void)state;
@@ -337,6 +223,7 @@ static void test_guests_deterministic(void **state)
 			                          .max_steps = 1000000,
 			                          .mem_bytes = 16u << 20,
 			                          .multiboot_path = image,
+			                          .pc_testdev = !strcmp(guests[g], "ioapic"),
 			                          .kernel_cmdline = guests[g],
 			                          .command_line = "test_lapic"};
 			if (recorder_run(&opt, &sum, err, sizeof(err)))
