@@ -1,7 +1,8 @@
 ; x2APIC mode (multiboot kernel on the PC machine): the x2APIC MSRs raise #GP until IA32_APIC_BASE sets
 ; EXTD; then ID, version, LDR (derived from the ID), SVR, TPR/PPR and the timer are MSRs, the xAPIC page
 ; reads all ones, a SELF IPI (0x83F) and a 64-bit ICR write (0x830) reach the CPU, EOI is a WRMSR of 0, and
-; RDMSR of write-only or absent registers (EOI, SELF IPI, DFR, ICR high half) raises #GP.
+; RDMSR of write-only or absent registers (EOI, SELF IPI, DFR, ICR high half) raises #GP. A WRMSR before
+; EXTD, or to a read-only register (version), raises #GP too: a replay must raise it where the recording did.
 %define IMAGE_BASE	0x100000
 %include "guest.inc"
 %include "sys.inc"
@@ -34,6 +35,16 @@
 	EXPECT dword [gp_count], 1, %2
 %endmacro
 
+; WRMSR %1 <- %2 must raise #GP (check %3).
+%macro WRMSR_GP 3
+	mov ecx, %1
+	mov eax, %2
+	xor edx, edx
+	mov dword [gp_count], 0
+	wrmsr
+	EXPECT dword [gp_count], 1, %3
+%endmacro
+
 ; WRMSR %1 <- %2 (high half 0).
 %macro WRMSR32 2
 	mov ecx, %1
@@ -52,6 +63,7 @@
 
 	; xAPIC mode: the x2APIC MSRs do not exist
 	RDMSR_GP X2_VER, 1
+	WRMSR_GP X2_TPR, 0x30, 21
 	; IA32_APIC_BASE: BSP, enabled, at 0xFEE00000; then EXTD
 	mov ecx, MSR_APIC_BASE
 	rdmsr
@@ -104,6 +116,8 @@
 	rdmsr
 	EXPECT eax, 0x30, 13
 	WRMSR32 X2_TPR, 0
+	; a read-only register: WRMSR raises #GP
+	WRMSR_GP X2_VER, 0, 22
 
 	; write-only and absent registers
 	RDMSR_GP X2_EOI, 14
@@ -125,7 +139,7 @@
 	EXPECT dword [timer_count], 1, 20
 	APIC_GUEST_END "apicx2"
 
-; #GP from RDMSR: count it and skip the two-byte instruction.
+; #GP from RDMSR or WRMSR: count it and skip the two-byte instruction.
 gp_handler:
 	inc dword [gp_count]
 	add dword [esp + 4], 2

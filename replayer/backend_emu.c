@@ -196,18 +196,8 @@ static enum emu_status cb_rdmsr(void *opaque, uint32_t msr, uint64_t *value, boo
 static enum emu_status cb_wrmsr(void *opaque, uint32_t msr, uint64_t value, bool *known)
 {
 	struct backend *b = opaque;
-	const struct x86_state *st = b->ctxt.st, *rec = b->in->expected;
 	(void)msr, (void)value;
-	*known = true;
-	if (rec) {
-		enum x86_mode mode = x86_state_mode(st);
-		uint64_t ip_mask = mode == X86_MODE_LONG64 ? ~0ull
-		                   : mode != X86_MODE_REAL && (st->seg[X86_CS].attr & X86_SEG_DB)
-		                       ? 0xffffffffull
-		                       : 0xffffull;
-		*known = rec->rip == ((st->rip + b->ctxt.info.insn_len) & ip_mask) &&
-		         rec->seg[X86_CS].selector == st->seg[X86_CS].selector;
-	}
+	*known = backend_wrmsr_taken(b->in, b->ctxt.st, b->ctxt.info.insn_len);
 	return EMU_OK;
 }
 

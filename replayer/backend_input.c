@@ -17,3 +17,16 @@ const uint8_t *backend_take_input(const struct backend_step_input *in, uint32_t 
 	}
 	return NULL;
 }
+
+bool backend_wrmsr_taken(const struct backend_step_input *in, const struct x86_state *at, unsigned len)
+{
+	const struct x86_state *rec = in->expected;
+	if (!rec)
+		return true;
+	enum x86_mode mode = x86_state_mode(at);
+	uint64_t ip_mask = mode == X86_MODE_LONG64                                        ? ~0ull
+	                   : mode != X86_MODE_REAL && (at->seg[X86_CS].attr & X86_SEG_DB) ? 0xffffffffull
+	                                                                                  : 0xffffull;
+	return rec->rip == ((at->rip + len) & ip_mask) &&
+	       rec->seg[X86_CS].selector == at->seg[X86_CS].selector;
+}

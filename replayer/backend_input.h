@@ -19,4 +19,8 @@
 const uint8_t *backend_take_input(const struct backend_step_input *in, uint32_t *used, uint8_t kind,
                                   uint64_t addr, bool match_addr, unsigned size);
 
+/* Whether the reference took the WRMSR of `len` bytes at `at`: its recorded state after the step is at the
+ * next instruction. No recorded state: taken. Otherwise it raised #GP, and so must the backend. */
+bool backend_wrmsr_taken(const struct backend_step_input *in, const struct x86_state *at, unsigned len);
+
 #endif

@@ -216,7 +216,7 @@ static int answer_io(struct backend *b, const struct backend_step_input *in, str
 }
 
 /* An MSR KVM hands to user space (the local APIC's, without an in-kernel one): a RDMSR takes the recorded
- * value, and without one raises #GP as it did when recorded; a WRMSR is taken. */
+ * value, and without one raises #GP as it did when recorded; a WRMSR raises #GP where the recording did. */
 static int answer_msr(struct backend *b, const struct backend_step_input *in, struct shim_exit *ex)
 {
 	if (!ex->is_write) {
@@ -224,6 +224,13 @@ static int answer_msr(struct backend *b, const struct backend_step_input *in, st
 		ex->msr_gp = !x;
 		if (x)
 			memcpy(ex->data, x, 8);
+	} else if (in->expected) {
+		struct x86_state at;
+		int ret = shim_get_state(b->vm, &at, false);
+		if (ret < 0)
+			return ret;
+		/* KVM says no length: 0F 30, the encoding compilers and assemblers emit. */
+		ex->msr_gp = !backend_wrmsr_taken(in, &at, 2);
 	}
 	return shim_complete_io(b->vm, ex);
 }

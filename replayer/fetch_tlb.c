@@ -6,13 +6,11 @@
 
 #include "../x86/x86_paging.h"
 
-#define PAGE_BYTES 4096u
-
 void fetch_tlb_note_write(struct fetch_tlb *tlb, uint64_t gpa, uint64_t len)
 {
 	if (!tlb->valid || !len)
 		return;
-	uint64_t first = gpa / PAGE_BYTES, last = (gpa + len - 1) / PAGE_BYTES;
+	uint64_t first = gpa / FETCH_TLB_PAGE, last = (gpa + len - 1) / FETCH_TLB_PAGE;
 	for (unsigned i = 0; i < tlb->n_tables; i++)
 		if (tlb->table_pages[i] >= first && tlb->table_pages[i] <= last)
 			tlb->valid = false;
@@ -24,7 +22,7 @@ static bool read_entry(void *ctx, uint64_t gpa, unsigned width, uint64_t *entry)
 	struct fetch_tlb *tlb = ctx;
 	if (gpa > tlb->ram_size || tlb->ram_size - gpa < width || tlb->n_tables == FETCH_TLB_TABLES_MAX)
 		return false;
-	tlb->table_pages[tlb->n_tables++] = gpa / PAGE_BYTES;
+	tlb->table_pages[tlb->n_tables++] = gpa / FETCH_TLB_PAGE;
 	if (width == 4) {
 		uint32_t v32;
 		memcpy(&v32, tlb->ram + gpa, 4);
@@ -35,16 +33,11 @@ static bool read_entry(void *ctx, uint64_t gpa, unsigned width, uint64_t *entry)
 	return true;
 }
 
-bool fetch_tlb_translate(struct fetch_tlb *tlb, const struct x86_state *st, const uint8_t *ram,
-                         size_t ram_size, uint64_t linear, uint64_t *gpa)
+bool fetch_tlb_walk(struct fetch_tlb *tlb, const struct x86_state *st, const uint8_t *ram, size_t ram_size,
+                    uint64_t linear, uint64_t *gpa)
 {
 	uint64_t cr0 = st->cr0 & X86_CR0_PG, cr4 = st->cr4 & (X86_CR4_PAE | X86_CR4_PSE | X86_CR4_LA57),
-	         efer = st->efer & X86_EFER_LMA, page = linear / PAGE_BYTES;
-	if (tlb->valid && tlb->linear_page == page && tlb->cr3 == st->cr3 && tlb->cr4 == cr4 &&
-	    tlb->efer == efer && tlb->cr0 == cr0 && tlb->ram == ram && tlb->ram_size == ram_size) {
-		*gpa = tlb->gpa_page * PAGE_BYTES + linear % PAGE_BYTES;
-		return true;
-	}
+	         efer = st->efer & X86_EFER_LMA, page = linear / FETCH_TLB_PAGE;
 	tlb->valid = false;
 	tlb->n_tables = 0;
 	tlb->ram = ram;
@@ -61,6 +54,6 @@ bool fetch_tlb_translate(struct fetch_tlb *tlb, const struct x86_state *st, cons
 	tlb->cr4 = cr4;
 	tlb->efer = efer;
 	tlb->linear_page = page;
-	tlb->gpa_page = *gpa / PAGE_BYTES;
+	tlb->gpa_page = *gpa / FETCH_TLB_PAGE;
 	return true;
 }

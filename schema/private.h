@@ -60,7 +60,8 @@ struct rd {
 /* rd_varint for a value of more than one byte. */
 int rd_varint_long(struct rd *r, uint64_t *out);
 
-static inline int rd_varint(struct rd *r, uint64_t *out)
+/* Always inlined: a call costs more than the one-byte case it wraps. */
+static inline __attribute__((always_inline)) int rd_varint(struct rd *r, uint64_t *out)
 {
 	/* Most varints of a chunk are one byte. */
 	if (r->p < r->end && !(*r->p & 0x80)) {
