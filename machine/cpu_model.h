@@ -53,8 +53,8 @@ const char *cpu_model_names(void);
 /* The leaf the guest reads for CPUID (function, index); NULL where the model has none (reads as zeros). */
 const struct cpu_leaf *cpu_model_leaf(const struct cpu_model *m, uint32_t function, uint32_t index);
 
-/* The PC machine has no TSC running in virtual time and no local APIC: clears TSC, RDTSCP, APIC, x2APIC and
- * TSC-deadline. */
+/* The PC machine's own CPU (no --cpu): firmware that finds no TSC and no local APIC boots alike on every
+ * run; clears TSC, RDTSCP, APIC, x2APIC and TSC-deadline. A model asked for is left whole. */
 void cpu_model_for_pc(struct cpu_model *m);
 
 /* The model's feature bits (leaf 1 ECX/EDX, 7.0 EBX/ECX/EDX, 0xd.1 EAX, 0x80000001 ECX/EDX) that supported

@@ -49,8 +49,20 @@ int rec_cpu_setup(struct rec *r)
 	}
 	if (cpu_model_parse(spec, &r->cpu, r->errbuf, r->errlen))
 		return CLI_STATUS_USAGE;
-	if (r->pc)
+	/* A model asked for is the guest's exactly: the PC models its local APIC, and emu's TSC counts
+	 * virtual time. Only the PC's own CPU (no --cpu) hides them, as firmware that finds no APIC nor TSC
+	 * boots alike on every run. */
+	if (r->pc && !r->opt->cpu)
 		cpu_model_for_pc(&r->cpu);
+	else if (r->pc && kvm && r->opt->warning) {
+		char msg[CPU_MODEL_SPEC_MAX + 160];
+		snprintf(
+		    msg, sizeof(msg),
+		    "--cpu %s: the guest's TSC counts host time under KVM: a PC guest that reads it runs "
+		    "differently on each recording",
+		    r->cpu.spec);
+		r->opt->warning(r->opt->warning_arg, msg);
+	}
 	r->cpu_set = true;
 	r->n_cpuid = r->cpu.n_leaves;
 	for (size_t i = 0; i < r->n_cpuid; i++) {

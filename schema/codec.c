@@ -550,7 +550,8 @@ int chunk_writes_page(struct trace *t, struct chunk *c, uint64_t page, bool *wri
 		int rc = chunk_each_write(t, c, c->first, c->first + c->n, note_written, c);
 		if (rc)
 			return rc;
-		qsort(c->written, c->n_written, sizeof(*c->written), cmp_u64);
+		if (c->n_written)
+			qsort(c->written, c->n_written, sizeof(*c->written), cmp_u64);
 		size_t n = 0;
 		for (size_t i = 0; i < c->n_written; i++)
 			if (!n || c->written[n - 1] != c->written[i])
@@ -558,7 +559,7 @@ int chunk_writes_page(struct trace *t, struct chunk *c, uint64_t page, bool *wri
 		c->n_written = n;
 		c->written_built = true;
 	}
-	*writes = bsearch(&page, c->written, c->n_written, sizeof(*c->written), cmp_u64) != NULL;
+	*writes = c->n_written && bsearch(&page, c->written, c->n_written, sizeof(*c->written), cmp_u64);
 	return 0;
 }
 

@@ -132,6 +132,80 @@ static void test_vendor_guest(void **state)
 	}
 }
 
+/* On the PC machine (a multiboot kernel): without --cpu the PC's own CPU hides TSC and the local APIC from
+ * firmware; a model asked for is the guest's whole, APIC and TSC included. */
+static const struct pc_row {
+	const char *cpu;     /* NULL: no --cpu */
+	const char *model;   /* the table it must be: NULL for the PC's own CPU */
+	uint32_t edx1, ecx1; /* leaf 1 bits the guest must see set (TSC, APIC; x2APIC, TSC-deadline) */
+} pc_rows[] = {
+    {NULL, NULL, 0, 0},
+    {"intel-skylake", "intel-skylake", 1u << 4, 0},
+    {"amd-zen", "amd-zen", 1u << 4, 0},
+    {"default,+apic,+x2apic,+tsc_deadline", "default,+apic,+x2apic,+tsc_deadline", 1u << 4 | 1u << 9,
+     1u << 21 | 1u << 24},
+};
+
+static void test_pc_machine_cpuid(void **state)
+{
+	(void)state;
+	char kernel[512], path[512];
+	corpus_path("stihlt", kernel, sizeof(kernel));
+	for (size_t i = 0; i < ARRAY_LEN(pc_rows); i++) {
+		const struct pc_row *row = &pc_rows[i];
+		/* The KVM engine's own table is the host's; the rows with a model say what a model does
+		 * there. */
+		if (!engine_emu && !row->cpu)
+			continue;
+		snprintf(path, sizeof(path), "%s/pc%zu.db", tmpdir, i);
+		char err[2048] = "";
+		struct rec_options opt = options(kernel, path, row->cpu);
+		opt.multiboot_path = kernel;
+		opt.load_addr = 0x100000;
+		opt.mem_bytes = 32u << 20;
+		struct rec_summary sum;
+		warnings[0] = 0;
+		int rc = recorder_run(&opt, &sum, err, sizeof(err));
+		if (rc)
+			fail_msg("--cpu %s on the PC: status %d: %s", row->cpu ? row->cpu : "(none)", rc,
+			         err);
+		if (!engine_emu && !strstr(warnings, "host time"))
+			fail_msg(
+			    "--cpu %s under KVM on the PC: no warning that the TSC counts host time:\n%s",
+			    row->cpu, warnings);
+		struct trace *t;
+		uint32_t(*table)[6] = NULL;
+		size_t n = 0;
+		assert_int_equal(trace_open(&t, path), 0);
+		assert_int_equal(trace_cpuid_table(t, &table, &n), 0);
+		trace_close(t);
+		struct cpu_model want = model(row->model ? row->model : "default");
+		if (!row->model)
+			cpu_model_for_pc(&want);
+		static const uint32_t leaves[] = {1, 0x80000001};
+		for (size_t k = 0; k < ARRAY_LEN(leaves); k++) {
+			const struct cpu_leaf *l = cpu_model_leaf(&want, leaves[k], 0);
+			size_t e = 0;
+			while (e < n && table[e][0] != leaves[k])
+				e++;
+			if (e == n)
+				fail_msg("--cpu %s on the PC: the trace's CPUID table lacks leaf %#x",
+				         row->cpu, leaves[k]);
+			if (table[e][4] != l->ecx || table[e][5] != l->edx)
+				fail_msg(
+				    "--cpu %s on the PC: leaf %#x ecx:edx %08x:%08x, the model has %08x:%08x",
+				    row->cpu ? row->cpu : "(none)", leaves[k], table[e][4], table[e][5],
+				    l->ecx, l->edx);
+		}
+		/* What the PC's own CPU hides, a model asked for keeps. */
+		const struct cpu_leaf *l1 = cpu_model_leaf(&want, 1, 0);
+		uint32_t hidden = 1u << 4 | 1u << 9;
+		assert_int_equal(l1->edx & hidden, row->edx1);
+		assert_int_equal(l1->ecx & (1u << 21 | 1u << 24), row->ecx1);
+		free(table);
+	}
+}
+
 /* Real mode at 0x7c00: IVT entry 13 (#GP) to a handler that exits 'G'; mov ecx, MSR; mov eax, LO; mov edx,
  * HI; wrmsr or rdmsr; exit 0. */
 static void write_msr_guest(const char *path, bool write, uint32_t msr, uint64_t value)
@@ -323,6 +397,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_vendor_guest),
 	    cmocka_unit_test(test_msr_guests),
+	    cmocka_unit_test(test_pc_machine_cpuid),
 	    cmocka_unit_test(test_bad_cpu),
 	    cmocka_unit_test(test_cli),
 	};
