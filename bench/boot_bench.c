@@ -18,13 +18,7 @@
 
 #include "../recorder/recorder.h"
 #include "../schema/trace.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench_util.h"
 
 static double record(const char *bios, const char *out, enum rec_engine engine, enum rec_mode mode,
                      struct rec_summary *sum)
@@ -46,12 +40,6 @@ static double record(const char *bios, const char *out, enum rec_engine engine, 
 		exit(rc);
 	}
 	return now_s() - t0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)

@@ -16,27 +16,9 @@
 #include "../differ/differ.h"
 #include "../recorder/recorder.h"
 #include "../replayer/replay.h"
+#include "bench_util.h"
 
 enum { RUNS = 3, SHARDS = 4 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v)
-{
-	qsort(v, RUNS, sizeof(v[0]), cmp_double);
-	return v[RUNS / 2];
-}
 
 /* Wall time of one replay of the trace (shard k of n, or all for n = 0) on jobs workers; the steps compared
  * in *steps. */
@@ -68,24 +50,13 @@ static double replay_time(const char *trace, const char *results, unsigned jobs,
 
 int main(int argc, char **argv)
 {
-	const char *corpus = getenv("EMUDIFF_CORPUS");
-	char guest[512], dir[] = "/tmp/emudiff-jobs-bench-XXXXXX", trace[600], results[600], err[512];
-	snprintf(guest, sizeof(guest), "%s/modeswitch_16m.bin",
-	         argc > 1 ? argv[1]
-	         : corpus ? corpus
-	                  : "build/corpus");
-	if (!mkdtemp(dir))
-		return 3;
-	snprintf(trace, sizeof(trace), "%s/step.db", dir);
-	snprintf(results, sizeof(results), "%s/results.db", dir);
-	struct rec_options ropt = {.output = trace,
-	                           .force = true,
-	                           .engine = REC_ENGINE_EMU,
-	                           .mode = REC_MODE_STEP,
-	                           .mem_bytes = 16u << 20,
-	                           .load_addr = 0x7c00,
-	                           .guest_path = guest,
-	                           .command_line = "bench"};
+	struct bench_files f;
+	char err[512];
+	int made = bench_files_make(&f, "jobs-bench", "modeswitch_16m.bin", argc, argv);
+	if (made)
+		return made;
+	const char *dir = f.dir, *trace = f.trace, *results = f.results, *guest = f.guest;
+	struct rec_options ropt = bench_record_options(&f, REC_ENGINE_EMU);
 	struct rec_summary rsum;
 	if (recorder_run(&ropt, &rsum, err, sizeof(err)) != 0) {
 		fprintf(stderr, "jobs_bench: %s: %s\n", guest, err);
@@ -115,10 +86,10 @@ int main(int argc, char **argv)
 		}
 		overhead[i] = (now_s() - t0) / one[i];
 	}
-	printf("replay.emu.jobs2_speedup %.2f\n", median(speedup));
-	printf("replay.emu.jobs1.insn_per_s %.0f\n", (double)steps / median(one));
-	printf("replay.emu.jobs2.insn_per_s %.0f\n", (double)steps / median(two));
-	printf("replay.shard_merge_overhead %.2f\n", median(overhead));
+	printf("replay.emu.jobs2_speedup %.2f\n", median(speedup, RUNS));
+	printf("replay.emu.jobs1.insn_per_s %.0f\n", (double)steps / median(one, RUNS));
+	printf("replay.emu.jobs2.insn_per_s %.0f\n", (double)steps / median(two, RUNS));
+	printf("replay.shard_merge_overhead %.2f\n", median(overhead, RUNS));
 	printf("replay.jobs.processors %u\n", replay_default_jobs());
 	char cmd[700];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

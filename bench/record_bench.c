@@ -18,13 +18,7 @@
 #include "../machine/devices.h"
 #include "../recorder/recorder.h"
 #include "../vmx-shim/shim.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench_util.h"
 
 static struct shim_vm *boot(const char *guest)
 {
@@ -74,12 +68,6 @@ static double run_unrecorded(const char *guest)
 	devbus_free(bus);
 	shim_close(vm);
 	return dt;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 /* Single-steps with nothing else (no state reads, no dirty log): the physical limit. */

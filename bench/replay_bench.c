@@ -19,19 +19,7 @@
 
 #include "../recorder/recorder.h"
 #include "../replayer/replay.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
+#include "bench_util.h"
 
 /* Compared instructions per second of one per-step replay with one backend, of steps [0, to). */
 static double replay_rate_to(const char *trace, const char *backend, const char *results, uint64_t to)
@@ -84,24 +72,14 @@ static double unicorn_two_at_once(const char *trace, const char *dir, uint64_t t
 
 int main(int argc, char **argv)
 {
-	const char *corpus = getenv("EMUDIFF_CORPUS");
-	char guest[512], dir[] = "/tmp/emudiff-replay-bench-XXXXXX", trace[600], results[600], err[512];
-	snprintf(guest, sizeof(guest), "%s/modeswitch_1m.bin",
-	         argc > 1 ? argv[1]
-	         : corpus ? corpus
-	                  : "build/corpus");
-	if (!mkdtemp(dir))
-		return 3;
-	snprintf(trace, sizeof(trace), "%s/step.db", dir);
-	snprintf(results, sizeof(results), "%s/results.db", dir);
-
-	struct rec_options ropt = {.output = trace,
-	                           .force = true,
-	                           .mode = REC_MODE_STEP,
-	                           .mem_bytes = 16u << 20,
-	                           .load_addr = 0x7c00,
-	                           .guest_path = guest,
-	                           .command_line = "bench"};
+	struct bench_files f;
+	char err[512];
+	int made = bench_files_make(&f, "replay-bench", "modeswitch_1m.bin", argc, argv);
+	if (made)
+		return made;
+	const char *dir = f.dir, *trace = f.trace, *results = f.results;
+	/* KVM first (the engine's default): its recording rate is the ratio's divisor. */
+	struct rec_options ropt = bench_record_options(&f, REC_ENGINE_KVM);
 	struct rec_summary rsum;
 	double t0 = now_s();
 	int rc = recorder_run(&ropt, &rsum, err, sizeof(err));
