@@ -168,12 +168,7 @@
 %endmacro
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	; x87 native (NE), SSE enabled with its exceptions (OSFXSR, OSXMMEXCPT), EM clear, MP set
 	mov eax, cr0
 	and eax, ~(1 << 2)

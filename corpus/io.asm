@@ -14,12 +14,7 @@
 %define MMIO_STORE	(MMIO_BASE + 0x800)
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	cld
 	mov si, msg_polled
 	call puts16

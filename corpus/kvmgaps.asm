@@ -15,12 +15,7 @@
 %endmacro
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	mov si, msg_start
 	call puts
 

@@ -19,12 +19,7 @@
 %define MSR_SFMASK	0xC0000084
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	mov si, msg_start
 	call puts16
 	ENTER_SYS_PM32 pm32

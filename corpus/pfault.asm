@@ -43,12 +43,7 @@
 %endmacro
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	mov si, msg_start
 	call puts16
 	ENTER_SYS_PM32 pm32

@@ -7,12 +7,7 @@
 	org 0x7C00
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	SET_IVT 0, de_handler
 	SET_IVT 3, bp_handler
 	SET_IVT 4, of_handler

@@ -4,12 +4,7 @@
 	org 0x7C00
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 
 	; sum 1..100 with loop
 	xor ax, ax

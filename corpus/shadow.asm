@@ -8,12 +8,7 @@
 %define ALT_SS		0x2000		; second stack at 0x20000
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	SET_IVT 0x31, int31_handler
 
 	; the classic stack switch: mov ss shadows the mov sp after it

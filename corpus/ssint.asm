@@ -10,12 +10,7 @@
 %define ALT_SS		0x2000
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	SET_IVT 3, int3_handler
 	SET_IVT 0x32, int32_handler
 

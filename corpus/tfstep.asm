@@ -9,12 +9,7 @@
 %define DB_LOG_MAX	32
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	SET_IVT 1, db_handler
 
 	; guest single-step (TF) across mov ss and pop ss: each #DB logs its return IP

@@ -5,12 +5,7 @@
 	org 0x7C00
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	mov si, msg_start
 	call puts16
 	ENTER_PM32 pm32

@@ -17,12 +17,7 @@
 %define VM	0x20000
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	mov si, msg_start
 	call puts16
 	ENTER_SYS_PM32 pm32

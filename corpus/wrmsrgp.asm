@@ -9,12 +9,7 @@
 %define MSR_MISC_ENABLE	0x1A0
 
 start:
-	cli
-	xor ax, ax
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	mov sp, 0x7C00
+	REAL_MODE_START
 	SET_IVT 13, gp_handler
 
 	mov ecx, MSR_ABSENT
